@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Install Bastion with its dev tools, make sure PostgreSQL and Redis are up, then lint, type-check and test.
+set -euo pipefail
+EXTRAS=dev source "$(dirname "$0")/venv.sh"
+bash scripts/ensure-services.sh
+export BASTION_TEST_POSTGRES_URL=${BASTION_TEST_POSTGRES_URL:-postgresql+psycopg://postgres:postgres@127.0.0.1:5432/bastion_test}
+export BASTION_TEST_REDIS_URL=${BASTION_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
+echo "== ruff";   ruff check src tests bench
+echo "== mypy";   mypy
+echo "== pytest"; exec pytest -q "$@"

@@ -1,0 +1,44 @@
+"""The `bastion` command line.
+
+One module a domain (`stark`, `demo`, later `por`, `serve`, `keys`...), each a Typer sub-app registered
+here. Command modules import their heavy dependencies (numba, SQLAlchemy...) inside the command bodies so
+that `bastion --help` and the user-facing verify commands start fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from bastion import __version__
+from bastion.cli import demo, stark
+
+app = typer.Typer(
+    name="bastion",
+    help="Bastion: proof of reserves, withdrawal risk, API keys and the monthly security report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bastion {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Bastion command line."""
+
+
+app.add_typer(stark.app, name="stark")
+demo.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""A generic, transparent zk-STARK engine over Goldilocks. It knows nothing of exchanges."""
