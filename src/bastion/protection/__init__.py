@@ -1,0 +1,1 @@
+"""User protection: cooling-off period, mistaken-deposit recovery, account protections."""
