@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import demo, stark
+from bastion.cli import db, demo, serve, stark
 
 app = typer.Typer(
     name="bastion",
@@ -37,6 +37,8 @@ def _root(
 
 
 app.add_typer(stark.app, name="stark")
+app.add_typer(db.app, name="db")
+serve.register(app)
 demo.register(app)
 
 

@@ -1,0 +1,40 @@
+"""`bastion serve`: run the web service under uvicorn, after bringing the schema up to date."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+        port: int = typer.Option(8000, help="Port to listen on."),
+        workers: int = typer.Option(1, min=1, help="Worker processes."),
+        database_url: str = typer.Option("", help="Overrides BASTION_DATABASE_URL."),
+        migrate: bool = typer.Option(True, help="Run the database migrations before serving."),
+        log_level: str = typer.Option("warning", help="uvicorn log level."),
+    ) -> None:
+        """Serve the Bastion API (OpenAPI docs at /docs)."""
+        import uvicorn
+
+        from bastion.db.migrate import upgrade
+        from bastion.settings import Settings
+
+        if database_url:
+            # Workers are separate processes that read their settings from the environment.
+            os.environ["BASTION_DATABASE_URL"] = database_url
+        settings = Settings()
+        if migrate:
+            upgrade(settings.database_url)
+        uvicorn.run(
+            "bastion.service.app:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+        )

@@ -1,0 +1,96 @@
+"""`create_app(settings)`: the FastAPI application every `bastion serve` worker and every test runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from bastion import __version__
+from bastion.db.session import make_engine, make_sessionmaker
+from bastion.errors import ConflictError, InvalidInputError, NotFoundError
+from bastion.service.routers import all_routers
+from bastion.settings import Settings
+
+
+def _field_error(loc: tuple[Any, ...] | list[Any], msg: str, kind: str) -> dict[str, Any]:
+    """One validation problem: the field path as people write it, and the row when the body is a list."""
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    row = None
+    # A list body (a batch of events, rows of an import): the first index is the row, what follows the field.
+    for i, p in enumerate(parts):
+        if isinstance(p, int):
+            row, parts = p, parts[i + 1 :]
+            break
+    field = ".".join(str(p) for p in parts) or "body"
+    return {"field": field, "row": row, "message": msg, "type": kind, "loc": list(loc)}
+
+
+def _problem(
+    status: int, error: str, message: str, details: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"error": error, "message": message}
+    if details is not None:
+        body["detail"] = details
+    return JSONResponse(status_code=status, content=body)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Bastion",
+        version=__version__,
+        description="Withdrawal risk, account protections, API keys and funds for a centralized exchange.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [_field_error(e.get("loc", ()), e.get("msg", ""), e.get("type", "")) for e in exc.errors()]
+        first = details[0] if details else {"field": "body", "row": None, "message": "invalid"}
+        where = f"row {first['row']}, " if first["row"] is not None else ""
+        return _problem(422, "validation_error", f"{where}{first['field']}: {first['message']}", details)
+
+    @app.exception_handler(InvalidInputError)
+    async def _invalid(_req: Request, exc: InvalidInputError) -> JSONResponse:
+        detail = {"field": exc.field, "row": exc.row, "message": exc.message, "type": "value_error"}
+        return _problem(422, "validation_error", str(exc), [detail])
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(_req: Request, exc: NotFoundError) -> JSONResponse:
+        return _problem(404, "not_found", str(exc))
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(_req: Request, exc: ConflictError) -> JSONResponse:
+        return _problem(409, "conflict", str(exc))
+
+    @app.get("/healthz", tags=["service"])
+    def health() -> dict[str, str]:
+        """Liveness plus a round trip to the database."""
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__, "database": engine.dialect.name}
+
+    for router in all_routers():
+        app.include_router(router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory` (each worker reads its settings from the environment)."""
+    return create_app(Settings())

@@ -1,0 +1,41 @@
+"""Request dependencies shared by every router: settings, a database session, operator auth."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from bastion.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request; the route commits what it means to keep, the rest is rolled back."""
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    with factory() as session:
+        yield session
+
+
+def require_operator(
+    settings: Annotated[Settings, Depends(get_settings)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    """Operator routes (rules, reviews, lists, metrics): open when no BASTION_OPERATOR_TOKEN is set."""
+    if settings.operator_token is None:
+        return
+    expected = f"Bearer {settings.operator_token.get_secret_value()}".encode()
+    if authorization is None or not hmac.compare_digest(authorization.encode(), expected):
+        raise HTTPException(status_code=401, detail="operator token required")
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+Operator = Depends(require_operator)

@@ -1,0 +1,17 @@
+"""The routers the service mounts, one module per domain, listed in one place.
+
+A domain adds one line: the dotted name of its router module, which must expose `router` (an APIRouter).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import APIRouter
+
+ROUTER_MODULES: list[str] = [
+]
+
+
+def all_routers() -> list[APIRouter]:
+    return [importlib.import_module(name).router for name in ROUTER_MODULES]

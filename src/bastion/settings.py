@@ -1,0 +1,67 @@
+"""Service settings, read from BASTION_* environment variables.
+
+Every process (`bastion serve` workers, CLI commands, tests) builds its own `Settings()`; nothing else reads
+the environment, so a test can hand a `Settings` object to `create_app` and be sure of what it runs against.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BASTION_", extra="ignore")
+
+    # Where the default SQLite database, the generated secret key and other local state live.
+    data_dir: Path = Path("bastion-data")
+    # SQLAlchemy URL. Unset: a SQLite file under data_dir. Production: postgresql+psycopg://...
+    database_url: str = ""
+    # Optional; domains that share state across service processes (rate limits) use it when set.
+    redis_url: str | None = None
+    # Key material for secrets stored encrypted at rest (TOTP seeds, API secrets). Unset: a random key is
+    # generated once into data_dir/secret.key, which suits one machine; set it for anything shared.
+    secret_key: SecretStr | None = None
+    # When set, operator routes (rules, reviews, lists, metrics) require `Authorization: Bearer <token>`.
+    operator_token: SecretStr | None = None
+
+    # WebAuthn relying party: the site users see, and the exact origin their browser reports.
+    webauthn_rp_id: str = "localhost"
+    webauthn_rp_name: str = "Bastion"
+    webauthn_origin: str = "http://localhost:8000"
+
+    # How long a service process may use its cached copy of the active rule set, lists and model before
+    # looking for a newer one in the database (other workers or the CLI may have changed them).
+    risk_cache_seconds: float = 2.0
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'bastion.sqlite').as_posix()}"
+        return self
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+    def secret_key_bytes(self) -> bytes:
+        """32 bytes of key material: from BASTION_SECRET_KEY, else from (or once into) data_dir/secret.key."""
+        if self.secret_key is not None:
+            raw = self.secret_key.get_secret_value().encode()
+            if len(raw) < 32:
+                raise ValueError("BASTION_SECRET_KEY must be at least 32 characters")
+            return raw
+        path = self.ensure_data_dir() / "secret.key"
+        try:
+            # O_EXCL: several workers starting at once agree on the first key written.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes().strip()
+        with os.fdopen(fd, "wb") as fh:
+            key = secrets.token_hex(32).encode()
+            fh.write(key)
+        return key
