@@ -1,0 +1,128 @@
+"""Polynomial kernels the prover and verifier share: barycentric evaluation, vanishing products,
+linear combinations of columns with extension coefficients, and DEEP quotients.
+
+Numba kernels for whole domains; ``*_ref`` functions in plain Python beside them for tests and for
+the verifier's few scalars.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numpy.typing import NDArray
+
+from bastion.stark import field as F
+from bastion.stark import field_ref as R
+from bastion.stark.field import add, ext_mul, mul, sub
+
+U64 = NDArray[np.uint64]
+Ext = tuple[int, int]
+
+
+def domain_points(size: int, shift: int) -> U64:
+    """shift * omega_size^i for i < size."""
+    return F.mul_vec(F.powers(F.root_of_unity(size.bit_length() - 1), size), np.uint64(shift % F.P_INT))
+
+
+# -- barycentric evaluation of a column given on the subgroup, at an extension point ----------------
+
+
+@nb.njit(cache=True, nogil=True)
+def _bary_terms(values: U64, omegas: U64, inv_denoms: U64) -> tuple[np.uint64, np.uint64]:
+    # sum_i v_i * w^i / (z - w^i) with inv_denoms[i] = 1/(z - w^i) in the extension
+    acc0 = np.uint64(0)
+    acc1 = np.uint64(0)
+    for i in range(values.shape[0]):
+        t = mul(values[i], omegas[i])
+        acc0 = add(acc0, mul(t, inv_denoms[i, 0]))
+        acc1 = add(acc1, mul(t, inv_denoms[i, 1]))
+    return acc0, acc1
+
+
+def barycentric_eval(values: U64, z: Ext) -> Ext:
+    """f(z) for the polynomial of degree < L with f(omega_L^i) = values[i]; z outside the subgroup.
+
+    f(z) = (z^L - 1)/L * sum_i values[i] * omega^i / (z - omega^i).  O(L) with one batch inversion.
+    """
+    L = values.shape[0]
+    omegas = F.powers(F.root_of_unity(L.bit_length() - 1), L)
+    denoms = np.empty((L, 2), dtype=np.uint64)
+    denoms[:, 0] = F.sub_vec(np.uint64(z[0]), omegas)
+    denoms[:, 1] = np.uint64(z[1])
+    inv_denoms = F.ext_batch_inv(denoms)
+    s = _bary_terms(np.ascontiguousarray(values, dtype=np.uint64), omegas, inv_denoms)
+    zl = R.ext_pow(z, L)
+    factor = R.ext_scale(R.ext_sub(zl, (1, 0)), R.inv(L))
+    return R.ext_mul(factor, (int(s[0]), int(s[1])))
+
+
+def barycentric_eval_ref(values: list[int], z: Ext) -> Ext:
+    L = len(values)
+    w = F.root_of_unity(L.bit_length() - 1)
+    acc: Ext = (0, 0)
+    for i, v in enumerate(values):
+        wi = pow(w, i, R.P)
+        acc = R.ext_add(acc, R.ext_scale(R.ext_inv(R.ext_sub(z, (wi, 0))), v * wi))
+    factor = R.ext_scale(R.ext_sub(R.ext_pow(z, L), (1, 0)), R.inv(L))
+    return R.ext_mul(factor, acc)
+
+
+# -- vanishing products over a domain -------------------------------------------------------------
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _excluded_product(xs: U64, roots: U64, out: U64) -> None:
+    # out[j] = prod_r (xs[j] - roots[r])
+    for j in nb.prange(xs.shape[0]):
+        acc = np.uint64(1)
+        x = xs[j]
+        for r in range(roots.shape[0]):
+            acc = mul(acc, sub(x, roots[r]))
+        out[j] = acc
+
+
+def excluded_product(xs: U64, roots: U64) -> U64:
+    out = np.empty_like(xs)
+    _excluded_product(np.ascontiguousarray(xs), np.ascontiguousarray(roots, dtype=np.uint64), out)
+    return out
+
+
+# -- linear combinations with extension coefficients ------------------------------------------------
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _combine_base_columns(cols: U64, coeffs: U64, out: U64) -> None:
+    # out[j] += sum_k coeffs[k] * cols[k, j]   (cols base, coeffs ext, out ext)
+    k, n = cols.shape
+    block = 4096
+    for b in nb.prange((n + block - 1) // block):
+        lo = b * block
+        hi = min(n, lo + block)
+        for c in range(k):
+            c0 = coeffs[c, 0]
+            c1 = coeffs[c, 1]
+            for j in range(lo, hi):
+                v = cols[c, j]
+                out[j, 0] = add(out[j, 0], mul(v, c0))
+                out[j, 1] = add(out[j, 1], mul(v, c1))
+
+
+def combine_base_columns(cols: U64, coeffs: U64, out: U64) -> None:
+    """out (n, 2) += sum_k coeffs[k] (ext) * cols[k] (base columns of length n)."""
+    if cols.shape[0]:
+        _combine_base_columns(np.ascontiguousarray(cols), np.ascontiguousarray(coeffs), out)
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _deep_term(acc: U64, num: U64, value: U64, inv_denom: U64) -> None:
+    # acc[j] += (num[j] - value) * inv_denom[j]   all extension
+    for j in nb.prange(acc.shape[0]):
+        d0 = sub(num[j, 0], value[0])
+        d1 = sub(num[j, 1], value[1])
+        t0, t1 = ext_mul(d0, d1, inv_denom[j, 0], inv_denom[j, 1])
+        acc[j, 0] = add(acc[j, 0], t0)
+        acc[j, 1] = add(acc[j, 1], t1)
+
+
+def deep_term(acc: U64, num: U64, value: Ext, inv_denom: U64) -> None:
+    _deep_term(acc, num, np.array(value, dtype=np.uint64), inv_denom)
