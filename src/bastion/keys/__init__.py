@@ -1,0 +1,1 @@
+"""API keys: lifecycle, secrets at rest, OKX-v5-compatible request signing, Fast API, the idle-key sweeper."""

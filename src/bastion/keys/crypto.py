@@ -1,0 +1,172 @@
+"""Key material: generating keys, the secret encrypted at rest, the passphrase as an argon2 hash.
+
+The signing secret must be readable by the server (it recomputes every HMAC), so it cannot be hashed: it is
+sealed with AES-256-GCM under a key from the environment, with the API key id as associated data so a
+ciphertext copied onto another key's row does not open. Several encryption keys may be configured: the
+first seals, all open, so the key can be rotated without a flag day.
+
+The passphrase is only ever compared, so it is stored as an argon2id hash. Argon2 is deliberately slow
+(tens of ms), too slow to run on every request; after one successful check the verifier remembers a keyed
+digest of the passphrase (process-local random key, never stored) and later requests compare against that.
+A wrong passphrase always pays the full argon2 cost.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import string
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from bastion.keys.errors import KeyInputError
+
+_SEALED_PREFIX = "aesgcm1"
+PASSPHRASE_MIN, PASSPHRASE_MAX = 8, 32
+_PASSPHRASE_CHARS = set(string.ascii_letters + string.digits + string.punctuation)
+
+
+def new_api_key() -> str:
+    """A key id shaped like OKX's (a random UUID)."""
+    return str(uuid.uuid4())
+
+
+def new_secret() -> str:
+    """A signing secret shaped like OKX's: 32 upper-case hex characters, 128 random bits."""
+    return secrets.token_hex(16).upper()
+
+
+def new_passphrase() -> str:
+    """A random passphrase for keys issued to a third-party app (Fast API): letters, digits, one symbol."""
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(23)) + "!"
+
+
+def check_passphrase(passphrase: str) -> None:
+    """OKX's rule: 8 to 32 printable ASCII characters, at least one letter and one digit."""
+    if not PASSPHRASE_MIN <= len(passphrase) <= PASSPHRASE_MAX:
+        raise KeyInputError("passphrase", f"must be {PASSPHRASE_MIN} to {PASSPHRASE_MAX} characters long")
+    if any(c not in _PASSPHRASE_CHARS for c in passphrase):
+        raise KeyInputError("passphrase", "only letters, digits and ASCII punctuation are allowed")
+    if not any(c.isalpha() for c in passphrase) or not any(c.isdigit() for c in passphrase):
+        raise KeyInputError("passphrase", "needs at least one letter and one digit")
+
+
+def new_encryption_key() -> str:
+    """A fresh value for BASTION_KEYS_ENCRYPTION_KEYS (base64 of 32 random bytes)."""
+    return base64.b64encode(os.urandom(32)).decode("ascii")
+
+
+class SecretBox:
+    """Seals and opens key secrets with AES-256-GCM; `keys` are base64 32-byte keys, the first one seals."""
+
+    def __init__(self, keys: list[str]) -> None:
+        if not keys:
+            raise ValueError("at least one encryption key is needed (BASTION_KEYS_ENCRYPTION_KEYS)")
+        self._ciphers: dict[str, AESGCM] = {}
+        self._current = ""
+        for i, encoded in enumerate(keys):
+            try:
+                raw = base64.b64decode(encoded.strip(), validate=True)
+            except ValueError:
+                raise ValueError(f"encryption key #{i + 1} is not valid base64") from None
+            if len(raw) != 32:
+                raise ValueError(f"encryption key #{i + 1} must be 32 bytes, got {len(raw)}")
+            kid = hashlib.sha256(raw).hexdigest()[:8]
+            self._ciphers[kid] = AESGCM(raw)
+            if i == 0:
+                self._current = kid
+
+    @classmethod
+    def from_setting(cls, value: str) -> SecretBox:
+        """From a comma-separated list, as BASTION_KEYS_ENCRYPTION_KEYS holds it."""
+        return cls([k for k in value.split(",") if k.strip()])
+
+    def seal(self, key_id: str, secret: str) -> str:
+        nonce = os.urandom(12)
+        sealed = self._ciphers[self._current].encrypt(nonce, secret.encode("utf-8"), key_id.encode("utf-8"))
+        return f"{_SEALED_PREFIX}:{self._current}:{base64.b64encode(nonce + sealed).decode('ascii')}"
+
+    def open(self, key_id: str, sealed: str) -> str:
+        """The secret sealed for `key_id`; ValueError when it was sealed for another key id or tampered."""
+        try:
+            prefix, kid, payload = sealed.split(":", 2)
+            blob = base64.b64decode(payload, validate=True)
+        except ValueError:
+            raise ValueError("sealed secret is malformed") from None
+        if prefix != _SEALED_PREFIX or kid not in self._ciphers:
+            raise ValueError(f"sealed secret uses an unknown encryption key {kid!r}")
+        try:
+            plain = self._ciphers[kid].decrypt(blob[:12], blob[12:], key_id.encode("utf-8"))
+        except InvalidTag:
+            raise ValueError("sealed secret does not open for this key (tampered or moved)") from None
+        return plain.decode("utf-8")
+
+    def needs_reseal(self, sealed: str) -> bool:
+        """True when `sealed` was made with an older key (for rotation)."""
+        return sealed.split(":", 2)[1] != self._current
+
+
+@dataclass(frozen=True)
+class Argon2Params:
+    # OWASP's minimum for argon2id (19 MiB, 2 passes, 1 lane): ~50 ms a check on one core.
+    time_cost: int = 2
+    memory_kib: int = 19456
+    parallelism: int = 1
+
+
+class PassphraseVerifier:
+    """argon2id hashing plus a bounded cache of passphrases already verified in this process."""
+
+    def __init__(self, params: Argon2Params | None = None, cache_size: int = 100_000) -> None:
+        p = params or Argon2Params()
+        self._hasher = PasswordHasher(
+            time_cost=p.time_cost, memory_cost=p.memory_kib, parallelism=p.parallelism
+        )
+        self._pepper = os.urandom(
+            32
+        )  # process-local: the cache is useless to anyone who reads memory dumps later
+        self._verified: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def hash(self, passphrase: str) -> str:
+        return self._hasher.hash(passphrase)
+
+    def _digest(self, passphrase: str) -> bytes:
+        return hmac.new(self._pepper, passphrase.encode("utf-8"), hashlib.sha256).digest()
+
+    def verify(self, key_id: str, stored_hash: str, passphrase: str) -> bool:
+        # The cache is keyed by the stored hash too, so a key whose passphrase hash changed (or was wiped on
+        # revoke) never matches an old entry.
+        slot = (key_id, stored_hash)
+        digest = self._digest(passphrase)
+        with self._lock:
+            known = self._verified.get(slot)
+        if known is not None:
+            return hmac.compare_digest(known, digest)
+        try:
+            self._hasher.verify(stored_hash, passphrase)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+        with self._lock:
+            self._verified[slot] = digest
+            self._verified.move_to_end(slot)
+            while len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
+        return True
+
+    def forget(self, key_id: str) -> None:
+        with self._lock:
+            for slot in [s for s in self._verified if s[0] == key_id]:
+                del self._verified[slot]
