@@ -8,6 +8,9 @@ from __future__ import annotations
 import importlib
 
 MODEL_MODULES: list[str] = [
+    "bastion.funds.models",
+    "bastion.protection.cooling_off",
+    "bastion.protection.deposits",
 ]
 
 

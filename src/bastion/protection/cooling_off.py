@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+
+from sqlalchemy import Index, Integer, String, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from bastion.db.base import Base
+from bastion.db.types import UtcDateTime
+from bastion.errors import ConflictError, InvalidInputError
 
 MAX_CUSTOM_DAYS = 365
 
@@ -117,9 +124,7 @@ def classify_order(
         opening = (pos_side is PosSide.LONG) == (side is OrderSide.BUY)
         if opening:
             if reduce_only:
-                raise CoolingOffError(
-                    "reduceOnly: an order opening a hedge-mode leg cannot be reduce-only"
-                )
+                raise CoolingOffError("reduceOnly: an order opening a hedge-mode leg cannot be reduce-only")
             return OrderEffect.INCREASE if position > 0 else OrderEffect.OPEN
         return OrderEffect.CLOSE if size >= position else OrderEffect.REDUCE
     delta = size if side is OrderSide.BUY else -size
@@ -156,3 +161,117 @@ def precheck(effect: OrderEffect, cooling_off_until: datetime | None, now: datet
             f"orders that open or increase a derivatives position are refused",
         )
     return PrecheckDecision(True, effect, until, None)
+
+
+# --------------------------------------------------------------------------------------------- storage
+# Activations are only ever inserted: the period in force is the latest end among them, so "cannot be
+# shortened" holds even against a bug that tried to rewrite a row.
+
+
+class CoolingOffActivation(Base):
+    __tablename__ = "protection_cooling_off_activations"
+    __table_args__ = (Index("ix_protection_cooling_off_user_end", "user_id", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(128), unique=True)  # idempotency key
+    user_id: Mapped[str] = mapped_column(String(128))
+    period: Mapped[str] = mapped_column(String(8))
+    days: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CoolingOffRefusal(Base):
+    """An order refused because of a running period: the monthly report counts them."""
+
+    __tablename__ = "protection_cooling_off_refusals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    inst_type: Mapped[str] = mapped_column(String(16))
+    inst_id: Mapped[str] = mapped_column(String(64))
+    effect: Mapped[str] = mapped_column(String(16))
+
+
+def active_until(session: Session, user_id: str, now: datetime) -> datetime | None:
+    end: datetime | None = session.scalar(
+        select(func.max(CoolingOffActivation.ends_at)).where(CoolingOffActivation.user_id == user_id)
+    )
+    if end is not None and end.tzinfo is None:
+        end = end.replace(tzinfo=UTC)
+    return end if end is not None and end > now else None
+
+
+def activate(
+    session: Session,
+    request_id: str,
+    user_id: str,
+    period: Period,
+    custom_days: int | None,
+    channel: Channel,
+    now: datetime,
+) -> CoolingOffActivation:
+    """Switch the period on (or extend it). Idempotent by `request_id`; the caller commits.
+
+    Serialised per user by the database write lock (SQLite) or by the unique request id plus the append-only
+    rule (PostgreSQL): two concurrent extensions both end at or after the running period, never before it.
+    """
+    try:
+        days = period_days(period, custom_days)
+    except CoolingOffError as exc:
+        raise InvalidInputError("custom_days", str(exc)) from None
+    existing = session.scalar(
+        select(CoolingOffActivation).where(CoolingOffActivation.request_id == request_id)
+    )
+    if existing is not None:
+        if (existing.user_id, existing.period, existing.days) != (user_id, period.value, days):
+            raise ConflictError(f"request_id: {request_id} was used for a different activation")
+        return existing
+    current = active_until(session, user_id, now)
+    try:
+        end = new_end(now, days, current)
+    except CoolingOffError as exc:
+        raise ConflictError(str(exc)) from None
+    row = CoolingOffActivation(
+        request_id=request_id,
+        user_id=user_id,
+        period=period.value,
+        days=days,
+        channel=channel.value,
+        started_at=now,
+        ends_at=end,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def check_order(
+    session: Session,
+    user_id: str,
+    channel: Channel,
+    inst_type: InstType,
+    inst_id: str,
+    effect: OrderEffect,
+    now: datetime,
+) -> PrecheckDecision:
+    """Decide an order; a refusal is recorded (the caller commits). Spot and reducing orders skip the
+    database entirely: they are allowed whatever the period."""
+    if effect not in RISK_INCREASING:
+        return precheck(effect, None, now)
+    decision = precheck(effect, active_until(session, user_id, now), now)
+    if not decision.allowed:
+        session.add(
+            CoolingOffRefusal(
+                user_id=user_id,
+                at=now,
+                channel=channel.value,
+                inst_type=inst_type.value,
+                inst_id=inst_id,
+                effect=effect.value,
+            )
+        )
+    return decision

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from bastion.db.base import Base
+from bastion.db.types import ExactDecimal, UtcDateTime
+from bastion.errors import ConflictError, InvalidInputError, NotFoundError
 
 
 class DepositReason(enum.StrEnum):
@@ -132,4 +140,261 @@ def automatic_return(
         reason is DepositReason.UNLISTED_TOKEN
         and chain in listing.auto_return_chains
         and usd_value > fees.network_fee_usd
+    )
+
+
+# --------------------------------------------------------------------------------------------- storage
+
+UNIT = Decimal("0.00000001")
+
+
+class DepositObservation(Base):
+    """A transfer the chain watcher saw arrive and could not credit as an ordinary deposit."""
+
+    __tablename__ = "protection_deposit_observations"
+    __table_args__ = (UniqueConstraint("chain", "txid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chain: Mapped[str] = mapped_column(String(32))
+    txid: Mapped[str] = mapped_column(String(128))
+    token: Mapped[str] = mapped_column(String(64))
+    to_address: Mapped[str] = mapped_column(String(128))
+    memo: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    memo_matches_account: Mapped[bool] = mapped_column(Boolean)
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal)
+    usd_value: Mapped[Decimal] = mapped_column(ExactDecimal)  # at arrival
+    user_id: Mapped[str | None] = mapped_column(String(128), nullable=True)  # owner of the address, if known
+    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DepositCase(Base):
+    __tablename__ = "protection_deposit_cases"
+    __table_args__ = (UniqueConstraint("chain", "txid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chain: Mapped[str] = mapped_column(String(32))
+    txid: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    automatic: Mapped[bool] = mapped_column(Boolean)
+    token: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal)
+    usd_value: Mapped[Decimal] = mapped_column(ExactDecimal)
+    fee: Mapped[Decimal] = mapped_column(ExactDecimal)  # token units, charged when returned or credited
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class DepositCaseEvent(Base):
+    """Audit trail: every state a case entered, when, by whom, and why."""
+
+    __tablename__ = "protection_deposit_case_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("protection_deposit_cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+
+AUTO_ACTOR = "auto-return"
+
+
+def record_observation(
+    session: Session,
+    obs: ObservedDeposit,
+    amount: Decimal,
+    usd_value: Decimal,
+    user_id: str | None,
+    at: datetime,
+    listing: Listing = DEFAULT_LISTING,
+    fees: FeeSchedule | None = None,
+) -> DepositCase | None:
+    """Store what the chain watcher saw; unlisted tokens we can send back are returned at once.
+
+    Idempotent by (chain, txid). Returns the case when one was opened automatically.
+    """
+    fees = fees or FeeSchedule()
+    if amount <= 0:
+        raise InvalidInputError("amount", "must be positive")
+    if usd_value < 0:
+        raise InvalidInputError("usd_value", "must not be negative")
+    existing = session.scalar(
+        select(DepositObservation).where(
+            DepositObservation.chain == obs.chain, DepositObservation.txid == obs.txid
+        )
+    )
+    if existing is not None:
+        if (existing.token, existing.amount, existing.to_address) != (obs.token, amount, obs.to_address):
+            raise ConflictError(f"txid: {obs.chain}/{obs.txid} was recorded with a different transfer")
+        return _case_for(session, obs.chain, obs.txid)
+    session.add(
+        DepositObservation(
+            chain=obs.chain,
+            txid=obs.txid,
+            token=obs.token,
+            to_address=obs.to_address,
+            memo=obs.memo,
+            memo_matches_account=obs.memo_matches_account,
+            amount=amount,
+            usd_value=usd_value,
+            user_id=user_id,
+            observed_at=at,
+        )
+    )
+    reason = mistake_reason(obs, listing)
+    if reason is None or not automatic_return(reason, obs.chain, usd_value, listing, fees):
+        session.flush()
+        return None
+    case = _open(
+        session,
+        obs.chain,
+        obs.txid,
+        obs.token,
+        user_id,
+        reason,
+        True,
+        amount,
+        usd_value,
+        fees,
+        at,
+        AUTO_ACTOR,
+    )
+    move(session, case, CaseState.RECOVERABLE, AUTO_ACTOR, at, "unlisted token on a chain we send from")
+    move(session, case, CaseState.RETURNED, AUTO_ACTOR, at, "returned to sender less the network fee")
+    move(session, case, CaseState.CLOSED, AUTO_ACTOR, at, "")
+    return case
+
+
+def _case_for(session: Session, chain: str, txid: str) -> DepositCase | None:
+    return session.scalar(select(DepositCase).where(DepositCase.chain == chain, DepositCase.txid == txid))
+
+
+def _open(
+    session: Session,
+    chain: str,
+    txid: str,
+    token: str,
+    user_id: str | None,
+    reason: DepositReason,
+    automatic: bool,
+    amount: Decimal,
+    usd_value: Decimal,
+    fees: FeeSchedule,
+    at: datetime,
+    actor: str,
+) -> DepositCase:
+    case = DepositCase(
+        chain=chain,
+        txid=txid,
+        user_id=user_id,
+        reason=reason.value,
+        state=CaseState.OPENED.value,
+        automatic=automatic,
+        token=token,
+        amount=amount,
+        usd_value=usd_value,
+        fee=fees.fee(amount, usd_value, automatic, UNIT),
+        opened_at=at,
+    )
+    session.add(case)
+    session.flush()
+    session.add(
+        DepositCaseEvent(
+            case_id=case.id,
+            at=at,
+            actor=actor,
+            from_state=None,
+            to_state=case.state,
+            note=f"reason: {reason.value}",
+        )
+    )
+    return case
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    status: str  # not_found | credited | case
+    case: DepositCase | None
+
+
+def self_service_check(
+    session: Session,
+    chain: str,
+    txid: str,
+    user_id: str,
+    at: datetime,
+    listing: Listing = DEFAULT_LISTING,
+    fees: FeeSchedule | None = None,
+) -> CheckResult:
+    """A user asks about a deposit by chain and txid: opens a case with its reason (or returns the one open).
+
+    A transfer we never saw is `not_found` (it may be unconfirmed or sent elsewhere); one that is an
+    ordinary deposit is `credited`.
+    """
+    fees = fees or FeeSchedule()
+    case = _case_for(session, chain, txid)
+    if case is not None:
+        if case.user_id is not None and case.user_id != user_id:
+            raise NotFoundError(f"txid: no deposit {chain}/{txid} for this user")
+        return CheckResult("case", case)
+    obs = session.scalar(
+        select(DepositObservation).where(DepositObservation.chain == chain, DepositObservation.txid == txid)
+    )
+    if obs is None:
+        return CheckResult("not_found", None)
+    if obs.user_id is not None and obs.user_id != user_id:
+        raise NotFoundError(f"txid: no deposit {chain}/{txid} for this user")
+    reason = mistake_reason(
+        ObservedDeposit(obs.chain, obs.txid, obs.token, obs.to_address, obs.memo, obs.memo_matches_account),
+        listing,
+    )
+    if reason is None:
+        return CheckResult("credited", None)
+    case = _open(
+        session, chain, txid, obs.token, user_id, reason, False, obs.amount, obs.usd_value, fees, at, user_id
+    )
+    return CheckResult("case", case)
+
+
+def move(
+    session: Session, case: DepositCase, target: CaseState, actor: str, at: datetime, note: str = ""
+) -> None:
+    """Walk a case one step, with the audit trail; the caller commits."""
+    if not actor:
+        raise InvalidInputError("actor", "must name who moves the case")
+    current = CaseState(case.state)
+    try:
+        check_transition(current, target)
+    except CaseError as exc:
+        raise ConflictError(str(exc)) from None
+    if target in RESOLVED:
+        case.resolved_at = at
+    if target is CaseState.CLOSED:
+        case.closed_at = at
+    case.state = target.value
+    session.add(
+        DepositCaseEvent(
+            case_id=case.id, at=at, actor=actor, from_state=current.value, to_state=target.value, note=note
+        )
+    )
+    session.flush()
+
+
+def get_case(session: Session, case_id: int) -> DepositCase:
+    case = session.get(DepositCase, case_id)
+    if case is None:
+        raise NotFoundError(f"case {case_id} not found")
+    return case
+
+
+def case_events(session: Session, case_id: int) -> list[DepositCaseEvent]:
+    return list(
+        session.scalars(
+            select(DepositCaseEvent).where(DepositCaseEvent.case_id == case_id).order_by(DepositCaseEvent.id)
+        )
     )
