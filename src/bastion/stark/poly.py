@@ -126,3 +126,29 @@ def _deep_term(acc: U64, num: U64, value: U64, inv_denom: U64) -> None:
 
 def deep_term(acc: U64, num: U64, value: Ext, inv_denom: U64) -> None:
     _deep_term(acc, num, np.array(value, dtype=np.uint64), inv_denom)
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _eval_columns_at(coeffs: U64, z0: np.uint64, z1: np.uint64, out: U64) -> None:
+    k, n = coeffs.shape
+    for c in nb.prange(k):
+        a0 = np.uint64(0)
+        a1 = np.uint64(0)
+        for i in range(n - 1, -1, -1):
+            a0, a1 = ext_mul(a0, a1, z0, z1)
+            a0 = add(a0, coeffs[c, i])
+        out[c, 0] = a0
+        out[c, 1] = a1
+
+
+def eval_columns_at(coeffs: U64, z: Ext) -> U64:
+    """Each base coefficient column (k, n) evaluated at the extension point z: (k, 2)."""
+    out = np.empty((coeffs.shape[0], 2), dtype=np.uint64)
+    _eval_columns_at(np.ascontiguousarray(coeffs), np.uint64(z[0]), np.uint64(z[1]), out)
+    return out
+
+
+def ext_from_base_pair(a: Ext, b: Ext) -> Ext:
+    """Value at z of the extension polynomial A + X*B, given A(z) and B(z)."""
+    # X * (b0 + b1 X) = 7 b1 + b0 X
+    return ((a[0] + F.W_INT * b[1]) % R.P, (a[1] + b[0]) % R.P)

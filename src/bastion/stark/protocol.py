@@ -1,0 +1,84 @@
+"""What prover and verifier must compute identically: sizes, the transcript's opening, the order in
+which constraints and DEEP terms are combined."""
+
+from __future__ import annotations
+
+from bastion.stark import field as F
+from bastion.stark import field_ref as R
+from bastion.stark.air import Air, circuit_digest
+from bastion.stark.fri import num_folds
+from bastion.stark.params import StarkParams
+from bastion.stark.proof import VERSION, ProofShape
+from bastion.stark.transcript import Transcript
+
+COSET_SHIFT = F.GENERATOR_INT  # the LDE lives on 7 * <omega_N>, disjoint from the trace domain
+TRANSCRIPT_DOMAIN = b"bastion-stark/v1"
+
+
+def trace_log_length(n_used: int, params: StarkParams) -> int:
+    """log2 of the trace length: the used rows plus the random blinding rows, rounded up."""
+    total = n_used + params.zk_rows
+    return max(3, (total - 1).bit_length())
+
+
+def num_chunks(air: Air) -> int:
+    # deg H <= d(n-1) - (n_used - 1) < d*n, so d chunks of degree < n always hold it
+    return max(1, air.max_degree)
+
+
+def check_air(air: Air, params: StarkParams) -> None:
+    if air.max_degree < 1:
+        raise ValueError("max_degree must be at least 1")
+    if num_chunks(air) > params.blowup:
+        raise ValueError(
+            f"{air.name}: constraint degree {air.max_degree} needs blowup >= {air.max_degree}, "
+            f"parameters give {params.blowup}"
+        )
+    log_n = trace_log_length(air.n_used, params)
+    for i, col in enumerate(air.periodic_columns()):
+        L = len(col)
+        if L < 1 or L & (L - 1) or L > (1 << log_n):
+            raise ValueError(f"{air.name}: periodic column {i} length {L} is not a power of two <= trace length")
+    for i, col in enumerate(air.public_columns()):
+        if len(col) != air.n_used:
+            raise ValueError(f"{air.name}: public column {i} has {len(col)} rows, expected {air.n_used}")
+
+
+def proof_shape(air: Air, params: StarkParams) -> ProofShape:
+    log_n = trace_log_length(air.n_used, params)
+    q = num_chunks(air)
+    rounds = num_folds(log_n, params.log_final_degree)
+    return ProofShape(
+        log_n=log_n,
+        n_used=air.n_used,
+        num_public_inputs=len(air.public_inputs()),
+        main_width=air.main_width,
+        aux_base_width=2 * air.aux_width,
+        quotient_base_width=2 * q + 2,
+        num_chunks=q,
+        num_fri_layers=max(0, rounds - 1),
+        num_final_coeffs=1 << (log_n - rounds),
+        num_query_rows=0,
+        salt_bytes=params.salt_bytes,
+    )
+
+
+def start_transcript(air: Air, params: StarkParams) -> Transcript:
+    t = Transcript(TRANSCRIPT_DOMAIN)
+    t.absorb(b"version", VERSION.to_bytes(2, "little"))
+    t.absorb(b"params", params.digest())
+    t.absorb(b"circuit", circuit_digest(air))
+    t.absorb_ints(b"shape", [air.n_used, trace_log_length(air.n_used, params)])
+    t.absorb_ints(b"public-inputs", [v % R.P for v in air.public_inputs()])
+    return t
+
+
+def query_rows(queries: list[int], lde_size: int) -> list[int]:
+    """The LDE rows opened for queries: each query q in [0, N/2) needs x_q and -x_q = x_{q + N/2}."""
+    half = lde_size // 2
+    return sorted({q for q in queries} | {q + half for q in queries})
+
+
+def mul_by_x(c: tuple[int, int]) -> tuple[int, int]:
+    """c * X in F_p[X]/(X^2 - 7)."""
+    return (F.W_INT * c[1] % R.P, c[0])
