@@ -38,6 +38,17 @@ class Settings(BaseSettings):
     # looking for a newer one in the database (other workers or the CLI may have changed them).
     risk_cache_seconds: float = 2.0
 
+    # API keys: base64 AES-256 keys sealing key secrets at rest, comma-separated, the first seals (rotation).
+    # Unset: one is derived from secret_key.
+    keys_encryption_keys: SecretStr | None = None
+    # API keys: request limits per key and per user on each private route (`limits` notation).
+    keys_rate_limit_per_key: str = "20/2 seconds"
+    keys_rate_limit_per_user: str = "60/2 seconds"
+    # API keys: seconds between sweeps of idle, unbound trade/withdraw keys in the service (0: never).
+    keys_sweep_interval_seconds: float = 3600.0
+    # Reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For gives the client IP for allowlists.
+    trusted_proxies: str = ""
+
     @model_validator(mode="after")
     def _default_database(self) -> Settings:
         if not self.database_url:

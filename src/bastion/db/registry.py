@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 
 MODEL_MODULES: list[str] = [
+    "bastion.keys.models",
     "bastion.funds.models",
     "bastion.protection.cooling_off",
     "bastion.protection.deposits",

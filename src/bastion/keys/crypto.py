@@ -28,6 +28,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bastion.keys.errors import KeyInputError
 
@@ -60,6 +62,13 @@ def check_passphrase(passphrase: str) -> None:
         raise KeyInputError("passphrase", "only letters, digits and ASCII punctuation are allowed")
     if not any(c.isalpha() for c in passphrase) or not any(c.isdigit() for c in passphrase):
         raise KeyInputError("passphrase", "needs at least one letter and one digit")
+
+
+def derive_encryption_key(material: bytes) -> str:
+    """An AES-256 key for secrets at rest derived (HKDF-SHA256) from the service's general secret key, so a
+    deployment that sets only BASTION_SECRET_KEY still seals with a key of its own purpose."""
+    raw = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"bastion/keys/secret-box/v1").derive(material)
+    return base64.b64encode(raw).decode("ascii")
 
 
 def new_encryption_key() -> str:

@@ -10,6 +10,7 @@ import importlib
 from fastapi import APIRouter
 
 ROUTER_MODULES: list[str] = [
+    "bastion.service.routers.keys",
 ]
 
 

@@ -1,0 +1,162 @@
+"""Authenticating an OKX-v5-signed request: who is calling, and may they call this route from there?
+
+Order of checks, and why:
+1. the four headers are present (50103/50104/50106/50107) and the timestamp is well formed (50112) and
+   within 30 s of our clock (50102);
+2. the key exists and is live (50111 malformed, 50119 unknown or deleted);
+3. the signature (50113), before the passphrase: only a holder of the secret learns whether a passphrase
+   guess is right, and unauthenticated traffic never costs us an argon2 run;
+4. the passphrase (50105);
+5. the exact signed request has not been seen before (replay, 50114);
+6. the caller's IP is in the key's allowlist (50110) and the key has the route's permission (50120);
+7. the key's and the user's rate limits on this route (50011).
+Every refusal is stored (code, key header, IP, path) for the monthly counts, in its own transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import unquote
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bastion.keys import policy, signing
+from bastion.keys.errors import AuthRejected, Rejection
+from bastion.keys.lifecycle import KeyVault
+from bastion.keys.models import ApiKey, ApiKeyRejection
+from bastion.keys.policy import Permission
+from bastion.keys.ratelimit import KeyRateLimits
+
+_KEY_SHAPE = re.compile(r"[0-9a-fA-F-]{36}", re.ASCII)
+# last_used_at is written at most this often per key: the sweeper counts in days, and a write per request
+# would put the database on every authenticated request's path.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request as it came off the wire. `headers` must be case-insensitive (Starlette's are)."""
+
+    method: str
+    path: str  # raw, percent-encoded as sent
+    query: str  # raw query string, without "?"
+    body: bytes
+    headers: Mapping[str, str]
+    client_ip: str
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated key behind a request."""
+
+    key_id: str
+    user_id: str
+    label: str
+    permissions: frozenset[Permission]
+    ips: str
+    app_id: str | None
+
+
+class Authenticator:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        vault: KeyVault,
+        limits: KeyRateLimits,
+        *,
+        max_skew: timedelta = signing.MAX_SKEW,
+    ) -> None:
+        self.sessions = sessions
+        self.vault = vault
+        self.limits = limits
+        self.max_skew = max_skew
+        # Remember signatures a little past the window in which they could be accepted at all.
+        self._replay_ttl = int(2 * max_skew.total_seconds()) + 1
+
+    def authenticate(self, request: SignedRequest, *, route: str, need: Permission, now: datetime) -> Caller:
+        try:
+            return self._authenticate(request, route, need, now)
+        except AuthRejected as rejected:
+            self._record(rejected, request, now)
+            raise
+
+    def _authenticate(self, req: SignedRequest, route: str, need: Permission, now: datetime) -> Caller:
+        h = req.headers
+        key_id = h.get("OK-ACCESS-KEY", "")
+        passphrase = h.get("OK-ACCESS-PASSPHRASE", "")
+        sign = h.get("OK-ACCESS-SIGN", "")
+        timestamp = h.get("OK-ACCESS-TIMESTAMP", "")
+        for value, missing in (
+            (key_id, Rejection.KEY_MISSING),
+            (passphrase, Rejection.PASSPHRASE_MISSING),
+            (sign, Rejection.SIGN_MISSING),
+            (timestamp, Rejection.TIMESTAMP_MISSING),
+        ):
+            if not value:
+                raise AuthRejected(missing, ip=req.client_ip, key_id=key_id or None)
+        try:
+            signing.check_fresh(signing.parse_timestamp(timestamp), now, self.max_skew)
+            if _KEY_SHAPE.fullmatch(key_id) is None:
+                raise AuthRejected(Rejection.KEY_INVALID)
+        except AuthRejected as exc:
+            raise AuthRejected(exc.reason, ip=req.client_ip, key_id=key_id) from None
+
+        def refuse(reason: Rejection) -> AuthRejected:
+            return AuthRejected(reason, ip=req.client_ip, key_id=key_id)
+
+        with self.sessions() as session:
+            key = session.get(ApiKey, key_id.lower())
+            if key is None or key.revoked_at is not None or key.secret_sealed is None:
+                raise refuse(Rejection.KEY_NOT_FOUND)
+            secret = self.vault.box.open(key.id, key.secret_sealed)
+            path = req.path + (f"?{req.query}" if req.query else "")
+            candidates = (path,) if unquote(path) == path else (path, unquote(path))
+            try:
+                body = req.body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise refuse(Rejection.SIGN_INVALID) from None
+            if not signing.signature_matches(secret, sign, timestamp, req.method, candidates, body):
+                raise refuse(Rejection.SIGN_INVALID)
+            if key.passphrase_hash is None or not self.vault.passphrases.verify(
+                key.id, key.passphrase_hash, passphrase
+            ):
+                raise refuse(Rejection.PASSPHRASE_WRONG)
+            if not self.limits.first_use(sign, self._replay_ttl):
+                raise refuse(Rejection.REPLAYED)
+            networks = policy.parse_allowlist(key.ips.split(",") if key.ips else [])
+            if not policy.ip_allowed(networks, req.client_ip):
+                raise refuse(Rejection.IP_NOT_ALLOWED)
+            perms = policy.parse_permissions([key.permissions])
+            if need not in perms:
+                raise refuse(Rejection.NO_PERMISSION)
+            if not self.limits.hit(key.id, key.user_id, route).allowed:
+                raise refuse(Rejection.RATE_LIMITED)
+            caller = Caller(key.id, key.user_id, key.label, perms, key.ips, key.app_id)
+            if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+                session.execute(
+                    update(ApiKey)
+                    .where(
+                        ApiKey.id == key.id,
+                        (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now),
+                    )
+                    .values(last_used_at=now)
+                )
+                session.commit()
+            return caller
+
+    def _record(self, rejected: AuthRejected, req: SignedRequest, now: datetime) -> None:
+        with self.sessions() as session:
+            session.add(
+                ApiKeyRejection(
+                    at=now,
+                    code=rejected.reason.code,
+                    key_id=(rejected.key_id or "")[:64],
+                    ip=req.client_ip[:64],
+                    path=req.path[:200],
+                )
+            )
+            session.commit()

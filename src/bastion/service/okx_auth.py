@@ -1,0 +1,167 @@
+"""OKX-v5-signed authentication for the service's private routes; any router can use it.
+
+    router = okx_router(prefix="/v1/orders", tags=["orders"])
+
+    @router.post("/precheck")
+    def precheck(caller: Annotated[Caller, Depends(require_key(Permission.TRADE))]) -> dict[str, object]: ...
+
+`okx_router` makes an APIRouter whose routes answer a refused request exactly as OKX does (HTTP 401 or 429,
+body {"code": "50113", "msg": "Invalid Sign.", "data": []}), which is what python-okx and ccxt expect.
+The checks themselves live in `bastion.keys.auth`; this module only adapts them to HTTP.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, APIRouter
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from bastion.keys import policy
+from bastion.keys.auth import Authenticator, Caller, SignedRequest
+from bastion.keys.errors import AuthRejected
+from bastion.keys.lifecycle import KeyVault, SecondFactor
+from bastion.keys.policy import Permission
+from bastion.keys.ratelimit import KeyRateLimits
+from bastion.settings import Settings
+
+__all__ = ["Caller", "KeysRuntime", "OkxRoute", "Permission", "keys_runtime", "okx_router", "require_key"]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class KeysRuntime:
+    """Per-app key machinery: vault, limits (in memory or Redis), the authenticator and the clock."""
+
+    vault: KeyVault
+    limits: KeyRateLimits
+    authenticator: Authenticator
+    trusted_proxies: list[policy.IpNetwork] = field(default_factory=list)
+    clock: Callable[[], datetime] = _utcnow  # tests replace it to control time
+    # The user's TOTP check, needed to create a withdraw key; None refuses every withdraw key.
+    second_factor: SecondFactor | None = field(default_factory=lambda: _protection_totp())
+
+
+def _protection_totp() -> SecondFactor | None:
+    """The account-protection TOTP check (bastion.protection.totp), when that module offers one."""
+    try:
+        from bastion.protection import totp  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    check = getattr(totp, "verify_user_code", None)
+    return check if callable(check) else None
+
+
+def build_runtime(settings: Settings, sessions: sessionmaker[Session]) -> KeysRuntime:
+    vault = KeyVault.from_keyring(
+        settings.keys_encryption_keys.get_secret_value() if settings.keys_encryption_keys else None,
+        settings.secret_key_bytes,
+    )
+    limits = KeyRateLimits(
+        settings.redis_url or "memory://",
+        per_key=settings.keys_rate_limit_per_key,
+        per_user=settings.keys_rate_limit_per_user,
+    )
+    proxies = [p for p in settings.trusted_proxies.split(",") if p.strip()]
+    return KeysRuntime(
+        vault=vault,
+        limits=limits,
+        authenticator=Authenticator(sessions, vault, limits),
+        trusted_proxies=policy.parse_allowlist(proxies, field="trusted_proxies") if proxies else [],
+    )
+
+
+_runtime_lock = threading.Lock()
+
+
+def keys_runtime(app: FastAPI) -> KeysRuntime:
+    """The app's KeysRuntime, built on first use from app.state.settings (one per app instance)."""
+    runtime: KeysRuntime | None = getattr(app.state, "keys_runtime", None)
+    if runtime is None:
+        with _runtime_lock:
+            runtime = getattr(app.state, "keys_runtime", None)
+            if runtime is None:
+                runtime = build_runtime(app.state.settings, app.state.sessionmaker)
+                app.state.keys_runtime = runtime
+    return runtime
+
+
+def client_ip(request: Request, trusted_proxies: list[policy.IpNetwork]) -> str:
+    """The peer address; behind a trusted reverse proxy, the nearest untrusted hop of X-Forwarded-For.
+
+    X-Forwarded-For from anyone else is ignored: otherwise any client could claim an allowlisted address.
+    """
+    peer = request.client.host if request.client else ""
+    if not trusted_proxies or not policy.ip_allowed(trusted_proxies, peer):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return hop  # garbage from the far side: matches no allowlist
+        if not policy.ip_allowed(trusted_proxies, hop):
+            return hop
+    return peer
+
+
+def _raw_path(request: Request) -> str:
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1") if raw else request.url.path
+
+
+def require_key(need: Permission) -> Callable[[Request], Coroutine[Any, Any, Caller]]:
+    """A dependency that authenticates the request's OKX signature and demands `need` on the key."""
+
+    async def dependency(request: Request) -> Caller:
+        runtime = keys_runtime(request.app)
+        signed = SignedRequest(
+            method=request.method,
+            path=_raw_path(request),
+            query=request.scope.get("query_string", b"").decode("latin-1"),
+            body=await request.body(),
+            headers=request.headers,
+            client_ip=client_ip(request, runtime.trusted_proxies),
+        )
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        # The checks touch the database (sync SQLAlchemy): off the event loop.
+        return await run_in_threadpool(
+            runtime.authenticator.authenticate, signed, route=route, need=need, now=runtime.clock()
+        )
+
+    return dependency
+
+
+class OkxRoute(APIRoute):
+    """Answers AuthRejected (raised by `require_key`) the way OKX does."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def okx_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except AuthRejected as rejected:
+                return JSONResponse(rejected.body(), status_code=rejected.reason.http_status)
+
+        return okx_handler
+
+
+def okx_router(**kwargs: Any) -> APIRouter:
+    return APIRouter(route_class=OkxRoute, **kwargs)
+
+
+def okx_ok(data: list[Any]) -> dict[str, Any]:
+    """OKX's success envelope."""
+    return {"code": "0", "msg": "", "data": data}

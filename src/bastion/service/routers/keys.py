@@ -1,0 +1,378 @@
+"""API keys over HTTP.
+
+Two kinds of caller:
+- the exchange's account back office (operator token): creates, lists, re-binds and revokes a user's keys,
+  registers third-party apps, records Fast API consent, runs the sweeper, reads the metrics;
+- API clients, authenticated by their OKX v5 signature: `GET /v1/keys` (their own keys) and the OKX-shaped
+  `GET /api/v5/account/config` (what the calling key is), so python-okx and ccxt work unchanged.
+Third-party app servers redeem a Fast API code at `POST /v1/fast-api/token` with their client secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, field_validator
+from starlette.concurrency import run_in_threadpool
+
+from bastion.keys import fast_api, lifecycle, metrics
+from bastion.keys.auth import Caller
+from bastion.keys.errors import FastApiDenied, SecondFactorRejected
+from bastion.keys.lifecycle import IssuedKey, KeyView
+from bastion.keys.policy import Permission, okx_permissions_text
+from bastion.service.deps import Operator, SessionDep
+from bastion.service.okx_auth import client_ip, keys_runtime, okx_ok, okx_router, require_key
+
+log = logging.getLogger("bastion.keys")
+
+
+def _ms(at: datetime | None) -> str:
+    return "" if at is None else str(int(at.timestamp() * 1000))
+
+
+def _perm_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+# ------------------------------------------------------------------------------------------------ schemas
+class KeyCreate(BaseModel):
+    label: str = Field(min_length=1, max_length=50)
+    perms: list[str] = Field(default=["read"], description="read, trade, withdraw (read is always included)")
+    ips: list[str] = Field(default=[], max_length=20, description="IP addresses or CIDR ranges, at most 20")
+    passphrase: str = Field(min_length=8, max_length=32)
+    totp_code: str | None = Field(default=None, description="required for a withdraw-permission key")
+
+    _perms = field_validator("perms", mode="before")(_perm_list)
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    label: str
+    perms: list[str]
+    ips: list[str]
+    source: str
+    app_id: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+
+    @classmethod
+    def of(cls, k: KeyView) -> KeyOut:
+        return cls(
+            key_id=k.key_id,
+            label=k.label,
+            perms=sorted(p.value for p in k.permissions),
+            ips=k.ips.split(",") if k.ips else [],
+            source=k.source,
+            app_id=k.app_id,
+            created_at=k.created_at,
+            last_used_at=k.last_used_at,
+        )
+
+
+class KeyCreated(BaseModel):
+    """Shown once: the secret (and, for Fast API, the passphrase) cannot be read back later."""
+
+    key_id: str
+    secret: str
+    passphrase: str | None = None
+    label: str
+    perms: list[str]
+    ips: list[str]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, k: IssuedKey) -> KeyCreated:
+        return cls(
+            key_id=k.key_id,
+            secret=k.secret,
+            passphrase=k.passphrase,
+            label=k.label,
+            perms=sorted(p.value for p in k.permissions),
+            ips=k.ips.split(",") if k.ips else [],
+            created_at=k.created_at,
+        )
+
+
+class IpsUpdate(BaseModel):
+    ips: list[str] = Field(max_length=20)
+
+
+class SweepOut(BaseModel):
+    dry_run: bool
+    at: datetime
+    count: int
+    keys: list[KeyOut]
+
+
+class AppCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=80)
+    redirect_uri: str
+    ips: list[str] = Field(min_length=1, max_length=20)
+    max_permission: Literal["read", "trade"] = "trade"
+
+
+class AppOut(BaseModel):
+    client_id: str
+    name: str
+    redirect_uri: str
+    ips: list[str]
+    max_permission: str
+    client_secret: str | None = None
+
+
+class AuthorizeIn(BaseModel):
+    user_id: str = Field(min_length=1, max_length=64)
+    client_id: str
+    scope: str = fast_api.SCOPE
+    perms: list[str] = ["read"]
+    redirect_uri: str
+    state: str = Field(default="", max_length=500)
+
+    _perms = field_validator("perms", mode="before")(_perm_list)
+
+
+class AuthorizeOut(BaseModel):
+    code: str
+    redirect_to: str
+    expires_at: datetime
+
+
+class TokenIn(BaseModel):
+    grant_type: Literal["authorization_code"]
+    client_id: str
+    client_secret: str
+    code: str
+    redirect_uri: str
+
+
+class TokenOut(BaseModel):
+    scope: str = fast_api.SCOPE
+    api_key: str
+    secret_key: str
+    passphrase: str
+    perms: list[str]
+    ips: list[str]
+
+
+# ------------------------------------------------------------------------------------- scheduled sweeper
+def _sweep_once(app: FastAPI) -> int:
+    runtime = keys_runtime(app)
+    with app.state.sessionmaker() as session:
+        report = lifecycle.sweep(session, runtime.vault, runtime.clock())
+        session.commit()
+    if report.count:
+        log.info("swept %d idle unbound API keys", report.count)
+    return report.count
+
+
+async def _sweeper(app: FastAPI, interval: float) -> None:
+    while True:
+        try:
+            await run_in_threadpool(_sweep_once, app)
+        except Exception:  # a failed sweep must not kill the loop; the next one retries
+            log.exception("API key sweep failed")
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    interval = app.state.settings.keys_sweep_interval_seconds
+    task = asyncio.create_task(_sweeper(app, interval)) if interval > 0 else None
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+router = okx_router(tags=["keys"], lifespan=_lifespan)
+
+
+# ------------------------------------------------------------------------------- back office (operator)
+@router.post("/v1/users/{user_id}/keys", status_code=201, dependencies=[Operator])
+def create_key(user_id: str, body: KeyCreate, session: SessionDep, request: Request) -> KeyCreated:
+    """Create a key for a user; the secret is in this response and nowhere else."""
+    runtime = keys_runtime(request.app)
+    try:
+        issued = lifecycle.create_key(
+            session,
+            runtime.vault,
+            user_id=user_id,
+            label=body.label,
+            permissions=body.perms,
+            ips=body.ips,
+            passphrase=body.passphrase,
+            totp_code=body.totp_code,
+            second_factor=runtime.second_factor,
+            now=runtime.clock(),
+        )
+    except SecondFactorRejected as exc:
+        raise HTTPException(status_code=403, detail=str(exc)) from None
+    session.commit()
+    return KeyCreated.of(issued)
+
+
+@router.get("/v1/users/{user_id}/keys", dependencies=[Operator])
+def list_user_keys(user_id: str, session: SessionDep) -> list[KeyOut]:
+    return [KeyOut.of(k) for k in lifecycle.list_keys(session, user_id)]
+
+
+@router.put("/v1/users/{user_id}/keys/{key_id}/ips", dependencies=[Operator])
+def update_key_ips(
+    user_id: str, key_id: str, body: IpsUpdate, session: SessionDep, request: Request
+) -> KeyOut:
+    view = lifecycle.update_ips(session, user_id, key_id, body.ips, keys_runtime(request.app).clock())
+    session.commit()
+    return KeyOut.of(view)
+
+
+@router.delete("/v1/users/{user_id}/keys/{key_id}", status_code=204, dependencies=[Operator])
+def revoke_key(user_id: str, key_id: str, session: SessionDep, request: Request) -> None:
+    runtime = keys_runtime(request.app)
+    lifecycle.revoke(session, runtime.vault, user_id, key_id, runtime.clock(), actor="operator")
+    session.commit()
+
+
+@router.post("/v1/keys/sweep", dependencies=[Operator])
+def sweep_keys(session: SessionDep, request: Request, dry_run: bool = False) -> SweepOut:
+    runtime = keys_runtime(request.app)
+    report = lifecycle.sweep(session, runtime.vault, runtime.clock(), dry_run=dry_run)
+    session.commit()
+    return SweepOut(
+        dry_run=dry_run, at=report.at, count=report.count, keys=[KeyOut.of(k) for k in report.keys]
+    )
+
+
+@router.get("/v1/keys/metrics", dependencies=[Operator])
+def key_metrics(session: SessionDep, start: datetime, end: datetime) -> dict[str, Any]:
+    m = metrics.monthly(session, _aware(start), _aware(end))
+    return {**asdict(m), "created": m.created, "rejections_by_reason": m.rejections_by_reason}
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+# ----------------------------------------------------------------------------------------------- Fast API
+@router.post("/v1/fast-api/apps", status_code=201, dependencies=[Operator])
+def register_app(body: AppCreate, session: SessionDep, request: Request) -> AppOut:
+    """Register a third-party app and the IPs of its servers; the client secret is shown once."""
+    app = fast_api.register_app(
+        session,
+        name=body.name,
+        redirect_uri=body.redirect_uri,
+        ips=body.ips,
+        max_permission=body.max_permission,
+        now=keys_runtime(request.app).clock(),
+    )
+    session.commit()
+    return AppOut(**{**asdict(app), "ips": app.ips.split(",")})
+
+
+@router.get("/v1/fast-api/apps", dependencies=[Operator])
+def list_apps(session: SessionDep) -> list[AppOut]:
+    return [AppOut(**{**asdict(a), "ips": a.ips.split(",")}) for a in fast_api.list_apps(session)]
+
+
+@router.post("/v1/fast-api/authorize", dependencies=[Operator], response_model=None)
+def authorize(body: AuthorizeIn, session: SessionDep, request: Request) -> AuthorizeOut | JSONResponse:
+    """The user consented at the exchange: issue the one-time code and where to send the user with it."""
+    try:
+        grant = fast_api.authorize(
+            session,
+            user_id=body.user_id,
+            client_id=body.client_id,
+            scope=body.scope,
+            permissions=body.perms,
+            redirect_uri=body.redirect_uri,
+            state=body.state,
+            now=keys_runtime(request.app).clock(),
+        )
+    except FastApiDenied as exc:
+        return _oauth_error(exc)
+    session.commit()
+    return AuthorizeOut(code=grant.code, redirect_to=grant.redirect_to, expires_at=grant.expires_at)
+
+
+@router.post("/v1/fast-api/token", response_model=None)
+def token(body: TokenIn, session: SessionDep, request: Request) -> TokenOut | JSONResponse:
+    """The app's server redeems the code (once, from a registered IP) for a key bound to its IPs."""
+    runtime = keys_runtime(request.app)
+    try:
+        issued = fast_api.exchange_code(
+            session,
+            runtime.vault,
+            client_id=body.client_id,
+            client_secret=body.client_secret,
+            code=body.code,
+            redirect_uri=body.redirect_uri,
+            client_ip=client_ip(request, runtime.trusted_proxies),
+            now=runtime.clock(),
+        )
+    except FastApiDenied as exc:
+        session.rollback()
+        return _oauth_error(exc)
+    session.commit()
+    assert issued.passphrase is not None
+    return TokenOut(
+        api_key=issued.key_id,
+        secret_key=issued.secret,
+        passphrase=issued.passphrase,
+        perms=sorted(p.value for p in issued.permissions),
+        ips=issued.ips.split(","),
+    )
+
+
+def _oauth_error(exc: FastApiDenied) -> JSONResponse:
+    status = 401 if exc.error == "invalid_client" else 400
+    return JSONResponse({"error": exc.error, "error_description": exc.description}, status_code=status)
+
+
+# ------------------------------------------------------------------------------ signed (OKX v5) routes
+ReadKey = Annotated[Caller, Depends(require_key(Permission.READ))]
+
+
+@router.get("/v1/keys")
+def my_keys(caller: ReadKey, session: SessionDep) -> dict[str, Any]:
+    """The calling user's live keys: permissions, IPs and last use (never secrets)."""
+    return okx_ok(
+        [
+            {
+                "apiKey": k.key_id,
+                "label": k.label,
+                "perm": okx_permissions_text(k.permissions),
+                "ip": k.ips,
+                "source": k.source,
+                "appId": k.app_id or "",
+                "ts": _ms(k.created_at),
+                "lastUsedTs": _ms(k.last_used_at),
+            }
+            for k in lifecycle.list_keys(session, caller.user_id)
+        ]
+    )
+
+
+@router.get("/api/v5/account/config")
+def account_config(caller: ReadKey) -> dict[str, Any]:
+    """OKX's account configuration, limited to what Bastion knows: the user and the calling key."""
+    return okx_ok(
+        [
+            {
+                "uid": caller.user_id,
+                "mainUid": caller.user_id,
+                "label": caller.label,
+                "ip": caller.ips,
+                "perm": okx_permissions_text(caller.permissions),
+            }
+        ]
+    )
