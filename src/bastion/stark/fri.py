@@ -93,7 +93,13 @@ class FriCommitment:
 
 
 def commit_phase(
-    codeword: U64, shift: int, log_degree: int, log_final_degree: int, transcript: Transcript, salt_bytes: int
+    codeword: U64,
+    shift: int,
+    log_degree: int,
+    log_final_degree: int,
+    transcript: Transcript,
+    salt_bytes: int,
+    strict: bool = True,
 ) -> FriCommitment:
     n = codeword.shape[0]
     log_n = n.bit_length() - 1
@@ -112,7 +118,7 @@ def commit_phase(
             trees.append(tree)
     final_degree = 1 << (log_degree - rounds)
     coeffs = coset_interpolate(ext_columns_to_base(cur[None, :, :]), cur_shift)
-    if np.any(coeffs[:, final_degree:]):
+    if strict and np.any(coeffs[:, final_degree:]):
         raise FriError("the codeword is not of the claimed degree (prover bug or bad AIR degree)")
     final = np.ascontiguousarray(coeffs[:, :final_degree].T)  # (d, 2)
     transcript.absorb(b"fri-final", final.astype("<u8").tobytes())

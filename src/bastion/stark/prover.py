@@ -176,10 +176,13 @@ def prove(
     *,
     seed: int | None = None,
     progress: Progress | None = None,
+    check: bool = True,
 ) -> bytes:
     """Prove that ``main`` (shape (main_width, n_used)) satisfies ``air``. Returns the proof bytes.
 
     ``seed`` fixes the zero-knowledge randomness (tests only); by default it comes from the OS.
+    ``check=False`` lets a *cheating* prover go on with a witness that breaks the constraints, so the
+    soundness tests can show the verifier rejecting what it produces.
     """
     step = progress or (lambda _msg: None)
     params.validate()
@@ -230,7 +233,7 @@ def prove(
     )
     q = num_chunks(air)
     h_coeffs = coset_interpolate(ext_columns_to_base(h_evals[None, :, :]), shift)  # (2, N)
-    if np.any(h_coeffs[:, q * n :]):
+    if check and np.any(h_coeffs[:, q * n :]):
         raise ProvingError(
             f"{air.name}: the constraints do not hold on the trace (or max_degree is understated)"
         )
@@ -266,7 +269,7 @@ def prove(
     )
 
     step("FRI")
-    fri_commit = fri.commit_phase(deep, shift, log_n, params.log_final_degree, t, salt)
+    fri_commit = fri.commit_phase(deep, shift, log_n, params.log_final_degree, t, salt, strict=check)
     nonce = t.grind(params.grinding_bits)
     queries = t.challenge_indices(b"fri-queries", params.num_queries, lde_size // 2)
     rows = query_rows(queries, lde_size)

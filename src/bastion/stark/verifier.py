@@ -9,6 +9,8 @@ another exception.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from bastion.stark import field as F
@@ -18,7 +20,7 @@ from bastion.stark.air import Air, Frame, circuit_digest
 from bastion.stark.merkle import verify_opening
 from bastion.stark.params import DEFAULT_PARAMS, StarkParams
 from bastion.stark.poly import barycentric_eval
-from bastion.stark.proof import ProofFormatError, parse_fixed, parse_openings, read_header
+from bastion.stark.proof import Proof, ProofFormatError, parse_fixed, parse_openings, read_header
 from bastion.stark.protocol import (
     COSET_SHIFT,
     check_air,
@@ -86,7 +88,24 @@ def _ood_frame(air: Air, proof_main_z: list[Ext], proof_main_gz: list[Ext], aux_
     )
 
 
-def _verify(air: Air, proof_bytes: bytes, params: StarkParams) -> None:
+@dataclass
+class Replay:
+    """A parsed proof with every challenge the transcript gives for it."""
+
+    proof: Proof
+    challenges: list[Ext]
+    alpha: Ext
+    z: Ext
+    gz: Ext
+    gamma: Ext
+    betas: list[Ext]
+    queries: list[int]
+    rows: list[int]
+
+
+def decode(air: Air, proof_bytes: bytes, params: StarkParams = DEFAULT_PARAMS) -> Replay:
+    """Parse a proof for ``air`` and replay its transcript (no soundness checks beyond the format,
+    the header and the proof of work)."""
     params.validate()
     check_air(air, params)
     shape = proof_shape(air, params)
@@ -105,9 +124,7 @@ def _verify(air: Air, proof_bytes: bytes, params: StarkParams) -> None:
 
     n = 1 << log_n
     lde_size = n * params.blowup
-    q = num_chunks(air)
     t = start_transcript(air, params)
-
     # The openings' row sets depend on the queries, which depend on everything before them: parse the
     # fixed-size part, replay the transcript, then parse the openings.
     proof, openings_start = parse_fixed(proof_bytes, shape)
@@ -119,8 +136,7 @@ def _verify(air: Air, proof_bytes: bytes, params: StarkParams) -> None:
     alpha = t.challenge_ext(b"alpha")
     t.absorb(b"quotient-root", proof.quotient_root)
     z = t.challenge_ext(b"ood-point")
-    g = F.root_of_unity(log_n)
-    gz = R.ext_scale(z, g)
+    gz = R.ext_scale(z, F.root_of_unity(log_n))
     for label, group in ((b"main-z", proof.main_z), (b"main-gz", proof.main_gz), (b"aux-z", proof.aux_z),
                          (b"aux-gz", proof.aux_gz), (b"quotient-z", proof.quotient_z)):
         t.absorb_ints(label, [x for e in group for x in e])
@@ -142,6 +158,17 @@ def _verify(air: Air, proof_bytes: bytes, params: StarkParams) -> None:
         half = lde_size >> (i + 2)
         opening_rows[f"fri{i}"] = sorted({qq % half for qq in queries})
     parse_openings(proof_bytes, openings_start, proof, shape, opening_rows)
+    return Replay(proof, challenges, alpha, z, gz, gamma, betas, queries, rows)
+
+
+def _verify(air: Air, proof_bytes: bytes, params: StarkParams) -> None:
+    rep = decode(air, proof_bytes, params)
+    proof, challenges, alpha, z, gz, gamma = rep.proof, rep.challenges, rep.alpha, rep.z, rep.gz, rep.gamma
+    betas, queries, rows = rep.betas, rep.queries, rep.rows
+    n = 1 << proof.log_n
+    lde_size = n * params.blowup
+    q = num_chunks(air)
+    g = F.root_of_unity(proof.log_n)
 
     # -- the composition identity at z -----------------------------------------------------------
     frame = _ood_frame(air, proof.main_z, proof.main_gz, proof.aux_z, proof.aux_gz, z, gz, n, challenges)
