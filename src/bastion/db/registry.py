@@ -8,6 +8,10 @@ from __future__ import annotations
 import importlib
 
 MODEL_MODULES: list[str] = [
+    "bastion.risk.models",
+    "bastion.protection.anti_phishing",
+    "bastion.protection.totp",
+    "bastion.protection.passkeys",
     "bastion.keys.models",
     "bastion.funds.models",
     "bastion.protection.cooling_off",

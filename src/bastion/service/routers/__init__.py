@@ -10,6 +10,8 @@ import importlib
 from fastapi import APIRouter
 
 ROUTER_MODULES: list[str] = [
+    "bastion.service.routers.risk",
+    "bastion.service.routers.protection",
     "bastion.service.routers.keys",
 ]
 

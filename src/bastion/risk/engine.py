@@ -1,0 +1,198 @@
+"""The decision: features -> scenario rules (+ snoozes) -> bounded learned score -> allow / review / block,
+stored with its inputs and every fired rule, and mapped to the exchange's withdrawal states."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from bastion.errors import ConflictError
+from bastion.risk import features as risk_features
+from bastion.risk.events import WithdrawalRequest, now_utc, payload_hash, utc
+from bastion.risk.model import model_inputs
+from bastion.risk.models import RiskDecision, RiskRuleHit
+from bastion.risk.rules import holds
+from bastion.risk.runtime import RiskRuntime, normalize_address
+
+Decision = Literal["allow", "review", "block"]
+
+# The exchange's withdrawal states each decision maps to (OKX v5 `state` codes alongside).
+EXCHANGE_STATE: dict[str, tuple[str, int]] = {
+    "allow": ("approved", 7),
+    "review": ("waiting_manual_review", 4),
+    "block": ("cancelled", -2),
+}
+
+
+class RuleResult(BaseModel):
+    id: str
+    description: str
+    score: float
+    contribution: float
+    snoozed: bool = False
+
+
+class ModelResult(BaseModel):
+    version: int
+    samples: int
+    active: bool
+    probability: float
+    contribution: float
+    max_points: float
+    features: dict[str, float]
+
+
+class DecisionOut(BaseModel):
+    decision_id: int
+    event_id: str
+    user_id: str
+    decision: Decision
+    exchange_state: str
+    exchange_state_code: int
+    score: float
+    rules_score: float
+    model_score: float
+    thresholds: dict[str, float]
+    ruleset_version: int
+    rules: list[RuleResult]
+    model: ModelResult
+    features: dict[str, Any]
+    requested_at: datetime
+    review_status: str | None = None
+    duplicate: bool = False
+
+
+def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
+    state, code = EXCHANGE_STATE[d.decision]
+    if d.review_status == "approved":
+        state, code = "approved", 7
+    elif d.review_status == "rejected":
+        state, code = "cancelled", -2
+    return DecisionOut(
+        decision_id=d.id,
+        event_id=d.event_id,
+        user_id=d.user_id,
+        decision=d.decision,  # type: ignore[arg-type]
+        exchange_state=state,
+        exchange_state_code=code,
+        score=d.score,
+        rules_score=d.rules_score,
+        model_score=d.model_score,
+        thresholds=d.inputs.get("_thresholds", {}),
+        ruleset_version=d.ruleset_version,
+        rules=[RuleResult(**r) for r in d.rule_results],
+        model=ModelResult(**d.model_detail),
+        features=d.features,
+        requested_at=utc(d.requested_at),
+        review_status=d.review_status,
+        duplicate=duplicate,
+    )
+
+
+def get_decision(session: Session, decision_id: int) -> DecisionOut | None:
+    d = session.get(RiskDecision, decision_id)
+    return None if d is None else _out(d, duplicate=False)
+
+
+def _request_payload(req: WithdrawalRequest) -> dict[str, Any]:
+    return req.model_dump(mode="json", exclude={"at"})
+
+
+def existing(session: Session, req: WithdrawalRequest) -> DecisionOut | None:
+    """The stored decision for this event id (a retry), or None; ConflictError if the id was reused."""
+    d = session.scalars(select(RiskDecision).where(RiskDecision.event_id == req.event_id)).first()
+    if d is None:
+        return None
+    if d.payload_hash != payload_hash(_request_payload(req)):
+        raise ConflictError(f"event_id {req.event_id!r} was already used for a different withdrawal")
+    return _out(d, duplicate=True)
+
+
+def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> DecisionOut:
+    """Decide on one withdrawal request and store the decision (caller commits)."""
+    prior = existing(session, req)
+    if prior is not None:
+        return prior
+    runtime.refresh(session)
+    version, scenario, lists, model = runtime.snapshot()
+    at = req.at or now_utc()
+    feats, snoozed = risk_features.compute(session, req, at, lists)
+
+    results: list[RuleResult] = []
+    rules_score = 0.0
+    if feats["amount_usd"] >= scenario.trigger.min_amount_usd:
+        for rule in scenario.rules:
+            if holds(rule.when, feats):
+                is_snoozed = rule.id in snoozed
+                contribution = 0.0 if is_snoozed else rule.score
+                rules_score += contribution
+                results.append(
+                    RuleResult(
+                        id=rule.id,
+                        description=rule.description,
+                        score=rule.score,
+                        contribution=contribution,
+                        snoozed=is_snoozed,
+                    )
+                )
+
+    inputs = model_inputs(feats)
+    model_active = model.samples >= scenario.model.min_samples
+    probability = model.probability(inputs) if model_active else 0.0
+    model_score = round(scenario.model.max_points * probability, 3) if model_active else 0.0
+    score = round(rules_score + model_score, 3)
+    th = scenario.thresholds
+    decision: Decision = "block" if score >= th.block else "review" if score >= th.review else "allow"
+    model_detail = ModelResult(
+        version=model.version,
+        samples=model.samples,
+        active=model_active,
+        probability=round(probability, 6),
+        contribution=model_score,
+        max_points=scenario.model.max_points,
+        features={k: round(v, 6) for k, v in inputs.items()},
+    )
+
+    payload = _request_payload(req)
+    row = RiskDecision(
+        event_id=req.event_id,
+        payload_hash=payload_hash(payload),
+        user_id=req.user_id,
+        requested_at=at,
+        asset=req.asset,
+        amount=req.amount,
+        amount_usd=req.amount_usd,
+        address=normalize_address(req.address),
+        decision=decision,
+        score=score,
+        rules_score=rules_score,
+        model_score=model_score,
+        ruleset_version=version,
+        model_version=model.version,
+        inputs={**payload, "_thresholds": {"review": th.review, "block": th.block}},
+        features=feats,
+        rule_results=[r.model_dump() for r in results],
+        model_detail=model_detail.model_dump(),
+        review_status="pending" if decision == "review" else None,
+    )
+    session.add(row)
+    session.flush()
+    if results:
+        session.execute(
+            insert(RiskRuleHit),
+            [
+                {
+                    "decision_id": row.id,
+                    "rule_id": r.id,
+                    "requested_at": at,
+                    "contribution": r.contribution,
+                    "snoozed": r.snoozed,
+                }
+                for r in results
+            ],
+        )
+    return _out(row, duplicate=False)

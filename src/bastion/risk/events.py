@@ -1,0 +1,306 @@
+"""Events in: logins, credential changes and address-book changes, each idempotent by its event id.
+
+The schemas here are the domain's input types (the router uses them as request bodies too). Each ingest
+function records the event, then updates the derived state decisions read (devices, login flags, account
+settings, address book), all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import UTC, datetime
+from decimal import Decimal
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from bastion.errors import ConflictError
+from bastion.risk.models import RiskAddress, RiskDevice, RiskEvent, RiskLogin, RiskUserState
+
+EventId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
+UserIdF = Field(min_length=1, max_length=64)
+
+
+def utc(dt: datetime) -> datetime:
+    """Naive timestamps are taken as UTC; everything stored is aware UTC."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event_id: str = EventId
+    user_id: str = UserIdF
+    # When it happened at the exchange; defaults to arrival time. Replays send the original time.
+    at: datetime | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        return None if v is None else utc(v)
+
+
+class LoginEvent(_Event):
+    ip: IPv4Address | IPv6Address
+    device_fingerprint: str = Field(min_length=1, max_length=128)
+    user_agent: str | None = Field(default=None, max_length=512)
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    asn: int | None = Field(default=None, ge=0, le=4294967295)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    success: bool = True
+
+
+class CredentialChangeEvent(_Event):
+    kind: Literal["password", "totp", "phone", "email", "passkey", "anti_phishing"]
+
+
+class AddressBookEvent(_Event):
+    action: Literal["add", "remove", "allowlist_on", "allowlist_off"]
+    address: str | None = Field(default=None, min_length=1, max_length=128)
+    chain: str | None = Field(default=None, max_length=32)
+    label: str | None = Field(default=None, max_length=64)
+
+    @field_validator("address")
+    @classmethod
+    def _strip(cls, v: str | None) -> str | None:
+        return v.strip() if v is not None else None
+
+
+class IngestResult(BaseModel):
+    event_id: str
+    duplicate: bool
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _payload(ev: BaseModel) -> dict[str, Any]:
+    return ev.model_dump(mode="json", exclude={"at"})
+
+
+def _record(session: Session, kind: str, ev: _Event, at: datetime) -> bool:
+    """Store the event; False when it is a duplicate. Raises ConflictError for an id reused differently."""
+    payload = _payload(ev)
+    h = payload_hash(payload)
+    existing = session.get(RiskEvent, ev.event_id)
+    if existing is not None:
+        if existing.payload_hash != h or existing.kind != kind:
+            raise ConflictError(f"event_id {ev.event_id!r} was already used for a different event")
+        return False
+    session.add(
+        RiskEvent(
+            event_id=ev.event_id,
+            kind=kind,
+            user_id=ev.user_id,
+            occurred_at=at,
+            payload=payload,
+            payload_hash=h,
+        )
+    )
+    session.flush()
+    return True
+
+
+# Rough country centroids, used for impossible travel when a login carries a country but no coordinates.
+COUNTRY_CENTROIDS: dict[str, tuple[float, float]] = {
+    "US": (39.8, -98.6),
+    "CA": (56.1, -106.3),
+    "MX": (23.6, -102.6),
+    "BR": (-14.2, -51.9),
+    "AR": (-38.4, -63.6),
+    "GB": (55.4, -3.4),
+    "IE": (53.4, -8.2),
+    "FR": (46.2, 2.2),
+    "DE": (51.2, 10.5),
+    "NL": (52.1, 5.3),
+    "ES": (40.5, -3.7),
+    "IT": (41.9, 12.6),
+    "CH": (46.8, 8.2),
+    "PL": (51.9, 19.1),
+    "UA": (48.4, 31.2),
+    "RU": (61.5, 105.3),
+    "TR": (39.0, 35.2),
+    "AE": (23.4, 53.8),
+    "IN": (20.6, 78.9),
+    "PK": (30.4, 69.3),
+    "CN": (35.9, 104.2),
+    "HK": (22.3, 114.2),
+    "TW": (23.7, 121.0),
+    "JP": (36.2, 138.3),
+    "KR": (35.9, 127.8),
+    "SG": (1.35, 103.8),
+    "VN": (14.1, 108.3),
+    "TH": (15.9, 100.9),
+    "ID": (-0.8, 113.9),
+    "PH": (12.9, 121.8),
+    "MY": (4.2, 101.98),
+    "AU": (-25.3, 133.8),
+    "NZ": (-40.9, 174.9),
+    "ZA": (-30.6, 22.9),
+    "NG": (9.1, 8.7),
+    "KE": (-0.02, 37.9),
+    "EG": (26.8, 30.8),
+    "SC": (-4.7, 55.5),
+}
+
+
+def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _where(lat: float | None, lon: float | None, country: str | None) -> tuple[float, float] | None:
+    if lat is not None and lon is not None:
+        return (lat, lon)
+    return COUNTRY_CENTROIDS.get(country) if country else None
+
+
+# Two logins closer than this in distance are "the same place" whatever the time (IP geolocation noise).
+TRAVEL_MIN_KM = 300.0
+
+
+def ingest_login(session: Session, ev: LoginEvent) -> IngestResult:
+    at = ev.at or now_utc()
+    if not _record(session, "login", ev, at):
+        return IngestResult(event_id=ev.event_id, duplicate=True)
+    new_device = new_asn = new_country = False
+    travel_kmh: float | None = None
+    if ev.success:
+        prior = select(RiskLogin).where(RiskLogin.user_id == ev.user_id, RiskLogin.success.is_(True))
+        device = session.get(RiskDevice, (ev.user_id, ev.device_fingerprint))
+        new_device = device is None
+        if device is None:
+            session.add(
+                RiskDevice(
+                    user_id=ev.user_id, device=ev.device_fingerprint, first_seen_at=at, last_seen_at=at
+                )
+            )
+        else:
+            device.first_seen_at = min(utc(device.first_seen_at), at)
+            device.last_seen_at = max(utc(device.last_seen_at), at)
+        # One round trip: how many earlier successful logins, and how many from this ASN / country.
+        seen = session.execute(
+            select(
+                func.count(),
+                func.count(case((RiskLogin.asn == ev.asn, 1))),
+                func.count(case((RiskLogin.country == ev.country, 1))),
+            ).where(RiskLogin.user_id == ev.user_id, RiskLogin.success.is_(True))
+        ).one()
+        if seen[0]:
+            new_asn = ev.asn is not None and seen[1] == 0
+            new_country = ev.country is not None and seen[2] == 0
+        last = session.scalars(prior.where(RiskLogin.at <= at).order_by(RiskLogin.at.desc()).limit(1)).first()
+        here = _where(ev.latitude, ev.longitude, ev.country)
+        if last is not None and here is not None:
+            there = _where(last.latitude, last.longitude, last.country)
+            if there is not None:
+                km = haversine_km(here, there)
+                hours = max((at - utc(last.at)).total_seconds() / 3600, 1 / 60)
+                travel_kmh = 0.0 if km < TRAVEL_MIN_KM else km / hours
+    session.add(
+        RiskLogin(
+            event_id=ev.event_id,
+            user_id=ev.user_id,
+            at=at,
+            success=ev.success,
+            ip=str(ev.ip),
+            device=ev.device_fingerprint,
+            country=ev.country,
+            asn=ev.asn,
+            latitude=ev.latitude,
+            longitude=ev.longitude,
+            new_device=new_device,
+            new_asn=new_asn,
+            new_country=new_country,
+            travel_kmh=travel_kmh,
+        )
+    )
+    return IngestResult(event_id=ev.event_id, duplicate=False)
+
+
+def _state(session: Session, user_id: str) -> RiskUserState:
+    st = session.get(RiskUserState, user_id)
+    if st is None:
+        st = RiskUserState(user_id=user_id, allowlist_enabled=False)
+        session.add(st)
+    return st
+
+
+def note_credential_change(session: Session, user_id: str, kind: str, at: datetime) -> None:
+    st = _state(session, user_id)
+    if st.last_credential_change_at is None or utc(st.last_credential_change_at) <= at:
+        st.last_credential_change_at = at
+        st.last_credential_change_kind = kind
+
+
+def ingest_credential_change(session: Session, ev: CredentialChangeEvent) -> IngestResult:
+    at = ev.at or now_utc()
+    if not _record(session, "credential_change", ev, at):
+        return IngestResult(event_id=ev.event_id, duplicate=True)
+    # Setting an anti-phishing code protects the user; it does not start the 24 h withdrawal lock.
+    if ev.kind != "anti_phishing":
+        note_credential_change(session, ev.user_id, ev.kind, at)
+    return IngestResult(event_id=ev.event_id, duplicate=False)
+
+
+def ingest_address_book(session: Session, ev: AddressBookEvent) -> IngestResult:
+    from bastion.errors import InvalidInputError
+
+    if ev.action in ("add", "remove") and not ev.address:
+        raise InvalidInputError("address", f"required for action {ev.action!r}")
+    at = ev.at or now_utc()
+    if not _record(session, "address_book", ev, at):
+        return IngestResult(event_id=ev.event_id, duplicate=True)
+    if ev.action == "add":
+        assert ev.address is not None
+        row = session.get(RiskAddress, (ev.user_id, ev.address))
+        if row is None:
+            session.add(
+                RiskAddress(
+                    user_id=ev.user_id,
+                    address=ev.address,
+                    chain=ev.chain,
+                    label=ev.label,
+                    added_at=at,
+                    removed_at=None,
+                )
+            )
+        elif row.removed_at is not None:
+            row.added_at, row.removed_at, row.chain, row.label = at, None, ev.chain, ev.label
+    elif ev.action == "remove":
+        row = session.get(RiskAddress, (ev.user_id, ev.address))
+        if row is not None and row.removed_at is None:
+            row.removed_at = at
+    elif ev.action == "allowlist_on":
+        _state(session, ev.user_id).allowlist_enabled = True
+    else:
+        st = _state(session, ev.user_id)
+        st.allowlist_enabled = False
+        # Turning the allowlist off loosens security like a credential change does: same 24 h lock.
+        note_credential_change(session, ev.user_id, "allowlist_off", at)
+    return IngestResult(event_id=ev.event_id, duplicate=False)
+
+
+class WithdrawalRequest(_Event):
+    asset: str = Field(min_length=1, max_length=16)
+    amount: Decimal = Field(gt=0, max_digits=28, decimal_places=8)
+    # USD value at the time of the attempt (the exchange's price), the basis of "value preserved".
+    amount_usd: Decimal = Field(ge=0, max_digits=28, decimal_places=8)
+    address: str = Field(min_length=1, max_length=128)
+    chain: str | None = Field(default=None, max_length=32)
+    # The user's balance (USD) available before this withdrawal; enables the balance-drain rule.
+    balance_usd: Decimal | None = Field(default=None, ge=0, max_digits=28, decimal_places=8)
+    ip: IPv4Address | IPv6Address | None = None
+    device_fingerprint: str | None = Field(default=None, max_length=128)
+    user_agent: str | None = Field(default=None, max_length=512)

@@ -1,0 +1,70 @@
+"""The analysts' queue of held withdrawals: list, approve or reject, with an audit trail; each outcome is a
+label for the learned model (rejected = fraud, approved = legitimate)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bastion.errors import ConflictError, NotFoundError
+from bastion.risk import model as risk_model
+from bastion.risk.engine import DecisionOut, _out
+from bastion.risk.events import now_utc, utc
+from bastion.risk.models import RiskDecision, RiskReviewAction
+
+
+class ReviewIn(BaseModel):
+    action: Literal["approve", "reject"]
+    analyst: str = Field(min_length=1, max_length=64)
+    note: str | None = Field(default=None, max_length=2000)
+    at: datetime | None = None
+
+
+class ReviewActionOut(BaseModel):
+    action: str
+    analyst: str
+    note: str | None
+    at: datetime
+
+
+def pending(session: Session, limit: int = 100, offset: int = 0) -> list[DecisionOut]:
+    rows = session.scalars(
+        select(RiskDecision)
+        .where(RiskDecision.review_status == "pending")
+        .order_by(RiskDecision.requested_at, RiskDecision.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [_out(d, duplicate=False) for d in rows]
+
+
+def trail(session: Session, decision_id: int) -> list[ReviewActionOut]:
+    rows = session.scalars(
+        select(RiskReviewAction)
+        .where(RiskReviewAction.decision_id == decision_id)
+        .order_by(RiskReviewAction.id)
+    )
+    return [ReviewActionOut(action=r.action, analyst=r.analyst, note=r.note, at=utc(r.at)) for r in rows]
+
+
+def review(session: Session, decision_id: int, r: ReviewIn) -> DecisionOut:
+    """Approve or reject a held withdrawal. Repeating the same outcome is a no-op; the opposite is refused."""
+    d = session.scalars(select(RiskDecision).where(RiskDecision.id == decision_id).with_for_update()).first()
+    if d is None:
+        raise NotFoundError(f"decision {decision_id} does not exist")
+    outcome = "approved" if r.action == "approve" else "rejected"
+    if d.review_status is None:
+        raise ConflictError(f"decision {decision_id} was {d.decision}ed, not held for review")
+    if d.review_status == outcome:
+        return _out(d, duplicate=True)
+    if d.review_status != "pending":
+        raise ConflictError(f"decision {decision_id} is already {d.review_status}")
+    at = r.at or now_utc()
+    d.review_status, d.reviewed_by, d.reviewed_at = outcome, r.analyst, at
+    session.add(RiskReviewAction(decision_id=d.id, action=r.action, analyst=r.analyst, note=r.note, at=at))
+    risk_model.learn(session, d.features, fraud=(outcome == "rejected"))
+    return _out(d, duplicate=False)

@@ -1,0 +1,154 @@
+"""Account protection routes: anti-phishing code, TOTP 2FA, passkeys.
+
+These stand for the exchange's account pages: the exchange authenticates the user and calls these on their
+behalf (operator token). Turning 2FA on, adding a passkey... are credential changes: they also feed the risk
+engine's 24 h withdrawal lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from bastion.errors import InvalidInputError
+from bastion.protection import anti_phishing, passkeys, totp
+from bastion.risk.events import note_credential_change, now_utc
+from bastion.service.deps import Operator, SessionDep, SettingsDep
+
+router = APIRouter(prefix="/v1/users/{user_id}", tags=["protection"], dependencies=[Operator])
+
+
+class CodeIn(BaseModel):
+    code: str = Field(min_length=1, max_length=64)
+
+
+@router.put("/anti-phishing-code")
+def put_anti_phishing_code(
+    user_id: str, body: CodeIn, session: SessionDep, settings: SettingsDep
+) -> dict[str, bool]:
+    anti_phishing.set_code(session, settings.secret_key_bytes(), user_id, body.code)
+    session.commit()
+    return {"set": True}
+
+
+class RenderIn(BaseModel):
+    template: str
+    params: dict[str, str] = {}
+
+
+class NotificationOut(BaseModel):
+    template: str
+    subject: str
+    body: str
+
+
+@router.post("/notifications/render")
+def render_notification(
+    user_id: str, body: RenderIn, session: SessionDep, settings: SettingsDep
+) -> NotificationOut:
+    n = anti_phishing.render(session, settings.secret_key_bytes(), user_id, body.template, body.params)
+    return NotificationOut(template=n.template, subject=n.subject, body=n.body)
+
+
+class EnrollIn(BaseModel):
+    account_name: str = Field(min_length=1, max_length=128)
+
+
+class EnrollOut(BaseModel):
+    secret: str
+    provisioning_uri: str
+
+
+@router.post("/totp/enroll")
+def totp_enroll(user_id: str, body: EnrollIn, session: SessionDep, settings: SettingsDep) -> EnrollOut:
+    e = totp.enroll(session, settings.secret_key_bytes(), user_id, body.account_name)
+    session.commit()
+    return EnrollOut(secret=e.secret, provisioning_uri=e.provisioning_uri)
+
+
+class TotpCodeIn(BaseModel):
+    code: str = Field(pattern=r"^\d{6}$")
+
+
+class CheckOut(BaseModel):
+    result: totp.Check
+    ok: bool
+
+
+@router.post("/totp/confirm")
+def totp_confirm(user_id: str, body: TotpCodeIn, session: SessionDep, settings: SettingsDep) -> CheckOut:
+    r = totp.confirm(session, settings.secret_key_bytes(), user_id, body.code)
+    if r is totp.Check.ok:
+        note_credential_change(session, user_id, "totp", now_utc())
+    session.commit()
+    return CheckOut(result=r, ok=r is totp.Check.ok)
+
+
+@router.post("/totp/verify")
+def totp_verify(user_id: str, body: TotpCodeIn, session: SessionDep, settings: SettingsDep) -> CheckOut:
+    r = totp.verify(session, settings.secret_key_bytes(), user_id, body.code)
+    session.commit()
+    return CheckOut(result=r, ok=r is totp.Check.ok)
+
+
+class PasskeyOptionsIn(BaseModel):
+    user_name: str = Field(min_length=1, max_length=128)
+
+
+@router.post("/passkeys/registration/options")
+def passkey_registration_options(
+    user_id: str, body: PasskeyOptionsIn, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    out = passkeys.registration_options(
+        session, settings.webauthn_rp_id, settings.webauthn_rp_name, user_id, body.user_name
+    )
+    session.commit()
+    return out
+
+
+def _commit_then_raise(session: SessionDep, exc: InvalidInputError) -> None:
+    # The challenge is spent even when the ceremony fails: keep that.
+    session.commit()
+    raise exc
+
+
+@router.post("/passkeys/registration/verify")
+def passkey_registration_verify(
+    user_id: str, credential: dict[str, Any], session: SessionDep, settings: SettingsDep
+) -> dict[str, int]:
+    try:
+        pid = passkeys.verify_registration(
+            session, settings.webauthn_rp_id, settings.webauthn_origin, user_id, credential
+        )
+    except InvalidInputError as exc:
+        _commit_then_raise(session, exc)
+        raise
+    note_credential_change(session, user_id, "passkey", now_utc())
+    session.commit()
+    return {"passkey_id": pid}
+
+
+@router.post("/passkeys/authentication/options")
+def passkey_authentication_options(
+    user_id: str, session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    out = passkeys.authentication_options(session, settings.webauthn_rp_id, user_id)
+    session.commit()
+    return out
+
+
+@router.post("/passkeys/authentication/verify")
+def passkey_authentication_verify(
+    user_id: str, credential: dict[str, Any], session: SessionDep, settings: SettingsDep
+) -> dict[str, Any]:
+    try:
+        pid = passkeys.verify_authentication(
+            session, settings.webauthn_rp_id, settings.webauthn_origin, user_id, credential
+        )
+    except InvalidInputError as exc:
+        _commit_then_raise(session, exc)
+        raise
+    session.commit()
+    return {"verified": True, "passkey_id": pid}
