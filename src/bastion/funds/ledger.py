@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -99,7 +99,43 @@ class _PoolRun:
     balance: Decimal
     last_ts: datetime | None
     peak: WindowPeak
-    entries: list[FundEntry] = field(default_factory=list)
+    entries: list[_NewEntry] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _NewEntry:
+    """An entry on its way in: written with one bulk INSERT per batch (ORM objects cost too much here)."""
+
+    pool_id: int
+    seq: int
+    type: str
+    amount: Decimal
+    balance: Decimal
+    state: str
+    ts: datetime
+    booked_at: datetime
+    ref: str | None
+    liquidation_id: str | None
+    ccy: str
+    postings: tuple[tuple[str, Decimal], tuple[str, Decimal]]
+    id: int = 0
+
+    def row(self) -> dict[str, object]:
+        return {c: getattr(self, c) for c in _ENTRY_COLUMNS}
+
+
+_ENTRY_COLUMNS = (
+    "pool_id",
+    "seq",
+    "type",
+    "amount",
+    "balance",
+    "state",
+    "ts",
+    "booked_at",
+    "ref",
+    "liquidation_id",
+)
 
 
 def _utc(ts: datetime) -> datetime:
@@ -157,6 +193,15 @@ def _lock_pools(session: Session, keys: Iterable[PoolKey], policy: PoolPolicy) -
     return runs
 
 
+def _lock_or_create_pools(
+    session: Session, keys: list[PoolKey], policy: PoolPolicy, now: datetime
+) -> dict[PoolKey, _PoolRun]:
+    """Create the missing pools, then lock them all. Creating before taking any lock matters: a worker that
+    held one pool's lock while waiting on another worker's uncommitted new pool could deadlock."""
+    _ensure_pools(session, keys, now)
+    return _lock_pools(session, keys, policy)
+
+
 def _load_run(session: Session, pool: FundPool, key: PoolKey, policy: PoolPolicy) -> _PoolRun:
     head = session.execute(
         select(FundEntry.seq, FundEntry.balance, FundEntry.ts)
@@ -168,17 +213,16 @@ def _load_run(session: Session, pool: FundPool, key: PoolKey, policy: PoolPolicy
     if head is None:
         return _PoolRun(pool, key, 0, Decimal(0), None, tracker)
     seq, balance, last_ts = head
-    # Replay the window's balances (plus the one carried into it) so the 8-hour peak is exact.
-    start = last_ts - policy.window
-    carried = session.execute(
-        select(FundEntry.seq)
-        .where(FundEntry.pool_id == pool.id, FundEntry.ts <= start)
-        .order_by(FundEntry.seq.desc())
-        .limit(1)
-    ).scalar()
+    # Replay the window's balances, plus the one carried into it, so the 8-hour peak is exact. Entry times
+    # never decrease along seq, so the window is a suffix of the pool's entries.
+    carried = (
+        select(func.coalesce(func.max(FundEntry.seq), 1))
+        .where(FundEntry.pool_id == pool.id, FundEntry.ts <= last_ts - policy.window)
+        .scalar_subquery()
+    )
     points = session.execute(
         select(FundEntry.ts, FundEntry.balance)
-        .where(FundEntry.pool_id == pool.id, FundEntry.seq >= (carried or 1))
+        .where(FundEntry.pool_id == pool.id, FundEntry.seq >= carried)
         .order_by(FundEntry.seq)
     ).all()
     for ts, bal in points:
@@ -200,7 +244,7 @@ def _book_entry(
     uncovered: bool,
     liquidated_side: PositionSide | None,
     policy: PoolPolicy,
-) -> FundEntry:
+) -> _NewEntry:
     run.seq += 1
     run.balance += amount
     run.last_ts = at
@@ -216,7 +260,14 @@ def _book_entry(
     transition = next_state(before, run.balance, peak, at, pool.last_adl_trigger_at, policy, uncovered)
     if adl_condition_at is not None:
         pool.last_adl_trigger_at = adl_condition_at
-    entry = FundEntry(
+    # Double entry: the pool against the counter account; an ADL-closed loss moves between the liquidation
+    # clearing account and the ADL counterparties and leaves the pool alone.
+    postings = (
+        ((f"pool:{pool.id}", amount), (counter_account, counter_amount))
+        if kind != ADL
+        else ((f"liquidations:{run.key.ccy}", -counter_amount), (f"adl:{run.key.ccy}", counter_amount))
+    )
+    entry = _NewEntry(
         pool_id=pool.id,
         seq=run.seq,
         type=kind,
@@ -227,21 +278,10 @@ def _book_entry(
         booked_at=now,
         ref=ref,
         liquidation_id=liquidation_id,
+        ccy=run.key.ccy,
+        postings=postings,
     )
-    session.add(entry)
     run.entries.append(entry)
-    # Postings are added after the flush gives entries their ids; keep what they need on the side.
-    entry.__dict__["_postings"] = (
-        (
-            (f"pool:{pool.id}", amount),
-            (counter_account, counter_amount),
-        )
-        if kind != ADL
-        else (
-            (f"liquidations:{run.key.ccy}", -counter_amount),
-            (f"adl:{run.key.ccy}", counter_amount),
-        )
-    )
     if transition.state is not before or transition.trigger is not None:
         kind_name = transition.trigger.value if transition.trigger is not None else transition.state.value
         queue = None
@@ -294,15 +334,28 @@ def position_from_row(p: AdlPosition) -> OpenPosition:
     )
 
 
-def _flush_postings(session: Session, runs: Iterable[_PoolRun]) -> None:
-    session.flush()
-    for run in runs:
-        for entry in run.entries:
-            for account, amount in entry.__dict__.pop("_postings"):
-                session.add(FundPosting(entry_id=entry.id, account=account, ccy=run.key.ccy, amount=amount))
+def _write_entries(session: Session, runs: Iterable[_PoolRun]) -> None:
+    new = [e for run in runs for e in run.entries]
+    if not new:
+        return
+    ids = session.execute(
+        insert(FundEntry).returning(FundEntry.id, sort_by_parameter_order=True), [e.row() for e in new]
+    ).scalars()
+    for entry, entry_id in zip(new, ids, strict=True):
+        entry.id = entry_id
+    session.execute(
+        insert(FundPosting),
+        [
+            {"entry_id": e.id, "account": account, "ccy": e.ccy, "amount": amount}
+            for e in new
+            for account, amount in e.postings
+        ],
+    )
 
 
-def _as_booked(entry: FundEntry, key: PoolKey, outcome: Decimal, ref: str, replayed: bool) -> Booked:
+def _as_booked(
+    entry: FundEntry | _NewEntry, key: PoolKey, outcome: Decimal, ref: str, replayed: bool
+) -> Booked:
     return Booked(
         ref=ref,
         pool=key,
@@ -351,8 +404,7 @@ def book_liquidations(
     if not items:
         return []
 
-    _ensure_pools(session, (i.pool for i in items), now)
-    runs = _lock_pools(session, (i.pool for i in items), policy)
+    runs = _lock_or_create_pools(session, [i.pool for i in items], policy, now)
 
     # After the locks: a concurrent worker's booking of the same id is committed and visible by now.
     stored: dict[str, Liquidation] = {}
@@ -369,9 +421,8 @@ def book_liquidations(
             )
 
     results: list[Booked | None] = [None] * len(items)
-    fresh: dict[str, tuple[FundEntry, Liquidation]] = {}
-    pending: list[tuple[int, LiquidationIn, FundEntry, Liquidation]] = []
-    for row, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
+    fresh: dict[str, tuple[_NewEntry, Decimal]] = {}
+    for item, outcome in zip(items, outcomes, strict=True):
         if item.id in stored or item.id in fresh:
             continue
         run = runs[item.pool]
@@ -430,39 +481,44 @@ def book_liquidations(
                 item.pos_side,
                 policy,
             )
-        liq = Liquidation(
-            id=item.id,
-            pool_id=run.pool.id,
-            inst_id=item.inst_id,
-            pos_side=item.pos_side.value,
-            sz=item.sz,
-            bk_px=item.bk_px,
-            fill_px=item.fill_px,
-            ct_type=item.ct_type.value,
-            ct_val=item.ct_val,
-            ts=_utc(item.ts),
-            outcome=outcome,
-            entry_id=0,
-            fingerprint=seen[item.id][1],
-        )
-        fresh[item.id] = (entry, liq)
-        pending.append((row, item, entry, liq))
+        fresh[item.id] = (entry, outcome)
 
-    _flush_postings(session, runs.values())
-    for _row, _item, entry, liq in pending:
-        liq.entry_id = entry.id
-        session.add(liq)
-    session.flush()
+    _write_entries(session, runs.values())
+    if fresh:
+        session.execute(
+            insert(Liquidation),
+            [
+                {
+                    "id": item.id,
+                    "pool_id": runs[item.pool].pool.id,
+                    "inst_id": item.inst_id,
+                    "pos_side": item.pos_side.value,
+                    "sz": item.sz,
+                    "bk_px": item.bk_px,
+                    "fill_px": item.fill_px,
+                    "ct_type": item.ct_type.value,
+                    "ct_val": item.ct_val,
+                    "ts": _utc(item.ts),
+                    "outcome": fresh[item.id][1],
+                    "entry_id": fresh[item.id][0].id,
+                    "fingerprint": seen[item.id][1],
+                }
+                for item in (items[seen[liq_id][0]] for liq_id in fresh)
+            ],
+        )
+    session.flush()  # pool states and events
 
     stored_entry_ids = [liq.entry_id for liq in stored.values()]
-    entries_of_stored = {
-        e.id: e for e in session.scalars(select(FundEntry).where(FundEntry.id.in_(stored_entry_ids)))
-    }
+    entries_of_stored = (
+        {e.id: e for e in session.scalars(select(FundEntry).where(FundEntry.id.in_(stored_entry_ids)))}
+        if stored_entry_ids
+        else {}
+    )
     for row, item in enumerate(items):
         if item.id in fresh:
-            entry, liq = fresh[item.id]
+            entry, outcome = fresh[item.id]
             replayed = seen[item.id][0] != row
-            results[row] = _as_booked(entry, item.pool, liq.outcome, item.id, replayed)
+            results[row] = _as_booked(entry, item.pool, outcome, item.id, replayed)
         else:
             liq = stored[item.id]
             results[row] = _as_booked(entries_of_stored[liq.entry_id], item.pool, liq.outcome, item.id, True)
@@ -486,8 +542,7 @@ def inject(
     if amount != amount.quantize(UNIT):
         raise InvalidInputError("amount", f"has more places than the fund unit {UNIT}")
     ref = f"injection:{injection_id}"
-    _ensure_pools(session, [pool], now)
-    runs = _lock_pools(session, [pool], policy)
+    runs = _lock_or_create_pools(session, [pool], policy, now)
     existing = session.scalars(select(FundEntry).where(FundEntry.ref == ref)).first()
     if existing is not None:
         if existing.amount != amount or existing.pool_id != runs[pool].pool.id:
@@ -510,7 +565,7 @@ def inject(
         None,
         policy,
     )
-    _flush_postings(session, [run])
+    _write_entries(session, [run])
     session.flush()
     return _as_booked(entry, pool, amount, injection_id, False)
 
