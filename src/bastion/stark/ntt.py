@@ -98,18 +98,6 @@ def _scale_columns(a: U64, factors: U64) -> None:
             a[c, i] = mul(a[c, i], factors[i])
 
 
-@nb.njit(cache=True, nogil=True, parallel=True)
-def _lde_prepare(coeffs: U64, shifts: U64, out: U64) -> None:
-    # out[c, :n] = coeffs[c, i] * shift^i, rest zero
-    k, n = coeffs.shape
-    big = out.shape[1]
-    for c in nb.prange(k):
-        for i in range(n):
-            out[c, i] = mul(coeffs[c, i], shifts[i])
-        for i in range(n, big):
-            out[c, i] = 0
-
-
 def _log2(n: int) -> int:
     if n <= 0 or n & (n - 1):
         raise ValueError(f"length {n} is not a power of two")
@@ -142,6 +130,24 @@ def intt(cols: U64) -> U64:
     return a.reshape(np.shape(cols))
 
 
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _coset_evaluate(coeffs: U64, coset_powers: U64, tw: U64, rev: NDArray[np.int64], log_n: int, out: U64) -> None:
+    # The evaluation coset of size B*n splits into B cosets of <omega_n>: point B*i + r is
+    # (shift * omega_N^r) * omega_n^i. Each is one size-n NTT of the coefficients scaled by the powers
+    # of its offset, so no transform runs over zero padding and each works on n elements only.
+    k, n = coeffs.shape
+    b = coset_powers.shape[0]
+    for task in nb.prange(k * b):
+        c = task // b
+        r = task % b
+        buf = np.empty(n, dtype=np.uint64)
+        for i in range(n):
+            buf[i] = mul(coeffs[c, i], coset_powers[r, i])
+        _ntt_column(buf, tw, rev, log_n)
+        for i in range(n):
+            out[c, i * b + r] = buf[i]
+
+
 def coset_evaluate(coeffs: U64, size: int, shift: int) -> U64:
     """Evaluate coefficient columns (k, n) on the coset shift * <omega_size>, size >= n: (k, size)."""
     c = np.ascontiguousarray(_as_2d(coeffs), dtype=np.uint64)
@@ -149,9 +155,13 @@ def coset_evaluate(coeffs: U64, size: int, shift: int) -> U64:
     if size < n:
         raise ValueError("coset smaller than the polynomial")
     log_size = _log2(size)
+    log_n = _log2(n)
+    blowup = size // n
+    w = F.root_of_unity(log_size)
+    offsets = [shift * pow(w, r, F.P_INT) % F.P_INT for r in range(blowup)]
+    coset_powers = np.stack([F.powers(o, n) for o in offsets])
     out = np.empty((k, size), dtype=np.uint64)
-    _lde_prepare(c, F.powers(shift, n), out)
-    _ntt_columns(out, twiddles(log_size, False), bit_reversal(log_size), log_size)
+    _coset_evaluate(c, coset_powers, twiddles(log_n, False), bit_reversal(log_n), log_n, out)
     return out
 
 
