@@ -193,7 +193,7 @@ def _lock_pools(session: Session, keys: Iterable[PoolKey], policy: PoolPolicy) -
     return runs
 
 
-def _lock_or_create_pools(
+def lock_or_create_pools(
     session: Session, keys: list[PoolKey], policy: PoolPolicy, now: datetime
 ) -> dict[PoolKey, _PoolRun]:
     """Create the missing pools, then lock them all. Creating before taking any lock matters: a worker that
@@ -404,7 +404,7 @@ def book_liquidations(
     if not items:
         return []
 
-    runs = _lock_or_create_pools(session, [i.pool for i in items], policy, now)
+    runs = lock_or_create_pools(session, [i.pool for i in items], policy, now)
 
     # After the locks: a concurrent worker's booking of the same id is committed and visible by now.
     stored: dict[str, Liquidation] = {}
@@ -542,7 +542,7 @@ def inject(
     if amount != amount.quantize(UNIT):
         raise InvalidInputError("amount", f"has more places than the fund unit {UNIT}")
     ref = f"injection:{injection_id}"
-    runs = _lock_or_create_pools(session, [pool], policy, now)
+    runs = lock_or_create_pools(session, [pool], policy, now)
     existing = session.scalars(select(FundEntry).where(FundEntry.ref == ref)).first()
     if existing is not None:
         if existing.amount != amount or existing.pool_id != runs[pool].pool.id:

@@ -13,6 +13,8 @@ ROUTER_MODULES: list[str] = [
     "bastion.service.routers.risk",
     "bastion.service.routers.protection",
     "bastion.service.routers.keys",
+    "bastion.service.routers.funds",
+    "bastion.service.routers.protection_user",
 ]
 
 

@@ -1,0 +1,139 @@
+"""Monthly report figures of the fund, read back from the ledger (never from counters kept on the side)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bastion.funds.ledger import ADL, INJECTION, LOSS, SURPLUS
+from bastion.funds.models import FundEntry, FundPool, FundPosting, PoolEvent
+from bastion.funds.pool_state import PoolPolicy, WindowPeak, drawdown
+
+
+@dataclass(frozen=True, slots=True)
+class PoolMonth:
+    inst_type: str
+    inst_family: str
+    ccy: str
+    balance_end: Decimal
+    triggers: int  # bankruptcy losses the fund paid
+    surplus_in: Decimal
+    injections_in: Decimal
+    losses_out: Decimal
+    adl_liquidations: int  # losses closed against opposing positions instead
+    adl_absorbed: Decimal
+    adl_starts: int
+    worst_drawdown_8h: Decimal
+    state_end: str
+
+    @property
+    def inflows(self) -> Decimal:
+        return self.surplus_in + self.injections_in
+
+
+@dataclass(frozen=True, slots=True)
+class FundMonth:
+    start: datetime
+    end: datetime
+    pools: list[PoolMonth]
+    balance_by_ccy: dict[str, Decimal]
+    triggers: int
+    adl_starts: int
+    worst_drawdown_8h: Decimal
+
+
+def monthly(session: Session, start: datetime, end: datetime, policy: PoolPolicy | None = None) -> FundMonth:
+    """Figures for [start, end): per pool and in total (balances summed per settlement currency)."""
+    policy = policy or PoolPolicy()
+    pools: list[PoolMonth] = []
+    for pool in session.scalars(select(FundPool).order_by(FundPool.id)):
+        tracker = WindowPeak(policy.window)
+        balance = Decimal(0)
+        state = "normal"
+        triggers = adl_count = 0
+        surplus = injections = losses = adl_absorbed = Decimal(0)
+        worst = Decimal(0)
+        rows = session.execute(
+            select(
+                FundEntry.id,
+                FundEntry.ts,
+                FundEntry.type,
+                FundEntry.amount,
+                FundEntry.balance,
+                FundEntry.state,
+            )
+            .where(FundEntry.pool_id == pool.id, FundEntry.ts < end)
+            .order_by(FundEntry.seq)
+        ).all()
+        adl_ids = [r.id for r in rows if r.type == ADL and r.ts >= start]
+        absorbed = (
+            {
+                entry_id: amount
+                for entry_id, amount in session.execute(
+                    select(FundPosting.entry_id, FundPosting.amount).where(
+                        FundPosting.account == f"adl:{pool.ccy}", FundPosting.entry_id.in_(adl_ids)
+                    )
+                )
+            }
+            if adl_ids
+            else {}
+        )
+        for r in rows:
+            peak = tracker.push(r.ts, r.balance)
+            balance, state = r.balance, r.state
+            if r.ts < start:
+                continue
+            worst = max(worst, drawdown(r.balance, peak))
+            if r.type == LOSS:
+                triggers += 1
+                losses -= r.amount
+            elif r.type == SURPLUS:
+                surplus += r.amount
+            elif r.type == INJECTION:
+                injections += r.amount
+            elif r.type == ADL:
+                adl_count += 1
+                adl_absorbed -= absorbed.get(r.id, Decimal(0))
+        starts = len(
+            session.scalars(
+                select(PoolEvent.id).where(
+                    PoolEvent.pool_id == pool.id,
+                    PoolEvent.kind.in_(("rate_adl_start", "bal_adl_start")),
+                    PoolEvent.ts >= start,
+                    PoolEvent.ts < end,
+                )
+            ).all()
+        )
+        pools.append(
+            PoolMonth(
+                pool.inst_type,
+                pool.inst_family,
+                pool.ccy,
+                balance,
+                triggers,
+                surplus,
+                injections,
+                losses,
+                adl_count,
+                adl_absorbed,
+                starts,
+                worst,
+                state,
+            )
+        )
+    by_ccy: dict[str, Decimal] = {}
+    for p in pools:
+        by_ccy[p.ccy] = by_ccy.get(p.ccy, Decimal(0)) + p.balance_end
+    return FundMonth(
+        start,
+        end,
+        pools,
+        by_ccy,
+        sum(p.triggers for p in pools),
+        sum(p.adl_starts for p in pools),
+        max((p.worst_drawdown_8h for p in pools), default=Decimal(0)),
+    )

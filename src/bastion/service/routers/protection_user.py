@@ -1,0 +1,197 @@
+"""User-protection routes: cooling-off period, the order precheck every channel calls, mistaken deposits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from bastion.errors import NotFoundError
+from bastion.protection import cooling_off as co
+from bastion.protection import deposits as dep
+from bastion.service.deps import Operator, SessionDep
+
+router = APIRouter(tags=["user protection"])
+
+
+class CoolingOffBody(BaseModel):
+    request_id: str = Field(min_length=1, max_length=128)
+    user_id: str = Field(min_length=1, max_length=128)
+    period: co.Period
+    custom_days: int | None = None
+    channel: co.Channel = co.Channel.WEB
+
+
+class CoolingOffOut(BaseModel):
+    user_id: str
+    active: bool
+    ends_at: datetime | None
+
+
+@router.post("/v1/cooling-off", response_model=CoolingOffOut)
+def activate(body: CoolingOffBody, session: SessionDep) -> CoolingOffOut:
+    """Switch on (or extend) a cooling-off period. It cannot be shortened or ended: a shorter request is 409.
+    Idempotent by `request_id`."""
+    now = datetime.now(UTC)
+    row = co.activate(
+        session, body.request_id, body.user_id, body.period, body.custom_days, body.channel, now
+    )
+    session.commit()
+    until = co.active_until(session, body.user_id, now)
+    return CoolingOffOut(user_id=row.user_id, active=until is not None, ends_at=until)
+
+
+@router.get("/v1/cooling-off/{user_id}", response_model=CoolingOffOut)
+def status(user_id: str, session: SessionDep) -> CoolingOffOut:
+    until = co.active_until(session, user_id, datetime.now(UTC))
+    return CoolingOffOut(user_id=user_id, active=until is not None, ends_at=until)
+
+
+class PrecheckBody(BaseModel):
+    userId: str = Field(min_length=1, max_length=128)
+    channel: co.Channel
+    instType: co.InstType
+    instId: str = Field(min_length=1, max_length=64)
+    side: co.OrderSide
+    posSide: co.PosSide = co.PosSide.NET
+    sz: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+    reduceOnly: bool = False
+    pos: Annotated[Decimal, Field(allow_inf_nan=False)] = Decimal(0)
+
+
+class PrecheckOut(BaseModel):
+    allowed: bool
+    effect: co.OrderEffect
+    coolingOffUntil: datetime | None
+    reason: str | None
+
+
+@router.post("/v1/orders/precheck", response_model=PrecheckOut)
+def precheck(body: PrecheckBody, session: SessionDep) -> PrecheckOut:
+    """Would this order be allowed? Refused only when it opens or increases a derivatives position during a
+    cooling-off period. `pos` is the current position (signed in one-way mode, the leg size in hedge mode)."""
+    try:
+        effect = co.classify_order(body.instType, body.side, body.posSide, body.sz, body.reduceOnly, body.pos)
+    except co.CoolingOffError as exc:
+        from bastion.errors import InvalidInputError
+
+        raise InvalidInputError(str(exc).split(":", 1)[0], str(exc)) from None
+    decision = co.check_order(
+        session, body.userId, body.channel, body.instType, body.instId, effect, datetime.now(UTC)
+    )
+    if not decision.allowed:
+        session.commit()
+    return PrecheckOut(
+        allowed=decision.allowed,
+        effect=decision.effect,
+        coolingOffUntil=decision.cooling_off_until,
+        reason=decision.reason,
+    )
+
+
+class ObservedBody(BaseModel):
+    chain: str = Field(min_length=1, max_length=32)
+    txid: str = Field(min_length=1, max_length=128)
+    token: str = Field(min_length=1, max_length=64)
+    to_address: str = Field(min_length=1, max_length=128)
+    memo: str | None = None
+    memo_matches_account: bool = False
+    amount: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+    usd_value: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+    user_id: str | None = None
+    observed_at: datetime
+
+
+class CaseOut(BaseModel):
+    id: int
+    chain: str
+    txid: str
+    user_id: str | None
+    reason: str
+    state: str
+    automatic: bool
+    token: str
+    amount: str
+    usd_value: str
+    fee: str
+    opened_at: datetime
+    resolved_at: datetime | None
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, c: dep.DepositCase) -> CaseOut:
+        return cls(
+            id=c.id,
+            chain=c.chain,
+            txid=c.txid,
+            user_id=c.user_id,
+            reason=c.reason,
+            state=c.state,
+            automatic=c.automatic,
+            token=c.token,
+            amount=format(c.amount, "f"),
+            usd_value=format(c.usd_value, "f"),
+            fee=format(c.fee, "f"),
+            opened_at=c.opened_at,
+            resolved_at=c.resolved_at,
+            closed_at=c.closed_at,
+        )
+
+
+@router.post("/v1/deposits/observed", dependencies=[Operator])
+def observed(body: ObservedBody, session: SessionDep) -> dict[str, object]:
+    """The chain watcher reports a transfer it could not credit; unlisted tokens go back automatically."""
+    at = body.observed_at if body.observed_at.tzinfo else body.observed_at.replace(tzinfo=UTC)
+    obs = dep.ObservedDeposit(
+        body.chain, body.txid, body.token, body.to_address, body.memo, body.memo_matches_account
+    )
+    case = dep.record_observation(session, obs, body.amount, body.usd_value, body.user_id, at)
+    session.commit()
+    return {"recorded": True, "case": None if case is None else CaseOut.of(case).model_dump(mode="json")}
+
+
+class CheckBody(BaseModel):
+    chain: str = Field(min_length=1, max_length=32)
+    txid: str = Field(min_length=1, max_length=128)
+    user_id: str = Field(min_length=1, max_length=128)
+
+
+@router.post("/v1/deposits/mistaken/check")
+def check(body: CheckBody, session: SessionDep) -> dict[str, object]:
+    """Self-service: why was my deposit not credited? Opens a case with its reason (or shows the open one)."""
+    result = dep.self_service_check(session, body.chain, body.txid, body.user_id, datetime.now(UTC))
+    session.commit()
+    return {
+        "status": result.status,
+        "case": None if result.case is None else CaseOut.of(result.case).model_dump(mode="json"),
+    }
+
+
+class MoveBody(BaseModel):
+    state: dep.CaseState
+    actor: str = Field(min_length=1, max_length=128)
+    note: str = Field(default="", max_length=500)
+
+
+@router.post("/v1/deposits/cases/{case_id}/transition", response_model=CaseOut, dependencies=[Operator])
+def transition(case_id: int, body: MoveBody, session: SessionDep) -> CaseOut:
+    case = dep.get_case(session, case_id)
+    dep.move(session, case, body.state, body.actor, datetime.now(UTC), body.note)
+    session.commit()
+    return CaseOut.of(case)
+
+
+@router.get("/v1/deposits/cases/{case_id}")
+def case(case_id: int, user_id: str, session: SessionDep) -> dict[str, object]:
+    """A case and its audit trail, for the user it belongs to."""
+    c = dep.get_case(session, case_id)
+    if c.user_id is not None and c.user_id != user_id:
+        raise NotFoundError(f"case {case_id} not found")
+    events = [
+        {"at": e.at, "actor": e.actor, "from": e.from_state, "to": e.to_state, "note": e.note}
+        for e in dep.case_events(session, case_id)
+    ]
+    return {"case": CaseOut.of(c).model_dump(mode="json"), "events": events}
