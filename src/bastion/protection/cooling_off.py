@@ -275,3 +275,32 @@ def check_order(
             )
         )
     return decision
+
+
+@dataclass(frozen=True, slots=True)
+class CoolingOffMonth:
+    activations: int
+    users: int
+    orders_refused: int
+    refused_by_channel: dict[str, int]
+    durations: dict[str, int]  # "1d", "7d", "30d", "custom"
+
+
+def monthly(session: Session, start: datetime, end: datetime) -> CoolingOffMonth:
+    acts = session.execute(
+        select(CoolingOffActivation.user_id, CoolingOffActivation.period).where(
+            CoolingOffActivation.started_at >= start, CoolingOffActivation.started_at < end
+        )
+    ).all()
+    refusals = session.execute(
+        select(CoolingOffRefusal.channel).where(CoolingOffRefusal.at >= start, CoolingOffRefusal.at < end)
+    ).scalars()
+    by_channel: dict[str, int] = {}
+    for ch in refusals:
+        by_channel[ch] = by_channel.get(ch, 0) + 1
+    durations: dict[str, int] = {}
+    for _, period in acts:
+        durations[period] = durations.get(period, 0) + 1
+    return CoolingOffMonth(
+        len(acts), len({u for u, _ in acts}), sum(by_channel.values()), by_channel, durations
+    )

@@ -398,3 +398,77 @@ def case_events(session: Session, case_id: int) -> list[DepositCaseEvent]:
             select(DepositCaseEvent).where(DepositCaseEvent.case_id == case_id).order_by(DepositCaseEvent.id)
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DepositsMonth:
+    cases: int
+    by_reason: dict[str, int]
+    manual_recovered: int
+    manual_value_usd: Decimal
+    automatic_returned: int
+    automatic_value_usd: Decimal
+    unrecoverable: int
+    fees_usd: Decimal
+    median_hours_to_resolution: float | None
+
+
+def monthly(session: Session, start: datetime, end: datetime) -> DepositsMonth:
+    """Cases opened in [start, end): by reason, value recovered (deposit value of cases returned or credited),
+    manual and automatic apart, fees charged, and the median time from opening to resolution."""
+    cases = session.scalars(
+        select(DepositCase).where(DepositCase.opened_at >= start, DepositCase.opened_at < end)
+    ).all()
+    by_reason: dict[str, int] = {}
+    manual_n = auto_n = unrec = 0
+    manual_v = auto_v = fees = Decimal(0)
+    hours: list[float] = []
+    for c in cases:
+        by_reason[c.reason] = by_reason.get(c.reason, 0) + 1
+        recovered = c.state in (CaseState.RETURNED, CaseState.CREDITED) or (
+            c.state == CaseState.CLOSED
+            and c.resolved_at is not None
+            and c.fee is not None
+            and _was_recovered(session, c)
+        )
+        if c.resolved_at is not None:
+            hours.append((c.resolved_at - c.opened_at).total_seconds() / 3600)
+        if recovered:
+            price = c.usd_value / c.amount if c.amount else Decimal(0)
+            fees += c.fee * price
+            if c.automatic:
+                auto_n += 1
+                auto_v += c.usd_value
+            else:
+                manual_n += 1
+                manual_v += c.usd_value
+        elif c.resolved_at is not None:
+            unrec += 1
+    hours.sort()
+    median = None
+    if hours:
+        mid = len(hours) // 2
+        median = hours[mid] if len(hours) % 2 else (hours[mid - 1] + hours[mid]) / 2
+    return DepositsMonth(
+        len(cases),
+        by_reason,
+        manual_n,
+        manual_v,
+        auto_n,
+        auto_v,
+        unrec,
+        fees.quantize(Decimal("0.01")),
+        median,
+    )
+
+
+def _was_recovered(session: Session, case: DepositCase) -> bool:
+    return (
+        session.scalar(
+            select(DepositCaseEvent.id).where(
+                DepositCaseEvent.case_id == case.id,
+                DepositCaseEvent.to_state.in_((CaseState.RETURNED.value, CaseState.CREDITED.value)),
+            )
+        )
+        is not None
+    )

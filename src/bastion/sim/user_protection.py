@@ -1,0 +1,194 @@
+"""A seeded month of user protection: cooling-off activations with orders from users in and out of them, and
+mistaken deposits (wrong network, unlisted token, missing memo) worked by support or returned automatically.
+
+`simulate()` generates the month and its ground truth; `replay()` drives it through the domain functions at
+the simulated times (the service routes call the same functions with the wall clock).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bastion.protection import cooling_off as co
+from bastion.protection import deposits as dep
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    request_id: str
+    user_id: str
+    period: co.Period
+    custom_days: int | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    user_id: str
+    channel: co.Channel
+    inst_type: co.InstType
+    side: co.OrderSide
+    sz: Decimal
+    pos: Decimal
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Mistake:
+    obs: dep.ObservedDeposit
+    amount: Decimal
+    usd_value: Decimal
+    user_id: str
+    at: datetime
+    # Support's verdict and how long it takes, for manual cases: None = unrecoverable.
+    outcome: dep.CaseState | None
+    hours: int
+
+
+@dataclass
+class Truth:
+    activations: int = 0
+    durations: dict[str, int] = field(default_factory=dict)
+    refused: int = 0
+    cases_by_reason: dict[str, int] = field(default_factory=dict)
+    manual_recovered: int = 0
+    manual_value: Decimal = Decimal(0)
+    auto_returned: int = 0
+    auto_value: Decimal = Decimal(0)
+    unrecoverable: int = 0
+
+
+@dataclass
+class ProtectionMonth:
+    start: datetime
+    end: datetime
+    activations: list[Activation]
+    orders: list[Order]
+    mistakes: list[Mistake]
+    truth: Truth
+
+
+def simulate(
+    seed: int = 5, users: int = 300, start: datetime | None = None, days: int = 30
+) -> ProtectionMonth:
+    rng = random.Random(seed)
+    start = start or datetime(2026, 3, 1, tzinfo=UTC)
+    truth = Truth()
+    candidates: list[Activation] = []
+    for i in range(users // 5):
+        user = f"u{rng.randrange(users):04d}"
+        at = start + timedelta(days=rng.randint(0, days - 2), seconds=rng.randint(0, 86_399))
+        period = rng.choices(list(co.Period), weights=[5, 4, 2, 1])[0]
+        custom = rng.randint(2, 365) if period is co.Period.CUSTOM else None
+        candidates.append(Activation(f"act-{i}", user, period, custom, at))
+    activations: list[Activation] = []
+    ends: dict[str, datetime] = {}
+    for a in sorted(candidates, key=lambda a: a.at):
+        end = _end(a)
+        if a.user_id in ends and ends[a.user_id] > a.at and end < ends[a.user_id]:
+            continue  # the rules would refuse a shortening: the simulated user does not ask
+        activations.append(a)
+        ends[a.user_id] = max(ends.get(a.user_id, a.at), end)
+        truth.activations += 1
+        truth.durations[a.period.value] = truth.durations.get(a.period.value, 0) + 1
+    orders: list[Order] = []
+    for _ in range(users * 4):
+        user = f"u{rng.randrange(users):04d}"
+        at = start + timedelta(days=rng.randint(0, days - 1), seconds=rng.randint(0, 86_399))
+        inst = rng.choice([co.InstType.SWAP, co.InstType.SWAP, co.InstType.FUTURES, co.InstType.SPOT])
+        side = rng.choice(list(co.OrderSide))
+        pos = Decimal(rng.choice([0, 0, 2, -2]))
+        sz = Decimal(rng.choice([1, 2, 3]))
+        orders.append(Order(user, rng.choice(list(co.Channel)), inst, side, sz, pos, at))
+    orders.sort(key=lambda o: o.at)
+    # Ground truth for refusals, from the activation list directly.
+    for o in orders:
+        effect = co.classify_order(o.inst_type, o.side, co.PosSide.NET, o.sz, False, o.pos)
+        active = any(a.user_id == o.user_id and a.at <= o.at < _end(a) for a in activations)
+        if active and effect in co.RISK_INCREASING:
+            truth.refused += 1
+    mistakes: list[Mistake] = []
+    kinds = [
+        ("ETH", "TRX", dep.DepositReason.WRONG_NETWORK),
+        ("TRON", "USDC", dep.DepositReason.WRONG_NETWORK),
+        ("ETH", "PEPE9", dep.DepositReason.UNLISTED_TOKEN),
+        ("TRON", "WINX", dep.DepositReason.UNLISTED_TOKEN),
+        ("XRP", "XRP", dep.DepositReason.MISSING_MEMO),
+        ("TON", "TON", dep.DepositReason.MISSING_MEMO),
+    ]
+    fees = dep.FeeSchedule()
+    for k in range(users // 2):
+        chain, token, reason = rng.choice(kinds)
+        usd = Decimal(rng.randint(5, 20_000))
+        amount = (usd / Decimal(rng.choice([1, 2, 50]))).quantize(Decimal("0.0001"))
+        at = start + timedelta(days=rng.randint(0, days - 3), seconds=rng.randint(0, 86_399))
+        outcome = rng.choices([dep.CaseState.RETURNED, dep.CaseState.CREDITED, None], weights=[5, 3, 1])[0]
+        if reason is dep.DepositReason.MISSING_MEMO and outcome is dep.CaseState.RETURNED:
+            outcome = dep.CaseState.CREDITED  # a memo case is fixed by crediting the right account
+        obs = dep.ObservedDeposit(
+            chain, f"0x{k:06x}{rng.getrandbits(32):08x}", token, f"addr-{k}", None, False
+        )
+        m = Mistake(obs, amount, usd, f"u{rng.randrange(users):04d}", at, outcome, rng.randint(2, 72))
+        mistakes.append(m)
+        truth.cases_by_reason[reason.value] = truth.cases_by_reason.get(reason.value, 0) + 1
+        if dep.automatic_return(reason, chain, usd, dep.DEFAULT_LISTING, fees):
+            truth.auto_returned += 1
+            truth.auto_value += usd
+        elif outcome is None:
+            truth.unrecoverable += 1
+        else:
+            truth.manual_recovered += 1
+            truth.manual_value += usd
+    mistakes.sort(key=lambda m: m.at)
+    return ProtectionMonth(start, start + timedelta(days=days), activations, orders, mistakes, truth)
+
+
+def _end(a: Activation) -> datetime:
+    return a.at + timedelta(days=co.period_days(a.period, a.custom_days))
+
+
+def replay(factory: sessionmaker[Session], month: ProtectionMonth) -> None:
+    """Drive the month through the domain functions, in time order, one transaction per action."""
+    actions: list[tuple[datetime, int, object]] = [(a.at, 0, a) for a in month.activations]
+    actions += [(o.at, 1, o) for o in month.orders]
+    actions += [(m.at, 2, m) for m in month.mistakes]
+    actions.sort(key=lambda x: (x[0], x[1]))
+    for at, _, action in actions:
+        with factory() as s:
+            if isinstance(action, Activation):
+                co.activate(
+                    s,
+                    action.request_id,
+                    action.user_id,
+                    action.period,
+                    action.custom_days,
+                    co.Channel.APP,
+                    at,
+                )
+            elif isinstance(action, Order):
+                effect = co.classify_order(
+                    action.inst_type, action.side, co.PosSide.NET, action.sz, False, action.pos
+                )
+                co.check_order(s, action.user_id, action.channel, action.inst_type, "X-USDT-SWAP", effect, at)
+            elif isinstance(action, Mistake):
+                case = dep.record_observation(
+                    s, action.obs, action.amount, action.usd_value, action.user_id, at
+                )
+                if case is None:
+                    checked = dep.self_service_check(s, action.obs.chain, action.obs.txid, action.user_id, at)
+                    assert checked.case is not None
+                    case = checked.case
+                    done = at + timedelta(hours=action.hours)
+                    dep.move(s, case, dep.CaseState.INVESTIGATING, "support", at + timedelta(hours=1))
+                    if action.outcome is None:
+                        dep.move(s, case, dep.CaseState.UNRECOVERABLE, "support", done, "funds not reachable")
+                    else:
+                        dep.move(s, case, dep.CaseState.RECOVERABLE, "support", done - timedelta(hours=1))
+                        dep.move(s, case, action.outcome, "support", done)
+                    dep.move(s, case, dep.CaseState.CLOSED, "support", done)
+            s.commit()
