@@ -276,6 +276,19 @@ DEFAULT_SCENARIO: dict[str, Any] = {
             "when": {"all": [_c("destination_users_24h", ">=", 3), _c("address_used_before", "==", False)]},
         },
         {
+            "id": "fresh_address_large",
+            "score": 30,
+            "description": "half or more of the balance to a destination added (or typed) in the last hour",
+            "when": {
+                "all": [
+                    _c("address_used_before", "==", False),
+                    _c("address_age_hours", "<", 1),
+                    _c("balance_share", ">=", 0.5),
+                    _c("amount_usd", ">=", 500),
+                ]
+            },
+        },
+        {
             "id": "first_use_large",
             "score": 20,
             "description": "first withdrawal to this destination and half or more of the balance",
