@@ -214,7 +214,7 @@ def test_sibling_hash_altered_is_rejected(fib: tuple) -> None:
 def test_single_bit_flips_anywhere_are_rejected(cubic: tuple) -> None:
     air, _, data = cubic
     rng = random.Random(7)
-    positions = sorted(rng.sample(range(len(data)), 150)) + [0, 4, 6, 38, 70, len(data) - 1]
+    positions = [*sorted(rng.sample(range(len(data)), 150)), 0, 4, 6, 38, 70, len(data) - 1]
     for pos in positions:
         bit = 1 << rng.randrange(8)
         tampered = data[:pos] + bytes([data[pos] ^ bit]) + data[pos + 1 :]

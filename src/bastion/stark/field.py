@@ -14,6 +14,9 @@ for Fiat-Shamir challenges.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, cast
+
 import numba as nb
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +37,7 @@ ROOT_OF_UNITY_2_32_INT = pow(GENERATOR_INT, (P_INT - 1) >> TWO_ADICITY, P_INT)
 
 U64 = NDArray[np.uint64]
 
+_vectorize = cast(Callable[..., Callable[..., Any]], nb.vectorize)
 _jit = nb.njit(cache=True, inline="always", nogil=True)
 _kernel = nb.njit(cache=True, nogil=True)
 _parallel = nb.njit(cache=True, nogil=True, parallel=True)
@@ -161,27 +165,27 @@ def ext_inv(a0: np.uint64, a1: np.uint64) -> tuple[np.uint64, np.uint64]:
 # array kernels
 
 
-@nb.vectorize(["uint64(uint64, uint64)"], cache=True, nopython=True)
+@_vectorize(["uint64(uint64, uint64)"], cache=True, nopython=True)
 def add_vec(a: np.uint64, b: np.uint64) -> np.uint64:  # type: ignore[misc]
     return add(a, b)
 
 
-@nb.vectorize(["uint64(uint64, uint64)"], cache=True, nopython=True)
+@_vectorize(["uint64(uint64, uint64)"], cache=True, nopython=True)
 def sub_vec(a: np.uint64, b: np.uint64) -> np.uint64:  # type: ignore[misc]
     return sub(a, b)
 
 
-@nb.vectorize(["uint64(uint64, uint64)"], cache=True, nopython=True)
+@_vectorize(["uint64(uint64, uint64)"], cache=True, nopython=True)
 def mul_vec(a: np.uint64, b: np.uint64) -> np.uint64:  # type: ignore[misc]
     return mul(a, b)
 
 
-@nb.vectorize(["uint64(uint64)"], cache=True, nopython=True)
+@_vectorize(["uint64(uint64)"], cache=True, nopython=True)
 def neg_vec(a: np.uint64) -> np.uint64:  # type: ignore[misc]
     return neg(a)
 
 
-@nb.vectorize(["uint64(uint64, uint64)"], cache=True, nopython=True)
+@_vectorize(["uint64(uint64, uint64)"], cache=True, nopython=True)
 def pow_vec(a: np.uint64, e: np.uint64) -> np.uint64:  # type: ignore[misc]
     return pow_(a, e)
 
@@ -302,7 +306,8 @@ def ext_mul_base_vec(a: U64, b: U64) -> U64:
 def to_field(values: object) -> U64:
     """Python ints (possibly negative or >= p) to a canonical uint64 array."""
     arr = np.asarray(values, dtype=object)
-    return np.vectorize(lambda v: int(v) % P_INT, otypes=[np.uint64])(arr).astype(np.uint64)
+    out: U64 = np.vectorize(lambda v: int(v) % P_INT, otypes=[np.uint64])(arr).astype(np.uint64)
+    return out
 
 
 def root_of_unity(log_n: int) -> int:

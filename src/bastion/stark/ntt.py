@@ -126,8 +126,8 @@ def intt(cols: U64) -> U64:
     log_n = _log2(n)
     _ntt_columns(a, twiddles(log_n, True), bit_reversal(log_n), log_n)
     n_inv = pow(n, F.P_INT - 2, F.P_INT)
-    a = F.mul_vec(a, np.uint64(n_inv))
-    return a.reshape(np.shape(cols))
+    scaled: U64 = F.mul_vec(a, np.uint64(n_inv))
+    return scaled.reshape(np.shape(cols))
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)

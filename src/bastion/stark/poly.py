@@ -21,7 +21,8 @@ Ext = tuple[int, int]
 
 def domain_points(size: int, shift: int) -> U64:
     """shift * omega_size^i for i < size."""
-    return F.mul_vec(F.powers(F.root_of_unity(size.bit_length() - 1), size), np.uint64(shift % F.P_INT))
+    out: U64 = F.mul_vec(F.powers(F.root_of_unity(size.bit_length() - 1), size), np.uint64(shift % F.P_INT))
+    return out
 
 
 # -- barycentric evaluation of a column given on the subgroup, at an extension point ----------------

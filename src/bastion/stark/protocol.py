@@ -37,7 +37,7 @@ def check_air(air: Air, params: StarkParams) -> None:
     log_n = trace_log_length(air.n_used, params)
     for i, col in enumerate(air.periodic_columns()):
         L = len(col)
-        if L < 1 or L & (L - 1) or L > (1 << log_n):
+        if L < 1 or L & (L - 1) or (1 << log_n) < L:
             raise ValueError(f"{air.name}: periodic column {i} length {L} is not a power of two <= trace length")
     for i, col in enumerate(air.public_columns()):
         if len(col) != air.n_used:

@@ -112,7 +112,8 @@ def decode(air: Air, proof_bytes: bytes, params: StarkParams = DEFAULT_PARAMS) -
     params_digest, circuit, log_n, n_used, pubs = read_header(proof_bytes)
     if circuit != circuit_digest(air):
         raise VerificationError(
-            f"proof is for circuit {circuit.hex()[:16]}..., not {air.name} ({circuit_digest(air).hex()[:16]}...)"
+            f"proof is for circuit {circuit.hex()[:16]}..., not {air.name} "
+            f"({circuit_digest(air).hex()[:16]}...): unknown circuit digest"
         )
     if params_digest != params.digest():
         raise VerificationError("proof was made with different STARK parameters")
@@ -193,8 +194,8 @@ def _verify(air: Air, proof_bytes: bytes, params: StarkParams) -> None:
     alpha_pow: Ext = (1, 0)
     for group, inv in zip(groups, inv_div, strict=True):
         group_sum: Ext = (0, 0)
-        for c in group:
-            e = c.as_ext()[0]
+        for constraint in group:
+            e = constraint.as_ext()[0]
             group_sum = R.ext_add(group_sum, R.ext_mul(alpha_pow, (int(e[0]), int(e[1]))))
             alpha_pow = R.ext_mul(alpha_pow, alpha)
         lhs = R.ext_add(lhs, R.ext_mul(group_sum, inv))
