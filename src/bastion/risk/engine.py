@@ -104,11 +104,16 @@ def _request_payload(req: WithdrawalRequest) -> dict[str, Any]:
 
 def existing(session: Session, req: WithdrawalRequest) -> DecisionOut | None:
     """The stored decision for this event id (a retry), or None; ConflictError if the id was reused."""
-    d = session.scalars(select(RiskDecision).where(RiskDecision.event_id == req.event_id)).first()
-    if d is None:
+    # Core select of two columns: the common case (a new id) should cost as little as possible.
+    found = session.execute(
+        select(RiskDecision.id, RiskDecision.payload_hash).where(RiskDecision.event_id == req.event_id)
+    ).first()
+    if found is None:
         return None
-    if d.payload_hash != payload_hash(_request_payload(req)):
+    if found.payload_hash != payload_hash(_request_payload(req)):
         raise ConflictError(f"event_id {req.event_id!r} was already used for a different withdrawal")
+    d = session.get(RiskDecision, found.id)
+    assert d is not None
     return _out(d, duplicate=True)
 
 
@@ -158,35 +163,35 @@ def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> 
     )
 
     payload = _request_payload(req)
-    row = RiskDecision(
-        event_id=req.event_id,
-        payload_hash=payload_hash(payload),
-        user_id=req.user_id,
-        requested_at=at,
-        asset=req.asset,
-        amount=req.amount,
-        amount_usd=req.amount_usd,
-        address=normalize_address(req.address),
-        decision=decision,
-        score=score,
-        rules_score=rules_score,
-        model_score=model_score,
-        ruleset_version=version,
-        model_version=model.version,
-        inputs={**payload, "_thresholds": {"review": th.review, "block": th.block}},
-        features=feats,
-        rule_results=[r.model_dump() for r in results],
-        model_detail=model_detail.model_dump(),
-        review_status="pending" if decision == "review" else None,
-    )
-    session.add(row)
-    session.flush()
+    values: dict[str, Any] = {
+        "event_id": req.event_id,
+        "payload_hash": payload_hash(payload),
+        "user_id": req.user_id,
+        "requested_at": at,
+        "asset": req.asset,
+        "amount": req.amount,
+        "amount_usd": req.amount_usd,
+        "address": normalize_address(req.address),
+        "decision": decision,
+        "score": score,
+        "rules_score": rules_score,
+        "model_score": model_score,
+        "ruleset_version": version,
+        "model_version": model.version,
+        "inputs": {**payload, "_thresholds": {"review": th.review, "block": th.block}},
+        "features": feats,
+        "rule_results": [r.model_dump() for r in results],
+        "model_detail": model_detail.model_dump(),
+        "review_status": "pending" if decision == "review" else None,
+    }
+    # Core INSERT ... RETURNING: no unit-of-work bookkeeping on the hot path.
+    decision_id = session.execute(insert(RiskDecision).returning(RiskDecision.id), values).scalar_one()
     if results:
         session.execute(
             insert(RiskRuleHit),
             [
                 {
-                    "decision_id": row.id,
+                    "decision_id": decision_id,
                     "rule_id": r.id,
                     "requested_at": at,
                     "contribution": r.contribution,
@@ -195,4 +200,22 @@ def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> 
                 for r in results
             ],
         )
-    return _out(row, duplicate=False)
+    state, code = EXCHANGE_STATE[decision]
+    return DecisionOut(
+        decision_id=decision_id,
+        event_id=req.event_id,
+        user_id=req.user_id,
+        decision=decision,
+        exchange_state=state,
+        exchange_state_code=code,
+        score=score,
+        rules_score=rules_score,
+        model_score=model_score,
+        thresholds={"review": th.review, "block": th.block},
+        ruleset_version=version,
+        rules=results,
+        model=model_detail,
+        features=feats,
+        requested_at=at,
+        review_status=values["review_status"],
+    )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Select, String, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from bastion.risk.events import WithdrawalRequest, utc
@@ -21,11 +22,15 @@ def _hours(since: datetime | None, at: datetime) -> float | None:
     return None if since is None else max((at - utc(since)).total_seconds() / 3600, 0.0)
 
 
-def compute(
-    session: Session, req: WithdrawalRequest, at: datetime, lists: Lists
-) -> tuple[dict[str, Any], set[str]]:
-    """Features (see `bastion.risk.rules.FEATURES`) and the rule ids snoozed for this user at `at`."""
-    u, addr, dev, t0 = req.user_id, normalize_address(req.address), req.device_fingerprint, at - DAY
+@functools.cache
+def _statement() -> Select[Any]:
+    """The one feature query, built once per process with bind parameters (building SQL expressions per
+    request cost more than running them)."""
+    u = bindparam("u", type_=String())
+    addr = bindparam("addr", type_=String())
+    dev = bindparam("dev", type_=String())
+    at = bindparam("at", type_=RiskDecision.requested_at.type)
+    t0 = bindparam("t0", type_=RiskDecision.requested_at.type)
     not_blocked = and_(
         RiskDecision.decision != "block",
         or_(RiskDecision.review_status.is_(None), RiskDecision.review_status != "rejected"),
@@ -34,7 +39,7 @@ def compute(
     logins = and_(RiskLogin.user_id == u, RiskLogin.at >= t0, RiskLogin.at <= at)
     sq = {
         "device_first": select(RiskDevice.first_seen_at).where(
-            RiskDevice.user_id == u, RiskDevice.device == (dev or ""), RiskDevice.first_seen_at <= at
+            RiskDevice.user_id == u, RiskDevice.device == dev, RiskDevice.first_seen_at <= at
         ),
         "address_added": select(RiskAddress.added_at).where(
             RiskAddress.user_id == u, RiskAddress.address == addr, RiskAddress.removed_at.is_(None)
@@ -61,7 +66,16 @@ def compute(
         ),
         "snoozes": select(func.count()).where(RiskSnooze.user_id == u, RiskSnooze.until > at),
     }
-    row = session.execute(select(*[q.scalar_subquery().label(k) for k, q in sq.items()])).one()._mapping
+    return select(*[q.scalar_subquery().label(k) for k, q in sq.items()])
+
+
+def compute(
+    session: Session, req: WithdrawalRequest, at: datetime, lists: Lists
+) -> tuple[dict[str, Any], set[str]]:
+    """Features (see `bastion.risk.rules.FEATURES`) and the rule ids snoozed for this user at `at`."""
+    u, addr = req.user_id, normalize_address(req.address)
+    params = {"u": u, "addr": addr, "dev": req.device_fingerprint or "", "at": at, "t0": at - DAY}
+    row = session.execute(_statement(), params).one()._mapping
     amount = float(req.amount_usd)
     balance = float(req.balance_usd) if req.balance_usd is not None else None
     prior_usd = float(Decimal(row["usd_24h"] or 0))
