@@ -53,3 +53,11 @@ def test_barycentric_matches_reference() -> None:
 def test_rejects_non_power_of_two() -> None:
     with pytest.raises(ValueError, match="power of two"):
         N.ntt(np.zeros((1, 12), dtype=np.uint64))
+
+
+def test_vanishing_on_coset_matches_direct_product() -> None:
+    roots = [pow(7, i, R.P) for i in range(1, 40)]
+    xs = poly.domain_points(256, 7)
+    direct = poly.excluded_product(xs, np.array(roots, dtype=np.uint64))
+    assert (poly.vanishing_on_coset(roots, 256, 7) == direct).all()
+    assert (poly.vanishing_on_coset([], 16, 7) == 1).all()

@@ -34,8 +34,8 @@ from bastion.stark.poly import (
     deep_term,
     domain_points,
     eval_columns_at,
-    excluded_product,
     ext_from_base_pair,
+    vanishing_on_coset,
 )
 from bastion.stark.proof import Proof
 from bastion.stark.protocol import (
@@ -109,8 +109,8 @@ def _divisor_inverses(air: Air, n: int, lde_size: int) -> list[U64]:
     zh_small = F.sub_vec(domain_points(blowup, pow(COSET_SHIFT, n, R.P)), np.uint64(1))
     inv_zh = np.tile(F.batch_inv(zh_small), n)
     g_last = pow(g, air.n_used - 1, R.P)
-    blinded_rows = F.powers(g, n)[air.n_used :]
-    e = excluded_product(xs, blinded_rows)
+    blinded_rows = [int(v) for v in F.powers(g, n)[air.n_used :]]
+    e = vanishing_on_coset(blinded_rows, lde_size, COSET_SHIFT)
     inv_every = F.mul_vec(e, inv_zh)
     x_minus_last = F.sub_vec(xs, np.uint64(g_last))
     inv_transition = F.mul_vec(inv_every, x_minus_last)
