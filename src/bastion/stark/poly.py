@@ -178,3 +178,29 @@ def ext_from_base_pair(a: Ext, b: Ext) -> Ext:
     """Value at z of the extension polynomial A + X*B, given A(z) and B(z)."""
     # X * (b0 + b1 X) = 7 b1 + b0 X
     return ((a[0] + F.W_INT * b[1]) % R.P, (a[1] + b[0]) % R.P)
+
+
+@nb.njit(cache=True, nogil=True)
+def _acc_base(acc: U64, values: U64, a0: np.uint64, a1: np.uint64) -> None:
+    for j in range(acc.shape[0]):
+        v = values[j if values.shape[0] > 1 else 0]
+        acc[j, 0] = add(acc[j, 0], mul(v, a0))
+        acc[j, 1] = add(acc[j, 1], mul(v, a1))
+
+
+@nb.njit(cache=True, nogil=True)
+def _acc_ext(acc: U64, values: U64, a0: np.uint64, a1: np.uint64) -> None:
+    for j in range(acc.shape[0]):
+        r = j if values.shape[0] > 1 else 0
+        t0, t1 = ext_mul(values[r, 0], values[r, 1], a0, a1)
+        acc[j, 0] = add(acc[j, 0], t0)
+        acc[j, 1] = add(acc[j, 1], t1)
+
+
+def accumulate_scaled(acc: U64, values: U64, coeff: Ext) -> None:
+    """acc (m, 2) += coeff * values, values base (m,) or extension (m, 2) (or length 1, broadcast)."""
+    v = np.ascontiguousarray(values)
+    if v.ndim == 1:
+        _acc_base(acc, v, np.uint64(coeff[0]), np.uint64(coeff[1]))
+    else:
+        _acc_ext(acc, v, np.uint64(coeff[0]), np.uint64(coeff[1]))

@@ -30,6 +30,7 @@ from bastion.stark.merkle import MerkleTree
 from bastion.stark.ntt import coset_evaluate, coset_interpolate, ext_columns_to_base, intt
 from bastion.stark.params import DEFAULT_PARAMS, StarkParams
 from bastion.stark.poly import (
+    accumulate_scaled,
     combine_base_columns,
     deep_term,
     domain_points,
@@ -134,7 +135,7 @@ def _composition(
     inv_div = _divisor_inverses(air, n, lde_size)
     out = np.zeros((lde_size, 2), dtype=np.uint64)
     ch_vals = [Val.ext_scalar(*c) for c in challenges]
-    alpha_pows: list[Val] = []
+    alpha_pows: list[Ext] = []
     for lo in range(0, lde_size, _EVAL_CHUNK):
         hi = min(lde_size, lo + _EVAL_CHUNK)
         nxt_idx = (np.arange(lo, hi) + blowup) % lde_size
@@ -152,19 +153,17 @@ def _composition(
         groups = air.constraints(frame).groups()
         total = sum(len(gr) for gr in groups)
         while len(alpha_pows) < total:
-            prev = alpha_pows[-1].data[0] if alpha_pows else None
-            nxt = (1, 0) if prev is None else R.ext_mul((int(prev[0]), int(prev[1])), alpha)
-            alpha_pows.append(Val.ext_scalar(*nxt))
+            alpha_pows.append(R.ext_mul(alpha_pows[-1], alpha) if alpha_pows else (1, 0))
         k = 0
         acc = np.zeros((hi - lo, 2), dtype=np.uint64)
         for gr, inv in zip(groups, inv_div, strict=True):
             if not gr:
                 continue
-            group_sum = Val(np.zeros((hi - lo, 2), dtype=np.uint64))
+            group_sum = np.zeros((hi - lo, 2), dtype=np.uint64)
             for c in gr:
-                group_sum = group_sum + alpha_pows[k] * c
+                accumulate_scaled(group_sum, c.data, alpha_pows[k])
                 k += 1
-            acc = F.add_vec(acc, F.mul_vec(group_sum.data, inv[lo:hi, None]))
+            acc = F.add_vec(acc, F.mul_vec(group_sum, inv[lo:hi, None]))
         out[lo:hi] = acc
     return out
 
