@@ -81,12 +81,114 @@ def test_grain_regenerates_the_published_round_constants() -> None:
     assert len(p12.internal) == R.ROUNDS_P and len(p12.external_initial) == R.ROUNDS_F_HALF
 
 
-def test_width_12_internal_diagonal_is_a_grain_candidate() -> None:
+# The reference's internal-matrix check (poseidon2_rust_params.sage, check_minpoly_condition): for
+# i = 1..2t the minimal polynomial of M^i has degree t and is irreducible, i.e. the characteristic
+# polynomial of M^i is irreducible over F_p. Plain Python below: Faddeev-LeVerrier for the
+# characteristic polynomial, Rabin's test (Frobenius via the matrix of g -> g^p mod f) for irreducibility.
+
+Poly = list[int]
+Matrix = list[list[int]]
+
+
+def _mat_mul(a: Matrix, b: Matrix) -> Matrix:
+    cols = list(zip(*b, strict=True))
+    return [[sum(x * y for x, y in zip(row, col, strict=True)) % P for col in cols] for row in a]
+
+
+def _charpoly(a: Matrix) -> Poly:
+    """Coefficients c[0..n] of det(xI - A), low degree first (Faddeev-LeVerrier)."""
+    n = len(a)
+    c = [0] * (n + 1)
+    c[n] = 1
+    m = [[0] * n for _ in range(n)]
+    for k in range(1, n + 1):
+        am = _mat_mul(a, m)
+        m = [[(am[i][j] + (c[n - k + 1] if i == j else 0)) % P for j in range(n)] for i in range(n)]
+        am = _mat_mul(a, m)
+        c[n - k] = -sum(am[i][i] for i in range(n)) * pow(k, P - 2, P) % P
+    return c
+
+
+def _poly_mod(g: Poly, f: Poly) -> Poly:
+    """g mod f for monic f, as n = deg f coefficients."""
+    g = g[:]
+    n = len(f) - 1
+    for k in range(len(g) - 1, n - 1, -1):
+        q = g[k]
+        if q:
+            for j in range(n + 1):
+                g[k - n + j] = (g[k - n + j] - q * f[j]) % P
+    return (g[:n] + [0] * n)[:n]
+
+
+def _poly_mulmod(a: Poly, b: Poly, f: Poly) -> Poly:
+    prod = [0] * (len(a) + len(b) - 1)
+    for i, x in enumerate(a):
+        if x:
+            for j, y in enumerate(b):
+                prod[i + j] += x * y
+    return _poly_mod([v % P for v in prod], f)
+
+
+def _trim(p: Poly) -> Poly:
+    while p and p[-1] == 0:
+        p = p[:-1]
+    return p
+
+
+def _coprime(a: Poly, b: Poly) -> bool:
+    a, b = _trim(a), _trim(b)
+    while b:
+        inv = pow(b[-1], P - 2, P)
+        b = [v * inv % P for v in b]
+        a = _trim(_poly_mod(a, b)) if len(a) >= len(b) else a
+        a, b = b, a
+    return len(a) == 1
+
+
+def _irreducible(f: Poly) -> bool:
+    """Rabin: x^(p^n) = x mod f, and gcd(x^(p^(n/q)) - x, f) = 1 for each prime q | n."""
+    n = len(f) - 1
+    x = [0, 1] + [0] * (n - 2)
+    h = [1] + [0] * (n - 1)  # x^p mod f
+    base, e = x, P
+    while e:
+        if e & 1:
+            h = _poly_mulmod(h, base, f)
+        base = _poly_mulmod(base, base, f)
+        e >>= 1
+    frobenius = [[1] + [0] * (n - 1)]  # row j: x^(j p) mod f, so g^p = sum g_j * row j
+    for _ in range(1, n):
+        frobenius.append(_poly_mulmod(frobenius[-1], h, f))
+    powers = {0: x}
+    for k in range(1, n + 1):
+        g = powers[k - 1]
+        powers[k] = [sum(g[j] * frobenius[j][i] for j in range(n)) % P for i in range(n)]
+    if powers[n] != x:
+        return False
+    primes = [q for q in (2, 3, 5, 7, 11) if n % q == 0]
+    return all(_coprime([(a - b) % P for a, b in zip(powers[n // q], x, strict=True)], f) for q in primes)
+
+
+def _minpoly_condition(diag: list[int]) -> tuple[bool, int]:
+    """(passes, rounds checked): M = J - I + diag(d); charpoly(M^i) irreducible for i = 1..2t."""
+    t = len(diag)
+    m = [[(diag[i] if i == j else 1) for j in range(t)] for i in range(t)]
+    mk = m
+    for i in range(1, 2 * t + 1):
+        if not _irreducible(_charpoly(mk)):
+            return False, i
+        mk = _mat_mul(m, mk)
+    return True, 2 * t
+
+
+@pytest.mark.slow
+def test_width_12_internal_diagonal_is_regenerated_by_grain_and_the_minpoly_check() -> None:
     # The reference draws the internal diagonal from the same Grain stream, right after the round
-    # constants, t words at a time (no rejection), retrying until the matrix passes its minimal-polynomial
-    # check. The published diagonal is the ninth such candidate.
+    # constants, t words at a time (reduced mod p, no rejection), and keeps the first candidate whose
+    # matrix J - I + diag(d) passes the minimal-polynomial check. Here: candidates 0..7 fail, 8 passes
+    # and is the published diagonal.
     t = 12
-    n_constants = R.ROUNDS_F * t + R.ROUNDS_P
     bits = R.grain_bits(t)
 
     def draw() -> int:
@@ -96,13 +198,14 @@ def test_width_12_internal_diagonal_is_a_grain_candidate() -> None:
         return v
 
     taken = 0
-    while taken < n_constants:
+    while taken < R.ROUNDS_F * t + R.ROUNDS_P:
         if draw() < P:
             taken += 1
     candidates = [[draw() % P for _ in range(t)] for _ in range(9)]
-    diag = [(d + 1) % P for d in R.params(12).diag_m1]
-    assert candidates[8] == diag
-    assert diag not in candidates[:8]
+    assert [(d + 1) % P for d in R.params(12).diag_m1] == candidates[8]
+    for k in range(8):
+        assert not _minpoly_condition(candidates[k])[0], f"candidate {k} should fail the check"
+    assert _minpoly_condition(candidates[8]) == (True, 2 * t)
 
 
 def test_sbox_is_a_permutation_exponent() -> None:
