@@ -156,9 +156,7 @@ def test_scheduled_sweeper_runs_in_the_service(keys_settings: Any) -> None:
             time.sleep(0.05)
     with app.state.sessionmaker() as s:
         assert lifecycle.list_keys(s, "u1") == []
-        assert (
-            s.scalar(select(func.count()).select_from(ApiKeyEvent).where(ApiKeyEvent.event == "swept")) == 1
-        )
+        assert s.scalar(select(func.count()).select_from(ApiKeyEvent).where(ApiKeyEvent.event == "swept")) == 1
 
 
 def test_fast_api_flow_end_to_end(service: Service) -> None:
@@ -172,17 +170,14 @@ def test_fast_api_flow_end_to_end(service: Service) -> None:
         cid, csecret = app["client_id"], app["client_secret"]
         consent = {"user_id": "fa-user", "client_id": cid, "redirect_uri": "https://gridbot.example/cb"}
         # Withdraw can never be granted, whatever the app or user asks.
-        r = http.post(
-            "/v1/fast-api/authorize", json={**consent, "perms": ["trade", "withdraw"], "state": "s"}
-        )
+        r = http.post("/v1/fast-api/authorize", json={**consent, "perms": ["trade", "withdraw"], "state": "s"})
         assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
         r = http.post("/v1/fast-api/authorize", json={**consent, "redirect_uri": "https://evil.example/cb"})
         assert r.status_code == 400
         r = http.post("/v1/fast-api/authorize", json={**consent, "perms": ["trade"], "state": "xyz"})
         grant = r.json()
         assert (
-            grant["redirect_to"].startswith("https://gridbot.example/cb?code=")
-            and "state=xyz" in grant["redirect_to"]
+            grant["redirect_to"].startswith("https://gridbot.example/cb?code=") and "state=xyz" in grant["redirect_to"]
         )
         token = {
             "grant_type": "authorization_code",
@@ -213,9 +208,7 @@ def test_fast_api_flow_end_to_end(service: Service) -> None:
         issued2 = http.post("/v1/fast-api/token", json={**token, "code": grant2["code"]}).json()
         assert client.get_account_config()["code"] == "50119"
         keys = http.get("/v1/users/fa-user/keys").json()
-        assert [(k["key_id"], k["source"], k["app_id"]) for k in keys] == [
-            (issued2["api_key"], "fast_api", cid)
-        ]
+        assert [(k["key_id"], k["source"], k["app_id"]) for k in keys] == [(issued2["api_key"], "fast_api", cid)]
 
 
 def test_fast_api_token_only_from_the_apps_servers_and_codes_expire(service: Service) -> None:
@@ -273,9 +266,7 @@ def test_fast_api_token_only_from_the_apps_servers_and_codes_expire(service: Ser
             fast_api.exchange_code(s, vault, client_ip="127.0.0.1", now=T0, **args)
         with pytest.raises(FastApiDenied, match="expired"):
             fast_api.exchange_code(s, vault, client_ip="203.0.113.5", now=T0 + timedelta(minutes=5), **args)
-        issued = fast_api.exchange_code(
-            s, vault, client_ip="203.0.113.5", now=T0 + timedelta(minutes=4), **args
-        )
+        issued = fast_api.exchange_code(s, vault, client_ip="203.0.113.5", now=T0 + timedelta(minutes=4), **args)
         assert issued.ips == "203.0.113.0/24"
 
 
@@ -287,9 +278,7 @@ def test_monthly_metrics(service: Service) -> None:
     service.key("m2", "trade", now=june - timedelta(days=20))  # before the month; swept in it
     service.key("m3", "read", now=july + timedelta(days=1))  # after the month
     with service.app.state.sessionmaker() as s:
-        app = fast_api.register_app(
-            s, name="A", redirect_uri="https://a.example/cb", ips=["127.0.0.1"], now=june
-        )
+        app = fast_api.register_app(s, name="A", redirect_uri="https://a.example/cb", ips=["127.0.0.1"], now=june)
         g = fast_api.authorize(
             s,
             user_id="m4",
@@ -325,3 +314,35 @@ def test_monthly_metrics(service: Service) -> None:
     assert (m.bound_to_apps, m.live_bound_to_apps_at_end, m.swept) == (1, 1, 1)
     assert m.rejections_by_code == {"50102": 2, "50105": 1} and m.rejections == 3
     assert m.rejections_by_reason == {"timestamp_expired": 2, "passphrase_wrong": 1}
+
+
+def test_withdraw_key_with_the_account_protection_totp(keys_settings: Any) -> None:
+    """The service's own second factor: bastion.protection.totp (enrolled, confirmed, one use per code)."""
+    from bastion.protection import totp
+    from bastion.service.app import create_app
+
+    app = create_app(keys_settings)
+    runtime = keys_runtime(app)
+    now = datetime.now(UTC).replace(microsecond=0)
+    runtime.clock = lambda: now
+    secret_key = keys_settings.secret_key_bytes()
+    with app.state.sessionmaker() as s:
+        seed = totp.enroll(s, secret_key, "p-user", "p-user@example", now=now - timedelta(minutes=5)).secret
+        assert (
+            totp.confirm(
+                s, secret_key, "p-user", pyotp.TOTP(seed).at(now - timedelta(minutes=5)), now=now - timedelta(minutes=5)
+            )
+            == totp.Check.ok
+        )
+        s.commit()
+    body: dict[str, Any] = {"label": "w", "perms": ["withdraw"], "passphrase": PASSPHRASE}
+    with ServerThread(app) as url, httpx.Client(base_url=url) as http:
+        good = pyotp.TOTP(seed).at(now)
+        assert http.post("/v1/users/p-user/keys", json={**body, "totp_code": "000000"}).status_code == 403
+        assert http.post("/v1/users/nobody/keys", json={**body, "totp_code": good}).status_code == 403
+        assert http.post("/v1/users/p-user/keys", json={**body, "totp_code": good}).status_code == 201
+        # The same code cannot make a second withdraw key.
+        assert http.post("/v1/users/p-user/keys", json={**body, "totp_code": good}).status_code == 403
+    with app.state.sessionmaker() as s:
+        row = s.get(totp.TotpCredential, "p-user")
+        assert row is not None and row.last_step > 0

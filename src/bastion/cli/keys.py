@@ -16,9 +16,7 @@ if TYPE_CHECKING:
     from bastion.keys.lifecycle import KeyVault, KeyView, SecondFactor, SweepReport
     from bastion.settings import Settings
 
-app = typer.Typer(
-    help="API keys: create, list, revoke, Fast API apps, sweep idle keys.", no_args_is_help=True
-)
+app = typer.Typer(help="API keys: create, list, revoke, Fast API apps, sweep idle keys.", no_args_is_help=True)
 
 UrlOpt = typer.Option("", "--url", help="SQLAlchemy URL (default: BASTION_DATABASE_URL).")
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
@@ -39,13 +37,13 @@ def _sessions(url: str) -> Any:
     return make_sessionmaker(make_engine(url))
 
 
-def _second_factor() -> SecondFactor | None:
-    try:
-        from bastion.protection import totp  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    check = getattr(totp, "verify_user_code", None)
-    return check if callable(check) else None
+def _second_factor(settings: Settings) -> SecondFactor:
+    from bastion.protection import totp
+
+    def check(session: Any, user_id: str, code: str, now: Any) -> bool:
+        return totp.verify(session, settings.secret_key_bytes(), user_id, code, now) == totp.Check.ok
+
+    return check
 
 
 def _fail(message: str) -> typer.Exit:
@@ -83,11 +81,14 @@ def create(
                 ips=ip,
                 passphrase=passphrase,
                 totp_code=totp or None,
-                second_factor=_second_factor(),
+                second_factor=_second_factor(settings),
                 now=datetime.now(UTC),
                 actor="cli",
             )
-        except (InvalidInputError, SecondFactorRejected) as exc:
+        except SecondFactorRejected as exc:
+            session.commit()  # keep the TOTP failure count
+            raise _fail(str(exc)) from None
+        except InvalidInputError as exc:
             raise _fail(str(exc)) from None
         session.commit()
     out = {
@@ -122,9 +123,7 @@ def list_(user: str = typer.Option(..., "--user"), url: str = UrlOpt, as_json: b
 
 
 @app.command("revoke")
-def revoke(
-    user: str = typer.Option(..., "--user"), key: str = typer.Option(..., "--key"), url: str = UrlOpt
-) -> None:
+def revoke(user: str = typer.Option(..., "--user"), key: str = typer.Option(..., "--key"), url: str = UrlOpt) -> None:
     """Revoke (delete) a key; it stops authenticating at once."""
     from datetime import UTC, datetime
 
@@ -164,17 +163,13 @@ def _print_sweep(report: SweepReport, as_json: bool) -> None:
     rows = [_view(k) for k in report.keys]
     if as_json:
         typer.echo(
-            json.dumps(
-                {"dry_run": report.dry_run, "at": report.at.isoformat(), "count": report.count, "keys": rows}
-            )
+            json.dumps({"dry_run": report.dry_run, "at": report.at.isoformat(), "count": report.count, "keys": rows})
         )
         return
     verb = "would delete" if report.dry_run else "deleted"
     typer.echo(f"{verb} {report.count} idle unbound key(s)")
     for r in rows:
-        typer.echo(
-            f"  {r['key_id']}  user={r['user_id']}  {','.join(r['perms'])}  last used {r['last_used_at']}"
-        )
+        typer.echo(f"  {r['key_id']}  user={r['user_id']}  {','.join(r['perms'])}  last used {r['last_used_at']}")
 
 
 @app.command("register-app")
@@ -210,9 +205,7 @@ def register_app(
     if as_json:
         typer.echo(json.dumps(asdict(registered)))
     else:
-        typer.echo(
-            f"client id:     {registered.client_id}\nclient secret: {registered.client_secret}   (shown once)"
-        )
+        typer.echo(f"client id:     {registered.client_id}\nclient secret: {registered.client_secret}   (shown once)")
 
 
 def _view(k: KeyView) -> dict[str, Any]:

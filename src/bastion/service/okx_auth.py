@@ -50,17 +50,17 @@ class KeysRuntime:
     trusted_proxies: list[policy.IpNetwork] = field(default_factory=list)
     clock: Callable[[], datetime] = _utcnow  # tests replace it to control time
     # The user's TOTP check, needed to create a withdraw key; None refuses every withdraw key.
-    second_factor: SecondFactor | None = field(default_factory=lambda: _protection_totp())
+    second_factor: SecondFactor | None = None
 
 
-def _protection_totp() -> SecondFactor | None:
-    """The account-protection TOTP check (bastion.protection.totp), when that module offers one."""
-    try:
-        from bastion.protection import totp  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    check = getattr(totp, "verify_user_code", None)
-    return check if callable(check) else None
+def totp_second_factor(secret_key: Callable[[], bytes]) -> SecondFactor:
+    """The account-protection TOTP check (confirmed enrollment, one use per code, lockout after failures)."""
+    from bastion.protection import totp
+
+    def check(session: Session, user_id: str, code: str, now: datetime) -> bool:
+        return totp.verify(session, secret_key(), user_id, code, now) == totp.Check.ok
+
+    return check
 
 
 def build_runtime(settings: Settings, sessions: sessionmaker[Session]) -> KeysRuntime:
@@ -79,6 +79,7 @@ def build_runtime(settings: Settings, sessions: sessionmaker[Session]) -> KeysRu
         limits=limits,
         authenticator=Authenticator(sessions, vault, limits),
         trusted_proxies=policy.parse_allowlist(proxies, field="trusted_proxies") if proxies else [],
+        second_factor=totp_second_factor(settings.secret_key_bytes),
     )
 
 

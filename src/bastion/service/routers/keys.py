@@ -217,6 +217,7 @@ def create_key(user_id: str, body: KeyCreate, session: SessionDep, request: Requ
             now=runtime.clock(),
         )
     except SecondFactorRejected as exc:
+        session.commit()  # keep the TOTP failure count: repeated wrong codes lock the user's 2FA
         raise HTTPException(status_code=403, detail=str(exc)) from None
     session.commit()
     return KeyCreated.of(issued)
@@ -228,9 +229,7 @@ def list_user_keys(user_id: str, session: SessionDep) -> list[KeyOut]:
 
 
 @router.put("/v1/users/{user_id}/keys/{key_id}/ips", dependencies=[Operator])
-def update_key_ips(
-    user_id: str, key_id: str, body: IpsUpdate, session: SessionDep, request: Request
-) -> KeyOut:
+def update_key_ips(user_id: str, key_id: str, body: IpsUpdate, session: SessionDep, request: Request) -> KeyOut:
     view = lifecycle.update_ips(session, user_id, key_id, body.ips, keys_runtime(request.app).clock())
     session.commit()
     return KeyOut.of(view)
@@ -248,9 +247,7 @@ def sweep_keys(session: SessionDep, request: Request, dry_run: bool = False) -> 
     runtime = keys_runtime(request.app)
     report = lifecycle.sweep(session, runtime.vault, runtime.clock(), dry_run=dry_run)
     session.commit()
-    return SweepOut(
-        dry_run=dry_run, at=report.at, count=report.count, keys=[KeyOut.of(k) for k in report.keys]
-    )
+    return SweepOut(dry_run=dry_run, at=report.at, count=report.count, keys=[KeyOut.of(k) for k in report.keys])
 
 
 @router.get("/v1/keys/metrics", dependencies=[Operator])
