@@ -48,10 +48,7 @@ def test_malformed_and_unknown_keys_and_timestamps(service: Service, http: httpx
     key = service.key("u1")
     h = sign_headers(key, "GET", CONFIG)
     assert code(http.get(CONFIG, headers={**h, "OK-ACCESS-KEY": "not-a-key"})) == "50111"
-    assert (
-        code(http.get(CONFIG, headers={**h, "OK-ACCESS-KEY": "00000000-0000-4000-8000-000000000000"}))
-        == "50119"
-    )
+    assert code(http.get(CONFIG, headers={**h, "OK-ACCESS-KEY": "00000000-0000-4000-8000-000000000000"})) == "50119"
     assert code(http.get(CONFIG, headers={**h, "OK-ACCESS-TIMESTAMP": "1700000000000"})) == "50112"
 
 
@@ -59,9 +56,7 @@ def test_tampered_body_query_path_and_method(service: Service, http: httpx.Clien
     key = service.key("u1", "trade")
     body = '{"instId":"BTC-USDT","sz":"1"}'
     h = sign_headers(key, "POST", "/test-probe/trade", body)
-    assert (
-        code(http.post("/test-probe/trade", content='{"instId":"BTC-USDT","sz":"100"}', headers=h)) == "50113"
-    )
+    assert code(http.post("/test-probe/trade", content='{"instId":"BTC-USDT","sz":"100"}', headers=h)) == "50113"
     assert code(http.post("/test-probe/trade?sz=100", content=body, headers=h)) == "50113"
     h2 = sign_headers(key, "GET", "/v1/keys?limit=1")
     assert code(http.get("/v1/keys?limit=2", headers=h2)) == "50113"
@@ -79,9 +74,7 @@ def test_replay_within_the_window_is_refused(service: Service, http: httpx.Clien
     r = http.post("/test-probe/trade", content=body, headers=h)
     assert (r.status_code, code(r)) == (401, "50114")
     # A fresh signature (new timestamp) for the same order is a new request and passes.
-    h_new = sign_headers(
-        key, "POST", "/test-probe/trade", body, at=datetime.now(UTC) + timedelta(milliseconds=5)
-    )
+    h_new = sign_headers(key, "POST", "/test-probe/trade", body, at=datetime.now(UTC) + timedelta(milliseconds=5))
     assert code(http.post("/test-probe/trade", content=body, headers=h_new)) == "0"
 
 
@@ -131,9 +124,7 @@ def test_forwarded_for_from_a_trusted_proxy_is_believed(keys_settings) -> None: 
         assert code(http.get(CONFIG, headers={**h, "X-Forwarded-For": "203.0.113.7"})) == "0"
         # A client-supplied left part cannot help: the proxy appends the real peer on the right.
         h = sign_headers(key, "GET", CONFIG, at=datetime.now(UTC) + timedelta(milliseconds=3))
-        assert (
-            code(http.get(CONFIG, headers={**h, "X-Forwarded-For": "203.0.113.7, 198.51.100.9"})) == "50110"
-        )
+        assert code(http.get(CONFIG, headers={**h, "X-Forwarded-For": "203.0.113.7, 198.51.100.9"})) == "50110"
 
 
 def test_one_user_cannot_reach_another_users_keys(service: Service, http: httpx.Client) -> None:

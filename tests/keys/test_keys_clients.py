@@ -16,12 +16,8 @@ from bastion.keys import signing
 from bastion.keys.lifecycle import IssuedKey
 
 
-def okx_client(
-    service: Service, key: IssuedKey, *, secret: str | None = None, passphrase: str = PASSPHRASE
-) -> Any:
-    return Account.AccountAPI(
-        key.key_id, secret or key.secret, passphrase, flag="0", domain=service.url, debug=False
-    )
+def okx_client(service: Service, key: IssuedKey, *, secret: str | None = None, passphrase: str = PASSPHRASE) -> Any:
+    return Account.AccountAPI(key.key_id, secret or key.secret, passphrase, flag="0", domain=service.url, debug=False)
 
 
 def ccxt_client(service: Service, key: IssuedKey, *, secret: str | None = None) -> Any:
@@ -36,9 +32,7 @@ def test_python_okx_reads_private_routes(service: Service) -> None:
     client = okx_client(service, key)
     config = client.get_account_config()
     assert config["code"] == "0", config
-    assert config["data"] == [
-        {"uid": "u-okx", "mainUid": "u-okx", "label": "bot", "ip": "", "perm": "read_only,trade"}
-    ]
+    assert config["data"] == [{"uid": "u-okx", "mainUid": "u-okx", "label": "bot", "ip": "", "perm": "read_only,trade"}]
     mine = client._request_without_params("GET", "/v1/keys")
     assert mine["code"] == "0"
     # Only the caller's own keys: another user's key is not listed.
@@ -101,9 +95,7 @@ def test_missing_permission_gets_50120(service: Service) -> None:
     ok = okx_client(service, trader)._request_with_params("POST", "/test-probe/trade", {"x": 1})
     assert ok["code"] == "0" and ok["data"][0]["uid"] == "u1"
     # Trade does not imply withdraw.
-    assert (
-        okx_client(service, trader)._request_without_params("GET", "/test-probe/withdraw")["code"] == "50120"
-    )
+    assert okx_client(service, trader)._request_without_params("GET", "/test-probe/withdraw")["code"] == "50120"
 
 
 def test_revoked_key_gets_50119(service: Service) -> None:

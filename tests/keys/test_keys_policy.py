@@ -21,9 +21,7 @@ def test_permissions_parse_and_print() -> None:
 
 
 def test_allowlist_parse() -> None:
-    nets = policy.parse_allowlist(
-        ["203.0.113.7", "10.0.0.0/8", "2001:db8::/32", "::ffff:198.51.100.1", "10.0.0.0/8"]
-    )
+    nets = policy.parse_allowlist(["203.0.113.7", "10.0.0.0/8", "2001:db8::/32", "::ffff:198.51.100.1", "10.0.0.0/8"])
     assert policy.allowlist_text(nets) == "203.0.113.7,10.0.0.0/8,2001:db8::/32,198.51.100.1"
     with pytest.raises(KeyInputError) as exc:
         policy.parse_allowlist(["1.2.3.4", "300.1.1.1"])
@@ -57,9 +55,7 @@ def test_ip_allowed_tries_to_slip_past() -> None:
         "0.0.0.0",
     ):
         assert not policy.ip_allowed(nets, outsider), outsider
-    assert policy.ip_allowed(
-        [], "anything at all"
-    )  # no allowlist: any address (that is what the sweeper is for)
+    assert policy.ip_allowed([], "anything at all")  # no allowlist: any address (that is what the sweeper is for)
 
 
 def test_sweep_rule() -> None:
@@ -67,9 +63,7 @@ def test_sweep_rule() -> None:
     day14 = now - timedelta(days=14)
     trade = {P.READ, P.TRADE}
     assert policy.sweepable(trade, 0, created_at=day14, last_used_at=None, now=now)
-    assert policy.sweepable(
-        {P.READ, P.WITHDRAW}, 0, created_at=now - timedelta(days=90), last_used_at=day14, now=now
-    )
+    assert policy.sweepable({P.READ, P.WITHDRAW}, 0, created_at=now - timedelta(days=90), last_used_at=day14, now=now)
     assert not policy.sweepable(trade, 0, created_at=day14 + timedelta(seconds=1), last_used_at=None, now=now)
     assert not policy.sweepable(
         trade, 0, created_at=now - timedelta(days=90), last_used_at=day14 + timedelta(seconds=1), now=now

@@ -39,19 +39,13 @@ def test_in_memory_limits_per_key_per_user_and_per_route(keys_settings: Any) -> 
         assert [call(http, k2) for _ in range(2)] == ["0", "50011"]  # the user's budget is shared by keys
         assert call(http, k1, "/v1/keys") == "0"  # another route has its own budget
         assert call(http, other_user) == "0"  # another user is unaffected
-        r = http.get(
-            CONFIG, headers=sign_headers(k1, "GET", CONFIG, at=datetime.now(UTC) - timedelta(seconds=1))
-        )
+        r = http.get(CONFIG, headers=sign_headers(k1, "GET", CONFIG, at=datetime.now(UTC) - timedelta(seconds=1)))
         assert r.status_code == 429 and r.json() == {"code": "50011", "msg": "Too Many Requests", "data": []}
 
 
 @pytest.mark.redis
-def test_two_service_instances_share_limits_and_replay_guard_in_redis(
-    keys_settings: Any, redis_url: str
-) -> None:
-    settings = keys_settings.model_copy(
-        update={"redis_url": redis_url, "keys_rate_limit_per_key": "4/30 seconds"}
-    )
+def test_two_service_instances_share_limits_and_replay_guard_in_redis(keys_settings: Any, redis_url: str) -> None:
+    settings = keys_settings.model_copy(update={"redis_url": redis_url, "keys_rate_limit_per_key": "4/30 seconds"})
     app_a, app_b = build_app(settings), build_app(settings)
     with ServerThread(app_a) as url_a, ServerThread(app_b) as url_b:
         a, b = httpx.Client(base_url=url_a), httpx.Client(base_url=url_b)

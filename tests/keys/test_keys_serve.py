@@ -62,9 +62,7 @@ def served(env: dict[str, str], redis_url: str) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"bastion serve did not start: {proc.stderr.read() if proc.stderr else ''}"
-                )
+                raise RuntimeError(f"bastion serve did not start: {proc.stderr.read() if proc.stderr else ''}")
             time.sleep(0.1)
         yield url
     finally:
@@ -130,9 +128,7 @@ def test_cli_create_list_sweep_revoke(env: dict[str, str]) -> None:
     assert bound["ips"] == ["203.0.113.7", "10.0.0.0/8"]
     err = cli(env, "create", "--user", "u9", "--perms", "withdraw", "--passphrase", "Passphrase123!", code=2)
     assert "TOTP" in err
-    assert "ips[0]" in cli(
-        env, "create", "--user", "u9", "--ip", "1.2.3", "--passphrase", "Passphrase123!", code=2
-    )
+    assert "ips[0]" in cli(env, "create", "--user", "u9", "--ip", "1.2.3", "--passphrase", "Passphrase123!", code=2)
     listed = json.loads(cli(env, "list", "--user", "u9", "--json"))
     assert {k["key_id"] for k in listed} == {made["key_id"], bound["key_id"]}
     # Nothing is 14 days idle yet: the sweep deletes nothing.

@@ -23,9 +23,7 @@ def test_matches_okx_documented_example_and_python_okx() -> None:
     body = '{"instId":"BTC-USDT","tdMode":"cash","side":"buy","ordType":"market","sz":"1"}'
     assert (
         signing.sign(SECRET, ts, "post", "/api/v5/trade/order", body)
-        == okx_utils.sign(
-            okx_utils.pre_hash(ts, "POST", "/api/v5/trade/order", body, debug=False), SECRET
-        ).decode()
+        == okx_utils.sign(okx_utils.pre_hash(ts, "POST", "/api/v5/trade/order", body, debug=False), SECRET).decode()
     )
 
 
