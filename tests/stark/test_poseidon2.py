@@ -322,6 +322,13 @@ def test_rejects_bad_inputs() -> None:
         R.compress([1, 2, 3], [4, 5, 6, 7])
 
 
+def test_accepts_python_int_rows() -> None:
+    rows = [[P - 1, 2**63 + 5, 0, 1], [1, 2, 3, 4]]  # above int64: numpy makes an object array
+    assert P2.hash_elements(np.array(rows, dtype=object)).tolist() == [R.hash_elements(r) for r in rows]
+    with pytest.raises(ValueError, match=r"\[0, p\)"):
+        P2.hash_elements(np.array([[P, 1]], dtype=object))
+
+
 def test_empty_batches() -> None:
     assert P2.permute(np.zeros((0, 12), dtype=np.uint64)).shape == (0, 12)
     assert P2.hash_elements(np.zeros((0, 3), dtype=np.uint64)).shape == (0, 4)

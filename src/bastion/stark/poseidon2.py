@@ -225,7 +225,12 @@ def _as_field_matrix(a: object, name: str, cols: int | None = None) -> U64:
         raise ValueError(f"{name} must be a 2-D array, got shape {arr.shape}")
     if cols is not None and arr.shape[1] != cols:
         raise ValueError(f"{name} must have {cols} columns, got {arr.shape[1]}")
-    if arr.dtype != np.uint64:
+    if arr.dtype == object:  # Python ints, possibly >= 2^63
+        flat = [int(v) for v in arr.ravel()]
+        if any(not 0 <= v < ref.P for v in flat):
+            raise ValueError(f"{name} must hold field elements (integers in [0, p))")
+        arr = np.array(flat, dtype=np.uint64).reshape(arr.shape)
+    elif arr.dtype != np.uint64:
         if not np.issubdtype(arr.dtype, np.integer) or (arr.size and int(arr.min()) < 0):
             raise ValueError(f"{name} must hold field elements (non-negative integers < p)")
         arr = arr.astype(np.uint64)
