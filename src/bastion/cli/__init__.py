@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import db, demo, funds, keys, serve, stark
+from bastion.cli import db, demo, funds, keys, serve, sim, stark
 
 app = typer.Typer(
     name="bastion",
@@ -37,6 +37,7 @@ def _root(
 
 
 app.add_typer(stark.app, name="stark")
+app.add_typer(sim.app, name="sim")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(funds.app, name="funds")
