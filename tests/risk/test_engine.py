@@ -153,9 +153,9 @@ def test_account_takeover_chain_is_stopped(http: httpx.Client) -> None:
 
 def test_each_list_rule(http: httpx.Client) -> None:
     settled_user(http, "u2")
-    assert http.post(
-        "/v1/risk/lists/phishing_address", json=[{"value": "0xABCDEF0001", "source": "feed"}]
-    ).json() == {"added": 1}
+    assert http.post("/v1/risk/lists/phishing_address", json=[{"value": "0xABCDEF0001", "source": "feed"}]).json() == {
+        "added": 1
+    }
     assert http.post("/v1/risk/lists/bad_ip", json=[{"value": "192.0.2.0/24"}]).json() == {"added": 1}
     d = withdraw(http, "u2", T0, "0xabcdef0001", 50, balance=5000)  # case-insensitive for 0x addresses
     assert d["decision"] == "block" and "phishing_destination" in fired(d)
@@ -349,13 +349,11 @@ def test_review_queue_with_audit_trail(http: httpx.Client) -> None:
         json={"action": "approve", "analyst": "ana", "note": "called the user", "at": at},
     )
     assert r.status_code == 200 and r.json()["exchange_state"] == "approved"
-    assert http.post(
-        f"/v1/risk/reviews/{d['decision_id']}", json={"action": "approve", "analyst": "ana"}
-    ).json()["duplicate"]
+    assert http.post(f"/v1/risk/reviews/{d['decision_id']}", json={"action": "approve", "analyst": "ana"}).json()[
+        "duplicate"
+    ]
     assert (
-        http.post(
-            f"/v1/risk/reviews/{d['decision_id']}", json={"action": "reject", "analyst": "bob"}
-        ).status_code
+        http.post(f"/v1/risk/reviews/{d['decision_id']}", json={"action": "reject", "analyst": "bob"}).status_code
         == 409
     )
     assert http.get("/v1/risk/reviews").json() == []
@@ -363,14 +361,10 @@ def test_review_queue_with_audit_trail(http: httpx.Client) -> None:
     assert [(t["action"], t["analyst"], t["note"]) for t in trail] == [("approve", "ana", "called the user")]
     allowed = withdraw(http, "u8", T0 + timedelta(hours=2), "TLegitAddr1", 10, balance=1000)
     assert (
-        http.post(
-            f"/v1/risk/reviews/{allowed['decision_id']}", json={"action": "reject", "analyst": "ana"}
-        ).status_code
+        http.post(f"/v1/risk/reviews/{allowed['decision_id']}", json={"action": "reject", "analyst": "ana"}).status_code
         == 409
     )
-    assert (
-        http.post("/v1/risk/reviews/999999", json={"action": "reject", "analyst": "ana"}).status_code == 404
-    )
+    assert http.post("/v1/risk/reviews/999999", json={"action": "reject", "analyst": "ana"}).status_code == 404
 
 
 def test_learned_score_is_bounded_and_listed(http: httpx.Client) -> None:
@@ -435,14 +429,46 @@ def test_monthly_metrics(http: httpx.Client, session_factory) -> None:  # type: 
     assert m.median_review_seconds == pytest.approx((10 * 60 + 30 * 60) / 2)
     assert m.hits_per_rule["phishing_destination"] == 1
     assert m.daily_interceptions == {T0.date(): 2}
-    api = http.get(
-        "/v1/risk/metrics", params={"start": "2026-03-01T00:00:00Z", "end": "2026-04-01T00:00:00Z"}
-    )
+    api = http.get("/v1/risk/metrics", params={"start": "2026-03-01T00:00:00Z", "end": "2026-04-01T00:00:00Z"})
     assert api.json()["value_preserved_usd"] == "1700.00"
     with session_factory() as s:
-        assert (
-            monthly(
-                s, datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)
-            ).withdrawals_evaluated
-            == 0
-        )
+        assert monthly(s, datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)).withdrawals_evaluated == 0
+
+
+def test_batch_is_ordered_all_or_nothing_and_names_the_row(http: httpx.Client) -> None:
+    items = [
+        {
+            "type": "login",
+            "event_id": "b-1",
+            "user_id": "bb",
+            "at": T0.isoformat(),
+            "ip": "198.51.100.1",
+            "device_fingerprint": "d1",
+            "asn": 1,
+            "country": "DE",
+        },
+        {
+            "type": "address_book",
+            "event_id": "b-2",
+            "user_id": "bb",
+            "at": T0.isoformat(),
+            "action": "add",
+            "address": "TBatch",
+        },
+        {"type": "credential_change", "event_id": "b-3", "user_id": "bb", "at": T0.isoformat(), "kind": "nope"},
+    ]
+    r = http.post("/v1/events/batch", json=items)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["row"] == 2 and r.json()["detail"][0]["field"].endswith("kind")
+    bad_address = [*items[:1], {**items[1], "address": None}]
+    r = http.post("/v1/events/batch", json=bad_address)
+    assert r.status_code == 422 and r.json()["detail"][0] == {**r.json()["detail"][0], "row": 1, "field": "address"}
+    # Nothing of the refused batches was written: the same ids go through afterwards as new.
+    items[2]["kind"] = "password"
+    assert http.post("/v1/events/batch", json=items).json() == {"received": 3, "new": 3}
+    assert http.post("/v1/events/batch", json=items).json() == {"received": 3, "new": 0}
+    # The same event sent alone is recognised as the same event.
+    single = {k: v for k, v in items[0].items() if k != "type"}
+    assert http.post("/v1/events/logins", json=single).json()["duplicate"] is True
+    d = withdraw(http, "bb", T0 + timedelta(minutes=5), "TBatch", 10, balance=100, device="d1")
+    assert d["features"]["address_in_book"] and d["features"]["hours_since_credential_change"] < 1

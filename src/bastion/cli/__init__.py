@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import db, demo, funds, keys, serve, sim, stark
+from bastion.cli import db, demo, funds, keys, risk, serve, sim, stark
 
 app = typer.Typer(
     name="bastion",
@@ -41,6 +41,7 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(funds.app, name="funds")
+app.add_typer(risk.app, name="risk")
 serve.register(app)
 demo.register(app)
 

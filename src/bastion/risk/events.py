@@ -13,10 +13,10 @@ import math
 from datetime import UTC, datetime
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bastion.errors import ConflictError
@@ -85,29 +85,27 @@ def payload_hash(payload: dict[str, Any]) -> str:
 
 
 def _payload(ev: BaseModel) -> dict[str, Any]:
-    return ev.model_dump(mode="json", exclude={"at"})
+    # `type` only routes batch items: the same event sent alone or in a batch is the same event.
+    return ev.model_dump(mode="json", exclude={"at", "type"})
 
 
 def _record(session: Session, kind: str, ev: _Event, at: datetime) -> bool:
     """Store the event; False when it is a duplicate. Raises ConflictError for an id reused differently."""
     payload = _payload(ev)
     h = payload_hash(payload)
-    existing = session.get(RiskEvent, ev.event_id)
+    existing = session.execute(
+        select(RiskEvent.payload_hash, RiskEvent.kind).where(RiskEvent.event_id == ev.event_id)
+    ).first()
     if existing is not None:
         if existing.payload_hash != h or existing.kind != kind:
             raise ConflictError(f"event_id {ev.event_id!r} was already used for a different event")
         return False
-    session.add(
-        RiskEvent(
-            event_id=ev.event_id,
-            kind=kind,
-            user_id=ev.user_id,
-            occurred_at=at,
-            payload=payload,
-            payload_hash=h,
+    # Core inserts on the ingestion path: no unit-of-work bookkeeping for rows nobody reads back here.
+    session.execute(
+        insert(RiskEvent).values(
+            event_id=ev.event_id, kind=kind, user_id=ev.user_id, occurred_at=at, payload=payload, payload_hash=h
         )
     )
-    session.flush()
     return True
 
 
@@ -177,30 +175,39 @@ def ingest_login(session: Session, ev: LoginEvent) -> IngestResult:
     new_device = new_asn = new_country = False
     travel_kmh: float | None = None
     if ev.success:
-        prior = select(RiskLogin).where(RiskLogin.user_id == ev.user_id, RiskLogin.success.is_(True))
-        device = session.get(RiskDevice, (ev.user_id, ev.device_fingerprint))
-        new_device = device is None
-        if device is None:
-            session.add(
-                RiskDevice(
-                    user_id=ev.user_id, device=ev.device_fingerprint, first_seen_at=at, last_seen_at=at
+        u, dev = ev.user_id, ev.device_fingerprint
+        first_seen = session.execute(
+            select(RiskDevice.first_seen_at).where(RiskDevice.user_id == u, RiskDevice.device == dev)
+        ).scalar()
+        new_device = first_seen is None
+        if first_seen is None:
+            session.execute(insert(RiskDevice).values(user_id=u, device=dev, first_seen_at=at, last_seen_at=at))
+        else:
+            session.execute(
+                update(RiskDevice)
+                .where(RiskDevice.user_id == u, RiskDevice.device == dev)
+                .values(
+                    first_seen_at=min(utc(first_seen), at),
+                    last_seen_at=case((RiskDevice.last_seen_at < at, at), else_=RiskDevice.last_seen_at),
                 )
             )
-        else:
-            device.first_seen_at = min(utc(device.first_seen_at), at)
-            device.last_seen_at = max(utc(device.last_seen_at), at)
         # One round trip: how many earlier successful logins, and how many from this ASN / country.
         seen = session.execute(
             select(
                 func.count(),
                 func.count(case((RiskLogin.asn == ev.asn, 1))),
                 func.count(case((RiskLogin.country == ev.country, 1))),
-            ).where(RiskLogin.user_id == ev.user_id, RiskLogin.success.is_(True))
+            ).where(RiskLogin.user_id == u, RiskLogin.success.is_(True))
         ).one()
         if seen[0]:
             new_asn = ev.asn is not None and seen[1] == 0
             new_country = ev.country is not None and seen[2] == 0
-        last = session.scalars(prior.where(RiskLogin.at <= at).order_by(RiskLogin.at.desc()).limit(1)).first()
+        last = session.execute(
+            select(RiskLogin.at, RiskLogin.latitude, RiskLogin.longitude, RiskLogin.country)
+            .where(RiskLogin.user_id == u, RiskLogin.success.is_(True), RiskLogin.at <= at)
+            .order_by(RiskLogin.at.desc())
+            .limit(1)
+        ).first()
         here = _where(ev.latitude, ev.longitude, ev.country)
         if last is not None and here is not None:
             there = _where(last.latitude, last.longitude, last.country)
@@ -208,8 +215,8 @@ def ingest_login(session: Session, ev: LoginEvent) -> IngestResult:
                 km = haversine_km(here, there)
                 hours = max((at - utc(last.at)).total_seconds() / 3600, 1 / 60)
                 travel_kmh = 0.0 if km < TRAVEL_MIN_KM else km / hours
-    session.add(
-        RiskLogin(
+    session.execute(
+        insert(RiskLogin).values(
             event_id=ev.event_id,
             user_id=ev.user_id,
             at=at,
@@ -290,6 +297,44 @@ def ingest_address_book(session: Session, ev: AddressBookEvent) -> IngestResult:
         # Turning the allowlist off loosens security like a credential change does: same 24 h lock.
         note_credential_change(session, ev.user_id, "allowlist_off", at)
     return IngestResult(event_id=ev.event_id, duplicate=False)
+
+
+class LoginItem(LoginEvent):
+    type: Literal["login"]
+
+
+class CredentialChangeItem(CredentialChangeEvent):
+    type: Literal["credential_change"]
+
+
+class AddressBookItem(AddressBookEvent):
+    type: Literal["address_book"]
+
+
+BatchEvent = Annotated[LoginItem | CredentialChangeItem | AddressBookItem, Field(discriminator="type")]
+MAX_BATCH = 1000
+
+
+def ingest_batch(session: Session, items: list[LoginItem | CredentialChangeItem | AddressBookItem]) -> int:
+    """Ingest events in order, all or nothing (the caller commits only if this returns); returns how many
+    were new. Errors name the row."""
+    from bastion.errors import InvalidInputError
+
+    new = 0
+    for i, item in enumerate(items):
+        try:
+            if isinstance(item, LoginItem):
+                r = ingest_login(session, item)
+            elif isinstance(item, CredentialChangeItem):
+                r = ingest_credential_change(session, item)
+            else:
+                r = ingest_address_book(session, item)
+        except InvalidInputError as exc:
+            raise InvalidInputError(exc.field, exc.message, row=i) from None
+        except ConflictError as exc:
+            raise ConflictError(f"row {i}: {exc}") from None
+        new += not r.duplicate
+    return new
 
 
 class WithdrawalRequest(_Event):

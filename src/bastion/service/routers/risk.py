@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
@@ -57,10 +57,23 @@ def post_address_book(ev: events.AddressBookEvent, session: SessionDep) -> event
     return _ingest(session, events.ingest_address_book, ev)
 
 
+class BatchOut(BaseModel):
+    received: int
+    new: int
+
+
+@router.post("/v1/events/batch", dependencies=[Operator])
+def post_batch(
+    items: Annotated[list[events.BatchEvent], Field(min_length=1, max_length=events.MAX_BATCH)], session: SessionDep
+) -> BatchOut:
+    """Logins, credential and address-book changes in order (`type` says which), all or nothing."""
+    new = events.ingest_batch(session, items)
+    session.commit()
+    return BatchOut(received=len(items), new=new)
+
+
 @router.post("/v1/withdrawals/evaluate", dependencies=[Operator])
-def evaluate_withdrawal(
-    req: events.WithdrawalRequest, session: SessionDep, request: Request
-) -> engine.DecisionOut:
+def evaluate_withdrawal(req: events.WithdrawalRequest, session: SessionDep, request: Request) -> engine.DecisionOut:
     """Decide: allow (approved), review (waiting manual review) or block (cancelled). Idempotent by id."""
     rt = runtime(request)
     try:
@@ -186,9 +199,7 @@ class MetricsOut(BaseModel):
 
 
 @router.get("/v1/risk/metrics", dependencies=[Operator])
-def get_metrics(
-    session: SessionDep, start: datetime, end: datetime, format: Literal["json"] = "json"
-) -> MetricsOut:
+def get_metrics(session: SessionDep, start: datetime, end: datetime, format: Literal["json"] = "json") -> MetricsOut:
     m = metrics.monthly(session, start, end)
     return MetricsOut(
         **{
