@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import db, demo, funds, keys, risk, serve, sim, stark
+from bastion.cli import db, demo, funds, keys, por, risk, serve, sim, stark
 
 app = typer.Typer(
     name="bastion",
@@ -42,6 +42,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(funds.app, name="funds")
 app.add_typer(risk.app, name="risk")
+app.add_typer(por.app, name="por")
 serve.register(app)
 demo.register(app)
 

@@ -1,0 +1,144 @@
+"""`bastion por ...`: the Proof of Reserves commands.
+
+Reserves side: `challenge`, `reserves verify`, `report`. (The liabilities side, `prove`, `verify`,
+`user-proof` and `verify-user`, registers on the same `app`.) Heavy imports stay inside command bodies.
+Exit codes: 0 all good; 1 an asset under 100% or a wallet proof that failed (named on stderr/stdout);
+2 input that cannot be read (file, row and field named).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from bastion.por.reserves.verify import BalanceSource
+
+app = typer.Typer(help="Proof of Reserves: liabilities proof, reserve wallets, the reserve report.", no_args_is_help=True)
+reserves_app = typer.Typer(help="Reserve wallets: verify ownership and balances for a round.", no_args_is_help=True)
+app.add_typer(reserves_app, name="reserves")
+
+EXIT_NOT_RESERVED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _input_error(exc: Exception) -> typer.Exit:
+    typer.echo(f"error: {exc}", err=True)
+    return typer.Exit(code=EXIT_BAD_INPUT)
+
+
+@app.command("challenge")
+def challenge(round_dir: Path = typer.Argument(..., help="The round directory (holds round.json).")) -> None:
+    """Print the message every reserve wallet must sign for this round."""
+    from bastion.por.reserves.challenge import challenge_message
+    from bastion.por.reserves.errors import ReservesInputError
+    from bastion.por.reserves.round import load_round
+
+    try:
+        rnd = load_round(round_dir)
+    except ReservesInputError as exc:
+        raise _input_error(exc) from None
+    typer.echo(challenge_message(rnd))
+
+
+def _sources(bitcoin_rpc: str, evm_rpc: list[str], tokens: list[str]) -> list[BalanceSource]:
+    from bastion.por.reserves.sources import BitcoinCoreSource, EvmRpcSource
+
+    sources: list[BalanceSource] = []
+    if bitcoin_rpc:
+        sources.append(BitcoinCoreSource(bitcoin_rpc))
+    token_map: dict[str, dict[str, tuple[str, int]]] = {}
+    for spec in tokens:
+        try:
+            where, target = spec.split("=", 1)
+            chain, asset = where.split(":", 1)
+            contract, decimals = target.split(":", 1)
+            token_map.setdefault(chain.lower(), {})[asset.upper()] = (contract, int(decimals))
+        except ValueError:
+            raise typer.BadParameter(f"--token {spec!r}: expected CHAIN:ASSET=CONTRACT:DECIMALS") from None
+    for spec in evm_rpc:
+        chain, sep, url = spec.partition("=")
+        if not sep or not url:
+            raise typer.BadParameter(f"--evm-rpc {spec!r}: expected CHAIN=URL")
+        sources.append(EvmRpcSource(chain.lower(), url, tokens=token_map.get(chain.lower())))
+    return sources
+
+
+@reserves_app.command("verify")
+def reserves_verify(
+    wallets: Path = typer.Argument(..., help="Wallet set, .csv or .parquet."),
+    round_dir: Path = typer.Option(..., "--round", help="The round directory (holds round.json)."),
+    registry: Path | None = typer.Option(
+        None, "--registry", help="CSV chain,address,exchange[,round_id] of addresses others published."
+    ),
+    bitcoin_rpc: str = typer.Option(
+        "", "--bitcoin-rpc", help="Bitcoin Core JSON-RPC URL (http://user:pass@host:8332): BTC balances by scantxoutset."
+    ),
+    evm_rpc: list[str] = typer.Option([], "--evm-rpc", help="CHAIN=URL of an EVM JSON-RPC node; repeatable."),
+    token: list[str] = typer.Option(
+        [], "--token", help="CHAIN:ASSET=CONTRACT:DECIMALS, an ERC-20 read with balanceOf; repeatable."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Where to write the result (default ROUND_DIR/reserves.json)."),
+) -> None:
+    """Verify every wallet's ownership proof and balance; write reserves.json; print the reserve table."""
+    from bastion.por.reserves.errors import ReservesInputError
+    from bastion.por.reserves.report import (
+        RESERVES_FILE,
+        build_report,
+        print_report,
+        round_reserves_of,
+        write_reserves,
+    )
+    from bastion.por.reserves.round import load_round
+    from bastion.por.reserves.verify import BalanceSourceError, read_registry, verify_wallet_set
+    from bastion.por.reserves.walletset import read_wallet_set
+
+    try:
+        rnd = load_round(round_dir)
+        wallet_set = read_wallet_set(wallets)
+        claimed = read_registry(registry) if registry else None
+    except ReservesInputError as exc:
+        raise _input_error(exc) from None
+    try:
+        result = verify_wallet_set(rnd, wallet_set, registry=claimed, sources=_sources(bitcoin_rpc, evm_rpc, token))
+    except BalanceSourceError as exc:
+        raise _input_error(exc) from None
+    target = out or round_dir / RESERVES_FILE
+    write_reserves(result, target)
+    report = build_report(round_reserves_of(result))
+    print_report(report)
+    typer.echo(f"wrote {target}")
+    if not report.ok:
+        raise typer.Exit(code=EXIT_NOT_RESERVED)
+
+
+@app.command("report")
+def report(
+    round_dir: Path = typer.Argument(..., help="The round directory (round.json and reserves.json)."),
+    previous: Path | None = typer.Option(None, "--previous", help="The previous round's directory, for the change."),
+    html_out: Path | None = typer.Option(None, "--html", help="Write the report as a standalone HTML page."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON."),
+) -> None:
+    """The reserve report: per asset user assets, wallet assets, ratio, difference, change; overall status."""
+    import json
+
+    from bastion.por.reserves.errors import ReservesInputError
+    from bastion.por.reserves.report import build_report, load_round_reserves, print_report, report_html, report_json
+
+    try:
+        current = load_round_reserves(round_dir)
+        prev = load_round_reserves(previous) if previous else None
+    except ReservesInputError as exc:
+        raise _input_error(exc) from None
+    result = build_report(current, prev)
+    print_report(result)
+    if html_out:
+        html_out.write_text(report_html(result), encoding="utf-8")
+        typer.echo(f"wrote {html_out}")
+    if json_out:
+        json_out.write_text(json.dumps(report_json(result), indent=2) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {json_out}")
+    if not result.ok:
+        raise typer.Exit(code=EXIT_NOT_RESERVED)
