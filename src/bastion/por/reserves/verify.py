@@ -183,7 +183,7 @@ def _check_bitcoin(row: WalletRow, digests: _Digests) -> RowCheck:
     script = _hex(row.pubkey_or_script) if row.pubkey_or_script else None
     if row.pubkey_or_script and script is None:
         return RowCheck(False, "pubkey_or_script is not hex", address=address.text)
-    if script is not None and len(script) > 65:
+    if script is not None and not (len(script) in (32, 33, 65) and _is_point(script)):
         return _check_multisig(row, address, script, digests)
     sig = bitcoin.decode_signature(row.signature)
     claimed = script
