@@ -139,6 +139,9 @@ class Poseidon2Gadget:
         return out
 
     def trace_columns(self, inputs: U64) -> U64:
+        """This gadget's columns (ncols, n), to be placed at rows ``offset:end`` of a column-major trace."""
+        if np.shape(inputs)[-1] != self.width:
+            raise ValueError(f"inputs must have {self.width} columns, got shape {np.shape(inputs)}")
         return poseidon2_trace_columns(inputs)
 
 
@@ -177,58 +180,68 @@ def _internal_linear_vals(s: list[Val], diag_m1: tuple[int, ...]) -> list[Val]:
 
 
 @nb.njit(cache=True, nogil=True)
-def _trace_full_round(state: U64, out: U64, row: int, col: int, rc: U64, tmp: U64) -> int:
-    t = state.shape[0]
+def _trace_full_round(buf: U64, m: int, out: U64, lo: int, col: int, rc: U64, tmp: U64) -> int:
+    t = buf.shape[0]
     for i in range(t):
-        x = add(state[i, 0], rc[i])
-        cube = _mul(_mul(x, x), x)
-        out[col + i, row] = cube
-        state[i, 0] = _mul(_mul(cube, cube), x)
-    _external_linear(state, 1, tmp)
+        c = rc[i]
+        for lane in range(m):
+            x = add(buf[i, lane], c)
+            cube = _mul(_mul(x, x), x)
+            out[col + i, lo + lane] = cube
+            buf[i, lane] = _mul(_mul(cube, cube), x)
+    _external_linear(buf, m, tmp)
     for i in range(t):
-        out[col + t + i, row] = state[i, 0]
+        for lane in range(m):
+            out[col + t + i, lo + lane] = buf[i, lane]
     return col + 2 * int(t)
 
 
 @nb.njit(cache=True, nogil=True)
-def _trace_one(state: U64, out: U64, row: int, rc_ext: U64, rc_int: U64, diag_m1: U64, tmp: U64) -> None:
-    """Record the registers of permuting ``state`` ((t, 1), replaced by the output) into ``out[:, row]``."""
-    t = state.shape[0]
+def _trace_block(buf: U64, m: int, out: U64, lo: int, rc_ext: U64, rc_int: U64, diag_m1: U64, tmp: U64) -> None:
+    """Permute the first ``m`` lanes of ``buf`` (t, lanes) in place, recording every register of lane j
+    into column ``lo + j`` of the column-major trace ``out``."""
+    t = buf.shape[0]
     half = rc_ext.shape[0] // 2
     for i in range(t):
-        out[i, row] = state[i, 0]
+        for lane in range(m):
+            out[i, lo + lane] = buf[i, lane]
     col = t
-    _external_linear(state, 1, tmp)
+    _external_linear(buf, m, tmp)
     for r in range(half):
-        col = _trace_full_round(state, out, row, col, rc_ext[r], tmp)
+        col = _trace_full_round(buf, m, out, lo, col, rc_ext[r], tmp)
     for r in range(rc_int.shape[0]):
-        x = add(state[0, 0], rc_int[r])
-        cube = _mul(_mul(x, x), x)
-        y = _mul(_mul(cube, cube), x)
-        out[col, row] = cube
-        out[col + 1, row] = y
-        state[0, 0] = y
-        _internal_linear(state, 1, diag_m1, tmp)
+        c = rc_int[r]
+        for lane in range(m):
+            x = add(buf[0, lane], c)
+            cube = _mul(_mul(x, x), x)
+            y = _mul(_mul(cube, cube), x)
+            out[col, lo + lane] = cube
+            out[col + 1, lo + lane] = y
+            buf[0, lane] = y
+        _internal_linear(buf, m, diag_m1, tmp)
         col += 2
     for r in range(half, 2 * half):
-        col = _trace_full_round(state, out, row, col, rc_ext[r], tmp)
+        col = _trace_full_round(buf, m, out, lo, col, rc_ext[r], tmp)
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
-def _trace_rows(inputs: U64, out: U64, rc_ext: U64, rc_int: U64, diag_m1: U64, chunk: int) -> None:
+def _trace_rows(inputs: U64, out: U64, rc_ext: U64, rc_int: U64, diag_m1: U64, block: int) -> None:
     n, t = inputs.shape
-    n_chunks = (n + chunk - 1) // chunk
-    for c in nb.prange(n_chunks):
-        state = np.empty((t, 1), dtype=np.uint64)
-        tmp = np.empty(1, dtype=np.uint64)
-        for row in range(c * chunk, min(n, (c + 1) * chunk)):
+    n_blocks = (n + block - 1) // block
+    for b in nb.prange(n_blocks):
+        lo = b * block
+        m = min(block, n - lo)
+        buf = np.empty((t, block), dtype=np.uint64)
+        tmp = np.empty(block, dtype=np.uint64)
+        for lane in range(m):
             for i in range(t):
-                state[i, 0] = inputs[row, i]
-            _trace_one(state, out, row, rc_ext, rc_int, diag_m1, tmp)
+                buf[i, lane] = inputs[lo + lane, i]
+        _trace_block(buf, m, out, lo, rc_ext, rc_int, diag_m1, tmp)
 
 
 @nb.njit(cache=True, nogil=True)
 def _chain_trace(first: U64, messages: U64, out: U64, rc_ext: U64, rc_int: U64, diag_m1: U64) -> None:
+    # sequential: each row's input depends on the previous row's output
     t = first.shape[0]
     n = out.shape[1]
     state = np.empty((t, 1), dtype=np.uint64)
@@ -236,9 +249,9 @@ def _chain_trace(first: U64, messages: U64, out: U64, rc_ext: U64, rc_int: U64, 
     for i in range(t):
         state[i, 0] = first[i]
     for row in range(n):
-        _trace_one(state, out, row, rc_ext, rc_int, diag_m1, tmp)
+        _trace_block(state, 1, out, row, rc_ext, rc_int, diag_m1, tmp)
         if row + 1 < n:
-            # next input: this row's digest, then the next message words
+            # next input: this row's digest (left in state[:4]), then the next message words
             for i in range(DIGEST, t):
                 state[i, 0] = messages[row, i - DIGEST]
 
@@ -249,7 +262,7 @@ def poseidon2_trace_columns(inputs: U64) -> U64:
     rc_ext, rc_int, diag = P2.constants(arr.shape[1])
     out = np.empty((num_columns(arr.shape[1]), arr.shape[0]), dtype=np.uint64)
     if arr.shape[0]:
-        _trace_rows(arr, out, rc_ext, rc_int, diag, 256)
+        _trace_rows(arr, out, rc_ext, rc_int, diag, P2.BLOCK)
     return out
 
 
