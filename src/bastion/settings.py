@@ -10,8 +10,12 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bastion.funds.settings import FundsSettings
+from bastion.protection.cooling_off_settings import CoolingOffSettings
+from bastion.protection.deposits_settings import DepositsSettings
 
 
 class Settings(BaseSettings):
@@ -48,6 +52,11 @@ class Settings(BaseSettings):
     keys_sweep_interval_seconds: float = 3600.0
     # Reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For gives the client IP for allowlists.
     trusted_proxies: str = ""
+
+    # Domain settings with their own prefixes: BASTION_FUNDS_*, BASTION_DEPOSITS_*, BASTION_COOLING_OFF_*.
+    funds: FundsSettings = Field(default_factory=lambda: FundsSettings())
+    deposits: DepositsSettings = Field(default_factory=lambda: DepositsSettings())
+    cooling_off: CoolingOffSettings = Field(default_factory=lambda: CoolingOffSettings())
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

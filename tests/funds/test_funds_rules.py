@@ -21,9 +21,10 @@ from bastion.funds.pool_state import (
     next_state,
     worst_drawdown,
 )
+from bastion.funds.settings import default_policy
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
-POLICY = PoolPolicy()
+POLICY = default_policy()
 
 
 # --- liquidation arithmetic ---------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def test_fund_covers() -> None:
 
 def test_policy_rejects_inverted_thresholds() -> None:
     with pytest.raises(ValueError):
-        PoolPolicy(warning_drawdown=D("0.4"), adl_drawdown=D("0.3"))
+        PoolPolicy(D("0.4"), D("0.3"), timedelta(hours=8), timedelta(hours=1))
 
 
 # --- trailing peak ------------------------------------------------------------------------------------

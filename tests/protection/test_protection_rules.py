@@ -20,19 +20,19 @@ from bastion.protection.cooling_off import (
     precheck,
 )
 from bastion.protection.deposits import (
-    DEFAULT_LISTING,
     TRANSITIONS,
     CaseError,
     CaseState,
     DepositReason,
-    FeeSchedule,
     ObservedDeposit,
     automatic_return,
     check_transition,
     mistake_reason,
 )
+from bastion.protection.deposits_settings import default_deposits
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
+LISTING = default_deposits().listing()
 BUY, SELL = OrderSide.BUY, OrderSide.SELL
 
 
@@ -130,16 +130,16 @@ def _dep(chain: str, token: str, memo: str | None = None, matches: bool = False)
 
 
 def test_reasons() -> None:
-    assert mistake_reason(_dep("ETH", "USDT"), DEFAULT_LISTING) is None
-    assert mistake_reason(_dep("ETH", "TRX"), DEFAULT_LISTING) is DepositReason.WRONG_NETWORK
-    assert mistake_reason(_dep("TRON", "USDC"), DEFAULT_LISTING) is DepositReason.WRONG_NETWORK
-    assert mistake_reason(_dep("ETH", "PEPE2"), DEFAULT_LISTING) is DepositReason.UNLISTED_TOKEN
-    assert mistake_reason(_dep("XRP", "XRP"), DEFAULT_LISTING) is DepositReason.MISSING_MEMO
+    assert mistake_reason(_dep("ETH", "USDT"), LISTING) is None
+    assert mistake_reason(_dep("ETH", "TRX"), LISTING) is DepositReason.WRONG_NETWORK
+    assert mistake_reason(_dep("TRON", "USDC"), LISTING) is DepositReason.WRONG_NETWORK
+    assert mistake_reason(_dep("ETH", "PEPE2"), LISTING) is DepositReason.UNLISTED_TOKEN
+    assert mistake_reason(_dep("XRP", "XRP"), LISTING) is DepositReason.MISSING_MEMO
     assert (
-        mistake_reason(_dep("XRP", "XRP", "123", matches=False), DEFAULT_LISTING)
+        mistake_reason(_dep("XRP", "XRP", "123", matches=False), LISTING)
         is DepositReason.MISSING_MEMO
     )
-    assert mistake_reason(_dep("XRP", "XRP", "123", matches=True), DEFAULT_LISTING) is None
+    assert mistake_reason(_dep("XRP", "XRP", "123", matches=True), LISTING) is None
 
 
 def test_state_machine_allows_only_listed_moves() -> None:
@@ -159,7 +159,7 @@ def test_state_machine_allows_only_listed_moves() -> None:
 
 
 def test_fees() -> None:
-    fees = FeeSchedule()
+    fees = default_deposits().fees()
     # 5% of 1000 USD = 50 USD = 0.5 token at 100 USD.
     assert fees.fee(D(10), D(1000), automatic=False, unit=D("0.0001")) == D("0.5")
     # Floor of 20 USD on a 100 USD deposit.
@@ -171,8 +171,8 @@ def test_fees() -> None:
 
 
 def test_automatic_return_only_for_unlisted_tokens_worth_the_fee() -> None:
-    fees = FeeSchedule()
-    assert automatic_return(DepositReason.UNLISTED_TOKEN, "ETH", D(50), DEFAULT_LISTING, fees)
-    assert not automatic_return(DepositReason.UNLISTED_TOKEN, "ETH", D(1), DEFAULT_LISTING, fees)
-    assert not automatic_return(DepositReason.UNLISTED_TOKEN, "XRP", D(50), DEFAULT_LISTING, fees)
-    assert not automatic_return(DepositReason.WRONG_NETWORK, "ETH", D(50), DEFAULT_LISTING, fees)
+    fees = default_deposits().fees()
+    assert automatic_return(DepositReason.UNLISTED_TOKEN, "ETH", D(50), LISTING, fees)
+    assert not automatic_return(DepositReason.UNLISTED_TOKEN, "ETH", D(1), LISTING, fees)
+    assert not automatic_return(DepositReason.UNLISTED_TOKEN, "XRP", D(50), LISTING, fees)
+    assert not automatic_return(DepositReason.WRONG_NETWORK, "ETH", D(50), LISTING, fees)

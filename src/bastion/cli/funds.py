@@ -33,7 +33,8 @@ def import_file(
     from bastion.funds.liquidation import ContractType, PositionSide
     from bastion.settings import Settings
 
-    db = url or Settings().database_url
+    settings = Settings()
+    db = url or settings.database_url
     items: list[LiquidationIn] = []
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
@@ -76,7 +77,7 @@ def import_file(
     try:
         with make_sessionmaker(engine)() as s:
             try:
-                booked = book_liquidations(s, items)
+                booked = book_liquidations(s, items, settings.funds.policy())
             except BastionError as exc:
                 typer.echo(f"{exc}; nothing imported", err=True)
                 raise typer.Exit(2) from None

@@ -25,6 +25,7 @@ from bastion.funds.adl import OpenPosition, adl_queue
 from bastion.funds.liquidation import ContractType, LiquidationError, PositionSide, liquidation_outcome
 from bastion.funds.models import AdlPosition, FundEntry, FundPool, FundPosting, Liquidation, PoolEvent
 from bastion.funds.pool_state import PoolPolicy, PoolState, WindowPeak, drawdown, fund_covers, next_state
+from bastion.funds.settings import default_policy
 
 # Entry types, in OKX's insurance-fund words where it has one.
 SURPLUS = "liquidation_balance_deposit"
@@ -379,7 +380,7 @@ def book_liquidations(
     """Book a batch of liquidations (one transaction; the caller commits). Ids already booked with the same
     payload are returned as they were booked (`replayed`); the same id with another payload is a conflict.
     Bad numbers raise InvalidInputError naming the field and the row, before anything is written."""
-    policy = policy or PoolPolicy()
+    policy = policy or default_policy()
     now = now or datetime.now(UTC)
     outcomes: list[Decimal] = []
     seen: dict[str, tuple[int, str]] = {}
@@ -535,7 +536,7 @@ def inject(
     now: datetime | None = None,
 ) -> Booked:
     """A capital injection from the exchange's treasury; idempotent by `injection_id`."""
-    policy = policy or PoolPolicy()
+    policy = policy or default_policy()
     now = now or datetime.now(UTC)
     if not amount.is_finite() or amount <= 0:
         raise InvalidInputError("amount", "must be a positive number")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bastion.funds.ledger import ADL, INJECTION, LOSS, SURPLUS
 from bastion.funds.models import FundEntry, FundPool, FundPosting, PoolEvent
 from bastion.funds.pool_state import PoolPolicy, WindowPeak, drawdown
+from bastion.funds.settings import default_policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,7 @@ class FundMonth:
 
 def monthly(session: Session, start: datetime, end: datetime, policy: PoolPolicy | None = None) -> FundMonth:
     """Figures for [start, end): per pool and in total (balances summed per settlement currency)."""
-    policy = policy or PoolPolicy()
+    policy = policy or default_policy()
     pools: list[PoolMonth] = []
     for pool in session.scalars(select(FundPool).order_by(FundPool.id)):
         tracker = WindowPeak(policy.window)

@@ -35,10 +35,12 @@ class AdlTrigger(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class PoolPolicy:
-    warning_drawdown: Decimal = Decimal("0.20")
-    adl_drawdown: Decimal = Decimal("0.30")
-    window: timedelta = timedelta(hours=8)
-    adl_cooldown: timedelta = timedelta(hours=1)
+    """The thresholds; their values come from `bastion.funds.settings` (BASTION_FUNDS_*)."""
+
+    warning_drawdown: Decimal
+    adl_drawdown: Decimal
+    window: timedelta
+    adl_cooldown: timedelta
 
     def __post_init__(self) -> None:
         if not (0 < self.warning_drawdown <= self.adl_drawdown < 1):

@@ -15,6 +15,7 @@ from bastion.funds.ledger import ENTRY_TYPES, PoolKey, lock_or_create_pools, poo
 from bastion.funds.liquidation import PositionSide
 from bastion.funds.models import AdlPosition, FundEntry, FundPool, PoolEvent
 from bastion.funds.pool_state import PoolPolicy
+from bastion.funds.settings import default_policy
 
 
 def find_pool(session: Session, key: PoolKey) -> FundPool:
@@ -100,14 +101,20 @@ def adl_status(session: Session, key: PoolKey, top: int = 50) -> AdlStatus:
     )
 
 
-def replace_positions(session: Session, key: PoolKey, positions: list[OpenPosition], at: datetime) -> int:
+def replace_positions(
+    session: Session,
+    key: PoolKey,
+    positions: list[OpenPosition],
+    at: datetime,
+    policy: PoolPolicy | None = None,
+) -> int:
     """The exchange's current open positions for a pool's underlying replace the previous snapshot."""
     for row, p in enumerate(positions):
         for name in ("size", "entry_price", "mark_price", "margin"):
             value = getattr(p, name)
             if not value.is_finite() or value <= 0:
                 raise InvalidInputError(name, "must be a positive number", row)
-    run = lock_or_create_pools(session, [key], PoolPolicy(), at)[key]
+    run = lock_or_create_pools(session, [key], policy or default_policy(), at)[key]
     session.execute(delete(AdlPosition).where(AdlPosition.pool_id == run.pool.id))
     session.add_all(
         AdlPosition(

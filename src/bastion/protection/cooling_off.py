@@ -258,23 +258,37 @@ def check_order(
     effect: OrderEffect,
     now: datetime,
 ) -> PrecheckDecision:
-    """Decide an order; a refusal is recorded (the caller commits). Spot and reducing orders skip the
-    database entirely: they are allowed whatever the period."""
+    """Decide an order against the database; a refusal is recorded (the caller commits). Spot and reducing
+    orders skip the database entirely: they are allowed whatever the period. (The service decides from
+    `cooling_off_cache` instead and records refusals with `record_refusal`.)"""
     if effect not in RISK_INCREASING:
         return precheck(effect, None, now)
     decision = precheck(effect, active_until(session, user_id, now), now)
     if not decision.allowed:
-        session.add(
-            CoolingOffRefusal(
-                user_id=user_id,
-                at=now,
-                channel=channel.value,
-                inst_type=inst_type.value,
-                inst_id=inst_id,
-                effect=effect.value,
-            )
-        )
+        record_refusal(session, user_id, channel, inst_type, inst_id, effect, now)
     return decision
+
+
+def record_refusal(
+    session: Session,
+    user_id: str,
+    channel: Channel,
+    inst_type: InstType,
+    inst_id: str,
+    effect: OrderEffect,
+    at: datetime,
+) -> None:
+    """Count a refused order for the monthly report (the caller commits)."""
+    session.add(
+        CoolingOffRefusal(
+            user_id=user_id,
+            at=at,
+            channel=channel.value,
+            inst_type=inst_type.value,
+            inst_id=inst_id,
+            effect=effect.value,
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)

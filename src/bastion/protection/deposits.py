@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from bastion.db.base import Base
 from bastion.db.types import ExactDecimal, UtcDateTime
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError
+from bastion.protection.deposits_settings import default_deposits
 
 
 class DepositReason(enum.StrEnum):
@@ -64,7 +65,8 @@ def check_transition(current: CaseState, target: CaseState) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """What the exchange takes: tokens per chain, chains that need a memo, chains it can auto-return on."""
+    """What the exchange takes: tokens per chain, chains that need a memo, chains it can auto-return on.
+    Values: `deposits_settings` (BASTION_DEPOSITS_*)."""
 
     tokens: dict[str, frozenset[str]] = field(default_factory=dict)  # chain -> listed token ids
     memo_chains: frozenset[str] = frozenset()
@@ -72,19 +74,6 @@ class Listing:
 
     def listed_anywhere(self, token: str) -> bool:
         return any(token in listed for listed in self.tokens.values())
-
-
-DEFAULT_LISTING = Listing(
-    tokens={
-        "ETH": frozenset({"ETH", "USDT", "USDC"}),
-        "TRON": frozenset({"TRX", "USDT"}),
-        "BTC": frozenset({"BTC"}),
-        "XRP": frozenset({"XRP"}),
-        "TON": frozenset({"TON", "USDT"}),
-    },
-    memo_chains=frozenset({"XRP", "TON"}),
-    auto_return_chains=frozenset({"ETH", "TRON"}),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +104,11 @@ def mistake_reason(deposit: ObservedDeposit, listing: Listing) -> DepositReason 
 @dataclass(frozen=True, slots=True)
 class FeeSchedule:
     """Manual recovery costs engineering time: a share of the value with a floor; automatic returns cost
-    only the network fee. Fees never exceed the deposit."""
+    only the network fee. Fees never exceed the deposit. Values: `deposits_settings` (BASTION_DEPOSITS_*)."""
 
-    manual_rate: Decimal = Decimal("0.05")
-    manual_min_usd: Decimal = Decimal("20")
-    network_fee_usd: Decimal = Decimal("2")
+    manual_rate: Decimal
+    manual_min_usd: Decimal
+    network_fee_usd: Decimal
 
     def fee(self, amount: Decimal, usd_value: Decimal, automatic: bool, unit: Decimal) -> Decimal:
         """Fee in token units for a deposit of `amount` worth `usd_value`, rounded up to `unit`."""
@@ -211,14 +200,15 @@ def record_observation(
     usd_value: Decimal,
     user_id: str | None,
     at: datetime,
-    listing: Listing = DEFAULT_LISTING,
+    listing: Listing | None = None,
     fees: FeeSchedule | None = None,
 ) -> DepositCase | None:
     """Store what the chain watcher saw; unlisted tokens we can send back are returned at once.
 
     Idempotent by (chain, txid). Returns the case when one was opened automatically.
     """
-    fees = fees or FeeSchedule()
+    listing = listing or default_deposits().listing()
+    fees = fees or default_deposits().fees()
     if amount <= 0:
         raise InvalidInputError("amount", "must be positive")
     if usd_value < 0:
@@ -328,7 +318,7 @@ def self_service_check(
     txid: str,
     user_id: str,
     at: datetime,
-    listing: Listing = DEFAULT_LISTING,
+    listing: Listing | None = None,
     fees: FeeSchedule | None = None,
 ) -> CheckResult:
     """A user asks about a deposit by chain and txid: opens a case with its reason (or returns the one open).
@@ -336,7 +326,8 @@ def self_service_check(
     A transfer we never saw is `not_found` (it may be unconfirmed or sent elsewhere); one that is an
     ordinary deposit is `credited`.
     """
-    fees = fees or FeeSchedule()
+    listing = listing or default_deposits().listing()
+    fees = fees or default_deposits().fees()
     case = _case_for(session, chain, txid)
     if case is not None:
         if case.user_id is not None and case.user_id != user_id:

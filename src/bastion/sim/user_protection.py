@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.protection import cooling_off as co
 from bastion.protection import deposits as dep
+from bastion.protection.deposits_settings import default_deposits
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,8 @@ def simulate(
         ("XRP", "XRP", dep.DepositReason.MISSING_MEMO),
         ("TON", "TON", dep.DepositReason.MISSING_MEMO),
     ]
-    fees = dep.FeeSchedule()
+    defaults = default_deposits()
+    fees, listing = defaults.fees(), defaults.listing()
     for k in range(users // 2):
         chain, token, reason = rng.choice(kinds)
         usd = Decimal(rng.randint(5, 20_000))
@@ -136,7 +138,7 @@ def simulate(
         m = Mistake(obs, amount, usd, f"u{rng.randrange(users):04d}", at, outcome, rng.randint(2, 72))
         mistakes.append(m)
         truth.cases_by_reason[reason.value] = truth.cases_by_reason.get(reason.value, 0) + 1
-        if dep.automatic_return(reason, chain, usd, dep.DEFAULT_LISTING, fees):
+        if dep.automatic_return(reason, chain, usd, listing, fees):
             truth.auto_returned += 1
             truth.auto_value += usd
         elif outcome is None:

@@ -14,7 +14,7 @@ from bastion.funds import ledger, metrics, public
 from bastion.funds.adl import OpenPosition, QueueEntry
 from bastion.funds.ledger import Booked, LiquidationIn, PoolKey
 from bastion.funds.liquidation import ContractType, PositionSide
-from bastion.service.deps import Operator, SessionDep
+from bastion.service.deps import Operator, SessionDep, SettingsDep
 
 router = APIRouter(tags=["funds"])
 
@@ -87,20 +87,20 @@ class BookedOut(BaseModel):
 
 
 @router.post("/v1/liquidations", response_model=BookedOut)
-def post_liquidation(body: LiquidationBody, session: SessionDep) -> BookedOut:
+def post_liquidation(body: LiquidationBody, session: SessionDep, settings: SettingsDep) -> BookedOut:
     """Book one liquidation. Idempotent by `id`: a repeat returns the first booking; the same id with another
     payload is a 409."""
-    booked = ledger.book_liquidations(session, [body.domain()])
+    booked = ledger.book_liquidations(session, [body.domain()], settings.funds.policy())
     session.commit()
     return BookedOut.of(booked[0])
 
 
 @router.post("/v1/liquidations/batch", response_model=list[BookedOut])
 def post_liquidations(
-    body: Annotated[list[LiquidationBody], Field(max_length=10_000)], session: SessionDep
+    body: Annotated[list[LiquidationBody], Field(max_length=10_000)], session: SessionDep, settings: SettingsDep
 ) -> list[BookedOut]:
     """Book many liquidations in one transaction: all or nothing (a bad row is named, nothing is written)."""
-    booked = ledger.book_liquidations(session, [b.domain() for b in body])
+    booked = ledger.book_liquidations(session, [b.domain() for b in body], settings.funds.policy())
     session.commit()
     return [BookedOut.of(b) for b in booked]
 
@@ -115,9 +115,10 @@ class InjectionBody(BaseModel):
 
 
 @router.post("/v1/funds/injections", response_model=BookedOut, dependencies=[Operator])
-def post_injection(body: InjectionBody, session: SessionDep) -> BookedOut:
+def post_injection(body: InjectionBody, session: SessionDep, settings: SettingsDep) -> BookedOut:
     ts = body.ts if body.ts.tzinfo else body.ts.replace(tzinfo=UTC)
-    booked = ledger.inject(session, body.id, PoolKey(body.instType, body.instFamily, body.ccy), body.amt, ts)
+    key = PoolKey(body.instType, body.instFamily, body.ccy)
+    booked = ledger.inject(session, body.id, key, body.amt, ts, settings.funds.policy())
     session.commit()
     return BookedOut.of(booked)
 
@@ -140,7 +141,7 @@ class PositionsBody(BaseModel):
 
 
 @router.put("/v1/funds/positions", dependencies=[Operator])
-def put_positions(body: PositionsBody, session: SessionDep) -> dict[str, int]:
+def put_positions(body: PositionsBody, session: SessionDep, settings: SettingsDep) -> dict[str, int]:
     """Replace the open-position snapshot the pool's ADL queue is ranked from."""
     n = public.replace_positions(
         session,
@@ -150,6 +151,7 @@ def put_positions(body: PositionsBody, session: SessionDep) -> dict[str, int]:
             for p in body.positions
         ],
         datetime.now(UTC),
+        settings.funds.policy(),
     )
     session.commit()
     return {"positions": n}
@@ -262,8 +264,10 @@ def adl(
 
 
 @router.get("/v1/funds/metrics", dependencies=[Operator])
-def fund_metrics(session: SessionDep, start: datetime, end: datetime) -> dict[str, object]:
-    m = metrics.monthly(session, start, end)
+def fund_metrics(
+    session: SessionDep, settings: SettingsDep, start: datetime, end: datetime
+) -> dict[str, object]:
+    m = metrics.monthly(session, start, end, settings.funds.policy())
     return {
         "start": m.start,
         "end": m.end,

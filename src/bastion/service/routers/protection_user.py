@@ -2,19 +2,50 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks, FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session, sessionmaker
 
-from bastion.errors import NotFoundError
+from bastion.errors import InvalidInputError, NotFoundError
 from bastion.protection import cooling_off as co
 from bastion.protection import deposits as dep
-from bastion.service.deps import Operator, SessionDep
+from bastion.protection.cooling_off_cache import ActivationVersion, CoolingOffCache, FileVersion, RedisVersion
+from bastion.service.deps import Operator, SessionDep, SettingsDep
+from bastion.settings import Settings
 
 router = APIRouter(tags=["user protection"])
+log = logging.getLogger(__name__)
+_cache_lock = threading.Lock()
+
+
+def cooling_off_cache(app: FastAPI) -> CoolingOffCache:
+    """The app's cooling-off cache, built on first use: activations announced through Redis when
+    BASTION_REDIS_URL is set (every process, every machine), else through a file in the data dir."""
+    cache: CoolingOffCache | None = getattr(app.state, "cooling_off_cache", None)
+    if cache is None:
+        with _cache_lock:
+            cache = getattr(app.state, "cooling_off_cache", None)
+            if cache is None:
+                settings: Settings = app.state.settings
+                version: ActivationVersion = (
+                    RedisVersion.from_url(settings.redis_url, settings.cooling_off.redis_prefix)
+                    if settings.redis_url
+                    else FileVersion(settings.ensure_data_dir() / "cooling-off.version")
+                )
+                cache = CoolingOffCache(
+                    app.state.sessionmaker,
+                    version,
+                    settings.cooling_off.cache_seconds,
+                    settings.cooling_off.cache_entries,
+                )
+                app.state.cooling_off_cache = cache
+    return cache
 
 
 class CoolingOffBody(BaseModel):
@@ -32,15 +63,22 @@ class CoolingOffOut(BaseModel):
 
 
 @router.post("/v1/cooling-off", response_model=CoolingOffOut)
-def activate(body: CoolingOffBody, session: SessionDep) -> CoolingOffOut:
+def activate(body: CoolingOffBody, session: SessionDep, request: Request) -> CoolingOffOut:
     """Switch on (or extend) a cooling-off period. It cannot be shortened or ended: a shorter request is 409.
-    Idempotent by `request_id`."""
+    Idempotent by `request_id`. Once this answers 200, every precheck on every service process refuses."""
     now = datetime.now(UTC)
     row = co.activate(
         session, body.request_id, body.user_id, body.period, body.custom_days, body.channel, now
     )
     session.commit()
     until = co.active_until(session, body.user_id, now)
+    if until is not None:
+        try:
+            cooling_off_cache(request.app).activated(body.user_id, until)
+        except Exception:
+            # Stored but not announced: not acknowledged either. A retry with the same request_id announces it.
+            log.exception("cooling-off activation %s stored but not announced", body.request_id)
+            raise HTTPException(503, "activation stored but not yet in force everywhere: retry it") from None
     return CoolingOffOut(user_id=row.user_id, active=until is not None, ends_at=until)
 
 
@@ -69,21 +107,32 @@ class PrecheckOut(BaseModel):
     reason: str | None
 
 
+def _record_refusal(
+    sessions: sessionmaker[Session], body: PrecheckBody, effect: co.OrderEffect, at: datetime
+) -> None:
+    with sessions() as session:
+        co.record_refusal(session, body.userId, body.channel, body.instType, body.instId, effect, at)
+        session.commit()
+
+
 @router.post("/v1/orders/precheck", response_model=PrecheckOut)
-def precheck(body: PrecheckBody, session: SessionDep) -> PrecheckOut:
+def precheck(body: PrecheckBody, request: Request, background: BackgroundTasks) -> PrecheckOut:
     """Would this order be allowed? Refused only when it opens or increases a derivatives position during a
-    cooling-off period. `pos` is the current position (signed in one-way mode, the leg size in hedge mode)."""
+    cooling-off period. `pos` is the current position (signed in one-way mode, the leg size in hedge mode).
+
+    Decided from the process's cooling-off cache (no database round trip on a hit); a refusal is written
+    for the monthly report right after the answer is sent."""
     try:
         effect = co.classify_order(body.instType, body.side, body.posSide, body.sz, body.reduceOnly, body.pos)
     except co.CoolingOffError as exc:
-        from bastion.errors import InvalidInputError
-
-        raise InvalidInputError(str(exc).split(":", 1)[0], str(exc)) from None
-    decision = co.check_order(
-        session, body.userId, body.channel, body.instType, body.instId, effect, datetime.now(UTC)
-    )
+        raise InvalidInputError(str(exc).split(":", 1)[0].split(" ", 1)[0], str(exc)) from None
+    now = datetime.now(UTC)
+    until = None
+    if effect in co.RISK_INCREASING:  # reducing and spot orders are allowed whatever the period
+        until = cooling_off_cache(request.app).active_until(body.userId, now)
+    decision = co.precheck(effect, until, now)
     if not decision.allowed:
-        session.commit()
+        background.add_task(_record_refusal, request.app.state.sessionmaker, body, effect, now)
     return PrecheckOut(
         allowed=decision.allowed,
         effect=decision.effect,
@@ -142,13 +191,22 @@ class CaseOut(BaseModel):
 
 
 @router.post("/v1/deposits/observed", dependencies=[Operator])
-def observed(body: ObservedBody, session: SessionDep) -> dict[str, object]:
+def observed(body: ObservedBody, session: SessionDep, settings: SettingsDep) -> dict[str, object]:
     """The chain watcher reports a transfer it could not credit; unlisted tokens go back automatically."""
     at = body.observed_at if body.observed_at.tzinfo else body.observed_at.replace(tzinfo=UTC)
     obs = dep.ObservedDeposit(
         body.chain, body.txid, body.token, body.to_address, body.memo, body.memo_matches_account
     )
-    case = dep.record_observation(session, obs, body.amount, body.usd_value, body.user_id, at)
+    case = dep.record_observation(
+        session,
+        obs,
+        body.amount,
+        body.usd_value,
+        body.user_id,
+        at,
+        settings.deposits.listing(),
+        settings.deposits.fees(),
+    )
     session.commit()
     return {"recorded": True, "case": None if case is None else CaseOut.of(case).model_dump(mode="json")}
 
@@ -160,9 +218,17 @@ class CheckBody(BaseModel):
 
 
 @router.post("/v1/deposits/mistaken/check")
-def check(body: CheckBody, session: SessionDep) -> dict[str, object]:
+def check(body: CheckBody, session: SessionDep, settings: SettingsDep) -> dict[str, object]:
     """Self-service: why was my deposit not credited? Opens a case with its reason (or shows the open one)."""
-    result = dep.self_service_check(session, body.chain, body.txid, body.user_id, datetime.now(UTC))
+    result = dep.self_service_check(
+        session,
+        body.chain,
+        body.txid,
+        body.user_id,
+        datetime.now(UTC),
+        settings.deposits.listing(),
+        settings.deposits.fees(),
+    )
     session.commit()
     return {
         "status": result.status,
