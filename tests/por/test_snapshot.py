@@ -362,3 +362,11 @@ def test_kernel_reads_sliced_and_large_string_arrays() -> None:
     for arr in (base.slice(1, 2), base.cast(pa.large_string()).slice(1, 2)):
         values, status = parse_column(arr, np.array([2, 2], np.int8), np.array([2**60, 2**60], np.int64))
         assert values.tolist() == [150, 225] and status.tolist() == [0, 0]
+
+
+def test_invalid_utf8_is_named_by_row_and_field(tmp_path: Path) -> None:
+    (tmp_path / "assets.csv").write_text(ASSETS)
+    (tmp_path / "balances.csv").write_bytes(b"uid,asset,equity,debt\na,BTC,1,0\nb\xff,BTC,1,0\n")
+    with pytest.raises(SnapshotError) as info:
+        load_snapshot(tmp_path)
+    assert [(e.file, e.row, e.field) for e in info.value.errors] == [("balances.csv", 3, "uid")]

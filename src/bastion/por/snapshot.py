@@ -527,8 +527,8 @@ def _as_string(column: Any) -> Any:
         column = column.combine_chunks()
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        column = column.cast(pa.string())
+    if not pa.types.is_string(column.type):
+        column = column.cast(pa.string())  # one type whatever the source (large_string, integer uids)
     return column
 
 
@@ -575,7 +575,8 @@ def _csv_batches(path: Path, issues: _Issues) -> Iterator[Any]:
                 break  # row numbers shift past a skipped row: report the structure first
             yield batch
     except pa.ArrowInvalid as exc:
-        issues.add(name, None, None, f"unreadable CSV: {exc}")
+        if "UTF8" not in str(exc) or not _report_bad_utf8(path, names, issues):
+            issues.add(name, None, None, f"unreadable CSV: {exc}")
         return
     if structural:
         _report_structural(path, len(header), issues)
@@ -589,6 +590,23 @@ def _report_structural(path: Path, width: int, issues: _Issues) -> None:
                 issues.add(path.name, row_no, None, f"expected {width} fields, found {len(record)}")
                 if issues.full:
                     return
+
+
+def _report_bad_utf8(path: Path, names: list[str], issues: _Issues) -> bool:
+    """Error path only: name the rows (and fields) that are not valid UTF-8."""
+    found = False
+    with path.open("rb") as handle:
+        for row_no, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                cells = line.decode("utf-8", errors="replace").split(",")
+                bad = [names[i] for i, c in enumerate(cells[: len(names)]) if "\ufffd" in c]
+                issues.add(path.name, row_no, ",".join(bad) or None, "not valid UTF-8 text")
+                found = True
+                if issues.full:
+                    break
+    return found
 
 
 def _parquet_batches(path: Path, issues: _Issues) -> Iterator[Any]:
