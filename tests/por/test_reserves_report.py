@@ -27,8 +27,22 @@ def _round(round_id: str, nonce: str, btc: str, usdt: str, btc_price: str) -> di
         "nonce": nonce,
         "block_heights": {"bitcoin": 870000, "ethereum": 21000000},
         "assets": [
-            {"asset": "BTC", "decimals": 8, "price_usd": btc_price, "total_equity": btc, "total_debt": "0", "net_liabilities": btc},
-            {"asset": "USDT", "decimals": 6, "price_usd": "1", "total_equity": usdt, "total_debt": "0", "net_liabilities": usdt},
+            {
+                "asset": "BTC",
+                "decimals": 8,
+                "price_usd": btc_price,
+                "total_equity": btc,
+                "total_debt": "0",
+                "net_liabilities": btc,
+            },
+            {
+                "asset": "USDT",
+                "decimals": 6,
+                "price_usd": "1",
+                "total_equity": usdt,
+                "total_debt": "0",
+                "net_liabilities": usdt,
+            },
         ],
     }
 
@@ -56,8 +70,12 @@ def _fixed_wallets(path: Path, data: dict[str, Any], balances: dict[str, str]) -
 def rounds(tmp_path: Path) -> tuple[Path, Path]:
     old = _write_round(tmp_path / "2026-10", _round("2026-10", "a" * 32, "100", "1000000", "90000"))
     new = _write_round(tmp_path / "2026-11", _round("2026-11", "b" * 32, "110", "1200000", "100000"))
-    _fixed_wallets(tmp_path / "old.csv", json.loads((old / "round.json").read_text()), {"BTC": "104", "USDT": "1060000"})
-    _fixed_wallets(tmp_path / "new.csv", json.loads((new / "round.json").read_text()), {"BTC": "114.4", "USDT": "1176000"})
+    _fixed_wallets(
+        tmp_path / "old.csv", json.loads((old / "round.json").read_text()), {"BTC": "104", "USDT": "1060000"}
+    )
+    _fixed_wallets(
+        tmp_path / "new.csv", json.loads((new / "round.json").read_text()), {"BTC": "114.4", "USDT": "1176000"}
+    )
     return old, new
 
 
@@ -69,13 +87,20 @@ def test_challenge_command_prints_the_round_message(rounds: tuple[Path, Path]) -
 
 def test_report_numbers_change_and_outputs(rounds: tuple[Path, Path], tmp_path: Path) -> None:
     old, new = rounds
-    assert runner.invoke(app, ["por", "reserves", "verify", str(tmp_path / "old.csv"), "--round", str(old)]).exit_code == 0
+    assert (
+        runner.invoke(app, ["por", "reserves", "verify", str(tmp_path / "old.csv"), "--round", str(old)]).exit_code == 0
+    )
     verify = runner.invoke(app, ["por", "reserves", "verify", str(tmp_path / "new.csv"), "--round", str(new)])
     # USDT: 1,176,000 for 1,200,000 of liabilities = 98%: named, exit 1
     assert verify.exit_code == 1 and "under 100%: USDT" in verify.output
     report = build_report(load_round_reserves(new), load_round_reserves(old))
     btc, usdt = report.lines
-    assert (btc.liabilities, btc.reserves, btc.ratio, btc.difference) == (110, Decimal("114.4"), Decimal("1.04"), Decimal("4.4"))
+    assert (btc.liabilities, btc.reserves, btc.ratio, btc.difference) == (
+        110,
+        Decimal("114.4"),
+        Decimal("1.04"),
+        Decimal("4.4"),
+    )
     assert (btc.liabilities_change, btc.reserves_change) == (10, Decimal("10.4"))
     assert usdt.ratio == Decimal("0.98") and usdt.under and not btc.under
     assert report.totals["liabilities_usd"] == 110 * 100000 + 1200000
@@ -93,14 +118,23 @@ def test_report_numbers_change_and_outputs(rounds: tuple[Path, Path], tmp_path: 
     assert data["status"] == "not_fully_reserved" and data["under_assets"] == ["USDT"]
     page = out_html.read_text()
     assert page == report_html(report)
-    for text in ("User assets", "Wallet assets", "Reserve ratio", "104.00%", "98.00%", '<tr class="under">',
-                 "increased by about $2,200,000 since the 2026-10 report"):
+    for text in (
+        "User assets",
+        "Wallet assets",
+        "Reserve ratio",
+        "104.00%",
+        "98.00%",
+        '<tr class="under">',
+        "increased by about $2,200,000 since the 2026-10 report",
+    ):
         assert text in page
 
 
 def test_fully_reserved_round_exits_zero(rounds: tuple[Path, Path], tmp_path: Path) -> None:
     old, _ = rounds
-    assert runner.invoke(app, ["por", "reserves", "verify", str(tmp_path / "old.csv"), "--round", str(old)]).exit_code == 0
+    assert (
+        runner.invoke(app, ["por", "reserves", "verify", str(tmp_path / "old.csv"), "--round", str(old)]).exit_code == 0
+    )
     result = runner.invoke(app, ["por", "report", str(old)])
     assert result.exit_code == 0 and "FULLY RESERVED" in result.output and "104.00%" in result.output
 

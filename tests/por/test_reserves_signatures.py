@@ -47,7 +47,10 @@ EIP191 = (
 )
 # Trust Wallet Core's TronMessageSigner test (TIP-191 / signMessageV2)
 TRON_KEY = bytes.fromhex("75065f100e38d3f3b4c5c4235834ba8216de62272a4f03532c44b31a5734360a")
-TRON_SIG = "bc0753c070cc55693097df11bc11e1a7c4bd5e1a40b9dc94c75568e59bcc9d6b50a7873ef25b469e494490a54de37327b4bc7fc825c81a377b555e34fb7261ba1c"
+TRON_SIG = (
+    "bc0753c070cc55693097df11bc11e1a7c4bd5e1a40b9dc94c75568e59bcc9d6b"
+    "50a7873ef25b469e494490a54de37327b4bc7fc825c81a377b555e34fb7261ba1c"
+)
 
 ROUND = {
     "format": "bastion-round/1",
@@ -189,7 +192,7 @@ def test_bitcoin_single_key_valid_and_forged(rnd, kind: str) -> None:  # type: i
     assert _check(rnd, _row(rnd, "bitcoin", address, sig)).ok
     assert _check(rnd, _row(rnd, "bitcoin", address, sig, pub)).ok
     # another key's valid signature presented for this address
-    other_address, other_sig, other_pub = _btc(kind, 1002, rnd)
+    _, other_sig, other_pub = _btc(kind, 1002, rnd)
     bad = _check(rnd, _row(rnd, "bitcoin", address, other_sig))
     assert not bad.ok and ("does not" in bad.reason or "not match" in bad.reason)
     # claimed key that is not the address's

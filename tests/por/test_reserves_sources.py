@@ -44,10 +44,8 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            if isinstance(body, list):
-                out = "[" + ",".join(self._one(req) for req in body) + "]"
-            else:
-                out = self._one(body)
+            batch = isinstance(body, list)
+            out = "[" + ",".join(self._one(req) for req in body) + "]" if batch else self._one(body)
             data = out.encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -73,7 +71,9 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                     f'"error": null, "id": {rid}}}'
                 )
             if params[1] != hex(21000000):
-                return json.dumps({"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32000, "message": "missing trie node"}})
+                return json.dumps(
+                    {"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32000, "message": "missing trie node"}}
+                )
             if req["method"] == "eth_getBalance":
                 value = state.wei.get(params[0].lower(), 0)
             elif req["method"] == "eth_call" and params[0]["data"].startswith(BALANCE_OF):
@@ -107,9 +107,30 @@ ROUND = {
     "nonce": "00112233445566778899aabbccddeeff",
     "block_heights": {"bitcoin": 870000, "ethereum": 21000000},
     "assets": [
-        {"asset": "BTC", "decimals": 8, "price_usd": "97000", "total_equity": "100", "total_debt": "0", "net_liabilities": "100"},
-        {"asset": "ETH", "decimals": 18, "price_usd": "3500", "total_equity": "50", "total_debt": "0", "net_liabilities": "50"},
-        {"asset": "USDT", "decimals": 6, "price_usd": "1", "total_equity": "1000", "total_debt": "0", "net_liabilities": "1000"},
+        {
+            "asset": "BTC",
+            "decimals": 8,
+            "price_usd": "97000",
+            "total_equity": "100",
+            "total_debt": "0",
+            "net_liabilities": "100",
+        },
+        {
+            "asset": "ETH",
+            "decimals": 18,
+            "price_usd": "3500",
+            "total_equity": "50",
+            "total_debt": "0",
+            "net_liabilities": "50",
+        },
+        {
+            "asset": "USDT",
+            "decimals": 6,
+            "price_usd": "1",
+            "total_equity": "1000",
+            "total_debt": "0",
+            "net_liabilities": "1000",
+        },
     ],
 }
 
@@ -181,5 +202,5 @@ def test_node_at_another_height_or_without_state_is_refused(node: tuple[str, Sta
 
 def test_unreachable_node_is_a_clear_error() -> None:
     source = BitcoinCoreSource("http://127.0.0.1:9/", timeout=2)
-    with pytest.raises(BalanceSourceError, match="127.0.0.1:9"):
+    with pytest.raises(BalanceSourceError, match=r"127\.0\.0\.1:9"):
         source.balances("bitcoin", [("15CRxFdyRpGZLW9w8HnHvVduizdL5jKNbs", "BTC")], 1)

@@ -28,14 +28,38 @@ def round_json(round_id: str = "2026-11", nonce: str = "9f86d081884c7d659a2feaa0
         "block_heights": {"bitcoin": 870000, "ethereum": 21000000},
         "circuit_digest": "ignored by the reserves side",
         "assets": [
-            {"asset": "BTC", "decimals": 8, "price_usd": "97000.5", "total_equity": "136211.12345678",
-             "total_debt": "12.5", "net_liabilities": "136198.62345678"},
-            {"asset": "ETH", "decimals": 18, "price_usd": "3500", "total_equity": "2000", "total_debt": "0",
-             "net_liabilities": "2000"},
-            {"asset": "USDT", "decimals": 6, "price_usd": "1", "total_equity": "9000000", "total_debt": "1000",
-             "net_liabilities": "8999000"},
-            {"asset": "USDC", "decimals": 6, "price_usd": "1", "total_equity": "3000000", "total_debt": "0",
-             "net_liabilities": "3000000"},
+            {
+                "asset": "BTC",
+                "decimals": 8,
+                "price_usd": "97000.5",
+                "total_equity": "136211.12345678",
+                "total_debt": "12.5",
+                "net_liabilities": "136198.62345678",
+            },
+            {
+                "asset": "ETH",
+                "decimals": 18,
+                "price_usd": "3500",
+                "total_equity": "2000",
+                "total_debt": "0",
+                "net_liabilities": "2000",
+            },
+            {
+                "asset": "USDT",
+                "decimals": 6,
+                "price_usd": "1",
+                "total_equity": "9000000",
+                "total_debt": "1000",
+                "net_liabilities": "8999000",
+            },
+            {
+                "asset": "USDC",
+                "decimals": 6,
+                "price_usd": "1",
+                "total_equity": "3000000",
+                "total_debt": "0",
+                "net_liabilities": "3000000",
+            },
         ],
     }
 
@@ -182,11 +206,13 @@ def test_registry_of_addresses_claimed_elsewhere(tmp_path: Path, small: tuple[Pa
     btc = next(r for r in rows if r["chain"] == "bitcoin")
     eth = next(r for r in rows if r["chain"] == "ethereum")
     registry = tmp_path / "registry.csv"
+    btc_written = btc["address"].upper() if btc["address"].startswith("bc1") else btc["address"]
+    own = next(r for r in rows if r["chain"] == "ethereum" and r is not eth)["address"]
     registry.write_text(
         "chain,address,exchange,round_id\n"
-        f"bitcoin,{btc['address'].upper() if btc['address'].startswith('bc1') else btc['address']},Other Exchange,2026-10\n"
+        f"bitcoin,{btc_written},Other Exchange,2026-10\n"
         f"bsc,{eth['address'].lower()},Third Exchange,\n"  # same EVM key, other chain
-        f"ethereum,{next(r for r in rows if r['chain'] == 'ethereum' and r is not eth)['address']},Demo Exchange,2026-10\n"
+        f"ethereum,{own},Demo Exchange,2026-10\n"  # our own earlier publication is no conflict
     )
     reasons = _reasons(_verify(tmp_path, rows, registry=read_registry(registry)))
     assert reasons == {
@@ -235,7 +261,7 @@ def test_parquet_input_matches_csv(tmp_path: Path, small: tuple[Path, list[dict[
     assert from_parquet.ok and from_parquet.reserves == verify_wallet_set(rnd, read_wallet_set(path)).reserves
     floats = table.set_column(COLUMNS.index("balance"), "balance", pa.array([1.5] * len(rows)))
     pq.write_table(floats, tmp_path / "f.parquet")
-    with pytest.raises(ReservesInputError, match="f.parquet: balance: must be a string column"):
+    with pytest.raises(ReservesInputError, match=r"f\.parquet: balance: must be a string column"):
         read_wallet_set(tmp_path / "f.parquet")
 
 

@@ -16,7 +16,9 @@ import typer
 if TYPE_CHECKING:
     from bastion.por.reserves.verify import BalanceSource
 
-app = typer.Typer(help="Proof of Reserves: liabilities proof, reserve wallets, the reserve report.", no_args_is_help=True)
+app = typer.Typer(
+    help="Proof of Reserves: liabilities proof, reserve wallets, the reserve report.", no_args_is_help=True
+)
 reserves_app = typer.Typer(help="Reserve wallets: verify ownership and balances for a round.", no_args_is_help=True)
 app.add_typer(reserves_app, name="reserves")
 
@@ -74,7 +76,9 @@ def reserves_verify(
         None, "--registry", help="CSV chain,address,exchange[,round_id] of addresses others published."
     ),
     bitcoin_rpc: str = typer.Option(
-        "", "--bitcoin-rpc", help="Bitcoin Core JSON-RPC URL (http://user:pass@host:8332): BTC balances by scantxoutset."
+        "",
+        "--bitcoin-rpc",
+        help="Bitcoin Core JSON-RPC URL (http://user:pass@host:8332): BTC balances by scantxoutset.",
     ),
     evm_rpc: list[str] = typer.Option([], "--evm-rpc", help="CHAIN=URL of an EVM JSON-RPC node; repeatable."),
     token: list[str] = typer.Option(

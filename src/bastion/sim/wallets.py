@@ -76,9 +76,7 @@ def make_wallet_set(
         n = max(1, wallets_per_asset)
         weights = [rng.random() + 0.2 for _ in range(n)]
         total_w = sum(weights)
-        parts = [
-            (target * Decimal(w / total_w)).quantize(quantum, rounding=ROUND_DOWN) for w in weights[:-1]
-        ]
+        parts = [(target * Decimal(w / total_w)).quantize(quantum, rounding=ROUND_DOWN) for w in weights[:-1]]
         parts.append(target - sum(parts, Decimal(0)))
         result.reserves[name] = target
         for i, balance in enumerate(parts):
@@ -94,14 +92,14 @@ def make_wallet_set(
             chain = chains[i % len(chains)]
             key = secret()
             if chain == "tron":
-                from eth_keys import keys
+                from eth_keys.datatypes import PrivateKey as EthPrivateKey
 
-                address = evm.tron_address(bytes(keys.PrivateKey(key).public_key.to_canonical_address()))
+                address = evm.tron_address(bytes(EthPrivateKey(key).public_key.to_canonical_address()))
                 signature = evm.sign_tron(key, message)
             else:
-                from eth_keys import keys
+                from eth_keys.datatypes import PrivateKey as EthPrivateKey
 
-                address = keys.PrivateKey(key).public_key.to_checksum_address()
+                address = EthPrivateKey(key).public_key.to_checksum_address()
                 signature = evm.sign_eip191(key, message)
             rows.append(_row(chain, name, address, bal, height(chain), message, signature, ""))
     write_wallet_csv(out_csv, rows)
@@ -145,9 +143,7 @@ def _btc_row(kind: str, key: bytes, raw: bytes, message: str, balance: str, heig
     return _row("bitcoin", "BTC", address, balance, height, message, sig, pub.hex())
 
 
-def _multisig_rows(
-    secret: Any, raw: bytes, message: str, balance: str, height: str
-) -> list[dict[str, str]]:
+def _multisig_rows(secret: Any, raw: bytes, message: str, balance: str, height: str) -> list[dict[str, str]]:
     import coincurve
 
     keys = [secret() for _ in range(3)]

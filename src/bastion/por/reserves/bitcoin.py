@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import coincurve
 from embit import base58, bech32, compact
-from embit.hashes import double_sha256, hash160, sha256, tagged_hash
+from embit import hashes as _hashes
 from embit.networks import NETWORKS
 from embit.script import Script, Witness
 from embit.transaction import Transaction, TransactionInput, TransactionOutput
@@ -32,6 +32,22 @@ from embit.transaction import Transaction, TransactionInput, TransactionOutput
 MAGIC = b"\x18Bitcoin Signed Message:\n"
 SIGHASH_DEFAULT, SIGHASH_ALL = 0x00, 0x01
 CHAIN_NETWORKS = {"bitcoin": "main", "bitcoin-testnet": "test", "bitcoin-regtest": "regtest"}
+
+
+def hash160(data: bytes) -> bytes:
+    return bytes(_hashes.hash160(data))
+
+
+def sha256(data: bytes) -> bytes:
+    return bytes(_hashes.sha256(data))
+
+
+def double_sha256(data: bytes) -> bytes:
+    return bytes(_hashes.double_sha256(data))
+
+
+def tagged_hash(tag: str, data: bytes) -> bytes:
+    return bytes(_hashes.tagged_hash(tag, data))
 
 
 class ProofError(Exception):
@@ -103,7 +119,7 @@ def p2tr_script(internal_key: bytes) -> bytes:
     from embit.ec import PublicKey as EmbitPublicKey
 
     key = EmbitPublicKey.from_xonly(internal_key) if len(internal_key) == 32 else EmbitPublicKey.parse(internal_key)
-    return b"\x51\x20" + key.taproot_tweak(b"").xonly()
+    return b"\x51\x20" + bytes(key.taproot_tweak(b"").xonly())
 
 
 @dataclass(frozen=True, slots=True)

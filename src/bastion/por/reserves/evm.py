@@ -9,8 +9,9 @@ address is the same 20-byte key hash as Ethereum's behind version byte 0x41 in b
 from __future__ import annotations
 
 from eth_account.messages import defunct_hash_message
-from eth_keys import keys
-from eth_utils import is_checksum_address, keccak
+from eth_keys.datatypes import PrivateKey, PublicKey, Signature
+from eth_utils.address import is_checksum_address
+from eth_utils.crypto import keccak
 
 EVM_CHAINS = frozenset(
     {"ethereum", "arbitrum", "optimism", "base", "polygon", "bsc", "avalanche", "linea", "zksync", "scroll"}
@@ -46,7 +47,7 @@ def parse_tron_address(text: str) -> bytes:
         raise ValueError("not a valid TRON address (base58check)") from None
     if len(raw) != 21 or raw[0] != 0x41:
         raise ValueError("TRON address must be base58check of 0x41 + 20 bytes")
-    return raw[1:]
+    return bytes(raw[1:])
 
 
 def tron_address(key_hash: bytes) -> str:
@@ -64,7 +65,7 @@ def tron_hash(message: str) -> bytes:
     return bytes(keccak(TRON_PREFIX + str(len(body)).encode() + body))
 
 
-def _signature(text: str) -> keys.Signature:
+def _signature(text: str) -> Signature:
     raw_text = text[2:] if text.startswith("0x") else text
     try:
         raw = bytes.fromhex(raw_text)
@@ -78,12 +79,12 @@ def _signature(text: str) -> keys.Signature:
     if v not in (0, 1):
         raise EvmProofError(f"signature recovery byte v={raw[64]} is not 27/28 (or 0/1)")
     try:
-        return keys.Signature(vrs=(v, int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big")))
+        return Signature(vrs=(v, int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big")))
     except Exception as exc:
         raise EvmProofError(f"malformed signature: {exc}") from None
 
 
-def recover_signer(digest: bytes, signature: str) -> keys.PublicKey:
+def recover_signer(digest: bytes, signature: str) -> PublicKey:
     sig = _signature(signature)
     try:
         return sig.recover_public_key_from_msg_hash(digest)
@@ -91,30 +92,30 @@ def recover_signer(digest: bytes, signature: str) -> keys.PublicKey:
         raise EvmProofError("no public key can be recovered from the signature") from None
 
 
-def key_hash(public_key: keys.PublicKey) -> bytes:
+def key_hash(public_key: PublicKey) -> bytes:
     return bytes(public_key.to_canonical_address())
 
 
-def parse_public_key(text: str) -> keys.PublicKey:
+def parse_public_key(text: str) -> PublicKey:
     """64-byte, 65-byte (0x04...) or 33-byte compressed secp256k1 public key in hex."""
     raw_text = text[2:] if text.startswith("0x") else text
     try:
         raw = bytes.fromhex(raw_text)
         if len(raw) == 33:
-            return keys.PublicKey.from_compressed_bytes(raw)
+            return PublicKey.from_compressed_bytes(raw)
         if len(raw) == 65 and raw[0] == 4:
             raw = raw[1:]
-        return keys.PublicKey(raw)
+        return PublicKey(raw)
     except Exception:
         raise ValueError("not a secp256k1 public key (hex, 33, 64 or 65 bytes)") from None
 
 
 def sign_eip191(secret: bytes, message: str) -> str:
     """0x-hex personal_sign signature with v in {27, 28} (for tests and the simulator)."""
-    sig = keys.PrivateKey(secret).sign_msg_hash(eip191_hash(message))
+    sig = PrivateKey(secret).sign_msg_hash(eip191_hash(message))
     return "0x" + sig.to_bytes()[:64].hex() + format(sig.v + 27, "02x")
 
 
 def sign_tron(secret: bytes, message: str) -> str:
-    sig = keys.PrivateKey(secret).sign_msg_hash(tron_hash(message))
+    sig = PrivateKey(secret).sign_msg_hash(tron_hash(message))
     return "0x" + sig.to_bytes()[:64].hex() + format(sig.v + 27, "02x")

@@ -354,9 +354,7 @@ def report_html(report: ReserveReport) -> str:
     if prev and t["liabilities_usd_change"] is not None:
         delta = t["liabilities_usd_change"]
         word = "increased" if delta >= 0 else "decreased"
-        change = (
-            f"<p>Total user assets {word} by about {e(_usd(abs(delta)))} since the {e(prev)} report.</p>"
-        )
+        change = f"<p>Total user assets {word} by about {e(_usd(abs(delta)))} since the {e(prev)} report.</p>"
     failures = ""
     if report.failures:
         items = "".join(

@@ -73,9 +73,7 @@ class BitcoinCoreSource:
     def handles(self, chain: str, asset: str) -> bool:
         return chain in bitcoin.CHAIN_NETWORKS and asset == "BTC"
 
-    def balances(
-        self, chain: str, queries: Sequence[tuple[str, str]], height: int
-    ) -> dict[tuple[str, str], Decimal]:
+    def balances(self, chain: str, queries: Sequence[tuple[str, str]], height: int) -> dict[tuple[str, str], Decimal]:
         by_script = {bitcoin.parse_address(a, chain).script_pubkey.hex(): a for a, _ in queries}
         descriptors = [f"addr({a})" for a, _ in queries]
         body = self.rpc.call(self.rpc.request("scantxoutset", ["start", descriptors]))
@@ -116,9 +114,7 @@ class EvmRpcSource:
     def handles(self, chain: str, asset: str) -> bool:
         return chain == self.chain and (asset == self.native[0] or asset in self.tokens)
 
-    def balances(
-        self, chain: str, queries: Sequence[tuple[str, str]], height: int
-    ) -> dict[tuple[str, str], Decimal]:
+    def balances(self, chain: str, queries: Sequence[tuple[str, str]], height: int) -> dict[tuple[str, str], Decimal]:
         block = hex(height)
         out: dict[tuple[str, str], Decimal] = {}
         for start in range(0, len(queries), self.batch):

@@ -189,10 +189,14 @@ def _check_bitcoin(row: WalletRow, digests: _Digests) -> RowCheck:
     claimed = script
     if claimed is not None:
         owns = (
-            bitcoin.p2tr_script(claimed) == address.script_pubkey
-            if address.kind == "p2tr" and len(claimed) in (32, 33)
-            else address.script_pubkey in bitcoin.single_key_scripts(claimed).values()
-        ) if _is_point(claimed) else False
+            (
+                bitcoin.p2tr_script(claimed) == address.script_pubkey
+                if address.kind == "p2tr" and len(claimed) in (32, 33)
+                else address.script_pubkey in bitcoin.single_key_scripts(claimed).values()
+            )
+            if _is_point(claimed)
+            else False
+        )
         if not owns:
             return RowCheck(False, "pubkey_or_script does not match the address", address=address.text)
     if len(sig) == 65 and 27 <= sig[0] <= 42:
@@ -203,7 +207,10 @@ def _check_bitcoin(row: WalletRow, digests: _Digests) -> RowCheck:
             if claimed is not None:
                 reason = "signature does not verify for this key over this round's challenge"
             else:
-                reason = "signature does not verify: the key it recovers over this round's challenge does not own the address"
+                reason = (
+                    "signature does not verify: the key it recovers over this round's challenge "
+                    "does not own the address"
+                )
             return RowCheck(False, reason, address=address.text)
         return RowCheck(True, signer=key.hex(), scheme="bip137", address=address.text)
     signer = bitcoin.verify_bip322_simple(address, digests.raw, sig)
@@ -220,7 +227,7 @@ def _check_multisig(row: WalletRow, address: bitcoin.Address, script: bytes, dig
     if address.script_pubkey not in bitcoin.multisig_scripts(script).values():
         return RowCheck(False, "redeem script does not match the address", address=address.text, multisig=ms)
     sig = bitcoin.decode_signature(row.signature)
-    key, header = bitcoin.recover_bip137(digests.raw, sig)
+    key, _ = bitcoin.recover_bip137(digests.raw, sig)
     if key not in ms.pubkeys:
         return RowCheck(
             False,
@@ -338,15 +345,19 @@ def verify_wallet_set(
     return Verification(rnd, challenge, wallets, failures, source_names, wallet_set, reserves)
 
 
-def _settle_multisig(
-    wallet: Wallet, members: list[tuple[WalletRow, RowCheck]], failures: list[Failure]
-) -> bool:
+def _settle_multisig(wallet: Wallet, members: list[tuple[WalletRow, RowCheck]], failures: list[Failure]) -> bool:
     scripts = {c.multisig.script for _, c in members if c.multisig is not None}
     first_row = members[0][0].row
     if len(scripts) != 1 or any(c.multisig is None for _, c in members):
         for row, _ in members:
             failures.append(
-                Failure(row.row, wallet.chain, wallet.asset, wallet.address, "rows of one multisig address carry different redeem scripts")
+                Failure(
+                    row.row,
+                    wallet.chain,
+                    wallet.asset,
+                    wallet.address,
+                    "rows of one multisig address carry different redeem scripts",
+                )
             )
         return False
     ms = next(c.multisig for _, c in members if c.multisig is not None)
@@ -355,7 +366,13 @@ def _settle_multisig(
     if len({r.balance for r, _ in members}) != 1:
         for row, _ in members[1:]:
             failures.append(
-                Failure(row.row, wallet.chain, wallet.asset, wallet.address, f"balance differs from row {first_row} of the same multisig wallet")
+                Failure(
+                    row.row,
+                    wallet.chain,
+                    wallet.asset,
+                    wallet.address,
+                    f"balance differs from row {first_row} of the same multisig wallet",
+                )
             )
         return False
     signers: dict[str, int] = {}
@@ -364,7 +381,13 @@ def _settle_multisig(
             continue
         if check.signer in signers:
             failures.append(
-                Failure(row.row, wallet.chain, wallet.asset, wallet.address, f"duplicate signature by the same key as row {signers[check.signer]}")
+                Failure(
+                    row.row,
+                    wallet.chain,
+                    wallet.asset,
+                    wallet.address,
+                    f"duplicate signature by the same key as row {signers[check.signer]}",
+                )
             )
             continue
         signers[check.signer] = row.row
@@ -384,9 +407,7 @@ def _settle_multisig(
     return True
 
 
-def _apply_sources(
-    rnd: Round, wallets: list[Wallet], sources: Sequence[BalanceSource], failures: list[Failure]
-) -> str:
+def _apply_sources(rnd: Round, wallets: list[Wallet], sources: Sequence[BalanceSource], failures: list[Failure]) -> str:
     if not sources:
         return "file"
     used: list[str] = []

@@ -65,10 +65,8 @@ def read_wallet_set(path: Path) -> WalletSet:
         data = path.read_bytes()
     except OSError as exc:
         raise ReservesInputError(name, [(None, "file", f"cannot read: {exc.strerror or exc}")]) from None
-    if path.suffix.lower() in (".parquet", ".pq"):
-        records = _parquet_records(path, name)
-    else:
-        records = _csv_records(data, name)
+    parquet = path.suffix.lower() in (".parquet", ".pq")
+    records = _parquet_records(path, name) if parquet else _csv_records(data, name)
     return WalletSet(name, hashlib.sha256(data).hexdigest(), parse_records(records, name))
 
 
@@ -159,9 +157,7 @@ def parse_records(records: Iterable[Mapping[str, Any]], name: str) -> list[Walle
         signature = text("signature")
         script = text("pubkey_or_script", required=False)
         if len(problems) == bad_before:
-            rows.append(
-                WalletRow(i, chain, asset, address, balance, balance_text, height, message, signature, script)
-            )
+            rows.append(WalletRow(i, chain, asset, address, balance, balance_text, height, message, signature, script))
     if problems:
         raise ReservesInputError(name, problems)
     if not rows:
