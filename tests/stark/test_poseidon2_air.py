@@ -94,6 +94,30 @@ def test_every_cell_is_constrained(gadget_trace: tuple) -> None:
     assert unconstrained == []
 
 
+def test_gadget_reading_its_input_from_other_cells(gadget_trace: tuple) -> None:
+    # The AIR already holds the input (here columns 0..11, say a row's values and salt); the gadget at
+    # offset 12 stores only its registers and reads the input as expressions.
+    inputs, _trace = gadget_trace
+    g = Poseidon2Gadget(offset=12, own_input=False)
+    assert g.ncols == 248 - 12 and g.input_cols == [] and g.end == 12 + 236
+    trace = np.vstack([inputs.T, g.trace_columns(inputs)])
+
+    def residues(tr: np.ndarray) -> np.ndarray:
+        cur = [Val(np.ascontiguousarray(tr[c])) for c in range(tr.shape[0])]
+        return np.array([c.data for c in g.constraints(cur, inputs=cur[:12])])
+
+    assert not residues(trace).any()
+    assert np.array_equal(trace[g.output_cols].T, P2.permute(inputs))
+    for col in (0, 11, 12, 100, trace.shape[0] - 1):  # the external input is bound too
+        bad = trace.copy()
+        bad[col, 4] = (int(bad[col, 4]) + 1) % P
+        assert set(np.nonzero(residues(bad).any(axis=0))[0].tolist()) == {4}
+    with pytest.raises(ValueError):
+        g.constraints([Val(np.ascontiguousarray(trace[c])) for c in range(trace.shape[0])])
+    with pytest.raises(ValueError):
+        Poseidon2Gadget().constraints([Val(np.ascontiguousarray(trace[c])) for c in range(248)], inputs=[])
+
+
 def test_width_8_gadget(gadget_trace: tuple) -> None:
     rng = np.random.default_rng(8)
     inputs = rng.integers(0, P, size=(3, 8), dtype=np.uint64)

@@ -12,7 +12,8 @@ Row layout of the gadget (``t`` = width, columns relative to the gadget's ``offs
                                       committed cells, so they need no columns
     output = the state of the last full round
 
-Width 12 gives 12 + 8 * 24 + 22 * 2 = 248 columns. Every constraint has degree 3: ``cube = x^3`` and
+Width 12 gives 12 + 8 * 24 + 22 * 2 = 248 columns (236 with ``own_input=False``, when the AIR passes
+the input state as expressions over cells it already has). Every constraint has degree 3: ``cube = x^3`` and
 ``y = cube^2 * x`` where x is an affine function of committed cells (the round constants are constants in
 the constraints, not columns). All constraints hold on every row (the ``every_row`` group); an AIR that
 uses the gadget on some rows only must multiply them by a selector, which raises the degree to 4.
@@ -53,7 +54,10 @@ class Poseidon2Gadget:
 
     offset: int = 0
     width: int = ref.WIDTH
-    input_cols: list[int] = field(init=False)
+    #: False: the input state is not stored by the gadget but passed to ``constraints`` as expressions of
+    #: degree <= 1 (for example cells the AIR already has, such as a row's values and salt); saves t columns.
+    own_input: bool = True
+    input_cols: list[int] = field(init=False)  # empty when own_input is False
     full_cube_cols: list[list[int]] = field(init=False)  # per full round, t columns
     full_state_cols: list[list[int]] = field(init=False)  # per full round, t columns
     partial_cube_cols: list[int] = field(init=False)  # per partial round
@@ -69,7 +73,7 @@ class Poseidon2Gadget:
             col += k
             return cols
 
-        object.__setattr__(self, "input_cols", take(t))
+        object.__setattr__(self, "input_cols", take(t) if self.own_input else [])
         cubes: list[list[int]] = []
         states: list[list[int]] = []
         partial_cube: list[int] = []
@@ -87,11 +91,11 @@ class Poseidon2Gadget:
         object.__setattr__(self, "full_state_cols", states)
         object.__setattr__(self, "partial_cube_cols", partial_cube)
         object.__setattr__(self, "partial_sbox_cols", partial_sbox)
-        assert col - self.offset == num_columns(t)
+        assert col - self.offset == self.ncols
 
     @property
     def ncols(self) -> int:
-        return num_columns(self.width)
+        return num_columns(self.width) - (0 if self.own_input else self.width)
 
     @property
     def end(self) -> int:
@@ -107,11 +111,20 @@ class Poseidon2Gadget:
         """The first four output words: the digest when the permutation is used as a compression."""
         return self.output_cols[:DIGEST]
 
-    def constraints(self, cur: list[Val]) -> list[Val]:
-        """Every-row constraints of the gadget, read from ``cur`` (the current row of the main trace)."""
+    def constraints(self, cur: list[Val], inputs: list[Val] | None = None) -> list[Val]:
+        """Every-row constraints of the gadget, read from ``cur`` (the current row of the main trace).
+
+        ``inputs``: the input state as degree-<=1 expressions, required when ``own_input`` is False (and
+        refused otherwise: the gadget's own input cells are the input then).
+        """
+        if self.own_input != (inputs is None):
+            raise ValueError("pass inputs exactly when the gadget does not own its input columns")
+        state_in = [cur[c] for c in self.input_cols] if inputs is None else list(inputs)
+        if len(state_in) != self.width:
+            raise ValueError(f"the input state needs {self.width} values, got {len(state_in)}")
         prm = ref.params(self.width)
         out: list[Val] = []
-        s = _external_linear_vals([cur[c] for c in self.input_cols])
+        s = _external_linear_vals(state_in)
 
         def full_round(s: list[Val], rc: tuple[int, ...], r: int) -> list[Val]:
             ys = []
@@ -142,7 +155,8 @@ class Poseidon2Gadget:
         """This gadget's columns (ncols, n), to be placed at rows ``offset:end`` of a column-major trace."""
         if np.shape(inputs)[-1] != self.width:
             raise ValueError(f"inputs must have {self.width} columns, got shape {np.shape(inputs)}")
-        return poseidon2_trace_columns(inputs)
+        cols = poseidon2_trace_columns(inputs)
+        return cols if self.own_input else np.ascontiguousarray(cols[self.width :])
 
 
 def _external_linear_vals(s: list[Val]) -> list[Val]:
