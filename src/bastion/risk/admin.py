@@ -105,11 +105,7 @@ def _normalize_entry(kind: str, value: str, row: int | None) -> str:
     if kind == "phishing_address":
         return normalize_address(value)
     try:
-        return (
-            str(ipaddress.ip_network(value, strict=False))
-            if "/" in value
-            else str(ipaddress.ip_address(value))
-        )
+        return str(ipaddress.ip_network(value, strict=False)) if "/" in value else str(ipaddress.ip_address(value))
     except ValueError:
         raise InvalidInputError("value", f"{value!r} is not an IP address or CIDR range", row=row) from None
 
@@ -139,9 +135,7 @@ def remove_list_entry(session: Session, kind: ListKind, value: str) -> bool:
 
 def list_entries(session: Session, kind: ListKind) -> list[str]:
     return list(
-        session.scalars(
-            select(RiskListEntry.value).where(RiskListEntry.kind == kind).order_by(RiskListEntry.value)
-        )
+        session.scalars(select(RiskListEntry.value).where(RiskListEntry.kind == kind).order_by(RiskListEntry.value))
     )
 
 
@@ -184,9 +178,7 @@ def snooze(session: Session, user_id: str, s: SnoozeIn) -> SnoozeOut:
 
 
 def snoozes(session: Session, user_id: str) -> list[SnoozeOut]:
-    rows = session.scalars(
-        select(RiskSnooze).where(RiskSnooze.user_id == user_id, RiskSnooze.until > now_utc())
-    )
+    rows = session.scalars(select(RiskSnooze).where(RiskSnooze.user_id == user_id, RiskSnooze.until > now_utc()))
     return [
         SnoozeOut(
             id=r.id,

@@ -3,11 +3,12 @@ stored with its inputs and every fired rule, and mapped to the exchange's withdr
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel
-from sqlalchemy import insert, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from bastion.errors import ConflictError
@@ -102,12 +103,25 @@ def _request_payload(req: WithdrawalRequest) -> dict[str, Any]:
     return req.model_dump(mode="json", exclude={"at"})
 
 
+class _Sql:
+    """Hot-path statements, built once, run on the session's connection (see events._Sql)."""
+
+    def __init__(self) -> None:
+        d = cast(Table, RiskDecision.__table__)
+        self.decision_get = select(d.c.id, d.c.payload_hash).where(d.c.event_id == bindparam("event_id"))
+        self.decision_put = d.insert().returning(d.c.id)
+        self.hit_put = cast(Table, RiskRuleHit.__table__).insert()
+
+
+@functools.cache
+def _sql() -> _Sql:
+    return _Sql()
+
+
 def existing(session: Session, req: WithdrawalRequest) -> DecisionOut | None:
     """The stored decision for this event id (a retry), or None; ConflictError if the id was reused."""
     # Core select of two columns: the common case (a new id) should cost as little as possible.
-    found = session.execute(
-        select(RiskDecision.id, RiskDecision.payload_hash).where(RiskDecision.event_id == req.event_id)
-    ).first()
+    found = session.connection().execute(_sql().decision_get, {"event_id": req.event_id}).first()
     if found is None:
         return None
     if found.payload_hash != payload_hash(_request_payload(req)):
@@ -185,10 +199,11 @@ def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> 
         "review_status": "pending" if decision == "review" else None,
     }
     # Core INSERT ... RETURNING: no unit-of-work bookkeeping on the hot path.
-    decision_id = session.execute(insert(RiskDecision).returning(RiskDecision.id), values).scalar_one()
+    conn = session.connection()
+    decision_id = conn.execute(_sql().decision_put, values).scalar_one()
     if results:
-        session.execute(
-            insert(RiskRuleHit),
+        conn.execute(
+            _sql().hit_put,
             [
                 {
                     "decision_id": decision_id,

@@ -7,16 +7,17 @@ settings, address book), all in the caller's transaction.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 from datetime import UTC, datetime
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from bastion.errors import ConflictError
@@ -89,22 +90,67 @@ def _payload(ev: BaseModel) -> dict[str, Any]:
     return ev.model_dump(mode="json", exclude={"at", "type"})
 
 
+class _Sql:
+    """Statements of the ingestion path, built once and run on the session's connection: building SQL
+    expressions and the ORM's bulk bookkeeping cost more per event than the database work itself."""
+
+    def __init__(self) -> None:
+        ev, dev, lg = (cast(Table, m.__table__) for m in (RiskEvent, RiskDevice, RiskLogin))
+        p = bindparam
+        self.event_get = select(ev.c.payload_hash, ev.c.kind).where(ev.c.event_id == p("event_id"))
+        self.event_put = ev.insert()
+        self.device_get = select(dev.c.first_seen_at).where(dev.c.user_id == p("u"), dev.c.device == p("d"))
+        self.device_put = dev.insert()
+        self.device_touch = (
+            dev.update()
+            .where(dev.c.user_id == p("u"), dev.c.device == p("d"))
+            .values(
+                first_seen_at=case(
+                    (dev.c.first_seen_at > p("at", type_=dev.c.first_seen_at.type), p("at")), else_=dev.c.first_seen_at
+                ),
+                last_seen_at=case((dev.c.last_seen_at < p("at"), p("at")), else_=dev.c.last_seen_at),
+            )
+        )
+        ok = and_(lg.c.user_id == p("u"), lg.c.success.is_(True))
+        self.login_seen = select(
+            func.count(),
+            func.count(case((lg.c.asn == p("asn", type_=lg.c.asn.type), 1))),
+            func.count(case((lg.c.country == p("country", type_=lg.c.country.type), 1))),
+        ).where(ok)
+        self.login_last = (
+            select(lg.c.at, lg.c.latitude, lg.c.longitude, lg.c.country)
+            .where(ok, lg.c.at <= p("at", type_=lg.c.at.type))
+            .order_by(lg.c.at.desc())
+            .limit(1)
+        )
+        self.login_put = lg.insert()
+
+
+@functools.cache
+def _sql() -> _Sql:
+    return _Sql()
+
+
 def _record(session: Session, kind: str, ev: _Event, at: datetime) -> bool:
     """Store the event; False when it is a duplicate. Raises ConflictError for an id reused differently."""
     payload = _payload(ev)
     h = payload_hash(payload)
-    existing = session.execute(
-        select(RiskEvent.payload_hash, RiskEvent.kind).where(RiskEvent.event_id == ev.event_id)
-    ).first()
+    conn = session.connection()
+    existing = conn.execute(_sql().event_get, {"event_id": ev.event_id}).first()
     if existing is not None:
         if existing.payload_hash != h or existing.kind != kind:
             raise ConflictError(f"event_id {ev.event_id!r} was already used for a different event")
         return False
-    # Core inserts on the ingestion path: no unit-of-work bookkeeping for rows nobody reads back here.
-    session.execute(
-        insert(RiskEvent).values(
-            event_id=ev.event_id, kind=kind, user_id=ev.user_id, occurred_at=at, payload=payload, payload_hash=h
-        )
+    conn.execute(
+        _sql().event_put,
+        {
+            "event_id": ev.event_id,
+            "kind": kind,
+            "user_id": ev.user_id,
+            "occurred_at": at,
+            "payload": payload,
+            "payload_hash": h,
+        },
     )
     return True
 
@@ -174,40 +220,24 @@ def ingest_login(session: Session, ev: LoginEvent) -> IngestResult:
         return IngestResult(event_id=ev.event_id, duplicate=True)
     new_device = new_asn = new_country = False
     travel_kmh: float | None = None
+    sql, conn = _sql(), session.connection()
     if ev.success:
-        u, dev = ev.user_id, ev.device_fingerprint
-        first_seen = session.execute(
-            select(RiskDevice.first_seen_at).where(RiskDevice.user_id == u, RiskDevice.device == dev)
-        ).scalar()
+        key = {"u": ev.user_id, "d": ev.device_fingerprint}
+        first_seen = conn.execute(sql.device_get, key).scalar()
         new_device = first_seen is None
         if first_seen is None:
-            session.execute(insert(RiskDevice).values(user_id=u, device=dev, first_seen_at=at, last_seen_at=at))
-        else:
-            session.execute(
-                update(RiskDevice)
-                .where(RiskDevice.user_id == u, RiskDevice.device == dev)
-                .values(
-                    first_seen_at=min(utc(first_seen), at),
-                    last_seen_at=case((RiskDevice.last_seen_at < at, at), else_=RiskDevice.last_seen_at),
-                )
+            conn.execute(
+                sql.device_put,
+                {"user_id": ev.user_id, "device": ev.device_fingerprint, "first_seen_at": at, "last_seen_at": at},
             )
+        else:
+            conn.execute(sql.device_touch, {**key, "at": at})
         # One round trip: how many earlier successful logins, and how many from this ASN / country.
-        seen = session.execute(
-            select(
-                func.count(),
-                func.count(case((RiskLogin.asn == ev.asn, 1))),
-                func.count(case((RiskLogin.country == ev.country, 1))),
-            ).where(RiskLogin.user_id == u, RiskLogin.success.is_(True))
-        ).one()
+        seen = conn.execute(sql.login_seen, {"u": ev.user_id, "asn": ev.asn, "country": ev.country}).one()
         if seen[0]:
             new_asn = ev.asn is not None and seen[1] == 0
             new_country = ev.country is not None and seen[2] == 0
-        last = session.execute(
-            select(RiskLogin.at, RiskLogin.latitude, RiskLogin.longitude, RiskLogin.country)
-            .where(RiskLogin.user_id == u, RiskLogin.success.is_(True), RiskLogin.at <= at)
-            .order_by(RiskLogin.at.desc())
-            .limit(1)
-        ).first()
+        last = conn.execute(sql.login_last, {"u": ev.user_id, "at": at}).first()
         here = _where(ev.latitude, ev.longitude, ev.country)
         if last is not None and here is not None:
             there = _where(last.latitude, last.longitude, last.country)
@@ -215,23 +245,24 @@ def ingest_login(session: Session, ev: LoginEvent) -> IngestResult:
                 km = haversine_km(here, there)
                 hours = max((at - utc(last.at)).total_seconds() / 3600, 1 / 60)
                 travel_kmh = 0.0 if km < TRAVEL_MIN_KM else km / hours
-    session.execute(
-        insert(RiskLogin).values(
-            event_id=ev.event_id,
-            user_id=ev.user_id,
-            at=at,
-            success=ev.success,
-            ip=str(ev.ip),
-            device=ev.device_fingerprint,
-            country=ev.country,
-            asn=ev.asn,
-            latitude=ev.latitude,
-            longitude=ev.longitude,
-            new_device=new_device,
-            new_asn=new_asn,
-            new_country=new_country,
-            travel_kmh=travel_kmh,
-        )
+    conn.execute(
+        sql.login_put,
+        {
+            "event_id": ev.event_id,
+            "user_id": ev.user_id,
+            "at": at,
+            "success": ev.success,
+            "ip": str(ev.ip),
+            "device": ev.device_fingerprint,
+            "country": ev.country,
+            "asn": ev.asn,
+            "latitude": ev.latitude,
+            "longitude": ev.longitude,
+            "new_device": new_device,
+            "new_asn": new_asn,
+            "new_country": new_country,
+            "travel_kmh": travel_kmh,
+        },
     )
     return IngestResult(event_id=ev.event_id, duplicate=False)
 

@@ -69,13 +69,11 @@ def _statement() -> Select[Any]:
     return select(*[q.scalar_subquery().label(k) for k, q in sq.items()])
 
 
-def compute(
-    session: Session, req: WithdrawalRequest, at: datetime, lists: Lists
-) -> tuple[dict[str, Any], set[str]]:
+def compute(session: Session, req: WithdrawalRequest, at: datetime, lists: Lists) -> tuple[dict[str, Any], set[str]]:
     """Features (see `bastion.risk.rules.FEATURES`) and the rule ids snoozed for this user at `at`."""
     u, addr = req.user_id, normalize_address(req.address)
     params = {"u": u, "addr": addr, "dev": req.device_fingerprint or "", "at": at, "t0": at - DAY}
-    row = session.execute(_statement(), params).one()._mapping
+    row = session.connection().execute(_statement(), params).one()._mapping
     amount = float(req.amount_usd)
     balance = float(req.balance_usd) if req.balance_usd is not None else None
     prior_usd = float(Decimal(row["usd_24h"] or 0))
@@ -105,7 +103,5 @@ def compute(
     }
     snoozed: set[str] = set()
     if row["snoozes"]:
-        snoozed = set(
-            session.scalars(select(RiskSnooze.rule_id).where(RiskSnooze.user_id == u, RiskSnooze.until > at))
-        )
+        snoozed = set(session.scalars(select(RiskSnooze.rule_id).where(RiskSnooze.user_id == u, RiskSnooze.until > at)))
     return f, snoozed

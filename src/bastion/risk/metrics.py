@@ -46,20 +46,16 @@ def monthly(session: Session, start: datetime, end: datetime) -> RiskMetrics:
     D = RiskDecision
     period = and_(D.requested_at >= start, D.requested_at < end)
     intercepted = and_(period, or_(D.decision == "block", D.review_status == "rejected"))
-    counts = dict(
-        session.execute(select(D.decision, func.count()).where(period).group_by(D.decision)).all()
-    )
+    counts = dict(session.execute(select(D.decision, func.count()).where(period).group_by(D.decision)).all())
     statuses = dict(
         session.execute(
-            select(D.review_status, func.count())
-            .where(period, D.review_status.is_not(None))
-            .group_by(D.review_status)
+            select(D.review_status, func.count()).where(period, D.review_status.is_not(None)).group_by(D.review_status)
         ).all()
     )
     n_int, users, value = session.execute(
-        select(
-            func.count(), func.count(func.distinct(D.user_id)), func.coalesce(func.sum(D.amount_usd), 0)
-        ).where(intercepted)
+        select(func.count(), func.count(func.distinct(D.user_id)), func.coalesce(func.sum(D.amount_usd), 0)).where(
+            intercepted
+        )
     ).one()
     hits = dict(
         session.execute(
@@ -74,9 +70,7 @@ def monthly(session: Session, start: datetime, end: datetime) -> RiskMetrics:
     )
     review_secs = [
         (utc(done) - utc(at)).total_seconds()
-        for at, done in session.execute(
-            select(D.requested_at, D.reviewed_at).where(period, D.reviewed_at.is_not(None))
-        )
+        for at, done in session.execute(select(D.requested_at, D.reviewed_at).where(period, D.reviewed_at.is_not(None)))
         if done is not None
     ]
     daily: dict[date, int] = {}

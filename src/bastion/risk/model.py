@@ -78,17 +78,13 @@ def learn(session: Session, features: dict[str, Any], fraud: bool) -> int:
 
     from bastion.risk.runtime import bump_config
 
-    row = session.scalars(
-        select(RiskModelState).where(RiskModelState.name == MODEL_NAME).with_for_update()
-    ).first()
+    row = session.scalars(select(RiskModelState).where(RiskModelState.name == MODEL_NAME).with_for_update()).first()
     pipeline = new_pipeline() if row is None else pickle.loads(row.blob)
     pipeline.learn_one(model_inputs(features), fraud)
     blob = pickle.dumps(pipeline)
     now = datetime.now(UTC)
     if row is None:
-        row = RiskModelState(
-            name=MODEL_NAME, version=1, samples=1, positives=int(fraud), blob=blob, updated_at=now
-        )
+        row = RiskModelState(name=MODEL_NAME, version=1, samples=1, positives=int(fraud), blob=blob, updated_at=now)
         session.add(row)
     else:
         row.version += 1

@@ -171,9 +171,7 @@ class RiskRuleHit(Base):
 
     __tablename__ = "risk_rule_hits"
     __table_args__ = (Index("ix_risk_rule_hits_rule_at", "rule_id", "requested_at"),)
-    decision_id: Mapped[int] = mapped_column(
-        ForeignKey("risk_decisions.id", ondelete="CASCADE"), primary_key=True
-    )
+    decision_id: Mapped[int] = mapped_column(ForeignKey("risk_decisions.id", ondelete="CASCADE"), primary_key=True)
     rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     requested_at: Mapped[datetime] = mapped_column(Ts)
     contribution: Mapped[float] = mapped_column(Float)

@@ -44,9 +44,7 @@ def pending(session: Session, limit: int = 100, offset: int = 0) -> list[Decisio
 
 def trail(session: Session, decision_id: int) -> list[ReviewActionOut]:
     rows = session.scalars(
-        select(RiskReviewAction)
-        .where(RiskReviewAction.decision_id == decision_id)
-        .order_by(RiskReviewAction.id)
+        select(RiskReviewAction).where(RiskReviewAction.decision_id == decision_id).order_by(RiskReviewAction.id)
     )
     return [ReviewActionOut(action=r.action, analyst=r.analyst, note=r.note, at=utc(r.at)) for r in rows]
 

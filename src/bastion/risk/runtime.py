@@ -24,14 +24,15 @@ LIST_KINDS = ("phishing_address", "bad_ip")
 
 def bump_config(session: Session, name: str) -> None:
     """Tell every process that `name` (rules, lists, model) changed. Caller commits."""
-    n = session.execute(
-        update(RiskConfigVersion)
-        .where(RiskConfigVersion.name == name)
-        .values(version=RiskConfigVersion.version + 1)
-    ).rowcount  # type: ignore[attr-defined]
-    if not n:
-        session.add(RiskConfigVersion(name=name, version=1))
-        session.flush()
+    stmt = update(RiskConfigVersion).where(RiskConfigVersion.name == name)
+    if session.execute(stmt.values(version=RiskConfigVersion.version + 1)).rowcount:  # type: ignore[attr-defined]
+        return
+    try:
+        with session.begin_nested():
+            session.add(RiskConfigVersion(name=name, version=1))
+    except IntegrityError:
+        # Another process created the counter at the same moment: count on top of it.
+        session.execute(stmt.values(version=RiskConfigVersion.version + 1))
 
 
 def ensure_default_ruleset(session: Session) -> None:
@@ -108,9 +109,7 @@ class RiskRuntime:
         if self.scenario is not None and now - self._checked_at < self.cache_seconds:
             return
         with self._lock:
-            versions = dict(
-                session.execute(select(RiskConfigVersion.name, RiskConfigVersion.version)).all()
-            )
+            versions = dict(session.execute(select(RiskConfigVersion.name, RiskConfigVersion.version)).all())
             if self.scenario is None or versions.get("rules") != self._seen.get("rules"):
                 ensure_default_ruleset(session)
                 row = session.scalars(select(RiskRuleset).where(RiskRuleset.active.is_(True))).first()
