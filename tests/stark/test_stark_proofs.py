@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 
 import numpy as np
@@ -167,13 +168,15 @@ def _mutations(p: Proof) -> list[tuple[str, Proof]]:
 
         def value(q: Proof, attr: str = attr) -> None:
             op = getattr(q, attr)
-            op.values = op.values.copy()
-            op.values[-1, 0] = (int(op.values[-1, 0]) + 1) % R.P
+            values = op.values.copy()
+            values[-1, 0] = (int(values[-1, 0]) + 1) % R.P
+            setattr(q, attr, dataclasses.replace(op, values=values))
 
         def salt(q: Proof, attr: str = attr) -> None:
             op = getattr(q, attr)
-            op.salts = op.salts.copy()
-            op.salts[0, 0] ^= 1
+            salts = op.salts.copy()
+            salts[0, 0] ^= 1
+            setattr(q, attr, dataclasses.replace(op, salts=salts))
 
         variant(f"{label} opened value", value)
         variant(f"{label} opened salt", salt)
@@ -181,8 +184,9 @@ def _mutations(p: Proof) -> list[tuple[str, Proof]]:
 
         def fri_value(q: Proof, i: int = i) -> None:
             op = q.fri_openings[i]
-            op.values = op.values.copy()
-            op.values[0, 3] = (int(op.values[0, 3]) + 1) % R.P
+            values = op.values.copy()
+            values[0, 3] = (int(values[0, 3]) + 1) % R.P
+            q.fri_openings[i] = dataclasses.replace(op, values=values)
 
         variant(f"fri layer {i} opened value", fri_value)
     return out
@@ -205,9 +209,10 @@ def test_sibling_hash_altered_is_rejected(fib: tuple) -> None:
     for attr in ("main_opening", "quotient_opening"):
         q = copy.deepcopy(p)
         op = getattr(q, attr)
-        assert op.siblings, "an opening of a few rows out of many needs siblings"
-        sib = op.siblings[0]
-        op.siblings[0] = bytes([sib[0] ^ 0x80]) + bytes(sib[1:])
+        assert len(op.siblings), "an opening of a few rows out of many needs siblings"
+        siblings = op.siblings.copy()
+        siblings[0, 0] ^= 0x80
+        setattr(q, attr, dataclasses.replace(op, siblings=siblings))
         assert not is_valid(air, q.to_bytes(), PARAMS), attr
 
 
