@@ -123,6 +123,7 @@ def test_cli_writes_a_loadable_snapshot(tmp_path: Path) -> None:
     assert "1500 users" in result.output and "3 insolvent" in result.output
     s = load_snapshot(out)
     assert len(s.assets) == 200 and s.n_users == 1500 and len(s.insolvent_users) == 3
+    assert 3.6 <= s.n_rows / s.n_users <= 4.4  # about 4 holdings with 200 assets too
     assert json.loads((out / "sim_truth.json").read_text())["users"] == 1500
     bad = CliRunner().invoke(app, ["sim", "liabilities", "--users", "5", "--out", str(out), "--insolvent", "6"])
     assert bad.exit_code != 0

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from bastion.por import snapshot as snap
@@ -370,3 +370,104 @@ def test_invalid_utf8_is_named_by_row_and_field(tmp_path: Path) -> None:
     with pytest.raises(SnapshotError) as info:
         load_snapshot(tmp_path)
     assert [(e.file, e.row, e.field) for e in info.value.errors] == [("balances.csv", 3, "uid")]
+
+
+# ------------------------------------------------------------------------------ loader against a reference
+REF_ASSETS = {
+    "BTC": (8, Fraction(100000), Fraction(9, 10)),
+    "ETH": (8, Fraction(4000), Fraction(1)),
+    "USDT": (6, Fraction(1), Fraction(1)),
+}
+row_strategy = st.tuples(
+    st.sampled_from(["a", "b", "c", "", " d", "élan"]),
+    st.sampled_from(["BTC", "ETH", "USDT", "XRP", ""]),
+    st.one_of(st.sampled_from(["0", "1", "2.5", "0.00000001", "100000000", ""]), amount_text),
+    st.one_of(st.sampled_from(["0", "0", "1", "0.5", "3"]), amount_text),
+)
+
+
+def reference_load(rows: list[tuple[str, str, str, str]]) -> tuple[set[tuple[int, str]], dict, set[str]]:
+    """Plain Python: the (row, field) errors, else the values by (uid, asset) and the insolvent uids."""
+    errors: set[tuple[int, str]] = set()
+    values: dict[tuple[str, str], tuple[int, int]] = {}
+    first: dict[tuple[str, str], int] = {}
+    for i, (uid, asset, equity, debt) in enumerate(rows):
+        row = i + 2
+        if not (uid or asset or equity or debt):
+            continue
+        if not uid or uid != uid.strip():
+            errors.add((row, "uid"))
+        if asset not in REF_ASSETS:
+            errors.add((row, "asset"))
+            continue
+        decimals = REF_ASSETS[asset][0]
+        cap = 2 ** amount_bits(decimals, Decimal(REF_ASSETS[asset][1].numerator))
+        parsed = []
+        for field_name, text in (("equity", equity), ("debt", debt)):
+            value, status = parse_decimal(text, decimals, cap)
+            if status:
+                errors.add((row, field_name))
+            parsed.append(value)
+        if (uid, asset) in first:
+            errors.add((row, "uid,asset"))
+        else:
+            first[(uid, asset)] = row
+        values[(uid, asset)] = (parsed[0], parsed[1])
+    row_errors = {e for e in errors if e[1] != "uid,asset"}
+    if row_errors:  # duplicates are only looked for once every row is sound
+        return row_errors, {}, set()
+    if errors:
+        return errors, {}, set()
+    worth: dict[str, list[Fraction]] = {}
+    for (uid, asset), (eq, de) in values.items():
+        decimals, price, haircut = REF_ASSETS[asset]
+        w = worth.setdefault(uid, [Fraction(0), Fraction(0)])
+        w[0] += Fraction(eq, 10**decimals) * price * haircut
+        w[1] += Fraction(de, 10**decimals) * price
+    return set(), values, {u for u, (c, d) in worth.items() if c < d}
+
+
+clean_row_strategy = st.tuples(
+    st.sampled_from(["a", "b", "c", "d", "e", "élan"]),
+    st.sampled_from(["BTC", "ETH", "USDT"]),
+    st.sampled_from(["0", "1", "2.5", "0.00000001", "100000000", "0.9"]),
+    st.sampled_from(["0", "0", "1", "0.5", "3", "100000"]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(row_strategy, max_size=12))
+def test_loader_matches_a_plain_python_reference(rows: list[tuple[str, str, str, str]]) -> None:
+    check_against_reference(rows)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(clean_row_strategy, max_size=8))
+def test_loader_matches_the_reference_on_well_formed_rows(rows: list[tuple[str, str, str, str]]) -> None:
+    check_against_reference(rows)
+
+
+def check_against_reference(rows: list[tuple[str, str, str, str]]) -> None:
+    import tempfile
+
+    assets = "asset,decimals,price_usd,haircuts\nBTC,8,100000,0:0.9\nETH,8,4000,\nUSDT,6,1,\n"
+    body = HEADER + "".join(",".join(r) + "\n" for r in rows)
+    errors, values, insolvent = reference_load(rows)
+    event("invalid" if errors else ("insolvent" if insolvent else "valid"))
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = write(Path(tmp), body, assets)
+        if errors:
+            with pytest.raises(SnapshotError) as info:
+                load_snapshot(directory, max_errors=1000)
+            assert {(e.row, e.field) for e in info.value.errors} == errors
+            return
+        s = load_snapshot(directory, max_errors=1000)
+    got = {
+        (s.uid_of(int(u)), s.assets[int(a)].symbol): (int(e), int(d))
+        for u, a, e, d in zip(s.user_id, s.asset, s.equity, s.debt, strict=True)
+    }
+    assert got == values
+    assert {u.uid for u in s.insolvent_users} == insolvent
+    for t, symbol in zip(s.totals, ("BTC", "ETH", "USDT"), strict=True):
+        assert t.equity == sum(v[0] for k, v in values.items() if k[1] == symbol)
+        assert t.debt == sum(v[1] for k, v in values.items() if k[1] == symbol)

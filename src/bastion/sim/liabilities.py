@@ -5,7 +5,8 @@ with rank; about 4 holdings per user, drawn by popularity; USD values log-normal
 Pareto wealth factor per user, plus a few whales; about 5% margin users who borrow (mostly stablecoins) up
 to 80% of their haircut collateral, so they stay solvent, except `insolvent` chosen users who owe more than
 their collateral. Everything is vectorized numpy over chunks of users, each chunk with its own seeded
-generator, so the output depends only on (users, assets, seed, insolvent), not on chunking or timing.
+generator (seeded by the seed and the chunk's first user), so the output depends only on (users, assets,
+seed, insolvent).
 
 The ground truth (totals per asset as exact integers, insolvent and whale uids) is computed here from the
 integers written, and saved beside the snapshot as `sim_truth.json`.
@@ -28,7 +29,7 @@ from bastion.por.snapshot import MAX_ASSETS, amount_bits, exact_sums
 
 CHUNK_USERS = 100_000
 MARGIN_SHARE = 0.05
-EXTRA_DRAWS = 4.2  # holdings drawn per user beyond the first; duplicates merge, ~4 distinct on average
+HOLDINGS = 4.0  # distinct holdings per user on average (fewer if the universe is too small for it)
 POPULARITY_EXPONENT = 1.1
 TRUTH_FILE = "sim_truth.json"
 
@@ -126,6 +127,26 @@ def asset_universe(k: int) -> list[SimAsset]:
     return out
 
 
+def extra_draws(popularity: NDArray[np.floating[Any]], target: float = HOLDINGS) -> float:
+    """Poisson mean of the draws beyond the first that gives `target` distinct assets per user on average.
+
+    With N = 1 + Poisson(lam) draws by popularity p, asset a is missed with probability
+    E[(1 - p_a)^N] = (1 - p_a) * exp(-lam * p_a), so E[distinct] = sum_a 1 - (1 - p_a) exp(-lam p_a),
+    increasing in lam: bisect.
+    """
+
+    def distinct(lam: float) -> float:
+        return float(np.sum(1.0 - (1.0 - popularity) * np.exp(-lam * popularity)))
+
+    lo, hi = 0.0, 64.0
+    if distinct(hi) < target:  # fewer assets than the target: hold most of them
+        return min(hi, 4.0 * len(popularity))
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if distinct(mid) < target else (lo, mid)
+    return hi
+
+
 def write_assets(path: Path, assets: list[SimAsset]) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
@@ -190,7 +211,7 @@ def _chunk(
     is_bad = np.zeros(count, dtype=bool)
     is_bad[insolvent[(insolvent >= first) & (insolvent < first + count)] - first] = True
 
-    draws = 1 + rng.poisson(EXTRA_DRAWS, size=count) + np.where(is_whale, 6, 0)
+    draws = 1 + rng.poisson(extra_draws(popularity), size=count) + np.where(is_whale, 6, 0)
     user = np.repeat(users, draws)
     asset = rng.choice(k, size=len(user), p=popularity)
     key = np.sort(user * MAX_ASSETS + asset)
