@@ -2,9 +2,10 @@
 
 The kernels work in the blocked style: a group of ``LANES`` messages of the same length is hashed at
 once, with the state held as one array row per BLAKE3 word and an inner loop over the lanes, so LLVM
-turns every compression into SIMD code across messages. Groups are spread over the cores with
-``prange``. The plain reference is the ``blake3`` package (tests compare byte for byte, including
-inputs longer than one 1024-byte chunk, which take BLAKE3's chunk tree).
+turns every compression into SIMD code across messages. Ranges of groups are spread over the cores
+by threads (the kernels release the GIL). The plain reference is the ``blake3`` package (tests
+compare byte for byte, including inputs longer than one 1024-byte chunk, which take BLAKE3's chunk
+tree).
 
 Leaf ``j`` of a matrix given column-major as ``columns`` (shape ``(k, N)``, row ``j`` is
 ``columns[:, j]``) is ``BLAKE3(0x00 || salt[j] || le64(columns[0, j]) || ... || le64(columns[k-1, j]))``;
@@ -15,6 +16,8 @@ can never be passed off as a leaf (second preimages across levels).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numba as nb
@@ -37,7 +40,6 @@ U32 = NDArray[np.uint32]
 U64 = NDArray[np.uint64]
 
 _kernel = nb.njit(cache=True, nogil=True)
-_parallel = nb.njit(cache=True, nogil=True, parallel=True)
 
 _IV = np.array(
     [0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19],
@@ -261,64 +263,53 @@ def _fill_leaf_block(cols: U64, salts: U8, j0: int, n: int, block: int, header: 
 
 
 @_kernel
-def _hash_leaf_group(cols: U64, salts: U8, j0: int, n: int, out: U32, st: U32, stack: U32) -> None:
+def _hash_leaves_range(cols: U64, salts: U8, out: U32, lo: int, hi: int) -> None:
+    """Leaves lo..hi-1, a lane group at a time."""
     header = 1 + salts.shape[1]
     total = header + 8 * cols.shape[0]
-    n_chunks = (total + CHUNK_BYTES - 1) // CHUNK_BYTES
-    sp = 0
-    for t in range(n_chunks):
-        start = t * CHUNK_BYTES
-        length = min(CHUNK_BYTES, total - start)
-        n_blocks = (length + BLOCK_BYTES - 1) // BLOCK_BYTES
-        _set_iv(st)
-        for b in range(n_blocks):
-            flags = 0
-            if b == 0:
-                flags |= CHUNK_START
-            if b == n_blocks - 1:
-                flags |= CHUNK_END
-                if n_chunks == 1:
-                    flags |= ROOT
-            block_len = min(BLOCK_BYTES, length - b * BLOCK_BYTES)
-            _fill_leaf_block(cols, salts, j0, n, start // BLOCK_BYTES + b, header, total, st)
-            _compress_lanes(st, t, block_len, flags)
-        if t < n_chunks - 1:
-            # BLAKE3's lazy chunk tree: merge completed subtrees while the chunk count has trailing zeros
-            done = t + 1
-            while done & 1 == 0:
-                sp -= 1
-                _parent_lanes(stack[sp], st, 0)
-                done >>= 1
-            for i in range(8):
-                for lane in range(LANES):
-                    stack[sp, i, lane] = st[_CV + i * LANES + lane]
-            sp += 1
-        else:
-            while sp > 0:
-                sp -= 1
-                _parent_lanes(stack[sp], st, ROOT if sp == 0 else 0)
-    for lane in range(n):
-        for i in range(8):
-            out[j0 + lane, i] = st[_CV + i * LANES + lane]
-
-
-@_parallel
-def _hash_leaves_kernel(cols: U64, salts: U8, out: U32, groups_per_task: int) -> None:
-    n_leaves = cols.shape[1]
-    n_groups = (n_leaves + LANES - 1) // LANES
-    n_tasks = (n_groups + groups_per_task - 1) // groups_per_task
-    total = 1 + salts.shape[1] + 8 * cols.shape[0]
     n_chunks = (total + CHUNK_BYTES - 1) // CHUNK_BYTES
     depth = 1
     while (1 << depth) < n_chunks:
         depth += 1
-    for task in nb.prange(n_tasks):
-        st = np.zeros(SCRATCH_WORDS, dtype=np.uint32)
-        stack = np.zeros((depth + 1, 8, LANES), dtype=np.uint32)
-        g_end = min(n_groups, (task + 1) * groups_per_task)
-        for g in range(task * groups_per_task, g_end):
-            j0 = g * LANES
-            _hash_leaf_group(cols, salts, j0, min(LANES, n_leaves - j0), out, st, stack)
+    st = np.zeros(SCRATCH_WORDS, dtype=np.uint32)
+    stack = np.zeros((depth + 1, 8, LANES), dtype=np.uint32)
+    for j0 in range(lo, hi, LANES):
+        n = min(LANES, hi - j0)
+        sp = 0
+        for t in range(n_chunks):
+            start = t * CHUNK_BYTES
+            length = min(CHUNK_BYTES, total - start)
+            n_blocks = (length + BLOCK_BYTES - 1) // BLOCK_BYTES
+            _set_iv(st)
+            for b in range(n_blocks):
+                flags = 0
+                if b == 0:
+                    flags |= CHUNK_START
+                if b == n_blocks - 1:
+                    flags |= CHUNK_END
+                    if n_chunks == 1:
+                        flags |= ROOT
+                block_len = min(BLOCK_BYTES, length - b * BLOCK_BYTES)
+                _fill_leaf_block(cols, salts, j0, n, start // BLOCK_BYTES + b, header, total, st)
+                _compress_lanes(st, t, block_len, flags)
+            if t < n_chunks - 1:
+                # BLAKE3's lazy chunk tree: merge completed subtrees while the chunk count has trailing zeros
+                done = t + 1
+                while done & 1 == 0:
+                    sp -= 1
+                    _parent_lanes(stack[sp], st, 0)
+                    done >>= 1
+                for i in range(8):
+                    for lane in range(LANES):
+                        stack[sp, i, lane] = st[_CV + i * LANES + lane]
+                sp += 1
+            else:
+                while sp > 0:
+                    sp -= 1
+                    _parent_lanes(stack[sp], st, ROOT if sp == 0 else 0)
+        for lane in range(n):
+            for i in range(8):
+                out[j0 + lane, i] = st[_CV + i * LANES + lane]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -326,67 +317,65 @@ def _hash_leaves_kernel(cols: U64, salts: U8, out: U32, groups_per_task: int) ->
 
 
 @_kernel
-def _hash_node_group(words: U32, p0: int, n: int, out: U32, st: U32, tmp: U32) -> None:
-    # The 16 words of parent p's children are words[16p : 16p + 16]; gather them lane-major first.
-    for w in range(16):
-        for lane in range(n):
-            tmp[w * LANES + lane] = words[16 * (p0 + lane) + w]
-    # The 0x01 prefix shifts every child byte up one position: message word w is the child word w
-    # shifted left by 8 bits, with the top byte of child word w-1 (or the prefix) below it.
-    for lane in range(LANES):
-        st[_MSG + lane] = np.uint32(((np.uint64(tmp[lane]) << _SH8) | np.uint64(NODE_PREFIX)) & _M32)
-    for w in range(1, 16):
-        for lane in range(LANES):
-            cur = np.uint64(tmp[w * LANES + lane])
-            prev = np.uint64(tmp[(w - 1) * LANES + lane])
-            st[_MSG + w * LANES + lane] = np.uint32(((cur << _SH8) | (prev >> _SH24)) & _M32)
-    _set_iv(st)
-    _compress_lanes(st, 0, BLOCK_BYTES, CHUNK_START)
-    for lane in range(LANES):
-        st[_MSG + lane] = np.uint32(np.uint64(tmp[15 * LANES + lane]) >> _SH24)
-    for w in range(1, 16):
-        for lane in range(LANES):
-            st[_MSG + w * LANES + lane] = 0
-    _compress_lanes(st, 0, 1, CHUNK_END | ROOT)
-    for lane in range(n):
-        for i in range(8):
-            out[p0 + lane, i] = st[_CV + i * LANES + lane]
-
-
-@_parallel
-def _hash_nodes_kernel(words: U32, out: U32, groups_per_task: int) -> None:
-    n_parents = out.shape[0]
-    n_groups = (n_parents + LANES - 1) // LANES
-    n_tasks = (n_groups + groups_per_task - 1) // groups_per_task
-    for task in nb.prange(n_tasks):
-        st = np.zeros(SCRATCH_WORDS, dtype=np.uint32)
-        tmp = np.zeros(16 * LANES, dtype=np.uint32)
-        g_end = min(n_groups, (task + 1) * groups_per_task)
-        for g in range(task * groups_per_task, g_end):
-            p0 = g * LANES
-            _hash_node_group(words, p0, min(LANES, n_parents - p0), out, st, tmp)
-
-
-@_kernel
-def _hash_nodes_serial(words: U32, out: U32) -> None:
+def _hash_nodes_range(words: U32, out: U32, lo: int, hi: int) -> None:
+    """Parents lo..hi-1, a lane group at a time."""
     st = np.zeros(SCRATCH_WORDS, dtype=np.uint32)
     tmp = np.zeros(16 * LANES, dtype=np.uint32)
-    n_parents = out.shape[0]
-    for p0 in range(0, n_parents, LANES):
-        _hash_node_group(words, p0, min(LANES, n_parents - p0), out, st, tmp)
+    for p0 in range(lo, hi, LANES):
+        n = min(LANES, hi - p0)
+        # The 16 words of parent p's children are words[16p : 16p + 16]; gather them lane-major first.
+        for w in range(16):
+            for lane in range(n):
+                tmp[w * LANES + lane] = words[16 * (p0 + lane) + w]
+        # The 0x01 prefix shifts every child byte up one position: message word w is child word w
+        # shifted left by 8 bits, with the top byte of child word w-1 (or the prefix) below it.
+        for lane in range(LANES):
+            st[_MSG + lane] = np.uint32(((np.uint64(tmp[lane]) << _SH8) | np.uint64(NODE_PREFIX)) & _M32)
+        for w in range(1, 16):
+            for lane in range(LANES):
+                cur = np.uint64(tmp[w * LANES + lane])
+                prev = np.uint64(tmp[(w - 1) * LANES + lane])
+                st[_MSG + w * LANES + lane] = np.uint32(((cur << _SH8) | (prev >> _SH24)) & _M32)
+        _set_iv(st)
+        _compress_lanes(st, 0, BLOCK_BYTES, CHUNK_START)
+        for lane in range(LANES):
+            st[_MSG + lane] = np.uint32(np.uint64(tmp[15 * LANES + lane]) >> _SH24)
+        for w in range(1, 16):
+            for lane in range(LANES):
+                st[_MSG + w * LANES + lane] = 0
+        _compress_lanes(st, 0, 1, CHUNK_END | ROOT)
+        for lane in range(n):
+            for i in range(8):
+                out[p0 + lane, i] = st[_CV + i * LANES + lane]
 
 
 # --------------------------------------------------------------------------------------------------
 # public API
 
 
-def _groups_per_task(n_items: int) -> int:
-    # several tasks per thread so an uneven split still keeps both cores busy to the end
-    n_groups = (n_items + LANES - 1) // LANES
-    return max(1, n_groups // (8 * nb.get_num_threads()))
+_PARALLEL_MIN = 4096  # below this many messages a second thread costs more than it saves
+_pool: ThreadPoolExecutor | None = None
 
 
-_PARALLEL_MIN = 4096  # below this many messages the thread pool costs more than it saves
+def _run_split(kernel: Callable[..., None], args: tuple[Any, ...], n_items: int) -> None:
+    """Run ``kernel(*args, lo, hi)`` over [0, n_items) in lane-aligned ranges on all cores.
+
+    The kernels release the GIL, so plain threads run them in parallel; this costs no compile time,
+    unlike numba's ``parallel=True`` (which tripled the cold compile of these kernels).
+    """
+    global _pool
+    threads = int(nb.get_num_threads())
+    if n_items < _PARALLEL_MIN or threads < 2:
+        kernel(*args, 0, n_items)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bastion-hash")
+    # a few ranges per thread so an uneven split still keeps every core busy to the end
+    step = -(-n_items // (4 * threads))
+    step = -(-step // LANES) * LANES
+    futures = [_pool.submit(kernel, *args, lo, min(n_items, lo + step)) for lo in range(0, n_items, step)]
+    for f in futures:
+        f.result()
 
 
 def hash_leaves(columns: U64, salts: U8 | None = None) -> U8:
@@ -398,6 +387,8 @@ def hash_leaves(columns: U64, salts: U8 | None = None) -> U8:
     cols = np.ascontiguousarray(columns, dtype=np.uint64)
     if cols.ndim != 2 or cols.shape[0] < 1:
         raise ValueError(f"columns must have shape (k, N) with k >= 1, got {cols.shape}")
+    if not cols.flags.writeable:
+        cols = cols.copy()  # numba compiles read-only arrays as a separate type: avoid a second compile
     n = cols.shape[1]
     if salts is None:
         salt_arr = np.zeros((n, 0), dtype=np.uint8)
@@ -405,10 +396,11 @@ def hash_leaves(columns: U64, salts: U8 | None = None) -> U8:
         salt_arr = np.ascontiguousarray(salts, dtype=np.uint8)
         if salt_arr.ndim != 2 or salt_arr.shape[0] != n:
             raise ValueError(f"salts must have shape ({n}, S), got {salt_arr.shape}")
+        if not salt_arr.flags.writeable:
+            salt_arr = salt_arr.copy()
     out = np.empty((n, 8), dtype=np.uint32)
     if n:
-        gpt = _groups_per_task(n) if n >= _PARALLEL_MIN else (n + LANES - 1) // LANES
-        _hash_leaves_kernel(cols, salt_arr, out, gpt)
+        _run_split(_hash_leaves_range, (cols, salt_arr, out), n)
     return out.view(np.uint8)
 
 
@@ -417,10 +409,10 @@ def hash_nodes(children: U8) -> U8:
     ch = np.ascontiguousarray(children, dtype=np.uint8)
     if ch.ndim != 2 or ch.shape[1] != DIGEST_BYTES or ch.shape[0] % 2:
         raise ValueError(f"children must have shape (2M, 32), got {ch.shape}")
+    if not ch.flags.writeable:
+        ch = ch.copy()
     m = ch.shape[0] // 2
     out = np.empty((m, 8), dtype=np.uint32)
-    if m >= _PARALLEL_MIN:
-        _hash_nodes_kernel(ch.view(np.uint32).reshape(-1), out, _groups_per_task(m))
-    elif m:
-        _hash_nodes_serial(ch.view(np.uint32).reshape(-1), out)
+    if m:
+        _run_split(_hash_nodes_range, (ch.view(np.uint32).reshape(-1), out), m)
     return out.view(np.uint8)
