@@ -346,7 +346,7 @@ amount_text = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(amount_text, st.integers(-1, 18), st.integers(1, 60)), min_size=1, max_size=30))
 def test_kernel_matches_reference(cases: list[tuple[str, int, int]]) -> None:
     texts = pa.array([c[0] for c in cases], pa.string())
@@ -471,3 +471,10 @@ def check_against_reference(rows: list[tuple[str, str, str, str]]) -> None:
     for t, symbol in zip(s.totals, ("BTC", "ETH", "USDT"), strict=True):
         assert t.equity == sum(v[0] for k, v in values.items() if k[1] == symbol)
         assert t.debt == sum(v[1] for k, v in values.items() if k[1] == symbol)
+
+
+def test_header_only_is_an_empty_snapshot_and_an_empty_file_an_error(tmp_path: Path) -> None:
+    s = load_snapshot(write(tmp_path, HEADER))
+    assert s.n_rows == 0 and s.n_users == 0 and [t.equity for t in s.totals] == [0, 0, 0]
+    (e,) = issues_of(tmp_path, "")
+    assert (e.file, e.row) == ("balances.csv", 1) and "empty file" in e.message
