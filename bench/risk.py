@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,6 +32,25 @@ import httpx
 
 from bastion.service.testing import free_port
 from bastion.sim.risk_traffic import month, replay
+
+
+def fresh_postgres(server_url: str) -> tuple[str, Callable[[], None]]:
+    import uuid
+
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    name = f"bastion_bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(make_url(server_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False), drop
 
 
 def start_server(url: str, workers: int, data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -95,12 +115,21 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--concurrency", type=int, default=16)
-    ap.add_argument("--database-url", default="")
+    ap.add_argument("--database-url", default="", help="Use this (migrated or empty) database as it is.")
+    ap.add_argument(
+        "--postgres",
+        default="",
+        metavar="SERVER_URL",
+        help="Make a fresh database on this PostgreSQL server for the run, dropped after.",
+    )
     ap.add_argument("--json", type=Path, default=Path("bench/results/risk.json"))
     args = ap.parse_args()
 
     data_dir = tempfile.mkdtemp(prefix="bastion-bench-risk-")
     url = args.database_url or f"sqlite:///{data_dir}/bench.sqlite"
+    dropper = None
+    if args.postgres:
+        url, dropper = fresh_postgres(args.postgres)
     traffic = month(seed=args.seed, users=args.users)
     n_w = len(traffic.withdrawals())
     print(
@@ -163,6 +192,8 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        if dropper is not None:
+            dropper()
 
 
 if __name__ == "__main__":
