@@ -27,6 +27,12 @@ def register(app: typer.Typer) -> None:
             # Workers are separate processes that read their settings from the environment.
             os.environ["BASTION_DATABASE_URL"] = database_url
         settings = Settings()
+        from bastion.db.session import is_sqlite
+
+        if workers > 1 and is_sqlite(settings.database_url):
+            # One writer at a time: extra processes only queue on the file lock (and their busy-wait backoff
+            # turns into seconds of tail latency under load). PostgreSQL is the multi-worker setup.
+            typer.echo("note: SQLite has one writer at a time; use PostgreSQL for --workers > 1", err=True)
         if migrate:
             upgrade(settings.database_url)
         uvicorn.run(
