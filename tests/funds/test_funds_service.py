@@ -54,9 +54,7 @@ def test_ingest_idempotent_and_public_endpoint(http: httpx.Client) -> None:
     pool = fund["data"][0]
     assert pool["instFamily"] == "BTC-USDT" and D(pool["total"]) == D(997)
     assert [d["type"] for d in pool["details"]] == ["bankruptcy_loss", "capital_injection"]
-    only_losses = http.get(
-        "/v1/public/insurance-fund", params={"instType": "SWAP", "type": "bankruptcy_loss"}
-    )
+    only_losses = http.get("/v1/public/insurance-fund", params={"instType": "SWAP", "type": "bankruptcy_loss"})
     assert [d["amt"] for d in only_losses.json()["data"][0]["details"]] == ["-3"]
     bad_type = http.get("/v1/public/insurance-fund", params={"instType": "SWAP", "type": "nope"})
     assert bad_type.status_code == 422 and bad_type.json()["detail"][0]["field"] == "type"
@@ -100,12 +98,19 @@ def test_adl_state_and_queue_published(http: httpx.Client) -> None:
     # A 60 loss on an empty fund cannot be covered: ADL by balance.
     r = http.post("/v1/liquidations", json=_liq(1, "40"))
     assert r.json()["type"] == "adl" and r.json()["state"] == "adl"
-    status = http.get(
-        "/v1/public/adl", params={"instType": "SWAP", "instFamily": "BTC-USDT", "ccy": "USDT"}
-    ).json()
+    status = http.get("/v1/public/adl", params={"instType": "SWAP", "instFamily": "BTC-USDT", "ccy": "USDT"}).json()
     assert status["state"] == "adl" and status["lastChange"]["kind"] == "bal_adl_start"
-    assert [q["posId"] for q in status["queue"]["short"]] == ["p2", "p1"]
-    assert "userId" not in status["queue"]["short"][0]
+    # The loss closed the long 1 against the top of the short queue (p2), at the bankruptcy price.
+    assert [q["posId"] for q in status["queue"]["short"]] == ["p1"]
+    [fill] = status["deleveraged"]
+    assert (fill["posId"], fill["rank"], fill["szClosed"], fill["px"], fill["liquidationId"]) == (
+        "p2",
+        1,
+        "1",
+        "100",
+        "L1",
+    )
+    assert "u1" not in r.text + str(status) and "u2" not in str(status)  # user ids are never published
     hist = http.get("/v1/public/insurance-fund", params={"instType": "SWAP", "type": "adl"}).json()
     assert hist["data"][0]["details"][0]["adlType"] == "bal_adl_start"
 

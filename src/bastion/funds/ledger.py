@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError
-from bastion.funds.adl import OpenPosition, adl_queue
+from bastion.funds.adl import OpenPosition, QueueEntry, adl_queue, deleverage
 from bastion.funds.liquidation import ContractType, LiquidationError, PositionSide, liquidation_outcome
-from bastion.funds.models import AdlPosition, FundEntry, FundPool, FundPosting, Liquidation, PoolEvent
+from bastion.funds.models import AdlFill, AdlPosition, FundEntry, FundPool, FundPosting, Liquidation, PoolEvent
 from bastion.funds.pool_state import PoolPolicy, PoolState, WindowPeak, drawdown, fund_covers, next_state
 from bastion.funds.settings import default_policy
 
@@ -101,6 +101,20 @@ class _PoolRun:
     last_ts: datetime | None
     peak: WindowPeak
     entries: list[_NewEntry] = field(default_factory=list)
+    # The pool's open positions (position id -> row id, position), loaded on the first ADL of the batch and
+    # reduced in memory as liquidations are deleveraged against them; written back with the entries.
+    positions: dict[str, tuple[int, OpenPosition]] | None = None
+    fills: list[_NewFill] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _NewFill:
+    entry: _NewEntry
+    liquidation_id: str
+    rank: int
+    position: OpenPosition
+    size_closed: Decimal
+    price: Decimal
 
 
 @dataclass(slots=True)
@@ -261,12 +275,12 @@ def _book_entry(
     transition = next_state(before, run.balance, peak, at, pool.last_adl_trigger_at, policy, uncovered)
     if adl_condition_at is not None:
         pool.last_adl_trigger_at = adl_condition_at
-    # Double entry: the pool against the counter account; an ADL-closed loss moves between the liquidation
-    # clearing account and the ADL counterparties and leaves the pool alone.
+    # Double entry: the pool against the counter account; an ADL-closed loss leaves the pool alone: the
+    # deleveraged counterparties (`adl:`) make the liquidation clearing account whole instead.
     postings = (
         ((f"pool:{pool.id}", amount), (counter_account, counter_amount))
         if kind != ADL
-        else ((f"liquidations:{run.key.ccy}", -counter_amount), (f"adl:{run.key.ccy}", counter_amount))
+        else ((counter_account, counter_amount), (f"adl:{run.key.ccy}", -counter_amount))
     )
     entry = _NewEntry(
         pool_id=pool.id,
@@ -287,7 +301,7 @@ def _book_entry(
         kind_name = transition.trigger.value if transition.trigger is not None else transition.state.value
         queue = None
         if transition.state is PoolState.ADL and before is not PoolState.ADL:
-            queue = _queue_snapshot(session, pool.id, liquidated_side)
+            queue = _queue_snapshot(session, run, liquidated_side)
         session.add(
             PoolEvent(
                 pool_id=pool.id,
@@ -307,12 +321,9 @@ def _book_entry(
 
 
 def _queue_snapshot(
-    session: Session, pool_id: int, liquidated_side: PositionSide | None
+    session: Session, run: _PoolRun, liquidated_side: PositionSide | None
 ) -> list[dict[str, str | int]]:
-    positions = [
-        position_from_row(p)
-        for p in session.scalars(select(AdlPosition).where(AdlPosition.pool_id == pool_id))
-    ]
+    positions = [p for _, p in _run_positions(session, run).values()]
     sides = [liquidated_side] if liquidated_side is not None else [PositionSide.LONG, PositionSide.SHORT]
     out: list[dict[str, str | int]] = []
     for side in sides:
@@ -329,6 +340,53 @@ def _queue_snapshot(
     return out
 
 
+def _run_positions(session: Session, run: _PoolRun) -> dict[str, tuple[int, OpenPosition]]:
+    if run.positions is None:
+        run.positions = {
+            row.position_id: (row.id, position_from_row(row))
+            for row in session.scalars(select(AdlPosition).where(AdlPosition.pool_id == run.pool.id))
+        }
+    return run.positions
+
+
+def adl_quantity(item: LiquidationIn) -> Decimal:
+    """The base quantity a liquidated position holds, which ADL must close against opposing positions
+    (position sizes are in base units). Inverse contracts are worth `ctVal` quote each: in base units at the
+    bankruptcy price, to the fund unit, rounded up so the position is closed whole."""
+    qty = item.sz * item.ct_val
+    if item.ct_type is ContractType.INVERSE:
+        qty = (qty / item.bk_px).quantize(UNIT, rounding=ROUND_CEILING)
+    return qty
+
+
+def _deleverage(
+    session: Session, run: _PoolRun, item: LiquidationIn, shortfall: Decimal
+) -> tuple[list[tuple[QueueEntry, Decimal]], Decimal]:
+    """Which opposing positions close `item`, in queue order, and the part of `shortfall` they absorb.
+
+    The whole liquidated quantity is closed against the top of the queue at the bankruptcy price, never
+    more. When the known positions cannot take all of it, they absorb their share of the shortfall (rounded
+    down) and the rest stays open on the liquidation clearing account for the exchange to settle.
+    """
+    needed = adl_quantity(item)
+    positions = [p for _, p in _run_positions(session, run).values()]
+    taken = deleverage(adl_queue(positions, item.pos_side), needed)
+    filled = sum((cut for _, cut in taken), Decimal(0))
+    if filled >= needed:
+        return taken, shortfall
+    return taken, (shortfall * filled / needed).quantize(UNIT, rounding=ROUND_FLOOR)
+
+
+def _apply_fills(
+    run: _PoolRun, entry: _NewEntry, item: LiquidationIn, taken: list[tuple[QueueEntry, Decimal]]
+) -> None:
+    assert run.positions is not None
+    for q, cut in taken:
+        row_id, position = run.positions[q.position.position_id]
+        run.positions[position.position_id] = (row_id, replace(position, size=position.size - cut))
+        run.fills.append(_NewFill(entry, item.id, q.rank, position, cut, item.bk_px))
+
+
 def position_from_row(p: AdlPosition) -> OpenPosition:
     return OpenPosition(
         p.position_id, p.user_id, PositionSide(p.pos_side), p.sz, p.avg_px, p.mark_px, p.margin
@@ -336,6 +394,7 @@ def position_from_row(p: AdlPosition) -> OpenPosition:
 
 
 def _write_entries(session: Session, runs: Iterable[_PoolRun]) -> None:
+    runs = list(runs)
     new = [e for run in runs for e in run.entries]
     if not new:
         return
@@ -352,6 +411,45 @@ def _write_entries(session: Session, runs: Iterable[_PoolRun]) -> None:
             for account, amount in e.postings
         ],
     )
+    for run in runs:
+        _write_fills(session, run)
+
+
+def _write_fills(session: Session, run: _PoolRun) -> None:
+    if not run.fills:
+        return
+    session.execute(
+        insert(AdlFill),
+        [
+            {
+                "entry_id": f.entry.id,
+                "pool_id": run.pool.id,
+                "liquidation_id": f.liquidation_id,
+                "ts": f.entry.ts,
+                "rank": f.rank,
+                "position_id": f.position.position_id,
+                "user_id": f.position.user_id,
+                "pos_side": f.position.side.value,
+                "size_before": f.position.size,
+                "size_closed": f.size_closed,
+                "price": f.price,
+            }
+            for f in run.fills
+        ],
+    )
+    assert run.positions is not None
+    touched = {f.position.position_id for f in run.fills}
+    closed = [run.positions[p][0] for p in touched if run.positions[p][1].size == 0]
+    reduced = [
+        {"id": run.positions[p][0], "sz": run.positions[p][1].size}
+        for p in sorted(touched)
+        if run.positions[p][1].size > 0
+    ]
+    if closed:
+        session.execute(delete(AdlPosition).where(AdlPosition.id.in_(closed)))
+    if reduced:
+        session.execute(update(AdlPosition), reduced)
+    run.fills.clear()
 
 
 def _as_booked(
@@ -467,13 +565,14 @@ def book_liquidations(
         else:
             # The fund does not pay: opposing positions are closed at the bankruptcy price and absorb it.
             uncovered = -outcome > run.balance
+            taken, absorbed = _deleverage(session, run, item, -outcome)
             entry = _book_entry(
                 session,
                 run,
                 ADL,
                 Decimal(0),
                 clearing,
-                -outcome,
+                absorbed,
                 at,
                 now,
                 None,
@@ -482,6 +581,7 @@ def book_liquidations(
                 item.pos_side,
                 policy,
             )
+            _apply_fills(run, entry, item, taken)
         fresh[item.id] = (entry, outcome)
 
     _write_entries(session, runs.values())

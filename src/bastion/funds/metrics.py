@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.funds.ledger import ADL, INJECTION, LOSS, SURPLUS
-from bastion.funds.models import FundEntry, FundPool, FundPosting, PoolEvent
+from bastion.funds.models import AdlFill, FundEntry, FundPool, FundPosting, Liquidation, PoolEvent
 from bastion.funds.pool_state import PoolPolicy, WindowPeak, drawdown
 from bastion.funds.settings import default_policy
 
@@ -25,8 +25,11 @@ class PoolMonth:
     surplus_in: Decimal
     injections_in: Decimal
     losses_out: Decimal
-    adl_liquidations: int  # losses closed against opposing positions instead
-    adl_absorbed: Decimal
+    adl_liquidations: int  # losses closed against opposing positions instead (ADL events)
+    adl_absorbed: Decimal  # shortfall the deleveraged positions took instead of the fund
+    adl_unabsorbed: Decimal  # shortfall of ADL events no known position was left to take (clearing account)
+    adl_positions: int  # position reductions (one position reduced for two liquidations counts twice)
+    adl_size_closed: Decimal  # base quantity closed on opposing positions
     adl_starts: int
     worst_drawdown_8h: Decimal
     state_end: str
@@ -44,6 +47,8 @@ class FundMonth:
     balance_by_ccy: dict[str, Decimal]
     triggers: int
     adl_starts: int
+    adl_events: int
+    adl_positions: int
     worst_drawdown_8h: Decimal
 
 
@@ -71,17 +76,24 @@ def monthly(session: Session, start: datetime, end: datetime, policy: PoolPolicy
             .order_by(FundEntry.seq)
         ).all()
         adl_ids = [r.id for r in rows if r.type == ADL and r.ts >= start]
-        absorbed = (
-            {
-                entry_id: amount
-                for entry_id, amount in session.execute(
-                    select(FundPosting.entry_id, FundPosting.amount).where(
-                        FundPosting.account == f"adl:{pool.ccy}", FundPosting.entry_id.in_(adl_ids)
-                    )
+        absorbed: dict[int, Decimal] = {}
+        shortfall = Decimal(0)
+        for chunk in (adl_ids[i : i + 500] for i in range(0, len(adl_ids), 500)):
+            for entry_id, amount in session.execute(
+                select(FundPosting.entry_id, FundPosting.amount).where(
+                    FundPosting.account == f"adl:{pool.ccy}", FundPosting.entry_id.in_(chunk)
                 )
-            }
-            if adl_ids
-            else {}
+            ):
+                absorbed[entry_id] = amount
+            shortfall -= sum(
+                session.scalars(select(Liquidation.outcome).where(Liquidation.entry_id.in_(chunk))), Decimal(0)
+            )
+        fills = (
+            session.execute(
+                select(AdlFill.size_closed).where(AdlFill.pool_id == pool.id, AdlFill.ts >= start, AdlFill.ts < end)
+            )
+            .scalars()
+            .all()
         )
         for r in rows:
             peak = tracker.push(r.ts, r.balance)
@@ -121,6 +133,9 @@ def monthly(session: Session, start: datetime, end: datetime, policy: PoolPolicy
                 losses,
                 adl_count,
                 adl_absorbed,
+                shortfall - adl_absorbed,
+                len(fills),
+                sum(fills, Decimal(0)),
                 starts,
                 worst,
                 state,
@@ -136,5 +151,7 @@ def monthly(session: Session, start: datetime, end: datetime, policy: PoolPolicy
         by_ccy,
         sum(p.triggers for p in pools),
         sum(p.adl_starts for p in pools),
+        sum(p.adl_liquidations for p in pools),
+        sum(p.adl_positions for p in pools),
         max((p.worst_drawdown_8h for p in pools), default=Decimal(0)),
     )

@@ -129,3 +129,29 @@ class AdlPosition(Base):
     mark_px: Mapped[Decimal] = mapped_column(ExactDecimal)
     margin: Mapped[Decimal] = mapped_column(ExactDecimal)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AdlFill(Base):
+    """Audit of auto-deleveraging: one opposing position reduced to close one liquidation in ADL.
+
+    Written with the liquidation's ADL entry, in queue order; the user id is for the exchange's own records
+    and is never published."""
+
+    __tablename__ = "fund_adl_fills"
+    __table_args__ = (
+        UniqueConstraint("liquidation_id", "position_id"),
+        Index("ix_fund_adl_fills_pool_ts", "pool_id", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("fund_entries.id"), index=True)  # the ADL entry
+    pool_id: Mapped[int] = mapped_column(ForeignKey("fund_pools.id"))
+    liquidation_id: Mapped[str] = mapped_column(String(128))
+    ts: Mapped[datetime] = mapped_column(UtcDateTime)
+    rank: Mapped[int] = mapped_column(Integer)  # place in the queue when it was deleveraged, 1 = first
+    position_id: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str] = mapped_column(String(128))
+    pos_side: Mapped[str] = mapped_column(String(8))
+    size_before: Mapped[Decimal] = mapped_column(ExactDecimal)
+    size_closed: Mapped[Decimal] = mapped_column(ExactDecimal)
+    price: Mapped[Decimal] = mapped_column(ExactDecimal)  # the liquidated position's bankruptcy price

@@ -13,7 +13,7 @@ from bastion.errors import InvalidInputError, NotFoundError
 from bastion.funds.adl import OpenPosition, QueueEntry, adl_queue
 from bastion.funds.ledger import ENTRY_TYPES, PoolKey, lock_or_create_pools, pool_balance, position_from_row
 from bastion.funds.liquidation import PositionSide
-from bastion.funds.models import AdlPosition, FundEntry, FundPool, PoolEvent
+from bastion.funds.models import AdlFill, AdlPosition, FundEntry, FundPool, PoolEvent
 from bastion.funds.pool_state import PoolPolicy
 from bastion.funds.settings import default_policy
 
@@ -81,6 +81,7 @@ class AdlStatus:
     last_event: PoolEvent | None
     queue_long: list[QueueEntry]  # positions deleveraged when a short is liquidated
     queue_short: list[QueueEntry]
+    deleveraged: list[AdlFill]  # latest position reductions, newest first
 
 
 def adl_status(session: Session, key: PoolKey, top: int = 50) -> AdlStatus:
@@ -98,6 +99,11 @@ def adl_status(session: Session, key: PoolKey, top: int = 50) -> AdlStatus:
         last,
         adl_queue(positions, PositionSide.SHORT)[:top],
         adl_queue(positions, PositionSide.LONG)[:top],
+        list(
+            session.scalars(
+                select(AdlFill).where(AdlFill.pool_id == pool.id).order_by(AdlFill.id.desc()).limit(top)
+            )
+        ),
     )
 
 

@@ -94,8 +94,9 @@ class RedisVersion:
 
         try:
             value: bytes | None = self.client.get(self.key)
-            if value is None:
+            if value is None:  # first use, or Redis lost its data: start from a random number
                 self.client.set(self.key, secrets.randbits(62), nx=True)
+                value = self.client.get(self.key)
         except redis.RedisError:
             return None
         return value

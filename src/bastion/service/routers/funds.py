@@ -242,7 +242,8 @@ def adl(
     ccy: str,
     top: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, object]:
-    """A pool's state (normal, warning, adl), balance, last state change and ADL queue per side."""
+    """A pool's state (normal, warning, adl), balance, last state change, ADL queue per side (`long`: the
+    longs deleveraged when a short is liquidated) and the latest positions ADL reduced."""
     status = public.adl_status(session, PoolKey(instType, instFamily, ccy), top)
     last = status.last_event
     return {
@@ -260,6 +261,20 @@ def adl(
             "decRate": _d(last.dec_rate),
         },
         "queue": {"long": _queue(status.queue_long), "short": _queue(status.queue_short)},
+        # Positions ADL closed, newest first: which, by how much, at what price; never whose.
+        "deleveraged": [
+            {
+                "ts": _ms(f.ts),
+                "liquidationId": f.liquidation_id,
+                "posId": f.position_id,
+                "posSide": f.pos_side,
+                "rank": f.rank,
+                "szBefore": _d(f.size_before),
+                "szClosed": _d(f.size_closed),
+                "px": _d(f.price),
+            }
+            for f in status.deleveraged
+        ],
     }
 
 
@@ -273,6 +288,8 @@ def fund_metrics(
         "end": m.end,
         "triggers": m.triggers,
         "adlStarts": m.adl_starts,
+        "adlEvents": m.adl_events,
+        "adlPositions": m.adl_positions,
         "worstDrawdown8h": _d(m.worst_drawdown_8h),
         "balanceByCcy": {k: _d(v) for k, v in m.balance_by_ccy.items()},
         "pools": [
@@ -288,6 +305,9 @@ def fund_metrics(
                 "outflows": _d(p.losses_out),
                 "adlLiquidations": p.adl_liquidations,
                 "adlAbsorbed": _d(p.adl_absorbed),
+                "adlUnabsorbed": _d(p.adl_unabsorbed),
+                "adlPositions": p.adl_positions,
+                "adlSizeClosed": _d(p.adl_size_closed),
                 "adlStarts": p.adl_starts,
                 "worstDrawdown8h": _d(p.worst_drawdown_8h),
                 "state": p.state_end,
