@@ -138,3 +138,16 @@ def test_bastion_serve_runs_migrations_and_serves(tmp_path) -> None:  # type: ig
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.redis
+def test_redis_fixture_gives_a_private_prefix(redis_url: str, redis_prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.set(f"{redis_prefix}probe", b"1", ex=60)
+        assert client.get(f"{redis_prefix}probe") == b"1"
+        assert redis_prefix.startswith("bastion_t_")
+    finally:
+        client.close()
