@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -228,6 +229,30 @@ def test_external_matrix_is_the_reference_circulant() -> None:
 
 
 # -- kernels against the reference -----------------------------------------------------------------
+
+
+@numba.njit(cache=False)
+def _mul_both(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    full = np.empty_like(a)
+    partial = np.empty_like(a)
+    for i in range(a.shape[0]):
+        full[i] = P2._mul(a[i], b[i])
+        partial[i] = P2._mul_partial(a[i], b[i])
+    return full, partial
+
+
+def test_kernel_multiplication_including_non_canonical_inputs() -> None:
+    # the permutation's own multiplication: canonical output, and the partial form (any 64-bit inputs,
+    # used inside the S-box) congruent to the product
+    rng = np.random.default_rng(5)
+    edge = [*EDGE, P, P + 1, 2**64 - 1, 2**64 - 2, 2**64 - 2**32 - 1]
+    a = [x for x in edge for _ in edge] + [int(v) for v in rng.integers(0, 2**64, 500, dtype=np.uint64)]
+    b = [y for _ in edge for y in edge] + [int(v) for v in rng.integers(0, 2**64, 500, dtype=np.uint64)]
+    full, partial = _mul_both(np.array(a, dtype=np.uint64), np.array(b, dtype=np.uint64))
+    expected = [x * y % P for x, y in zip(a, b, strict=True)]
+    assert full.tolist() == expected
+    assert [int(v) % P for v in partial] == expected
+
 
 
 @settings(max_examples=25, deadline=None)

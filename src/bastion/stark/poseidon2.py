@@ -54,9 +54,12 @@ def constants(width: int = WIDTH) -> tuple[U64, U64, U64]:
 
 
 @_scalar
-def _mul(a: np.uint64, b: np.uint64) -> np.uint64:
-    """a * b mod p, canonical. Same result as ``field.mul``, arranged so that the 128-bit product needs no
-    carry comparisons (they are the expensive part once the lane loop is vectorized)."""
+def _mul_partial(a: np.uint64, b: np.uint64) -> np.uint64:
+    """a * b mod p as a value in [0, 2^64), not always canonical; inputs may be any 64-bit values.
+
+    Arranged so that the 128-bit product needs no carry comparisons (they are the expensive part once
+    the lane loop is vectorized); skipping the final subtraction is safe wherever the result only feeds
+    another multiplication or an ``add`` with a canonical operand (which canonicalizes)."""
     a0 = a & _MASK32
     a1 = a >> _SHIFT32
     b0 = b & _MASK32
@@ -76,16 +79,23 @@ def _mul(a: np.uint64, b: np.uint64) -> np.uint64:
     t2 = t0 + t1
     if t2 < t1:
         t2 += _EPSILON
-    if t2 >= _P:
-        t2 -= _P
     return t2
 
 
 @_scalar
+def _mul(a: np.uint64, b: np.uint64) -> np.uint64:
+    """a * b mod p, canonical (same result as ``field.mul``)."""
+    r = _mul_partial(a, b)
+    if r >= _P:
+        r -= _P
+    return r
+
+
+@_scalar
 def _sbox(x: np.uint64) -> np.uint64:
-    x2 = _mul(x, x)
-    x3 = _mul(x2, x)
-    x4 = _mul(x2, x2)
+    x2 = _mul_partial(x, x)
+    x3 = _mul_partial(x2, x)
+    x4 = _mul_partial(x2, x2)
     return _mul(x3, x4)
 
 
@@ -135,7 +145,7 @@ def _internal_linear(buf: U64, m: int, diag_m1: U64, tmp: U64) -> None:
     for i in range(t):
         d = diag_m1[i]
         for lane in range(m):
-            buf[i, lane] = add(_mul(buf[i, lane], d), tmp[lane])
+            buf[i, lane] = add(_mul_partial(buf[i, lane], d), tmp[lane])  # add canonicalizes
 
 
 @_inline
