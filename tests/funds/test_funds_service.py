@@ -117,6 +117,25 @@ def test_adl_state_and_queue_published(http: httpx.Client) -> None:
 
 def test_simulated_month_matches_ground_truth(http: httpx.Client, session_factory) -> None:  # type: ignore[no-untyped-def]
     month = simulate(seed=11, per_day=60)
+    for pool, book in month.positions.items():
+        body = {
+            "instType": pool.inst_type,
+            "instFamily": pool.inst_family,
+            "ccy": pool.ccy,
+            "positions": [
+                {
+                    "posId": p.position_id,
+                    "userId": p.user_id,
+                    "posSide": p.side.value,
+                    "pos": str(p.size),
+                    "avgPx": str(p.entry_price),
+                    "markPx": str(p.mark_price),
+                    "margin": str(p.margin),
+                }
+                for p in book
+            ],
+        }
+        assert http.put("/v1/funds/positions", json=body).status_code == 200
     for inj in month.injections:
         body = {
             "id": inj.id,
@@ -156,9 +175,13 @@ def test_simulated_month_matches_ground_truth(http: httpx.Client, session_factor
         assert p.surplus_in == truth.surplus_in and p.losses_out == truth.losses_out
         assert p.injections_in == truth.injections_in
         assert p.adl_liquidations == truth.adl_liquidations
+        assert (p.adl_positions, p.adl_size_closed) == (truth.adl_positions, truth.adl_size_closed)
+        assert (p.adl_absorbed, p.adl_unabsorbed) == (truth.adl_absorbed, truth.adl_unabsorbed)
         assert p.adl_starts == truth.adl_starts
         assert p.worst_drawdown_8h == truth.worst_drawdown
     crash = by_pool[(month.crash_pool.inst_type, month.crash_pool.inst_family, month.crash_pool.ccy)]
     assert crash.adl_starts >= 1 and crash.worst_drawdown_8h >= D("0.3")
+    assert crash.adl_positions > crash.adl_liquidations > 0  # ADL went past the top of the queue
     m = http.get("/v1/funds/metrics", params={"start": month.start.isoformat(), "end": month.end.isoformat()})
     assert m.status_code == 200 and m.json()["adlStarts"] == got.adl_starts
+    assert m.json()["adlPositions"] == got.adl_positions == sum(t.adl_positions for t in month.truth.values())

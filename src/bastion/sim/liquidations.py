@@ -1,7 +1,9 @@
 """A seeded month of liquidations across insurance-fund pools, with a crash day that drives one pool into ADL.
 
-The ground truth is computed here from what was generated, by a plain reference model of the fund (brute-force
-8-hour peak, no database), so a test can replay the month through the service and compare its metrics.
+The crash pool also has a book of open positions on both sides, so that ADL closes real positions. The ground
+truth is computed here from what was generated, by a plain reference model of the fund (brute-force 8-hour
+peak, brute-force ranking of the ADL queue, no database), so a test can replay the month through the service
+and compare its metrics.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
+from bastion.funds.adl import OpenPosition
 from bastion.funds.ledger import LiquidationIn, PoolKey
 from bastion.funds.liquidation import PositionSide
 
@@ -39,6 +42,10 @@ class PoolTruth:
     injections_in: Decimal = Decimal(0)
     losses_out: Decimal = Decimal(0)
     adl_liquidations: int = 0
+    adl_positions: int = 0  # position reductions
+    adl_size_closed: Decimal = Decimal(0)
+    adl_absorbed: Decimal = Decimal(0)
+    adl_unabsorbed: Decimal = Decimal(0)
     adl_starts: int = 0
     worst_drawdown: Decimal = Decimal(0)
     history: list[tuple[datetime, Decimal]] = field(default_factory=list)
@@ -53,6 +60,7 @@ class LiquidationMonth:
     injections: list[Injection]
     liquidations: list[LiquidationIn]
     truth: dict[PoolKey, PoolTruth]
+    positions: dict[PoolKey, list[OpenPosition]] = field(default_factory=dict)
 
 
 def _peak(history: list[tuple[datetime, Decimal]], now: datetime) -> Decimal:
@@ -62,6 +70,43 @@ def _peak(history: list[tuple[datetime, Decimal]], now: datetime) -> Decimal:
     return max([b for t, b in history if t > start] + carried)
 
 
+def _ranked(book: dict[str, OpenPosition], liquidated: PositionSide) -> list[OpenPosition]:
+    """The published rule, by hand: profit ratio times effective leverage (losers: divided), ties by id."""
+
+    def score(p: OpenPosition) -> Decimal:
+        pnl = (p.mark_price - p.entry_price) * p.size * (1 if p.side is PositionSide.LONG else -1)
+        ratio = pnl / (p.entry_price * p.size)
+        equity = p.margin + pnl
+        leverage = p.mark_price * p.size / equity if equity > 0 else Decimal("1e18")
+        return ratio * leverage if ratio > 0 else ratio / leverage
+
+    return sorted(
+        (p for p in book.values() if p.side is not liquidated and p.size > 0),
+        key=lambda p: (-score(p), p.position_id),
+    )
+
+
+def _reference_adl(t: PoolTruth, book: dict[str, OpenPosition], liq: LiquidationIn, shortfall: Decimal) -> None:
+    needed = left = liq.sz * liq.ct_val
+    for p in _ranked(book, liq.pos_side):
+        if left == 0:
+            break
+        cut = min(left, p.size)
+        book[p.position_id] = OpenPosition(
+            p.position_id, p.user_id, p.side, p.size - cut, p.entry_price, p.mark_price, p.margin
+        )
+        left -= cut
+        t.adl_positions += 1
+        t.adl_size_closed += cut
+    absorbed = (
+        shortfall
+        if left == 0
+        else (shortfall * (needed - left) / needed).quantize(Decimal("0.00000001"), rounding=ROUND_FLOOR)
+    )
+    t.adl_absorbed += absorbed
+    t.adl_unabsorbed += shortfall - absorbed
+
+
 def _reference(month: LiquidationMonth) -> None:
     """Run the fund's published rules over the month, by hand, to get the expected figures."""
     events: list[tuple[datetime, int, object]] = [(i.ts, 0, i) for i in month.injections]
@@ -69,6 +114,7 @@ def _reference(month: LiquidationMonth) -> None:
     events.sort(key=lambda e: (e[0], e[1]))
     state: dict[PoolKey, str] = {}
     last_trigger: dict[PoolKey, datetime] = {}
+    books = {pool: {p.position_id: p for p in ps} for pool, ps in month.positions.items()}
     for ts, _, ev in events:
         pool = ev.pool  # type: ignore[attr-defined]
         t = month.truth.setdefault(pool, PoolTruth())
@@ -91,6 +137,7 @@ def _reference(month: LiquidationMonth) -> None:
             else:
                 t.adl_liquidations += 1
                 uncovered = -outcome > t.balance
+                _reference_adl(t, books.setdefault(pool, {}), ev, -outcome)
         t.history.append((ts, t.balance))
         peak = _peak(t.history, ts)
         dd = (peak - t.balance) / peak if peak > 0 and t.balance < peak else Decimal(0)
@@ -108,9 +155,7 @@ def _reference(month: LiquidationMonth) -> None:
         state[pool] = st
 
 
-def simulate(
-    seed: int = 7, per_day: int = 100, start: datetime | None = None, days: int = 30
-) -> LiquidationMonth:
+def simulate(seed: int = 7, per_day: int = 100, start: datetime | None = None, days: int = 30) -> LiquidationMonth:
     """`per_day` ordinary liquidations a day over three pools; on the crash day the ETH pool takes a burst of
     deep bankruptcy losses within three hours, more than 30% of its balance."""
     rng = random.Random(seed)
@@ -130,9 +175,7 @@ def simulate(
             # Most liquidations fill a little better than bankruptcy (the fund earns), some worse.
             move = Decimal(rng.randint(-30, 120)) / 10_000
             side = rng.choice([PositionSide.LONG, PositionSide.SHORT])
-            fill = (bk * (1 + move) if side is PositionSide.LONG else bk * (1 - move)).quantize(
-                Decimal("0.01")
-            )
+            fill = (bk * (1 + move) if side is PositionSide.LONG else bk * (1 - move)).quantize(Decimal("0.01"))
             sz = Decimal(rng.randint(1, 5000)) / 1000 * Decimal(65_000 // PRICE[pool] or 1)
             n += 1
             liquidations.append(_liq(n, pool, side, sz.quantize(Decimal("0.001")), bk, fill, at))
@@ -146,9 +189,24 @@ def simulate(
         n += 1
         liquidations.append(_liq(n, ETH, PositionSide.LONG, Decimal(rng.randint(200, 400)), bk, fill, at))
     liquidations.sort(key=lambda x: x.ts)
-    month = LiquidationMonth(start, end, ETH, crash_day, injections, liquidations, {})
+    month = LiquidationMonth(start, end, ETH, crash_day, injections, liquidations, {}, {ETH: _book(rng, ETH)})
     _reference(month)
     return month
+
+
+def _book(rng: random.Random, pool: PoolKey, per_side: int = 40) -> list[OpenPosition]:
+    """Open positions on both sides around the pool's price, at leverages from 2x to 50x: enough for the
+    crash day's ADL to go deep into the queue and still fill."""
+    price = Decimal(PRICE[pool])
+    out = []
+    for side in (PositionSide.LONG, PositionSide.SHORT):
+        for k in range(per_side):
+            size = Decimal(rng.randint(50, 800))
+            entry = (price * (1 + Decimal(rng.randint(-1500, 1500)) / 10_000)).quantize(Decimal("0.01"))
+            margin = (entry * size / rng.randint(2, 50)).quantize(Decimal("0.01"))
+            out.append(OpenPosition(f"{pool.inst_family}-{side.value}-{k:03d}", f"trader-{rng.randrange(10_000):04d}",
+                                    side, size, entry, price, margin))  # fmt: skip
+    return out
 
 
 def _liq(
