@@ -106,22 +106,33 @@ def _request_payload(req: WithdrawalRequest) -> dict[str, Any]:
 class _Sql:
     """Hot-path statements, built once, run on the session's connection (see events._Sql)."""
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: str) -> None:
         d = cast(Table, RiskDecision.__table__)
         self.decision_get = select(d.c.id, d.c.payload_hash).where(d.c.event_id == bindparam("event_id"))
-        self.decision_put = d.insert().returning(d.c.id)
+        # A retry racing its original finds the row already there and returns nothing (then read it) instead
+        # of failing the transaction; the common case needs no look-up before the insert.
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            self.decision_put: Any = pg_insert(d).on_conflict_do_nothing(index_elements=["event_id"])
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self.decision_put = sqlite_insert(d).on_conflict_do_nothing(index_elements=["event_id"])
+        self.decision_put = self.decision_put.returning(d.c.id)
         self.hit_put = cast(Table, RiskRuleHit.__table__).insert()
 
 
 @functools.cache
-def _sql() -> _Sql:
-    return _Sql()
+def _sql(dialect: str = "sqlite") -> _Sql:
+    return _Sql(dialect)
 
 
 def existing(session: Session, req: WithdrawalRequest) -> DecisionOut | None:
     """The stored decision for this event id (a retry), or None; ConflictError if the id was reused."""
     # Core select of two columns: the common case (a new id) should cost as little as possible.
-    found = session.connection().execute(_sql().decision_get, {"event_id": req.event_id}).first()
+    conn = session.connection()
+    found = conn.execute(_sql(conn.dialect.name).decision_get, {"event_id": req.event_id}).first()
     if found is None:
         return None
     if found.payload_hash != payload_hash(_request_payload(req)):
@@ -133,9 +144,6 @@ def existing(session: Session, req: WithdrawalRequest) -> DecisionOut | None:
 
 def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> DecisionOut:
     """Decide on one withdrawal request and store the decision (caller commits)."""
-    prior = existing(session, req)
-    if prior is not None:
-        return prior
     runtime.refresh(session)
     version, scenario, lists, model = runtime.snapshot()
     at = req.at or now_utc()
@@ -200,10 +208,15 @@ def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> 
     }
     # Core INSERT ... RETURNING: no unit-of-work bookkeeping on the hot path.
     conn = session.connection()
-    decision_id = conn.execute(_sql().decision_put, values).scalar_one()
+    sql = _sql(conn.dialect.name)
+    decision_id = conn.execute(sql.decision_put, values).scalar()
+    if decision_id is None:  # the same event id was stored meanwhile: answer as the retry we are
+        prior = existing(session, req)
+        assert prior is not None
+        return prior
     if results:
         conn.execute(
-            _sql().hit_put,
+            sql.hit_put,
             [
                 {
                     "decision_id": decision_id,
