@@ -7,6 +7,8 @@ groups that are full, short by one and over by one.
 
 from __future__ import annotations
 
+import multiprocessing
+
 import blake3
 import numpy as np
 import pytest
@@ -96,6 +98,19 @@ def test_leaves_split_over_threads_match_the_reference() -> None:
     assert np.array_equal(got, serial.view(np.uint8))
     for j in [*range(0, n, 97), n - 1]:
         assert bytes(got[j]) == ref_leaf(columns, salts, j)
+
+
+def _hash_in_child(columns: np.ndarray) -> bytes:
+    return bytes(hash_leaves(columns)[-1])
+
+
+@pytest.mark.timeout(60)
+def test_hashing_works_in_a_forked_child_after_the_parent_used_its_threads() -> None:
+    # a prover pool forks after the parent hashed: the child must not wait on the parent's dead threads
+    columns, _ = random_case(8, 2, hashing._PARALLEL_MIN + 1, None)
+    expected = bytes(hash_leaves(columns)[-1])
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_hash_in_child, (columns,)).get(timeout=30) == expected
 
 
 def test_leaves_accept_any_layout_of_the_same_matrix() -> None:

@@ -15,6 +15,7 @@ can never be passed off as a leaf (second preimages across levels).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -355,6 +356,8 @@ def _hash_nodes_range(words: U32, out: U32, lo: int, hi: int) -> None:
 
 _PARALLEL_MIN = 4096  # below this many messages a second thread costs more than it saves
 _pool: ThreadPoolExecutor | None = None
+_pool_pid = 0  # a forked child (a process pool of provers) inherits the pool object but not its threads
+_pool_threads = 0
 
 
 def _run_split(kernel: Callable[..., None], args: tuple[Any, ...], n_items: int) -> None:
@@ -363,13 +366,14 @@ def _run_split(kernel: Callable[..., None], args: tuple[Any, ...], n_items: int)
     The kernels release the GIL, so plain threads run them in parallel; this costs no compile time,
     unlike numba's ``parallel=True`` (which tripled the cold compile of these kernels).
     """
-    global _pool
+    global _pool, _pool_pid, _pool_threads
     threads = int(nb.get_num_threads())
     if n_items < _PARALLEL_MIN or threads < 2:
         kernel(*args, 0, n_items)
         return
-    if _pool is None:
+    if _pool is None or _pool_pid != os.getpid() or _pool_threads != threads:
         _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bastion-hash")
+        _pool_pid, _pool_threads = os.getpid(), threads
     # a few ranges per thread so an uneven split still keeps every core busy to the end
     step = -(-n_items // (4 * threads))
     step = -(-step // LANES) * LANES
