@@ -4,9 +4,11 @@ Arrays are column-major: shape ``(k, n)``, one contiguous row of the array per p
 order (evaluation i is at ``shift * omega_n^i``; coefficient i multiplies ``x^i``). Extension-field
 columns are transformed as two base columns (the transform is linear over the base field).
 
-The kernel is an iterative radix-2 decimation-in-time transform: a bit-reversal permutation, then the
-first stages inside cache-sized blocks, then the remaining stages as full sweeps. Columns run in
-parallel. ``bastion.stark.ntt_ref`` is the quadratic-time reference the tests compare against.
+Kernels: radix-2 decimation in time (bit-reversed in, natural out) and in frequency (natural in,
+bit-reversed out). The first stages run inside 16 KiB blocks; the upper stages run on 64 neighbouring
+indices at once in a gathered buffer, so each element crosses memory once for all of them. The low-degree
+extension pairs an inverse DIF with coset DITs and never permutes. Columns run in parallel.
+``bastion.stark.ntt_ref`` is the quadratic-time reference the tests compare against.
 """
 
 from __future__ import annotations
@@ -50,37 +52,160 @@ def bit_reversal(log_n: int) -> NDArray[np.int64]:
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _butterflies(a: U64, tw: U64, g: int, m: int) -> None:
+def _dit_butterflies(a: U64, tw: U64, g: int, m: int) -> None:
+    # Separate views of the two halves and the stage's twiddles: LLVM then sees three arrays it can
+    # vectorize over, where indexing one array at g + o and g + o + m keeps the loop scalar (3x slower).
+    lo = a[g : g + m]
+    hi = a[g + m : g + 2 * m]
+    w = tw[m - 1 : 2 * m - 1]
     for o in range(m):
-        w = tw[m - 1 + o]
-        u = a[g + o]
-        v = mul(a[g + o + m], w)
-        a[g + o] = add(u, v)
-        a[g + o + m] = sub(u, v)
+        u = lo[o]
+        v = mul(hi[o], w[o])
+        lo[o] = add(u, v)
+        hi[o] = sub(u, v)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _dif_butterflies(a: U64, tw: U64, g: int, m: int) -> None:
+    lo = a[g : g + m]
+    hi = a[g + m : g + 2 * m]
+    w = tw[m - 1 : 2 * m - 1]
+    for o in range(m):
+        u = lo[o]
+        v = hi[o]
+        lo[o] = add(u, v)
+        hi[o] = mul(sub(u, v), w[o])
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _dit_first_two(a: U64, start: int, stop: int, w4: np.uint64) -> None:
+    # Stages 0 and 1 fused into radix-4 butterflies (twiddles 1, 1 and w4 = omega_4): their groups are
+    # too short (1 and 2 butterflies) for the generic loop to run fast.
+    for g in range(start, stop, 4):
+        b0 = add(a[g], a[g + 1])
+        b1 = sub(a[g], a[g + 1])
+        b2 = add(a[g + 2], a[g + 3])
+        b3 = mul(sub(a[g + 2], a[g + 3]), w4)
+        a[g] = add(b0, b2)
+        a[g + 2] = sub(b0, b2)
+        a[g + 1] = add(b1, b3)
+        a[g + 3] = sub(b1, b3)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _dif_last_two(a: U64, start: int, stop: int, w4: np.uint64) -> None:
+    for g in range(start, stop, 4):
+        b0 = add(a[g], a[g + 2])
+        b2 = sub(a[g], a[g + 2])
+        b1 = add(a[g + 1], a[g + 3])
+        b3 = mul(sub(a[g + 1], a[g + 3]), w4)
+        a[g] = add(b0, b1)
+        a[g + 1] = sub(b0, b1)
+        a[g + 2] = add(b2, b3)
+        a[g + 3] = sub(b2, b3)
+
+
+_LANES = 64  # eight 64-byte cache lines: the upper stages work on 64 neighbouring indices at once
 
 
 @nb.njit(cache=True, nogil=True)
-def _ntt_column(a: U64, tw: U64, rev: NDArray[np.int64], log_n: int) -> None:
+def _upper_stages(a: U64, tw: U64, log_n: int, low_log: int, dif: bool) -> None:
+    # Stages low_log..log_n-1 pair elements 2^low_log or more apart. For each run of 8 neighbouring
+    # indices l0..l0+7 (one cache line), the elements l + j*2^low_log form 8 independent sub-transforms
+    # of size 2^(log_n - low_log): gather them into a small buffer, run all those stages there with the
+    # 8 lanes in the inner loop (vectorized), scatter back. One pass over memory instead of one per stage.
     n = a.shape[0]
-    for i in range(n):
+    stride = 1 << low_log
+    rows = n >> low_log
+    buf = np.empty((rows, _LANES), dtype=np.uint64)
+    for l0 in range(0, stride, _LANES):
+        for j in range(rows):
+            src = a[l0 + j * stride : l0 + j * stride + _LANES]
+            dst = buf[j]
+            for t in range(_LANES):
+                dst[t] = src[t]
+        for step in range(log_n - low_log):
+            s = (log_n - 1 - step) if dif else (low_log + step)
+            m = 1 << s
+            half = m >> low_log
+            for g in range(0, rows, 2 * half):
+                for jj in range(half):
+                    base = m - 1 + l0 + jj * stride
+                    w = tw[base : base + _LANES]
+                    r0 = buf[g + jj]
+                    r1 = buf[g + jj + half]
+                    if dif:
+                        for t in range(_LANES):
+                            u = r0[t]
+                            v = r1[t]
+                            r0[t] = add(u, v)
+                            r1[t] = mul(sub(u, v), w[t])
+                    else:
+                        for t in range(_LANES):
+                            u = r0[t]
+                            v = mul(r1[t], w[t])
+                            r0[t] = add(u, v)
+                            r1[t] = sub(u, v)
+        for j in range(rows):
+            src = buf[j]
+            dst = a[l0 + j * stride : l0 + j * stride + _LANES]
+            for t in range(_LANES):
+                dst[t] = src[t]
+
+
+@nb.njit(cache=True, nogil=True)
+def _dit(a: U64, tw: U64, log_n: int) -> None:
+    """In place: bit-reversed input, natural-order output."""
+    n = a.shape[0]
+    block_log = min(_BLOCK_LOG, log_n)
+    block = 1 << block_log
+    first = 2 if log_n >= 2 else 0
+    w4 = tw[2] if log_n >= 2 else np.uint64(1)
+    for start in range(0, n, block):
+        if first:
+            _dit_first_two(a, start, start + block, w4)
+        for s in range(first, block_log):
+            m = 1 << s
+            for g in range(start, start + block, 2 * m):
+                _dit_butterflies(a, tw, g, m)
+    if block_log < log_n:
+        _upper_stages(a, tw, log_n, block_log, False)
+
+
+@nb.njit(cache=True, nogil=True)
+def _dif(a: U64, tw: U64, log_n: int) -> None:
+    """In place: natural-order input, bit-reversed output."""
+    n = a.shape[0]
+    block_log = min(_BLOCK_LOG, log_n)
+    block = 1 << block_log
+    last = 2 if log_n >= 2 else 0
+    w4 = tw[2] if log_n >= 2 else np.uint64(1)
+    if block_log < log_n:
+        _upper_stages(a, tw, log_n, block_log, True)
+    for start in range(0, n, block):
+        for s in range(block_log - 1, last - 1, -1):
+            m = 1 << s
+            for g in range(start, start + block, 2 * m):
+                _dif_butterflies(a, tw, g, m)
+        if last:
+            _dif_last_two(a, start, start + block, w4)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _permute(a: U64, rev: NDArray[np.int64]) -> None:
+    for i in range(a.shape[0]):
         j = rev[i]
         if i < j:
             t = a[i]
             a[i] = a[j]
             a[j] = t
-    block_log = min(_BLOCK_LOG, log_n)
-    block = 1 << block_log
-    # stages whose butterflies stay inside one block
-    for start in range(0, n, block):
-        for s in range(block_log):
-            m = 1 << s
-            for g in range(start, start + block, 2 * m):
-                _butterflies(a, tw, g, m)
-    # the remaining stages sweep the whole column
-    for s in range(block_log, log_n):
-        m = 1 << s
-        for g in range(0, n, 2 * m):
-            _butterflies(a, tw, g, m)
+
+
+@nb.njit(cache=True, nogil=True)
+def _ntt_column(a: U64, tw: U64, rev: NDArray[np.int64], log_n: int) -> None:
+    """Natural order in and out (DIT after a bit-reversal permutation)."""
+    _permute(a, rev)
+    _dit(a, tw, log_n)
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
@@ -119,50 +244,82 @@ def ntt(cols: U64) -> U64:
     return a.reshape(np.shape(cols))
 
 
-def intt(cols: U64) -> U64:
-    """Coefficients of the polynomials with these evaluations on the subgroup (a new array)."""
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _intt_bitrev_columns(a: U64, tw_inv: U64, log_n: int, n_inv: np.uint64) -> None:
+    for c in nb.prange(a.shape[0]):
+        col = a[c]
+        _dif(col, tw_inv, log_n)
+        for i in range(col.shape[0]):
+            col[i] = mul(col[i], n_inv)
+
+
+def intt_bitrev(cols: U64) -> U64:
+    """Coefficients in BIT-REVERSED order (a new (k, n) array): the inverse transform without its
+    permutation, for :func:`coset_evaluate_bitrev`, which wants exactly that order."""
     a = np.array(_as_2d(cols), dtype=np.uint64, order="C", copy=True)
     n = a.shape[1]
     log_n = _log2(n)
-    _ntt_columns(a, twiddles(log_n, True), bit_reversal(log_n), log_n)
-    n_inv = pow(n, F.P_INT - 2, F.P_INT)
-    scaled: U64 = F.mul_vec(a, np.uint64(n_inv))
-    return scaled.reshape(np.shape(cols))
+    _intt_bitrev_columns(a, twiddles(log_n, True), log_n, np.uint64(pow(n, F.P_INT - 2, F.P_INT)))
+    return a
+
+
+def intt(cols: U64) -> U64:
+    """Coefficients of the polynomials with these evaluations on the subgroup (a new array)."""
+    a = intt_bitrev(cols)
+    rev = bit_reversal(_log2(a.shape[1]))
+    out: U64 = np.ascontiguousarray(a[:, rev])
+    return out.reshape(np.shape(cols))
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
-def _coset_evaluate(coeffs: U64, coset_powers: U64, tw: U64, rev: NDArray[np.int64], log_n: int, out: U64) -> None:
+def _coset_evaluate_bitrev(coeffs_br: U64, coset_powers_br: U64, tw: U64, log_n: int, out: U64) -> None:
     # The evaluation coset of size B*n splits into B cosets of <omega_n>: point B*i + r is
-    # (shift * omega_N^r) * omega_n^i. Each is one size-n NTT of the coefficients scaled by the powers
-    # of its offset, so no transform runs over zero padding and each works on n elements only.
-    k, n = coeffs.shape
-    b = coset_powers.shape[0]
+    # (shift * omega_N^r) * omega_n^i. Each is one size-n transform of the coefficients scaled by the
+    # powers of its offset, so no transform runs over zero padding and each works on n elements only.
+    # Coefficients arrive bit-reversed (as the inverse DIF leaves them), so the DIT needs no permutation.
+    k, n = coeffs_br.shape
+    b = coset_powers_br.shape[0]
     for task in nb.prange(k * b):
         c = task // b
         r = task % b
         buf = np.empty(n, dtype=np.uint64)
+        src = coeffs_br[c]
+        pw = coset_powers_br[r]
         for i in range(n):
-            buf[i] = mul(coeffs[c, i], coset_powers[r, i])
-        _ntt_column(buf, tw, rev, log_n)
+            buf[i] = mul(src[i], pw[i])
+        _dit(buf, tw, log_n)
         for i in range(n):
             out[c, i * b + r] = buf[i]
 
 
-def coset_evaluate(coeffs: U64, size: int, shift: int) -> U64:
-    """Evaluate coefficient columns (k, n) on the coset shift * <omega_size>, size >= n: (k, size)."""
-    c = np.ascontiguousarray(_as_2d(coeffs), dtype=np.uint64)
+@lru_cache(maxsize=32)
+def _coset_powers_bitrev(log_n: int, log_size: int, shift: int) -> U64:
+    n = 1 << log_n
+    w = F.root_of_unity(log_size)
+    rev = bit_reversal(log_n)
+    offsets = [shift * pow(w, r, F.P_INT) % F.P_INT for r in range(1 << (log_size - log_n))]
+    return np.ascontiguousarray(np.stack([F.powers(o, n)[rev] for o in offsets]))
+
+
+def coset_evaluate_bitrev(coeffs_br: U64, size: int, shift: int) -> U64:
+    """Evaluate bit-reversed coefficient columns (k, n) on shift * <omega_size> (size >= n): (k, size)."""
+    c = np.ascontiguousarray(_as_2d(coeffs_br), dtype=np.uint64)
     k, n = c.shape
     if size < n:
         raise ValueError("coset smaller than the polynomial")
     log_size = _log2(size)
     log_n = _log2(n)
-    blowup = size // n
-    w = F.root_of_unity(log_size)
-    offsets = [shift * pow(w, r, F.P_INT) % F.P_INT for r in range(blowup)]
-    coset_powers = np.stack([F.powers(o, n) for o in offsets])
     out = np.empty((k, size), dtype=np.uint64)
-    _coset_evaluate(c, coset_powers, twiddles(log_n, False), bit_reversal(log_n), log_n, out)
+    powers = _coset_powers_bitrev(log_n, log_size, shift % F.P_INT)
+    _coset_evaluate_bitrev(c, powers, twiddles(log_n, False), log_n, out)
     return out
+
+
+def coset_evaluate(coeffs: U64, size: int, shift: int) -> U64:
+    """Evaluate coefficient columns (k, n) on the coset shift * <omega_size>, size >= n: (k, size)."""
+    c = np.ascontiguousarray(_as_2d(coeffs), dtype=np.uint64)
+    rev = bit_reversal(_log2(c.shape[1]))
+    return coset_evaluate_bitrev(np.ascontiguousarray(c[:, rev]), size, shift)
 
 
 def coset_interpolate(evals: U64, shift: int) -> U64:
@@ -174,9 +331,10 @@ def coset_interpolate(evals: U64, shift: int) -> U64:
 
 
 def lde(evals: U64, blowup: int, shift: int) -> U64:
-    """Low-degree extension: evaluations on the subgroup of size n -> on the coset shift*<omega_{n*blowup}>."""
-    coeffs = intt(_as_2d(evals))
-    return coset_evaluate(coeffs, coeffs.shape[1] * blowup, shift)
+    """Low-degree extension: evaluations on the subgroup of size n -> on the coset shift*<omega_{n*blowup}>.
+    No bit-reversal pass: inverse DIF leaves bit-reversed coefficients, which the coset DITs consume."""
+    coeffs_br = intt_bitrev(_as_2d(evals))
+    return coset_evaluate_bitrev(coeffs_br, coeffs_br.shape[1] * blowup, shift)
 
 
 def ext_columns_to_base(cols: U64) -> U64:

@@ -204,3 +204,38 @@ def accumulate_scaled(acc: U64, values: U64, coeff: Ext) -> None:
         _acc_base(acc, v, np.uint64(coeff[0]), np.uint64(coeff[1]))
     else:
         _acc_ext(acc, v, np.uint64(coeff[0]), np.uint64(coeff[1]))
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _weighted_column_sums(evals: U64, weights: U64, out: U64) -> None:
+    k, n = evals.shape
+    for c in nb.prange(k):
+        a0 = np.uint64(0)
+        a1 = np.uint64(0)
+        col = evals[c]
+        for i in range(n):
+            a0 = add(a0, mul(col[i], weights[i, 0]))
+            a1 = add(a1, mul(col[i], weights[i, 1]))
+        out[c, 0] = a0
+        out[c, 1] = a1
+
+
+def eval_columns_barycentric(evals: U64, z: Ext) -> U64:
+    """Each column given by its values on <omega_n> (k, n), evaluated at z outside it: (k, 2).
+
+    f(z) = (z^n - 1)/n * sum_i f_i w^i / (z - w^i): one batch inversion shared by every column, then a
+    weighted sum per column (no coefficients needed)."""
+    k, n = evals.shape
+    omegas = F.powers(F.root_of_unity(n.bit_length() - 1), n)
+    den = np.empty((n, 2), dtype=np.uint64)
+    den[:, 0] = F.sub_vec(np.uint64(z[0]), omegas)
+    den[:, 1] = np.uint64(z[1])
+    weights = F.mul_vec(F.ext_batch_inv(den), omegas[:, None])
+    sums = np.empty((k, 2), dtype=np.uint64)
+    _weighted_column_sums(np.ascontiguousarray(evals), np.ascontiguousarray(weights), sums)
+    factor = R.ext_scale(R.ext_sub(R.ext_pow(z, n), (1, 0)), R.inv(n))
+    out = np.empty((k, 2), dtype=np.uint64)
+    for c in range(k):
+        v = R.ext_mul(factor, (int(sums[c, 0]), int(sums[c, 1])))
+        out[c, 0], out[c, 1] = v
+    return out

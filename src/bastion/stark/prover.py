@@ -27,7 +27,14 @@ from bastion.stark import field_ref as R
 from bastion.stark import fri
 from bastion.stark.air import Air, Frame, circuit_digest
 from bastion.stark.merkle import MerkleTree
-from bastion.stark.ntt import coset_evaluate, coset_interpolate, ext_columns_to_base, intt
+from bastion.stark.ntt import (
+    coset_evaluate,
+    coset_evaluate_bitrev,
+    coset_interpolate,
+    ext_columns_to_base,
+    intt,
+    intt_bitrev,
+)
 from bastion.stark.params import DEFAULT_PARAMS, StarkParams
 from bastion.stark.poly import (
     accumulate_scaled,
@@ -35,6 +42,7 @@ from bastion.stark.poly import (
     deep_term,
     domain_points,
     eval_columns_at,
+    eval_columns_barycentric,
     ext_from_base_pair,
     vanishing_on_coset,
 )
@@ -76,8 +84,8 @@ def _blind(values: U64, n: int, rng: np.random.Generator) -> U64:
     return out
 
 
-def _ext_point_values(coeffs: U64, z: Ext, ext_pairs: bool) -> list[Ext]:
-    vals = eval_columns_at(coeffs, z)
+def _ext_point_values(coeffs: U64, z: Ext, ext_pairs: bool, *, from_evals: bool = False) -> list[Ext]:
+    vals = eval_columns_barycentric(coeffs, z) if from_evals else eval_columns_at(coeffs, z)
     as_list = [(int(a), int(b)) for a, b in vals]
     if not ext_pairs:
         return as_list
@@ -200,13 +208,13 @@ def prove(
     salt = params.salt_bytes
 
     step("main trace")
-    main_coeffs = intt(_blind(main, n, rng))
-    main_lde = coset_evaluate(main_coeffs, lde_size, shift)
+    main_evals = _blind(main, n, rng)
+    main_lde = coset_evaluate_bitrev(intt_bitrev(main_evals), lde_size, shift)
     main_tree = MerkleTree.commit(main_lde, salt_bytes=salt)
     t.absorb(b"main-root", main_tree.root)
 
     challenges = [t.challenge_ext(b"aux-challenge") for _ in range(air.num_challenges)]
-    aux_coeffs: U64 | None = None
+    aux_evals: U64 | None = None
     aux_lde: U64 | None = None
     aux_tree: MerkleTree | None = None
     aux_root: bytes | None = None
@@ -215,8 +223,8 @@ def prove(
         aux = np.asarray(air.build_aux(main, challenges), dtype=np.uint64)
         if aux.shape != (air.aux_width, air.n_used, 2):
             raise ValueError(f"build_aux returned {aux.shape}, expected {(air.aux_width, air.n_used, 2)}")
-        aux_coeffs = intt(_blind(ext_columns_to_base(aux), n, rng))
-        aux_lde = coset_evaluate(aux_coeffs, lde_size, shift)
+        aux_evals = _blind(ext_columns_to_base(aux), n, rng)
+        aux_lde = coset_evaluate_bitrev(intt_bitrev(aux_evals), lde_size, shift)
         aux_tree = MerkleTree.commit(aux_lde, salt_bytes=salt)
         aux_root = aux_tree.root
         t.absorb(b"aux-root", aux_root)
@@ -249,13 +257,13 @@ def prove(
     if R.ext_pow(z, n) == (1, 0) or R.ext_pow(z, lde_size) == (pow(shift, lde_size, R.P), 0):
         raise ProvingError("out-of-domain point fell in a domain (probability ~2^-100): retry")
     gz = R.ext_scale(z, g)
-    main_z = _ext_point_values(main_coeffs, z, False)
-    main_gz = _ext_point_values(main_coeffs, gz, False)
+    main_z = _ext_point_values(main_evals, z, False, from_evals=True)
+    main_gz = _ext_point_values(main_evals, gz, False, from_evals=True)
     aux_z: list[Ext] = []
     aux_gz: list[Ext] = []
-    if aux_coeffs is not None:
-        aux_z = _ext_point_values(aux_coeffs, z, True)
-        aux_gz = _ext_point_values(aux_coeffs, gz, True)
+    if aux_evals is not None:
+        aux_z = _ext_point_values(aux_evals, z, True, from_evals=True)
+        aux_gz = _ext_point_values(aux_evals, gz, True, from_evals=True)
     quotient_z = _ext_point_values(chunk_coeffs, z, True)
     for label, group in ((b"main-z", main_z), (b"main-gz", main_gz), (b"aux-z", aux_z),
                          (b"aux-gz", aux_gz), (b"quotient-z", quotient_z)):
