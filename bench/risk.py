@@ -115,6 +115,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="BASTION_RISK_ASYNC_COMMIT=true: risk commits do not wait for the WAL flush (PostgreSQL).",
+    )
     ap.add_argument("--database-url", default="", help="Use this (migrated or empty) database as it is.")
     ap.add_argument(
         "--postgres",
@@ -137,6 +142,8 @@ def main() -> None:
         f"{len(traffic.attacks)} attacks",
         flush=True,
     )
+    if args.async_commit:
+        os.environ["BASTION_RISK_ASYNC_COMMIT"] = "true"
     proc, base = start_server(url, args.workers, data_dir)
     try:
         with httpx.Client(base_url=base, timeout=30) as c:
@@ -185,6 +192,7 @@ def main() -> None:
             "p99_ms": p99,
             "workers": args.workers,
             "database": url.split(":")[0],
+            "async_commit": args.async_commit,
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))

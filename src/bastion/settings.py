@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     # How long a service process may use its cached copy of the active rule set, lists and model before
     # looking for a newer one in the database (other workers or the CLI may have changed them).
     risk_cache_seconds: float = 2.0
+    # PostgreSQL only: let risk events and decisions commit without waiting for the WAL flush. Much faster
+    # on slow disks; a database crash may lose the last fraction of a second of them (not corrupt anything),
+    # and the exchange's retry re-evaluates by event id. Off by default: durable unless you choose.
+    risk_async_commit: bool = False
 
     # API keys: base64 AES-256 keys sealing key secrets at rest, comma-separated, the first seals (rotation).
     # Unset: one is derived from secret_key.

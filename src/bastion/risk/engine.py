@@ -145,6 +145,7 @@ def existing(session: Session, req: WithdrawalRequest) -> DecisionOut | None:
 def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> DecisionOut:
     """Decide on one withdrawal request and store the decision (caller commits)."""
     runtime.refresh(session)
+    runtime.relax_commit(session)
     version, scenario, lists, model = runtime.snapshot()
     at = req.at or now_utc()
     feats, snoozed = risk_features.compute(session, req, at, lists)

@@ -96,6 +96,7 @@ def load_lists(session: Session) -> Lists:
 @dataclass
 class RiskRuntime:
     cache_seconds: float = 2.0
+    async_commit: bool = False
     ruleset_version: int = 0
     scenario: Scenario | None = None
     lists: Lists = field(default_factory=Lists)
@@ -124,6 +125,13 @@ class RiskRuntime:
                 self.model = risk_model.load(session)
             self._seen = {k: versions.get(k, 0) for k in ("rules", "lists", "model")}
             self._checked_at = now
+
+    def relax_commit(self, session: Session) -> None:
+        """Opt-in (BASTION_RISK_ASYNC_COMMIT): this transaction's commit does not wait for the WAL flush."""
+        if self.async_commit:
+            conn = session.connection()
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
     def snapshot(self) -> tuple[int, Scenario, Lists, risk_model.ModelSnapshot]:
         assert self.scenario is not None and self.model is not None

@@ -26,13 +26,15 @@ def runtime(request: Request) -> RiskRuntime:
         with _runtime_lock:
             rt = getattr(request.app.state, "risk_runtime", None)
             if rt is None:
-                rt = RiskRuntime(cache_seconds=request.app.state.settings.risk_cache_seconds)
+                settings = request.app.state.settings
+                rt = RiskRuntime(cache_seconds=settings.risk_cache_seconds, async_commit=settings.risk_async_commit)
                 request.app.state.risk_runtime = rt
     return rt
 
 
-def _ingest(session: SessionDep, fn: Any, ev: Any) -> events.IngestResult:
+def _ingest(session: SessionDep, fn: Any, ev: Any, rt: RiskRuntime) -> events.IngestResult:
     try:
+        rt.relax_commit(session)
         result: events.IngestResult = fn(session, ev)
         session.commit()
     except IntegrityError:
@@ -43,18 +45,20 @@ def _ingest(session: SessionDep, fn: Any, ev: Any) -> events.IngestResult:
 
 
 @router.post("/v1/events/logins", dependencies=[Operator])
-def post_login(ev: events.LoginEvent, session: SessionDep) -> events.IngestResult:
-    return _ingest(session, events.ingest_login, ev)
+def post_login(ev: events.LoginEvent, session: SessionDep, request: Request) -> events.IngestResult:
+    return _ingest(session, events.ingest_login, ev, runtime(request))
 
 
 @router.post("/v1/events/credential-changes", dependencies=[Operator])
-def post_credential_change(ev: events.CredentialChangeEvent, session: SessionDep) -> events.IngestResult:
-    return _ingest(session, events.ingest_credential_change, ev)
+def post_credential_change(
+    ev: events.CredentialChangeEvent, session: SessionDep, request: Request
+) -> events.IngestResult:
+    return _ingest(session, events.ingest_credential_change, ev, runtime(request))
 
 
 @router.post("/v1/events/address-book", dependencies=[Operator])
-def post_address_book(ev: events.AddressBookEvent, session: SessionDep) -> events.IngestResult:
-    return _ingest(session, events.ingest_address_book, ev)
+def post_address_book(ev: events.AddressBookEvent, session: SessionDep, request: Request) -> events.IngestResult:
+    return _ingest(session, events.ingest_address_book, ev, runtime(request))
 
 
 class BatchOut(BaseModel):
@@ -64,9 +68,12 @@ class BatchOut(BaseModel):
 
 @router.post("/v1/events/batch", dependencies=[Operator])
 def post_batch(
-    items: Annotated[list[events.BatchEvent], Field(min_length=1, max_length=events.MAX_BATCH)], session: SessionDep
+    items: Annotated[list[events.BatchEvent], Field(min_length=1, max_length=events.MAX_BATCH)],
+    session: SessionDep,
+    request: Request,
 ) -> BatchOut:
     """Logins, credential and address-book changes in order (`type` says which), all or nothing."""
+    runtime(request).relax_commit(session)
     new = events.ingest_batch(session, items)
     session.commit()
     return BatchOut(received=len(items), new=new)
