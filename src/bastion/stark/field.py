@@ -275,6 +275,15 @@ def _ext_mul_arrays(a: U64, b: U64, out: U64) -> None:
         out[i, 0], out[i, 1] = ext_mul(a[i, 0], a[i, 1], b[i, 0], b[i, 1])
 
 
+@_kernel
+def _ext_mul_arrays_serial(a: U64, b: U64, out: U64) -> None:
+    for i in range(a.shape[0]):
+        out[i, 0], out[i, 1] = ext_mul(a[i, 0], a[i, 1], b[i, 0], b[i, 1])
+
+
+_PARALLEL_MIN = 1 << 14  # below this, starting the thread pool costs more than the work
+
+
 def ext_mul_vec(a: U64, b: U64) -> U64:
     """Element-wise product of two extension arrays of the same shape (..., 2)."""
     a2, b2 = np.broadcast_arrays(np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64))
@@ -282,7 +291,7 @@ def ext_mul_vec(a: U64, b: U64) -> U64:
     fa = np.ascontiguousarray(a2).reshape(-1, 2)
     fb = np.ascontiguousarray(b2).reshape(-1, 2)
     out = np.empty_like(fa)
-    _ext_mul_arrays(fa, fb, out)
+    (_ext_mul_arrays if fa.shape[0] >= _PARALLEL_MIN else _ext_mul_arrays_serial)(fa, fb, out)
     return out.reshape(shape)
 
 

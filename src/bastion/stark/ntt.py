@@ -277,19 +277,23 @@ def _coset_evaluate_bitrev(coeffs_br: U64, coset_powers_br: U64, tw: U64, log_n:
     # (shift * omega_N^r) * omega_n^i. Each is one size-n transform of the coefficients scaled by the
     # powers of its offset, so no transform runs over zero padding and each works on n elements only.
     # Coefficients arrive bit-reversed (as the inverse DIF leaves them), so the DIT needs no permutation.
+    # One task per column: the B sub-transforms go to a buffer that is then interleaved in one
+    # sequential pass (tasks writing interleaved elements of one row would fight over cache lines).
     k, n = coeffs_br.shape
     b = coset_powers_br.shape[0]
-    for task in nb.prange(k * b):
-        c = task // b
-        r = task % b
-        buf = np.empty(n, dtype=np.uint64)
+    for c in nb.prange(k):
+        buf = np.empty((b, n), dtype=np.uint64)
         src = coeffs_br[c]
-        pw = coset_powers_br[r]
+        for r in range(b):
+            row = buf[r]
+            pw = coset_powers_br[r]
+            for i in range(n):
+                row[i] = mul(src[i], pw[i])
+            _dit(row, tw, log_n)
+        dst = out[c]
         for i in range(n):
-            buf[i] = mul(src[i], pw[i])
-        _dit(buf, tw, log_n)
-        for i in range(n):
-            out[c, i * b + r] = buf[i]
+            for r in range(b):
+                dst[i * b + r] = buf[r, i]
 
 
 @lru_cache(maxsize=32)
