@@ -181,29 +181,33 @@ def ext_from_base_pair(a: Ext, b: Ext) -> Ext:
 
 
 @nb.njit(cache=True, nogil=True)
-def _acc_base(acc: U64, values: U64, a0: np.uint64, a1: np.uint64) -> None:
-    for j in range(acc.shape[0]):
-        v = values[j if values.shape[0] > 1 else 0]
-        acc[j, 0] = add(acc[j, 0], mul(v, a0))
-        acc[j, 1] = add(acc[j, 1], mul(v, a1))
+def _acc_base(acc0: U64, acc1: U64, values: U64, a0: np.uint64, a1: np.uint64) -> None:
+    for j in range(acc0.shape[0]):
+        v = values[j]
+        acc0[j] = add(acc0[j], mul(v, a0))
+        acc1[j] = add(acc1[j], mul(v, a1))
 
 
 @nb.njit(cache=True, nogil=True)
-def _acc_ext(acc: U64, values: U64, a0: np.uint64, a1: np.uint64) -> None:
-    for j in range(acc.shape[0]):
-        r = j if values.shape[0] > 1 else 0
-        t0, t1 = ext_mul(values[r, 0], values[r, 1], a0, a1)
-        acc[j, 0] = add(acc[j, 0], t0)
-        acc[j, 1] = add(acc[j, 1], t1)
+def _acc_ext(acc0: U64, acc1: U64, v0: U64, v1: U64, a0: np.uint64, a1: np.uint64) -> None:
+    for j in range(acc0.shape[0]):
+        t0, t1 = ext_mul(v0[j], v1[j], a0, a1)
+        acc0[j] = add(acc0[j], t0)
+        acc1[j] = add(acc1[j], t1)
 
 
 def accumulate_scaled(acc: U64, values: U64, coeff: Ext) -> None:
-    """acc (m, 2) += coeff * values, values base (m,) or extension (m, 2) (or length 1, broadcast)."""
-    v = np.ascontiguousarray(values)
+    """acc += coeff * values. ``acc`` is an extension array stored as two planes, shape (2, m) (c0 and c1
+    rows, each contiguous, so the loops vectorize); values base (m,) or extension (m, 2), or length 1."""
+    m = acc.shape[1]
+    v = np.asarray(values)
+    if v.shape[0] != m:
+        v = np.broadcast_to(v, (m, *v.shape[1:]))
+    a0, a1 = np.uint64(coeff[0]), np.uint64(coeff[1])
     if v.ndim == 1:
-        _acc_base(acc, v, np.uint64(coeff[0]), np.uint64(coeff[1]))
+        _acc_base(acc[0], acc[1], np.ascontiguousarray(v), a0, a1)
     else:
-        _acc_ext(acc, v, np.uint64(coeff[0]), np.uint64(coeff[1]))
+        _acc_ext(acc[0], acc[1], np.ascontiguousarray(v[:, 0]), np.ascontiguousarray(v[:, 1]), a0, a1)
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)

@@ -32,8 +32,8 @@ from bastion.stark.ntt import (
     coset_evaluate_bitrev,
     coset_interpolate,
     ext_columns_to_base,
-    intt,
     intt_bitrev,
+    lde,
 )
 from bastion.stark.params import DEFAULT_PARAMS, StarkParams
 from bastion.stark.poly import (
@@ -93,20 +93,21 @@ def _ext_point_values(coeffs: U64, z: Ext, ext_pairs: bool, *, from_evals: bool 
 
 
 def _periodic_lde(air: Air, n: int, lde_size: int) -> list[U64]:
-    out = []
-    for col in air.periodic_columns():
-        full = np.tile(np.asarray(col, dtype=np.uint64) % F.P, n // len(col))
-        out.append(coset_evaluate(intt(full[None, :]), lde_size, COSET_SHIFT)[0])
-    return out
+    cols = air.periodic_columns()
+    if not cols:
+        return []
+    full = np.stack([np.tile(np.asarray(col, dtype=np.uint64) % F.P, n // len(col)) for col in cols])
+    return list(lde(full, lde_size // n, COSET_SHIFT))
 
 
 def _public_lde(air: Air, n: int, lde_size: int) -> list[U64]:
-    out = []
-    for col in air.public_columns():
-        full = np.zeros(n, dtype=np.uint64)
-        full[: air.n_used] = np.asarray(col, dtype=np.uint64) % F.P
-        out.append(coset_evaluate(intt(full[None, :]), lde_size, COSET_SHIFT)[0])
-    return out
+    cols = air.public_columns()
+    if not cols:
+        return []
+    full = np.zeros((len(cols), n), dtype=np.uint64)
+    for i, col in enumerate(cols):
+        full[i, : air.n_used] = np.asarray(col, dtype=np.uint64) % F.P
+    return list(lde(full, lde_size // n, COSET_SHIFT))
 
 
 def _divisor_inverses(air: Air, n: int, lde_size: int) -> list[U64]:
@@ -163,16 +164,16 @@ def _composition(
         while len(alpha_pows) < total:
             alpha_pows.append(R.ext_mul(alpha_pows[-1], alpha) if alpha_pows else (1, 0))
         k = 0
-        acc = np.zeros((hi - lo, 2), dtype=np.uint64)
+        acc = np.zeros((2, hi - lo), dtype=np.uint64)
         for gr, inv in zip(groups, inv_div, strict=True):
             if not gr:
                 continue
-            group_sum = np.zeros((hi - lo, 2), dtype=np.uint64)
+            group_sum = np.zeros((2, hi - lo), dtype=np.uint64)
             for c in gr:
                 accumulate_scaled(group_sum, c.data, alpha_pows[k])
                 k += 1
-            acc = F.add_vec(acc, F.mul_vec(group_sum, inv[lo:hi, None]))
-        out[lo:hi] = acc
+            acc = F.add_vec(acc, F.mul_vec(group_sum, inv[None, lo:hi]))
+        out[lo:hi] = acc.T
     return out
 
 
