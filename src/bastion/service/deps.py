@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bastion.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies that do no I/O are `async def`: FastAPI runs sync ones in the threadpool, a thread hop per
+# dependency per request on the hot routes.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -24,7 +26,7 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def require_operator(
+async def require_operator(
     settings: Annotated[Settings, Depends(get_settings)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> None:
