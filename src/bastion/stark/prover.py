@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from bastion.stark import field as F
 from bastion.stark import field_ref as R
-from bastion.stark import fri
+from bastion.stark import fri, symbolic
 from bastion.stark.air import Air, Frame, circuit_digest
 from bastion.stark.merkle import MerkleTree
 from bastion.stark.ntt import (
@@ -132,6 +132,26 @@ def _divisor_inverses(air: Air, n: int, lde_size: int) -> list[U64]:
 def _composition(
     air: Air,
     main_lde: U64,
+    aux_lde_base: U64 | None,
+    periodic: list[U64],
+    public: list[U64],
+    challenges: list[Ext],
+    alpha: Ext,
+    n: int,
+) -> U64:
+    """Composition values over the LDE domain, through the compiled constraint program."""
+    lde_size = main_lde.shape[1]
+    prog = symbolic.compile_constraints(air, challenges, alpha)
+    inv_div = np.stack(_divisor_inverses(air, n, lde_size))
+    return symbolic.evaluate(
+        prog, main_lde, aux_lde_base, np.stack(periodic) if periodic else None,
+        np.stack(public) if public else None, inv_div, lde_size // n,
+    )
+
+
+def _composition_vals(
+    air: Air,
+    main_lde: U64,
     aux_lde_ext: U64 | None,
     periodic: list[U64],
     public: list[U64],
@@ -232,11 +252,8 @@ def prove(
 
     step("constraints")
     alpha = t.challenge_ext(b"alpha")
-    aux_ext = None
-    if aux_lde is not None:
-        aux_ext = np.ascontiguousarray(aux_lde.reshape(air.aux_width, 2, lde_size).transpose(0, 2, 1))
     h_evals = _composition(
-        air, main_lde, aux_ext, _periodic_lde(air, n, lde_size), _public_lde(air, n, lde_size),
+        air, main_lde, aux_lde, _periodic_lde(air, n, lde_size), _public_lde(air, n, lde_size),
         challenges, alpha, n,
     )
     q = num_chunks(air)
