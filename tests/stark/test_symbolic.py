@@ -42,7 +42,7 @@ def test_program_matches_val_evaluation(air: object) -> None:
 
 def test_common_subexpressions_are_shared() -> None:
     air = CubicMixAir.instance(3, 20)[0]
-    b, groups = symbolic.trace_constraints(air)
+    b, _groups = symbolic.trace_constraints(air)
     # x*x appears once per column, whatever the order the AIR writes it in
     squares = [node for node in b.nodes if node[0] == symbolic._MUL and node[1] == node[2]]
     assert len(squares) == 3

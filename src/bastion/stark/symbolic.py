@@ -14,6 +14,7 @@ point, so the two paths are independent; the tests check they agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -129,22 +130,24 @@ class ConstraintProgram:
 def trace_constraints(air: Air) -> tuple[_Builder, list[list[Sym]]]:
     """Run the AIR's constraints on symbolic columns: the builder holding the DAG, and the groups."""
     b = _Builder()
+    # Frame is typed for Val; Sym offers the same arithmetic, which is all constraints may use
+    sym: Any = b
     frame = Frame(
-        cur=[b.node(_MAIN, c, 0, False) for c in range(air.main_width)],
-        nxt=[b.node(_MAIN, c, 1, False) for c in range(air.main_width)],
-        aux_cur=[b.node(_AUX, c, 0, True) for c in range(air.aux_width)],
-        aux_nxt=[b.node(_AUX, c, 1, True) for c in range(air.aux_width)],
-        periodic=[b.node(_PER, c, 0, False) for c in range(len(air.periodic_columns()))],
-        public=[b.node(_PUB, c, 0, False) for c in range(len(air.public_columns()))],
-        public_nxt=[b.node(_PUB, c, 1, False) for c in range(len(air.public_columns()))],
-        challenges=[b.node(_CHAL, c, 0, True) for c in range(air.num_challenges)],
+        cur=[sym.node(_MAIN, c, 0, False) for c in range(air.main_width)],
+        nxt=[sym.node(_MAIN, c, 1, False) for c in range(air.main_width)],
+        aux_cur=[sym.node(_AUX, c, 0, True) for c in range(air.aux_width)],
+        aux_nxt=[sym.node(_AUX, c, 1, True) for c in range(air.aux_width)],
+        periodic=[sym.node(_PER, c, 0, False) for c in range(len(air.periodic_columns()))],
+        public=[sym.node(_PUB, c, 0, False) for c in range(len(air.public_columns()))],
+        public_nxt=[sym.node(_PUB, c, 1, False) for c in range(len(air.public_columns()))],
+        challenges=[sym.node(_CHAL, c, 0, True) for c in range(air.num_challenges)],
     )
-    groups = air.constraints(frame).groups()  # type: ignore[arg-type]
+    groups: Any = air.constraints(frame).groups()
     for gr in groups:
         for c in gr:
             if not isinstance(c, Sym):
                 raise TypeError("constraint is not an expression of the frame's values")
-    return b, groups  # type: ignore[return-value]
+    return b, groups
 
 
 def compile_constraints(air: Air, challenges: list[Ext], alpha: Ext) -> ConstraintProgram:
