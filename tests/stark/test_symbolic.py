@@ -46,3 +46,16 @@ def test_common_subexpressions_are_shared() -> None:
     # x*x appears once per column, whatever the order the AIR writes it in
     squares = [node for node in b.nodes if node[0] == symbolic._MUL and node[1] == node[2]]
     assert len(squares) == 3
+
+
+def test_periodic_extension_equals_full_length_extension() -> None:
+    from bastion.stark import field as F
+    from bastion.stark.ntt import lde
+    from bastion.stark.protocol import COSET_SHIFT
+
+    air = CubicMixAir.instance(3, 20, seed=2)[0]
+    n, blowup = 64, 4
+    fast = _periodic_lde(air, n, n * blowup)
+    for col, got in zip(air.periodic_columns(), fast, strict=True):
+        full = np.tile(np.asarray(col, dtype=np.uint64) % F.P, n // len(col))
+        assert (lde(full[None, :], blowup, COSET_SHIFT)[0] == got).all()

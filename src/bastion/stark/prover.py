@@ -93,11 +93,17 @@ def _ext_point_values(coeffs: U64, z: Ext, ext_pairs: bool, *, from_evals: bool 
 
 
 def _periodic_lde(air: Air, n: int, lde_size: int) -> list[U64]:
+    """A periodic column of length L is p(x^(n/L)) for the interpolant p of its L values, so on the
+    coset its values repeat every blowup*L points: extend the L values on the coset
+    shift^(n/L) * <omega_(blowup*L)> and tile, instead of extending a full-length column."""
     cols = air.periodic_columns()
-    if not cols:
-        return []
-    full = np.stack([np.tile(np.asarray(col, dtype=np.uint64) % F.P, n // len(col)) for col in cols])
-    return list(lde(full, lde_size // n, COSET_SHIFT))
+    blowup = lde_size // n
+    out: list[U64] = []
+    for col in cols:
+        L = len(col)
+        small = lde(np.asarray(col, dtype=np.uint64)[None, :] % F.P, blowup, pow(COSET_SHIFT, n // L, R.P))
+        out.append(np.tile(small[0], lde_size // (blowup * L)))
+    return out
 
 
 def _public_lde(air: Air, n: int, lde_size: int) -> list[U64]:
