@@ -56,6 +56,7 @@ def test_periodic_extension_equals_full_length_extension() -> None:
     air = CubicMixAir.instance(3, 20, seed=2)[0]
     n, blowup = 64, 4
     fast = _periodic_lde(air, n, n * blowup)
-    for col, got in zip(air.periodic_columns(), fast, strict=True):
+    for col, period in zip(air.periodic_columns(), fast, strict=True):
         full = np.tile(np.asarray(col, dtype=np.uint64) % F.P, n // len(col))
+        got = np.tile(period, n * blowup // len(period))
         assert (lde(full[None, :], blowup, COSET_SHIFT)[0] == got).all()

@@ -118,19 +118,27 @@ def vanishing_on_coset(roots: list[int], size: int, shift: int) -> U64:
 
 @nb.njit(cache=True, nogil=True, parallel=True)
 def _combine_base_columns(cols: U64, coeffs: U64, out: U64) -> None:
-    # out[j] += sum_k coeffs[k] * cols[k, j]   (cols base, coeffs ext, out ext)
+    # out[j] += sum_k coeffs[k] * cols[k, j]   (cols base, coeffs ext, out ext). Per block of points the
+    # two halves of the extension accumulate in separate contiguous buffers so the column loop vectorizes.
     k, n = cols.shape
-    block = 4096
+    block = 2048
     for b in nb.prange((n + block - 1) // block):
         lo = b * block
         hi = min(n, lo + block)
+        m = hi - lo
+        acc0 = np.zeros(m, dtype=np.uint64)
+        acc1 = np.zeros(m, dtype=np.uint64)
         for c in range(k):
             c0 = coeffs[c, 0]
             c1 = coeffs[c, 1]
-            for j in range(lo, hi):
-                v = cols[c, j]
-                out[j, 0] = add(out[j, 0], mul(v, c0))
-                out[j, 1] = add(out[j, 1], mul(v, c1))
+            src = cols[c, lo:hi]
+            for j in range(m):
+                v = src[j]
+                acc0[j] = add(acc0[j], mul(v, c0))
+                acc1[j] = add(acc1[j], mul(v, c1))
+        for j in range(m):
+            out[lo + j, 0] = add(out[lo + j, 0], acc0[j])
+            out[lo + j, 1] = add(out[lo + j, 1], acc1[j])
 
 
 def combine_base_columns(cols: U64, coeffs: U64, out: U64) -> None:

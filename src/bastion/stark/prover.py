@@ -102,8 +102,12 @@ def _periodic_lde(air: Air, n: int, lde_size: int) -> list[U64]:
     for col in cols:
         L = len(col)
         small = lde(np.asarray(col, dtype=np.uint64)[None, :] % F.P, blowup, pow(COSET_SHIFT, n // L, R.P))
-        out.append(np.tile(small[0], lde_size // (blowup * L)))
+        out.append(small[0])  # one period: value at LDE point j is small[j mod len]
     return out
+
+
+def _tile(periodic: list[U64], lde_size: int) -> list[U64]:
+    return [np.tile(p, lde_size // len(p)) for p in periodic]
 
 
 def _public_lde(air: Air, n: int, lde_size: int) -> list[U64]:
@@ -150,8 +154,7 @@ def _composition(
     prog = symbolic.compile_constraints(air, challenges, alpha)
     inv_div = np.stack(_divisor_inverses(air, n, lde_size))
     return symbolic.evaluate(
-        prog, main_lde, aux_lde_base, np.stack(periodic) if periodic else None,
-        np.stack(public) if public else None, inv_div, lde_size // n,
+        prog, main_lde, aux_lde_base, periodic, np.stack(public) if public else None, inv_div, lde_size // n
     )
 
 
@@ -167,6 +170,7 @@ def _composition_vals(
 ) -> U64:
     lde_size = main_lde.shape[1]
     blowup = lde_size // n
+    periodic = _tile(periodic, lde_size)
     inv_div = _divisor_inverses(air, n, lde_size)
     out = np.zeros((lde_size, 2), dtype=np.uint64)
     ch_vals = [Val.ext_scalar(*c) for c in challenges]

@@ -268,7 +268,7 @@ def _load(dst: U64, src: U64, start: int, n: int) -> None:
 
 @nb.njit(cache=True, nogil=True, parallel=True)
 def _run(
-    code: I64, consts_b: U64, consts_e: U64, main: U64, aux: U64, per: U64, pub: U64,
+    code: I64, consts_b: U64, consts_e: U64, main: U64, aux: U64, per: U64, per_len: I64, pub: U64,
     inv_div: U64, blowup: int, n_breg: int, n_ereg: int, block: int, out: U64,
 ) -> None:
     n = main.shape[1]
@@ -287,7 +287,12 @@ def _run(
             if op == 0:
                 _load(rb[d], main[a], (lo + b * blowup) % n, n)
             elif op == 1:
-                _load(rb[d], per[a], lo, n)
+                x = rb[d]
+                src = per[a]
+                period = per_len[a]
+                start = lo % period
+                for l in range(block):
+                    x[l] = src[(start + l) % period]
             elif op == 2:
                 _load(rb[d], pub[a], (lo + b * blowup) % n, n)
             elif op == 3:
@@ -396,18 +401,26 @@ def _run(
 
 
 def evaluate(
-    prog: ConstraintProgram, main_lde: U64, aux_lde: U64 | None, periodic: U64 | None, public: U64 | None,
+    prog: ConstraintProgram, main_lde: U64, aux_lde: U64 | None, periodic: list[U64], public: U64 | None,
     inv_div: U64, blowup: int,
 ) -> U64:
-    """The composition values sum_g inv_div[g] * sum_i alpha^i c_i over the LDE domain: (N, 2)."""
+    """The composition values sum_g inv_div[g] * sum_i alpha^i c_i over the LDE domain: (N, 2).
+    ``periodic`` holds one period of each periodic column's extension (its value at point j is
+    ``col[j mod len(col)]``), so they are never materialized at full length."""
     n = main_lde.shape[1]
     block = min(256, n)
     empty = np.zeros((1, n), dtype=np.uint64)
     out = np.empty((n, 2), dtype=np.uint64)
+    longest = max((len(p) for p in periodic), default=1)
+    per = np.zeros((max(1, len(periodic)), longest), dtype=np.uint64)
+    per_len = np.ones(max(1, len(periodic)), dtype=np.int64)
+    for i, p in enumerate(periodic):
+        per[i, : len(p)] = p
+        per_len[i] = len(p)
     _run(
         prog.code, prog.consts_b, prog.consts_e, np.ascontiguousarray(main_lde),
         np.ascontiguousarray(aux_lde) if aux_lde is not None else empty,
-        np.ascontiguousarray(periodic) if periodic is not None and len(periodic) else empty,
+        per, per_len,
         np.ascontiguousarray(public) if public is not None and len(public) else empty,
         np.ascontiguousarray(inv_div), blowup, prog.n_base_regs, prog.n_ext_regs, block, out,
     )
