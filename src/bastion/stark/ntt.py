@@ -5,7 +5,7 @@ order (evaluation i is at ``shift * omega_n^i``; coefficient i multiplies ``x^i`
 columns are transformed as two base columns (the transform is linear over the base field).
 
 Kernels: radix-2 decimation in time (bit-reversed in, natural out) and in frequency (natural in,
-bit-reversed out). The first stages run inside 16 KiB blocks; the upper stages run on 64 neighbouring
+bit-reversed out). The first stages run inside 64 KiB blocks; the upper stages run on 64 neighbouring
 indices at once in a gathered buffer, so each element crosses memory once for all of them. The low-degree
 extension pairs an inverse DIF with coset DITs and never permutes. Columns run in parallel.
 ``bastion.stark.ntt_ref`` is the quadratic-time reference the tests compare against.
@@ -23,7 +23,7 @@ from bastion.stark import field as F
 from bastion.stark.field import add, mul, sub
 
 U64 = NDArray[np.uint64]
-_BLOCK_LOG = 11  # 2^11 uint64 = 16 KiB: the first stages stay in L1/L2
+_BLOCK_LOG = 13  # 2^13 uint64 = 64 KiB: the first stages stay in L2
 
 
 @lru_cache(maxsize=64)

@@ -290,9 +290,12 @@ def _run(
                 x = rb[d]
                 src = per[a]
                 period = per_len[a]
-                start = lo % period
+                idx = lo % period
                 for l in range(block):
-                    x[l] = src[(start + l) % period]
+                    x[l] = src[idx]
+                    idx += 1
+                    if idx == period:
+                        idx = 0
             elif op == 2:
                 _load(rb[d], pub[a], (lo + b * blowup) % n, n)
             elif op == 3:
