@@ -101,8 +101,8 @@ def test_passphrase_is_not_an_oracle_without_the_secret(service: Service, http: 
 
 
 def _from(address: str, url: str) -> httpx.Client:
-    """A client whose connections come from `address` (uvicorn itself trusts forwarding headers from
-    127.0.0.1 by default, so the untrusted peer here is another loopback address)."""
+    """A client whose connections come from `address` (a loopback address other than 127.0.0.1 can stand
+    for a proxy or a client on another host)."""
     return httpx.Client(base_url=url, transport=httpx.HTTPTransport(local_address=address), timeout=10)
 
 
@@ -113,6 +113,15 @@ def test_spoofed_forwarded_for_is_ignored(service: Service) -> None:
             h = sign_headers(key, "GET", CONFIG, at=datetime.now(UTC) + timedelta(milliseconds=len(spoof)))
             r = http.get(CONFIG, headers={**h, "X-Forwarded-For": spoof, "Forwarded": "for=203.0.113.7"})
             assert code(r) == "50110" and "127.0.0.2" in r.json()["msg"]
+
+
+def test_spoofed_forwarded_for_from_loopback_is_ignored(service: Service) -> None:
+    # the default peer of a local process: no proxy is configured, so no forwarding header is believed
+    key = service.key("u1", ips=("203.0.113.7",))
+    with _from("127.0.0.1", service.url) as http:
+        h = sign_headers(key, "GET", CONFIG)
+        r = http.get(CONFIG, headers={**h, "X-Forwarded-For": "203.0.113.7", "Forwarded": "for=203.0.113.7"})
+        assert code(r) == "50110" and "127.0.0.1" in r.json()["msg"]
 
 
 def test_forwarded_for_from_a_trusted_proxy_is_believed(keys_settings) -> None:  # type: ignore[no-untyped-def]

@@ -43,4 +43,7 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             log_level=log_level,
             access_log=False,
+            # Forwarding headers are judged by Bastion against BASTION_TRUSTED_PROXIES (IP allowlists
+            # depend on it); uvicorn's own handling would believe any local process claiming an address.
+            proxy_headers=False,
         )

@@ -21,8 +21,11 @@ class ServerThread:
         import uvicorn
 
         self.port = port or free_port()
+        # proxy_headers=False: forwarding headers are Bastion's to judge (BASTION_TRUSTED_PROXIES), never
+        # uvicorn's, whose default believes them from 127.0.0.1
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on"
+            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on",
+            proxy_headers=False,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
