@@ -57,3 +57,37 @@ def liabilities(
         f"{len(truth.assets)} assets, {truth.margin_users} with debt, {len(truth.whale_uids)} whales, "
         f"{len(truth.insolvent_uids)} insolvent, in {elapsed:.1f} s; ground truth in {out / TRUTH_FILE}"
     )
+
+
+@app.command("wallets")
+def wallets(
+    round_dir: Path = typer.Option(..., "--round", help="Round directory whose round.json the wallets sign."),
+    out: Path = typer.Option(..., "--out", help="Wallet set CSV to write."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same keys and signatures."),
+    shortfall: list[str] = typer.Option(
+        [], "--shortfall", help="ASSET=FRACTION: hold that much less than the asset's liabilities (e.g. BTC=0.03)."
+    ),
+) -> None:
+    """A wallet set with real keys and real signatures over the round's challenge, for `bastion por reserves`."""
+    import json
+    from decimal import Decimal, InvalidOperation
+
+    from bastion.sim.wallets import make_wallet_set
+
+    gaps: dict[str, Decimal] = {}
+    for item in shortfall:
+        asset, _, fraction = item.partition("=")
+        try:
+            value = Decimal(fraction)
+        except InvalidOperation:
+            value = Decimal(-1)
+        if not asset or not 0 <= value < 1:
+            raise typer.BadParameter(
+                f"{item!r}: expected ASSET=FRACTION with 0 <= FRACTION < 1", param_hint="--shortfall"
+            )
+        gaps[asset.upper()] = value
+    round_file = round_dir / "round.json"
+    if not round_file.is_file():
+        raise typer.BadParameter(f"{round_file} does not exist", param_hint="--round")
+    made = make_wallet_set(json.loads(round_file.read_text()), out, seed=seed, shortfall=gaps)
+    typer.echo(f"wrote {made.path}: {made.wallets} wallets in {made.rows} rows, signed over {round_file}'s challenge")
