@@ -41,14 +41,21 @@ def twiddles(log_n: int, inverse: bool) -> U64:
     return out
 
 
+@nb.njit(cache=True, nogil=True)
+def _bit_reversal_table(log_n: int) -> NDArray[np.int64]:
+    n = 1 << log_n
+    rev = np.zeros(n, dtype=np.int64)
+    for i in range(1, n):
+        rev[i] = (rev[i >> 1] >> 1) | ((i & 1) << (log_n - 1))
+    return rev
+
+
 @lru_cache(maxsize=64)
 def bit_reversal(log_n: int) -> NDArray[np.int64]:
-    n = 1 << log_n
-    idx = np.arange(n, dtype=np.int64)
-    rev = np.zeros(n, dtype=np.int64)
-    for b in range(log_n):
-        rev |= ((idx >> b) & 1) << (log_n - 1 - b)
-    return rev
+    if log_n == 0:
+        return np.zeros(1, dtype=np.int64)
+    out: NDArray[np.int64] = _bit_reversal_table(log_n)
+    return out
 
 
 @nb.njit(cache=True, nogil=True, inline="always")

@@ -107,7 +107,9 @@ def vanishing_on_coset(roots: list[int], size: int, shift: int) -> U64:
 
     coeffs = vanishing_coeffs(roots)
     width = 1 << max(0, (len(coeffs) - 1).bit_length())
-    padded = np.zeros((1, max(width, 1)), dtype=np.uint64)
+    # pad to a quarter of the domain: four long transforms beat thousands of tiny ones
+    width = max(width, size // 4, 1)
+    padded = np.zeros((1, width), dtype=np.uint64)
     padded[0, : len(coeffs)] = coeffs
     out: U64 = coset_evaluate(padded, size, shift)[0]
     return out
