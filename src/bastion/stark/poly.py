@@ -120,33 +120,46 @@ def vanishing_on_coset(roots: list[int], size: int, shift: int) -> U64:
 
 @nb.njit(cache=True, nogil=True, parallel=True)
 def _combine_base_columns(cols: U64, coeffs: U64, out: U64) -> None:
-    # out[j] += sum_k coeffs[k] * cols[k, j]   (cols base, coeffs ext, out ext). Per block of points the
-    # two halves of the extension accumulate in separate contiguous buffers so the column loop vectorizes.
-    k, n = cols.shape
+    # out[j] += sum_k coeffs[k] * cols[k, j]   (cols base, coeffs ext, out ext). ``coeffs`` may hold
+    # several sets, shape (sets, k, 2), accumulated into out (sets, n, 2) in the same pass over the
+    # columns (the DEEP sums at z and at g*z read the trace once). Per block of points the halves of
+    # the extension accumulate in separate contiguous buffers so the column loop vectorizes.
+    sets, k, _ = coeffs.shape
+    n = cols.shape[1]
     block = 2048
     for b in nb.prange((n + block - 1) // block):
         lo = b * block
         hi = min(n, lo + block)
         m = hi - lo
-        acc0 = np.zeros(m, dtype=np.uint64)
-        acc1 = np.zeros(m, dtype=np.uint64)
+        acc0 = np.zeros((sets, m), dtype=np.uint64)
+        acc1 = np.zeros((sets, m), dtype=np.uint64)
         for c in range(k):
-            c0 = coeffs[c, 0]
-            c1 = coeffs[c, 1]
             src = cols[c, lo:hi]
+            for t in range(sets):
+                c0 = coeffs[t, c, 0]
+                c1 = coeffs[t, c, 1]
+                a0 = acc0[t]
+                a1 = acc1[t]
+                for j in range(m):
+                    v = src[j]
+                    a0[j] = add(a0[j], mul(v, c0))
+                    a1[j] = add(a1[j], mul(v, c1))
+        for t in range(sets):
             for j in range(m):
-                v = src[j]
-                acc0[j] = add(acc0[j], mul(v, c0))
-                acc1[j] = add(acc1[j], mul(v, c1))
-        for j in range(m):
-            out[lo + j, 0] = add(out[lo + j, 0], acc0[j])
-            out[lo + j, 1] = add(out[lo + j, 1], acc1[j])
+                out[t, lo + j, 0] = add(out[t, lo + j, 0], acc0[t, j])
+                out[t, lo + j, 1] = add(out[t, lo + j, 1], acc1[t, j])
 
 
 def combine_base_columns(cols: U64, coeffs: U64, out: U64) -> None:
-    """out (n, 2) += sum_k coeffs[k] (ext) * cols[k] (base columns of length n)."""
-    if cols.shape[0]:
-        _combine_base_columns(np.ascontiguousarray(cols), np.ascontiguousarray(coeffs), out)
+    """out (n, 2) += sum_k coeffs[k] (ext) * cols[k] (base columns of length n). With coeffs of shape
+    (sets, k, 2) and out (sets, n, 2), every set is accumulated in one pass over the columns."""
+    if not cols.shape[0]:
+        return
+    c = np.ascontiguousarray(coeffs)
+    if c.ndim == 2:
+        _combine_base_columns(np.ascontiguousarray(cols), c[None], out[None])
+    else:
+        _combine_base_columns(np.ascontiguousarray(cols), c, out)
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
@@ -235,21 +248,48 @@ def _weighted_column_sums(evals: U64, weights: U64, out: U64) -> None:
 
 
 def eval_columns_barycentric(evals: U64, z: Ext) -> U64:
-    """Each column given by its values on <omega_n> (k, n), evaluated at z outside it: (k, 2).
+    """Each column given by its values on <omega_n> (k, n), evaluated at z outside it: (k, 2)."""
+    return eval_columns_barycentric_many(evals, [z])[0]
 
-    f(z) = (z^n - 1)/n * sum_i f_i w^i / (z - w^i): one batch inversion shared by every column, then a
-    weighted sum per column (no coefficients needed)."""
+
+def eval_columns_barycentric_many(evals: U64, points: list[Ext]) -> list[U64]:
+    """Every column at every point, reading the columns once: a list of (k, 2) arrays.
+
+    f(z) = (z^n - 1)/n * sum_i f_i w^i / (z - w^i): one batch inversion a point, shared by every column,
+    then weighted sums (no coefficients needed)."""
     k, n = evals.shape
     omegas = F.powers(F.root_of_unity(n.bit_length() - 1), n)
-    den = np.empty((n, 2), dtype=np.uint64)
-    den[:, 0] = F.sub_vec(np.uint64(z[0]), omegas)
-    den[:, 1] = np.uint64(z[1])
-    weights = F.mul_vec(F.ext_batch_inv(den), omegas[:, None])
-    sums = np.empty((k, 2), dtype=np.uint64)
-    _weighted_column_sums(np.ascontiguousarray(evals), np.ascontiguousarray(weights), sums)
-    factor = R.ext_scale(R.ext_sub(R.ext_pow(z, n), (1, 0)), R.inv(n))
-    out = np.empty((k, 2), dtype=np.uint64)
-    for c in range(k):
-        v = R.ext_mul(factor, (int(sums[c, 0]), int(sums[c, 1])))
-        out[c, 0], out[c, 1] = v
+    weights = np.empty((len(points), n, 2), dtype=np.uint64)
+    for t, z in enumerate(points):
+        den = np.empty((n, 2), dtype=np.uint64)
+        den[:, 0] = F.sub_vec(np.uint64(z[0]), omegas)
+        den[:, 1] = np.uint64(z[1])
+        weights[t] = F.mul_vec(F.ext_batch_inv(den), omegas[:, None])
+    sums = np.zeros((len(points), k, 2), dtype=np.uint64)
+    # the same kernel as the DEEP sums, with columns and points swapped: sum_i evals[c, i] * weight_t[i]
+    _weighted_sums(np.ascontiguousarray(evals), weights, sums)
+    out = []
+    for t, z in enumerate(points):
+        factor = R.ext_scale(R.ext_sub(R.ext_pow(z, n), (1, 0)), R.inv(n))
+        res = np.empty((k, 2), dtype=np.uint64)
+        for c in range(k):
+            res[c] = R.ext_mul(factor, (int(sums[t, c, 0]), int(sums[t, c, 1])))
+        out.append(res)
     return out
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _weighted_sums(evals: U64, weights: U64, out: U64) -> None:
+    k, n = evals.shape
+    sets = weights.shape[0]
+    for c in nb.prange(k):
+        col = evals[c]
+        for t in range(sets):
+            w = weights[t]
+            a0 = np.uint64(0)
+            a1 = np.uint64(0)
+            for i in range(n):
+                a0 = add(a0, mul(col[i], w[i, 0]))
+                a1 = add(a1, mul(col[i], w[i, 1]))
+            out[t, c, 0] = a0
+            out[t, c, 1] = a1

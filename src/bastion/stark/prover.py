@@ -42,7 +42,7 @@ from bastion.stark.poly import (
     deep_term,
     domain_points,
     eval_columns_at,
-    eval_columns_barycentric,
+    eval_columns_barycentric_many,
     ext_from_base_pair,
     vanishing_on_coset,
 )
@@ -84,12 +84,19 @@ def _blind(values: U64, n: int, rng: np.random.Generator) -> U64:
     return out
 
 
-def _ext_point_values(coeffs: U64, z: Ext, ext_pairs: bool, *, from_evals: bool = False) -> list[Ext]:
-    vals = eval_columns_barycentric(coeffs, z) if from_evals else eval_columns_at(coeffs, z)
+def _as_ext_values(vals: U64, ext_pairs: bool) -> list[Ext]:
     as_list = [(int(a), int(b)) for a, b in vals]
     if not ext_pairs:
         return as_list
     return [ext_from_base_pair(as_list[2 * i], as_list[2 * i + 1]) for i in range(len(as_list) // 2)]
+
+
+def _ext_point_values(coeffs: U64, z: Ext, ext_pairs: bool) -> list[Ext]:
+    return _as_ext_values(eval_columns_at(coeffs, z), ext_pairs)
+
+
+def _point_values_from_evals(evals: U64, points: list[Ext], ext_pairs: bool) -> list[list[Ext]]:
+    return [_as_ext_values(v, ext_pairs) for v in eval_columns_barycentric_many(evals, points)]
 
 
 def _periodic_lde(air: Air, n: int, lde_size: int) -> list[U64]:
@@ -285,13 +292,11 @@ def prove(
     if R.ext_pow(z, n) == (1, 0) or R.ext_pow(z, lde_size) == (pow(shift, lde_size, R.P), 0):
         raise ProvingError("out-of-domain point fell in a domain (probability ~2^-100): retry")
     gz = R.ext_scale(z, g)
-    main_z = _ext_point_values(main_evals, z, False, from_evals=True)
-    main_gz = _ext_point_values(main_evals, gz, False, from_evals=True)
+    main_z, main_gz = _point_values_from_evals(main_evals, [z, gz], False)
     aux_z: list[Ext] = []
     aux_gz: list[Ext] = []
     if aux_evals is not None:
-        aux_z = _ext_point_values(aux_evals, z, True, from_evals=True)
-        aux_gz = _ext_point_values(aux_evals, gz, True, from_evals=True)
+        aux_z, aux_gz = _point_values_from_evals(aux_evals, [z, gz], True)
     quotient_z = _ext_point_values(chunk_coeffs, z, True)
     for label, group in ((b"main-z", main_z), (b"main-gz", main_gz), (b"aux-z", aux_z),
                          (b"aux-gz", aux_gz), (b"quotient-z", quotient_z)):
@@ -378,13 +383,14 @@ def _deep_composition(
         pairs = [[c, mul_by_x(c)] for c in cs]
         return np.array([p for pair in pairs for p in pair], dtype=np.uint64).reshape(-1, 2)
 
-    acc_z = np.zeros((lde_size, 2), dtype=np.uint64)
-    acc_gz = np.zeros((lde_size, 2), dtype=np.uint64)
-    combine_base_columns(main_lde, base_coeffs(c_z[:n_main], False), acc_z)
-    combine_base_columns(main_lde, base_coeffs(c_gz[:n_main], False), acc_gz)
+    # the terms over z and over g*z in one pass over the trace columns
+    both = np.zeros((2, lde_size, 2), dtype=np.uint64)
+    main_sets = np.stack([base_coeffs(c_z[:n_main], False), base_coeffs(c_gz[:n_main], False)])
+    combine_base_columns(main_lde, main_sets, both)
     if aux_lde is not None:
-        combine_base_columns(aux_lde, base_coeffs(c_z[n_main:], True), acc_z)
-        combine_base_columns(aux_lde, base_coeffs(c_gz[n_main:], True), acc_gz)
+        aux_sets = np.stack([base_coeffs(c_z[n_main:], True), base_coeffs(c_gz[n_main:], True)])
+        combine_base_columns(aux_lde, aux_sets, both)
+    acc_z, acc_gz = both[0], both[1]
     combine_base_columns(quotient_lde[: 2 * q], base_coeffs(c_q, True), acc_z)
 
     value_z: Ext = (0, 0)
