@@ -51,5 +51,5 @@ def test_demo_writes_proofs(tmp_path: Path) -> None:
     out = _bastion("demo", "--out", str(tmp_path / "demo"), "--log-rows", "9")
     assert out.returncode == 0, out.stderr
     written = sorted(p.name for p in (tmp_path / "demo").iterdir())
-    assert written == ["cubic-mix.proof", "fibonacci.proof", "range-check.proof"]
+    assert written == ["cubic-mix.proof", "fibonacci.proof", "hash-chain.proof", "range-check.proof"]
     assert "demo" in out.stdout
