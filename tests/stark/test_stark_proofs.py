@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bastion.stark import field_ref as R
-from bastion.stark.examples import CubicMixAir, FibonacciAir, RangeCheckAir
+from bastion.stark.examples import CubicMixAir, FibonacciAir, PublicColumnAir, RangeCheckAir
 from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, StarkParams
 from bastion.stark.proof import Proof
 from bastion.stark.protocol import COSET_SHIFT, trace_log_length
@@ -268,3 +268,24 @@ def test_openings_are_off_the_trace_domain_and_randomized(cubic: tuple) -> None:
     again = decode(air, prove(air, main, PARAMS), PARAMS)
     assert rep.proof.main_root != again.proof.main_root
     assert rep.proof.main_z != again.proof.main_z
+
+
+# -- public columns -----------------------------------------------------------------------------------
+
+
+def test_public_column_binds_the_statement() -> None:
+    rng = random.Random(5)
+    published = [rng.randrange(1 << 40) for _ in range(50)]
+    air, main = PublicColumnAir.instance(published)
+    proof = prove(air, main, PARAMS)
+    verify(air, proof, PARAMS)
+    # the same total, another published column: refused (the column is part of the statement)
+    other = list(published)
+    other[10], other[11] = other[11], other[10]
+    assert not is_valid(PublicColumnAir(other, air.total), proof, PARAMS)
+    # a trace that departs from the published column at one row cannot be proven
+    bad = main.copy()
+    bad[0, 7] += np.uint64(1)
+    bad[1, 7:] += np.uint64(1)
+    forged_air = PublicColumnAir(published, (air.total + 1) % R.P)
+    assert not is_valid(forged_air, prove(forged_air, bad, PARAMS, check=False), PARAMS)

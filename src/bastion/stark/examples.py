@@ -147,3 +147,38 @@ class RangeCheckAir(Air):
         main[1] = np.array([int(x) for x in s], dtype=np.uint64)
         main[2] = air.range.multiplicities(main, n)
         return air, main
+
+
+class PublicColumnAir(Air):
+    """The trace's column 0 equals a public column, and column 1 is its running sum ending at a public
+    total: the shape of the proof of reserves' binding to a published leaf list."""
+
+    name = "bastion.examples.public-column/1"
+    main_width = 2
+    max_degree = 1
+
+    def __init__(self, published: list[int], total: int) -> None:
+        super().__init__(len(published))
+        self.published = np.array([v % F.P_INT for v in published], dtype=np.uint64)
+        self.total = total % F.P_INT
+
+    def public_inputs(self) -> list[int]:
+        return [self.total]
+
+    def public_columns(self) -> list[U64]:
+        return [self.published]
+
+    def constraints(self, f: Frame) -> Constraints:
+        v, s = f.cur
+        return Constraints(
+            every_row=[v - f.public[0]],
+            transition=[f.nxt[1] - (s + f.nxt[0])],
+            first_row=[s - v],
+            last_row=[s - self.total],
+        )
+
+    @classmethod
+    def instance(cls, published: list[int]) -> tuple[PublicColumnAir, U64]:
+        sums = np.cumsum(np.array(published, dtype=object)) % F.P_INT
+        main = np.array([published, [int(x) for x in sums]], dtype=np.uint64)
+        return cls(published, int(sums[-1])), main

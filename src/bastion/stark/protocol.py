@@ -3,6 +3,9 @@ which constraints and DEEP terms are combined."""
 
 from __future__ import annotations
 
+import blake3
+import numpy as np
+
 from bastion.stark import field as F
 from bastion.stark import field_ref as R
 from bastion.stark.air import Air, circuit_digest
@@ -70,7 +73,21 @@ def start_transcript(air: Air, params: StarkParams) -> Transcript:
     t.absorb(b"circuit", circuit_digest(air))
     t.absorb_ints(b"shape", [air.n_used, trace_log_length(air.n_used, params)])
     t.absorb_ints(b"public-inputs", [v % R.P for v in air.public_inputs()])
+    # Public columns are part of the statement: bind them before any challenge, so a prover cannot pick
+    # them after seeing the out-of-domain point (a weak Fiat-Shamir attack on the composition check).
+    t.absorb(b"public-columns", public_columns_digest(air))
     return t
+
+
+def public_columns_digest(air: Air) -> bytes:
+    h = blake3.blake3()
+    cols = air.public_columns()
+    h.update(len(cols).to_bytes(4, "little"))
+    for col in cols:
+        data = (np.asarray(col, dtype=np.uint64) % F.P).astype("<u8").tobytes()
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.digest()
 
 
 def query_rows(queries: list[int], lde_size: int) -> list[int]:
