@@ -293,3 +293,18 @@ def _weighted_sums(evals: U64, weights: U64, out: U64) -> None:
                 a1 = add(a1, mul(col[i], w[i, 1]))
             out[t, c, 0] = a0
             out[t, c, 1] = a1
+
+
+@nb.njit(cache=True, nogil=True)
+def _ext_product_of_differences(z0: np.uint64, z1: np.uint64, roots: U64) -> tuple[np.uint64, np.uint64]:
+    a0 = np.uint64(1)
+    a1 = np.uint64(0)
+    for i in range(roots.shape[0]):
+        a0, a1 = ext_mul(a0, a1, sub(z0, roots[i]), z1)
+    return a0, a1
+
+
+def ext_product_of_differences(z: Ext, roots: U64) -> Ext:
+    """prod_i (z - roots[i]) for an extension point z and base-field roots (the verifier's E(z))."""
+    r = _ext_product_of_differences(np.uint64(z[0]), np.uint64(z[1]), np.ascontiguousarray(roots, dtype=np.uint64))
+    return (int(r[0]), int(r[1]))

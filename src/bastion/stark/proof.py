@@ -135,7 +135,15 @@ class _Reader:
         return [self.ext(what) for _ in range(n)]
 
 
-def read_header(data: bytes) -> tuple[bytes, bytes, int, int, list[int]]:
+def read_digests(data: bytes) -> tuple[bytes, bytes]:
+    """Params digest and circuit digest only: what a verifier checks before reading anything else."""
+    params_digest, circuit, *_ = read_header(bytes(data)[: 4 + 2 + 32 + 32 + 1 + 4 + 4], 0, lenient=True)
+    return params_digest, circuit
+
+
+def read_header(
+    data: bytes, expected_public_inputs: int | None = None, *, lenient: bool = False
+) -> tuple[bytes, bytes, int, int, list[int]]:
     """Params digest, circuit digest, log_n, n_used and public inputs, without the rest."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ProofFormatError("a proof is bytes")
@@ -153,6 +161,10 @@ def read_header(data: bytes) -> tuple[bytes, bytes, int, int, list[int]]:
     log_n = r.u("<B", "log_n")
     n_used = r.u("<I", "n_used")
     npub = r.u("<I", "public input count")
+    if lenient:
+        return params_digest, circuit, log_n, n_used, []
+    if expected_public_inputs is not None and npub != expected_public_inputs:
+        raise ProofFormatError(f"proof has {npub} public inputs, the statement {expected_public_inputs}")
     if npub > 1 << 20:
         raise ProofFormatError("too many public inputs")
     pubs = [r.felt("public input") for _ in range(npub)]
@@ -161,7 +173,7 @@ def read_header(data: bytes) -> tuple[bytes, bytes, int, int, list[int]]:
 
 def parse_fixed(data: bytes, shape: ProofShape) -> tuple[Proof, int]:
     """The fixed-size part of a proof (everything but the openings) and where the openings start."""
-    params_digest, circuit, log_n, n_used, pubs = read_header(data)
+    params_digest, circuit, log_n, n_used, pubs = read_header(data, shape.num_public_inputs)
     r = _Reader(bytes(data))
     r.pos = 4 + 2 + 32 + 32 + 1 + 4 + 4 + 8 * len(pubs)
     if (log_n, n_used, len(pubs)) != (shape.log_n, shape.n_used, shape.num_public_inputs):

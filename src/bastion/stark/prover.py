@@ -69,18 +69,31 @@ class ProvingError(Exception):
     """The witness does not satisfy the AIR (or the AIR misstates its degree)."""
 
 
-def _random_field(shape: tuple[int, ...], rng: np.random.Generator) -> U64:
-    # uniform in [0, p): rejection of the 2^32 - 1 values >= p is unnecessary at this bias (2^-32),
-    # but reducing keeps values canonical
-    return rng.integers(0, F.P_INT, size=shape, dtype=np.uint64)
+class _Randomness:
+    """Field elements for blinding rows and the FRI mask. From the OS's CSPRNG (16 bytes an element,
+    reduced mod p: within 2^-64 of uniform); with a test seed, from a seeded PCG64 instead (never
+    unpredictable: tests only)."""
+
+    def __init__(self, seed: int | None) -> None:
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+
+    def field(self, shape: tuple[int, ...]) -> U64:
+        count = int(np.prod(shape))
+        if self._rng is not None:
+            return self._rng.integers(0, F.P_INT, size=shape, dtype=np.uint64)
+        raw = np.frombuffer(secrets.token_bytes(16 * count), dtype="<u8").reshape(count, 2)
+        # (hi * 2^64 + lo) mod p = (hi * (2^32 - 1) + lo) mod p, computed in the field
+        hi = F.mul_vec(raw[:, 1] % F.P, F.EPSILON)
+        out: U64 = F.add_vec(hi, raw[:, 0] % F.P).reshape(shape)
+        return out
 
 
-def _blind(values: U64, n: int, rng: np.random.Generator) -> U64:
+def _blind(values: U64, n: int, rng: _Randomness) -> U64:
     """(k, n_used) -> (k, n) with random rows appended: the zero-knowledge randomizer."""
     k, n_used = values.shape
     out = np.empty((k, n), dtype=np.uint64)
     out[:, :n_used] = values
-    out[:, n_used:] = _random_field((k, n - n_used), rng)
+    out[:, n_used:] = rng.field((k, n - n_used))
     return out
 
 
@@ -237,7 +250,7 @@ def prove(
         raise ValueError(f"main trace has shape {main.shape}, expected {(air.main_width, air.n_used)}")
     if np.any(main >= F.P):
         raise ValueError("main trace holds values >= p")
-    rng = np.random.default_rng(seed if seed is not None else secrets.randbits(128))
+    rng = _Randomness(seed)
     log_n = trace_log_length(air.n_used, params)
     n = 1 << log_n
     lde_size = n * params.blowup
@@ -280,7 +293,7 @@ def prove(
             f"{air.name}: the constraints do not hold on the trace (or max_degree is understated)"
         )
     chunk_coeffs = np.concatenate([h_coeffs[:, j * n : (j + 1) * n] for j in range(q)], axis=0)  # (2q, n)
-    mask_coeffs = _random_field((2, n), rng)
+    mask_coeffs = rng.field((2, n))
     quotient_coeffs = np.concatenate([chunk_coeffs, mask_coeffs], axis=0)
     quotient_lde = coset_evaluate(quotient_coeffs, lde_size, shift)
     quotient_tree = MerkleTree.commit(quotient_lde, salt_bytes=salt)

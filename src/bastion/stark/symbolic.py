@@ -81,7 +81,11 @@ class Sym:
         return self.b.nodes[self.id][3]
 
     def _lift(self, other: Sym | int) -> Sym:
-        return other if isinstance(other, Sym) else self.b.const(int(other))
+        if isinstance(other, Sym):
+            return other
+        if isinstance(other, bool) or not isinstance(other, (int, np.integer)):
+            raise TypeError(f"a constraint constant must be an integer, not {type(other).__name__}")
+        return self.b.const(int(other))
 
     def _bin(self, kind: int, other: Sym | int) -> Sym:
         o = self._lift(other)

@@ -52,6 +52,8 @@ class Val:
 
     # -- arithmetic -----------------------------------------------------------------------------
     def __add__(self, other: Operand) -> Val:
+        if isinstance(other, np.integer):
+            other = int(other)  # before any negation: -np.uint64 wraps mod 2^64, not mod p
         if isinstance(other, int):
             if self.is_ext:
                 out = self.data.copy()
@@ -71,14 +73,18 @@ class Val:
         return Val(F.neg_vec(self.data))
 
     def __sub__(self, other: Operand) -> Val:
-        if isinstance(other, int):
-            return self + (-other)
+        if isinstance(other, np.integer):
+            other = int(other)
         return self + (-other)
 
     def __rsub__(self, other: Operand) -> Val:
+        if isinstance(other, np.integer):
+            other = int(other)
         return (-self) + other
 
     def __mul__(self, other: Operand) -> Val:
+        if isinstance(other, np.integer):
+            other = int(other)
         if isinstance(other, int):
             return Val(F.mul_vec(self.data, _const(other)))
         if not self.is_ext and not other.is_ext:

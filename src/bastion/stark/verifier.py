@@ -19,8 +19,8 @@ from bastion.stark import fri
 from bastion.stark.air import Air, Frame, circuit_digest
 from bastion.stark.merkle import verify_opening
 from bastion.stark.params import DEFAULT_PARAMS, StarkParams
-from bastion.stark.poly import barycentric_eval
-from bastion.stark.proof import Proof, ProofFormatError, parse_fixed, parse_openings, read_header
+from bastion.stark.poly import barycentric_eval, ext_product_of_differences
+from bastion.stark.proof import Proof, ProofFormatError, parse_fixed, parse_openings, read_digests, read_header
 from bastion.stark.protocol import (
     COSET_SHIFT,
     check_air,
@@ -109,7 +109,7 @@ def decode(air: Air, proof_bytes: bytes, params: StarkParams = DEFAULT_PARAMS) -
     params.validate()
     check_air(air, params)
     shape = proof_shape(air, params)
-    params_digest, circuit, log_n, n_used, pubs = read_header(proof_bytes)
+    params_digest, circuit = read_digests(proof_bytes)
     if circuit != circuit_digest(air):
         raise VerificationError(
             f"proof is for circuit {circuit.hex()[:16]}..., not {air.name} "
@@ -117,6 +117,7 @@ def decode(air: Air, proof_bytes: bytes, params: StarkParams = DEFAULT_PARAMS) -
         )
     if params_digest != params.digest():
         raise VerificationError("proof was made with different STARK parameters")
+    _, _, log_n, n_used, pubs = read_header(proof_bytes, shape.num_public_inputs)
     expected_pubs = [x % R.P for x in air.public_inputs()]
     if pubs != expected_pubs:
         raise VerificationError("proof is for different public inputs")
@@ -137,6 +138,8 @@ def decode(air: Air, proof_bytes: bytes, params: StarkParams = DEFAULT_PARAMS) -
     alpha = t.challenge_ext(b"alpha")
     t.absorb(b"quotient-root", proof.quotient_root)
     z = t.challenge_ext(b"ood-point")
+    if R.ext_pow(z, n) == (1, 0) or R.ext_pow(z, lde_size) == (pow(COSET_SHIFT, lde_size, R.P), 0):
+        raise VerificationError("out-of-domain point fell in a domain: no valid proof exists for this transcript")
     gz = R.ext_scale(z, F.root_of_unity(log_n))
     for label, group in ((b"main-z", proof.main_z), (b"main-gz", proof.main_gz), (b"aux-z", proof.aux_z),
                          (b"aux-gz", proof.aux_gz), (b"quotient-z", proof.quotient_z)):
@@ -175,11 +178,7 @@ def _verify(air: Air, proof_bytes: bytes, params: StarkParams) -> None:
     frame = _ood_frame(air, proof.main_z, proof.main_gz, proof.aux_z, proof.aux_gz, z, gz, n, challenges)
     groups = air.constraints(frame).groups()
     zh = R.ext_sub(R.ext_pow(z, n), (1, 0))
-    excluded: Ext = (1, 0)
-    g_pow = pow(g, air.n_used, R.P)
-    for _ in range(air.n_used, n):
-        excluded = R.ext_mul(excluded, R.ext_sub(z, (g_pow, 0)))
-        g_pow = g_pow * g % R.P
+    excluded = ext_product_of_differences(z, F.powers(g, n)[air.n_used :])
     g_last = pow(g, air.n_used - 1, R.P)
     z_minus_last = R.ext_sub(z, (g_last, 0))
     inv_zh = R.ext_inv(zh)
