@@ -415,7 +415,7 @@ def evaluate(
     ``periodic`` holds one period of each periodic column's extension (its value at point j is
     ``col[j mod len(col)]``), so they are never materialized at full length."""
     n = main_lde.shape[1]
-    block = min(256, n)
+    block = min(512, n)
     empty = np.zeros((1, n), dtype=np.uint64)
     out = np.empty((n, 2), dtype=np.uint64)
     longest = max((len(p) for p in periodic), default=1)
