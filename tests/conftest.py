@@ -91,6 +91,15 @@ def _empty_postgres(url: str) -> None:
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
+            # A test's server may leave a connection idle inside a transaction (a background task cut off
+            # at shutdown); it would hold its locks for ever and block the TRUNCATE. The test is over:
+            # end such sessions.
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+                )
+            )
             conn.execute(sa.text("SET LOCAL lock_timeout = '10s'"))
             tables = conn.execute(
                 sa.text(

@@ -51,7 +51,11 @@ def new_secret() -> str:
 def new_passphrase() -> str:
     """A random passphrase for keys issued to a third-party app (Fast API): letters, digits, one symbol."""
     alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(23)) + "!"
+    # OKX requires a letter and a digit: put one of each in, then shuffle so their places are random too
+    chars = [secrets.choice(string.ascii_letters), secrets.choice(string.digits)]
+    chars += [secrets.choice(alphabet) for _ in range(21)]
+    secrets.SystemRandom().shuffle(chars)
+    return "".join(chars) + "!"
 
 
 def check_passphrase(passphrase: str) -> None:
