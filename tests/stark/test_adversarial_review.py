@@ -19,7 +19,7 @@ from bastion.stark import protocol, symbolic
 from bastion.stark import prover as prover_mod
 from bastion.stark import verifier as verifier_mod
 from bastion.stark.air import Air, Constraints, Frame
-from bastion.stark.examples import FibonacciAir, RangeCheckAir
+from bastion.stark.examples import FibonacciAir, PublicColumnAir, RangeCheckAir
 from bastion.stark.params import INSECURE_TEST_PARAMS
 from bastion.stark.proof import Proof
 from bastion.stark.prover import prove
@@ -30,44 +30,6 @@ Ext = tuple[int, int]
 
 
 # -- helpers ------------------------------------------------------------------------------------------
-
-
-class _PublicSumAir(Air):
-    """Column 0 equals a public column, column 1 its running sum, ending at a public total: "the
-    published list sums to total" (the proof of reserves' binding to a published leaf list)."""
-
-    name = "tests.adversarial.public-sum/1"
-    main_width = 2
-    max_degree = 1
-
-    def __init__(self, published: list[int], total: int) -> None:
-        super().__init__(len(published))
-        self.published = np.array([v % R.P for v in published], dtype=np.uint64)
-        self.total = total % R.P
-
-    def public_inputs(self) -> list[int]:
-        return [self.total]
-
-    def public_columns(self) -> list[np.ndarray]:
-        return [self.published]
-
-    def constraints(self, f: Frame) -> Constraints:
-        v, s = f.cur
-        return Constraints(
-            every_row=[v - f.public[0]],
-            transition=[f.nxt[1] - (s + f.nxt[0])],
-            first_row=[s - v],
-            last_row=[s - self.total],
-        )
-
-    @classmethod
-    def instance(cls, published: list[int]) -> tuple[_PublicSumAir, np.ndarray]:
-        sums = [0] * len(published)
-        acc = 0
-        for i, v in enumerate(published):
-            acc = (acc + v) % R.P
-            sums[i] = acc
-        return cls(published, acc), np.array([published, sums], dtype=np.uint64)
 
 
 def _kernel_vector(rows: list[list[int]], ncols: int) -> list[int]:
@@ -137,7 +99,7 @@ def test_public_column_chosen_after_the_ood_point_is_refused(monkeypatch: pytest
     columns (through the circuit digest), so this attack succeeded; the fix binds their contents.
     """
     published = [(i * 7919 + 13) % 1000 for i in range(50)]
-    air, main = _PublicSumAir.instance(published)
+    air, main = PublicColumnAir.instance(published)
     data = prove(air, main, PARAMS, seed=7)
     verify(air, data, PARAMS)
     rep = decode(air, data, PARAMS)
@@ -157,7 +119,7 @@ def test_public_column_chosen_after_the_ood_point_is_refused(monkeypatch: pytest
     for i, d in zip(rows, delta, strict=True):
         forged_list[i] = (forged_list[i] + d) % R.P
     assert sum(forged_list) % R.P != air.total  # the forged statement is false
-    forged = _PublicSumAir(forged_list, air.total)
+    forged = PublicColumnAir(forged_list, air.total)
     assert n >= air.n_used
 
     # the attack is real: with the public columns left out of the transcript, the forgery verifies
@@ -178,7 +140,7 @@ def test_public_column_chosen_after_the_ood_point_is_refused(monkeypatch: pytest
             for i, d in zip(rows, d2, strict=True):
                 fl2[i] = (fl2[i] + d) % R.P
             assert sum(fl2) % R.P != air.total
-            assert is_valid(_PublicSumAir(fl2, air.total), unbound, PARAMS)
+            assert is_valid(PublicColumnAir(fl2, air.total), unbound, PARAMS)
 
     # with the engine as it is: refused
     assert not is_valid(forged, data, PARAMS)
