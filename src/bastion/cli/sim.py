@@ -91,3 +91,33 @@ def wallets(
         raise typer.BadParameter(f"{round_file} does not exist", param_hint="--round")
     made = make_wallet_set(json.loads(round_file.read_text()), out, seed=seed, shortfall=gaps)
     typer.echo(f"wrote {made.path}: {made.wallets} wallets in {made.rows} rows, signed over {round_file}'s challenge")
+
+
+@app.command("month")
+def month(
+    month: str = typer.Option(..., "--month", help="The month to simulate, YYYY-MM."),
+    users: int = typer.Option(400, "--users", min=20, help="Exchange users (keys, liquidations... scale with it)."),
+    out: Path = typer.Option(..., "--out", help="Directory for ground-truth.json (and the embedded database)."),
+    db: str = typer.Option("", "--db", help="Database URL (default: SQLite under --out)."),
+    seed: int = typer.Option(7, "--seed", help="Same seed and month, same traffic."),
+) -> None:
+    """A month of exchange activity through the real service (started in-process): logins and withdrawals with
+    attacks, API keys, liquidations and ADL, cooling-offs, mistaken deposits; ground truth in OUT."""
+    import time
+
+    from bastion.sim.month import TRUTH_FILE, month_bounds, simulate_month
+
+    try:
+        month_bounds(month)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--month") from None
+    started = time.perf_counter()
+    t = simulate_month(out, month, users=users, seed=seed, db_url=db or None, progress=True)
+    r, k, f, p = t.risk, t.keys, t.funds, t.protection
+    typer.echo(
+        f"{month}: {r.withdrawals} withdrawals, {r.attacks} attacks ({r.attacks_caught} caught), "
+        f"{r.intercepted} intercepted worth {r.intercepted_value_usd} USD; {k.created} API keys, {k.swept} swept; "
+        f"{f.liquidations} liquidations; {p.activations} cooling-offs, {p.mistaken_deposits} mistaken deposits; "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    typer.echo(f"ground truth: {Path(out) / TRUTH_FILE}")

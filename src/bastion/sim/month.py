@@ -1,0 +1,631 @@
+"""One simulated exchange month driven through the real running service, with its ground truth.
+
+`simulate_month(out_dir, "2026-10", users=400, seed=7)` starts the service in-process (uvicorn in a thread, on
+`db_url` or an embedded SQLite file under `out_dir`) and sends it, at the month's simulated times:
+- withdrawal-risk traffic (`sim.risk_traffic`: logins, credential and address-book changes, withdrawals with
+  labelled account takeovers and phishing), replayed by `risk_traffic.replay` over HTTP, whose analyst reviews
+  held withdrawals by the labels;
+- API keys over the keys routes: keys created (some bound to IPs, a few withdraw keys), third-party apps and
+  their Fast API keys, signed OKX-v5 requests from the clients' addresses (with stale clocks, wrong
+  passphrases, forged signatures and stolen keys among them), keys bound to an IP later, keys deleted by their
+  users, and the idle-key sweeper run daily. The service's clock follows the simulated time;
+- liquidations and ADL over the funds routes (`sim.liquidations`: opening injections, the crash pool's open
+  positions, every liquidation in batches);
+- cooling-off activations, order prechecks and mistaken deposits (`sim.user_protection`). The protection
+  routes stamp activations and case moves with the wall clock, so this part is replayed through the same
+  domain functions the routes call (`user_protection.replay`) on the service's own database, at the
+  simulated times.
+
+What was generated (attacks, values, counts) and what the service was seen to do is written to
+`out_dir/ground-truth.json`; the report's figures are checked against it in tests.
+Ids carry the month (`2026-10:...`), so several months can share one database.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+TRUTH_FILE = "ground-truth.json"
+FORMAT = "bastion-month-truth/1"
+PROXY_IP = "127.0.0.1"  # the simulator's client: trusted to forward the simulated clients' addresses
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """`"2026-10"` -> (2026-10-01T00:00Z, 2026-11-01T00:00Z)."""
+    try:
+        year, mon = (int(p) for p in month.split("-"))
+        start = datetime(year, mon, 1, tzinfo=UTC)
+    except ValueError as exc:
+        raise ValueError(f"month {month!r}: expected YYYY-MM") from exc
+    days = calendar.monthrange(year, mon)[1]
+    return start, start + timedelta(days=days)
+
+
+def _seed(seed: int, month: str, domain: int) -> int:
+    year, mon = (int(p) for p in month.split("-"))
+    return seed * 1_000_003 + (year * 12 + mon) * 10 + domain
+
+
+# ----------------------------------------------------------------------------------------- ground truth
+@dataclass
+class RiskTruth:
+    events: int = 0
+    logins: int = 0
+    withdrawals: int = 0
+    withdrawals_value_usd: str = "0.00"
+    attacks: int = 0
+    attacks_by_kind: dict[str, int] = field(default_factory=dict)
+    attack_withdrawals: int = 0
+    attack_value_usd: str = "0.00"  # what the attackers tried to take
+    attacks_caught: int = 0  # at least one of the attack's withdrawals held or blocked
+    attack_withdrawals_stopped: int = 0
+    # Seen by the client: blocked or held-then-rejected, whatever the label.
+    intercepted: int = 0
+    intercepted_users: int = 0
+    intercepted_value_usd: str = "0.00"
+    value_preserved_attacks_usd: str = "0.00"  # attack withdrawals only
+    held_then_approved: int = 0
+    legit_withdrawals: int = 0
+    legit_held: int = 0
+    decisions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class KeysTruth:
+    users: int = 0
+    created_direct: int = 0
+    created_fast_api: int = 0
+    created_ip_bound: int = 0
+    withdraw_keys: int = 0
+    bound_later: int = 0  # an IP added to a key after its creation
+    revoked: int = 0  # deleted by their users
+    swept: int = 0  # deleted by the idle sweeper (reference model of the policy)
+    requests: int = 0
+    requests_ok: int = 0
+    rejections_by_code: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def created(self) -> int:
+        return self.created_direct + self.created_fast_api
+
+
+@dataclass
+class PoolTruthOut:
+    inst_type: str
+    inst_family: str
+    ccy: str
+    balance: str
+    triggers: int
+    surplus_in: str
+    injections_in: str
+    losses_out: str
+    adl_liquidations: int
+    adl_positions: int
+    adl_starts: int
+    worst_drawdown_8h: str
+
+
+@dataclass
+class FundsTruth:
+    liquidations: int = 0
+    injections: int = 0
+    crash_pool: str = ""
+    crash_day: str = ""
+    pools: list[PoolTruthOut] = field(default_factory=list)
+
+
+@dataclass
+class ProtectionTruth:
+    activations: int = 0
+    users_activating: int = 0
+    durations: dict[str, int] = field(default_factory=dict)
+    orders: int = 0
+    refused: int = 0
+    mistaken_deposits: int = 0
+    cases_by_reason: dict[str, int] = field(default_factory=dict)
+    manual_recovered: int = 0
+    manual_value_usd: str = "0"
+    auto_returned: int = 0
+    auto_value_usd: str = "0"
+    unrecoverable: int = 0
+
+    @property
+    def recovered(self) -> int:
+        return self.manual_recovered + self.auto_returned
+
+
+@dataclass
+class MonthGroundTruth:
+    month: str
+    start: str
+    end: str
+    users: int
+    seed: int
+    database: str
+    fresh_database: bool  # the funds' balances are exact only when the pools started empty
+    risk: RiskTruth = field(default_factory=RiskTruth)
+    keys: KeysTruth = field(default_factory=KeysTruth)
+    funds: FundsTruth = field(default_factory=FundsTruth)
+    protection: ProtectionTruth = field(default_factory=ProtectionTruth)
+    seconds: dict[str, float] = field(default_factory=dict)
+    format: str = FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n")
+        tmp.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> MonthGroundTruth:
+        raw = json.loads(path.read_text())
+        if raw.get("format") != FORMAT:
+            raise ValueError(f"{path}: format {raw.get('format')!r}, expected {FORMAT}")
+        return cls(
+            **{k: v for k, v in raw.items() if k not in ("risk", "keys", "funds", "protection")},
+            risk=RiskTruth(**raw["risk"]),
+            keys=KeysTruth(**raw["keys"]),
+            funds=FundsTruth(
+                **{k: v for k, v in raw["funds"].items() if k != "pools"},
+                pools=[PoolTruthOut(**p) for p in raw["funds"]["pools"]],
+            ),
+            protection=ProtectionTruth(**raw["protection"]),
+        )
+
+
+# ---------------------------------------------------------------------------------------------- progress
+Step = Callable[[str, int, int], None]  # phase, done, total
+
+
+@contextmanager
+def _rich_progress(enabled: bool) -> Iterator[Step]:
+    if not enabled:
+        yield lambda _phase, _done, _total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    tasks: dict[str, Any] = {}
+    with Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as bar:
+
+        def step(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield step
+
+
+# ------------------------------------------------------------------------------------------------- risk
+def _run_risk(
+    client: Any, truth: RiskTruth, month: str, start: datetime, days: int, users: int, seed: int, step: Step
+) -> None:
+    from bastion.sim import risk_traffic
+
+    traffic = risk_traffic.month(seed=seed, users=users, start=start, days=days)
+    for ev in traffic.events:  # ids unique across months sharing a database
+        ev.body["event_id"] = f"{month}:{ev.body['event_id']}"
+    wds = traffic.withdrawals()
+    total = len(traffic.events)
+    rep = risk_traffic.replay(traffic, client, progress=lambda i, _n: step("risk: events and withdrawals", i, total))
+    step("risk: events and withdrawals", total, total)
+    attack_wds = [w for w in wds if w.label != "legit"]
+    kinds: dict[str, int] = {}
+    for kind in traffic.attacks.values():
+        kinds[kind] = kinds.get(kind, 0) + 1
+    truth.events = total
+    truth.logins = sum(1 for e in traffic.events if e.kind == "login")
+    truth.withdrawals = len(wds)
+    truth.withdrawals_value_usd = str(sum((Decimal(w.body["amount_usd"]) for w in wds), Decimal(0)))
+    truth.attacks = len(traffic.attacks)
+    truth.attacks_by_kind = dict(sorted(kinds.items()))
+    truth.attack_withdrawals = len(attack_wds)
+    truth.attack_value_usd = str(sum((Decimal(w.body["amount_usd"]) for w in attack_wds), Decimal(0)))
+    truth.attacks_caught = rep.attacks_caught
+    truth.attack_withdrawals_stopped = rep.attack_withdrawals_stopped
+    truth.intercepted = rep.intercepted
+    truth.intercepted_users = rep.intercepted_users
+    truth.intercepted_value_usd = f"{Decimal(str(rep.intercepted_value_usd)):.2f}"
+    truth.value_preserved_attacks_usd = f"{Decimal(str(rep.value_preserved_usd)):.2f}"
+    truth.held_then_approved = rep.held_then_approved
+    truth.legit_withdrawals = rep.legit_withdrawals
+    truth.legit_held = rep.legit_held
+    truth.decisions = dict(sorted(rep.decisions.items()))
+
+
+# ------------------------------------------------------------------------------------------------- keys
+@dataclass
+class _PlannedKey:
+    user: str
+    created_at: datetime
+    perms: str
+    ips: tuple[str, ...]
+    passphrase: str
+    app: int | None = None  # index into the apps: a Fast API key
+    quiet: bool = False
+    bind_at: datetime | None = None
+    bind_ip: str = ""
+    revoke_at: datetime | None = None
+    # filled in when the service issues it
+    key_id: str = ""
+    secret: str = ""
+
+
+@dataclass(frozen=True)
+class _Request:
+    key: int
+    at: datetime
+    n: int
+    fault: str  # "", "stale", "passphrase", "forged", "stolen"
+
+
+_APPS = (("GridBot", "trade"), ("TaxLens", "read"), ("CopyDesk", "trade"))
+_KEY_ROUTE = "/api/v5/account/config"
+_EXPECTED_CODE = {"stale": "50102", "passphrase": "50105", "forged": "50113", "stolen": "50110"}
+
+
+def _plan_keys(
+    rng: random.Random, month: str, start: datetime, days: int, users: int, requests: int
+) -> tuple[list[_PlannedKey], list[_Request]]:
+    day = timedelta(days=1)
+    keys: list[_PlannedKey] = []
+    for u in range(users):
+        uid = f"keys-{u:04d}"
+        for _ in range(rng.choice((1, 1, 1, 2))):
+            at = start + rng.random() * (days - 10) * day
+            perms = rng.choices(["read", "read,trade", "read,trade,withdraw"], weights=(5, 4, 1))[0]
+            ips = (f"203.0.113.{rng.randrange(1, 250)}",) if rng.random() < 0.55 else ()
+            keys.append(_PlannedKey(uid, at, perms, ips, f"Sim{rng.randrange(10**8):08d}x"))
+        if rng.random() < 0.3:
+            app = rng.randrange(len(_APPS))
+            at = start + rng.random() * (days - 5) * day
+            keys.append(_PlannedKey(uid, at, _APPS[app][1], (f"198.51.100.{10 + app}",), "", app=app))
+    keys.sort(key=lambda k: k.created_at)
+    for k in keys:
+        k.quiet = rng.random() < 0.35
+        if k.app is None and not k.ips and rng.random() < 0.15:  # the user binds an IP a few days later
+            k.bind_at = k.created_at + timedelta(days=rng.uniform(1, 3))
+            k.bind_ip = f"203.0.113.{rng.randrange(1, 250)}"
+        if rng.random() < 0.08 and k.created_at + 11 * day < start + days * day:  # deleted by its user
+            k.revoke_at = k.created_at + timedelta(days=rng.uniform(10, 11))
+    reqs: list[_Request] = []
+    for i in range(requests):
+        idx = rng.randrange(len(keys))
+        k = keys[idx]
+        at = k.created_at + timedelta(seconds=1) + rng.random() * (2 * day if k.quiet else 9 * day)
+        roll = rng.random()
+        bound = bool(k.ips) or (k.bind_at is not None and at >= k.bind_at)
+        fault = (
+            "stale" if roll < 0.03 else
+            "passphrase" if roll < 0.05 else
+            "forged" if roll < 0.07 else
+            "stolen" if roll < 0.09 and bound else ""
+        )  # fmt: skip
+        reqs.append(_Request(idx, at, i, fault))
+    reqs.sort(key=lambda r: r.at)
+    return keys, reqs
+
+
+def _keys_reference(keys: list[_PlannedKey], reqs: list[_Request], sweeps: list[datetime], truth: KeysTruth) -> None:
+    """The sweeper's rule by hand (trade or withdraw, no IP bound, unused for 14 days or more), over the plan."""
+    from bastion.keys.auth import LAST_USED_RESOLUTION
+    from bastion.keys.policy import IDLE_LIMIT
+
+    last_used: dict[int, datetime] = {}
+    gone: set[int] = set()
+    events: list[tuple[datetime, int, Any]] = [(r.at, 1, r) for r in reqs]
+    events += [(at, 2, ("sweep", at)) for at in sweeps]
+    events += [(k.revoke_at, 0, ("revoke", i)) for i, k in enumerate(keys) if k.revoke_at is not None]
+    events.sort(key=lambda e: (e[0], e[1]))
+    for at, _, ev in events:
+        if isinstance(ev, _Request):
+            if ev.key in gone or ev.at < keys[ev.key].created_at:
+                raise AssertionError("planned a request on a deleted key")
+            if ev.fault:
+                code = _EXPECTED_CODE[ev.fault]
+                truth.rejections_by_code[code] = truth.rejections_by_code.get(code, 0) + 1
+            else:
+                truth.requests_ok += 1
+                prev = last_used.get(ev.key)
+                if prev is None or at - prev >= LAST_USED_RESOLUTION:
+                    last_used[ev.key] = at
+        elif ev[0] == "revoke":
+            gone.add(ev[1])
+            truth.revoked += 1
+        else:
+            for i, k in enumerate(keys):
+                if i in gone or k.created_at > at or "trade" not in k.perms:
+                    continue
+                bound = bool(k.ips) or (k.bind_at is not None and k.bind_at <= at)
+                idle_since = last_used.get(i, k.created_at)
+                if not bound and at - idle_since >= IDLE_LIMIT:
+                    gone.add(i)
+                    truth.swept += 1
+    truth.rejections_by_code = dict(sorted(truth.rejections_by_code.items()))
+
+
+def _run_keys(
+    app: Any, client: Any, truth: KeysTruth, month: str, start: datetime, days: int, users: int, seed: int,
+    step: Step,
+) -> None:  # fmt: skip
+    from bastion.keys import signing
+    from bastion.service.okx_auth import keys_runtime
+
+    rng = random.Random(seed)
+    n_requests = users * 15
+    keys, reqs = _plan_keys(rng, month, start, days, users, n_requests)
+    sweeps = [start + timedelta(days=d) for d in range(1, days + 1)]
+    _keys_reference(keys, reqs, sweeps, truth)
+    truth.users = users
+    truth.requests = len(reqs)
+    truth.created_direct = sum(1 for k in keys if k.app is None)
+    truth.created_fast_api = sum(1 for k in keys if k.app is not None)
+    truth.created_ip_bound = sum(1 for k in keys if k.ips)
+    truth.withdraw_keys = sum(1 for k in keys if "withdraw" in k.perms)
+    truth.bound_later = sum(1 for k in keys if k.bind_at is not None)
+
+    # The service's clock is the simulated one; the simulated user's second factor is always right (the
+    # TOTP check itself is tested with the protection routes).
+    clock = [start]
+    runtime = keys_runtime(app)
+    runtime.clock = lambda: clock[0]
+    runtime.second_factor = lambda _s, _u, _c, _n: True
+
+    def call(method: str, path: str, at: datetime, ip: str = "", **kw: Any) -> Any:
+        clock[0] = at
+        headers = kw.pop("headers", {})
+        if ip:
+            headers["X-Forwarded-For"] = ip
+        r = client.request(method, path, headers=headers, **kw)
+        return r
+
+    apps: list[dict[str, Any]] = []
+    for i, (name, perm) in enumerate(_APPS):
+        r = call("POST", "/v1/fast-api/apps", start, json={
+            "name": f"{name} {month}", "redirect_uri": f"https://{name.lower()}.example/cb",
+            "ips": [f"198.51.100.{10 + i}"], "max_permission": perm,
+        })  # fmt: skip
+        r.raise_for_status()
+        apps.append(r.json())
+
+    actions: list[tuple[datetime, int, Any]] = [(k.created_at, 0, ("create", i)) for i, k in enumerate(keys)]
+    actions += [(k.bind_at, 1, ("bind", i)) for i, k in enumerate(keys) if k.bind_at is not None]
+    actions += [(r.at, 2, r) for r in reqs]
+    actions += [(k.revoke_at, 3, ("revoke", i)) for i, k in enumerate(keys) if k.revoke_at is not None]
+    actions += [(at, 4, ("sweep", 0)) for at in sweeps]
+    actions.sort(key=lambda a: (a[0], a[1]))
+    swept = 0
+    for done, (at, _, act) in enumerate(actions):
+        if done % 50 == 0:
+            step("api keys: lifecycle and traffic", done, len(actions))
+        if isinstance(act, _Request):
+            k = keys[act.key]
+            if k.ips:
+                ip = k.ips[0]
+            elif k.bind_at is not None and at >= k.bind_at:
+                ip = k.bind_ip
+            else:
+                ip = f"192.0.2.{rng.randrange(1, 250)}"  # an unbound key: any address
+            ts, pp, secret = at, k.passphrase, k.secret
+            if act.fault == "stale":
+                ts = at - timedelta(seconds=rng.randrange(31, 600))
+            elif act.fault == "passphrase":
+                pp = "Wrong" + pp
+            elif act.fault == "forged":
+                secret = "0" * 32
+            elif act.fault == "stolen":
+                ip = "192.0.2.66"
+            stamp = signing.format_timestamp(ts)
+            path = f"{_KEY_ROUTE}?n={month}-{act.n}"
+            r = call("GET", path, at, ip, headers={
+                "OK-ACCESS-KEY": k.key_id, "OK-ACCESS-PASSPHRASE": pp, "OK-ACCESS-TIMESTAMP": stamp,
+                "OK-ACCESS-SIGN": signing.sign(secret, stamp, "GET", path),
+            })  # fmt: skip
+            code = "0" if r.status_code == 200 else r.json().get("code", "?")
+            want = _EXPECTED_CODE.get(act.fault, "0")
+            if code != want:
+                raise RuntimeError(f"signed request {act.n}: code {code}, expected {want}: {r.text}")
+            continue
+        kind, i = act
+        if kind == "sweep":
+            r = call("POST", "/v1/keys/sweep", at)
+            r.raise_for_status()
+            swept += r.json()["count"]
+            continue
+        k = keys[i]
+        if kind == "create" and k.app is None:
+            r = call("POST", f"/v1/users/{k.user}/keys", at, json={
+                "label": "sim", "perms": k.perms.split(","), "ips": list(k.ips), "passphrase": k.passphrase,
+                "totp_code": "000000" if "withdraw" in k.perms else None,
+            })  # fmt: skip
+            r.raise_for_status()
+            k.key_id, k.secret = r.json()["key_id"], r.json()["secret"]
+        elif kind == "create":
+            assert k.app is not None
+            a = apps[k.app]
+            r = call("POST", "/v1/fast-api/authorize", at, json={
+                "user_id": k.user, "client_id": a["client_id"], "perms": [a["max_permission"]],
+                "redirect_uri": a["redirect_uri"],
+            })  # fmt: skip
+            r.raise_for_status()
+            r = call("POST", "/v1/fast-api/token", at + timedelta(seconds=20), a["ips"][0], json={
+                "grant_type": "authorization_code", "client_id": a["client_id"],
+                "client_secret": a["client_secret"], "code": r.json()["code"], "redirect_uri": a["redirect_uri"],
+            })  # fmt: skip
+            r.raise_for_status()
+            tok = r.json()
+            k.key_id, k.secret, k.passphrase = tok["api_key"], tok["secret_key"], tok["passphrase"]
+        elif kind == "bind":
+            r = call("PUT", f"/v1/users/{k.user}/keys/{k.key_id}/ips", at, json={"ips": [k.bind_ip]})
+            r.raise_for_status()
+        elif kind == "revoke":
+            r = call("DELETE", f"/v1/users/{k.user}/keys/{k.key_id}", at)
+            r.raise_for_status()
+    step("api keys: lifecycle and traffic", len(actions), len(actions))
+    if swept != truth.swept:
+        raise RuntimeError(f"the sweeper deleted {swept} keys, the policy says {truth.swept}")
+    runtime.clock = lambda: datetime.now(UTC)
+
+
+# ------------------------------------------------------------------------------------------------ funds
+def _run_funds(
+    client: Any, truth: FundsTruth, month: str, start: datetime, days: int, users: int, seed: int, step: Step
+) -> None:
+    from bastion.sim import liquidations as liq
+
+    m = liq.simulate(seed=seed, per_day=max(10, users // 8), start=start, days=days)
+    for pool, book in m.positions.items():
+        r = client.put("/v1/funds/positions", json={
+            "instType": pool.inst_type, "instFamily": pool.inst_family, "ccy": pool.ccy,
+            "positions": [
+                {"posId": f"{month}:{p.position_id}", "userId": p.user_id, "posSide": p.side.value,
+                 "pos": str(p.size), "avgPx": str(p.entry_price), "markPx": str(p.mark_price),
+                 "margin": str(p.margin)}
+                for p in book
+            ],
+        })  # fmt: skip
+        r.raise_for_status()
+    for inj in m.injections:
+        r = client.post("/v1/funds/injections", json={
+            "id": f"{month}:{inj.id}", "instType": inj.pool.inst_type, "instFamily": inj.pool.inst_family,
+            "ccy": inj.pool.ccy, "amt": str(inj.amount), "ts": inj.ts.isoformat(),
+        })  # fmt: skip
+        r.raise_for_status()
+    rows = [
+        {"id": f"{month}:{x.id}", "instType": x.pool.inst_type, "instFamily": x.pool.inst_family,
+         "ccy": x.pool.ccy, "instId": x.inst_id, "posSide": x.pos_side.value, "sz": str(x.sz),
+         "bkPx": str(x.bk_px), "fillPx": str(x.fill_px), "ts": x.ts.isoformat()}
+        for x in m.liquidations
+    ]  # fmt: skip
+    for i in range(0, len(rows), 1000):
+        step("funds: liquidations and ADL", i, len(rows))
+        r = client.post("/v1/liquidations/batch", json=rows[i : i + 1000])
+        if r.status_code != 200:
+            raise RuntimeError(f"liquidations batch: {r.status_code} {r.text}")
+    step("funds: liquidations and ADL", len(rows), len(rows))
+    truth.liquidations = len(rows)
+    truth.injections = len(m.injections)
+    truth.crash_pool = m.crash_pool.inst_family
+    truth.crash_day = m.crash_day.date().isoformat()
+    truth.pools = [
+        PoolTruthOut(
+            p.inst_type, p.inst_family, p.ccy, str(t.balance), t.triggers, str(t.surplus_in), str(t.injections_in),
+            str(t.losses_out), t.adl_liquidations, t.adl_positions, t.adl_starts, str(t.worst_drawdown),
+        )
+        for p, t in m.truth.items()
+    ]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------- protection
+def _run_protection(
+    app: Any, truth: ProtectionTruth, month: str, start: datetime, days: int, users: int, seed: int, step: Step
+) -> None:
+    from bastion.sim import user_protection as up
+
+    m = up.simulate(seed=seed, users=users, start=start, days=days)
+    m.activations = [dataclasses.replace(a, request_id=f"{month}:{a.request_id}") for a in m.activations]
+    m.mistakes = [
+        dataclasses.replace(x, obs=dataclasses.replace(x.obs, txid=f"{month}:{x.obs.txid}")) for x in m.mistakes
+    ]
+    total = len(m.activations) + len(m.orders) + len(m.mistakes)
+    step("user protection", 0, total)
+    up.replay(app.state.sessionmaker, m)
+    step("user protection", total, total)
+    t = m.truth
+    truth.activations = t.activations
+    truth.users_activating = len({a.user_id for a in m.activations})
+    truth.durations = dict(sorted(t.durations.items()))
+    truth.orders = len(m.orders)
+    truth.refused = t.refused
+    truth.mistaken_deposits = len(m.mistakes)
+    truth.cases_by_reason = dict(sorted(t.cases_by_reason.items()))
+    truth.manual_recovered = t.manual_recovered
+    truth.manual_value_usd = str(t.manual_value)
+    truth.auto_returned = t.auto_returned
+    truth.auto_value_usd = str(t.auto_value)
+    truth.unrecoverable = t.unrecoverable
+
+
+# ------------------------------------------------------------------------------------------------- main
+def simulate_month(
+    out_dir: Path | str,
+    month: str,
+    users: int = 400,
+    seed: int = 7,
+    db_url: str | None = None,
+    progress: bool = True,
+) -> MonthGroundTruth:
+    """Simulate `month` ("YYYY-MM") with `users` users through the service; write `out_dir/ground-truth.json`."""
+    import httpx
+
+    from bastion.db.migrate import upgrade
+    from bastion.service.app import create_app
+    from bastion.service.testing import ServerThread
+    from bastion.settings import Settings
+
+    if users < 20:
+        raise ValueError("users: at least 20 (attacks are a share of the users)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start, end = month_bounds(month)
+    days = (end - start).days
+    url = db_url or f"sqlite:///{(out / 'bastion.sqlite').resolve()}"
+    upgrade(url)
+    settings = Settings(
+        database_url=url,
+        data_dir=out / "service-data",
+        redis_url=None,
+        operator_token=None,
+        keys_sweep_interval_seconds=0,  # the simulator runs the sweeper at simulated times
+        keys_rate_limit_per_key="100000/second",
+        keys_rate_limit_per_user="100000/second",
+        trusted_proxies=PROXY_IP,
+    )
+    app = create_app(settings)
+    with app.state.sessionmaker() as s:
+        from bastion.funds.models import FundEntry
+
+        fresh = s.query(FundEntry).first() is None
+    truth = MonthGroundTruth(
+        month=month, start=start.isoformat(), end=end.isoformat(), users=users, seed=seed,
+        database="embedded SQLite" if db_url is None else url.split("://", 1)[0], fresh_database=fresh,
+    )  # fmt: skip
+    with (
+        _rich_progress(progress) as step,
+        ServerThread(app) as base_url,
+        httpx.Client(base_url=base_url, timeout=120) as client,
+    ):
+        t0 = time.perf_counter()
+        _run_risk(client, truth.risk, month, start, days, users, _seed(seed, month, 1), step)
+        truth.seconds["risk"] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        _run_keys(app, client, truth.keys, month, start, days, max(6, users // 20), _seed(seed, month, 2), step)
+        truth.seconds["keys"] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        _run_funds(client, truth.funds, month, start, days, users, _seed(seed, month, 3), step)
+        truth.seconds["funds"] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        _run_protection(app, truth.protection, month, start, days, users, _seed(seed, month, 4), step)
+        truth.seconds["protection"] = round(time.perf_counter() - t0, 2)
+    app.state.engine.dispose()
+    truth.write(out / TRUTH_FILE)
+    return truth
