@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     keys_sweep_interval_seconds: float = 3600.0
     # Reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For gives the client IP for allowlists.
     trusted_proxies: str = ""
+    # Proof of reserves: the round directory the public page (/por/) publishes; unset, the page has no round.
+    round_dir: Path | None = None
 
     # Domain settings with their own prefixes: BASTION_FUNDS_*, BASTION_DEPOSITS_*, BASTION_COOLING_OFF_*.
     funds: FundsSettings = Field(default_factory=lambda: FundsSettings())

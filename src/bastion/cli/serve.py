@@ -16,6 +16,9 @@ def register(app: typer.Typer) -> None:
         database_url: str = typer.Option("", help="Overrides BASTION_DATABASE_URL."),
         migrate: bool = typer.Option(True, help="Run the database migrations before serving."),
         log_level: str = typer.Option("warning", help="uvicorn log level."),
+        round_dir: str = typer.Option(
+            "", "--round", help="Round directory the proof-of-reserves page publishes (BASTION_ROUND_DIR)."
+        ),
     ) -> None:
         """Serve the Bastion API (OpenAPI docs at /docs)."""
         import uvicorn
@@ -26,6 +29,12 @@ def register(app: typer.Typer) -> None:
         if database_url:
             # Workers are separate processes that read their settings from the environment.
             os.environ["BASTION_DATABASE_URL"] = database_url
+        if round_dir:
+            from pathlib import Path
+
+            if not (Path(round_dir) / "round.json").is_file():
+                raise typer.BadParameter(f"{round_dir} has no round.json", param_hint="--round")
+            os.environ["BASTION_ROUND_DIR"] = str(Path(round_dir).resolve())
         settings = Settings()
         from bastion.db.session import is_sqlite
 

@@ -15,6 +15,7 @@ ROUTER_MODULES: list[str] = [
     "bastion.service.routers.keys",
     "bastion.service.routers.funds",
     "bastion.service.routers.protection_user",
+    "bastion.service.routers.por_public",
 ]
 
 

@@ -1,0 +1,244 @@
+"""The public proof-of-reserves page: the round's header, the reserve table, the public files and a verifier
+that checks a user's inclusion proof in the browser (docs/web.md).
+
+The round directory is `Settings.round_dir` (BASTION_ROUND_DIR, `bastion serve --round DIR`). Only the files
+round.json names (itself, the leaf list, the batch proofs) and reserves.json are served, by exact name:
+never `private/` (the prover's secrets) nor `users/` (each user's own proof). The page is static HTML, CSS
+and JavaScript modules shipped in the package; nothing on it is fetched from anywhere but this service.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from bastion.service.deps import SettingsDep
+
+router = APIRouter(tags=["proof of reserves"])
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "por"
+_MEDIA = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
+# The page runs only its own scripts and styles and talks only to this service.
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+_PAGE_HEADERS = {
+    "Content-Security-Policy": _CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+# Folders of a round directory that are never public, whatever round.json says.
+_NEVER = ("private", "users")
+
+
+def _static_files() -> dict[str, Path]:
+    return {p.name: p for p in STATIC_DIR.iterdir() if p.is_file() and p.suffix in _MEDIA}
+
+
+# ------------------------------------------------------------------------------------- the round dir
+@dataclass(frozen=True)
+class PublicFile:
+    name: str  # path inside the round directory, posix
+    path: Path
+    size: int
+    sha256: str | None
+    kind: str
+
+
+def _round_dir(settings: SettingsDep) -> Path:
+    if settings.round_dir is None:
+        raise HTTPException(404, "no round is published here (set BASTION_ROUND_DIR or `bastion serve --round DIR`)")
+    return settings.round_dir
+
+
+def _read_round(round_dir: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads((round_dir / "round.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HTTPException(404, f"no round.json in the round directory {round_dir}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HTTPException(500, f"round.json is not readable: {exc}") from None
+    if not isinstance(raw, dict) or raw.get("format") != "bastion-round/1":
+        raise HTTPException(500, "round.json is not a bastion-round/1 file")
+    return raw
+
+
+def _safe(round_dir: Path, name: str) -> Path | None:
+    """`name` as a regular file inside the round directory and outside its secret folders, else None."""
+    rel = PurePosixPath(name)
+    if not name or rel.is_absolute() or "\\" in name or any(part in ("", ".", "..") for part in name.split("/")):
+        return None
+    if rel.parts[0] in _NEVER:
+        return None
+    root = round_dir.resolve()
+    path = (root / rel).resolve()
+    # A symlink may point anywhere: judge where it lands, not what it is called.
+    if not path.is_relative_to(root) or any(path.is_relative_to(root / d) for d in _NEVER) or not path.is_file():
+        return None
+    return path
+
+
+def public_files(round_dir: Path, raw: dict[str, Any]) -> list[PublicFile]:
+    """The files anyone may download: round.json, the leaf list, the batch proofs, reserves.json."""
+    wanted: list[tuple[str, str | None, str]] = [("round.json", None, "round")]
+    leaves = raw.get("leaves")
+    if isinstance(leaves, dict) and isinstance(leaves.get("file"), str):
+        wanted.append((leaves["file"], leaves.get("sha256"), "leaves"))
+    for batch in raw.get("batches") or []:
+        if isinstance(batch, dict) and isinstance(batch.get("file"), str):
+            wanted.append((batch["file"], batch.get("sha256"), "batch proof"))
+    wanted.append(("reserves.json", None, "reserves"))
+    out: list[PublicFile] = []
+    seen: set[str] = set()
+    for name, digest, kind in wanted:
+        path = _safe(round_dir, name)
+        if path is None or name in seen:
+            continue
+        seen.add(name)
+        out.append(PublicFile(name, path, path.stat().st_size, digest if isinstance(digest, str) else None, kind))
+    return out
+
+
+def _dec(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _reserves_view(round_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None, str | None]:
+    """Per asset reserves, ratio and status from reserves.json (the reserve report), or why there are none."""
+    from bastion.por.reserves.errors import ReservesInputError
+    from bastion.por.reserves.report import build_report, load_round_reserves, pct
+
+    if not (round_dir / "reserves.json").exists():
+        return {}, None, "no reserves verification (reserves.json) has been published for this round yet"
+    try:
+        report = build_report(load_round_reserves(round_dir))
+    except ReservesInputError as exc:
+        return {}, None, f"the reserves verification could not be read: {exc}"
+    lines = {
+        x.asset: {
+            "reserves": _dec(x.reserves),
+            "ratio": _dec(x.ratio),
+            "ratio_percent": pct(x.ratio),
+            "difference": _dec(x.difference),
+            "status": "under" if x.under else "ok",
+        }
+        for x in report.lines
+    }
+    summary = {
+        "status": "ok" if report.ok else "not_fully_reserved",
+        "summary": report.status,
+        "wallets_verified": report.wallets_verified,
+        "failed_rows": len(report.failures),
+        "liabilities_usd": _dec(report.totals.get("liabilities_usd")),
+        "reserves_usd": _dec(report.totals.get("reserves_usd")),
+        "ratio_percent": pct(report.totals.get("ratio")),
+    }
+    return lines, summary, None
+
+
+def round_view(round_dir: Path) -> dict[str, Any]:
+    """What the page shows: the round's header, one line per asset, the reserves summary and the files."""
+    raw = _read_round(round_dir)
+    circuit: dict[str, Any] = raw["circuit"] if isinstance(raw.get("circuit"), dict) else {}
+    leaves: dict[str, Any] = raw["leaves"] if isinstance(raw.get("leaves"), dict) else {}
+    reserves, summary, missing = _reserves_view(round_dir)
+    assets = []
+    for a in raw.get("assets") or []:
+        if not isinstance(a, dict):
+            continue
+        line = {
+            "index": a.get("index"),
+            "asset": a.get("asset"),
+            "decimals": a.get("decimals"),
+            "price_usd": a.get("price_usd"),
+            "total_equity": a.get("total_equity"),
+            "total_debt": a.get("total_debt"),
+            "net_liabilities": a.get("net_liabilities"),
+            "reserves": None,
+            "ratio": None,
+            "ratio_percent": None,
+            "difference": None,
+            "status": None,
+        }
+        line.update(reserves.get(str(a.get("asset")), {}))
+        assets.append(line)
+    return {
+        "round": {
+            "exchange": raw.get("exchange"),
+            "round_id": raw.get("round_id"),
+            "snapshot_time": raw.get("snapshot_time"),
+            "block_heights": raw.get("block_heights"),
+            "prover_version": raw.get("prover_version"),
+            "circuit_name": circuit.get("name"),
+            "circuit_digest": circuit.get("digest"),
+            "leaf_root": leaves.get("root"),
+            "leaf_count": leaves.get("count"),
+            "users": raw.get("users"),
+            "rows": raw.get("rows"),
+            "batches": len(raw.get("batches") or []),
+        },
+        "assets": assets,
+        "reserves": summary,
+        "reserves_missing": missing,
+        "files": [
+            {"name": f.name, "url": f"/por/files/{f.name}", "size": f.size, "sha256": f.sha256, "kind": f.kind}
+            for f in public_files(round_dir, raw)
+        ],
+    }
+
+
+# ------------------------------------------------------------------------------------------- routes
+@router.get("/", include_in_schema=False)
+def root() -> RedirectResponse:
+    return RedirectResponse("/por/", status_code=307)
+
+
+@router.get("/por", include_in_schema=False)
+def por_no_slash() -> RedirectResponse:
+    return RedirectResponse("/por/", status_code=307)
+
+
+@router.get("/por/", include_in_schema=False)
+def page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", media_type=_MEDIA[".html"], headers=_PAGE_HEADERS)
+
+
+@router.get("/por/static/{name}", include_in_schema=False)
+def static(name: str) -> FileResponse:
+    path = _static_files().get(name)
+    if path is None:
+        raise HTTPException(404, "not found")
+    return FileResponse(path, media_type=_MEDIA[path.suffix], headers=_PAGE_HEADERS)
+
+
+@router.get("/por/api/round")
+def published_round(settings: SettingsDep) -> dict[str, Any]:
+    """The published round: header, per-asset liabilities with reserves and ratio when verified, files."""
+    return round_view(_round_dir(settings))
+
+
+@router.get("/por/files/{name:path}", include_in_schema=False)
+def public_file(name: str, settings: SettingsDep) -> Response:
+    """A public file of the round, by the exact name round.json gives it; anything else is 404."""
+    round_dir = _round_dir(settings)
+    raw = _read_round(round_dir)
+    for f in public_files(round_dir, raw):
+        if f.name == name:
+            media = "application/json" if f.name.endswith(".json") else "application/octet-stream"
+            return FileResponse(f.path, media_type=media, filename=PurePosixPath(f.name).name)
+    raise HTTPException(404, "not a public file of this round")
