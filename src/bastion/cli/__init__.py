@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import db, demo, funds, keys, por, risk, serve, sim, stark
+from bastion.cli import db, demo, funds, keys, por, report, risk, serve, sim, stark
 
 app = typer.Typer(
     name="bastion",
@@ -43,6 +43,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(funds.app, name="funds")
 app.add_typer(risk.app, name="risk")
 app.add_typer(por.app, name="por")
+app.add_typer(report.app, name="report")
 serve.register(app)
 demo.register(app)
 
