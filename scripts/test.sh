@@ -3,6 +3,7 @@
 set -euo pipefail
 EXTRAS=dev source "$(dirname "$0")/venv.sh"
 bash scripts/ensure-services.sh
+bash scripts/ensure-chromium.sh  # the browser tests (tests/web) drive Debian's Chromium
 export BASTION_TEST_POSTGRES_URL=${BASTION_TEST_POSTGRES_URL:-postgresql+psycopg://postgres:postgres@127.0.0.1:5432/bastion_test}
 export BASTION_TEST_REDIS_URL=${BASTION_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 echo "== ruff";   ruff check src tests bench
