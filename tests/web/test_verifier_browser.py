@@ -154,7 +154,7 @@ TAMPERS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "user salt": (_set(("user_salt",), lambda v: _flip_hex(v)), "the leaf computed from your id"),
     "uid": (_set(("uid",), "u999999"), "the leaf computed from your id"),
     "path sibling": (_set(("rows", 0, "path", 2), _flip_hex), "the Merkle path from leaf"),
-    "leaf index": (_set(("rows", 0, "leaf_index"), lambda v: v ^ 4), "the Merkle path from leaf"),
+    "leaf index": (_set(("rows", 0, "leaf_index"), lambda v: v - 1 if v else v + 1), "the Merkle path from leaf"),
     "root": (_set(("round", "leaf_root"), _flip_hex), "the Merkle path from leaf"),
     "format": (_set(("format",), "bastion-user-proof/0"), "not a Bastion inclusion proof"),
     "path length": (_set(("rows", 0, "path"), lambda v: v[:-1]), "the path has"),
