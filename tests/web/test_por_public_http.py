@@ -137,3 +137,37 @@ def test_without_a_round_the_page_says_so(tmp_path: Path) -> None:
         assert r.status_code == 404 and "BASTION_ROUND_DIR" in r.text
         assert httpx.get(f"{base_url}/por/files/round.json").status_code == 404
         assert httpx.get(f"{base_url}/por/").status_code == 200
+
+
+def test_bastion_serve_round_publishes_the_directory(web_round: WebRound, tmp_path: Path) -> None:
+    """The real command: `bastion serve --round DIR` (workers read the directory from BASTION_ROUND_DIR)."""
+    import subprocess
+    import sys
+    import time
+
+    from bastion.service.testing import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
+    env |= {"BASTION_DATA_DIR": str(tmp_path / "data"), "BASTION_KEYS_SWEEP_INTERVAL_SECONDS": "0",
+            "COLUMNS": "400"}
+    cli = [sys.executable, "-c", "from bastion.cli import main; main()", "serve"]
+    bad = subprocess.run([*cli, "--round", str(tmp_path)], env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "has no round.json" in bad.stderr
+
+    port = free_port()
+    proc = subprocess.Popen([*cli, "--round", str(web_round.path), "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/por/api/round", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert time.monotonic() < deadline, "bastion serve did not start"
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.json()["round"]["leaf_root"] == web_round.round_json["leaves"]["root"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
