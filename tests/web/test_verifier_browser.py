@@ -252,3 +252,62 @@ def test_the_proof_never_leaves_the_browser(page: Any, por_server: str, web_roun
         assert req.url.startswith(por_server), req.url
     # verifying made no request at all
     assert len(page.recorded.requests) == before, [r.url for r in page.recorded.requests[before:]]
+
+
+def _mutations(doc: dict[str, Any], rng: Any) -> list[dict[str, Any]]:
+    """Single-field edits of a proof, some harmless (a no-op), most not."""
+    out = []
+    row_keys = ["equity", "debt", "equity_units", "debt_units", "salt", "leaf_index", "leaf", "idx", "count",
+                "asset_index", "decimals"]
+    for _ in range(40):
+        d = copy.deepcopy(doc)
+        r = rng.randrange(len(d["rows"]))
+        key = rng.choice([*row_keys, "path", "uid", "user_salt", "leaf_root", "round_id", "noop"])
+        row = d["rows"][r]
+        if key == "noop":
+            pass
+        elif key in ("equity_units", "debt_units", "salt"):
+            row[key] = str(int(row[key]) + rng.choice([1, -1 if int(row[key]) else 1, 10**6]))
+        elif key in ("equity", "debt"):
+            row[key] = row[key] + ("0" if "." in row[key] else ".0") if rng.random() < 0.5 else row[key] + "1"
+        elif key in ("leaf_index", "idx", "count", "asset_index", "decimals"):
+            row[key] = row[key] + rng.choice([1, 2]) if rng.random() < 0.7 or row[key] == 0 else row[key] - 1
+        elif key == "leaf":
+            row[key] = _flip_hex(row[key])
+        elif key == "path":
+            k = rng.randrange(len(row["path"]))
+            row["path"][k] = _flip_hex(row["path"][k])
+        elif key == "uid":
+            d["uid"] = d["uid"] + "x"
+        elif key == "user_salt":
+            d["user_salt"] = _flip_hex(d["user_salt"])
+        else:
+            d["round"][key] = _flip_hex(d["round"][key]) if key == "leaf_root" else d["round"][key] + "-b"
+        out.append(d)
+    return out
+
+
+def test_the_browser_and_the_python_reference_agree_on_random_edits(
+    page: Any, por_server: str, web_round: WebRound
+) -> None:
+    import random
+
+    rng = random.Random(88)
+    docs = [m for uid in web_round.uids[:6] for m in _mutations(web_round.proof(uid), rng)]
+    open_page(page, por_server)
+    got = page.evaluate(
+        """async (docs) => {
+            const { verifyUserProof } = await import('/por/static/userproof.js');
+            const v = await (await fetch('/por/api/round')).json();
+            const served = { round_id: v.round.round_id, leaf_root: v.round.leaf_root,
+                             leaf_count: v.round.leaf_count, circuit_digest: v.round.circuit_digest,
+                             assets: v.assets };
+            const out = [];
+            for (const d of docs) out.push((await verifyUserProof(d, served)).ok);
+            return out;
+        }""",
+        docs,
+    )
+    expected = [verify_user_proof(d, web_round.round_json).ok for d in docs]
+    assert got == expected
+    assert 0 < sum(expected) < len(expected)  # both kinds are in the sample

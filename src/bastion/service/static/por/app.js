@@ -72,7 +72,6 @@ function renderRound(view) {
   } else {
     status.textContent = `Liabilities only: ${view.reserves_missing}.`;
     status.className = "note";
-    status.id = "reserves-status";
   }
 
   const files = $("files").querySelector("tbody");
