@@ -311,3 +311,14 @@ def test_the_browser_and_the_python_reference_agree_on_random_edits(
     expected = [verify_user_proof(d, web_round.round_json).ok for d in docs]
     assert got == expected
     assert 0 < sum(expected) < len(expected)  # both kinds are in the sample
+
+
+def test_a_page_without_a_round_verifies_nothing(page: Any, web_round: WebRound, tmp_path: Path) -> None:
+    from web_round import serve
+
+    with serve(tmp_path / "srv", None) as base_url:
+        open_page(page, base_url)
+        assert page.inner_text("#round-error").startswith("No round is published here")
+        verdict = verify_file(page, web_round.proof_path(web_round.uids[0]))
+        assert verdict == "NOT verified: this page serves no round to compare the proof with"
+        assert page.locator("#checks li.ok").count() == 3
