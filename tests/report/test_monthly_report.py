@@ -123,6 +123,7 @@ def test_report_figures_equal_the_ground_truth(month: Month) -> None:
     assert f["api_keys_created"] == t.keys.created
     assert f["api_keys_created_direct"] == t.keys.created_direct
     assert f["api_keys_bound_to_apps"] == t.keys.created_fast_api
+    assert t.keys.swept_earlier_keys == 0  # a fresh database
     assert (f["api_keys_swept"], f["api_keys_revoked"]) == (t.keys.swept, t.keys.revoked)
     assert f["api_keys_deleted"] == t.keys.swept + t.keys.revoked
     assert f["api_key_rejections"] == t.keys.rejections_by_code

@@ -112,7 +112,11 @@ def month(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--month") from None
     started = time.perf_counter()
-    t = simulate_month(out, month, users=users, seed=seed, db_url=db or None, progress=True)
+    try:
+        t = simulate_month(out, month, users=users, seed=seed, db_url=db or None, progress=True)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     r, k, f, p = t.risk, t.keys, t.funds, t.protection
     typer.echo(
         f"{month}: {r.withdrawals} withdrawals, {r.attacks} attacks ({r.attacks_caught} caught), "

@@ -90,7 +90,9 @@ class KeysTruth:
     withdraw_keys: int = 0
     bound_later: int = 0  # an IP added to a key after its creation
     revoked: int = 0  # deleted by their users
-    swept: int = 0  # deleted by the idle sweeper (reference model of the policy)
+    swept: int = 0  # this month's keys deleted by the idle sweeper (reference model of the policy)
+    # Observed: keys of earlier months (already in the database) the sweeper deleted this month.
+    swept_earlier_keys: int = 0
     requests: int = 0
     requests_ok: int = 0
     rejections_by_code: dict[str, int] = field(default_factory=dict)
@@ -449,7 +451,10 @@ def _run_keys(
         if kind == "sweep":
             r = call("POST", "/v1/keys/sweep", at)
             r.raise_for_status()
-            swept += r.json()["count"]
+            ids = {x["key_id"] for x in r.json()["keys"]}
+            mine = sum(1 for k in keys if k.key_id in ids)
+            swept += mine
+            truth.swept_earlier_keys += len(ids) - mine
             continue
         k = keys[i]
         if kind == "create" and k.app is None:
@@ -542,9 +547,18 @@ def _run_protection(
     from bastion.sim import user_protection as up
 
     m = up.simulate(seed=seed, users=users, start=start, days=days)
-    m.activations = [dataclasses.replace(a, request_id=f"{month}:{a.request_id}") for a in m.activations]
+    # Ids and users carry the month: a period started in an earlier month sharing the database (up to a year
+    # long) must not meet this month's generated activations, which the simulator checked only among themselves.
+    m.activations = [
+        dataclasses.replace(a, request_id=f"{month}:{a.request_id}", user_id=f"{month}:{a.user_id}")
+        for a in m.activations
+    ]
+    m.orders = [dataclasses.replace(o, user_id=f"{month}:{o.user_id}") for o in m.orders]
     m.mistakes = [
-        dataclasses.replace(x, obs=dataclasses.replace(x.obs, txid=f"{month}:{x.obs.txid}")) for x in m.mistakes
+        dataclasses.replace(
+            x, obs=dataclasses.replace(x.obs, txid=f"{month}:{x.obs.txid}"), user_id=f"{month}:{x.user_id}"
+        )
+        for x in m.mistakes
     ]
     total = len(m.activations) + len(m.orders) + len(m.mistakes)
     step("user protection", 0, total)
@@ -602,9 +616,18 @@ def simulate_month(
     )
     app = create_app(settings)
     with app.state.sessionmaker() as s:
-        from bastion.funds.models import FundEntry
+        from sqlalchemy import select
 
-        fresh = s.query(FundEntry).first() is None
+        from bastion.funds.models import FundEntry
+        from bastion.risk.models import RiskDecision
+
+        fresh = s.scalar(select(FundEntry.id).limit(1)) is None
+        done = s.scalar(
+            select(RiskDecision.id).where(RiskDecision.requested_at >= start, RiskDecision.requested_at < end).limit(1)
+        )
+    if done is not None:
+        app.state.engine.dispose()
+        raise ValueError(f"{month} is already in the database: simulate another month (ids are per month)")
     truth = MonthGroundTruth(
         month=month, start=start.isoformat(), end=end.isoformat(), users=users, seed=seed,
         database="embedded SQLite" if db_url is None else url.split("://", 1)[0], fresh_database=fresh,
