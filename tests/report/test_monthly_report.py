@@ -226,3 +226,8 @@ def test_bad_inputs_are_named(db_url: str, tmp_path: Path) -> None:
     missing = runner.invoke(app, ["report", "monthly", "--month", MONTH, "--db", db_url, "--out", str(tmp_path),
                                   "--round", str(tmp_path / "round"), "--no-pdf"])  # fmt: skip
     assert missing.exit_code == 2 and "reserves.json: not found" in missing.output
+    other = tmp_path / "other-reserves.json"
+    other.write_text(json.dumps({"format": "bastion-reserves/1", "round_id": "2026-09", "assets": {}}))
+    args = ["report", "monthly", "--month", MONTH, "--db", db_url, "--out", str(tmp_path), "--no-pdf"]
+    foreign = runner.invoke(app, [*args, "--round", str(tmp_path / "round"), "--reserves", str(other)])
+    assert foreign.exit_code == 2 and "round_id '2026-09' is not round.json's '2026-10'" in foreign.output
