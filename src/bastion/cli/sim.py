@@ -125,3 +125,6 @@ def month(
         f"in {time.perf_counter() - started:.1f} s"
     )
     typer.echo(f"ground truth: {Path(out) / TRUTH_FILE}")
+    database = db or f"sqlite:///{(Path(out) / 'bastion.sqlite').resolve()}"
+    typer.echo(f"database: {database.split('@')[-1] if '@' in database else database}")
+    typer.echo(f"report: bastion report monthly --month {month} --db <the database> --round ROUND_DIR")
