@@ -322,3 +322,27 @@ def test_a_page_without_a_round_verifies_nothing(page: Any, web_round: WebRound,
         verdict = verify_file(page, web_round.proof_path(web_round.uids[0]))
         assert verdict == "NOT verified: this page serves no round to compare the proof with"
         assert page.locator("#checks li.ok").count() == 3
+
+
+def test_the_same_files_verify_with_the_cli(page: Any, por_server: str, web_round: WebRound, tmp_path: Path) -> None:
+    """`bastion por verify-user FILE --round DIR` accepts the file the page accepts and refuses the one it refuses."""
+    import os
+    import subprocess
+    import sys
+
+    cli = [sys.executable, "-c", "from bastion.cli import main; main()", "por"]
+    env = {**os.environ, "COLUMNS": "400"}
+    helptext = subprocess.run([*cli, "--help"], capture_output=True, text=True, timeout=60, env=env).stdout
+    if "verify-user" not in helptext:
+        pytest.skip("`bastion por verify-user` is not registered yet (src/bastion/cli/por.py)")
+    good = web_round.proof_path(multi_row_user(web_round))
+    bad = tmp_path / "tampered.json"
+    doc = json.loads(good.read_text())
+    _bump_amount(doc)
+    bad.write_text(json.dumps(doc))
+    open_page(page, por_server)
+    for path, ok in ((good, True), (bad, False)):
+        assert verify_file(page, path).startswith("Your balances are included") is ok
+        run = subprocess.run([*cli, "verify-user", str(path), "--round", str(web_round.path)],
+                             capture_output=True, text=True, timeout=120, env=env)
+        assert (run.returncode == 0) is ok, (path.name, run.returncode, run.stdout, run.stderr)
