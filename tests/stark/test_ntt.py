@@ -1,8 +1,11 @@
 """NTT, interpolation and low-degree extension against the quadratic-time reference."""
 
+import random
+
 import numpy as np
 import pytest
 
+from bastion.stark import field as F
 from bastion.stark import ntt as N
 from bastion.stark import ntt_ref as R
 from bastion.stark import poly
@@ -61,3 +64,26 @@ def test_vanishing_on_coset_matches_direct_product() -> None:
     direct = poly.excluded_product(xs, np.array(roots, dtype=np.uint64))
     assert (poly.vanishing_on_coset(roots, 256, 7) == direct).all()
     assert (poly.vanishing_on_coset([], 16, 7) == 1).all()
+
+
+P_ = 2**64 - 2**32 + 1
+
+
+def test_vanishing_coeffs_product_tree_matches_the_direct_product() -> None:
+    rng = random.Random(5)
+    for k in (0, 1, 64, 65, 300):
+        roots = [rng.randrange(P_) for _ in range(k)]
+        assert poly.vanishing_coeffs(roots) == poly.vanishing_coeffs_direct(roots)
+
+
+def test_vanishing_on_coset_with_many_excluded_rows_is_fast_and_right() -> None:
+    # half the trace excluded (a batch with few used rows): used to be an O(k^2) Python loop
+    roots = [int(v) for v in F.powers(F.root_of_unity(12), 1 << 12)[1 << 11 :]]
+    values = poly.vanishing_on_coset(roots, 1 << 14, 7)
+    xs = [int(v) for v in F.powers(F.root_of_unity(14), 1 << 14)[:8]]
+    for j, x in enumerate(xs):
+        x = x * 7 % P_
+        expect = 1
+        for r in roots:
+            expect = expect * (x - r) % P_
+        assert int(values[j]) == expect

@@ -89,8 +89,43 @@ def excluded_product(xs: U64, roots: U64) -> U64:
     return out
 
 
+_DIRECT_ROOTS = 64
+
+
 def vanishing_coeffs(roots: list[int]) -> list[int]:
-    """Coefficients (lowest first) of prod_r (x - r)."""
+    """Coefficients (lowest first) of prod_r (x - r).
+
+    A product tree with NTT multiplications above 64 roots (O(k log^2 k)): a batch whose used rows are
+    far below the trace length excludes tens of thousands of rows, where the direct O(k^2) loop takes hours.
+    """
+    if len(roots) <= _DIRECT_ROOTS:
+        return vanishing_coeffs_direct(roots)
+    return [int(c) for c in _vanishing_tree(roots)]
+
+
+def _vanishing_tree(roots: list[int]) -> U64:
+    if len(roots) <= _DIRECT_ROOTS:
+        return np.array(vanishing_coeffs_direct(roots), dtype=np.uint64)
+    mid = len(roots) // 2
+    return poly_mul(_vanishing_tree(roots[:mid]), _vanishing_tree(roots[mid:]))
+
+
+def poly_mul(a: U64, b: U64) -> U64:
+    """Product of two coefficient vectors (lowest first) by NTT convolution."""
+    from bastion.stark.ntt import intt, ntt
+
+    m = len(a) + len(b) - 1
+    size = 1 << (m - 1).bit_length()
+    fa = np.zeros(size, dtype=np.uint64)
+    fb = np.zeros(size, dtype=np.uint64)
+    fa[: len(a)] = a
+    fb[: len(b)] = b
+    out: U64 = intt(F.mul_vec(ntt(fa), ntt(fb)))[:m]
+    return out
+
+
+def vanishing_coeffs_direct(roots: list[int]) -> list[int]:
+    """prod_r (x - r) by repeated multiplication: the reference for :func:`vanishing_coeffs`."""
     coeffs = [1]
     for r in roots:
         shifted = [0, *coeffs]  # x * c(x)
