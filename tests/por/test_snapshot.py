@@ -267,7 +267,7 @@ def test_a_bad_last_row_fails_the_whole_multi_block_load(tmp_path: Path, monkeyp
 
 
 def test_insolvent_users_are_reported_with_exact_numbers(tmp_path: Path) -> None:
-    assets = "asset,decimals,price_usd,haircuts\nALT,8,0.7,0:0.1\nUSD,2,1,0:1\nBTC,8,100000,0:0.9\n"
+    assets = "asset,decimals,price_usd,haircuts\nALT,8,0.7,0:0.1\nUSD,4,1,0:1\nBTC,8,100000,0:0.9\n"
     balances = (
         HEADER
         # 1 ALT * 0.7 * 0.1 = 0.07 exactly; a float product says 0.06999999999999999 and would flag her
@@ -478,3 +478,10 @@ def test_header_only_is_an_empty_snapshot_and_an_empty_file_an_error(tmp_path: P
     assert s.n_rows == 0 and s.n_users == 0 and [t.equity for t in s.totals] == [0, 0, 0]
     (e,) = issues_of(tmp_path, "")
     assert (e.file, e.row) == ("balances.csv", 1) and "empty file" in e.message
+
+
+def test_an_asset_booked_with_too_few_decimals_for_the_circuit_is_refused_by_row(tmp_path: Path) -> None:
+    # one cent is 10^4 micro-USD: amounts would be capped at 2^46 units, under the circuit's 2^48 minimum
+    errors = issues_of(tmp_path, HEADER + "a,USD,1,0\n", "asset,decimals,price_usd\nUSD,2,1\n")
+    assert [(e.file, e.row, e.field) for e in errors] == [("assets.csv", 2, "decimals")]
+    assert "more decimals" in errors[0].message

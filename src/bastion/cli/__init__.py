@@ -11,6 +11,7 @@ import typer
 
 from bastion import __version__
 from bastion.cli import db, demo, funds, keys, por, report, risk, serve, sim, stark
+from bastion.cli import por_liabilities as por_liabilities  # registers prove, verify, user-proof, verify-user
 
 app = typer.Typer(
     name="bastion",

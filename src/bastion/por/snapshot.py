@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-AMOUNT_BITS = 64  # B: every amount is an integer in [0, 2^64) base units ...
+AMOUNT_BITS = 63  # B: every amount is an integer in [0, 2^63) base units (a unique field element) ...
+MIN_AMOUNT_BITS = 48  # the circuit range-checks 3 full 16-bit limbs and caps only the top one
 USD_BITS = 60  # ... and, per asset, amount * ceil(micro-USD price of one base unit) <= 2^60
 MAX_ASSETS = 1024
 MAX_DECIMALS = 18
@@ -276,6 +277,17 @@ def _asset_row(
         bits = amount_bits(decimals, price)
     except ValueError as exc:
         issues.add(name, row_no, "price_usd", str(exc))
+        return None
+    if bits < MIN_AMOUNT_BITS:
+        more = -(-(MIN_AMOUNT_BITS - bits) * 3 // 10)  # ~3.3 bits per decimal digit
+        issues.add(
+            name,
+            row_no,
+            "decimals",
+            f"one base unit of {symbol} is worth more than 2^{USD_BITS - MIN_AMOUNT_BITS} micro-USD, so amounts "
+            f"could only reach 2^{bits} units; the proof needs 2^{MIN_AMOUNT_BITS}: book it with about {more} "
+            "more decimals",
+        )
         return None
     return Asset(
         index=index,

@@ -1,0 +1,195 @@
+"""`bastion por prove | verify | user-proof | verify-user`: the liabilities side of Proof of Reserves.
+
+`verify-user` is what end users run: it imports only the plain-Python checker (no numpy, no numba) so it
+answers in well under a second, cold. Exit codes: 0 verified; 1 verification failed (reason printed);
+2 input that cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import typer
+
+from bastion.cli.por import EXIT_BAD_INPUT, app
+
+EXIT_FAILED = 1
+
+
+class _RichProgress:
+    """Rich progress bars for the round's stages (plan, leaves, batches, tree)."""
+
+    LABELS: ClassVar[dict[str, str]] = {
+        "ids": "user ids",
+        "leaves": "leaves (Poseidon2)",
+        "batches": "batch proofs (zk-STARK)",
+        "tree": "liabilities tree (SHA-256)",
+    }
+
+    def __init__(self, progress: Any) -> None:
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def start(self, task: str, total: int) -> None:
+        self.tasks[task] = self.progress.add_task(self.LABELS.get(task, task), total=total)
+
+    def advance(self, task: str, n: int = 1) -> None:
+        self.progress.advance(self.tasks[task], n)
+
+
+def _progress_bar() -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
+    )
+
+
+@app.command("prove")
+def prove(
+    snapshot_dir: Path = typer.Argument(..., help="Snapshot directory: assets.csv and balances.csv/.parquet."),
+    out: Path = typer.Option(..., "--out", help="Round directory to write (or to resume: the same path again)."),
+    exchange: str = typer.Option("Demo Exchange", help="Exchange name published in round.json."),
+    round_id: str = typer.Option(None, "--round-id", help="Round id (default: the current month, YYYY-MM)."),
+    snapshot_time: str = typer.Option(None, help="Snapshot time, ISO 8601 UTC (default: now)."),
+    height: list[str] = typer.Option([], "--height", help="Block height per chain, CHAIN=HEIGHT (repeatable)."),
+    workers: int = typer.Option(1, min=1, help="Batches proven in parallel on this machine (processes)."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Prove the batches on this Ray cluster instead."),
+    max_log_rows: int = typer.Option(18, min=17, max=22, help="log2 of the largest batch trace."),
+    insecure_test_params: bool = typer.Option(False, hidden=True, help="Tests only: small, insecure STARK."),
+) -> None:
+    """Prove a liabilities snapshot: solvency of every user, exact per-asset totals, the leaf list and root.
+
+    A killed run resumes where it stopped when run again with the same --out.
+    """
+    from bastion.por.round import RoundConfig, RoundError, prove_round
+    from bastion.por.snapshot import SnapshotError
+    from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS
+
+    heights: dict[str, int] = {}
+    for spec in height:
+        chain, _, value = spec.partition("=")
+        if not value.isdigit():
+            typer.echo(f"error: --height {spec!r}: expected CHAIN=HEIGHT", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT)
+        heights[chain] = int(value)
+    config = RoundConfig(
+        exchange=exchange, round_id=round_id, snapshot_time=snapshot_time, block_heights=heights,
+        max_log_rows=max_log_rows, workers=workers, ray_address=ray_address,
+        params=INSECURE_TEST_PARAMS if insecure_test_params else DEFAULT_PARAMS,
+    )
+    started = time.perf_counter()
+    try:
+        with _progress_bar() as bar:
+            summary = prove_round(snapshot_dir, out, config, _RichProgress(bar))
+    except (SnapshotError, RoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    took = time.perf_counter() - started
+    resumed = f" ({summary.resumed_batches} resumed from a checkpoint)" if summary.resumed_batches else ""
+    typer.echo(
+        f"round {summary.round_id}: {summary.users} users, {summary.rows} rows, {summary.batches} batch proofs"
+        f"{resumed}, {summary.leaves} leaves, root {summary.leaf_root} in {took:.1f} s\n"
+        f"publish {out} except {out}/private/; check it with: bastion por verify {out}"
+    )
+
+
+@app.command("verify")
+def verify(
+    round_dir: Path = typer.Argument(..., help="The published round directory."),
+    allow_insecure_params: bool = typer.Option(False, help="Accept rounds proven with test parameters."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
+) -> None:
+    """Verify a whole round: every batch proof, the leaf list against its root, and the published totals."""
+    from bastion.por.round_verify import verify_round
+
+    started = time.perf_counter()
+    with _progress_bar() as bar:
+        verdict = verify_round(round_dir, allow_insecure_params=allow_insecure_params, progress=_RichProgress(bar))
+    took = time.perf_counter() - started
+    if as_json:
+        typer.echo(json.dumps({
+            "ok": verdict.ok, "reason": verdict.reason, "round_id": verdict.round_id,
+            "batches_verified": verdict.batches_verified, "leaves": verdict.leaves, "leaf_root": verdict.leaf_root,
+            "assets": [a.__dict__ for a in verdict.assets], "seconds": round(took, 3),
+        }, indent=2))
+    elif verdict.ok:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"round {verdict.round_id}: liabilities proven")
+        for col in ("asset", "total equity", "total debt", "net liabilities"):
+            table.add_column(col, justify="right" if col != "asset" else "left")
+        for a in verdict.assets:
+            table.add_row(a.asset, a.total_equity, a.total_debt, a.net_liabilities)
+        Console().print(table)
+        typer.echo(
+            f"VERIFIED: {verdict.batches_verified} batch proofs, {verdict.leaves} leaves under root "
+            f"{verdict.leaf_root}, totals exact ({took:.1f} s)"
+        )
+    else:
+        typer.echo(f"NOT VERIFIED: {verdict.reason}")
+    if not verdict.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("user-proof")
+def user_proof(
+    round_dir: Path = typer.Argument(..., help="The round directory, with its private/ data."),
+    uid: list[str] = typer.Option(..., "--uid", help="The user (repeatable)."),
+    out: Path = typer.Option(..., "--out", help="Output file (one uid) or directory (several)."),
+) -> None:
+    """Write users' inclusion proof files (give each user only their own)."""
+    from bastion.por.round import RoundError, load_tree, make_user_proof
+    from bastion.por.round_format import RoundFormatError, read_round, write_json_atomic
+
+    try:
+        doc = read_round(round_dir)
+        levels = load_tree(round_dir, int(doc["leaves"]["count"]))
+        for u in uid:
+            proof = make_user_proof(round_dir, u, levels=levels)
+            target = out if len(uid) == 1 and out.suffix == ".json" else out / f"{u}.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(target, proof)
+            typer.echo(f"{u}: {len(proof['rows'])} row(s) -> {target}")
+    except (RoundError, RoundFormatError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+@app.command("verify-user")
+def verify_user(
+    proof_file: Path = typer.Argument(..., help="Your inclusion proof file (bastion-user-proof/1)."),
+    round_dir: Path = typer.Option(None, "--round", help="The published round directory to check it against."),
+) -> None:
+    """Check your inclusion proof: your balances, your leaves, their path to the published root."""
+    from bastion.por.user_proof import verify_user_proof
+
+    started = time.perf_counter()
+    try:
+        doc = json.loads(proof_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: cannot read {proof_file}: {exc}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    round_doc = None
+    if round_dir is not None:
+        try:
+            round_doc = json.loads((round_dir / "round.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            typer.echo(f"error: cannot read {round_dir}/round.json: {exc}", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+    verdict = verify_user_proof(doc, round_doc)
+    took_ms = (time.perf_counter() - started) * 1000
+    if not verdict.ok:
+        typer.echo(f"NOT VERIFIED: {verdict.reason}")
+        raise typer.Exit(EXIT_FAILED)
+    for r in verdict.rows:
+        typer.echo(f"  {r.asset:<8} equity {r.equity:>24}  debt {r.debt:>24}  leaf #{r.leaf_index}")
+    against = f"round.json of {round_dir}" if round_dir else "the root in the file (compare it with the published one)"
+    typer.echo(
+        f"VERIFIED: {verdict.uid}'s {len(verdict.rows)} row(s) are included in round {verdict.round_id}, root "
+        f"{verdict.leaf_root}, checked against {against} ({took_ms:.0f} ms)"
+    )

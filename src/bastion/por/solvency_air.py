@@ -1,0 +1,344 @@
+"""The solvency circuit: one STARK per batch of users, one trace row per (user, asset) holding.
+
+It proves, for the batch's rows (design and bound analysis: ``docs/spec/solvency.md``):
+
+* every equity and debt is an integer in [0, 2^amount_bits(asset)) (16-bit limbs, LogUp range checks);
+* each user's rows are contiguous, carry one id, and are numbered 0..count-1;
+* on each user's last row, the haircut USD value of their equity is at least the USD value of their debt
+  (weights from the public asset table, which the verifier derives from the published prices);
+* per asset and limb, the batch's sums of equity and debt equal public totals (a rational sum);
+* each row's leaf, Poseidon2-w8(id, asset/idx/count, equity, debt, salt), equals the public leaf list.
+
+Nothing here knows about files or rounds: ``bastion.por.batch`` builds traces and public data,
+``bastion.por.round`` runs rounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bastion.por.commit import ASSET_SHIFT, COUNT_SHIFT, MAX_ROWS_PER_USER
+from bastion.stark import field as F
+from bastion.stark.air import Air, Constraints, Frame
+from bastion.stark.poseidon2_air import Poseidon2Gadget
+from bastion.stark.vals import Val
+
+U64 = NDArray[np.uint64]
+
+NAME = "bastion.por.solvency/1"
+LIMBS = 4
+LIMB_BITS = 16
+RANGE_BITS = 16
+MIN_AMOUNT_BITS = 3 * LIMB_BITS  # only the top limb is capped per asset
+MAX_AMOUNT_BITS = 63
+ACC_BITS = 61  # per-user running USD values (micro-USD) stay below 2^61
+NET_BITS = 63  # net = collateral - debt, on a user's last row, must be below 2^63 (so not "negative")
+USD_BITS = 60  # any single row's value is below 2^60 (+ rounding) by the per-asset cap
+MIN_ROWS = 1 << RANGE_BITS  # the range table must fit in the used rows
+
+
+# --------------------------------------------------------------------------------------------------
+# column layout
+
+
+class Col:
+    ID = 0  # 4 words
+    IDX = 4
+    CNT = 5
+    LAST = 6
+    ASSET = 7
+    EQ = 8  # 4 limbs
+    DEBT = 12  # 4 limbs
+    WEQ = 16  # 4 equity weights (table copy)
+    WDEBT = 20  # 4 debt weights (table copy)
+    SCALE = 24  # 2^(16 - allowed bits of the top limb) (table copy)
+    EQ_TOP_SCALED = 25
+    DEBT_TOP_SCALED = 26
+    ACC_EQ = 27  # 4 limbs of the running collateral value
+    ACC_DEBT = 31  # 4 limbs of the running debt value
+    NET = 35  # 4 limbs of collateral - debt (meaningful on a user's last row)
+    SALT = 39
+    RANGE_MULT = 40
+    TABLE_MULT = 41
+    GADGET = 42
+
+
+GADGET = Poseidon2Gadget(offset=Col.GADGET, width=8, own_input=False)
+MAIN_WIDTH = GADGET.end
+
+
+class Pub:
+    LEAF = 0  # 4 words
+    T_ASSET = 4
+    T_WEQ = 5  # 4
+    T_WDEBT = 9  # 4
+    T_SCALE = 13
+    T_EQ_TOTAL = 14  # 4 limb totals
+    T_DEBT_TOTAL = 18  # 4 limb totals
+    COUNT = 22
+
+
+TUPLE_COLS = [Col.ASSET, *range(Col.WEQ, Col.WEQ + 4), *range(Col.WDEBT, Col.WDEBT + 4), Col.SCALE]
+TUPLE_PUB = [Pub.T_ASSET, *range(Pub.T_WEQ, Pub.T_WEQ + 4), *range(Pub.T_WDEBT, Pub.T_WDEBT + 4), Pub.T_SCALE]
+
+# Range-checked expressions: (column, multiplier). A multiplier 2^j > 1 on a limb already checked caps it
+# at 16 - j bits.
+_RANGE: list[tuple[int, int]] = (
+    [(Col.EQ + k, 1) for k in range(4)]
+    + [(Col.DEBT + k, 1) for k in range(4)]
+    + [(Col.EQ_TOP_SCALED, 1), (Col.DEBT_TOP_SCALED, 1)]
+    + [(Col.ACC_EQ + k, 1) for k in range(4)]
+    + [(Col.ACC_EQ + 3, 1 << (4 * LIMB_BITS - ACC_BITS))]
+    + [(Col.ACC_DEBT + k, 1) for k in range(4)]
+    + [(Col.ACC_DEBT + 3, 1 << (4 * LIMB_BITS - ACC_BITS))]
+    + [(Col.NET + k, 1) for k in range(4)]
+    + [(Col.NET + 3, 1 << (4 * LIMB_BITS - NET_BITS))]
+)
+RANGE_EXPRS = tuple(_RANGE)
+N_PAIRS = (len(RANGE_EXPRS) + 1) // 2
+
+
+class Aux:
+    PAIRS = 0  # N_PAIRS columns: 1/(b - u) + 1/(b - v) for two range-checked values u, v
+    RANGE_TABLE_INV = N_PAIRS
+    ROW_INV = N_PAIRS + 1  # 1/(b_t - tuple(row))
+    TABLE_INV = N_PAIRS + 2  # 1/(b_t - tuple(table row))
+    SUM = N_PAIRS + 3
+    WIDTH = N_PAIRS + 4
+
+
+class Ch:
+    RANGE = 0  # beta of the range lookup
+    TUPLE = 1  # alpha compressing the asset-table tuple
+    TABLE = 2  # beta of the asset-table lookup
+    TOTALS = 3  # mu separating count and limb totals in the numerator
+    COUNT = 4
+
+
+# --------------------------------------------------------------------------------------------------
+# the asset table
+
+
+@dataclass(frozen=True)
+class AssetRow:
+    """One asset as the circuit sees it: integer weights per limb and the top limb's scale."""
+
+    equity_weights: tuple[int, int, int, int]  # floor(haircut * micro-USD per unit * 2^(16k))
+    debt_weights: tuple[int, int, int, int]  # ceil(micro-USD per unit * 2^(16k))
+    scale: int  # 2^(16 - (amount_bits - 48)): top limb * scale must be < 2^16
+    amount_bits: int
+
+
+def asset_row(decimals: int, price_usd: Decimal | str, haircut: Decimal | str, amount_bits: int) -> AssetRow:
+    """The table row of an asset, from its published decimals, price, haircut and cap (exact arithmetic).
+
+    Collateral is rounded down and debt up, so the circuit's solvency check is conservative both ways.
+    """
+    if not MIN_AMOUNT_BITS <= amount_bits <= MAX_AMOUNT_BITS:
+        raise ValueError(f"amount_bits {amount_bits} outside [{MIN_AMOUNT_BITS}, {MAX_AMOUNT_BITS}]")
+    unit = Fraction(Decimal(price_usd)) * Fraction(10**6, 10**decimals)  # micro-USD per base unit
+    h = Fraction(Decimal(haircut))
+    if unit <= 0 or not 0 <= h <= 1:
+        raise ValueError("price must be > 0 and haircut in [0, 1]")
+    if unit * (1 << amount_bits) > 1 << USD_BITS:
+        raise ValueError(f"amount_bits {amount_bits} lets one row exceed 2^{USD_BITS} micro-USD")
+    eq = tuple(int(h * unit * (1 << (LIMB_BITS * k)) // 1) for k in range(LIMBS))
+    debt = tuple(-int(-(unit * (1 << (LIMB_BITS * k))) // 1) for k in range(LIMBS))
+    return AssetRow(eq, debt, 1 << (4 * LIMB_BITS - amount_bits), amount_bits)  # type: ignore[arg-type]
+
+
+def limbs(values: U64) -> U64:
+    """(4, n) 16-bit limbs of uint64 values, least significant first."""
+    v = np.asarray(values, dtype=np.uint64)
+    return np.stack([(v >> np.uint64(LIMB_BITS * k)) & np.uint64(0xFFFF) for k in range(LIMBS)])
+
+
+# --------------------------------------------------------------------------------------------------
+# the AIR
+
+
+class SolvencyAir(Air):
+    name = NAME
+    main_width = MAIN_WIDTH
+    aux_width = Aux.WIDTH
+    num_challenges = Ch.COUNT
+    max_degree = 3
+
+    def __init__(
+        self,
+        table: list[AssetRow],
+        leaves: U64,
+        equity_totals: U64,
+        debt_totals: U64,
+        statement: list[int],
+    ) -> None:
+        """``leaves`` (4, n_used); ``*_totals`` (n_assets, 4) limb totals; ``statement`` extra public words
+        (round and batch binding) absorbed into the transcript."""
+        leaves = np.ascontiguousarray(leaves, dtype=np.uint64)
+        n_used = leaves.shape[1]
+        super().__init__(n_used)
+        if leaves.shape[0] != 4:
+            raise ValueError("leaves must have shape (4, n_used)")
+        if not MIN_ROWS <= n_used < MAX_ROWS_PER_USER:
+            raise ValueError(f"a batch needs {MIN_ROWS} to {MAX_ROWS_PER_USER - 1} rows, got {n_used}")
+        if not 1 <= len(table) <= min(n_used, 1 << ASSET_SHIFT):
+            raise ValueError("the asset table needs 1 .. 2^16 assets")
+        eq = np.asarray(equity_totals, dtype=object)
+        dt = np.asarray(debt_totals, dtype=object)
+        if eq.shape != (len(table), LIMBS) or dt.shape != (len(table), LIMBS):
+            raise ValueError("totals must have shape (n_assets, 4)")
+        if any(not 0 <= int(v) < 1 << 48 for v in [*eq.ravel(), *dt.ravel()]):
+            raise ValueError("limb totals must be integers below 2^48")
+        self.table = list(table)
+        self.leaves = leaves
+        self.equity_totals = eq.astype(np.uint64)
+        self.debt_totals = dt.astype(np.uint64)
+        self.statement = [int(v) % F.P_INT for v in statement]
+
+    def public_inputs(self) -> list[int]:
+        return [len(self.table), *self.statement]
+
+    def periodic_columns(self) -> list[U64]:
+        return [np.arange(1 << RANGE_BITS, dtype=np.uint64)]
+
+    def public_columns(self) -> list[U64]:
+        n, a = self.n_used, len(self.table)
+        cols = [self.leaves[k] for k in range(4)]
+
+        def table_col(values: list[int], pad_with_first: bool = True) -> U64:
+            out = np.full(n, values[0] if pad_with_first else 0, dtype=np.uint64)
+            out[:a] = np.array(values, dtype=np.uint64)
+            return out
+
+        cols.append(table_col(list(range(a))))
+        for k in range(LIMBS):
+            cols.append(table_col([r.equity_weights[k] for r in self.table]))
+        for k in range(LIMBS):
+            cols.append(table_col([r.debt_weights[k] for r in self.table]))
+        cols.append(table_col([r.scale for r in self.table]))
+        for k in range(LIMBS):
+            cols.append(table_col([int(v) for v in self.equity_totals[:, k]], pad_with_first=False))
+        for k in range(LIMBS):
+            cols.append(table_col([int(v) for v in self.debt_totals[:, k]], pad_with_first=False))
+        assert len(cols) == Pub.COUNT
+        return cols
+
+    # -- constraints ------------------------------------------------------------------------
+    def constraints(self, f: Frame) -> Constraints:
+        cur, nxt, pub = f.cur, f.nxt, f.public
+        beta_r, alpha, beta_t, mu = (f.challenges[i] for i in range(Ch.COUNT))
+
+        def recompose(row: list[Val], start: int) -> Val:
+            acc = row[start]
+            for k in range(1, LIMBS):
+                acc = acc + row[start + k] * (1 << (LIMB_BITS * k))
+            return acc
+
+        def value(row: list[Val], amount: int, weights: int) -> Val:
+            acc = row[amount] * row[weights]
+            for k in range(1, LIMBS):
+                acc = acc + row[amount + k] * row[weights + k]
+            return acc
+
+        last, idx, cnt = cur[Col.LAST], cur[Col.IDX], cur[Col.CNT]
+        not_last = 1 - last
+        acc_e, acc_d = recompose(cur, Col.ACC_EQ), recompose(cur, Col.ACC_DEBT)
+        acc_e_n, acc_d_n = recompose(nxt, Col.ACC_EQ), recompose(nxt, Col.ACC_DEBT)
+
+        transition = [
+            not_last * (nxt[Col.IDX] - idx - 1),
+            last * nxt[Col.IDX],
+            not_last * (nxt[Col.CNT] - cnt),
+            *[not_last * (nxt[Col.ID + k] - cur[Col.ID + k]) for k in range(4)],
+            acc_e_n - not_last * acc_e - value(nxt, Col.EQ, Col.WEQ),
+            acc_d_n - not_last * acc_d - value(nxt, Col.DEBT, Col.WDEBT),
+        ]
+        every = [
+            last * (1 - last),
+            last * (idx - cnt + 1),
+            cur[Col.EQ_TOP_SCALED] - cur[Col.SCALE] * cur[Col.EQ + 3],
+            cur[Col.DEBT_TOP_SCALED] - cur[Col.SCALE] * cur[Col.DEBT + 3],
+            last * (acc_e - acc_d - recompose(cur, Col.NET)),
+        ]
+        # the leaf, computed in-circuit from the very cells that are summed, equals the public leaf
+        packed = cur[Col.ASSET] + idx * (1 << ASSET_SHIFT) + cnt * (1 << COUNT_SHIFT)
+        leaf_in = [
+            *[cur[Col.ID + k] for k in range(4)],
+            packed,
+            recompose(cur, Col.EQ),
+            recompose(cur, Col.DEBT),
+            cur[Col.SALT],
+        ]
+        every += GADGET.constraints(cur, leaf_in)
+        every += [cur[c] - pub[Pub.LEAF + k] for k, c in enumerate(GADGET.digest_cols)]
+
+        # LogUp: range pairs, the range table, the asset-table tuple with the totals in the numerator
+        aux, aux_n = f.aux_cur, f.aux_nxt
+
+        def range_value(row: list[Val], j: int) -> Val:
+            col, mult = RANGE_EXPRS[j]
+            return row[col] if mult == 1 else row[col] * mult
+
+        for p in range(N_PAIRS):
+            h = aux[Aux.PAIRS + p]
+            u = beta_r - range_value(cur, 2 * p)
+            if 2 * p + 1 < len(RANGE_EXPRS):
+                v = beta_r - range_value(cur, 2 * p + 1)
+                every.append(h * u * v - (u + v))
+            else:
+                every.append(h * u - 1)
+        every.append(aux[Aux.RANGE_TABLE_INV] * (beta_r - f.periodic[0]) - 1)
+
+        def compress(values: list[Val]) -> Val:
+            acc = values[-1]
+            for v in reversed(values[:-1]):
+                acc = acc * alpha + v
+            return acc
+
+        every.append(aux[Aux.ROW_INV] * (beta_t - compress([cur[c] for c in TUPLE_COLS])) - 1)
+        every.append(aux[Aux.TABLE_INV] * (beta_t - compress([pub[c] for c in TUPLE_PUB])) - 1)
+
+        def numerator(count: Val | int, eq: list[Val], debt: list[Val]) -> Val:
+            # count + mu e0 + ... + mu^4 e3 + mu^5 d0 + ... + mu^8 d3
+            amounts = [*eq, *debt]
+            acc = mu * amounts[0]
+            power = mu
+            for x in amounts[1:]:
+                power = power * mu
+                acc = acc + power * x
+            return acc + count
+
+        def row_term(row: list[Val], a: list[Val], pb: list[Val]) -> Val:
+            t = a[Aux.PAIRS]
+            for p in range(1, N_PAIRS):
+                t = t + a[Aux.PAIRS + p]
+            t = t - row[Col.RANGE_MULT] * a[Aux.RANGE_TABLE_INV]
+            row_num = numerator(1, [row[Col.EQ + k] for k in range(4)], [row[Col.DEBT + k] for k in range(4)])
+            tab_num = numerator(
+                row[Col.TABLE_MULT],
+                [pb[Pub.T_EQ_TOTAL + k] for k in range(4)],
+                [pb[Pub.T_DEBT_TOTAL + k] for k in range(4)],
+            )
+            return t + a[Aux.ROW_INV] * row_num - a[Aux.TABLE_INV] * tab_num
+
+        s, s_n = aux[Aux.SUM], aux_n[Aux.SUM]
+        transition.append(s_n - s - row_term(nxt, aux_n, f.public_nxt))
+        first = [
+            idx,
+            acc_e - value(cur, Col.EQ, Col.WEQ),
+            acc_d - value(cur, Col.DEBT, Col.WDEBT),
+            s - row_term(cur, aux, pub),
+        ]
+        last_row = [last - 1, s]
+        return Constraints(transition=transition, every_row=every, first_row=first, last_row=last_row)
+
+    # -- prover side --------------------------------------------------------------------------
+    def build_aux(self, main: U64, challenges: list[tuple[int, int]]) -> U64:
+        from bastion.por.batch import build_aux
+
+        return build_aux(self, main, challenges)
