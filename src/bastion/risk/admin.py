@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bastion.errors import InvalidInputError, NotFoundError
+from bastion.risk import livelog
 from bastion.risk.events import now_utc, utc
 from bastion.risk.models import RiskListEntry, RiskRuleset, RiskSnooze
 from bastion.risk.rules import parse_scenario
@@ -166,6 +167,7 @@ def snooze(session: Session, user_id: str, s: SnoozeIn) -> SnoozeOut:
     )
     session.add(row)
     session.flush()
+    _log_snooze(session, row)
     return SnoozeOut(
         id=row.id,
         user_id=user_id,
@@ -198,3 +200,9 @@ def end_snooze(session: Session, user_id: str, snooze_id: int) -> None:
     if row is None or row.user_id != user_id:
         raise NotFoundError(f"snooze {snooze_id} of user {user_id} does not exist")
     row.until = now_utc()
+    _log_snooze(session, row)
+
+
+def _log_snooze(session: Session, row: RiskSnooze) -> None:
+    data = {"id": row.id, "rule": row.rule_id, "until": utc(row.until).isoformat()}
+    livelog.append(session, row.user_id, "snooze", data)

@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 
 from bastion.errors import ConflictError
 from bastion.risk import features as risk_features
+from bastion.risk import livelog
 from bastion.risk.events import WithdrawalRequest, now_utc, payload_hash, utc
-from bastion.risk.model import model_inputs
+from bastion.risk.model import ModelSnapshot, model_inputs
 from bastion.risk.models import RiskDecision, RiskRuleHit
-from bastion.risk.rules import holds
+from bastion.risk.rules import Scenario, holds
 from bastion.risk.runtime import RiskRuntime, normalize_address
 
 Decision = Literal["allow", "review", "block"]
@@ -142,14 +143,26 @@ def existing(session: Session, req: WithdrawalRequest) -> DecisionOut | None:
     return _out(d, duplicate=True)
 
 
-def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> DecisionOut:
-    """Decide on one withdrawal request and store the decision (caller commits)."""
-    runtime.refresh(session)
-    runtime.relax_commit(session)
-    version, scenario, lists, model = runtime.snapshot()
-    at = req.at or now_utc()
-    feats, snoozed = risk_features.compute(session, req, at, lists)
+class Decided:
+    """A decision made from features, before it is stored: the row to insert and the answer to give."""
 
+    __slots__ = ("decision", "hits", "out", "values")
+
+    def __init__(self, values: dict[str, Any], hits: list[dict[str, Any]], out: DecisionOut, decision: str) -> None:
+        self.values, self.hits, self.out, self.decision = values, hits, out, decision
+
+
+def decide(
+    req: WithdrawalRequest,
+    at: datetime,
+    feats: dict[str, Any],
+    snoozed: set[str],
+    version: int,
+    scenario: Scenario,
+    model: ModelSnapshot,
+) -> Decided:
+    """Rules (with snoozes), the bounded learned score and the thresholds: the decision, its stored row and
+    its answer (`decision_id` 0 until stored). Pure: the database path and the in-memory path share it."""
     results: list[RuleResult] = []
     rules_score = 0.0
     if feats["amount_usd"] >= scenario.trigger.min_amount_usd:
@@ -186,6 +199,8 @@ def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> 
     )
 
     payload = _request_payload(req)
+    thresholds = {"review": th.review, "block": th.block}
+    rule_results = [r.model_dump() for r in results]
     values: dict[str, Any] = {
         "event_id": req.event_id,
         "payload_hash": payload_hash(payload),
@@ -201,37 +216,18 @@ def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> 
         "model_score": model_score,
         "ruleset_version": version,
         "model_version": model.version,
-        "inputs": {**payload, "_thresholds": {"review": th.review, "block": th.block}},
+        "inputs": {**payload, "_thresholds": thresholds},
         "features": feats,
-        "rule_results": [r.model_dump() for r in results],
+        "rule_results": rule_results,
         "model_detail": model_detail.model_dump(),
         "review_status": "pending" if decision == "review" else None,
     }
-    # Core INSERT ... RETURNING: no unit-of-work bookkeeping on the hot path.
-    conn = session.connection()
-    sql = _sql(conn.dialect.name)
-    decision_id = conn.execute(sql.decision_put, values).scalar()
-    if decision_id is None:  # the same event id was stored meanwhile: answer as the retry we are
-        prior = existing(session, req)
-        assert prior is not None
-        return prior
-    if results:
-        conn.execute(
-            sql.hit_put,
-            [
-                {
-                    "decision_id": decision_id,
-                    "rule_id": r.id,
-                    "requested_at": at,
-                    "contribution": r.contribution,
-                    "snoozed": r.snoozed,
-                }
-                for r in results
-            ],
-        )
+    hits = [
+        {"rule_id": r.id, "requested_at": at, "contribution": r.contribution, "snoozed": r.snoozed} for r in results
+    ]
     state, code = EXCHANGE_STATE[decision]
-    return DecisionOut(
-        decision_id=decision_id,
+    out = DecisionOut(
+        decision_id=0,
         event_id=req.event_id,
         user_id=req.user_id,
         decision=decision,
@@ -240,7 +236,7 @@ def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> 
         score=score,
         rules_score=rules_score,
         model_score=model_score,
-        thresholds={"review": th.review, "block": th.block},
+        thresholds=thresholds,
         ruleset_version=version,
         rules=results,
         model=model_detail,
@@ -248,3 +244,45 @@ def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> 
         requested_at=at,
         review_status=values["review_status"],
     )
+    return Decided(values, hits, out, decision)
+
+
+def live_entry(values: dict[str, Any]) -> dict[str, Any]:
+    """The decision's entry in the live log (what other decisions read of it)."""
+    return {
+        "user_id": values["user_id"],
+        "kind": "decision",
+        "data": {
+            "e": values["event_id"],
+            "at": values["requested_at"].isoformat(),
+            "usd": str(values["amount_usd"]),
+            "a": values["address"],
+            "d": values["decision"],
+            "r": values["review_status"],
+        },
+    }
+
+
+def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> DecisionOut:
+    """Decide on one withdrawal request from the database and store the decision (caller commits). The
+    service's hot path is `bastion.risk.live`; this one reads everything from the database."""
+    runtime.refresh(session)
+    runtime.relax_commit(session)
+    version, scenario, lists, model = runtime.snapshot()
+    at = req.at or now_utc()
+    feats, snoozed = risk_features.compute(session, req, at, lists)
+    d = decide(req, at, feats, snoozed, version, scenario, model)
+    # Core INSERT ... RETURNING: no unit-of-work bookkeeping on the hot path.
+    conn = session.connection()
+    sql = _sql(conn.dialect.name)
+    decision_id = conn.execute(sql.decision_put, d.values).scalar()
+    if decision_id is None:  # the same event id was stored meanwhile: answer as the retry we are
+        prior = existing(session, req)
+        assert prior is not None
+        return prior
+    if d.hits:
+        conn.execute(sql.hit_put, [{"decision_id": decision_id, **h} for h in d.hits])
+    entry = live_entry(d.values)
+    livelog.append(session, entry["user_id"], "decision", entry["data"])
+    d.out.decision_id = decision_id
+    return d.out

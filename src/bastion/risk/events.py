@@ -21,6 +21,7 @@ from sqlalchemy import Table, and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from bastion.errors import ConflictError
+from bastion.risk import livelog
 from bastion.risk.models import RiskAddress, RiskDevice, RiskEvent, RiskLogin, RiskUserState
 
 EventId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
@@ -232,6 +233,8 @@ def ingest_login(session: Session, ev: LoginEvent) -> IngestResult:
             )
         else:
             conn.execute(sql.device_touch, {**key, "at": at})
+        first = at if first_seen is None else min(utc(first_seen), at)
+        livelog.append(session, ev.user_id, "device", {"d": ev.device_fingerprint, "first": first.isoformat()})
         # One round trip: how many earlier successful logins, and how many from this ASN / country.
         seen = conn.execute(sql.login_seen, {"u": ev.user_id, "asn": ev.asn, "country": ev.country}).one()
         if seen[0]:
@@ -264,6 +267,19 @@ def ingest_login(session: Session, ev: LoginEvent) -> IngestResult:
             "travel_kmh": travel_kmh,
         },
     )
+    livelog.append(
+        session,
+        ev.user_id,
+        "login",
+        {
+            "e": ev.event_id,
+            "at": at.isoformat(),
+            "ok": ev.success,
+            "asn": new_asn,
+            "country": new_country,
+            "travel": travel_kmh,
+        },
+    )
     return IngestResult(event_id=ev.event_id, duplicate=False)
 
 
@@ -280,6 +296,26 @@ def note_credential_change(session: Session, user_id: str, kind: str, at: dateti
     if st.last_credential_change_at is None or utc(st.last_credential_change_at) <= at:
         st.last_credential_change_at = at
         st.last_credential_change_kind = kind
+    _log_user(session, st)
+
+
+def _log_user(session: Session, st: RiskUserState) -> None:
+    cred = st.last_credential_change_at
+    livelog.append(
+        session,
+        st.user_id,
+        "user",
+        {"cred": None if cred is None else utc(cred).isoformat(), "allow": bool(st.allowlist_enabled)},
+    )
+
+
+def _log_address(session: Session, row: RiskAddress) -> None:
+    livelog.append(
+        session,
+        row.user_id,
+        "address",
+        {"a": row.address, "added": utc(row.added_at).isoformat(), "removed": row.removed_at is not None},
+    )
 
 
 def ingest_credential_change(session: Session, ev: CredentialChangeEvent) -> IngestResult:
@@ -304,24 +340,27 @@ def ingest_address_book(session: Session, ev: AddressBookEvent) -> IngestResult:
         assert ev.address is not None
         row = session.get(RiskAddress, (ev.user_id, ev.address))
         if row is None:
-            session.add(
-                RiskAddress(
-                    user_id=ev.user_id,
-                    address=ev.address,
-                    chain=ev.chain,
-                    label=ev.label,
-                    added_at=at,
-                    removed_at=None,
-                )
+            row = RiskAddress(
+                user_id=ev.user_id,
+                address=ev.address,
+                chain=ev.chain,
+                label=ev.label,
+                added_at=at,
+                removed_at=None,
             )
+            session.add(row)
         elif row.removed_at is not None:
             row.added_at, row.removed_at, row.chain, row.label = at, None, ev.chain, ev.label
+        _log_address(session, row)
     elif ev.action == "remove":
         row = session.get(RiskAddress, (ev.user_id, ev.address))
         if row is not None and row.removed_at is None:
             row.removed_at = at
+            _log_address(session, row)
     elif ev.action == "allowlist_on":
-        _state(session, ev.user_id).allowlist_enabled = True
+        st = _state(session, ev.user_id)
+        st.allowlist_enabled = True
+        _log_user(session, st)
     else:
         st = _state(session, ev.user_id)
         st.allowlist_enabled = False

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -208,3 +209,18 @@ class RiskConfigVersion(Base):
     __tablename__ = "risk_config_versions"
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
+
+
+class RiskLiveLog(Base):
+    """Every change to what decisions read (logins, devices, account settings, address book, decisions,
+    reviews, snoozes), in commit order: service workers keep that state in memory and tail this log to see
+    each other's changes (and their own) before deciding. Rows are appended under one lock per database
+    (PostgreSQL: an advisory lock held to commit; SQLite: the single writer), so `seq` grows in commit order
+    and a reader never skips a row committed after it looked. Old rows are pruned (minutes are enough)."""
+
+    __tablename__ = "risk_live_log"
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(UserId)
+    kind: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(Ts, index=True)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.errors import ConflictError, NotFoundError
+from bastion.risk import livelog
 from bastion.risk import model as risk_model
 from bastion.risk.engine import DecisionOut, _out
 from bastion.risk.events import now_utc, utc
@@ -65,4 +66,10 @@ def review(session: Session, decision_id: int, r: ReviewIn) -> DecisionOut:
     d.review_status, d.reviewed_by, d.reviewed_at = outcome, r.analyst, at
     session.add(RiskReviewAction(decision_id=d.id, action=r.action, analyst=r.analyst, note=r.note, at=at))
     risk_model.learn(session, d.features, fraud=(outcome == "rejected"))
+    livelog.append(
+        session,
+        d.user_id,
+        "review",
+        {"e": d.event_id, "a": d.address, "at": utc(d.requested_at).isoformat(), "r": outcome},
+    )
     return _out(d, duplicate=False)

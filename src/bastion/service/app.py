@@ -47,6 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        # Domains register coroutines to run before the engine goes (e.g. flushing batched writes).
+        for hook in list(_app.state.shutdown_hooks):
+            await hook()
         engine.dispose()
 
     app = FastAPI(
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.shutdown_hooks = []
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
 

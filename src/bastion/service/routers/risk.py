@@ -7,11 +7,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from bastion.errors import NotFoundError
 from bastion.risk import admin, engine, events, metrics, review
+from bastion.risk.hotpath import HotPath
 from bastion.risk.runtime import RiskRuntime
 from bastion.service.deps import Operator, SessionDep
 
@@ -79,20 +81,46 @@ def post_batch(
     return BatchOut(received=len(items), new=new)
 
 
-@router.post("/v1/withdrawals/evaluate", dependencies=[Operator], response_model=engine.DecisionOut)
-def evaluate_withdrawal(req: events.WithdrawalRequest, session: SessionDep, request: Request) -> Response:
-    """Decide: allow (approved), review (waiting manual review) or block (cancelled). Idempotent by id."""
-    rt = runtime(request)
+def hot_path(request: Request) -> HotPath:
+    """The process's in-memory decision state and group-commit writer (one per app, made on first use)."""
+    hp: HotPath | None = getattr(request.app.state, "risk_hot_path", None)
+    if hp is None:
+        rt = runtime(request)  # before taking the (non-reentrant) lock it takes too
+        with _runtime_lock:
+            hp = getattr(request.app.state, "risk_hot_path", None)
+            if hp is None:
+                app_state = request.app.state
+                hp = HotPath(app_state.engine, app_state.sessionmaker, rt)
+                app_state.risk_hot_path = hp
+                hooks = getattr(app_state, "shutdown_hooks", None)
+                if hooks is not None:
+                    hooks.append(hp.close)
+    return hp
+
+
+_WITHDRAWAL_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": events.WithdrawalRequest.model_json_schema()}},
+}
+
+
+@router.post(
+    "/v1/withdrawals/evaluate",
+    dependencies=[Operator],
+    response_model=engine.DecisionOut,
+    openapi_extra={"requestBody": _WITHDRAWAL_BODY},
+)
+async def evaluate_withdrawal(request: Request) -> Response:
+    """Decide: allow (approved), review (waiting manual review) or block (cancelled). Idempotent by id.
+    The body is a `WithdrawalRequest`, parsed and validated in one step (pydantic, from the raw bytes)."""
     try:
-        out = engine.evaluate(session, rt, req)
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        prior = engine.existing(session, req)
-        if prior is None:
-            raise
-        out = prior
-    # Serialized once here: the hot route skips FastAPI's re-validation of a model we just built.
+        req = events.WithdrawalRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
+        ) from None
+    out = await hot_path(request).evaluate(req)
+    # Serialized once here, by pydantic's Rust serializer; no re-validation of a model we just built.
     return Response(content=out.model_dump_json(), media_type="application/json")
 
 

@@ -1,0 +1,295 @@
+"""The service's withdrawal decisions: state in memory, one shared catch-up read and one group commit for
+all the requests in flight, the answer only once the decision is stored.
+
+Per request, on the worker's event loop:
+1. `prepare`: wait for a catch-up that *started after the request arrived*: it reads the live log (every
+   change committed by any worker since the last one), reloads the rules/lists/model if they changed, and
+   loads the user and the destination if this worker does not hold them yet. One database round trip
+   serves every request waiting at that moment.
+2. features from memory (`LiveState.features`), the rules and the learned score (`engine.decide`); the
+   decision enters this worker's state at once, so the user's next request sees it even before it is stored.
+3. `store`: the decision joins the next group commit (one transaction: decisions, rule hits and live-log
+   entries as multi-row INSERTs, then COMMIT). The writer takes whatever is queued while the previous
+   commit runs, so the wait is at most about one commit; nothing is answered before its commit.
+A retry (an event id already decided) is answered from the database, as before: same body, the original
+answer; another body, a 409.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Engine, Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from bastion.risk import engine as risk_engine
+from bastion.risk import livelog
+from bastion.risk.events import WithdrawalRequest, now_utc
+from bastion.risk.live import LOAD_BACK, LiveDecision, LiveState, load_address, load_user
+from bastion.risk.models import RiskDecision, RiskRuleHit
+from bastion.risk.runtime import RiskRuntime, normalize_address
+
+# Most decisions in one group commit (more wait for the next).
+MAX_BATCH = 256
+# How often the writer prunes the live log.
+PRUNE_EVERY_S = 60.0
+
+
+@dataclass
+class _Need:
+    user_id: str
+    address: str
+    at: datetime
+    future: asyncio.Future[None]
+
+
+@dataclass
+class _Write:
+    values: dict[str, Any]
+    hits: list[dict[str, Any]]
+    future: asyncio.Future[int | None]
+
+
+@dataclass
+class HotPath:
+    """One per service worker (per app). All state is touched from the event loop; database work runs in
+    worker threads, one catch-up and one commit at a time."""
+
+    engine: Engine
+    sessionmaker: sessionmaker[Session]
+    runtime: RiskRuntime
+    state: LiveState = field(default_factory=LiveState)
+    _needs: list[_Need] = field(default_factory=list)
+    _sync_task: asyncio.Task[None] | None = None
+    _writes: list[_Write] = field(default_factory=list)
+    _write_task: asyncio.Task[None] | None = None
+    # Decisions made here and not stored yet: event id -> (user, decision, future of the write).
+    _pending: dict[str, tuple[str, LiveDecision]] = field(default_factory=dict)
+    _pending_done: dict[str, asyncio.Future[int | None]] = field(default_factory=dict)
+    _last_sync: float = 0.0
+    _last_prune: float = 0.0
+    _closed: bool = False
+    stats: dict[str, int] = field(default_factory=lambda: {"syncs": 0, "commits": 0, "loads": 0, "entries": 0})
+
+    # ------------------------------------------------------------------------------------- catching up
+    async def prepare(self, user_id: str, address: str, at: datetime) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._needs.append(_Need(user_id, address, at, fut))
+        if self._sync_task is None:
+            self._sync_task = asyncio.create_task(self._sync_loop())
+        await fut
+
+    async def _sync_loop(self) -> None:
+        try:
+            while self._needs:
+                needs, self._needs = self._needs, []
+                try:
+                    await self._sync_once(needs)
+                except Exception as exc:
+                    for n in needs:
+                        if not n.future.done():
+                            n.future.set_exception(exc)
+                else:
+                    for n in needs:
+                        if not n.future.done():
+                            n.future.set_result(None)
+        finally:
+            self._sync_task = None
+
+    async def _sync_once(self, needs: list[_Need]) -> None:
+        st = self.state
+        if time.monotonic() - self._last_sync > livelog.RETENTION.total_seconds() / 2:
+            st.clear()  # idle for long: entries we have not read may be pruned; start over
+            st.seq = -1
+        users: dict[str, datetime] = {}
+        addresses: dict[str, datetime] = {}
+        for n in needs:
+            miss_user, miss_address = st.missing(n.user_id, n.address, n.at)
+            horizon = n.at - LOAD_BACK
+            if miss_user:
+                users[n.user_id] = min(horizon, users.get(n.user_id, horizon))
+            if miss_address:
+                addresses[n.address] = min(horizon, addresses.get(n.address, horizon))
+        started = time.monotonic()
+        seq, entries, loaded_users, loaded_addresses = await asyncio.to_thread(self._read, st.seq, users, addresses)
+        for _seq, user_id, kind, data in entries:
+            st.apply(user_id, kind, data)
+        st.seq = seq
+        pending = [(e, u, d) for e, (u, d) in self._pending.items()]
+        for u in loaded_users:
+            st.install_user(u, pending)
+        for a in loaded_addresses:
+            st.install_address(a, pending)
+        self._last_sync = started
+        self.stats["syncs"] += 1
+        self.stats["entries"] += len(entries)
+        self.stats["loads"] += len(loaded_users) + len(loaded_addresses)
+
+    def _read(
+        self, seq: int, users: dict[str, datetime], addresses: dict[str, datetime]
+    ) -> tuple[int, list[Any], list[Any], list[Any]]:
+        """In a worker thread: the live log after `seq` (all of it), then the users and destinations to load
+        (their snapshot is at least as new as the log read, so nothing falls between)."""
+        with self.sessionmaker() as session:
+            self.runtime.refresh(session)
+            conn = session.connection()
+            entries: list[Any] = []
+            if seq < 0:
+                seq = livelog.last_seq(conn)
+            else:
+                while True:
+                    chunk = livelog.read_after(conn, seq)
+                    entries.extend(chunk)
+                    if not chunk:
+                        break
+                    seq = chunk[-1][0]
+                    if len(chunk) < 10_000:
+                        break
+            loaded_users = [load_user(conn, u, h) for u, h in users.items()]
+            loaded_addresses = [load_address(conn, a, h) for a, h in addresses.items()]
+            session.commit()  # the refresh may have installed the built-in rule set (first start)
+        return seq, entries, loaded_users, loaded_addresses
+
+    # ---------------------------------------------------------------------------------------- deciding
+    async def evaluate(self, req: WithdrawalRequest) -> risk_engine.DecisionOut:
+        if self._closed:
+            raise RuntimeError("the service is shutting down")
+        at = req.at or now_utc()
+        address = normalize_address(req.address)
+        for _ in range(5):
+            prior = self._pending_done.get(req.event_id)
+            if prior is not None:  # a retry of a decision of ours still being stored
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(prior)
+                return await self._existing(req)
+            await self.prepare(req.user_id, address, at)
+            if req.event_id in self._pending_done:
+                continue
+            user = self.state.users.get(req.user_id)
+            if user is not None and req.event_id in user.decisions:
+                return await self._existing(req)  # decided and stored already: a retry
+            if user is not None and address in self.state.addresses:
+                break
+            # Dropped meanwhile (a failed write of another request): load again.
+        else:
+            raise RuntimeError("could not load the decision state")
+        version, scenario, lists, model = self.runtime.snapshot()
+        feats, snoozed = self.state.features(req, at, lists)
+        d = risk_engine.decide(req, at, feats, snoozed, version, scenario, model)
+        live = LiveDecision(at, Decimal(req.amount_usd), address, d.decision, d.values["review_status"])
+        self.state.add_decision(req.event_id, req.user_id, live)
+        self._pending[req.event_id] = (req.user_id, live)
+        fut: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._pending_done[req.event_id] = fut
+        self._writes.append(_Write(d.values, d.hits, fut))
+        if self._write_task is None:
+            self._write_task = asyncio.create_task(self._write_loop())
+        try:
+            decision_id = await asyncio.shield(fut)
+        except BaseException:
+            self.state.drop_decision(req.event_id, req.user_id, address)
+            raise
+        finally:
+            self._pending.pop(req.event_id, None)
+            self._pending_done.pop(req.event_id, None)
+        if decision_id is None:  # the event id was stored meanwhile (another worker): answer as the retry
+            self.state.drop_decision(req.event_id, req.user_id, address)
+            return await self._existing(req)
+        d.out.decision_id = decision_id
+        return d.out
+
+    async def _existing_or_none(self, req: WithdrawalRequest) -> risk_engine.DecisionOut | None:
+        def run() -> risk_engine.DecisionOut | None:
+            with self.sessionmaker() as session:
+                return risk_engine.existing(session, req)
+
+        return await asyncio.to_thread(run)
+
+    async def _existing(self, req: WithdrawalRequest) -> risk_engine.DecisionOut:
+        found = await self._existing_or_none(req)
+        if found is None:
+            raise RuntimeError(f"decision {req.event_id!r} was neither stored nor refused")
+        return found
+
+    # ----------------------------------------------------------------------------------------- storing
+    async def _write_loop(self) -> None:
+        try:
+            while self._writes:
+                batch = self._writes[:MAX_BATCH]
+                del self._writes[:MAX_BATCH]
+                try:
+                    ids = await asyncio.to_thread(self._commit, [(w.values, w.hits) for w in batch])
+                except Exception as exc:
+                    for w in batch:
+                        if not w.future.done():
+                            w.future.set_exception(exc)
+                else:
+                    self.stats["commits"] += 1
+                    for w in batch:
+                        if not w.future.done():
+                            w.future.set_result(ids.get(w.values["event_id"]))
+        finally:
+            self._write_task = None
+
+    def _commit(self, rows: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> dict[str, int]:
+        """In a worker thread: one transaction for the batch; returns event id -> decision id for the rows
+        stored (an event id already taken by another decision is left out)."""
+        sql = _statements(self.engine.dialect.name)
+        now = now_utc()
+        with self.engine.begin() as conn:
+            if self.runtime.async_commit and conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            livelog.lock(conn)
+            ids = {e: i for e, i in conn.execute(sql.decisions, [v for v, _ in rows])}
+            hits = [{"decision_id": ids[v["event_id"]], **h} for v, hs in rows if v["event_id"] in ids for h in hs]
+            if hits:
+                conn.execute(sql.hits, hits)
+            livelog.insert_rows(conn, [risk_engine.live_entry(v) for v, _ in rows if v["event_id"] in ids], now)
+            if now.timestamp() - self._last_prune > PRUNE_EVERY_S:
+                self._last_prune = now.timestamp()
+                livelog.prune(conn, now)
+        return ids
+
+    async def close(self) -> None:
+        """Stop taking decisions and flush the ones queued (shutdown)."""
+        self._closed = True
+        for _ in range(100):
+            task = self._write_task
+            if task is None and not self._writes:
+                break
+            if task is not None:
+                await asyncio.wait([task], timeout=5)
+            elif self._writes:
+                self._write_task = asyncio.create_task(self._write_loop())
+
+
+class _Statements:
+    def __init__(self, dialect: str) -> None:
+        d = cast(Table, RiskDecision.__table__)
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt: Any = pg_insert(d).on_conflict_do_nothing(index_elements=["event_id"])
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(d).on_conflict_do_nothing(index_elements=["event_id"])
+        # Executed with many rows: SQLAlchemy sends them as multi-row INSERT ... RETURNING statements.
+        self.decisions = stmt.returning(d.c.event_id, d.c.id)
+        self.hits = cast(Table, RiskRuleHit.__table__).insert()
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _statements(dialect: str) -> _Statements:
+    s = _STATEMENTS.get(dialect)
+    if s is None:
+        s = _STATEMENTS[dialect] = _Statements(dialect)
+    return s

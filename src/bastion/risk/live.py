@@ -1,0 +1,330 @@
+"""Decision state in memory: what a withdrawal decision reads about its user and its destination, kept by
+each service worker so that deciding costs no database query.
+
+A user is loaded once from the database (devices, address book, account settings, the decisions and logins
+of the window the request needs, earlier uses of destinations, snoozes); a destination likewise (who sent to
+it recently, for `destination_users_24h`). From then on the worker applies the live log (`livelog`), which
+every writer appends in commit order, so a change acknowledged by any worker is in every worker's state
+before its next decision (`LiveState.apply`). Its own decisions enter its state the moment they are made,
+before they are stored, so concurrent requests of one user see each other (the database path could not).
+
+`features` computes exactly what `bastion.risk.features.compute` computes from the database: the tests
+compare the two on the same data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, func, or_, select
+
+from bastion.risk.events import WithdrawalRequest, utc
+from bastion.risk.features import DAY, NEVER_HOURS
+from bastion.risk.models import RiskAddress, RiskDecision, RiskDevice, RiskLogin, RiskSnooze, RiskUserState
+from bastion.risk.runtime import Lists, normalize_address
+
+# How far back a user's or destination's window goes when it is loaded: the request's 24 h plus slack, so
+# a user whose requests come in slightly out of order is not reloaded.
+LOAD_BACK = DAY + timedelta(hours=1)
+# Cached users and destinations; past this, the least recently used half is dropped (reloaded on demand).
+MAX_CACHED = 200_000
+# Records older than this before a user's newest request are dropped from memory (the window moves on).
+KEEP = timedelta(hours=48)
+
+
+def _ts(s: str | None) -> datetime | None:
+    return None if s is None else utc(datetime.fromisoformat(s))
+
+
+@dataclass(slots=True)
+class LiveDecision:
+    at: datetime
+    usd: Decimal
+    address: str
+    decision: str
+    review: str | None
+
+
+@dataclass(slots=True)
+class LiveLogin:
+    at: datetime
+    success: bool
+    new_asn: bool
+    new_country: bool
+    travel_kmh: float | None
+
+
+@dataclass(slots=True)
+class UserState:
+    user_id: str
+    # Everything with a time at or after `horizon` is here (decisions, logins); older ones may not be.
+    horizon: datetime
+    devices: dict[str, datetime] = field(default_factory=dict)  # device -> first seen
+    book: dict[str, datetime] = field(default_factory=dict)  # address as stored -> added at (not removed)
+    credential_at: datetime | None = None
+    allowlist: bool = False
+    decisions: dict[str, LiveDecision] = field(default_factory=dict)  # by event id
+    used: dict[str, datetime] = field(default_factory=dict)  # address -> first allowed/approved decision
+    logins: dict[str, LiveLogin] = field(default_factory=dict)  # by event id
+    snoozes: dict[int, tuple[str, datetime]] = field(default_factory=dict)  # id -> (rule, until)
+    touched: float = 0.0
+    newest: datetime | None = None
+
+
+@dataclass(slots=True)
+class AddressState:
+    address: str
+    horizon: datetime
+    senders: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # decision event id -> (user, at)
+    touched: float = 0.0
+
+
+def _t(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+def load_user(conn: Connection, user_id: str, horizon: datetime) -> UserState:
+    """A user's state from the database: all-time facts, and decisions and logins since `horizon`."""
+    dev, book, st, d, lg, sn = (
+        _t(m) for m in (RiskDevice, RiskAddress, RiskUserState, RiskDecision, RiskLogin, RiskSnooze)
+    )
+    u = UserState(user_id=user_id, horizon=horizon)
+    for device, first in conn.execute(select(dev.c.device, dev.c.first_seen_at).where(dev.c.user_id == user_id)):
+        u.devices[device] = utc(first)
+    q = select(book.c.address, book.c.added_at).where(book.c.user_id == user_id, book.c.removed_at.is_(None))
+    for address, added in conn.execute(q):
+        u.book[address] = utc(added)
+    row = conn.execute(
+        select(st.c.last_credential_change_at, st.c.allowlist_enabled).where(st.c.user_id == user_id)
+    ).first()
+    if row is not None:
+        u.credential_at = None if row[0] is None else utc(row[0])
+        u.allowlist = bool(row[1])
+    q = select(d.c.event_id, d.c.requested_at, d.c.amount_usd, d.c.address, d.c.decision, d.c.review_status).where(
+        d.c.user_id == user_id, d.c.requested_at >= horizon
+    )
+    for r in conn.execute(q):
+        u.decisions[r[0]] = LiveDecision(utc(r[1]), Decimal(r[2]), r[3], r[4], r[5])
+    q2 = (
+        select(d.c.address, func.min(d.c.requested_at))
+        .where(d.c.user_id == user_id, or_(d.c.decision == "allow", d.c.review_status == "approved"))
+        .group_by(d.c.address)
+    )
+    for address, first_use in conn.execute(q2):
+        u.used[address] = utc(first_use)
+    q3 = select(lg.c.event_id, lg.c.at, lg.c.success, lg.c.new_asn, lg.c.new_country, lg.c.travel_kmh).where(
+        lg.c.user_id == user_id, lg.c.at >= horizon
+    )
+    for e, at, ok, new_asn, new_country, travel in conn.execute(q3):
+        u.logins[e] = LiveLogin(utc(at), bool(ok), bool(new_asn), bool(new_country), travel)
+    q4 = select(sn.c.id, sn.c.rule_id, sn.c.until).where(sn.c.user_id == user_id, sn.c.until > horizon)
+    for sid, rule, until in conn.execute(q4):
+        u.snoozes[sid] = (rule, utc(until))
+    return u
+
+
+def load_address(conn: Connection, address: str, horizon: datetime) -> AddressState:
+    d = _t(RiskDecision)
+    a = AddressState(address=address, horizon=horizon)
+    q = select(d.c.event_id, d.c.user_id, d.c.requested_at).where(d.c.address == address, d.c.requested_at >= horizon)
+    for e, user_id, at in conn.execute(q):
+        a.senders[e] = (user_id, utc(at))
+    return a
+
+
+def _hours(since: datetime | None, at: datetime) -> float | None:
+    return None if since is None else max((at - since).total_seconds() / 3600, 0.0)
+
+
+class LiveState:
+    """One worker's users and destinations. Not thread-safe: the service touches it from its event loop."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, UserState] = {}
+        self.addresses: dict[str, AddressState] = {}
+        self.seq = -1  # the last live-log entry applied; -1: not started
+
+    # ----------------------------------------------------------------------------------------- loading
+    def missing(self, user_id: str, address: str, at: datetime) -> tuple[bool, bool]:
+        """Whether the user / the destination must be (re)loaded before deciding at `at`."""
+        need = at - DAY
+        u = self.users.get(user_id)
+        a = self.addresses.get(address)
+        return (u is None or u.horizon > need), (a is None or a.horizon > need)
+
+    def install_user(self, u: UserState, pending: Iterable[tuple[str, str, LiveDecision]] = ()) -> None:
+        old = self.users.get(u.user_id)
+        if old is not None and old.horizon <= u.horizon:
+            return  # a wider window is already here (loaded by a concurrent request)
+        for event_id, user_id, dec in pending:  # this worker's decisions not stored yet
+            if user_id == u.user_id:
+                self._add_decision(u, event_id, dec)
+        self.users[u.user_id] = u
+        self._bound(self.users)
+
+    def install_address(self, a: AddressState, pending: Iterable[tuple[str, str, LiveDecision]] = ()) -> None:
+        old = self.addresses.get(a.address)
+        if old is not None and old.horizon <= a.horizon:
+            return
+        for event_id, user_id, dec in pending:
+            if dec.address == a.address and dec.at >= a.horizon:
+                a.senders[event_id] = (user_id, dec.at)
+        self.addresses[a.address] = a
+        self._bound(self.addresses)
+
+    @staticmethod
+    def _bound(cache: dict[str, Any]) -> None:
+        if len(cache) <= MAX_CACHED:
+            return
+        by_age = sorted(cache.items(), key=lambda kv: kv[1].touched)
+        for key, _ in by_age[: len(by_age) // 2]:
+            del cache[key]
+
+    def clear(self) -> None:
+        self.users.clear()
+        self.addresses.clear()
+
+    # ---------------------------------------------------------------------------------------- changes
+    @staticmethod
+    def _add_decision(u: UserState, event_id: str, dec: LiveDecision) -> None:
+        if dec.at >= u.horizon:
+            u.decisions[event_id] = dec
+        if dec.decision == "allow" or dec.review == "approved":
+            first = u.used.get(dec.address)
+            if first is None or dec.at < first:
+                u.used[dec.address] = dec.at
+
+    def add_decision(self, event_id: str, user_id: str, dec: LiveDecision) -> None:
+        """A decision (this worker's own as it is made, or anyone's from the log)."""
+        u = self.users.get(user_id)
+        if u is not None:
+            self._add_decision(u, event_id, dec)
+        a = self.addresses.get(dec.address)
+        if a is not None and dec.at >= a.horizon:
+            a.senders[event_id] = (user_id, dec.at)
+
+    def drop_decision(self, event_id: str, user_id: str, address: str) -> None:
+        """Forget a decision of this worker that was not stored (its event id was taken, or the write failed).
+        The user is reloaded on next use: an earlier use of the destination may have come from it."""
+        self.users.pop(user_id, None)
+        a = self.addresses.get(address)
+        if a is not None:
+            a.senders.pop(event_id, None)
+
+    def apply(self, user_id: str, kind: str, data: dict[str, Any]) -> None:
+        """One live-log entry. Entries carry resulting state, so applying one twice changes nothing."""
+        if kind == "decision":
+            dec = LiveDecision(cast(datetime, _ts(data["at"])), Decimal(data["usd"]), data["a"], data["d"], data["r"])
+            self.add_decision(data["e"], user_id, dec)
+            return
+        u = self.users.get(user_id)
+        if u is None:
+            return  # loaded with everything committed when first needed
+        if kind == "review":
+            dec_ = u.decisions.get(data["e"])
+            if dec_ is not None:
+                dec_.review = data["r"]
+            if data["r"] == "approved":
+                at = cast(datetime, _ts(data["at"]))
+                first = u.used.get(data["a"])
+                if first is None or at < first:
+                    u.used[data["a"]] = at
+        elif kind == "login":
+            at = cast(datetime, _ts(data["at"]))
+            if at >= u.horizon:
+                u.logins[data["e"]] = LiveLogin(at, data["ok"], data["asn"], data["country"], data["travel"])
+        elif kind == "device":
+            first_seen = cast(datetime, _ts(data["first"]))
+            known = u.devices.get(data["d"])
+            if known is None or first_seen < known:
+                u.devices[data["d"]] = first_seen
+        elif kind == "address":
+            if data["removed"]:
+                u.book.pop(data["a"], None)
+            else:
+                u.book[data["a"]] = cast(datetime, _ts(data["added"]))
+        elif kind == "user":
+            u.credential_at = _ts(data["cred"])
+            u.allowlist = bool(data["allow"])
+        elif kind == "snooze":
+            u.snoozes[int(data["id"])] = (data["rule"], cast(datetime, _ts(data["until"])))
+
+    # --------------------------------------------------------------------------------------- features
+    def features(self, req: WithdrawalRequest, at: datetime, lists: Lists) -> tuple[dict[str, Any], set[str]]:
+        """As `bastion.risk.features.compute`, from memory (the user and destination must be loaded)."""
+        user_id, addr = req.user_id, normalize_address(req.address)
+        u = self.users[user_id]
+        a = self.addresses[addr]
+        now = time.monotonic()
+        u.touched = a.touched = now
+        if u.newest is None or at > u.newest:
+            u.newest = at
+        t0 = at - DAY
+        first_seen = u.devices.get(req.device_fingerprint or "")
+        device_age = _hours(first_seen if first_seen is not None and first_seen <= at else None, at)
+        address_age = _hours(u.book.get(addr), at)
+        cred_hours = _hours(u.credential_at, at)
+        count = 0
+        prior = Decimal(0)
+        for d in u.decisions.values():
+            if t0 <= d.at <= at:
+                count += 1
+                if d.decision != "block" and d.review != "rejected":
+                    prior += d.usd
+        first_use = u.used.get(addr)
+        travel = 0.0
+        new_asn = new_country = False
+        failed = 0
+        for lg in u.logins.values():
+            if t0 <= lg.at <= at:
+                if lg.success:
+                    if lg.travel_kmh is not None and lg.travel_kmh > travel:
+                        travel = lg.travel_kmh
+                else:
+                    failed += 1
+                new_asn = new_asn or lg.new_asn
+                new_country = new_country or lg.new_country
+        others = {uid for uid, t in a.senders.values() if uid != user_id and t0 <= t <= at}
+        amount = float(req.amount_usd)
+        balance = float(req.balance_usd) if req.balance_usd is not None else None
+        prior_usd = float(prior)
+        f: dict[str, Any] = {
+            "amount_usd": amount,
+            "balance_share": amount / balance if balance else 0.0,
+            "drained_share_24h": (prior_usd + amount) / (balance + prior_usd) if balance else 0.0,
+            "withdrawals_24h_count": count + 1,
+            "withdrawals_24h_usd": prior_usd + amount,
+            "device_known": device_age is not None,
+            "device_age_hours": device_age or 0.0,
+            "address_in_book": address_age is not None,
+            "address_age_hours": address_age or 0.0,
+            "address_used_before": first_use is not None and first_use < at,
+            "allowlist_enabled": u.allowlist,
+            "hours_since_credential_change": NEVER_HOURS if cred_hours is None else cred_hours,
+            "destination_on_phishing_list": addr in lists.phishing_addresses,
+            "ip_on_reputation_list": lists.ip_is_bad(str(req.ip) if req.ip is not None else None),
+            "login_new_asn_24h": new_asn,
+            "login_new_country_24h": new_country,
+            "max_travel_kmh_24h": travel,
+            "failed_logins_24h": failed,
+            "destination_users_24h": len(others),
+        }
+        snoozed = {rule for rule, until in u.snoozes.values() if until > at}
+        if len(u.decisions) + len(u.logins) > 256:
+            self._trim(u)
+        return f, snoozed
+
+    @staticmethod
+    def _trim(u: UserState) -> None:
+        assert u.newest is not None
+        cut = u.newest - KEEP
+        if cut <= u.horizon:
+            return
+        u.decisions = {k: v for k, v in u.decisions.items() if v.at >= cut}
+        u.logins = {k: v for k, v in u.logins.items() if v.at >= cut}
+        u.horizon = cut
