@@ -107,8 +107,12 @@ def verify(
     from bastion.por.round_verify import verify_round
 
     started = time.perf_counter()
-    with _progress_bar() as bar:
-        verdict = verify_round(round_dir, allow_insecure_params=allow_insecure_params, progress=_RichProgress(bar))
+    if as_json:  # machine-readable: nothing but the JSON on stdout
+        verdict = verify_round(round_dir, allow_insecure_params=allow_insecure_params)
+    else:
+        with _progress_bar() as bar:
+            verdict = verify_round(round_dir, allow_insecure_params=allow_insecure_params,
+                                   progress=_RichProgress(bar))
     took = time.perf_counter() - started
     if as_json:
         typer.echo(json.dumps({
