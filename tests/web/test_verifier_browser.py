@@ -15,27 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_round import WebRound
+from web_round import WebRound, open_page, verify_file
 
 from bastion.por.user_proof import verify_user_proof
 
 pytestmark = pytest.mark.browser
-VERDICT = "#verdict"
-
-
-def open_page(page: Any, base_url: str) -> Any:
-    page.goto(f"{base_url}/por/")
-    page.wait_for_selector("body[data-loaded='1']")
-    return page
-
-
-def verify_file(page: Any, path: Path) -> str:
-    """Pick `path` in the file input, wait for the verdict, return its text."""
-    page.evaluate("delete document.body.dataset.verified")
-    page.set_input_files("#proof-file", str(path))
-    page.wait_for_selector("body[data-verified]")
-    text: str = page.inner_text(VERDICT)
-    return text
 
 
 def multi_row_user(rnd: WebRound) -> str:

@@ -199,3 +199,19 @@ def serve(tmp: Path, round_dir: Path | None) -> Any:
 
     tmp.mkdir(parents=True, exist_ok=True)
     return ServerThread(create_app(_settings(tmp, round_dir)))
+
+
+# ------------------------------------------------------------------------------------ in the browser
+def open_page(page: Any, base_url: str) -> Any:
+    page.goto(f"{base_url}/por/")
+    page.wait_for_selector("body[data-loaded='1']")
+    return page
+
+
+def verify_file(page: Any, path: Path) -> str:
+    """Pick `path` in the file input, wait for the verdict, return its text."""
+    page.evaluate("delete document.body.dataset.verified")
+    page.set_input_files("#proof-file", str(path))
+    page.wait_for_selector("body[data-verified]")
+    text: str = page.inner_text("#verdict")
+    return text
