@@ -47,9 +47,18 @@ def test_unknown_example_is_a_clear_error() -> None:
     assert "unknown example AIR" in out.stdout + out.stderr
 
 
-def test_demo_writes_proofs(tmp_path: Path) -> None:
-    out = _bastion("demo", "--out", str(tmp_path / "demo"), "--log-rows", "9")
-    assert out.returncode == 0, out.stderr
-    written = sorted(p.name for p in (tmp_path / "demo").iterdir())
-    assert written == ["cubic-mix.proof", "fibonacci.proof", "hash-chain.proof", "range-check.proof"]
-    assert "demo" in out.stdout
+def test_demo_runs_the_month_end_to_end(tmp_path: Path) -> None:
+    # the README's first command at a small size: month through the service, proof of reserves, report
+    out = _bastion("demo", "--out", str(tmp_path / "demo"), "--users", "40", "--holders", "300", "--month", "2026-09")
+    assert out.returncode == 0, out.stdout + out.stderr
+    demo = tmp_path / "demo"
+    for path in ("report/report.html", "report/report.pdf", "round/round.json", "round/leaves.bin",
+                 "round/reserves.json", "month/ground-truth.json"):
+        assert (demo / path).is_file(), path
+    assert (demo / "report" / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    proofs = list(demo.glob("user-proof-*.json"))
+    assert len(proofs) == 1
+    tail = out.stdout.strip().splitlines()[-4:]
+    assert [line.split(":")[0] for line in tail] == ["report", "round", "user proof", "web page"]
+    check = _bastion("por", "verify-user", str(proofs[0]), "--round", str(demo / "round"))
+    assert check.returncode == 0 and "VERIFIED" in check.stdout

@@ -1,0 +1,140 @@
+"""Benchmark of the liabilities proof: `python bench/por.py [--users 10000 100000 1000000] [--assets 22 200]`.
+
+For each (users, assets): simulate a snapshot (about 4 holdings per user), then in fresh subprocesses
+`bastion por prove` (secure parameters), `bastion por verify`, one `bastion por user-proof` and a cold
+`bastion por verify-user`. Peak memory is the largest resident set of the prove process tree. Writes a
+Markdown table to stdout and bench/results/por.md, with the anchors' published figures beside it.
+Targets (issue 3, 2 cores / 24 GB): 10^6 users in < 10 min (aim 5), peak < 16 GB, verify < 60 s,
+verify-user < 100 ms of work and < 1 s wall, cold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BASTION = [str(Path(sys.executable).parent / "bastion")]
+
+ANCHORS = """
+Anchors' published figures (not re-run here; different hardware and statements):
+
+| system | workload | time | hardware | proves |
+| --- | --- | --- | --- | --- |
+| OKX v2 (plonky2, recursion) | 1024 accounts x 200 tokens, a batch | 1.254 s | laptop | aggregate USD only |
+| OKX v2 | 10^6 accounts end to end | 28 min | Arm Mac Pro, 10 cores | aggregate USD only |
+| Binance (gnark Groth16) | a batch of up to 1,380 accounts | ~62 s | 32 vCPU | per-asset, trusted setup |
+| Summa v2 (halo2-KZG) | 2^18 users x 175 currencies | 2,569 s | server | per-currency totals |
+"""
+
+
+def _run(cmd: list[str], *, env: dict[str, str] | None = None) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    return time.perf_counter() - t0, out.stdout
+
+
+def _children_peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def _size_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+def bench_one(users: int, assets: int, workdir: Path, workers: int) -> dict[str, object]:
+    from bastion.sim.liabilities import simulate_liabilities
+
+    snap, rnd = workdir / f"snap-{users}-{assets}", workdir / f"round-{users}-{assets}"
+    shutil.rmtree(snap, ignore_errors=True)
+    shutil.rmtree(rnd, ignore_errors=True)
+    truth = simulate_liabilities(snap, users=users, assets=assets, seed=1)
+    # peak RSS of children is a running maximum: measure prove first, in its own subprocess tree
+    prove_s, _ = _run([*BASTION, "por", "prove", str(snap), "--out", str(rnd), "--workers", str(workers)])
+    peak_mb = _children_peak_mb()
+    doc = json.loads((rnd / "round.json").read_text())
+    verify_s, vout = _run([*BASTION, "por", "verify", str(rnd), "--json"])
+    verdict = json.loads(vout)
+    assert verdict["ok"], verdict
+    uid = (snap / "balances.csv").open().readlines()[1].split(",")[0]
+    user_file = workdir / "user.json"
+    _run([*BASTION, "por", "user-proof", str(rnd), "--uid", uid, "--out", str(user_file)])
+    vu_s, vu_out = _run([*BASTION, "por", "verify-user", str(user_file), "--round", str(rnd)])
+    work_ms = float(re.search(r"\((\d+) ms\)", vu_out).group(1))  # type: ignore[union-attr]
+    proofs_mb = _size_mb(rnd / "batches")
+    return {
+        "users": users,
+        "assets": assets,
+        "rows": truth.rows,
+        "batches": len(doc["batches"]),
+        "prove_s": prove_s,
+        "peak_mb": peak_mb,
+        "proofs_mb": proofs_mb,
+        "leaves_mb": (rnd / "leaves.bin").stat().st_size / 2**20,
+        "verify_s": verify_s,
+        "user_proof_kb": user_file.stat().st_size / 1024,
+        "verify_user_ms": work_ms,
+        "verify_user_wall_s": vu_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--assets", type=int, nargs="+", default=[22, 200])
+    parser.add_argument("--workers", type=int, default=1, help="Batch proving processes (bastion por prove).")
+    parser.add_argument("--workdir", type=Path, default=None, help="Where snapshots and rounds go (default: tmp).")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "src"))
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bastion-bench-por-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    # compile / load the numba caches once outside the timings
+    from bastion.sim.liabilities import simulate_liabilities
+
+    warm = workdir / "warm"
+    shutil.rmtree(warm, ignore_errors=True)
+    simulate_liabilities(warm / "snap", users=200, seed=0)
+    _run([*BASTION, "por", "prove", str(warm / "snap"), "--out", str(warm / "round")])
+
+    header = (
+        "| users | assets | rows | batches | prove | peak RSS | proofs | leaf list | verify | user proof "
+        "| verify-user work | verify-user wall (cold) |\n"
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )
+    lines = [header]
+    print(header, flush=True)
+    for users in args.users:
+        for assets in args.assets:
+            r = bench_one(users, assets, workdir, args.workers)
+            line = (
+                f"| {r['users']:,} | {r['assets']} | {r['rows']:,} | {r['batches']} | {r['prove_s']:.1f} s "
+                f"| {r['peak_mb'] / 1024:.2f} GB | {r['proofs_mb']:.1f} MB | {r['leaves_mb']:.1f} MB "
+                f"| {r['verify_s']:.1f} s | {r['user_proof_kb']:.1f} KB | {r['verify_user_ms']:.0f} ms "
+                f"| {r['verify_user_wall_s']:.2f} s |"
+            )
+            lines.append(line)
+            print(line, flush=True)
+    cpu = os.cpu_count()
+    text = (
+        f"Liabilities proof, secure parameters, {cpu} cores, workers={args.workers}\n\n"
+        + "\n".join(lines) + "\n" + ANCHORS
+    )
+    results = ROOT / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "por.md").write_text(text)
+    print(ANCHORS)
+    if args.workdir is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

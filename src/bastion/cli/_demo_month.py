@@ -1,0 +1,117 @@
+"""`bastion demo`: an exchange's month, end to end, on embedded defaults (SQLite, local files).
+
+1. the month's traffic through the running service (logins and withdrawals with attacks, API keys,
+   liquidations, cooling-offs, mistaken deposits): `bastion.sim.month`;
+2. a liabilities snapshot (users with balances and debt) and its zk-STARK solvency proof;
+3. reserve wallets with real signatures over the round's challenge, verified;
+4. the whole round verified, and one user's inclusion proof made and checked;
+5. the monthly security report (HTML and PDF) from all of it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+console = Console()
+DEMO_EXCHANGE = "Demo Exchange"
+
+
+def _previous_month() -> str:
+    first = datetime.now(UTC).replace(day=1)
+    return (first - timedelta(days=1)).strftime("%Y-%m")
+
+
+def _step(n: int, total: int, title: str) -> None:
+    console.rule(f"[bold]{n}/{total}[/] {title}", align="left")
+
+
+def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: bool) -> None:
+    from bastion.cli.por_liabilities import _progress_bar, _RichProgress
+    from bastion.db.session import make_engine, make_sessionmaker
+    from bastion.por.reserves.report import build_report, print_report, round_reserves_of, write_reserves
+    from bastion.por.reserves.round import load_round
+    from bastion.por.reserves.verify import verify_wallet_set
+    from bastion.por.reserves.walletset import read_wallet_set
+    from bastion.por.round import RoundConfig, make_user_proof, prove_round
+    from bastion.por.round_format import read_round, write_json_atomic
+    from bastion.por.round_verify import verify_round
+    from bastion.por.user_proof import verify_user_proof
+    from bastion.report import write_monthly
+    from bastion.sim.liabilities import simulate_liabilities
+    from bastion.sim.month import month_bounds, simulate_month
+    from bastion.sim.wallets import make_wallet_set
+
+    month = month or _previous_month()
+    _, end = month_bounds(month)
+    started = time.perf_counter()
+    if out.exists():
+        console.print(f"[dim]removing the previous demo output in {out}/[/]")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    total = 6
+
+    _step(1, total, f"{month}: the exchange's month through the running service ({users} users)")
+    simulate_month(out / "month", month, users=users)
+    db_url = f"sqlite:///{(out / 'month' / 'bastion.sqlite').resolve()}"
+
+    _step(2, total, f"liabilities snapshot at the end of {month} ({holders:,} users, 22 assets)")
+    truth = simulate_liabilities(out / "snapshot", users=holders, assets=22, seed=1)
+    console.print(f"{truth.users:,} users, {truth.rows:,} holdings, {truth.margin_users:,} with debt")
+
+    _step(3, total, "zk-STARK proof of liabilities (solvency of every user, exact per-asset totals)")
+    round_dir = out / "round"
+    config = RoundConfig(
+        exchange=DEMO_EXCHANGE, round_id=month,
+        snapshot_time=end.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
+        block_heights={"bitcoin": 870_000, "ethereum": 21_000_000, "tron": 67_000_000, "arbitrum": 280_000_000},
+    )  # fmt: skip
+    with _progress_bar() as bar:
+        summary = prove_round(out / "snapshot", round_dir, config, _RichProgress(bar))
+    console.print(f"{summary.batches} batch proof(s), {summary.leaves:,} leaves, root {summary.leaf_root}")
+
+    _step(4, total, "reserves: wallet ownership signatures over the round's challenge, balances, reserve ratios")
+    wallets = out / "wallets.csv"
+    made = make_wallet_set(read_round(round_dir), wallets, seed=1)
+    result = verify_wallet_set(load_round(round_dir), read_wallet_set(wallets))
+    write_reserves(result, round_dir / "reserves.json")
+    print_report(build_report(round_reserves_of(result)))
+    console.print(f"{made.wallets} wallets verified")
+
+    _step(5, total, "verifying the round as an auditor would, and one user's inclusion proof")
+    with _progress_bar() as bar:
+        verdict = verify_round(round_dir, progress=_RichProgress(bar))
+    if not verdict.ok:
+        raise SystemExit(f"the demo's own round did not verify: {verdict.reason}")
+    console.print(f"round verified: {verdict.batches_verified} batch proof(s), totals exact")
+    uid = (out / "snapshot" / "balances.csv").open().readlines()[1].split(",")[0]
+    user_file = out / f"user-proof-{uid}.json"
+    proof: dict[str, Any] = make_user_proof(round_dir, uid)
+    write_json_atomic(user_file, proof)
+    user_verdict = verify_user_proof(proof, read_round(round_dir))
+    if not user_verdict.ok:
+        raise SystemExit(f"the demo's user proof did not verify: {user_verdict.reason}")
+    console.print(f"user {uid}: {len(user_verdict.rows)} row(s) included under the published root")
+
+    _step(6, total, f"the monthly security report for {month}")
+    engine = make_engine(db_url)
+    paths = write_monthly(make_sessionmaker(engine), month, out / "report", round_dir=round_dir,
+                          reserves=round_dir / "reserves.json", pdf=pdf)
+    engine.dispose()
+
+    took = time.perf_counter() - started
+    console.rule(f"[bold green]done in {took / 60:.1f} min")
+    pdf_note = f" and {paths.pdf}" if paths.pdf else ""
+    lines = [
+        f"report:       {paths.html}{pdf_note}",
+        f"round:        {round_dir}/ (publish all but private/; check: bastion por verify {round_dir})",
+        f"user proof:   {user_file} (check: bastion por verify-user {user_file} --round {round_dir})",
+        f"web page:     bastion serve --round {round_dir}  then open http://127.0.0.1:8000/por/",
+    ]
+    for line in lines:
+        console.print(line, soft_wrap=True, highlight=False)
