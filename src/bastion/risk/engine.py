@@ -272,8 +272,8 @@ def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> 
     at = req.at or now_utc()
     feats, snoozed = risk_features.compute(session, req, at, lists)
     d = decide(req, at, feats, snoozed, version, scenario, model)
-    # Core INSERT ... RETURNING: no unit-of-work bookkeeping on the hot path.
-    conn = session.connection()
+    # Decisions are inserted under the live-log lock (the service's batched writer counts on it).
+    conn = livelog.lock_session(session)
     sql = _sql(conn.dialect.name)
     decision_id = conn.execute(sql.decision_put, d.values).scalar()
     if decision_id is None:  # the same event id was stored meanwhile: answer as the retry we are

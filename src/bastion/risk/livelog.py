@@ -47,12 +47,17 @@ def append(session: Session, user_id: str, kind: str, data: dict[str, Any]) -> N
     """One entry in the session's transaction, taking the lock on the transaction's first entry."""
     from bastion.risk.events import now_utc
 
+    insert_rows(lock_session(session), [{"user_id": user_id, "kind": kind, "data": data}], now_utc())
+
+
+def lock_session(session: Session) -> Connection:
+    """Take the append lock in the session's transaction (once per transaction); its connection."""
     conn = session.connection()
     tx = session.get_transaction()
     if session.info.get("risk_live_tx") is not tx:
         lock(conn)
         session.info["risk_live_tx"] = tx
-    insert_rows(conn, [{"user_id": user_id, "kind": kind, "data": data}], now_utc())
+    return conn
 
 
 def read_after(conn: Connection, seq: int, limit: int = 10_000) -> list[Any]:

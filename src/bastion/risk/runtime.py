@@ -105,6 +105,10 @@ class RiskRuntime:
     _checked_at: float = -1e18
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def due(self) -> bool:
+        """Whether `refresh` would look at the database now."""
+        return self.scenario is None or time.monotonic() - self._checked_at >= self.cache_seconds
+
     def refresh(self, session: Session) -> None:
         now = time.monotonic()
         if self.scenario is not None and now - self._checked_at < self.cache_seconds:
