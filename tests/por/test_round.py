@@ -132,19 +132,37 @@ class _KillAfter:
             raise KeyboardInterrupt
 
 
-def test_a_killed_run_resumes_from_its_checkpoints(tmp_path: Path) -> None:
-    snap, out = tmp_path / "snap", tmp_path / "round"
+@pytest.fixture(scope="module")
+def two_batches(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    snap = tmp_path_factory.mktemp("two-batches") / "snap"
     simulate_liabilities(snap, users=33000, assets=5, seed=2)  # > one 2^17 batch of rows
+    return snap
+
+
+def test_a_killed_run_resumes_from_its_checkpoints(two_batches: Path, tmp_path: Path) -> None:
+    out = tmp_path / "round"
     config = RoundConfig(params=INSECURE_TEST_PARAMS, max_log_rows=17)
     with pytest.raises(KeyboardInterrupt):
-        prove_round(snap, out, config, _KillAfter())
+        prove_round(two_batches, out, config, _KillAfter())
     done = sorted(p.name for p in (out / "private").glob("batch-*.json"))
     assert done == ["batch-00000.json"] and not (out / "round.json").exists()
     first_proof = (out / "batches" / "batch-00000.proof").read_bytes()
-    summary = prove_round(snap, out, config)
+    # resumed in a worker process this time: the pool path proves what is missing
+    config.workers = 2
+    summary = prove_round(two_batches, out, config)
     assert summary.batches == 2 and summary.resumed_batches == 1
     assert (out / "batches" / "batch-00000.proof").read_bytes() == first_proof  # not proven twice
     assert verify_round(out, allow_insecure_params=True).ok
+
+
+def test_batches_proven_on_a_ray_cluster(two_batches: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="ray is a dev dependency: pip install -e '.[dev]'")
+    out = tmp_path / "round"
+    summary = prove_round(two_batches, out, RoundConfig(params=INSECURE_TEST_PARAMS, max_log_rows=17,
+                                                         ray_address="local"))
+    assert summary.batches == 2
+    verdict = verify_round(out, allow_insecure_params=True)
+    assert verdict.ok, verdict.reason
 
 
 def test_insolvent_users_are_named_and_never_proven(tmp_path: Path) -> None:

@@ -350,18 +350,22 @@ def _run_batches_ray(round_dir: Path, todo: list[int], table_json: str, address:
         import ray  # type: ignore[import-not-found]
     except ImportError:
         raise RoundError("--ray-address needs Ray: pip install 'bastion[ray]' (or pip install ray)") from None
-    ray.init(address=address, ignore_reinit_error=True)
-    remote = ray.remote(prove_one_batch)
-    # the round directory must be on storage every Ray worker sees (a shared volume)
-    pending = {remote.remote(str(round_dir), i, table_json): i for i in todo}
-    out = []
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        for ref in done:
-            out.append(ray.get(ref))
-            pending.pop(ref)
-            progress.advance("batches")
-    return out
+    # "local" starts a throw-away single-machine cluster (tests, trying it out); anything else is an existing
+    # cluster's address. The round directory must be on storage every Ray worker sees (a shared volume).
+    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        remote = ray.remote(prove_one_batch)
+        pending = {remote.remote(str(round_dir), i, table_json): i for i in todo}
+        out = []
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                out.append(ray.get(ref))
+                pending.pop(ref)
+                progress.advance("batches")
+        return out
+    finally:
+        ray.shutdown()
 
 
 # --------------------------------------------------------------------------------------------------
