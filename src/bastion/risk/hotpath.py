@@ -25,7 +25,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Connection, Engine, String, Table, bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.risk import engine as risk_engine
@@ -75,12 +77,13 @@ class HotPath:
     _last_sync: float = 0.0
     _last_prune: float = 0.0
     _closed: bool = False
-    _wconn: Connection | None = None
-    _rconn: Connection | None = None
+    _conns: dict[str, Connection] = field(default_factory=dict)
+    _aconns: dict[str, AsyncConnection] = field(default_factory=dict)
+    _aengine: AsyncEngine | None = None
     # Counters and seconds spent, for the benchmark's account of where time goes.
     stats: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(
-            ("syncs", "sync_s", "sync_cpu_s", "commits", "commit_s", "commit_cpu_s", "decisions", "loads", "entries"),
+            ("syncs", "sync_s", "reader_cpu_s", "commits", "commit_s", "writer_cpu_s", "decisions", "loads", "entries"),
             0.0,
         )
     )
@@ -125,7 +128,9 @@ class HotPath:
             if miss_address:
                 addresses[n.address] = min(horizon, addresses.get(n.address, horizon))
         started = time.monotonic()
-        seq, entries, loaded_users, loaded_addresses = await asyncio.to_thread(self._read, st.seq, users, addresses)
+        if self.runtime.due():
+            await asyncio.to_thread(self._refresh_runtime)
+        seq, entries, loaded_users, loaded_addresses = await self._db("reader", self._read_on, st.seq, users, addresses)
         self.stats["sync_s"] += time.monotonic() - started
         for _seq, user_id, kind, data in entries:
             st.apply(user_id, kind, data)
@@ -140,39 +145,32 @@ class HotPath:
         self.stats["entries"] += len(entries)
         self.stats["loads"] += len(loaded_users) + len(loaded_addresses)
 
-    def _read(
-        self, seq: int, users: dict[str, datetime], addresses: dict[str, datetime]
+    def _read_on(
+        self, conn: Connection, seq: int, users: dict[str, datetime], addresses: dict[str, datetime]
     ) -> tuple[int, list[Any], list[Any], list[Any]]:
-        """In a worker thread: the live log after `seq` (all of it), then the users and destinations to load
-        (their snapshot is at least as new as the log read, so nothing falls between)."""
-        cpu = time.thread_time()
-        if self.runtime.due():
-            with self.sessionmaker() as session:
-                self.runtime.refresh(session)
-                session.commit()  # the refresh may have installed the built-in rule set (first start)
-        conn = self._reader_connection()
-        try:
-            entries: list[Any] = []
-            if seq < 0:
-                seq = livelog.last_seq(conn)
-            else:
-                while True:
-                    chunk = livelog.read_after(conn, seq)
-                    entries.extend(chunk)
-                    if not chunk:
-                        break
-                    seq = chunk[-1][0]
-                    if len(chunk) < 10_000:
-                        break
-            loaded_users = [load_user(conn, u, h) for u, h in users.items()]
-            loaded_addresses = [load_address(conn, a, h) for a, h in addresses.items()]
-            conn.commit()
-        except Exception:
-            self._drop_connection("_rconn")
-            raise
-        finally:
-            self.stats["sync_cpu_s"] += time.thread_time() - cpu
+        """The live log after `seq` (all of it), then the users and destinations to load (their snapshot is at
+        least as new as the log read, so nothing falls between)."""
+        entries: list[Any] = []
+        if seq < 0:
+            seq = livelog.last_seq(conn)
+        else:
+            while True:
+                chunk = livelog.read_after(conn, seq)
+                entries.extend(chunk)
+                if not chunk:
+                    break
+                seq = chunk[-1][0]
+                if len(chunk) < 10_000:
+                    break
+        loaded_users = [load_user(conn, u, h) for u, h in users.items()]
+        loaded_addresses = [load_address(conn, a, h) for a, h in addresses.items()]
+        conn.commit()
         return seq, entries, loaded_users, loaded_addresses
+
+    def _refresh_runtime(self) -> None:
+        with self.sessionmaker() as session:
+            self.runtime.refresh(session)
+            session.commit()  # the refresh may have installed the built-in rule set (first start)
 
     # ---------------------------------------------------------------------------------------- deciding
     async def evaluate(self, req: WithdrawalRequest) -> risk_engine.DecisionOut:
@@ -243,7 +241,9 @@ class HotPath:
                 del self._writes[:MAX_BATCH]
                 started = time.monotonic()
                 try:
-                    ids = await asyncio.to_thread(self._commit, [(w.values, w.hits) for w in batch])
+                    rows = [(w.values, w.hits) for w in batch]
+                    pg = self.engine.dialect.name == "postgresql"
+                    ids = await self._db("writer", self._commit_pg if pg else self._commit_on, rows)
                 except Exception as exc:
                     for w in batch:
                         if not w.future.done():
@@ -258,17 +258,15 @@ class HotPath:
         finally:
             self._write_task = None
 
-    def _commit(self, rows: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> dict[str, int]:
-        """In a worker thread: one transaction for the batch; returns event id -> decision id for the rows
-        stored (an event id already taken, by an earlier decision or earlier in this batch, is left out).
+    def _commit_on(self, conn: Connection, rows: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> dict[str, int]:
+        """One transaction for the batch; returns event id -> decision id for the rows stored (an event id
+        already taken, by an earlier decision or earlier in this batch, is left out).
 
         Every decision insert holds the live-log lock (here and in `engine.evaluate`), so the look-up of taken
         event ids is exact, and the ids can be drawn up front: the rows then go as one prepared INSERT sent
         for many rows (psycopg pipelines it) instead of a multi-row statement parsed anew for each size."""
-        cpu = time.thread_time()
-        sql = _statements(self.engine.dialect.name)
+        sql = _statements(conn.dialect.name)
         now = now_utc()
-        conn = self._writer_connection()
         try:
             with conn.begin():
                 if self.runtime.async_commit and conn.dialect.name == "postgresql":
@@ -294,38 +292,86 @@ class HotPath:
                 if now.timestamp() - self._last_prune > PRUNE_EVERY_S:
                     self._last_prune = now.timestamp()
                     livelog.prune(conn, now)
-        except Exception:
-            self._drop_connection("_wconn")
-            raise
         finally:
             for v, _ in rows:
                 v.pop("id", None)
-            self.stats["commit_cpu_s"] += time.thread_time() - cpu
         return ids
 
-    # One connection each for the writer and the reader, kept for the process's life (no pool checkout and
-    # liveness ping per batch); dropped and made again after an error.
-    def _writer_connection(self) -> Connection:
-        if self._wconn is None or self._wconn.closed or self._wconn.invalidated:
-            self._wconn = self.engine.connect()
-        return self._wconn
+    def _commit_pg(self, conn: Connection, rows: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> dict[str, int]:
+        """PostgreSQL: the whole batch in ONE statement on an autocommit connection, so one round trip is the
+        whole group commit (durable when it returns, unless BASTION_RISK_ASYNC_COMMIT). The rows travel as
+        JSON; the live-log lock is taken (an InitPlan, before the first row reaches the INSERT) and held to the
+        statement's commit; an event id already taken is skipped (ON CONFLICT DO NOTHING) and left out of
+        the ids returned."""
+        seen: set[str] = set()
+        decisions: list[dict[str, Any]] = []
+        hits: list[dict[str, Any]] = []
+        log: list[dict[str, Any]] = []
+        for v, hs in rows:
+            e = v["event_id"]
+            if e in seen:  # the same event id twice in one batch: the first is stored, the other a retry
+                continue
+            seen.add(e)
+            decisions.append(v)
+            hits.extend({"event_id": e, **h} for h in hs)
+            log.append({"event_id": e, "data": risk_engine.live_entry(v)["data"]})
+        params = {
+            "rows": orjson.dumps(decisions, default=str).decode(),
+            "hits": orjson.dumps(hits, default=str).decode(),
+            "log": orjson.dumps(log).decode(),
+        }
+        if self.runtime.async_commit and not conn.info.get("risk_async_commit"):
+            conn.exec_driver_sql("SET synchronous_commit TO OFF")  # this connection only writes decisions
+            conn.info["risk_async_commit"] = True
+        ids = {e: i for e, i in conn.exec_driver_sql(_PG_BATCH, params)}
+        conn.commit()
+        now = now_utc()
+        if now.timestamp() - self._last_prune > PRUNE_EVERY_S:
+            self._last_prune = now.timestamp()
+            livelog.prune(conn, now)
+            conn.commit()
+        return ids
 
-    def _reader_connection(self) -> Connection:
-        if self._rconn is None or self._rconn.closed or self._rconn.invalidated:
-            conn = self.engine.connect()
-            if conn.dialect.name == "postgresql":
-                # Each statement its own snapshot, no BEGIN/COMMIT round trips: the log read, then the loads.
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            self._rconn = conn
-        return self._rconn
+    # Database work. PostgreSQL: on the event loop through SQLAlchemy's asyncio layer (psycopg async), one
+    # connection each for the reader and the writer kept for the process's life, so a round trip costs no
+    # thread hop and no wait for the GIL behind the requests being served. SQLite: a worker thread, with
+    # its own long-lived connection each.
+    async def _db(self, which: str, fn: Any, *args: Any) -> Any:
+        if self.engine.dialect.name != "postgresql":
+            return await asyncio.to_thread(self._in_thread, which, fn, *args)
+        aconn = self._aconns.get(which)
+        if aconn is None or aconn.closed or aconn.invalidated:
+            if self._aengine is None:
+                self._aengine = create_async_engine(self.engine.url, pool_size=2, max_overflow=2)
+            aconn = await self._aengine.connect()
+            # No BEGIN/COMMIT round trips: the reader's statements each see the latest commits (the log read,
+            # then the loads); the writer's single statement is its own transaction.
+            aconn = await aconn.execution_options(isolation_level="AUTOCOMMIT")
+            self._aconns[which] = aconn
+        try:
+            return await aconn.run_sync(fn, *args)
+        except Exception:
+            self._aconns.pop(which, None)
+            with contextlib.suppress(Exception):
+                await aconn.invalidate()
+                await aconn.close()
+            raise
 
-    def _drop_connection(self, name: str) -> None:
-        conn: Connection | None = getattr(self, name)
-        setattr(self, name, None)
-        if conn is not None:
+    def _in_thread(self, which: str, fn: Any, *args: Any) -> Any:
+        cpu = time.thread_time()
+        conn = self._conns.get(which)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._conns[which] = self.engine.connect()
+        try:
+            return fn(conn, *args)
+        except Exception:
+            self._conns.pop(which, None)
             with contextlib.suppress(Exception):
                 conn.invalidate()
                 conn.close()
+            raise
+        finally:
+            self.stats[f"{which}_cpu_s"] += time.thread_time() - cpu
 
     async def close(self) -> None:
         """Stop taking decisions and flush the ones queued (shutdown)."""
@@ -338,6 +384,44 @@ class HotPath:
                 await asyncio.wait([task], timeout=5)
             elif self._writes:
                 self._write_task = asyncio.create_task(self._write_loop())
+        for aconn in list(self._aconns.values()):
+            with contextlib.suppress(Exception):
+                await aconn.close()
+        self._aconns.clear()
+        if self._aengine is not None:
+            await self._aengine.dispose()
+        for conn in list(self._conns.values()):
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._conns.clear()
+
+
+_DECISION_COLUMNS = (
+    "event_id, payload_hash, user_id, requested_at, asset, amount, amount_usd, address, decision, score, "
+    "rules_score, model_score, ruleset_version, model_version, inputs, features, rule_results, model_detail, "
+    "review_status"
+)
+_PG_BATCH = f"""
+WITH ins AS (
+    INSERT INTO risk_decisions ({_DECISION_COLUMNS})
+    SELECT {_DECISION_COLUMNS}
+    FROM json_populate_recordset(NULL::risk_decisions, CAST(%(rows)s AS json))
+    WHERE (SELECT pg_advisory_xact_lock({livelog.ADVISORY_LOCK_KEY})::text) IS NOT NULL
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING id, event_id, user_id, requested_at
+), hits AS (
+    INSERT INTO risk_rule_hits (decision_id, rule_id, requested_at, contribution, snoozed)
+    SELECT ins.id, h.rule_id, ins.requested_at, h.contribution, h.snoozed
+    FROM json_to_recordset(CAST(%(hits)s AS json)) AS h(event_id text, rule_id text, contribution float8, snoozed bool)
+    JOIN ins ON ins.event_id = h.event_id
+), log AS (
+    INSERT INTO risk_live_log (user_id, kind, data, created_at)
+    SELECT ins.user_id, 'decision', l.data, now()
+    FROM json_to_recordset(CAST(%(log)s AS json)) AS l(event_id text, data json)
+    JOIN ins ON ins.event_id = l.event_id
+)
+SELECT event_id, id FROM ins
+"""
 
 
 class _Statements:
