@@ -19,7 +19,7 @@ from bastion.stark import fri
 from bastion.stark.air import Air, Frame, circuit_digest
 from bastion.stark.merkle import verify_opening
 from bastion.stark.params import DEFAULT_PARAMS, StarkParams
-from bastion.stark.poly import barycentric_eval, ext_product_of_differences
+from bastion.stark.poly import barycentric_eval, eval_columns_barycentric_many, ext_product_of_differences
 from bastion.stark.proof import Proof, ProofFormatError, parse_fixed, parse_openings, read_digests, read_header
 from bastion.stark.protocol import (
     COSET_SHIFT,
@@ -71,11 +71,15 @@ def _ood_frame(air: Air, proof_main_z: list[Ext], proof_main_gz: list[Ext], aux_
         L = len(col)
         periodic.append(v(barycentric_eval(np.asarray(col, dtype=np.uint64) % F.P, R.ext_pow(z, n // L))))
     public, public_nxt = [], []
-    for col in air.public_columns():
-        full = np.zeros(n, dtype=np.uint64)
-        full[: air.n_used] = np.asarray(col, dtype=np.uint64) % F.P
-        public.append(v(barycentric_eval(full, z)))
-        public_nxt.append(v(barycentric_eval(full, gz)))
+    cols = air.public_columns()
+    if cols:
+        # O(n) per column, but one batch inversion per point shared by all public columns
+        full = np.zeros((len(cols), n), dtype=np.uint64)
+        for i, col in enumerate(cols):
+            full[i, : air.n_used] = np.asarray(col, dtype=np.uint64) % F.P
+        at_z, at_gz = eval_columns_barycentric_many(full, [z, gz])
+        public = [v((int(e[0]), int(e[1]))) for e in at_z]
+        public_nxt = [v((int(e[0]), int(e[1]))) for e in at_gz]
     return Frame(
         cur=[v(e) for e in proof_main_z],
         nxt=[v(e) for e in proof_main_gz],
