@@ -69,7 +69,7 @@ def params_from_json(doc: Any, *, allow_insecure: bool) -> StarkParams:
     try:
         params = StarkParams(**{k: int(v) for k, v in doc.items()})
         params.validate()
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, ArithmeticError) as exc:
         raise RoundFormatError(f"{ROUND_FILE}: circuit.stark_params: {exc}") from None
     if params != DEFAULT_PARAMS and not allow_insecure:
         bits = params.conjectured_security_bits(30, 3)

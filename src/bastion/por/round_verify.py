@@ -8,9 +8,12 @@ totals, and finally that the batches' totals add up to the published per-asset t
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from bastion.por import commit
 from bastion.por.batch import verify_batch
@@ -33,6 +36,10 @@ from bastion.stark.verifier import VerificationError
 
 class _Reject(Exception):
     pass
+
+
+_UINT = re.compile(r"(0|[1-9][0-9]*)")  # ASCII digits only (str.isdigit and int() also take other scripts)
+_DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]*))?")
 
 
 class _Silent:
@@ -68,6 +75,9 @@ def verify_round(round_dir: Path, *, allow_insecure_params: bool = False, progre
         _verify(Path(round_dir), allow_insecure_params, progress or _Silent(), verdict)
     except (_Reject, RoundFormatError) as exc:
         verdict.reason = str(exc)
+        return verdict
+    except Exception as exc:  # hostile files must end in a verdict, never in a crash
+        verdict.reason = f"malformed round ({type(exc).__name__}: {exc})"
         return verdict
     verdict.ok = True
     return verdict
@@ -120,6 +130,10 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
         raise _Reject("the leaf list does not hash to the published root (leaves.root)")
     verdict.leaves, verdict.leaf_root = n_leaves, root
     words = leaf_words_of(records)
+    if (words >= np.uint64(commit.P)).any():
+        # a word w < 2^32 - 1 has a second 64-bit encoding w + p: the same proven leaf under another root
+        raise _Reject(f"{LEAVES_FILE}: leaf {int(np.argmax((words >= np.uint64(commit.P)).any(axis=1)))} holds a "
+                      "word that is not a canonical field element (>= p)")
 
     # every batch proof against its slice of the leaf list
     batches = doc.get("batches")
@@ -137,7 +151,7 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
         if rows <= 0 or at + rows > n_leaves:
             raise _Reject(f"{where}: rows out of range")
         file = b.get("file")
-        if not isinstance(file, str) or not (round_dir / file).resolve().is_relative_to(round_dir.resolve()):
+        if not isinstance(file, str) or "\x00" in file or not _inside(round_dir, file):
             raise _Reject(f"{where}: file must be a path inside the round directory")
         proof_path = round_dir / file
         if not proof_path.exists():
@@ -182,17 +196,20 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
         verdict.assets.append(AssetCheck(str(asset["asset"]), *expect.values()))
 
 
+def _inside(round_dir: Path, file: str) -> bool:
+    return (round_dir / file).resolve().is_relative_to(round_dir.resolve())
+
+
 def _canonical(text: Any, decimals: int) -> str | None:
     """A published decimal string re-rendered at full precision (so '1.50' and '1.5' compare equal)."""
-    if not isinstance(text, str):
+    m = _DECIMAL.fullmatch(text) if isinstance(text, str) else None
+    if m is None:
         return None
-    neg = text.startswith("-")
-    body = text[1:] if neg else text
-    whole, _, frac = body.partition(".")
-    if not whole.isdigit() or (frac and not frac.isdigit()) or len(frac.rstrip("0")) > decimals:
+    sign, whole, frac = m.group(1), m.group(2), m.group(3) or ""
+    if len(frac.rstrip("0")) > decimals:
         return None
     units = int(whole) * 10**decimals + int((frac[:decimals] or "0").ljust(decimals, "0") or "0")
-    return units_to_decimal(-units if neg else units, decimals)
+    return units_to_decimal(-units if sign else units, decimals)
 
 
 def _batch_totals(b: Any, symbols: list[str], where: str) -> tuple[list[list[int]], list[list[int]]]:
@@ -207,13 +224,21 @@ def _batch_totals(b: Any, symbols: list[str], where: str) -> tuple[list[list[int
             limbs = t.get(key) if isinstance(t, dict) else None
             if not isinstance(limbs, list) or len(limbs) != LIMBS:
                 raise _Reject(f"{where}.totals.{sym}.{key}: expected {LIMBS} limb totals")
-            try:
-                values = [int(v) for v in limbs]
-            except (TypeError, ValueError):
-                raise _Reject(f"{where}.totals.{sym}.{key}: limb totals must be integers") from None
+            values = [v for v in map(_limb_total, limbs) if v is not None]
+            if len(values) != LIMBS:
+                raise _Reject(f"{where}.totals.{sym}.{key}: limb totals must be integers (or decimal strings)")
             if any(not 0 <= v < 1 << 48 for v in values):
                 raise _Reject(f"{where}.totals.{sym}.{key}: limb totals must be in [0, 2^48)")
             pair.append(values)
         eq.append(pair[0])
         debt.append(pair[1])
     return eq, debt
+
+
+def _limb_total(v: Any) -> int | None:
+    """A published limb total: a JSON integer or a string of ASCII digits (no floats, no other scripts)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, str) and _UINT.fullmatch(v):
+        return int(v)
+    return None

@@ -189,6 +189,19 @@ def _verify(doc: Any, round_doc: dict[str, Any] | None, verdict: UserVerdict) ->
         digest = circuit.get("digest") if isinstance(circuit, dict) else None
         if rnd.get("circuit_digest") != digest:
             raise _Reject("the proof names another circuit digest than the round")
+        # The leaf commits to the asset *index* only: the symbol and decimals the user is shown must be the
+        # round's for that index, or a row of BTC could be summed (and valued) as another asset.
+        assets = round_doc.get("assets")
+        by_index = {a.get("index"): a for a in assets if isinstance(a, dict)} if isinstance(assets, list) else {}
+        for r, row in enumerate(rows):
+            a = by_index.get(row["asset_index"])
+            if a is None:
+                raise _Reject(f"rows[{r}]: asset_index {row['asset_index']} is not an asset of the round")
+            if a.get("asset") != row["asset"] or a.get("decimals") != row["decimals"]:
+                raise _Reject(
+                    f"rows[{r}]: asset_index {row['asset_index']} is {a.get('asset')} with {a.get('decimals')} "
+                    f"decimals in the round, the proof says {row['asset']} with {row['decimals']}"
+                )
 
 
 def load(path: Path) -> Any:
