@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bastion.risk import engine as risk_engine
 from bastion.risk import livelog
 from bastion.risk.events import WithdrawalRequest, now_utc
-from bastion.risk.live import LOAD_BACK, LiveDecision, LiveState, load_address, load_user
+from bastion.risk.live import LOAD_BACK, LiveDecision, LiveState, load_addresses, load_users
 from bastion.risk.models import RiskDecision, RiskRuleHit
 from bastion.risk.runtime import RiskRuntime, normalize_address
 
@@ -162,8 +162,12 @@ class HotPath:
                 seq = chunk[-1][0]
                 if len(chunk) < 10_000:
                     break
-        loaded_users = [load_user(conn, u, h) for u, h in users.items()]
-        loaded_addresses = [load_address(conn, a, h) for a, h in addresses.items()]
+        loaded_users: list[Any] = []
+        loaded_addresses: list[Any] = []
+        for part in _chunks(users):
+            loaded_users += load_users(conn, part)
+        for part in _chunks(addresses):
+            loaded_addresses += load_addresses(conn, part)
         conn.commit()
         return seq, entries, loaded_users, loaded_addresses
 
@@ -455,6 +459,11 @@ class _Statements:
             return [int(r[0]) for r in conn.exec_driver_sql(q, {"n": n})]
         top = int(conn.execute(select(func.coalesce(func.max(self.decision_table.c.id), 0))).scalar() or 0)
         return list(range(top + 1, top + 1 + n))
+
+
+def _chunks(wanted: dict[str, datetime], size: int = 500) -> list[dict[str, datetime]]:
+    items = list(wanted.items())
+    return [dict(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 _STATEMENTS: dict[str, _Statements] = {}

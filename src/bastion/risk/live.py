@@ -88,53 +88,79 @@ def _t(model: Any) -> Table:
     return cast(Table, model.__table__)
 
 
-def load_user(conn: Connection, user_id: str, horizon: datetime) -> UserState:
-    """A user's state from the database: all-time facts, and decisions and logins since `horizon`."""
+def load_users(conn: Connection, wanted: dict[str, datetime]) -> list[UserState]:
+    """Users' state from the database (user id -> horizon): all-time facts, and decisions and logins since
+    each one's horizon. One query per table for all of them (a catch-up may need many at once)."""
+    if not wanted:
+        return []
     dev, book, st, d, lg, sn = (
         _t(m) for m in (RiskDevice, RiskAddress, RiskUserState, RiskDecision, RiskLogin, RiskSnooze)
     )
-    u = UserState(user_id=user_id, horizon=horizon)
-    for device, first in conn.execute(select(dev.c.device, dev.c.first_seen_at).where(dev.c.user_id == user_id)):
-        u.devices[device] = utc(first)
-    q = select(book.c.address, book.c.added_at).where(book.c.user_id == user_id, book.c.removed_at.is_(None))
-    for address, added in conn.execute(q):
-        u.book[address] = utc(added)
-    row = conn.execute(
-        select(st.c.last_credential_change_at, st.c.allowlist_enabled).where(st.c.user_id == user_id)
-    ).first()
-    if row is not None:
-        u.credential_at = None if row[0] is None else utc(row[0])
-        u.allowlist = bool(row[1])
-    q = select(d.c.event_id, d.c.requested_at, d.c.amount_usd, d.c.address, d.c.decision, d.c.review_status).where(
-        d.c.user_id == user_id, d.c.requested_at >= horizon
+    ids = list(wanted)
+    since = min(wanted.values())
+    users = {u: UserState(user_id=u, horizon=h) for u, h in wanted.items()}
+    for uid, device, first in conn.execute(
+        select(dev.c.user_id, dev.c.device, dev.c.first_seen_at).where(dev.c.user_id.in_(ids))
+    ):
+        users[uid].devices[device] = utc(first)
+    q = select(book.c.user_id, book.c.address, book.c.added_at).where(
+        book.c.user_id.in_(ids), book.c.removed_at.is_(None)
     )
+    for uid, address, added in conn.execute(q):
+        users[uid].book[address] = utc(added)
+    q = select(st.c.user_id, st.c.last_credential_change_at, st.c.allowlist_enabled).where(st.c.user_id.in_(ids))
+    for uid, cred, allow in conn.execute(q):
+        users[uid].credential_at = None if cred is None else utc(cred)
+        users[uid].allowlist = bool(allow)
+    q = select(
+        d.c.user_id, d.c.event_id, d.c.requested_at, d.c.amount_usd, d.c.address, d.c.decision, d.c.review_status
+    ).where(d.c.user_id.in_(ids), d.c.requested_at >= since)
     for r in conn.execute(q):
-        u.decisions[r[0]] = LiveDecision(utc(r[1]), Decimal(r[2]), r[3], r[4], r[5])
+        u, at = users[r[0]], utc(r[2])
+        if at >= u.horizon:
+            u.decisions[r[1]] = LiveDecision(at, Decimal(r[3]), r[4], r[5], r[6])
     q2 = (
-        select(d.c.address, func.min(d.c.requested_at))
-        .where(d.c.user_id == user_id, or_(d.c.decision == "allow", d.c.review_status == "approved"))
-        .group_by(d.c.address)
+        select(d.c.user_id, d.c.address, func.min(d.c.requested_at))
+        .where(d.c.user_id.in_(ids), or_(d.c.decision == "allow", d.c.review_status == "approved"))
+        .group_by(d.c.user_id, d.c.address)
     )
-    for address, first_use in conn.execute(q2):
-        u.used[address] = utc(first_use)
-    q3 = select(lg.c.event_id, lg.c.at, lg.c.success, lg.c.new_asn, lg.c.new_country, lg.c.travel_kmh).where(
-        lg.c.user_id == user_id, lg.c.at >= horizon
+    for uid, address, first_use in conn.execute(q2):
+        users[uid].used[address] = utc(first_use)
+    q3 = select(
+        lg.c.user_id, lg.c.event_id, lg.c.at, lg.c.success, lg.c.new_asn, lg.c.new_country, lg.c.travel_kmh
+    ).where(lg.c.user_id.in_(ids), lg.c.at >= since)
+    for uid, e, at_, ok, new_asn, new_country, travel in conn.execute(q3):
+        u, at = users[uid], utc(at_)
+        if at >= u.horizon:
+            u.logins[e] = LiveLogin(at, bool(ok), bool(new_asn), bool(new_country), travel)
+    q4 = select(sn.c.user_id, sn.c.id, sn.c.rule_id, sn.c.until).where(sn.c.user_id.in_(ids), sn.c.until > since)
+    for uid, sid, rule, until in conn.execute(q4):
+        users[uid].snoozes[sid] = (rule, utc(until))
+    return list(users.values())
+
+
+def load_user(conn: Connection, user_id: str, horizon: datetime) -> UserState:
+    return load_users(conn, {user_id: horizon})[0]
+
+
+def load_addresses(conn: Connection, wanted: dict[str, datetime]) -> list[AddressState]:
+    """Destinations' recent senders (address -> horizon), in one query."""
+    if not wanted:
+        return []
+    d = _t(RiskDecision)
+    out = {a: AddressState(address=a, horizon=h) for a, h in wanted.items()}
+    q = select(d.c.address, d.c.event_id, d.c.user_id, d.c.requested_at).where(
+        d.c.address.in_(list(wanted)), d.c.requested_at >= min(wanted.values())
     )
-    for e, at, ok, new_asn, new_country, travel in conn.execute(q3):
-        u.logins[e] = LiveLogin(utc(at), bool(ok), bool(new_asn), bool(new_country), travel)
-    q4 = select(sn.c.id, sn.c.rule_id, sn.c.until).where(sn.c.user_id == user_id, sn.c.until > horizon)
-    for sid, rule, until in conn.execute(q4):
-        u.snoozes[sid] = (rule, utc(until))
-    return u
+    for address, e, user_id, at_ in conn.execute(q):
+        a, at = out[address], utc(at_)
+        if at >= a.horizon:
+            a.senders[e] = (user_id, at)
+    return list(out.values())
 
 
 def load_address(conn: Connection, address: str, horizon: datetime) -> AddressState:
-    d = _t(RiskDecision)
-    a = AddressState(address=address, horizon=horizon)
-    q = select(d.c.event_id, d.c.user_id, d.c.requested_at).where(d.c.address == address, d.c.requested_at >= horizon)
-    for e, user_id, at in conn.execute(q):
-        a.senders[e] = (user_id, utc(at))
-    return a
+    return load_addresses(conn, {address: horizon})[0]
 
 
 def _hours(since: datetime | None, at: datetime) -> float | None:
