@@ -697,6 +697,26 @@ def test_proof_naming_another_circuit(honest: Honest, public_copy: Path) -> None
     assert "unknown circuit digest" in rejected(public_copy)
 
 
+def test_circuit_digest_names_the_constraint_system() -> None:
+    """A circuit with one constraint left out (here the one tying a user's count to their last row) has the
+    same name, widths and degree; its digest must still differ, so a verifier refuses its proofs by name."""
+
+    class Weakened(SolvencyAir):
+        def constraints(self, f: Frame) -> Any:
+            c = super().constraints(f)
+            c.every_row[1] = c.every_row[1] * 0
+            return c
+
+    rows, _ = build_rows(USERS)
+    main = main_trace(rows, TABLE)
+    eq, debt = (np.array(t, dtype=object) for t in trace_totals(main, len(TABLE)))
+    real, weak = statement_of(main), Weakened(TABLE, main[GADGET.digest_cols], eq, debt, STATEMENT)
+    from bastion.stark.air import circuit_digest
+
+    assert real.shape_descriptor().split(";system=")[0] == weak.shape_descriptor().split(";system=")[0]
+    assert circuit_digest(real) != circuit_digest(weak)
+
+
 def test_user_proof_naming_another_circuit(round_dir: tuple[Path, Path]) -> None:
     snap, out = round_dir
     doc = json.loads((out / ROUND_FILE).read_text())

@@ -15,6 +15,7 @@ Nothing here knows about files or rounds: ``bastion.por.batch`` builds traces an
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -160,6 +161,23 @@ def limbs(values: U64) -> U64:
 
 # --------------------------------------------------------------------------------------------------
 # the AIR
+
+_SYSTEM_DIGESTS: dict[type, str] = {}
+
+
+def _system_digest(air: Air) -> str:
+    """BLAKE2b of the symbolic constraint DAG (nodes, constants, group roots). It depends on the AIR's class
+    only (constraints read no instance data), so it is computed once per class."""
+    key = type(air)
+    if key not in _SYSTEM_DIGESTS:
+        from bastion.stark.symbolic import trace_constraints
+
+        builder, groups = trace_constraints(air)
+        roots = [[c.id for c in group] for group in groups]
+        text = repr((builder.nodes, builder.consts, roots)).encode()
+        _SYSTEM_DIGESTS[key] = hashlib.blake2b(text, digest_size=16, person=b"bastion-system").hexdigest()
+    return _SYSTEM_DIGESTS[key]
+
 
 
 class SolvencyAir(Air):
@@ -336,6 +354,11 @@ class SolvencyAir(Air):
         ]
         last_row = [last - 1, s]
         return Constraints(transition=transition, every_row=every, first_row=first, last_row=last_row)
+
+    def shape_descriptor(self) -> str:
+        """The engine's descriptor (name, widths, degree, periodic columns) plus a hash of the constraint
+        system itself, so the circuit digest changes with any constraint, not only with a renamed AIR."""
+        return f"{super().shape_descriptor()};system={_system_digest(self)}"
 
     # -- prover side --------------------------------------------------------------------------
     def build_aux(self, main: U64, challenges: list[tuple[int, int]]) -> U64:
