@@ -192,7 +192,12 @@ def verify_user(
         raise typer.Exit(EXIT_FAILED)
     for r in verdict.rows:
         typer.echo(f"  {r.asset:<8} equity {r.equity:>24}  debt {r.debt:>24}  leaf #{r.leaf_index}")
-    against = f"round.json of {round_dir}" if round_dir else "the root in the file (compare it with the published one)"
+    against = (
+        f"round.json of {round_dir}"
+        if round_dir
+        else "the root in the file only: compare it with the published root, and run again with --round to check "
+        "the asset names and decimals against the round's asset table"
+    )
     typer.echo(
         f"VERIFIED: {verdict.uid}'s {len(verdict.rows)} row(s) are included in round {verdict.round_id}, root "
         f"{verdict.leaf_root}, checked against {against} ({took_ms:.0f} ms)"

@@ -51,6 +51,7 @@ from bastion.por.round_format import (
 )
 from bastion.por.snapshot import Snapshot, load_snapshot
 from bastion.por.solvency_air import MIN_ROWS, AssetRow, asset_row
+from bastion.por.solvency_air import NAME as SOLVENCY_NAME
 from bastion.por.user_proof import FORMAT as USER_PROOF_FORMAT
 from bastion.por.user_proof import format_units
 from bastion.stark.params import DEFAULT_PARAMS, StarkParams
@@ -462,7 +463,7 @@ def _publish(round_dir: Path, snapshot: Snapshot, plan: dict[str, Any], table: l
         "nonce": plan["nonce"],
         "block_heights": heights,
         "prover_version": f"bastion {__version__}",
-        "circuit": {"name": "bastion.por.solvency/1", "digest": known_circuit_digest(),
+        "circuit": {"name": SOLVENCY_NAME, "digest": known_circuit_digest(),
                     "stark_params": plan["stark_params"]},
         "assets": assets_doc,
         "users": plan["users"],
