@@ -44,10 +44,10 @@ def insert_rows(conn: Connection, rows: list[dict[str, Any]], at: datetime) -> N
 
 
 def append(session: Session, user_id: str, kind: str, data: dict[str, Any]) -> None:
-    """One entry in the session's transaction, taking the lock on the transaction's first entry."""
-    from bastion.risk.events import now_utc
-
-    insert_rows(lock_session(session), [{"user_id": user_id, "kind": kind, "data": data}], now_utc())
+    """One entry for the session's transaction. Entries wait in the session and go in one INSERT just before
+    the commit, under the lock: the lock is held only for that INSERT and the commit."""
+    _listen()
+    session.info.setdefault(_PENDING, []).append({"user_id": user_id, "kind": kind, "data": data})
 
 
 def lock_session(session: Session) -> Connection:
@@ -58,6 +58,29 @@ def lock_session(session: Session) -> Connection:
         lock(conn)
         session.info["risk_live_tx"] = tx
     return conn
+
+
+_PENDING = "risk_live_pending"
+
+
+def _before_commit(session: Session) -> None:
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        from bastion.risk.events import now_utc
+
+        insert_rows(lock_session(session), rows, now_utc())
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@functools.cache
+def _listen() -> None:
+    from sqlalchemy import event
+
+    event.listen(Session, "before_commit", _before_commit)
+    event.listen(Session, "after_rollback", _after_rollback)
 
 
 def read_after(conn: Connection, seq: int, limit: int = 10_000) -> list[Any]:
