@@ -1,12 +1,14 @@
-"""Request dependencies shared by every router: settings, a database session, operator auth."""
+"""Request dependencies shared by every router: settings, a database session, operator auth; the protection
+routes' clock."""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.settings import Settings
@@ -41,3 +43,24 @@ async def require_operator(
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 Operator = Depends(require_operator)
+
+
+# ------------------------------------------------------------------------------------------------ clock
+Clock = Callable[[], datetime]
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def protection_clock(app: FastAPI) -> Clock:
+    """What the protection routes (cooling-off, order precheck, mistaken deposits, TOTP, passkeys) take as
+    "now": the wall clock unless code running in the process replaced it with `set_protection_clock` (tests,
+    the month simulator), as the keys routes' clock is `KeysRuntime.clock`. No request can change it."""
+    clock: Clock | None = getattr(app.state, "protection_clock", None)
+    return wall_clock if clock is None else clock
+
+
+def set_protection_clock(app: FastAPI, clock: Clock | None) -> None:
+    """Replace the protection routes' clock in this process; None puts the wall clock back."""
+    app.state.protection_clock = clock

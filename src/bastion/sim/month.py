@@ -11,10 +11,10 @@
   users, and the idle-key sweeper run daily. The service's clock follows the simulated time;
 - liquidations and ADL over the funds routes (`sim.liquidations`: opening injections, the crash pool's open
   positions, every liquidation in batches);
-- cooling-off activations, order prechecks and mistaken deposits (`sim.user_protection`). The protection
-  routes stamp activations and case moves with the wall clock, so this part is replayed through the same
-  domain functions the routes call (`user_protection.replay`) on the service's own database, at the
-  simulated times.
+- cooling-off activations, order prechecks and mistaken deposits (`sim.user_protection`) over the protection
+  routes (`user_protection.send`): activations, prechecks from every channel, the chain watcher's
+  observations, the users' self-service checks and support's case moves. The protection clock follows the
+  simulated time too.
 
 What was generated (attacks, values, counts) and what the service was seen to do is written to
 `out_dir/ground-truth.json`; the report's figures are checked against it in tests.
@@ -542,8 +542,13 @@ def _run_funds(
 
 # ------------------------------------------------------------------------------------------- protection
 def _run_protection(
-    app: Any, truth: ProtectionTruth, month: str, start: datetime, days: int, users: int, seed: int, step: Step
-) -> None:
+    app: Any, client: Any, truth: ProtectionTruth, month: str, start: datetime, days: int, users: int, seed: int,
+    step: Step,
+) -> None:  # fmt: skip
+    from sqlalchemy import func, select
+
+    from bastion.protection.cooling_off import CoolingOffRefusal
+    from bastion.service.deps import set_protection_clock
     from bastion.sim import user_protection as up
 
     m = up.simulate(seed=seed, users=users, start=start, days=days)
@@ -560,11 +565,33 @@ def _run_protection(
         )
         for x in m.mistakes
     ]
-    total = len(m.activations) + len(m.orders) + len(m.mistakes)
-    step("user protection", 0, total)
-    up.replay(app.state.sessionmaker, m)
-    step("user protection", total, total)
+    # The service's protection clock is the simulated one while the month goes through its routes.
+    clock = [start]
+
+    def set_time(at: datetime) -> None:
+        clock[0] = at
+
+    set_protection_clock(app, lambda: clock[0])
+    try:
+        sent = up.send(client, m, set_time, progress=lambda i, n: step("user protection", i, n))
+    finally:
+        set_protection_clock(app, None)
     t = m.truth
+    if sent.refused != t.refused:
+        raise RuntimeError(f"the service refused {sent.refused} orders, the simulated periods say {t.refused}")
+    if sent.automatic != t.auto_returned:
+        raise RuntimeError(f"the service returned {sent.automatic} deposits by itself, expected {t.auto_returned}")
+    # A refusal is written by the service right after its answer: wait until all of this month's are stored.
+    deadline = time.monotonic() + 60
+    while True:
+        with app.state.sessionmaker() as s:
+            mine = CoolingOffRefusal.user_id.startswith(f"{month}:")
+            stored = s.scalar(select(func.count()).select_from(CoolingOffRefusal).where(mine))
+        if stored == sent.refused:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{stored} refusals stored, the service answered {sent.refused}")
+        time.sleep(0.05)
     truth.activations = t.activations
     truth.users_activating = len({a.user_id for a in m.activations})
     truth.durations = dict(sorted(t.durations.items()))
@@ -647,7 +674,7 @@ def simulate_month(
         _run_funds(client, truth.funds, month, start, days, users, _seed(seed, month, 3), step)
         truth.seconds["funds"] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
-        _run_protection(app, truth.protection, month, start, days, users, _seed(seed, month, 4), step)
+        _run_protection(app, client, truth.protection, month, start, days, users, _seed(seed, month, 4), step)
         truth.seconds["protection"] = round(time.perf_counter() - t0, 2)
     app.state.engine.dispose()
     truth.write(out / TRUTH_FILE)

@@ -1,16 +1,20 @@
 """A seeded month of user protection: cooling-off activations with orders from users in and out of them, and
 mistaken deposits (wrong network, unlisted token, missing memo) worked by support or returned automatically.
 
-`simulate()` generates the month and its ground truth; `replay()` drives it through the domain functions at
-the simulated times (the service routes call the same functions with the wall clock).
+`simulate()` generates the month and its ground truth. Two ways to deliver it, at the simulated times:
+`send()` over HTTP through the service's protection routes (whose clock the caller sets to each action's time:
+`bastion.service.deps.set_protection_clock`), as the month simulator does; `replay()` straight through the
+domain functions the routes call, for tests of the domain on a bare database.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -194,3 +198,115 @@ def replay(factory: sessionmaker[Session], month: ProtectionMonth) -> None:
                         dep.move(s, case, action.outcome, "support", done)
                     dep.move(s, case, dep.CaseState.CLOSED, "support", done)
             s.commit()
+
+
+@dataclass
+class Delivered:
+    """What the service answered to `send()`."""
+
+    activations: int = 0
+    orders: int = 0
+    refused: int = 0  # prechecks answered allowed=false
+    observed: int = 0
+    automatic: int = 0  # observations the service returned by itself
+    cases_opened: int = 0  # by the users' self-service checks
+    moves: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Move:
+    mistake: int  # index into month.mistakes
+    state: dep.CaseState
+    note: str = ""
+
+
+_INST_ID = "X-USDT-SWAP"
+_ACTOR = "support"
+
+
+def _moves(m: Mistake) -> list[tuple[timedelta, dep.CaseState, str]]:
+    """Support's walk through a manual case, as offsets from the deposit (the same walk as `replay`)."""
+    done = timedelta(hours=m.hours)
+    walk = [(timedelta(hours=1), dep.CaseState.INVESTIGATING, "")]
+    if m.outcome is None:
+        walk.append((done, dep.CaseState.UNRECOVERABLE, "funds not reachable"))
+    else:
+        walk += [(done - timedelta(hours=1), dep.CaseState.RECOVERABLE, ""), (done, m.outcome, "")]
+    return [*walk, (done, dep.CaseState.CLOSED, "")]
+
+
+def send(
+    client: Any,
+    month: ProtectionMonth,
+    set_time: Callable[[datetime], None],
+    progress: Callable[[int, int], None] | None = None,
+) -> Delivered:
+    """Drive the month through the service's routes in time order: `POST /v1/cooling-off`,
+    `POST /v1/orders/precheck`, `POST /v1/deposits/observed`, the user's `POST /v1/deposits/mistaken/check`
+    and support's `POST /v1/deposits/cases/{id}/transition` at its own later times. `client` is an
+    httpx.Client on the service (operator routes open or authorised by the client); `set_time(at)` sets the
+    service's protection clock before each request. Raises on any answer the simulated users did not expect.
+
+    Refusals are written by the service after it answers; the caller waits for them if it counts rows."""
+    actions: list[tuple[datetime, int, int, object]] = [(a.at, 0, 0, a) for a in month.activations]
+    actions += [(o.at, 1, 0, o) for o in month.orders]
+    for i, m in enumerate(month.mistakes):
+        actions.append((m.at, 2, 0, i))
+        # Support's walk is skipped below when the service returned the deposit by itself.
+        actions += [(m.at + dt, 3, k, _Move(i, state, note)) for k, (dt, state, note) in enumerate(_moves(m))]
+    actions.sort(key=lambda x: (x[0], x[1], x[2]))
+    out = Delivered()
+    cases: dict[int, int] = {}  # mistake index -> case id
+    automatic: set[int] = set()
+
+    def post(path: str, body: dict[str, Any]) -> Any:
+        r = client.post(path, json=body)
+        if r.status_code != 200:
+            raise RuntimeError(f"POST {path}: {r.status_code} {r.text}")
+        return r.json()
+
+    for done, (at, _, _, action) in enumerate(actions):
+        if progress is not None and done % 100 == 0:
+            progress(done, len(actions))
+        set_time(at)
+        if isinstance(action, Activation):
+            post("/v1/cooling-off", {
+                "request_id": action.request_id, "user_id": action.user_id, "period": action.period.value,
+                "custom_days": action.custom_days, "channel": co.Channel.APP.value,
+            })  # fmt: skip
+            out.activations += 1
+        elif isinstance(action, Order):
+            answer = post("/v1/orders/precheck", {
+                "userId": action.user_id, "channel": action.channel.value, "instType": action.inst_type.value,
+                "instId": _INST_ID, "side": action.side.value, "posSide": co.PosSide.NET.value,
+                "sz": str(action.sz), "pos": str(action.pos),
+            })  # fmt: skip
+            out.orders += 1
+            out.refused += not answer["allowed"]
+        elif isinstance(action, int):
+            m = month.mistakes[action]
+            answer = post("/v1/deposits/observed", {
+                "chain": m.obs.chain, "txid": m.obs.txid, "token": m.obs.token, "to_address": m.obs.to_address,
+                "memo": m.obs.memo, "memo_matches_account": m.obs.memo_matches_account, "amount": str(m.amount),
+                "usd_value": str(m.usd_value), "user_id": m.user_id, "observed_at": at.isoformat(),
+            })  # fmt: skip
+            out.observed += 1
+            if answer["case"] is not None:
+                automatic.add(action)
+                out.automatic += 1
+                continue
+            checked = post("/v1/deposits/mistaken/check", {"chain": m.obs.chain, "txid": m.obs.txid,
+                                                            "user_id": m.user_id})  # fmt: skip
+            if checked["case"] is None:
+                raise RuntimeError(f"deposit {m.obs.txid}: the self-service check opened no case: {checked}")
+            cases[action] = checked["case"]["id"]
+            out.cases_opened += 1
+        elif isinstance(action, _Move):
+            if action.mistake in automatic:
+                continue
+            post(f"/v1/deposits/cases/{cases[action.mistake]}/transition",
+                 {"state": action.state.value, "actor": _ACTOR, "note": action.note})  # fmt: skip
+            out.moves += 1
+    if progress is not None:
+        progress(len(actions), len(actions))
+    return out

@@ -2,20 +2,20 @@
 
 These stand for the exchange's account pages: the exchange authenticates the user and calls these on their
 behalf (operator token). Turning 2FA on, adding a passkey... are credential changes: they also feed the risk
-engine's 24 h withdrawal lock.
+engine's 24 h withdrawal lock. "Now" is `protection_clock(app)`: the wall clock unless replaced in-process.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from bastion.errors import InvalidInputError
 from bastion.protection import anti_phishing, passkeys, totp
-from bastion.risk.events import note_credential_change, now_utc
-from bastion.service.deps import Operator, SessionDep, SettingsDep
+from bastion.risk.events import note_credential_change
+from bastion.service.deps import Operator, SessionDep, SettingsDep, protection_clock
 
 router = APIRouter(prefix="/v1/users/{user_id}", tags=["protection"], dependencies=[Operator])
 
@@ -62,8 +62,12 @@ class EnrollOut(BaseModel):
 
 
 @router.post("/totp/enroll")
-def totp_enroll(user_id: str, body: EnrollIn, session: SessionDep, settings: SettingsDep) -> EnrollOut:
-    e = totp.enroll(session, settings.secret_key_bytes(), user_id, body.account_name)
+def totp_enroll(
+    user_id: str, body: EnrollIn, session: SessionDep, settings: SettingsDep, request: Request
+) -> EnrollOut:
+    e = totp.enroll(
+        session, settings.secret_key_bytes(), user_id, body.account_name, now=protection_clock(request.app)()
+    )
     session.commit()
     return EnrollOut(secret=e.secret, provisioning_uri=e.provisioning_uri)
 
@@ -78,17 +82,22 @@ class CheckOut(BaseModel):
 
 
 @router.post("/totp/confirm")
-def totp_confirm(user_id: str, body: TotpCodeIn, session: SessionDep, settings: SettingsDep) -> CheckOut:
-    r = totp.confirm(session, settings.secret_key_bytes(), user_id, body.code)
+def totp_confirm(
+    user_id: str, body: TotpCodeIn, session: SessionDep, settings: SettingsDep, request: Request
+) -> CheckOut:
+    now = protection_clock(request.app)()
+    r = totp.confirm(session, settings.secret_key_bytes(), user_id, body.code, now)
     if r is totp.Check.ok:
-        note_credential_change(session, user_id, "totp", now_utc())
+        note_credential_change(session, user_id, "totp", now)
     session.commit()
     return CheckOut(result=r, ok=r is totp.Check.ok)
 
 
 @router.post("/totp/verify")
-def totp_verify(user_id: str, body: TotpCodeIn, session: SessionDep, settings: SettingsDep) -> CheckOut:
-    r = totp.verify(session, settings.secret_key_bytes(), user_id, body.code)
+def totp_verify(
+    user_id: str, body: TotpCodeIn, session: SessionDep, settings: SettingsDep, request: Request
+) -> CheckOut:
+    r = totp.verify(session, settings.secret_key_bytes(), user_id, body.code, protection_clock(request.app)())
     session.commit()
     return CheckOut(result=r, ok=r is totp.Check.ok)
 
@@ -99,10 +108,15 @@ class PasskeyOptionsIn(BaseModel):
 
 @router.post("/passkeys/registration/options")
 def passkey_registration_options(
-    user_id: str, body: PasskeyOptionsIn, session: SessionDep, settings: SettingsDep
+    user_id: str, body: PasskeyOptionsIn, session: SessionDep, settings: SettingsDep, request: Request
 ) -> dict[str, Any]:
     out = passkeys.registration_options(
-        session, settings.webauthn_rp_id, settings.webauthn_rp_name, user_id, body.user_name
+        session,
+        settings.webauthn_rp_id,
+        settings.webauthn_rp_name,
+        user_id,
+        body.user_name,
+        protection_clock(request.app)(),
     )
     session.commit()
     return out
@@ -116,36 +130,42 @@ def _commit_then_raise(session: SessionDep, exc: InvalidInputError) -> None:
 
 @router.post("/passkeys/registration/verify")
 def passkey_registration_verify(
-    user_id: str, credential: dict[str, Any], session: SessionDep, settings: SettingsDep
+    user_id: str, credential: dict[str, Any], session: SessionDep, settings: SettingsDep, request: Request
 ) -> dict[str, int]:
+    now = protection_clock(request.app)()
     try:
         pid = passkeys.verify_registration(
-            session, settings.webauthn_rp_id, settings.webauthn_origin, user_id, credential
+            session, settings.webauthn_rp_id, settings.webauthn_origin, user_id, credential, now
         )
     except InvalidInputError as exc:
         _commit_then_raise(session, exc)
         raise
-    note_credential_change(session, user_id, "passkey", now_utc())
+    note_credential_change(session, user_id, "passkey", now)
     session.commit()
     return {"passkey_id": pid}
 
 
 @router.post("/passkeys/authentication/options")
 def passkey_authentication_options(
-    user_id: str, session: SessionDep, settings: SettingsDep
+    user_id: str, session: SessionDep, settings: SettingsDep, request: Request
 ) -> dict[str, Any]:
-    out = passkeys.authentication_options(session, settings.webauthn_rp_id, user_id)
+    out = passkeys.authentication_options(session, settings.webauthn_rp_id, user_id, protection_clock(request.app)())
     session.commit()
     return out
 
 
 @router.post("/passkeys/authentication/verify")
 def passkey_authentication_verify(
-    user_id: str, credential: dict[str, Any], session: SessionDep, settings: SettingsDep
+    user_id: str, credential: dict[str, Any], session: SessionDep, settings: SettingsDep, request: Request
 ) -> dict[str, Any]:
     try:
         pid = passkeys.verify_authentication(
-            session, settings.webauthn_rp_id, settings.webauthn_origin, user_id, credential
+            session,
+            settings.webauthn_rp_id,
+            settings.webauthn_origin,
+            user_id,
+            credential,
+            protection_clock(request.app)(),
         )
     except InvalidInputError as exc:
         _commit_then_raise(session, exc)

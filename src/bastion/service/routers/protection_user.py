@@ -1,4 +1,8 @@
-"""User-protection routes: cooling-off period, the order precheck every channel calls, mistaken deposits."""
+"""User-protection routes: cooling-off period, the order precheck every channel calls, mistaken deposits.
+
+"Now" (an activation's start, a precheck's instant, a case's opening and moves) is `protection_clock(app)`:
+the wall clock in production; tests and the month simulator replace it in-process (`set_protection_clock`).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from bastion.errors import InvalidInputError, NotFoundError
 from bastion.protection import cooling_off as co
 from bastion.protection import deposits as dep
 from bastion.protection.cooling_off_cache import ActivationVersion, CoolingOffCache, FileVersion, RedisVersion
-from bastion.service.deps import Operator, SessionDep, SettingsDep
+from bastion.service.deps import Operator, SessionDep, SettingsDep, protection_clock
 from bastion.settings import Settings
 
 router = APIRouter(tags=["user protection"])
@@ -66,7 +70,7 @@ class CoolingOffOut(BaseModel):
 def activate(body: CoolingOffBody, session: SessionDep, request: Request) -> CoolingOffOut:
     """Switch on (or extend) a cooling-off period. It cannot be shortened or ended: a shorter request is 409.
     Idempotent by `request_id`. Once this answers 200, every precheck on every service process refuses."""
-    now = datetime.now(UTC)
+    now = protection_clock(request.app)()
     row = co.activate(
         session, body.request_id, body.user_id, body.period, body.custom_days, body.channel, now
     )
@@ -83,8 +87,8 @@ def activate(body: CoolingOffBody, session: SessionDep, request: Request) -> Coo
 
 
 @router.get("/v1/cooling-off/{user_id}", response_model=CoolingOffOut)
-def status(user_id: str, session: SessionDep) -> CoolingOffOut:
-    until = co.active_until(session, user_id, datetime.now(UTC))
+def status(user_id: str, session: SessionDep, request: Request) -> CoolingOffOut:
+    until = co.active_until(session, user_id, protection_clock(request.app)())
     return CoolingOffOut(user_id=user_id, active=until is not None, ends_at=until)
 
 
@@ -126,7 +130,7 @@ def precheck(body: PrecheckBody, request: Request, background: BackgroundTasks) 
         effect = co.classify_order(body.instType, body.side, body.posSide, body.sz, body.reduceOnly, body.pos)
     except co.CoolingOffError as exc:
         raise InvalidInputError(str(exc).split(":", 1)[0].split(" ", 1)[0], str(exc)) from None
-    now = datetime.now(UTC)
+    now = protection_clock(request.app)()
     until = None
     if effect in co.RISK_INCREASING:  # reducing and spot orders are allowed whatever the period
         until = cooling_off_cache(request.app).active_until(body.userId, now)
@@ -218,14 +222,14 @@ class CheckBody(BaseModel):
 
 
 @router.post("/v1/deposits/mistaken/check")
-def check(body: CheckBody, session: SessionDep, settings: SettingsDep) -> dict[str, object]:
+def check(body: CheckBody, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, object]:
     """Self-service: why was my deposit not credited? Opens a case with its reason (or shows the open one)."""
     result = dep.self_service_check(
         session,
         body.chain,
         body.txid,
         body.user_id,
-        datetime.now(UTC),
+        protection_clock(request.app)(),
         settings.deposits.listing(),
         settings.deposits.fees(),
     )
@@ -243,9 +247,9 @@ class MoveBody(BaseModel):
 
 
 @router.post("/v1/deposits/cases/{case_id}/transition", response_model=CaseOut, dependencies=[Operator])
-def transition(case_id: int, body: MoveBody, session: SessionDep) -> CaseOut:
+def transition(case_id: int, body: MoveBody, session: SessionDep, request: Request) -> CaseOut:
     case = dep.get_case(session, case_id)
-    dep.move(session, case, body.state, body.actor, datetime.now(UTC), body.note)
+    dep.move(session, case, body.state, body.actor, protection_clock(request.app)(), body.note)
     session.commit()
     return CaseOut.of(case)
 
