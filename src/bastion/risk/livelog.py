@@ -68,6 +68,8 @@ def _before_commit(session: Session) -> None:
     if rows:
         from bastion.risk.events import now_utc
 
+        # Row locks first, the live-log lock last: whoever holds it then needs no other lock (no deadlock).
+        session.flush()
         insert_rows(lock_session(session), rows, now_utc())
 
 
