@@ -162,7 +162,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--runs", type=int, default=3, help="Load runs after the replay (the machine may be shared).")
-    ap.add_argument("--warmup", type=float, default=5, help="Seconds of unmeasured load first (0: none).")
+    ap.add_argument("--warmup", type=float, default=10, help="Seconds of unmeasured load first (0: none).")
     ap.add_argument(
         "--async-commit",
         action="store_true",
