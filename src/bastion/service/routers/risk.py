@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hmac
+import inspect
 import threading
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
+from starlette.types import Message, Receive, Scope, Send
 
 from bastion.errors import NotFoundError
 from bastion.risk import admin, engine, events, metrics, review
@@ -23,14 +26,18 @@ _runtime_lock = threading.Lock()
 
 def runtime(request: Request) -> RiskRuntime:
     """The process's cache of rules, lists and model (one per app, made on first use)."""
-    rt: RiskRuntime | None = getattr(request.app.state, "risk_runtime", None)
+    return _runtime_of(request.app)
+
+
+def _runtime_of(app: Any) -> RiskRuntime:
+    rt: RiskRuntime | None = getattr(app.state, "risk_runtime", None)
     if rt is None:
         with _runtime_lock:
-            rt = getattr(request.app.state, "risk_runtime", None)
+            rt = getattr(app.state, "risk_runtime", None)
             if rt is None:
-                settings = request.app.state.settings
+                settings = app.state.settings
                 rt = RiskRuntime(cache_seconds=settings.risk_cache_seconds, async_commit=settings.risk_async_commit)
-                request.app.state.risk_runtime = rt
+                app.state.risk_runtime = rt
     return rt
 
 
@@ -83,13 +90,17 @@ def post_batch(
 
 def hot_path(request: Request) -> HotPath:
     """The process's in-memory decision state and group-commit writer (one per app, made on first use)."""
-    hp: HotPath | None = getattr(request.app.state, "risk_hot_path", None)
+    return _hot_path_of(request.app)
+
+
+def _hot_path_of(app: Any) -> HotPath:
+    hp: HotPath | None = getattr(app.state, "risk_hot_path", None)
     if hp is None:
-        rt = runtime(request)  # before taking the (non-reentrant) lock it takes too
+        rt = _runtime_of(app)  # before taking the (non-reentrant) lock it takes too
         with _runtime_lock:
-            hp = getattr(request.app.state, "risk_hot_path", None)
+            hp = getattr(app.state, "risk_hot_path", None)
             if hp is None:
-                app_state = request.app.state
+                app_state = app.state
                 hp = HotPath(app_state.engine, app_state.sessionmaker, rt)
                 app_state.risk_hot_path = hp
                 hooks = getattr(app_state, "shutdown_hooks", None)
@@ -124,6 +135,91 @@ async def evaluate_withdrawal(request: Request) -> Response:
     out = await hot_path(request).evaluate(req)
     # Serialized once here, by pydantic's Rust serializer; no re-validation of a model we just built.
     return Response(content=out.model_dump_json(), media_type="application/json")
+
+
+# ------------------------------------------------------------------------------------------ fast route
+EVALUATE_PATH = "/v1/withdrawals/evaluate"
+_JSON_HEADERS = b"application/json"
+
+
+async def fast_evaluate(app: FastAPI, scope: Scope, receive: Receive, send: Send) -> None:
+    """`POST /v1/withdrawals/evaluate` as plain ASGI, in front of FastAPI (`create_app` wires it): the route
+    above without the framework's per-request routing, middleware and request objects, which cost as much
+    event-loop time as the decision. It answers only what it is sure of the same way: a request with the
+    operator token (when one is set) and a valid body gets its decision here; anything else (no or a wrong
+    token, a body that does not validate) goes, untouched, to the FastAPI route above, so a 401 or a 422 is
+    FastAPI's own. Errors from the decision (a 409 for a reused id) go through the app's exception handlers,
+    as they would from the route; anything unhandled reaches uvicorn, which answers 500."""
+    if getattr(app, "max_body_size", None) is not None:  # a body limit is FastAPI's middleware to enforce
+        await FastAPI.__call__(app, scope, receive, send)
+        return
+    settings = app.state.settings
+    if settings.operator_token is not None:
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":  # the first one, as Starlette's `headers.get` takes
+                authorization = value
+                break
+        expected = f"Bearer {settings.operator_token.get_secret_value()}".encode()
+        # As `require_operator` compares it (Starlette decodes header bytes as latin-1).
+        if authorization is None or not hmac.compare_digest(authorization.decode("latin-1").encode(), expected):
+            await FastAPI.__call__(app, scope, receive, send)
+            return
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return  # the client went away before sending its body: nobody to answer
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    try:
+        req = events.WithdrawalRequest.model_validate_json(body)
+    except ValidationError:
+        await FastAPI.__call__(app, scope, _replay(body, receive), send)
+        return
+    try:
+        out = await _hot_path_of(app).evaluate(req)
+    except Exception as exc:
+        handler = _handler_for(app, exc)
+        if handler is None:
+            raise
+        response = handler(Request(scope, receive), exc)
+        if inspect.isawaitable(response):
+            response = await response
+        await response(scope, receive, send)
+        return
+    content = out.model_dump_json().encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(len(content)).encode()), (b"content-type", _JSON_HEADERS)],
+        }
+    )
+    await send({"type": "http.response.body", "body": content})
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body already read, once, then whatever the connection says next (a disconnect)."""
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
+
+
+def _handler_for(app: FastAPI, exc: Exception) -> Any:
+    for cls in type(exc).__mro__:
+        if cls is not Exception and cls in app.exception_handlers:
+            return app.exception_handlers[cls]
+    return None
 
 
 @router.get("/v1/risk/decisions/{decision_id}", dependencies=[Operator])
