@@ -15,16 +15,11 @@ from typing import Any
 import pytest
 from web_round import WebRound, make_round, serve
 
-CHROMIUM = os.environ.get("BASTION_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from bastion.report import pdf
+
+# the same browser and flags the PDF report prints with
+CHROMIUM = os.environ.get("BASTION_CHROMIUM", pdf.CHROMIUM)
+CHROMIUM_ARGS = pdf.CHROMIUM_ARGS
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.por import commit
+from bastion.por.user_proof import format_units
 
 ASSETS = [  # (name, decimals, price)
     ("BTC", 8, "97000.12"),
@@ -45,14 +46,6 @@ class WebRound:
 
 def _units(amount: Decimal, decimals: int) -> int:
     return int(amount * (10**decimals))
-
-
-def _fmt(units: int, decimals: int) -> str:
-    if decimals == 0:
-        return str(units)
-    whole, frac = divmod(units, 10**decimals)
-    f = str(frac).rjust(decimals, "0").rstrip("0")
-    return f"{whole}.{f}" if f else str(whole)
 
 
 def make_round(out: Path, *, users: int = 24, padding: int = 5, seed: int = 7, round_id: str = "2026-11",
@@ -124,8 +117,8 @@ def make_round(out: Path, *, users: int = 24, padding: int = 5, seed: int = 7, r
         "circuit": {"name": "bastion.por.solvency/1", "digest": CIRCUIT_DIGEST, "stark_params": {}},
         "assets": [
             {"index": i, "asset": name, "decimals": dec, "price_usd": price, "haircut": "1", "amount_bits": 50,
-             "total_equity": _fmt(totals[name][0], dec), "total_debt": _fmt(totals[name][1], dec),
-             "net_liabilities": _fmt(totals[name][0] - totals[name][1], dec)}
+             "total_equity": format_units(totals[name][0], dec), "total_debt": format_units(totals[name][1], dec),
+             "net_liabilities": format_units(totals[name][0] - totals[name][1], dec)}
             for i, (name, dec, price) in enumerate(ASSETS)
         ],
         "users": users,
@@ -147,7 +140,7 @@ def make_round(out: Path, *, users: int = 24, padding: int = 5, seed: int = 7, r
             i = start + idx
             proof_rows.append({
                 "idx": idx, "count": len(rows), "asset": name, "asset_index": row["asset_index"], "decimals": dec,
-                "equity": _fmt(row["equity_units"], dec), "debt": _fmt(row["debt_units"], dec),
+                "equity": format_units(row["equity_units"], dec), "debt": format_units(row["debt_units"], dec),
                 "equity_units": str(row["equity_units"]), "debt_units": str(row["debt_units"]),
                 "salt": str(row["salt"]), "leaf_index": i, "leaf": leaves[i].hex(),
                 "path": [h.hex() for h in commit.tree_path(levels, i)],
@@ -165,7 +158,7 @@ def make_round(out: Path, *, users: int = 24, padding: int = 5, seed: int = 7, r
     if with_reserves:
         assets = {}
         for name, dec, _ in ASSETS:
-            net = Decimal(_fmt(totals[name][0] - totals[name][1], dec))
+            net = Decimal(format_units(totals[name][0] - totals[name][1], dec))
             factor = Decimal("1.05")
             if reserves_shortfall == name:
                 factor = Decimal("0.95")

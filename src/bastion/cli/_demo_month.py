@@ -32,7 +32,7 @@ def _step(n: int, total: int, title: str) -> None:
 
 
 def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: bool) -> None:
-    from bastion.cli.por_liabilities import _progress_bar, _RichProgress
+    from bastion.cli.por_liabilities import RichProgress, progress_bar
     from bastion.db.session import make_engine, make_sessionmaker
     from bastion.por.reserves.report import build_report, print_report, round_reserves_of, write_reserves
     from bastion.por.reserves.round import load_round
@@ -71,8 +71,8 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
         snapshot_time=end.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
         block_heights={"bitcoin": 870_000, "ethereum": 21_000_000, "tron": 67_000_000, "arbitrum": 280_000_000},
     )  # fmt: skip
-    with _progress_bar() as bar:
-        summary = prove_round(out / "snapshot", round_dir, config, _RichProgress(bar))
+    with progress_bar() as bar:
+        summary = prove_round(out / "snapshot", round_dir, config, RichProgress(bar))
     console.print(f"{summary.batches} batch proof(s), {summary.leaves:,} leaves, root {summary.leaf_root}")
 
     _step(4, total, "reserves: wallet ownership signatures over the round's challenge, balances, reserve ratios")
@@ -84,8 +84,8 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     console.print(f"{made.wallets} wallets verified")
 
     _step(5, total, "verifying the round as an auditor would, and one user's inclusion proof")
-    with _progress_bar() as bar:
-        verdict = verify_round(round_dir, progress=_RichProgress(bar))
+    with progress_bar() as bar:
+        verdict = verify_round(round_dir, progress=RichProgress(bar))
     if not verdict.ok:
         raise SystemExit(f"the demo's own round did not verify: {verdict.reason}")
     console.print(f"round verified: {verdict.batches_verified} batch proof(s), totals exact")

@@ -19,7 +19,7 @@ from bastion.cli.por import EXIT_BAD_INPUT, app
 EXIT_FAILED = 1
 
 
-class _RichProgress:
+class RichProgress:
     """Rich progress bars for the round's stages (plan, leaves, batches, tree)."""
 
     LABELS: ClassVar[dict[str, str]] = {
@@ -40,7 +40,7 @@ class _RichProgress:
         self.progress.advance(self.tasks[task], n)
 
 
-def _progress_bar() -> Any:
+def progress_bar() -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
@@ -83,8 +83,8 @@ def prove(
     )
     started = time.perf_counter()
     try:
-        with _progress_bar() as bar:
-            summary = prove_round(snapshot_dir, out, config, _RichProgress(bar))
+        with progress_bar() as bar:
+            summary = prove_round(snapshot_dir, out, config, RichProgress(bar))
     except (SnapshotError, RoundError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -110,9 +110,9 @@ def verify(
     if as_json:  # machine-readable: nothing but the JSON on stdout
         verdict = verify_round(round_dir, allow_insecure_params=allow_insecure_params)
     else:
-        with _progress_bar() as bar:
+        with progress_bar() as bar:
             verdict = verify_round(round_dir, allow_insecure_params=allow_insecure_params,
-                                   progress=_RichProgress(bar))
+                                   progress=RichProgress(bar))
     took = time.perf_counter() - started
     if as_json:
         typer.echo(json.dumps({
@@ -147,14 +147,13 @@ def user_proof(
     out: Path = typer.Option(..., "--out", help="Output file (one uid) or directory (several)."),
 ) -> None:
     """Write users' inclusion proof files (give each user only their own)."""
-    from bastion.por.round import RoundError, load_tree, make_user_proof
-    from bastion.por.round_format import RoundFormatError, read_round, write_json_atomic
+    from bastion.por.round import RoundError, UserProofs
+    from bastion.por.round_format import RoundFormatError, write_json_atomic
 
     try:
-        doc = read_round(round_dir)
-        levels = load_tree(round_dir, int(doc["leaves"]["count"]))
+        maker = UserProofs(round_dir)
         for u in uid:
-            proof = make_user_proof(round_dir, u, levels=levels)
+            proof = maker.make(u)
             target = out if len(uid) == 1 and out.suffix == ".json" else out / f"{u}.json"
             target.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(target, proof)

@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import blake3
 import numpy as np
@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from bastion import __version__
 from bastion.por import commit
 from bastion.por.batch import BatchError, BatchRows, leaves, prove_batch
+from bastion.por.progress import Progress, SilentProgress
 from bastion.por.round_format import (
     BATCH_DIR,
     LEAVES_FILE,
@@ -65,19 +66,6 @@ DEFAULT_CHAINS = ("bitcoin", "ethereum", "tron", "arbitrum")
 
 class RoundError(Exception):
     """The round cannot be proven (or resumed) as asked; the message says why."""
-
-
-class Progress(Protocol):
-    def start(self, task: str, total: int) -> None: ...
-    def advance(self, task: str, n: int = 1) -> None: ...
-
-
-class _Silent:
-    def start(self, task: str, total: int) -> None:
-        pass
-
-    def advance(self, task: str, n: int = 1) -> None:
-        pass
 
 
 @dataclass
@@ -287,7 +275,7 @@ def prove_one_batch(round_dir_text: str, index: int, table_json: str) -> dict[st
     lo = info["leaf_start"]
     rows = _rows_of(_load_rows(round_dir), slice(lo, lo + info["rows"]))
     statement = statement_words(plan["round_id"], plan["nonce"], index, lo)
-    proof, leaf_words, eq_tot, debt_tot = prove_batch(rows, table, statement, params)
+    proof, _, eq_tot, debt_tot = prove_batch(rows, table, statement, params)
     path = round_dir / batch_file(index)
     write_bytes_atomic(path, proof)
     record = {
@@ -299,7 +287,6 @@ def prove_one_batch(round_dir_text: str, index: int, table_json: str) -> dict[st
         "proof_bytes": len(proof),
         "equity_limbs": [[str(v) for v in row] for row in eq_tot],
         "debt_limbs": [[str(v) for v in row] for row in debt_tot],
-        "leaves_check": hashlib.sha256(np.ascontiguousarray(leaf_words, dtype="<u8").tobytes()).hexdigest(),
     }
     write_json_atomic(_batch_done_file(round_dir, index), record)
     return record
@@ -376,7 +363,7 @@ def _run_batches_ray(round_dir: Path, todo: list[int], table_json: str, address:
 def prove_round(snapshot_dir: Path, round_dir: Path, config: RoundConfig | None = None,
                 progress: Progress | None = None) -> RoundSummary:
     config = config or RoundConfig()
-    prog = progress or _Silent()
+    prog = progress or SilentProgress()
     round_dir = Path(round_dir)
     snapshot = load_snapshot(Path(snapshot_dir))
     if snapshot.insolvent_users:
@@ -492,66 +479,70 @@ def _publish(round_dir: Path, snapshot: Snapshot, plan: dict[str, Any], table: l
 # users' inclusion proofs
 
 
+class UserProofs:
+    """Makes users' inclusion proofs (``bastion-user-proof/1``) from a round's private data, loaded once."""
+
+    def __init__(self, round_dir: Path, *, levels: list[bytes] | None = None) -> None:
+        self.round_dir = Path(round_dir)
+        self.doc = read_round(self.round_dir)
+        priv = self.round_dir / PRIVATE_DIR
+        if not (priv / "secret.bin").exists():
+            raise RoundError(f"{priv}: the round's private data is missing (user proofs are made where it was proven)")
+        self.secret = (priv / "secret.bin").read_bytes()
+        self.uids = np.load(priv / "users-uid.npy", mmap_mode="r")
+        self.starts = np.load(priv / "users-leaf-start.npy", mmap_mode="r")
+        self.counts = np.load(priv / "users-count.npy", mmap_mode="r")
+        self.rows = _load_rows(self.round_dir)
+        self.n_leaves = int(self.doc["leaves"]["count"])
+        self.leaves = np.memmap(self.round_dir / LEAVES_FILE, dtype=np.uint8, mode="r", offset=16)
+        self.levels = levels if levels is not None else load_tree(self.round_dir, self.n_leaves)
+
+    def make(self, uid: str) -> dict[str, Any]:
+        doc = self.doc
+        pos = int(np.searchsorted(self.uids, uid))
+        if pos >= len(self.uids) or str(self.uids[pos]) != uid:
+            raise RoundError(f"uid {uid!r} is not in round {doc['round_id']}")
+        start, count = int(self.starts[pos]), int(self.counts[pos])
+        assets = doc["assets"]
+        out_rows = []
+        for i in range(count):
+            r = start + i
+            a = assets[int(self.rows["asset"][r])]
+            eq, dt = int(self.rows["equity"][r]), int(self.rows["debt"][r])
+            out_rows.append({
+                "idx": i,
+                "count": count,
+                "asset": a["asset"],
+                "asset_index": int(a["index"]),
+                "decimals": int(a["decimals"]),
+                "equity": format_units(eq, int(a["decimals"])),
+                "debt": format_units(dt, int(a["decimals"])),
+                "equity_units": str(eq),
+                "debt_units": str(dt),
+                "salt": str(int(self.rows["salt"][r])),
+                "leaf_index": r,
+                "leaf": bytes(self.leaves[32 * r : 32 * r + 32]).hex(),
+                "path": [h.hex() for h in commit.tree_path(self.levels, r)],
+            })
+        return {
+            "format": USER_PROOF_FORMAT,
+            "round": {
+                "exchange": doc["exchange"],
+                "round_id": doc["round_id"],
+                "snapshot_time": doc["snapshot_time"],
+                "leaf_root": doc["leaves"]["root"],
+                "leaf_count": self.n_leaves,
+                "circuit_digest": doc["circuit"]["digest"],
+            },
+            "uid": uid,
+            "user_salt": user_salt(self.secret, uid).hex(),
+            "rows": out_rows,
+        }
+
+
 def make_user_proof(round_dir: Path, uid: str, *, levels: list[bytes] | None = None) -> dict[str, Any]:
-    """The inclusion proof of ``uid`` (``bastion-user-proof/1``), from the round's private data."""
-    round_dir = Path(round_dir)
-    doc = read_round(round_dir)
-    priv = round_dir / PRIVATE_DIR
-    if not (priv / "secret.bin").exists():
-        raise RoundError(f"{priv}: the round's private data is missing (user proofs are made where it was proven)")
-    uids = np.load(priv / "users-uid.npy", mmap_mode="r")
-    pos = int(np.searchsorted(uids, uid))
-    if pos >= len(uids) or str(uids[pos]) != uid:
-        raise RoundError(f"uid {uid!r} is not in round {doc['round_id']}")
-    start = int(np.load(priv / "users-leaf-start.npy", mmap_mode="r")[pos])
-    count = int(np.load(priv / "users-count.npy", mmap_mode="r")[pos])
-    secret = (priv / "secret.bin").read_bytes()
-    rows = _load_rows(round_dir)
-    n_leaves = int(doc["leaves"]["count"])
-    if levels is None:
-        levels = load_tree(round_dir, n_leaves)
-    assets = doc["assets"]
-    out_rows = []
-    for i in range(count):
-        r = start + i
-        a = assets[int(rows["asset"][r])]
-        eq, dt = int(rows["equity"][r]), int(rows["debt"][r])
-        leaf = levels_leaf(round_dir, r)
-        out_rows.append({
-            "idx": i,
-            "count": count,
-            "asset": a["asset"],
-            "asset_index": int(a["index"]),
-            "decimals": int(a["decimals"]),
-            "equity": format_units(eq, int(a["decimals"])),
-            "debt": format_units(dt, int(a["decimals"])),
-            "equity_units": str(eq),
-            "debt_units": str(dt),
-            "salt": str(int(rows["salt"][r])),
-            "leaf_index": r,
-            "leaf": leaf.hex(),
-            "path": [h.hex() for h in commit.tree_path(levels, r)],
-        })
-    return {
-        "format": USER_PROOF_FORMAT,
-        "round": {
-            "exchange": doc["exchange"],
-            "round_id": doc["round_id"],
-            "snapshot_time": doc["snapshot_time"],
-            "leaf_root": doc["leaves"]["root"],
-            "leaf_count": n_leaves,
-            "circuit_digest": doc["circuit"]["digest"],
-        },
-        "uid": uid,
-        "user_salt": user_salt(secret, uid).hex(),
-        "rows": out_rows,
-    }
-
-
-def levels_leaf(round_dir: Path, index: int) -> bytes:
-    with open(round_dir / LEAVES_FILE, "rb") as f:
-        f.seek(16 + 32 * index)
-        return f.read(32)
+    """The inclusion proof of ``uid``, from the round's private data (one-off; ``UserProofs`` for many)."""
+    return UserProofs(round_dir, levels=levels).make(uid)
 
 
 def load_tree(round_dir: Path, n_leaves: int) -> list[bytes]:

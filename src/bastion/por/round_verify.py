@@ -17,6 +17,7 @@ import numpy as np
 
 from bastion.por import commit
 from bastion.por.batch import verify_batch
+from bastion.por.progress import SilentProgress
 from bastion.por.round_format import (
     LEAVES_FILE,
     RoundFormatError,
@@ -42,14 +43,6 @@ _UINT = re.compile(r"(0|[1-9][0-9]*)")  # ASCII digits only (str.isdigit and int
 _DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]*))?")
 
 
-class _Silent:
-    def start(self, task: str, total: int) -> None:
-        pass
-
-    def advance(self, task: str, n: int = 1) -> None:
-        pass
-
-
 @dataclass
 class AssetCheck:
     asset: str
@@ -72,7 +65,7 @@ class RoundVerdict:
 def verify_round(round_dir: Path, *, allow_insecure_params: bool = False, progress: Any = None) -> RoundVerdict:
     verdict = RoundVerdict(ok=False, reason=None)
     try:
-        _verify(Path(round_dir), allow_insecure_params, progress or _Silent(), verdict)
+        _verify(Path(round_dir), allow_insecure_params, progress or SilentProgress(), verdict)
     except (_Reject, RoundFormatError) as exc:
         verdict.reason = str(exc)
         return verdict
