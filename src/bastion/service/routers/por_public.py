@@ -18,9 +18,11 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from bastion.service.access import Public
 from bastion.service.deps import SettingsDep
 
-router = APIRouter(tags=["proof of reserves"])
+# Everything here is published to the world on purpose; users' own proofs are never served by this router.
+router = APIRouter(tags=["proof of reserves"], dependencies=[Public])
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "por"
 _MEDIA = {
