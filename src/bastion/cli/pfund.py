@@ -13,9 +13,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import typer
+
+from bastion.cli.common import database_url_option, fail, open_database
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -24,18 +26,14 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="User protection fund: wallets, size, bookings, incidents, disclosures.", no_args_is_help=True)
 
-URL = typer.Option("", "--url", help="Database URL (default: BASTION_DATABASE_URL or the local SQLite).")
+URL = database_url_option()
 
 
 @contextmanager
-def _session(url: str) -> Iterator[Session]:
-    from bastion.db.migrate import upgrade
+def _session(url: str, mode: Literal["read", "write"] = "write") -> Iterator[Session]:
     from bastion.db.session import make_engine, make_sessionmaker
-    from bastion.settings import Settings
 
-    db = url or Settings().database_url
-    upgrade(db)
-    engine = make_engine(db)
+    engine = make_engine(open_database(url, mode=mode))
     try:
         with make_sessionmaker(engine)() as s:
             yield s
@@ -44,8 +42,7 @@ def _session(url: str) -> Iterator[Session]:
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(2)
+    return fail(message)
 
 
 @app.command("verify-wallets")
@@ -90,7 +87,7 @@ def status(url: str = URL, as_json: bool = typer.Option(False, "--json", help="P
     """The fund's balances, USD total at the latest round's prices, and that round's wallets."""
     from bastion.protection_fund import public
 
-    with _session(url) as s:
+    with _session(url, "read") as s:
         size = public.fund_size(s)
     out = {
         "balances": {c: format(b, "f") for c, b in size.balances.items()},
@@ -114,8 +111,8 @@ def status(url: str = URL, as_json: bool = typer.Option(False, "--json", help="P
 @app.command("contribute")
 def contribute(
     ref: str = typer.Option(..., help="Idempotency key of this booking."),
-    ccy: str = typer.Option(...),
-    amount: str = typer.Option(...),
+    ccy: str = typer.Option(..., help="Currency, e.g. USDT."),
+    amount: str = typer.Option(..., help="Amount, a positive decimal (at most 8 places)."),
     source: str = typer.Option(..., help="Funding source, e.g. treasury, fee_share."),
     actor: str = typer.Option(..., help="Who books it (audited)."),
     ts: str = typer.Option("", help="ISO-8601 time with zone (default: now)."),
@@ -186,7 +183,7 @@ def check(url: str = URL) -> None:
     """Re-add the fund's whole ledger; exit 1 if anything does not balance."""
     from bastion.protection_fund import ledger
 
-    with _session(url) as s:
+    with _session(url, "read") as s:
         result = ledger.check_ledger(s)
     typer.echo(f"{result.entries} entries, problems {len(result.problems)}")
     for p in result.problems[:20]:
@@ -201,7 +198,7 @@ def disclosure(
     words_file: Path = typer.Argument(
         ..., exists=True, dir_okay=False, help="JSON: purpose, structure, triggers, disclaimers[]"
     ),
-    actor: str = typer.Option(...),
+    actor: str = typer.Option(..., help="Who publishes them (kept with the version)."),
     url: str = URL,
 ) -> None:
     """Publish a fund's words (a new version; the same words again change nothing)."""
