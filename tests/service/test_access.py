@@ -46,6 +46,8 @@ PUBLIC = {
     ("GET", "/por/files/{name:path}"),
     ("GET", "/v1/public/insurance-fund"),
     ("GET", "/v1/public/adl"),
+    ("GET", "/v1/public/protection-fund"),
+    ("GET", "/v1/public/funds/disclosures"),
     # a third-party app's server redeeming a code: its client secret (in the body) is the credential
     ("POST", "/v1/fast-api/token"),
 }
@@ -328,6 +330,20 @@ def _my_keys(c: httpx.Client, w: World) -> None:
     assert [k["apiKey"] for k in r.json()["data"]] == [w.keys["bob"].key_id]
 
 
+def _pfund_cases(c: httpx.Client, w: World) -> None:
+    admin = OPERATOR  # the bootstrap admin (pfund:admin among its scopes)
+    r = c.post("/v1/pfund/incidents", headers=admin, json={
+        "ref": f"walk-{next(_n)}", "kind": "hack", "title": "walker", "occurred_at": datetime.now(UTC).isoformat(),
+        "actor": "ciso"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    iid = r.json()["id"]
+    users = [{"user_id": "alice", "ccy": "USDT", "amount": "5"}]
+    assert c.post(f"/v1/pfund/incidents/{iid}/affected", json={"actor": "ciso", "users": users},
+                  headers=admin).status_code == 200  # fmt: skip
+    assert c.get("/v1/pfund/my-cases", headers=w.user("bob")).json() == {"cases": []}
+    assert len(c.get("/v1/pfund/my-cases", headers=w.user("alice")).json()["cases"]) == 1
+
+
 def _account_config(c: httpx.Client, w: World) -> None:
     r = c.get("/api/v5/account/config", headers=w.signed("bob", "GET", "/api/v5/account/config"))
     assert r.json()["data"][0]["uid"] == "bob"
@@ -341,6 +357,7 @@ OTHER_USER: dict[tuple[str, str], Callable[[httpx.Client, World], None]] = {
     ("POST", "/v1/fast-api/authorize"): _authorize,
     ("GET", "/v1/keys"): _my_keys,
     ("GET", "/api/v5/account/config"): _account_config,
+    ("GET", "/v1/pfund/my-cases"): _pfund_cases,
     ("PUT", "/v1/users/{user_id}/anti-phishing-code"): _own_path("PUT", "/v1/users/{user_id}/anti-phishing-code",
                                                                  {"code": "Blue-Otter7"}),
     ("POST", "/v1/users/{user_id}/notifications/render"): _own_path(

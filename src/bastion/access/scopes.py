@@ -19,6 +19,7 @@ OPERATOR_SCOPES: dict[str, str] = {
     "keys:admin": "account back office: users' API keys, third-party apps, the key sweeper and metrics",
     "funds:admin": "treasury: insurance-fund injections and fund metrics",
     "deposits:review": "support: moving mistaken-deposit cases",
+    "pfund:admin": "user protection fund: contributions, transfers, incidents, payouts, fund disclosures",
 }
 SCOPES: dict[str, str] = {
     **SERVICE_SCOPES,

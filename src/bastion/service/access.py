@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -318,8 +318,12 @@ def route_table(app: FastAPI) -> list[RouteAccess]:
     out: list[RouteAccess] = []
     # FastAPI's own view of the routes as served: included routers' prefixes and dependencies applied
     # (FastAPI before 0.165 copied included routes into app.routes, which is then that view).
-    contexts = routing.iter_route_contexts(app.routes) if hasattr(routing, "iter_route_contexts") else None
-    for ctx in contexts if contexts is not None else [_Ctx(r) for r in app.routes]:
+    contexts: Iterable[Any] = (
+        routing.iter_route_contexts(app.routes)
+        if hasattr(routing, "iter_route_contexts")
+        else [_Ctx(r) for r in app.routes]
+    )
+    for ctx in contexts:
         original = ctx.original_route
         path = getattr(ctx, "path", "") or getattr(original, "path", "?")
         methods = tuple(sorted(getattr(ctx, "methods", None) or getattr(original, "methods", None) or ()))
