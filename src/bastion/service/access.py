@@ -172,7 +172,11 @@ def _scoped(kind: Kind, scope: str) -> Callable[[Request], Coroutine[Any, Any, C
         if token is None:
             raise AccessDenied(401, f"{who} credential is required: Authorization: Bearer <token>")
         if _looks_like_jwt(token):
-            # A user's session: authentic or not, it never opens a machine's or the back office's route.
+            # A user's session never opens a machine's or the back office's route: 403 when it is a real one.
+            try:
+                session_verifier(request.app).verify(token)
+            except SessionRejected as exc:
+                raise AccessDenied(401, str(exc)) from None
             raise AccessDenied(403, f"user sessions cannot call this route; it needs {who} credential")
         cred = await _credential(request, token)
         if cred is None:
