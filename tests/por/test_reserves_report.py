@@ -109,7 +109,7 @@ def test_report_numbers_change_and_outputs(rounds: tuple[Path, Path], tmp_path: 
     assert report.under_assets == ["USDT"] and not report.ok
     out_html, out_json = tmp_path / "r.html", tmp_path / "r.json"
     cli = runner.invoke(
-        app, ["por", "report", str(new), "--previous", str(old), "--html", str(out_html), "--json", str(out_json)]
+        app, ["por", "report", str(new), "--previous", str(old), "--html", str(out_html), "--out", str(out_json)]
     )
     assert cli.exit_code == 1 and "NOT FULLY RESERVED (under 100%: USDT)" in cli.output
     data = json.loads(out_json.read_text())

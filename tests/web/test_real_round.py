@@ -62,7 +62,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Real:
     runner = CliRunner()
     verified = runner.invoke(app, ["por", "reserves", "verify", str(wallets), "--round", str(r.round)])
     assert verified.exit_code == 1, verified.output  # the shortfall asset is under 100%
-    report = runner.invoke(app, ["por", "report", str(r.round), "--json", str(r.base / "report.json")])
+    report = runner.invoke(app, ["por", "report", str(r.round), "--out", str(r.base / "report.json")])
     assert (r.base / "report.json").exists(), report.output
     return r
 
