@@ -12,12 +12,14 @@ import typer
 from bastion import __version__
 from bastion.cli import db, demo, funds, keys, por, report, risk, serve, sim, stark
 from bastion.cli import por_liabilities as por_liabilities  # registers prove, verify, user-proof, verify-user
+from bastion.cli.common import BastionGroup
 
 app = typer.Typer(
     name="bastion",
     help="Bastion: proof of reserves, withdrawal risk, API keys and the monthly security report.",
     no_args_is_help=True,
     add_completion=False,
+    cls=BastionGroup,
     pretty_exceptions_show_locals=False,
 )
 
@@ -32,6 +34,9 @@ def _version(value: bool) -> None:
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", envvar="BASTION_DEBUG", help="Show the full traceback of an error (env BASTION_DEBUG=1)."
     ),
 ) -> None:
     """Bastion command line."""
