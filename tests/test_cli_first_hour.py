@@ -196,3 +196,112 @@ def test_funds_import_of_a_header_only_file(tmp_path: Path) -> None:
     r = run("funds", "import", str(csv), "--database-url", f"sqlite:///{tmp_path / 'f.sqlite'}", cwd=tmp_path)
     assert r.returncode == 2
     assert error_line(r) == f"error: {csv}: no rows under the header; nothing imported"
+
+
+# ------------------------------------------------------------------------------------------- getting the command
+VENV_SH = Path(__file__).resolve().parents[1] / "scripts" / "venv.sh"
+
+
+def _fake_checkout(tmp_path: Path, installed: bool) -> Path:
+    """A copy of the repository's venv.sh in a checkout whose .venv is already installed (or cannot be)."""
+    root = tmp_path / "checkout"
+    (root / "scripts").mkdir(parents=True)
+    (root / "scripts" / "venv.sh").write_text(VENV_SH.read_text())
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    if installed:
+        (root / ".venv" / "bin").mkdir(parents=True)
+        (root / ".venv" / "bin" / "python").symlink_to(sys.executable)
+        (root / ".venv" / "bin" / "bastion").write_text("#!/bin/sh\necho bastion-here\n")
+        (root / ".venv" / "bin" / "bastion").chmod(0o755)
+        stamp = root / ".venv" / ".installed"
+        stamp.touch()
+        os.utime(stamp, (os.path.getmtime(root / "pyproject.toml") + 10,) * 2)
+    return root
+
+
+def _shell(script: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def test_sourcing_venv_sh_leaves_the_shell_as_it_was(tmp_path: Path) -> None:
+    root = _fake_checkout(tmp_path, installed=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = _shell(
+        f"before=$-; source {root}/scripts/venv.sh; false; echo alive; pwd; "
+        '[ "$before" = "$-" ] && echo same-options; bastion',
+        cwd=elsewhere,
+    )
+    assert r.stdout.splitlines() == ["alive", str(elsewhere), "same-options", "bastion-here"], r.stdout + r.stderr
+
+
+def test_the_readme_check_itself(tmp_path: Path) -> None:
+    """The issue's own words: `bash -c 'source <the PATH script>; false; echo alive'` prints `alive`."""
+    root = _fake_checkout(tmp_path, installed=True)
+    r = _shell(f"source {root}/scripts/venv.sh; false; echo alive", cwd=tmp_path)
+    assert r.stdout == "alive\n", r.stderr
+
+
+def test_a_failed_install_returns_non_zero_and_the_shell_lives_on(tmp_path: Path) -> None:
+    root = _fake_checkout(tmp_path, installed=False)
+    r = _shell(f"source {root}/scripts/venv.sh; echo status=$?; echo alive", cwd=tmp_path, env={"PYTHON": "false"})
+    assert "alive" in r.stdout and "status=0" not in r.stdout, r.stdout + r.stderr
+    assert "venv: installing Bastion into" in r.stderr and "failed" in r.stderr
+
+
+# ------------------------------------------------------------------------------------------- installs that cannot rot
+# Imported only where a missing package is a one-line error naming the extra that brings it.
+OPTIONAL_IMPORTS = {"ray": "ray"}
+
+
+def test_every_third_party_module_imported_under_src_is_a_main_dependency() -> None:
+    """The fast half of scripts/check-plain-install.sh (which .ci/run runs through scripts/test.sh): a module
+    reached only through the dev extras or through another package's dependencies fails here."""
+    import ast
+    import re
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    repo = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+
+    def canonical(requirement: str) -> str:
+        name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    main = {canonical(r) for r in project["dependencies"]}
+    imported: dict[str, str] = {}
+    for path in (repo / "src" / "bastion").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names] if isinstance(node, ast.Import)
+                else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                else []
+            )  # fmt: skip
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "bastion":
+                    imported.setdefault(top, str(path.relative_to(repo)))
+    providers = packages_distributions()
+    undeclared = {}
+    for module, where in imported.items():
+        if module in OPTIONAL_IMPORTS:
+            assert OPTIONAL_IMPORTS[module] in project["optional-dependencies"], module
+            continue
+        dists = {canonical(d) for d in providers.get(module, [])}
+        if not dists & main:
+            undeclared[module] = (where, sorted(dists))
+    assert undeclared == {}, f"imported under src/ but not in [project].dependencies: {undeclared}"
+
+
+def test_ci_runs_the_plain_install_check_first() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    ci = (repo / ".ci" / "run").read_text()
+    assert "bash scripts/test.sh" in ci
+    steps = [line.strip() for line in (repo / "scripts" / "test.sh").read_text().splitlines()]
+    commands = [s for s in steps if s and not s.startswith("#")]
+    first_real = next(s for s in commands if "check-plain-install" in s or "venv.sh" in s)
+    assert "check-plain-install" in first_real
