@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from bastion.por.history import RoundEntry, RoundHistory
+from bastion.por.history import RoundHistory
 from bastion.service.deps import SettingsDep
 from bastion.settings import Settings
 
@@ -79,17 +79,42 @@ def history(settings: Settings) -> RoundHistory:
     )
 
 
-def round_entry(settings: Settings, round_id: str | None = None) -> tuple[RoundHistory, RoundEntry]:
-    """The round `round_id` (default: the newest) of the published history; 404 when there is none."""
-    h = history(settings)
-    entry = h.latest if round_id is None else h.get(round_id)
-    if entry is None:
-        raise HTTPException(404, f"no published round {round_id!r}" if round_id else "no round is published here")
-    return h, entry
+@dataclass(frozen=True)
+class Published:
+    """One published round: its directory, its id, and its place in the history (None: a lone round whose
+    round.json the reserves side cannot read; the page still shows what it has)."""
+
+    path: Path
+    round_id: str
+    history: dict[str, Any] | None
+
+
+def published(settings: Settings, round_id: str | None = None) -> Published:
+    """The round `round_id` (default: the newest) of what is published; 404 when there is none."""
+    from bastion.por.history import RoundHistoryError, entry_summary, history_of_one
+
+    if settings.rounds_dir is not None:
+        h = history(settings)
+        entry = h.latest if round_id is None else h.get(round_id)
+        if entry is None:
+            raise HTTPException(404, f"no published round {round_id!r}" if round_id else "no round is published here")
+        return Published(entry.path, entry.round_id, {**entry_summary(entry, True), "rounds": len(h.rounds)})
+    if settings.round_dir is None:
+        history(settings)  # raises the 404 that says how to publish a round
+    path = settings.round_dir
+    assert path is not None
+    rid = str(_read_round(path).get("round_id"))
+    if round_id is not None and round_id != rid:
+        raise HTTPException(404, f"no published round {round_id!r}")
+    try:
+        summary: dict[str, Any] | None = {**entry_summary(history_of_one(path).rounds[0], False), "rounds": 1}
+    except RoundHistoryError:
+        summary = None
+    return Published(path, rid, summary)
 
 
 def _round_dir(settings: SettingsDep) -> Path:
-    return round_entry(settings)[1].path
+    return published(settings).path
 
 
 def _read_round(round_dir: Path) -> dict[str, Any]:
@@ -272,12 +297,9 @@ def rounds_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "rounds.html", media_type=_MEDIA[".html"], headers=_PAGE_HEADERS)
 
 
-def _entry_view(h: RoundHistory, entry: RoundEntry) -> dict[str, Any]:
-    from bastion.por.history import entry_summary
-
-    view = round_view(entry.path, f"/por/rounds/{entry.round_id}/files")
-    view["history"] = entry_summary(entry, h.numbered)
-    view["history"]["rounds"] = len(h.rounds)
+def _entry_view(p: Published) -> dict[str, Any]:
+    view = round_view(p.path, f"/por/rounds/{p.round_id}/files")
+    view["history"] = p.history
     return view
 
 
@@ -285,8 +307,7 @@ def _entry_view(h: RoundHistory, entry: RoundEntry) -> dict[str, Any]:
 def published_round(settings: SettingsDep) -> dict[str, Any]:
     """The newest published round: header, per-asset liabilities with reserves and ratio when verified, files,
     and its place in the history (number, change since the previous round)."""
-    h, entry = round_entry(settings)
-    view = _entry_view(h, entry)
+    view = _entry_view(published(settings))
     view["files"] = [{**f, "url": f"/por/files/{f['name']}"} for f in view["files"]]
     return view
 
@@ -303,8 +324,7 @@ def published_rounds(settings: SettingsDep) -> dict[str, Any]:
 @router.get("/por/api/rounds/{round_id}")
 def published_round_by_id(round_id: str, settings: SettingsDep) -> dict[str, Any]:
     """One published round, as /por/api/round gives the newest."""
-    h, entry = round_entry(settings, round_id)
-    return _entry_view(h, entry)
+    return _entry_view(published(settings, round_id))
 
 
 def _file_response(round_dir: Path, name: str) -> Response:
@@ -325,4 +345,4 @@ def public_file(name: str, settings: SettingsDep) -> Response:
 @router.get("/por/rounds/{round_id}/files/{name:path}", include_in_schema=False)
 def public_round_file(round_id: str, name: str, settings: SettingsDep) -> Response:
     """A public file of a published round, by the exact name its round.json gives it; anything else is 404."""
-    return _file_response(round_entry(settings, round_id)[1].path, name)
+    return _file_response(published(settings, round_id).path, name)
