@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # When set, operator routes (rules, reviews, lists, metrics) require `Authorization: Bearer <token>`.
     operator_token: SecretStr | None = None
 
+    # The request boundary: the largest request body accepted (413 beyond), and the deepest JSON nesting (422).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=4, le=200)
+
     # WebAuthn relying party: the site users see, and the exact origin their browser reports.
     webauthn_rp_id: str = "localhost"
     webauthn_rp_name: str = "Bastion"
