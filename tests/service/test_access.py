@@ -47,6 +47,12 @@ PUBLIC = {
     ("GET", "/v1/public/insurance-fund"),
     ("GET", "/v1/public/adl"),
     ("GET", "/v1/public/protection-fund"),
+    ("GET", "/por/rounds"),
+    ("GET", "/por/api/rounds"),
+    ("GET", "/por/api/rounds/{round_id}"),
+    ("GET", "/por/rounds/{round_id}/files/{name:path}"),
+    # the appropriateness questionnaire's questions (never its answers)
+    ("GET", "/v1/beginner/questionnaire"),
     ("GET", "/v1/public/funds/disclosures"),
     # a third-party app's server redeeming a code: its client secret (in the body) is the credential
     ("POST", "/v1/fast-api/token"),
@@ -345,6 +351,38 @@ def _pfund_cases(c: httpx.Client, w: World) -> None:
     assert len(c.get("/v1/pfund/my-cases", headers=w.user("alice")).json()["cases"]) == 1
 
 
+BEGINNER_RULES = {
+    "enabled": True, "account_age_days": 30, "no_derivatives_history": True, "cooling_off_hours": 24,
+    "max_leverage": "10", "max_position_usd": "1000",
+    "questionnaire": {"pass_mark": 1, "retry_hours": 1,
+                      "questions": [{"id": "a", "text": "A?", "options": ["x", "y"], "answer": 1}]},
+}  # fmt: skip
+
+
+def _beginner_rules(c: httpx.Client) -> None:
+    r = c.put("/v1/beginner/rules", json={"definition": BEGINNER_RULES, "actor": "walker"}, headers=OPERATOR)
+    assert r.status_code == 200, r.text
+
+
+def _beginner_questionnaire(c: httpx.Client, w: World) -> None:
+    _beginner_rules(c)
+    r = c.post("/v1/beginner/questionnaire", json={"answers": {"a": 1}}, headers=w.user("bob"))
+    assert r.status_code == 200 and r.json()["passed"] is True, r.text
+    from bastion.protection.beginner import QuestionnaireAttempt
+
+    with w.app.state.sessionmaker() as s:
+        assert {a.user_id for a in s.query(QuestionnaireAttempt).all()} == {"bob"}
+    alice = c.get("/v1/beginner/status", headers=w.user("alice")).json()
+    assert alice["questionnaire_passed"] is False
+
+
+def _beginner_status(c: httpx.Client, w: World) -> None:
+    _beginner_rules(c)
+    c.post("/v1/beginner/questionnaire", json={"answers": {"a": 1}}, headers=w.user("alice"))
+    assert c.get("/v1/beginner/status", headers=w.user("alice")).json()["questionnaire_passed"] is True
+    assert c.get("/v1/beginner/status", headers=w.user("bob")).json()["questionnaire_passed"] is False
+
+
 def _account_config(c: httpx.Client, w: World) -> None:
     r = c.get("/api/v5/account/config", headers=w.signed("bob", "GET", "/api/v5/account/config"))
     assert r.json()["data"][0]["uid"] == "bob"
@@ -359,6 +397,8 @@ OTHER_USER: dict[tuple[str, str], Callable[[httpx.Client, World], None]] = {
     ("GET", "/v1/keys"): _my_keys,
     ("GET", "/api/v5/account/config"): _account_config,
     ("GET", "/v1/pfund/my-cases"): _pfund_cases,
+    ("POST", "/v1/beginner/questionnaire"): _beginner_questionnaire,
+    ("GET", "/v1/beginner/status"): _beginner_status,
     ("PUT", "/v1/users/{user_id}/anti-phishing-code"): _own_path("PUT", "/v1/users/{user_id}/anti-phishing-code",
                                                                  {"code": "Blue-Otter7"}),
     ("POST", "/v1/users/{user_id}/notifications/render"): _own_path(

@@ -7,7 +7,8 @@ ALL = "*"
 # service scopes: machines of the exchange
 SERVICE_SCOPES: dict[str, str] = {
     "risk:write": "withdrawal wallet service: POST /v1/withdrawals/evaluate",
-    "events:write": "login, account and address-book services: POST /v1/events/*",
+    "events:write": "the exchange's event feeds: logins, credential and address-book changes (POST /v1/events/*), "
+    "beginner accounts, first derivatives trades, margin events",
     "funds:write": "liquidation engine and position feed: liquidations, ADL position snapshots",
     "orders:precheck": "order gateways: POST /v1/orders/precheck",
     "deposits:write": "chain watcher: POST /v1/deposits/observed",
@@ -19,6 +20,7 @@ OPERATOR_SCOPES: dict[str, str] = {
     "keys:admin": "account back office: users' API keys, third-party apps, the key sweeper and metrics",
     "funds:admin": "treasury: insurance-fund injections and fund metrics",
     "deposits:review": "support: moving mistaken-deposit cases",
+    "protection:admin": "user-protection rules (beginner protection) and their effect measurement",
     "pfund:admin": "user protection fund: contributions, transfers, incidents, payouts, fund disclosures",
 }
 SCOPES: dict[str, str] = {
