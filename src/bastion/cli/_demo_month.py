@@ -20,6 +20,14 @@ from rich.console import Console
 
 console = Console()
 DEMO_EXCHANGE = "Demo Exchange"
+# Each chain's height (block, slot, ledger or version) the demo round's balances are taken at.
+DEMO_HEIGHTS = {
+    "bitcoin": 870_000, "ethereum": 21_000_000, "tron": 67_000_000, "arbitrum": 280_000_000,
+    "optimism": 128_000_000, "bsc": 44_000_000, "polygon": 64_000_000, "avalanche": 53_000_000,
+    "solana": 305_000_000, "xrpl": 92_000_000, "dogecoin": 5_450_000, "litecoin": 2_800_000,
+    "bitcoin-cash": 872_000, "polkadot": 23_500_000, "cardano": 11_200_000, "ton": 43_000_000,
+    "near": 133_000_000, "aptos": 2_100_000_000,
+}  # fmt: skip
 
 
 def _previous_month() -> str:
@@ -69,7 +77,7 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     config = RoundConfig(
         exchange=DEMO_EXCHANGE, round_id=month,
         snapshot_time=end.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
-        block_heights={"bitcoin": 870_000, "ethereum": 21_000_000, "tron": 67_000_000, "arbitrum": 280_000_000},
+        block_heights=DEMO_HEIGHTS,
     )  # fmt: skip
     with progress_bar() as bar:
         summary = prove_round(out / "snapshot", round_dir, config, RichProgress(bar))

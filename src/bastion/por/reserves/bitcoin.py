@@ -164,8 +164,9 @@ def multisig_scripts(script: bytes) -> dict[str, bytes]:
 
 
 # ------------------------------------------------------------------------------------- BIP-137
-def message_hash(message: bytes) -> bytes:
-    return bytes(double_sha256(MAGIC + compact.to_bytes(len(message)) + message))
+def message_hash(message: bytes, magic: bytes = MAGIC) -> bytes:
+    """Bitcoin Core's signed-message hash; forks (Litecoin, Dogecoin) change only the magic prefix."""
+    return bytes(double_sha256(magic + compact.to_bytes(len(message)) + message))
 
 
 def decode_signature(text: str) -> bytes:
@@ -175,7 +176,7 @@ def decode_signature(text: str) -> bytes:
         raise ProofError("signature is not base64") from None
 
 
-def recover_bip137(message: bytes, sig: bytes) -> tuple[bytes, int]:
+def recover_bip137(message: bytes, sig: bytes, magic: bytes = MAGIC) -> tuple[bytes, int]:
     """(the signer's serialized public key, header byte) of a 65-byte BIP-137 signature."""
     if len(sig) != 65 or not 27 <= sig[0] <= 42:
         raise ProofError("not a BIP-137 signature (65 bytes, header 27-42)")
@@ -183,17 +184,19 @@ def recover_bip137(message: bytes, sig: bytes) -> tuple[bytes, int]:
     recid = (header - 27) & 3
     try:
         key = coincurve.PublicKey.from_signature_and_message(
-            sig[1:] + bytes([recid]), message_hash(message), hasher=None
+            sig[1:] + bytes([recid]), message_hash(message, magic), hasher=None
         )
     except Exception:
         raise ProofError("no public key can be recovered from the signature") from None
     return key.format(compressed=header >= 31), header
 
 
-def sign_bip137(secret: bytes, message: bytes, kind: str = "p2pkh", compressed: bool = True) -> str:
+def sign_bip137(
+    secret: bytes, message: bytes, kind: str = "p2pkh", compressed: bool = True, magic: bytes = MAGIC
+) -> str:
     """Base64 BIP-137 signature (for tests and the simulator); kind picks the header range."""
     base = {"p2pkh": 31 if compressed else 27, "p2sh-p2wpkh": 35, "p2wpkh": 39}[kind]
-    rec = coincurve.PrivateKey(secret).sign_recoverable(message_hash(message), hasher=None)
+    rec = coincurve.PrivateKey(secret).sign_recoverable(message_hash(message, magic), hasher=None)
     return base64.b64encode(bytes([base + rec[64]]) + rec[:64]).decode()
 
 

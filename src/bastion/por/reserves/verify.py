@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bastion.por.reserves import bitcoin, evm
+from bastion.por.reserves.chains import NATIVE_CHAINS, ChainProofError, Context
 from bastion.por.reserves.challenge import challenge_message, why_not_this_round
 from bastion.por.reserves.errors import ReservesInputError
 from bastion.por.reserves.round import Round
@@ -26,7 +27,7 @@ class RowCheck:
     ok: bool
     reason: str = ""
     signer: str = ""  # the key that signed (hex), for multisig counting and the report
-    scheme: str = ""  # bip137 | bip322 | bip137-multisig | eip191 | tron
+    scheme: str = ""  # bip137 | bip322 | bip137-multisig | eip191 | tron | a native chain's (chains/)
     address: str = ""  # normalized
     multisig: bitcoin.Multisig | None = None
 
@@ -100,7 +101,7 @@ def read_registry(path: Path) -> dict[tuple[str, str], tuple[str, str]]:
         raise ReservesInputError(name, [(None, "header", f"missing column(s): {', '.join(sorted(missing))}")])
     out: dict[tuple[str, str], tuple[str, str]] = {}
     problems: list[tuple[int | None, str, str]] = []
-    for i, rec in enumerate(reader, start=1):
+    for i, rec in enumerate(reader, start=2):  # header = row 1, as a spreadsheet shows it
         chain, address = (rec.get("chain") or "").strip().lower(), (rec.get("address") or "").strip()
         exchange = (rec.get("exchange") or "").strip()
         if not chain or not address or not exchange:
@@ -131,6 +132,8 @@ def normalize_address(chain: str, address: str) -> str:
     if chain == "tron":
         evm.parse_tron_address(address)
         return address
+    if chain in NATIVE_CHAINS:
+        return NATIVE_CHAINS[chain].normalize(address)
     raise ValueError(f"unknown chain {chain!r}")
 
 
@@ -138,8 +141,11 @@ def normalize_address(chain: str, address: str) -> str:
 class _Digests:
     """The challenge in every chain's signing form, hashed once per round rather than once per row."""
 
-    def __init__(self, challenge: str) -> None:
+    def __init__(self, challenge: str, rnd: Round | None = None) -> None:
         self.text = challenge
+        self.context = Context(
+            challenge, rnd.exchange if rnd else "", rnd.round_id if rnd else "", rnd.nonce if rnd else ""
+        )
         self.raw = challenge.encode()
         self.eip191 = evm.eip191_hash(challenge)
         self.tron = evm.tron_hash(challenge)
@@ -166,6 +172,8 @@ def check_row(row: WalletRow, rnd: Round, digests: _Digests) -> RowCheck:
             return _check_bitcoin(row, digests)
         if row.chain in evm.EVM_CHAINS:
             return _check_evm(row, digests)
+        if row.chain in NATIVE_CHAINS:
+            return _check_native(row, digests)
         return _check_tron(row, digests)
     except (bitcoin.ProofError, evm.EvmProofError) as exc:
         return RowCheck(False, str(exc))
@@ -238,6 +246,19 @@ def _check_multisig(row: WalletRow, address: bitcoin.Address, script: bytes, dig
     return RowCheck(True, signer=key.hex(), scheme="bip137-multisig", address=address.text, multisig=ms)
 
 
+def _check_native(row: WalletRow, digests: _Digests) -> RowCheck:
+    chain = NATIVE_CHAINS[row.chain]
+    try:
+        address = chain.normalize(row.address)
+    except ValueError as exc:
+        return RowCheck(False, f"address: {exc}")
+    try:
+        proof = chain.verify(row.address, row.signature, row.pubkey_or_script, digests.context)
+    except ChainProofError as exc:
+        return RowCheck(False, str(exc), address=address)
+    return RowCheck(True, signer=proof.signer, scheme=proof.scheme, address=proof.address)
+
+
 def _check_evm(row: WalletRow, digests: _Digests) -> RowCheck:
     try:
         key_hash = evm.parse_evm_address(row.address)
@@ -302,7 +323,7 @@ def verify_wallet_set(
     sources: Sequence[BalanceSource] = (),
 ) -> Verification:
     challenge = challenge_message(rnd)
-    digests = _Digests(challenge)
+    digests = _Digests(challenge, rnd)
     failures: list[Failure] = []
     groups: dict[tuple[str, str, str], list[tuple[WalletRow, RowCheck]]] = defaultdict(list)
 
