@@ -19,7 +19,7 @@ from bastion.por.reserves.challenge import challenge_message
 from bastion.por.reserves.round import parse_round
 from bastion.por.reserves.verify import verify_wallet_set
 from bastion.por.reserves.walletset import read_wallet_set, write_wallet_csv
-from bastion.sim.native_wallets import SIGNERS
+from bastion.sim.native_wallets import ROUND_SIGNERS, SIGNERS
 
 ROUND: dict[str, Any] = {
     "format": "bastion-round/1",
@@ -111,6 +111,118 @@ def _polkadot(message: str, seed: int = 1) -> tuple[str, str, str]:
     return ss58_encode(pair[0], 0), "0x" + sr25519.sign(pair, signed).hex(), ""
 
 
+# ------------------------------------------------------------------------------------- Cardano, TON, NEAR, Aptos
+# CIP-19 test vectors: the payment key and the type-6 (enterprise) mainnet address it gives
+CIP19_PAYMENT_VK = "addr_vk1w0l2sr2zgfm26ztc6nl9xy8ghsk5sh6ldwemlpmp9xylzy4dtf7st80zhd"
+CIP19_ENTERPRISE = "addr1vx2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzers66hrl8"
+CIP19_BASE = "addr1qx2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzer3n0d3vllmyqwsx5wktcd8cc3sq835lu7drv2xwl2wywfgse35a3x"
+# Aptos TS/Go SDK test fixtures: an ed25519 key, its address, and its signature of "hello world"
+APTOS_PRIVATE = "c5338cd251c22daa8c9c9cc94f498cc8a5c7e1d2e75287a5dda91096fe64efa5"
+APTOS_PUBLIC = "de19e5d1880cac87d57484ce9ed2e84cf0f9599f12e7cc3a52e4e7657a763f2c"
+APTOS_ADDRESS = "0x978c213990c4833df71548df7ce49d54c759d6b6d932de22b24d56060b7af2aa"
+APTOS_SIG = (
+    "9e653d56a09247570bb174a389e85b9226abd5c403ea6c504b386626a145158c"
+    "d4efd66fc5e071c0e19538a96a05ddbda24d3c51e1e6a9dacc6bb1ce775cce07"
+)
+
+
+def _cip30(message: str, seed: int = 1, hashed: bool = False) -> tuple[str, str, str]:
+    """signData as a CIP-30 wallet returns it, built with pycose (COSE_Sign1, EdDSA) and cbor2 (COSE_Key)."""
+    import cbor2
+    from pycose.algorithms import EdDSA
+    from pycose.headers import Algorithm
+    from pycose.keys import OKPKey
+    from pycose.keys.curves import Ed25519
+    from pycose.messages import Sign1Message
+
+    secret = bytes([seed]) * 32
+    public = bytes(SigningKey(secret).verify_key)
+    credential = hashlib.blake2b(public, digest_size=28).digest()
+    from embit import bech32
+
+    header = bytes([0x61])  # enterprise, mainnet (CIP-19)
+    words = bech32.convertbits(header + credential, 8, 5, True)
+    address = bech32.bech32_encode(bech32.Encoding.BECH32, "addr", words)
+    payload = hashlib.blake2b(message.encode(), digest_size=28).digest() if hashed else message.encode()
+    msg = Sign1Message(
+        phdr={Algorithm: EdDSA, "address": header + credential}, uhdr={"hashed": hashed}, payload=payload
+    )
+    msg.key = OKPKey(crv=Ed25519, d=secret, x=public)
+    cose_key = cbor2.dumps({1: 1, 3: -8, -1: 6, -2: public})
+    return address, msg.encode(tag=False).hex(), cose_key.hex()
+
+
+def _cip30_hashed(message: str, seed: int = 1) -> tuple[str, str, str]:
+    return _cip30(message, seed, hashed=True)
+
+
+def _ton_proof(message: str, seed: int = 1) -> tuple[str, str, str]:
+    """A v4r2 wallet from tonsdk; the ton_proof signed as TonConnect's spec lays it out."""
+    import base64
+    import json
+    import struct
+
+    from tonsdk.contract.wallet import WalletV4ContractR2
+
+    key = SigningKey(bytes([seed]) * 32)
+    public = bytes(key.verify_key)
+    wallet = WalletV4ContractR2(public_key=public, private_key=bytes(key) + public, wc=0)
+    state_init = bytes(wallet.create_state_init()["state_init"].to_boc(False))
+    address = wallet.address.to_string(True, True, True)  # user-friendly, bounceable, as wallets show it
+    hash_part = bytes(wallet.address.hash_part)
+    domain, timestamp = "proof.exchange.example", 1_764_547_321
+    item = (
+        b"ton-proof-item-v2/"
+        + struct.pack(">i", 0)
+        + hash_part
+        + struct.pack("<I", len(domain))
+        + domain.encode()
+        + struct.pack("<Q", timestamp)
+        + message.encode()
+    )
+    signed = hashlib.sha256(b"\xff\xff" + b"ton-connect" + hashlib.sha256(item).digest()).digest()
+    proof = {
+        "timestamp": timestamp,
+        "domain": {"lengthBytes": len(domain), "value": domain},
+        "payload": message,
+        "signature": base64.b64encode(key.sign(signed).signature).decode(),
+    }
+    return address, json.dumps(proof), base64.b64encode(state_init).decode()
+
+
+def _nep413(message: str, seed: int = 1, exchange: str = "Demo Exchange") -> tuple[str, str, str]:
+    """NEP-413 payload serialized by borsh-construct, signed with PyNaCl; an implicit account."""
+    import base64
+
+    import base58
+    from borsh_construct import U8, U32, CStruct, Option, String
+
+    payload = CStruct(
+        "tag" / U32, "message" / String, "nonce" / U8[32], "recipient" / String, "callback" / Option(String)
+    )
+    nonce = hashlib.sha256(message.encode()).digest()  # the round's nonce rule: SHA-256 of the challenge
+    data = payload.build(
+        {"tag": 2**31 + 413, "message": message, "nonce": list(nonce), "recipient": exchange, "callback": None}
+    )
+    key = SigningKey(bytes([seed]) * 32)
+    public = bytes(key.verify_key)
+    signature = key.sign(hashlib.sha256(data).digest()).signature
+    return public.hex(), base64.b64encode(signature).decode(), "ed25519:" + base58.b58encode(public).decode()
+
+
+def _aptos(message: str, seed: int = 1, nonce: str = ROUND["nonce"]) -> tuple[str, str, str]:
+    """The SDK fixture key; fullMessage as Petra / the wallet standard compose it."""
+    import json
+
+    key = SigningKey(bytes.fromhex(APTOS_PRIVATE)) if seed == 1 else SigningKey(bytes([seed]) * 32)
+    full = (
+        f"APTOS\naddress: {APTOS_ADDRESS}\napplication: https://exchange.example\nchainId: 1\n"
+        f"message: {message}\nnonce: {nonce}"
+    )
+    reply = {"fullMessage": full, "signature": key.sign(full.encode()).signature.hex()}
+    return APTOS_ADDRESS, json.dumps(reply), APTOS_PUBLIC
+
+
 INDEPENDENT: dict[str, list[Callable[..., tuple[str, str, str]]]] = {
     "solana": [_solders],
     "xrpl": [_xrpl_k1, _xrpl_ed],
@@ -118,6 +230,10 @@ INDEPENDENT: dict[str, list[Callable[..., tuple[str, str, str]]]] = {
     "litecoin": [_pycoin("LTC")],
     "bitcoin-cash": [_pycoin("BCH", legacy_to_cash=True)],
     "polkadot": [_polkadot],
+    "cardano": [_cip30, _cip30_hashed],
+    "ton": [_ton_proof],
+    "near": [_nep413],
+    "aptos": [_aptos],
 }
 CASES = [(chain, signer) for chain, signers in INDEPENDENT.items() for signer in signers]
 IDS = [f"{chain}-{signer.__name__}" for chain, signer in CASES]
@@ -128,6 +244,10 @@ ASSET = {
     "litecoin": "LTC",
     "bitcoin-cash": "BCH",
     "polkadot": "DOT",
+    "cardano": "ADA",
+    "ton": "TON",
+    "near": "NEAR",
+    "aptos": "APT",
 }
 
 
@@ -158,11 +278,90 @@ def test_another_keys_signature_is_refused(chain: str) -> None:
     assert info.value.field in ("signature", "pubkey_or_script")
 
 
-@pytest.mark.parametrize("chain", list(SIGNERS))
+@pytest.mark.parametrize("chain", [*SIGNERS, *ROUND_SIGNERS])
 def test_the_simulators_wallets_verify_with_the_chains_rules(chain: str) -> None:
-    for sign in SIGNERS[chain]:
+    signers = SIGNERS.get(chain) or (lambda s, m: ROUND_SIGNERS[chain](s, m, CTX.exchange, CTX.nonce),)
+    for sign in signers:
         address, signature, pubkey = sign(b"\x07" * 32, CHALLENGE)
         assert NATIVE_CHAINS[chain].verify(address, signature, pubkey, CTX).address == address
+
+
+def test_cardano_cip19_vectors() -> None:
+    from bastion.por.reserves.chains import cardano
+
+    _, key = cardano._bech32_decode(CIP19_PAYMENT_VK)
+    assert cardano.enterprise_address(key) == CIP19_ENTERPRISE
+    assert cardano.normalize(CIP19_BASE) == CIP19_BASE  # 103 characters: past bech32's usual 90
+    assert cardano.address_bytes(CIP19_BASE)[1:29] == cardano.address_bytes(CIP19_ENTERPRISE)[1:29]
+    with pytest.raises(ValueError, match="mainnet"):
+        cardano.normalize("addr_test1vz2fxv2umyhttkxyxp8x0dlpdt3k6cwng5pxj3jhsydzerspjrlsz")
+    address, _, cose_key = _cip30(CHALLENGE)
+    with pytest.raises(ChainProofError, match="protected header's address is not this row's"):
+        NATIVE_CHAINS["cardano"].verify(address, _cip30_other_address(), cose_key, CTX)
+    with pytest.raises(ChainProofError, match="pubkey_or_script: is not the key of the address's payment part"):
+        NATIVE_CHAINS["cardano"].verify(CIP19_ENTERPRISE, _cip30(CHALLENGE)[1], cose_key, CTX)
+
+
+def _cip30_other_address() -> str:
+    """A COSE_Sign1 by key 1 whose protected header names another address (signed for someone else)."""
+    import cbor2
+
+    key = SigningKey(b"\x01" * 32)
+    protected = cbor2.dumps({1: -8, "address": bytes([0x61]) + b"\x00" * 28})
+    sig = key.sign(cbor2.dumps(["Signature1", protected, b"", CHALLENGE.encode()])).signature
+    return str(cbor2.dumps([protected, {}, CHALLENGE.encode(), sig]).hex())
+
+
+def test_ton_simulator_address_is_tonsdks() -> None:
+    from tonsdk.contract.wallet import WalletV4ContractR2
+
+    secret = b"\x09" * 32
+    public = bytes(SigningKey(secret).verify_key)
+    wallet = WalletV4ContractR2(public_key=public, private_key=secret + public, wc=0)
+    address, _, _ = SIGNERS["ton"][0](secret, CHALLENGE)
+    assert address == wallet.address.to_string(False)
+    assert NATIVE_CHAINS["ton"].normalize(wallet.address.to_string(True, True, True)) == address
+
+
+def test_ton_state_init_of_another_wallet_is_refused() -> None:
+    address, proof, _ = _ton_proof(CHALLENGE, 1)
+    _, _, other_state = _ton_proof(CHALLENGE, 2)
+    with pytest.raises(ChainProofError, match="pubkey_or_script: StateInit does not hash to this address"):
+        NATIVE_CHAINS["ton"].verify(address, proof, other_state, CTX)
+
+
+def test_near_named_account_needs_the_nodes_key_list() -> None:
+    _, signature, key = _nep413(CHALLENGE)
+    with pytest.raises(ChainProofError, match="address: a named account's full-access keys come from a NEAR node"):
+        NATIVE_CHAINS["near"].verify("reserves.demo.near", signature, key, CTX)
+    from bastion.por.reserves.chains import near
+
+    public = near.public_key(key).hex()
+    with_keys = Context(
+        CTX.challenge, CTX.exchange, CTX.round_id, CTX.nonce, {("near", "reserves.demo.near"): frozenset({public})}
+    )
+    assert NATIVE_CHAINS["near"].verify("reserves.demo.near", signature, key, with_keys).scheme == "nep413"
+    other = Context(
+        CTX.challenge, CTX.exchange, CTX.round_id, CTX.nonce, {("near", "reserves.demo.near"): frozenset({"00" * 32})}
+    )
+    with pytest.raises(ChainProofError, match="not a full-access key"):
+        NATIVE_CHAINS["near"].verify("reserves.demo.near", signature, key, other)
+    # another recipient than the round's exchange is another payload
+    _, for_other, _ = _nep413(CHALLENGE, exchange="Other Exchange")
+    with pytest.raises(ChainProofError, match="signature: does not verify"):
+        NATIVE_CHAINS["near"].verify(near.public_key(key).hex(), for_other, key, CTX)
+
+
+def test_aptos_sdk_vector_and_full_message_rules() -> None:
+    from bastion.por.reserves.chains import aptos
+    from bastion.por.reserves.chains.base import ed25519_verify
+
+    assert aptos.authentication_key(bytes.fromhex(APTOS_PUBLIC)) == APTOS_ADDRESS
+    assert ed25519_verify(bytes.fromhex(APTOS_PUBLIC), b"hello world", bytes.fromhex(APTOS_SIG))
+    assert aptos.normalize("0x1") == "0x" + "0" * 63 + "1"
+    _, old_nonce, _ = _aptos(CHALLENGE, nonce="0" * 32)
+    with pytest.raises(ChainProofError, match="signed nonce is not this round's nonce"):
+        NATIVE_CHAINS["aptos"].verify(APTOS_ADDRESS, old_nonce, APTOS_PUBLIC, CTX)
 
 
 def test_xrpl_published_vectors() -> None:

@@ -42,6 +42,7 @@ def _step(n: int, total: int, title: str) -> None:
 def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: bool) -> None:
     from bastion.cli.por_liabilities import RichProgress, progress_bar
     from bastion.db.session import make_engine, make_sessionmaker
+    from bastion.por.reserves.publish import publish_reserve_files
     from bastion.por.reserves.report import build_report, print_report, round_reserves_of, write_reserves
     from bastion.por.reserves.round import load_round
     from bastion.por.reserves.verify import verify_wallet_set
@@ -86,8 +87,9 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     _step(4, total, "reserves: wallet ownership signatures over the round's challenge, balances, reserve ratios")
     wallets = out / "wallets.csv"
     made = make_wallet_set(read_round(round_dir), wallets, seed=1)
-    result = verify_wallet_set(load_round(round_dir), read_wallet_set(wallets))
-    write_reserves(result, round_dir / "reserves.json")
+    reserve_round = load_round(round_dir)
+    result = verify_wallet_set(reserve_round, read_wallet_set(wallets))
+    write_reserves(result, round_dir / "reserves.json", publish_reserve_files(reserve_round, wallets, round_dir))
     print_report(build_report(round_reserves_of(result)))
     console.print(f"{made.wallets} wallets verified")
 

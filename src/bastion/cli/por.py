@@ -86,7 +86,8 @@ def reserves_verify(
     ),
     out: Path | None = typer.Option(None, "--out", help="Where to write the result (default ROUND_DIR/reserves.json)."),
 ) -> None:
-    """Verify every wallet's ownership proof and balance; write reserves.json; print the reserve table."""
+    """Verify every wallet's ownership proof and balance; write reserves.json with the wallet set (as
+    wallets.csv) and prices.json beside it, for publication; print the reserve table."""
     from bastion.por.reserves.errors import ReservesInputError
     from bastion.por.reserves.report import (
         RESERVES_FILE,
@@ -109,8 +110,11 @@ def reserves_verify(
         result = verify_wallet_set(rnd, wallet_set, registry=claimed, sources=_sources(bitcoin_rpc, evm_rpc, token))
     except BalanceSourceError as exc:
         raise _input_error(exc) from None
+    from bastion.por.reserves.publish import publish_reserve_files
+
     target = out or round_dir / RESERVES_FILE
-    write_reserves(result, target)
+    published = publish_reserve_files(rnd, wallets, target.parent)
+    write_reserves(result, target, published)
     report = build_report(round_reserves_of(result))
     print_report(report)
     typer.echo(f"wrote {target}")

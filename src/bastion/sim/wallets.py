@@ -6,9 +6,9 @@ Reserves cover each asset's net liabilities by a few percent (2-8%, seeded), exc
   2-of-3 P2WSH multisig (two rows, one BIP-137 signature per key, the witness script in pubkey_or_script);
 - ETH on Ethereum, Arbitrum and Optimism; TRX on TRON; BNB on BSC; AVAX on Avalanche C-Chain; USDT on
   Ethereum, TRON and BSC;
-- SOL, XRP, DOGE, LTC, BCH, DOT ... on their own chains (`NATIVE_BY_ASSET`), signed as those chains' wallets
-  sign (`bastion.sim.native_wallets`);
-- the remaining assets (tokens: USDC, LINK, SHIB...) as ERC-20 tokens on Ethereum, Polygon and BSC.
+- SOL, XRP, DOGE, LTC, BCH, DOT, ADA, TON, NEAR, APT on their own chains (`NATIVE_BY_ASSET`), signed as
+  those chains' wallets sign (`bastion.sim.native_wallets`);
+- the remaining assets (tokens: USDC, LINK, SHIB, DAI, UNI, PEPE) as ERC-20 tokens on Ethereum, Polygon and BSC.
 Keys come from `random.Random(seed)`: demo keys only, never for real funds.
 """
 
@@ -24,7 +24,7 @@ from bastion.por.reserves import bitcoin, evm
 from bastion.por.reserves.challenge import challenge_message
 from bastion.por.reserves.round import parse_round
 from bastion.por.reserves.walletset import write_wallet_csv
-from bastion.sim.native_wallets import SIGNERS
+from bastion.sim.native_wallets import ROUND_SIGNERS, SIGNERS
 
 BTC_KINDS = ("p2pkh", "p2wpkh", "p2sh-p2wpkh", "p2tr", "p2wpkh-bip137")
 EVM_BY_ASSET = {
@@ -41,6 +41,10 @@ NATIVE_BY_ASSET = {
     "LTC": "litecoin",
     "BCH": "bitcoin-cash",
     "DOT": "polkadot",
+    "ADA": "cardano",
+    "TON": "ton",
+    "NEAR": "near",
+    "APT": "aptos",
 }
 TOKEN_CHAINS = ("ethereum", "polygon", "bsc")
 
@@ -108,8 +112,12 @@ def make_wallet_set(
                 continue
             if name in NATIVE_BY_ASSET:
                 chain = NATIVE_BY_ASSET[name]
-                signers = SIGNERS[chain]
-                address, signature, script = signers[i % len(signers)](secret(), message)
+                if chain in ROUND_SIGNERS:
+                    signed = ROUND_SIGNERS[chain](secret(), message, rnd.exchange, rnd.nonce)
+                else:
+                    signers = SIGNERS[chain]
+                    signed = signers[i % len(signers)](secret(), message)
+                address, signature, script = signed
                 rows.append(_row(chain, name, address, bal, height(chain), message, signature, script))
                 continue
             chains = EVM_BY_ASSET.get(name, TOKEN_CHAINS)

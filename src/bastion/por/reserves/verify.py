@@ -42,6 +42,7 @@ class Wallet:
     scheme: str = ""
     kind: str = ""  # "m-of-n multisig" or "single key"
     verified: bool = False
+    snapshot_height: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +341,7 @@ def verify_wallet_set(
     wallets: list[Wallet] = []
     for (chain, address, asset), members in groups.items():
         wallet = Wallet(chain, asset, address, members[0][0].balance, [r.row for r, _ in members])
+        wallet.snapshot_height = members[0][0].snapshot_height
         wallets.append(wallet)
         for row, check in members:
             if not check.ok:
