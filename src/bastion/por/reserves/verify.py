@@ -142,10 +142,19 @@ def normalize_address(chain: str, address: str) -> str:
 class _Digests:
     """The challenge in every chain's signing form, hashed once per round rather than once per row."""
 
-    def __init__(self, challenge: str, rnd: Round | None = None) -> None:
+    def __init__(
+        self,
+        challenge: str,
+        rnd: Round | None = None,
+        account_keys: dict[tuple[str, str], frozenset[str]] | None = None,
+    ) -> None:
         self.text = challenge
         self.context = Context(
-            challenge, rnd.exchange if rnd else "", rnd.round_id if rnd else "", rnd.nonce if rnd else ""
+            challenge,
+            rnd.exchange if rnd else "",
+            rnd.round_id if rnd else "",
+            rnd.nonce if rnd else "",
+            account_keys or {},
         )
         self.raw = challenge.encode()
         self.eip191 = evm.eip191_hash(challenge)
@@ -324,7 +333,7 @@ def verify_wallet_set(
     sources: Sequence[BalanceSource] = (),
 ) -> Verification:
     challenge = challenge_message(rnd)
-    digests = _Digests(challenge, rnd)
+    digests = _Digests(challenge, rnd, _account_keys(rnd, wallet_set, sources))
     failures: list[Failure] = []
     groups: dict[tuple[str, str, str], list[tuple[WalletRow, RowCheck]]] = defaultdict(list)
 
@@ -366,6 +375,35 @@ def verify_wallet_set(
             reserves[wallet.asset] += wallet.balance
     failures.sort(key=lambda f: f.row)
     return Verification(rnd, challenge, wallets, failures, source_names, wallet_set, reserves)
+
+
+def _account_keys(
+    rnd: Round, wallet_set: WalletSet, sources: Sequence[BalanceSource]
+) -> dict[tuple[str, str], frozenset[str]]:
+    """Keys allowed to sign for accounts that are not a key hash (NEAR named accounts, Aptos accounts),
+    read from the sources that can list them, at the round's height, before any signature is checked."""
+    out: dict[tuple[str, str], frozenset[str]] = {}
+    for source in sources:
+        lister = getattr(source, "account_keys", None)
+        if lister is None:
+            continue
+        by_chain: dict[str, set[str]] = defaultdict(set)
+        for row in wallet_set.rows:
+            if row.chain in NATIVE_CHAINS and source.handles(row.chain, row.asset):
+                try:
+                    address = NATIVE_CHAINS[row.chain].normalize(row.address)
+                except ValueError:
+                    continue  # the row fails on its address anyway
+                if row.chain == "near" and len(address) == 64:
+                    continue  # an implicit account is its key
+                by_chain[row.chain].add(address)
+        for chain, accounts in by_chain.items():
+            height = rnd.block_heights.get(_height_key(chain))
+            if height is None:
+                raise BalanceSourceError(f"round.json has no block height for {chain}; cannot ask the node")
+            for account, keys in lister(chain, sorted(accounts), height).items():
+                out[(chain, account)] = keys
+    return out
 
 
 def _settle_multisig(wallet: Wallet, members: list[tuple[WalletRow, RowCheck]], failures: list[Failure]) -> bool:

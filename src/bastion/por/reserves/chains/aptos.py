@@ -66,7 +66,8 @@ def verify(address: str, signature: str, pubkey: str, ctx: Context) -> NativePro
         raise ChainProofError("pubkey_or_script", "must be the 32-byte ed25519 public key in hex")
     allowed = ctx.account_keys.get(("aptos", account))
     if allowed is not None:
-        if key.hex() not in allowed:
+        # an Aptos source read the account's authentication key at the snapshot (it may have been rotated)
+        if "authkey:" + authentication_key(key) not in allowed:
             raise ChainProofError("pubkey_or_script", "is not the account's authentication key at the snapshot")
     elif authentication_key(key) != account:
         raise ChainProofError("pubkey_or_script", "is not the key of this address (SHA3-256(key ++ 0x00))")

@@ -8,7 +8,7 @@ signature and `pubkey_or_script` the key (`ed25519:<base58>`, or hex).
 
 Who may sign: an implicit account (64 hex characters) *is* its key. A named account (`exchange.near`) is
 checked against its full-access keys, which only a node knows: without a NEAR balance source listing them
-(`view_access_key_list` at the snapshot height) the row is refused.
+(`view_access_key_list` at the snapshot height, `--node near=URL`) the row is refused.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def verify(address: str, signature: str, pubkey: str, ctx: Context) -> NativePro
         if keys is None:
             raise ChainProofError(
                 "address",
-                "a named account's full-access keys come from a NEAR node: verify with --near-rpc",
+                "a named account's full-access keys come from a NEAR node: verify with --node near=URL",
             )
         if key.hex() not in keys:
             raise ChainProofError("pubkey_or_script", "is not a full-access key of the account at the snapshot")
