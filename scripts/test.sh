@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Install Bastion with its dev tools, make sure PostgreSQL and Redis are up, then lint, type-check and test.
+# First prove a plain install (no extras) works (scripts/check-plain-install.sh); then install Bastion with its
+# dev tools, make sure PostgreSQL and Redis are up, lint, type-check and test.
 set -euo pipefail
-EXTRAS=dev source "$(dirname "$0")/venv.sh"
+cd "$(dirname "$0")/.."
+if [ "${BASTION_SKIP_PLAIN_INSTALL:-}" != 1 ]; then
+  bash scripts/check-plain-install.sh
+fi
+EXTRAS=dev source scripts/venv.sh
 bash scripts/ensure-services.sh
 bash scripts/ensure-chromium.sh  # the browser tests (tests/web) drive Debian's Chromium
 export BASTION_TEST_POSTGRES_URL=${BASTION_TEST_POSTGRES_URL:-postgresql+psycopg://postgres:postgres@127.0.0.1:5432/bastion_test}

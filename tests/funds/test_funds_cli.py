@@ -20,7 +20,7 @@ def test_import_all_or_nothing_then_idempotent(db_url: str, tmp_path: Path) -> N
     bad = tmp_path / "bad.csv"
     bad.write_text(HEADER + _row(1, "101") + _row(2, "oops"))
     r = runner.invoke(app, ["funds", "import", str(bad), "--url", db_url])
-    assert r.exit_code == 2 and "row 1, fillPx" in r.output
+    assert r.exit_code == 2 and "row 3, fillPx" in r.output, r.output  # line 3: header is line 1
     good = tmp_path / "good.csv"
     good.write_text(HEADER + _row(1, "101") + _row(2, "99.5"))
     r = runner.invoke(app, ["funds", "import", str(good), "--url", db_url])

@@ -107,7 +107,7 @@ def make_round(out: Path, *, users: int = 24, padding: int = 5, seed: int = 7, r
     (out / "batches" / "batch-00000.proof").write_bytes(proof_bytes)
 
     round_json: dict[str, Any] = {
-        "format": "bastion-round/1",
+        "format": "bastion-round/2",
         "exchange": "Demo Exchange",
         "round_id": round_id,
         "snapshot_time": "2026-11-01T00:00:00Z",

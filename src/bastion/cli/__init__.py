@@ -10,14 +10,16 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import db, demo, funds, keys, por, report, risk, serve, sim, stark
+from bastion.cli import db, demo, funds, keys, pfund, por, report, risk, serve, sim, stark
 from bastion.cli import por_liabilities as por_liabilities  # registers prove, verify, user-proof, verify-user
+from bastion.cli.common import BastionGroup
 
 app = typer.Typer(
     name="bastion",
     help="Bastion: proof of reserves, withdrawal risk, API keys and the monthly security report.",
     no_args_is_help=True,
     add_completion=False,
+    cls=BastionGroup,
     pretty_exceptions_show_locals=False,
 )
 
@@ -33,6 +35,9 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    debug: bool = typer.Option(
+        False, "--debug", envvar="BASTION_DEBUG", help="Show the full traceback of an error (env BASTION_DEBUG=1)."
+    ),
 ) -> None:
     """Bastion command line."""
 
@@ -42,6 +47,7 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(funds.app, name="funds")
+app.add_typer(pfund.app, name="pfund")
 app.add_typer(risk.app, name="risk")
 app.add_typer(por.app, name="por")
 app.add_typer(report.app, name="report")

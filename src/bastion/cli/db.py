@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import typer
 
+from bastion.cli.common import database_url_option, describe_database, note, redact, resolve_database_url
+
 app = typer.Typer(help="Database schema: migrations shipped with Bastion.", no_args_is_help=True)
 
 
 @app.command("upgrade")
 def upgrade(
-    url: str = typer.Option("", "--url", help="SQLAlchemy URL (default: BASTION_DATABASE_URL)."),
+    database_url: str = database_url_option(),
     revision: str = typer.Option("heads", help="Target revision; 'heads' brings every domain up to date."),
 ) -> None:
-    """Create or upgrade the schema (every domain's branch)."""
+    """Create or upgrade the schema (every domain's branch); creates a new SQLite file."""
     from bastion.db.migrate import current_heads, upgrade
-    from bastion.settings import Settings
 
-    target = url or Settings().database_url
+    target = resolve_database_url(database_url)
+    note(describe_database(target, explicit=bool(database_url)))
     upgrade(target, revision)
-    typer.echo(f"database at {_redact(target)} is at {', '.join(sorted(current_heads(target)))}")
+    typer.echo(f"database at {redact(target)} is at {', '.join(sorted(current_heads(target)))}")
 
 
 @app.command("heads")
@@ -28,9 +30,3 @@ def heads() -> None:
 
     for h in sorted(script_heads()):
         typer.echo(h)
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

@@ -1,6 +1,6 @@
 """`bastion keys ...`: make, list and revoke API keys, register Fast API apps, sweep idle keys.
 
-Works on the database the service uses (BASTION_DATABASE_URL, or --url) with the same encryption key
+Works on the database the service uses (--database-url / BASTION_DATABASE_URL) with the same encryption key
 (BASTION_KEYS_ENCRYPTION_KEYS or BASTION_SECRET_KEY / the data dir's secret.key), so a key made here
 authenticates against `bastion serve` at once.
 """
@@ -8,9 +8,11 @@ authenticates against `bastion serve` at once.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import typer
+
+from bastion.cli.common import database_url_option, open_database
 
 if TYPE_CHECKING:
     from bastion.keys.lifecycle import KeyVault, KeyView, SecondFactor, SweepReport
@@ -18,15 +20,15 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="API keys: create, list, revoke, Fast API apps, sweep idle keys.", no_args_is_help=True)
 
-UrlOpt = typer.Option("", "--url", help="SQLAlchemy URL (default: BASTION_DATABASE_URL).")
-JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
+UrlOpt = database_url_option()
+JsonOpt = typer.Option(False, "--json", help="Print JSON on stdout instead of text.")
 
 
-def _context(url: str) -> tuple[Settings, KeyVault]:
+def _context(url: str, mode: Literal["read", "write"] = "read") -> tuple[Settings, KeyVault]:
     from bastion.keys.lifecycle import KeyVault
     from bastion.settings import Settings
 
-    settings = Settings(database_url=url) if url else Settings()
+    settings = Settings(database_url=open_database(url, mode=mode))
     keyring = settings.keys_encryption_keys.get_secret_value() if settings.keys_encryption_keys else None
     return settings, KeyVault.from_keyring(keyring, settings.secret_key_bytes)
 
@@ -54,10 +56,12 @@ def _fail(message: str) -> typer.Exit:
 @app.command("create")
 def create(
     user: str = typer.Option(..., "--user", help="The user (UID) the key belongs to."),
-    perms: str = typer.Option("read", "--perms", help="read[,trade,withdraw]"),
+    perms: str = typer.Option(
+        "read", "--perms", help="Permissions, comma-separated: read, trade, withdraw (read is implied)."
+    ),
     ip: list[str] = typer.Option([], "--ip", help="Allowed IP or CIDR range; repeat for several (max 20)."),
     passphrase: str = typer.Option(..., "--passphrase", help="8-32 characters, letters and digits."),
-    label: str = typer.Option("cli", "--label"),
+    label: str = typer.Option("cli", "--label", help="A name for the key, shown in lists."),
     totp: str = typer.Option("", "--totp", help="The user's current TOTP code (withdraw keys)."),
     url: str = UrlOpt,
     as_json: bool = JsonOpt,
@@ -69,7 +73,7 @@ def create(
     from bastion.keys import lifecycle
     from bastion.keys.errors import SecondFactorRejected
 
-    settings, vault = _context(url)
+    settings, vault = _context(url, "write")
     with _sessions(settings.database_url)() as session:
         try:
             issued = lifecycle.create_key(
@@ -107,7 +111,11 @@ def create(
 
 
 @app.command("list")
-def list_(user: str = typer.Option(..., "--user"), url: str = UrlOpt, as_json: bool = JsonOpt) -> None:
+def list_(
+    user: str = typer.Option(..., "--user", help="The user (UID) whose keys to list."),
+    url: str = UrlOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """A user's live keys (never their secrets)."""
     from bastion.keys import lifecycle
 
@@ -123,7 +131,11 @@ def list_(user: str = typer.Option(..., "--user"), url: str = UrlOpt, as_json: b
 
 
 @app.command("revoke")
-def revoke(user: str = typer.Option(..., "--user"), key: str = typer.Option(..., "--key"), url: str = UrlOpt) -> None:
+def revoke(
+    user: str = typer.Option(..., "--user", help="The user (UID) the key belongs to."),
+    key: str = typer.Option(..., "--key", help="The key id to revoke."),
+    url: str = UrlOpt,
+) -> None:
     """Revoke (delete) a key; it stops authenticating at once."""
     from datetime import UTC, datetime
 
@@ -174,10 +186,14 @@ def _print_sweep(report: SweepReport, as_json: bool) -> None:
 
 @app.command("register-app")
 def register_app(
-    name: str = typer.Option(..., "--name"),
-    redirect_uri: str = typer.Option(..., "--redirect-uri"),
+    name: str = typer.Option(..., "--name", help="The app's name, shown to users when they authorize it."),
+    redirect_uri: str = typer.Option(
+        ..., "--redirect-uri", help="Where users are sent back after authorizing (https; http only for localhost)."
+    ),
     ip: list[str] = typer.Option(..., "--ip", help="The app's server IPs or ranges; repeat for several."),
-    max_permission: str = typer.Option("trade", "--max-permission", help="read or trade"),
+    max_permission: str = typer.Option(
+        "trade", "--max-permission", help="The most a user can grant the app: read or trade."
+    ),
     url: str = UrlOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -188,7 +204,7 @@ def register_app(
     from bastion.errors import InvalidInputError
     from bastion.keys import fast_api
 
-    settings, _vault = _context(url)
+    settings, _vault = _context(url, "write")
     with _sessions(settings.database_url)() as session:
         try:
             registered = fast_api.register_app(

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from bastion.cli.common import database_url_option, open_database, parse_month
+
 app = typer.Typer(help="The monthly security report.", no_args_is_help=True)
 
 
@@ -13,7 +15,7 @@ app = typer.Typer(help="The monthly security report.", no_args_is_help=True)
 def monthly(
     month: str = typer.Option(..., "--month", help="The month to report, YYYY-MM (UTC)."),
     out: Path = typer.Option(Path("report-out"), "--out", help="Directory for report.html, report.pdf, report.json."),
-    db: str = typer.Option("", "--db", help="Database URL (default: BASTION_DATABASE_URL / the embedded SQLite)."),
+    db: str = database_url_option(),
     round_dir: Path | None = typer.Option(
         None, "--round", help="Proof-of-reserves round directory (round.json) for the fund security section."
     ),
@@ -28,18 +30,13 @@ def monthly(
 
     from bastion.db.session import make_engine, make_sessionmaker
     from bastion.report import ReportInputError, write_monthly
-    from bastion.report.figures import month_bounds
     from bastion.report.pdf import PdfRendererMissing
-    from bastion.settings import Settings
 
-    try:
-        month_bounds(month)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--month") from None
+    parse_month(month)
     if reserves is not None and round_dir is None:
         raise typer.BadParameter("needs --round", param_hint="--reserves")
     started = time.perf_counter()
-    engine = make_engine(db or Settings().database_url)
+    engine = make_engine(open_database(db))
     try:
         paths = write_monthly(make_sessionmaker(engine), month, out, round_dir=round_dir, reserves=reserves, pdf=pdf)
     except ReportInputError as exc:

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, Literal
 
 import typer
+
+from bastion.cli.common import database_url_option, open_database, parse_month
 
 app = typer.Typer(help="Withdrawal risk: rules, metrics, simulated traffic.", no_args_is_help=True)
 rules_app = typer.Typer(help="Rule sets (scenarios) as versioned data.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 
-UrlOpt = typer.Option("", "--url", help="Database URL (default: BASTION_DATABASE_URL).")
+UrlOpt = database_url_option()
 
 
-def _session(url: str):  # type: ignore[no-untyped-def]
+def _session(url: str, mode: Literal["read", "write"] = "read"):  # type: ignore[no-untyped-def]
     from bastion.db.session import make_engine, make_sessionmaker
-    from bastion.settings import Settings
 
-    return make_sessionmaker(make_engine(url or Settings().database_url))()
+    return make_sessionmaker(make_engine(open_database(url, mode=mode)))()
 
 
 @rules_app.command("list")
@@ -51,7 +53,7 @@ def rules_show(version: int = typer.Argument(0, help="Version (default: the acti
 
 @rules_app.command("load")
 def rules_load(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The rule set, JSON (see `rules show`)."),
     by: str = typer.Option(..., "--by", help="Who makes this version (audit)."),
     note: str = typer.Option("", help="Why."),
     activate: bool = typer.Option(False, help="Make it the active version at once."),
@@ -61,9 +63,14 @@ def rules_load(
     from bastion.errors import InvalidInputError
     from bastion.risk import admin
 
-    with _session(url) as s:
+    try:
+        definition = json.loads(file.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        typer.echo(f"error: {file}: not JSON: {exc}", err=True)
+        raise typer.Exit(2) from None
+    with _session(url, "write") as s:
         try:
-            r = admin.create_ruleset(s, json.loads(file.read_text()), by, note or None, activate)
+            r = admin.create_ruleset(s, definition, by, note or None, activate)
         except InvalidInputError as exc:
             typer.echo(f"refused: {exc}", err=True)
             raise typer.Exit(2) from None
@@ -72,7 +79,9 @@ def rules_load(
 
 
 @rules_app.command("activate")
-def rules_activate(version: int, url: str = UrlOpt) -> None:
+def rules_activate(
+    version: int = typer.Argument(..., help="The rule set version to activate."), url: str = UrlOpt
+) -> None:
     """Make VERSION the active rule set (every service worker picks it up within seconds)."""
     from bastion.risk import admin
 
@@ -84,32 +93,59 @@ def rules_activate(version: int, url: str = UrlOpt) -> None:
 
 @app.command("metrics")
 def metrics(
-    month: str = typer.Option(..., help="YYYY-MM"), as_json: bool = typer.Option(False, "--json"), url: str = UrlOpt
+    month: str = typer.Option(..., "--month", help="The month, YYYY-MM (UTC)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout (full precision) instead of tables."),
+    url: str = UrlOpt,
 ) -> None:
-    """The month's figures for the security report."""
-    from datetime import UTC, datetime
-
+    """The month's withdrawal-risk figures, as in the monthly security report."""
     from bastion.risk.metrics import monthly
 
-    y, m = (int(x) for x in month.split("-"))
-    start = datetime(y, m, 1, tzinfo=UTC)
-    end = datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=UTC)
+    start, end = parse_month(month)
     with _session(url) as s:
         r = monthly(s, start, end)
-    data = {k: (str(v) if not isinstance(v, (int, float, dict, type(None))) else v) for k, v in r.__dict__.items()}
+    data: dict[str, Any] = {
+        k: (str(v) if not isinstance(v, (int, float, dict, type(None))) else v) for k, v in r.__dict__.items()
+    }
     data["daily_interceptions"] = {d.isoformat(): n for d, n in r.daily_interceptions.items()}
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    for k, v in data.items():
-        typer.echo(f"{k:>24}: {v}")
+    from bastion.cli.output import figure_table, print_tables
+
+    rate = f"{r.false_positive_rate:.1%}"
+    review = "-" if r.median_review_seconds is None else f"{r.median_review_seconds / 60:,.1f} min"
+    summary = figure_table(
+        f"withdrawal risk, {month}",
+        [
+            ("withdrawals evaluated", f"{r.withdrawals_evaluated:,}"),
+            ("allowed", f"{r.allowed:,}"),
+            ("held", f"{r.held:,}"),
+            ("blocked", f"{r.blocked:,}"),
+            ("pending review", f"{r.pending_review:,}"),
+            ("withdrawals intercepted", f"{r.withdrawals_intercepted:,}"),
+            ("users protected", f"{r.users_protected:,}"),
+            ("value preserved (USD)", f"{r.value_preserved_usd:,.2f}"),
+            ("false positives", f"{r.false_positives:,}"),
+            ("false positive rate", rate),
+            ("median review time", review),
+        ],
+    )
+    hits = figure_table(
+        "rule hits", [(rule, f"{n:,}") for rule, n in sorted(r.hits_per_rule.items(), key=lambda kv: -kv[1])],
+        label="rule", value="hits",
+    )
+    daily = figure_table(
+        "interceptions per day", [(d.isoformat(), f"{n:,}") for d, n in sorted(r.daily_interceptions.items())],
+        label="day", value="intercepted",
+    )
+    print_tables(summary, hits if r.hits_per_rule else None, daily if r.daily_interceptions else None)
 
 
 @app.command("simulate")
 def simulate(
     out: Path = typer.Option(Path("risk-month.jsonl"), help="Where to write the events (JSON lines)."),
-    users: int = typer.Option(1000, min=10),
-    seed: int = typer.Option(7),
+    users: int = typer.Option(1000, min=10, help="Simulated users."),
+    seed: int = typer.Option(7, help="Same seed, same traffic."),
 ) -> None:
     """Write a seeded month of labelled traffic (the label is ground truth the service never sees)."""
     from bastion.sim.risk_traffic import month
@@ -124,8 +160,8 @@ def simulate(
 @app.command("replay")
 def replay_cmd(
     base_url: str = typer.Option("http://127.0.0.1:8000", help="A running `bastion serve`."),
-    users: int = typer.Option(1000, min=10),
-    seed: int = typer.Option(7),
+    users: int = typer.Option(1000, min=10, help="Simulated users (as for `risk simulate`)."),
+    seed: int = typer.Option(7, help="Same seed, same traffic."),
     token: str = typer.Option("", envvar="BASTION_OPERATOR_TOKEN", help="Operator token, if the service has one."),
 ) -> None:
     """Send a simulated month through a running service and score its decisions against the labels."""
@@ -135,8 +171,12 @@ def replay_cmd(
 
     t = month(seed=seed, users=users)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with httpx.Client(base_url=base_url, timeout=30, headers=headers) as c:
-        rep = replay(t, c, progress=lambda i, n: typer.echo(f"  {i}/{n}", err=True))
+    from bastion.cli.output import progress_bar
+
+    with progress_bar() as bar, httpx.Client(base_url=base_url, timeout=30, headers=headers) as c:
+        task = bar.add_task("replaying events", total=len(t.events))
+        rep = replay(t, c, progress=lambda i, n: bar.update(task, completed=i, total=n))
+        bar.update(task, completed=len(t.events))
     typer.echo(
         f"attacks caught {rep.attacks_caught}/{rep.attacks} ({rep.catch_rate:.1%}); "
         f"legit held {rep.legit_held}/{rep.legit_withdrawals} ({rep.legit_hold_rate:.2%}); "

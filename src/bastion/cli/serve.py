@@ -6,6 +6,8 @@ import os
 
 import typer
 
+from bastion.cli.common import database_url_option, describe_database, note, open_database
+
 
 def register(app: typer.Typer) -> None:
     @app.command("serve")
@@ -13,7 +15,7 @@ def register(app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", help="Address to listen on."),
         port: int = typer.Option(8000, help="Port to listen on."),
         workers: int = typer.Option(1, min=1, help="Worker processes."),
-        database_url: str = typer.Option("", help="Overrides BASTION_DATABASE_URL."),
+        database_url: str = database_url_option(),
         migrate: bool = typer.Option(True, help="Run the database migrations before serving."),
         log_level: str = typer.Option("warning", help="uvicorn log level."),
         round_dir: str = typer.Option(
@@ -23,7 +25,6 @@ def register(app: typer.Typer) -> None:
         """Serve the Bastion API (OpenAPI docs at /docs)."""
         import uvicorn
 
-        from bastion.db.migrate import upgrade
         from bastion.settings import Settings
 
         if database_url:
@@ -43,7 +44,12 @@ def register(app: typer.Typer) -> None:
             # turns into seconds of tail latency under load). PostgreSQL is the multi-worker setup.
             typer.echo("note: SQLite has one writer at a time; use PostgreSQL for --workers > 1", err=True)
         if migrate:
+            from bastion.db.migrate import upgrade
+
+            note(describe_database(settings.database_url, explicit=bool(database_url)))
             upgrade(settings.database_url)
+        else:
+            open_database(database_url)  # refuses, in one line, a database without the schema
         uvicorn.run(
             "bastion.service.app:app_factory",
             factory=True,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from bastion.cli.common import database_url_option, parse_month
+
 app = typer.Typer(
     help="Simulators: seeded, realistic exchange data for demos, tests and benchmarks.", no_args_is_help=True
 )
@@ -98,19 +100,20 @@ def month(
     month: str = typer.Option(..., "--month", help="The month to simulate, YYYY-MM."),
     users: int = typer.Option(400, "--users", min=20, help="Exchange users (keys, liquidations... scale with it)."),
     out: Path = typer.Option(..., "--out", help="Directory for ground-truth.json (and the embedded database)."),
-    db: str = typer.Option("", "--db", help="Database URL (default: SQLite under --out)."),
+    db: str = database_url_option(
+        "SQLAlchemy URL of the database the simulated service writes to (default: SQLite OUT/bastion.sqlite; "
+        "BASTION_DATABASE_URL is not read, so a simulation never writes to the real database by accident).",
+        envvar=False,
+    ),
     seed: int = typer.Option(7, "--seed", help="Same seed and month, same traffic."),
 ) -> None:
     """A month of exchange activity through the real service (started in-process): logins and withdrawals with
     attacks, API keys, liquidations and ADL, cooling-offs, mistaken deposits; ground truth in OUT."""
     import time
 
-    from bastion.sim.month import TRUTH_FILE, month_bounds, simulate_month
+    from bastion.sim.month import TRUTH_FILE, simulate_month
 
-    try:
-        month_bounds(month)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--month") from None
+    parse_month(month)
     started = time.perf_counter()
     try:
         t = simulate_month(out, month, users=users, seed=seed, db_url=db or None, progress=True)
@@ -127,4 +130,4 @@ def month(
     typer.echo(f"ground truth: {Path(out) / TRUTH_FILE}")
     database = db or f"sqlite:///{(Path(out) / 'bastion.sqlite').resolve()}"
     typer.echo(f"database: {database.split('@')[-1] if '@' in database else database}")
-    typer.echo(f"report: bastion report monthly --month {month} --db <the database> --round ROUND_DIR")
+    typer.echo(f"report: bastion report monthly --month {month} --database-url '{database}' --round ROUND_DIR")

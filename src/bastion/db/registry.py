@@ -16,6 +16,7 @@ MODEL_MODULES: list[str] = [
     "bastion.funds.models",
     "bastion.protection.cooling_off",
     "bastion.protection.deposits",
+    "bastion.protection_fund.models",
 ]
 
 

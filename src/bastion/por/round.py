@@ -44,6 +44,7 @@ from bastion.por.round_format import (
     read_leaves,
     read_round,
     recombine,
+    round_digest,
     statement_words,
     units_to_decimal,
     write_bytes_atomic,
@@ -274,7 +275,7 @@ def prove_one_batch(round_dir_text: str, index: int, table_json: str) -> dict[st
     info = plan["batches"][index]
     lo = info["leaf_start"]
     rows = _rows_of(_load_rows(round_dir), slice(lo, lo + info["rows"]))
-    statement = statement_words(plan["round_id"], plan["nonce"], index, lo)
+    statement = statement_words(round_digest(plan), index, lo)
     proof, _, eq_tot, debt_tot = prove_batch(rows, table, statement, params)
     path = round_dir / batch_file(index)
     write_bytes_atomic(path, proof)
@@ -448,6 +449,7 @@ def _publish(round_dir: Path, snapshot: Snapshot, plan: dict[str, Any], table: l
         "round_id": plan["round_id"],
         "snapshot_time": plan["snapshot_time"],
         "nonce": plan["nonce"],
+        "round_digest": round_digest(plan).hex(),
         "block_heights": heights,
         "prover_version": f"bastion {__version__}",
         "circuit": {"name": SOLVENCY_NAME, "digest": known_circuit_digest(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,14 @@ from bastion.por.solvency_air import LIMB_BITS, LIMBS, AssetRow, SolvencyAir, as
 from bastion.stark.air import circuit_digest
 from bastion.stark.params import DEFAULT_PARAMS, StarkParams
 
-ROUND_FORMAT = "bastion-round/1"
+ROUND_FORMAT = "bastion-round/2"
+# Formats this verifier refuses by name, with the reason (docs/spec/round-format.md, "Versions").
+REFUSED_FORMATS = {
+    "bastion-round/1": (
+        "its batch statements joined round id and nonce without length prefixes and kept only 112 bits of "
+        "their hash, so two different rounds could share a statement; re-prove the round with this version"
+    ),
+}
 ROUND_FILE = "round.json"
 LEAVES_FILE = "leaves.bin"
 LEAVES_MAGIC = b"BLEAVES1"
@@ -53,10 +61,32 @@ def known_circuit_digest() -> str:
     return circuit_digest(dummy).hex()
 
 
-def statement_words(round_id: str, nonce: str, batch_index: int, leaf_start: int) -> list[int]:
-    """Public words binding a batch proof to its round and its place in the leaf list."""
-    h = hashlib.sha256(f"bastion-round-statement/1\x00{round_id}\x00{nonce}".encode()).digest()
-    return [int.from_bytes(h[:7], "little"), int.from_bytes(h[7:14], "little"), batch_index, leaf_start]
+ROUND_DIGEST_DOMAIN = b"bastion-round-statement/2"
+ROUND_DIGEST_FIELDS = ("exchange", "round_id", "snapshot_time", "nonce")
+STATEMENT_DIGEST_WORDS = 5  # 4 x 56 + 32 bits: the 256-bit digest, split without loss
+
+
+def _frame(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def round_digest(fields: dict[str, Any]) -> bytes:
+    """SHA-256 of the round's identity: the domain, then exchange, round id, snapshot time and nonce, each
+    UTF-8 and length-prefixed (u32 big-endian), so no two different rounds encode alike."""
+    h = hashlib.sha256(_frame(ROUND_DIGEST_DOMAIN))
+    for key in ROUND_DIGEST_FIELDS:
+        h.update(_frame(str(fields[key]).encode("utf-8")))
+    return h.digest()
+
+
+def statement_words(digest: bytes, batch_index: int, leaf_start: int) -> list[int]:
+    """Public words binding a batch proof to its round (all 256 bits of ``round_digest``, as four 56-bit words
+    and one 32-bit word, each below p so the field keeps them distinct) and to its place in the leaf list."""
+    if len(digest) != 32:
+        raise ValueError("the round digest must be 32 bytes")
+    d = int.from_bytes(digest, "little")
+    words = [(d >> (56 * k)) & ((1 << 56) - 1) for k in range(4)] + [d >> 224]
+    return [*words, batch_index, leaf_start]
 
 
 def params_to_json(params: StarkParams) -> dict[str, Any]:
@@ -134,8 +164,12 @@ def read_round(round_dir: Path) -> dict[str, Any]:
         raise RoundFormatError(f"{path}: not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise RoundFormatError(f"{path}: expected a JSON object")
-    if doc.get("format") != ROUND_FORMAT:
-        raise RoundFormatError(f"{path}: unknown format {doc.get('format')!r} (this verifier reads {ROUND_FORMAT})")
+    fmt = doc.get("format")
+    if isinstance(fmt, str) and fmt in REFUSED_FORMATS:
+        raise RoundFormatError(f"{path}: format {fmt} is refused: {REFUSED_FORMATS[fmt]} (this verifier reads "
+                               f"{ROUND_FORMAT})")
+    if fmt != ROUND_FORMAT:
+        raise RoundFormatError(f"{path}: unknown format {_short(fmt)} (this verifier reads {ROUND_FORMAT})")
     return doc
 
 
@@ -161,3 +195,145 @@ def read_leaves(path: Path) -> tuple[bytes, str]:
 def leaf_words_of(records: bytes) -> U64:
     """(n, 4) words of leaf records."""
     return np.frombuffer(records, dtype="<u8").reshape(-1, 4).astype(np.uint64)
+
+
+# --------------------------------------------------------------------------------------------------
+# bounds on a hostile round.json, checked before any arithmetic
+
+MAX_TEXT = 256  # exchange, round id, snapshot time, prover version, file names
+MAX_ASSETS = 4096
+MAX_DECIMALS = 30
+MAX_NUMBER_DIGITS = 40  # digits in a published price, haircut or total (totals < 2^104: 32 digits)
+MAX_EXPONENT = 40  # |exponent| in a price or haircut written with one (Decimal's str may use "1E-7")
+MAX_COUNT = 1 << 40  # leaves, rows, users
+MAX_BATCHES = 1 << 20
+MAX_CHAINS = 64
+_HEX32 = re.compile(r"[0-9a-f]{64}")
+_NONCE = re.compile(r"[0-9a-f]{32}")
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,40}(?:\.[0-9]{1,40})?")
+_PRICE = re.compile(r"([0-9]{1,40})(?:\.([0-9]{1,40}))?(?:[eE]([+-]?[0-9]{1,3}))?")
+_DIGITS = re.compile(r"0|[1-9][0-9]{0,39}")
+
+
+def _short(value: Any) -> str:
+    """A hostile value for an error message: its repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _need(cond: bool, where: str, what: str) -> None:
+    if not cond:
+        raise RoundFormatError(f"{ROUND_FILE}: {where}: {what}")
+
+
+def _text(obj: dict[str, Any], key: str, where: str, *, pattern: re.Pattern[str] | None = None,
+          limit: int = MAX_TEXT) -> str:
+    v: Any = obj.get(key)
+    _need(isinstance(v, str) and 0 < len(v) <= limit, f"{where}{key}",
+          f"must be a string of 1 to {limit} characters, got {_short(v)}")
+    if pattern is not None:
+        _need(pattern.fullmatch(v) is not None, f"{where}{key}", f"malformed: {_short(v)}")
+    return str(v)
+
+
+def _int(obj: dict[str, Any], key: str, where: str, lo: int, hi: int) -> int:
+    v: Any = obj.get(key)
+    _need(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi, f"{where}{key}",
+          f"must be an integer in [{lo}, {hi}], got {_short(v)}")
+    return int(v)
+
+
+def _number(obj: dict[str, Any], key: str, where: str, *, signed: bool = False) -> str:
+    """A price or haircut: ASCII digits, an optional fraction and an optional exponent, all bounded, so that
+    ``Decimal`` and ``Fraction`` of it stay small (``1e-999999999`` would cost minutes in 10**exponent)."""
+    v = _text(obj, key, where, limit=2 * MAX_NUMBER_DIGITS + 8)
+    m = _PRICE.fullmatch(v)
+    _need(m is not None, f"{where}{key}", f"must be a decimal number (e.g. 64250.5), got {_short(v)}")
+    assert m is not None
+    _need(m.group(3) is None or abs(int(m.group(3))) <= MAX_EXPONENT, f"{where}{key}",
+          f"exponent out of [-{MAX_EXPONENT}, {MAX_EXPONENT}]: {_short(v)}")
+    return v
+
+
+def check_round_doc(doc: dict[str, Any]) -> None:
+    """Bound every field of a round.json the verifier reads, before any arithmetic on it: types, string
+    lengths, integer ranges, the digits and exponents of every number, list lengths. A hostile file ends
+    here with the field named, in time proportional to its size."""
+    _text(doc, "exchange", "")
+    _text(doc, "round_id", "", pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"))
+    _text(doc, "snapshot_time", "")
+    _text(doc, "nonce", "", pattern=_NONCE)
+    if "round_digest" in doc:
+        _text(doc, "round_digest", "", pattern=_HEX32)
+    heights: Any = doc.get("block_heights", {})
+    _need(isinstance(heights, dict) and len(heights) <= MAX_CHAINS, "block_heights",
+          f"must be an object of at most {MAX_CHAINS} chains")
+    for chain in heights:
+        _need(isinstance(chain, str) and 0 < len(chain) <= 64, "block_heights", f"bad chain name {_short(chain)}")
+        _int(heights, chain, "block_heights.", 0, (1 << 63) - 1)
+    if "prover_version" in doc:
+        _text(doc, "prover_version", "")
+    circuit: Any = doc.get("circuit")
+    _need(isinstance(circuit, dict), "circuit", "must be an object")
+    _text(circuit, "name", "circuit.")
+    _text(circuit, "digest", "circuit.", pattern=re.compile(r"[0-9a-f]{1,128}"))
+    sp: Any = circuit.get("stark_params")
+    _need(isinstance(sp, dict) and 0 < len(sp) <= 16, "circuit.stark_params", "must be an object of parameters")
+    for key in sp:
+        _need(isinstance(key, str) and len(key) <= 64, "circuit.stark_params", f"bad key {_short(key)}")
+        _int(sp, key, "circuit.stark_params.", 0, 1 << 16)
+    for key in ("users", "rows"):
+        if key in doc:
+            _int(doc, key, "", 0, MAX_COUNT)
+
+    assets: Any = doc.get("assets")
+    _need(isinstance(assets, list) and 0 < len(assets) <= MAX_ASSETS, "assets",
+          f"must be a list of 1 to {MAX_ASSETS} assets")
+    for i, a in enumerate(assets):
+        where = f"assets[{i}]."
+        _need(isinstance(a, dict), f"assets[{i}]", "must be an object")
+        _int(a, "index", where, i, i)
+        _text(a, "asset", where, limit=64)
+        _int(a, "decimals", where, 0, MAX_DECIMALS)
+        _number(a, "price_usd", where)
+        _number(a, "haircut", where)
+        _int(a, "amount_bits", where, 0, 64)
+        for key in ("total_equity", "total_debt", "net_liabilities"):
+            _text(a, key, where, pattern=_PLAIN_DECIMAL, limit=2 * MAX_NUMBER_DIGITS + 2)
+        for key in ("total_equity_units", "total_debt_units"):
+            if key in a:
+                _text(a, key, where, pattern=_DIGITS)
+
+    leaves: Any = doc.get("leaves")
+    _need(isinstance(leaves, dict), "leaves", "must be an object")
+    _need(leaves.get("file") == LEAVES_FILE, "leaves.file",
+          f"must be {LEAVES_FILE!r}, got {_short(leaves.get('file'))}")
+    _int(leaves, "count", "leaves.", 1, MAX_COUNT)
+    _text(leaves, "sha256", "leaves.", pattern=_HEX32)
+    _text(leaves, "root", "leaves.", pattern=_HEX32)
+
+    batches: Any = doc.get("batches")
+    _need(isinstance(batches, list) and 0 < len(batches) <= MAX_BATCHES, "batches",
+          f"must be a list of 1 to {MAX_BATCHES} batches")
+    for i, b in enumerate(batches):
+        where = f"batches[{i}]."
+        _need(isinstance(b, dict), f"batches[{i}]", "must be an object")
+        _int(b, "index", where, i, i)
+        _int(b, "leaf_start", where, 0, MAX_COUNT)
+        _int(b, "rows", where, 1, MAX_COUNT)
+        _text(b, "file", where)
+        _text(b, "sha256", where, pattern=_HEX32)
+        totals: Any = b.get("totals")
+        _need(isinstance(totals, dict) and len(totals) == len(assets), f"batches[{i}].totals",
+              "must list every asset of the round")
+        for sym, t in totals.items():
+            _need(isinstance(t, dict), f"batches[{i}].totals", f"{_short(sym)} must be an object")
+            for key in ("equity_limbs", "debt_limbs"):
+                limbs: Any = t.get(key)
+                _need(isinstance(limbs, list) and len(limbs) == 4, f"batches[{i}].totals.{sym}.{key}",
+                      "expected 4 limb totals")
+                for v in limbs:
+                    ok = (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 48) or (
+                        isinstance(v, str) and _DIGITS.fullmatch(v) is not None and len(v) <= 15)
+                    _need(ok, f"batches[{i}].totals.{sym}.{key}",
+                          f"limb totals must be integers in [0, 2^48), got {_short(v)}")

@@ -22,12 +22,14 @@ from bastion.por.round_format import (
     LEAVES_FILE,
     RoundFormatError,
     asset_table,
+    check_round_doc,
     known_circuit_digest,
     leaf_words_of,
     params_from_json,
     read_leaves,
     read_round,
     recombine,
+    round_digest,
     statement_words,
     units_to_decimal,
 )
@@ -85,13 +87,12 @@ def _int_field(doc: Any, key: str, where: str) -> int:
 
 def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: RoundVerdict) -> None:
     doc = read_round(round_dir)
+    check_round_doc(doc)  # every field bounded before any arithmetic on it
     verdict.round_id = str(doc.get("round_id"))
-    for key in ("exchange", "round_id", "snapshot_time", "nonce"):
-        if not isinstance(doc.get(key), str):
-            raise _Reject(f"round.json: {key} must be a string")
-    circuit = doc.get("circuit")
-    if not isinstance(circuit, dict):
-        raise _Reject("round.json: circuit missing")
+    digest = round_digest(doc)
+    if "round_digest" in doc and doc["round_digest"] != digest.hex():
+        raise _Reject("round.json: round_digest is not the digest of its exchange, round id, snapshot time and nonce")
+    circuit = doc["circuit"]
     known = known_circuit_digest()
     if circuit.get("digest") != known:
         raise _Reject(
@@ -153,7 +154,7 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
         if hashlib.sha256(proof).hexdigest() != b.get("sha256"):
             raise _Reject(f"{where}: {file} is not the file round.json publishes (SHA-256 differs)")
         eq_limbs, debt_limbs = _batch_totals(b, symbols, where)
-        statement = statement_words(doc["round_id"], doc["nonce"], i, at)
+        statement = statement_words(digest, i, at)
         try:
             verify_batch(proof, table, words[at : at + rows], eq_limbs, debt_limbs, statement, params)
         except VerificationError as exc:

@@ -71,8 +71,8 @@ def _read_round(round_dir: Path) -> dict[str, Any]:
         raise HTTPException(404, f"no round.json in the round directory {round_dir}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HTTPException(500, f"round.json is not readable: {exc}") from None
-    if not isinstance(raw, dict) or raw.get("format") != "bastion-round/1":
-        raise HTTPException(500, "round.json is not a bastion-round/1 file")
+    if not isinstance(raw, dict) or raw.get("format") != "bastion-round/2":
+        raise HTTPException(500, "round.json is not a bastion-round/2 file")
     return raw
 
 

@@ -1,0 +1,232 @@
+"""Hostile rounds end fast: every field of round.json is bounded before any arithmetic, mutated files end in a
+verdict (never a crash) within a time proportional to their size, and batch statements are unambiguous.
+
+The time bound: the honest round's own verification time T (measured here, on this machine) times 3, plus
+one second, for inputs of the honest round's size. A field like ``"decimals": 20000000`` used to cost
+31 s in ``10**decimals`` before any bound check.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bastion.por.round import RoundConfig, prove_round
+from bastion.por.round_format import ROUND_FILE, round_digest, statement_words
+from bastion.por.round_verify import RoundVerdict, verify_round
+from bastion.sim.liabilities import simulate_liabilities
+from bastion.stark.params import INSECURE_TEST_PARAMS
+
+# values no field of round.json may hold; each one used to reach int(), Decimal() or 10**x unchecked
+HOSTILE: list[Any] = [
+    None, True, -1, 2**64, 10**400, 20000000, 1.5, 1e308, float("nan"), "1e-999999999", "1e999999999",
+    "9" * 100_000, "", "٣", [], {}, [[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]],
+]
+
+
+@pytest.fixture(scope="module")
+def honest_round(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    base = tmp_path_factory.mktemp("hostile")
+    simulate_liabilities(base / "snap", users=60, assets=3, seed=11)
+    out = base / "round"
+    prove_round(base / "snap", out, RoundConfig(round_id="2026-12", params=INSECURE_TEST_PARAMS))
+    shutil.rmtree(out / "private")
+    started = time.perf_counter()
+    verdict = verify_round(out, allow_insecure_params=True)
+    took = time.perf_counter() - started
+    assert verdict.ok, verdict.reason
+    return out, took
+
+
+def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every key path of round.json (the first asset and batch stand for the others)."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield (*prefix, k)
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(doc, list) and doc:
+        yield (*prefix, 0)
+        yield from _paths(doc[0], (*prefix, 0))
+
+
+def _set(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    out = copy.deepcopy(doc)
+    at = out
+    for k in path[:-1]:
+        at = at[k]
+    at[path[-1]] = value
+    return out
+
+
+def _verdict_in_time(d: Path, bound: float) -> RoundVerdict:
+    started = time.perf_counter()
+    verdict = verify_round(d, allow_insecure_params=True)
+    took = time.perf_counter() - started
+    assert isinstance(verdict, RoundVerdict)
+    assert took <= bound, f"verdict after {took:.1f} s (bound {bound:.1f} s): {verdict.reason}"
+    return verdict
+
+
+# fields the batch proofs do not bind (informational, or bound by the reserves side's signatures): a
+# well-typed value in range is accepted there, anything else refused like everywhere else
+_FREE = {("prover_version",), ("users",), ("rows",), ("circuit", "name"), ("block_heights",)}
+
+
+def _well_typed(path: tuple[Any, ...], value: Any) -> bool:
+    if path[0] == "block_heights":
+        return value == {} or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63)
+    if path[0] in ("users", "rows"):
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2**40
+    return isinstance(value, str) and 0 < len(value) <= 256
+
+
+def test_every_field_of_round_json_bounded_before_arithmetic(honest_round: tuple[Path, float], tmp_path: Path) -> None:
+    src, t_honest = honest_round
+    bound = 3 * t_honest + 1.0
+    d = tmp_path / "r"
+    shutil.copytree(src, d)
+    doc = json.loads((src / ROUND_FILE).read_text())
+    paths = list(_paths(doc))
+    assert len(paths) > 40
+    for path in paths:
+        for value in HOSTILE:
+            if path[-1] == "format" and isinstance(value, str):
+                continue
+            (d / ROUND_FILE).write_text(json.dumps(_set(doc, path, value)))
+            verdict = _verdict_in_time(d, bound)
+            if verdict.ok:
+                assert path[:2] in _FREE or path[:1] in _FREE, (path, _short(value))
+                assert _well_typed(path, value), (path, _short(value))
+                continue
+            # a named check refused it, not the catch-all around an unexpected exception
+            assert verdict.reason is not None
+            assert not verdict.reason.startswith("malformed round ("), (path, _short(value), verdict.reason)
+
+
+def _short(v: Any) -> str:
+    return repr(v)[:40]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("assets", 0, "decimals"), 20000000, "decimals"),
+        (("assets", 0, "price_usd"), "1e-999999999", "price_usd"),
+        (("assets", 0, "haircut"), "1e999999999", "haircut"),
+        (("assets", 0, "price_usd"), "1" * 5000 + ".5", "price_usd"),
+        (("assets", 0, "total_equity"), "1" * 5000, "total_equity"),
+    ],
+)
+def test_decimals_and_exponent_denial_of_service_refused_fast(
+    honest_round: tuple[Path, float], tmp_path: Path, path: tuple[Any, ...], value: Any, field: str
+) -> None:
+    src, t_honest = honest_round
+    d = tmp_path / "r"
+    shutil.copytree(src, d)
+    doc = json.loads((src / ROUND_FILE).read_text())
+    (d / ROUND_FILE).write_text(json.dumps(_set(doc, path, value)))
+    started = time.perf_counter()
+    verdict = verify_round(d, allow_insecure_params=True)
+    assert time.perf_counter() - started < 0.5 + t_honest
+    assert not verdict.ok and verdict.reason is not None and field in verdict.reason
+
+
+def _mutations(data: bytes) -> Iterator[tuple[str, bytes]]:
+    n = len(data)
+    yield "empty", b""
+    yield "truncated to half", data[: n // 2]
+    yield "one byte short", data[:-1]
+    yield "trailing byte", data + b"\x00"
+    yield "doubled", data + data
+    for at in (0, 4, 8, 40, 80, n // 3, n // 2, n - 33, n - 1):
+        flipped = bytearray(data)
+        flipped[at] ^= 0x01
+        yield f"bit flipped at {at}", bytes(flipped)
+    yield "all 0xff", b"\xff" * n
+
+
+def test_mutated_proof_files_end_in_a_verdict(honest_round: tuple[Path, float], tmp_path: Path) -> None:
+    """Proof bytes mutated and their SHA-256 updated in round.json, so the STARK verifier itself sees them."""
+    src, t_honest = honest_round
+    doc = json.loads((src / ROUND_FILE).read_text())
+    proof_file = doc["batches"][0]["file"]
+    data = (src / proof_file).read_bytes()
+    for name, bad in _mutations(data):
+        d = tmp_path / name.replace(" ", "-")
+        shutil.copytree(src, d)
+        (d / proof_file).write_bytes(bad)
+        (d / ROUND_FILE).write_text(
+            json.dumps(_set(doc, ("batches", 0, "sha256"), hashlib.sha256(bad).hexdigest())))
+        bound = 3 * t_honest * max(1.0, len(bad) / len(data)) + 1.0
+        verdict = _verdict_in_time(d, bound)
+        assert not verdict.ok, name
+        assert "rejected" in (verdict.reason or ""), (name, verdict.reason)
+
+
+def test_mutated_leaf_files_end_in_a_verdict(honest_round: tuple[Path, float], tmp_path: Path) -> None:
+    src, t_honest = honest_round
+    doc = json.loads((src / ROUND_FILE).read_text())
+    data = (src / "leaves.bin").read_bytes()
+    header = bytearray(data)
+    header[8:16] = (1 << 60).to_bytes(8, "little")  # a leaf count far beyond the file
+    for name, bad in [*_mutations(data), ("huge count", bytes(header))]:
+        d = tmp_path / name.replace(" ", "-")
+        shutil.copytree(src, d)
+        (d / "leaves.bin").write_bytes(bad)
+        (d / ROUND_FILE).write_text(
+            json.dumps(_set(doc, ("leaves", "sha256"), hashlib.sha256(bad).hexdigest())))
+        verdict = _verdict_in_time(d, 3 * t_honest * max(1.0, len(bad) / len(data)) + 1.0)
+        assert not verdict.ok, name
+
+
+def test_old_format_refused_by_name(honest_round: tuple[Path, float], tmp_path: Path) -> None:
+    src, _ = honest_round
+    d = tmp_path / "r"
+    shutil.copytree(src, d)
+    doc = json.loads((src / ROUND_FILE).read_text())
+    doc["format"] = "bastion-round/1"
+    (d / ROUND_FILE).write_text(json.dumps(doc))
+    verdict = verify_round(d, allow_insecure_params=True)
+    assert not verdict.ok
+    assert "bastion-round/1 is refused" in (verdict.reason or "") and "re-prove" in (verdict.reason or "")
+
+
+def test_ambiguous_statement_pair_gives_different_words() -> None:
+    base = {"exchange": "X", "snapshot_time": "2026-11-01T00:00:00Z"}
+    a = round_digest({**base, "round_id": "2026-11\x00ab", "nonce": "cd"})
+    b = round_digest({**base, "round_id": "2026-11", "nonce": "ab\x00cd"})
+    assert a != b
+    assert statement_words(a, 0, 0) != statement_words(b, 0, 0)
+    # the words keep all 256 bits: every digest bit changes the words, and each word is below p
+    p = 2**64 - 2**32 + 1
+    words = statement_words(a, 0, 0)
+    assert all(0 <= w < p for w in words)
+    for bit in range(256):
+        flipped = (int.from_bytes(a, "little") ^ (1 << bit)).to_bytes(32, "little")
+        assert statement_words(flipped, 0, 0) != words
+    # exchange and snapshot time are part of the round's identity too
+    assert round_digest({**base, "round_id": "r", "nonce": "n"}) != round_digest(
+        {**base, "exchange": "Y", "round_id": "r", "nonce": "n"})
+
+
+def test_round_digest_published_and_checked(honest_round: tuple[Path, float], tmp_path: Path) -> None:
+    src, _ = honest_round
+    doc = json.loads((src / ROUND_FILE).read_text())
+    assert doc["round_digest"] == round_digest(doc).hex()
+    d = tmp_path / "r"
+    shutil.copytree(src, d)
+    (d / ROUND_FILE).write_text(json.dumps({**doc, "snapshot_time": "2026-12-02T00:00:00Z"}))
+    verdict = verify_round(d, allow_insecure_params=True)
+    assert not verdict.ok and "round_digest" in (verdict.reason or "")
+    doc.pop("round_digest")
+    (d / ROUND_FILE).write_text(json.dumps({**doc, "snapshot_time": "2026-12-02T00:00:00Z"}))
+    verdict = verify_round(d, allow_insecure_params=True)
+    assert not verdict.ok and "rejected" in (verdict.reason or "")  # the proofs bind the snapshot time

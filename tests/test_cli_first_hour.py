@@ -1,0 +1,307 @@
+"""A stranger's first hour (issue 13): the real `bastion` command, run as a new user would run it.
+
+Each test drives the installed entry point in a subprocess (what a shell sees: exit code, stdout, stderr) and
+checks the exact behaviour: one line naming the file/row/field, the exit code, and no traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASTION = [sys.executable, "-c", "from bastion.cli import main; main()"]
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_") or k.startswith("BASTION_TEST")}
+    full_env.update({"COLUMNS": "80", "NO_COLOR": "1", "TERM": "dumb"})
+    full_env.update(env or {})
+    return subprocess.run(
+        [*BASTION, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one `error: ...` line on stderr; fails on a traceback or on more than one error line."""
+    both = result.stdout + result.stderr
+    assert "Traceback" not in both, both
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+# ------------------------------------------------------------------------------------------- databases
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["keys", "list", "--user", "42"],
+        ["risk", "metrics", "--month", "2026-03"],
+        ["funds", "check"],
+        ["keys", "sweep", "--dry-run"],
+        ["report", "monthly", "--month", "2026-03", "--no-pdf"],
+    ],
+)
+def test_a_new_machine_gets_one_line_not_no_such_table(tmp_path: Path, command: list[str]) -> None:
+    r = run(*command, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    line = error_line(r)
+    default = tmp_path / "bastion-data" / "bastion.sqlite"
+    assert f"no database at {default}" in line and "bastion db upgrade --database-url" in line, line
+    # It said which database it looked for, and said it is the default.
+    assert f"database: {default} (SQLite), the default" in r.stderr
+    assert not default.exists(), "a read command created the database file"
+
+
+def test_a_typo_in_a_sqlite_url_creates_nothing(tmp_path: Path) -> None:
+    r = run("keys", "list", "--user", "42", "--database-url", "sqlite:///bastoin.sqlite", cwd=tmp_path)
+    assert r.returncode == 2
+    assert f"no database at {tmp_path / 'bastoin.sqlite'}" in error_line(r)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_database_without_the_schema_names_the_fix(tmp_path: Path) -> None:
+    import sqlite3
+
+    other = tmp_path / "other.sqlite"
+    sqlite3.connect(other).execute("create table something (a)").connection.close()
+    r = run("funds", "check", "--database-url", f"sqlite:///{other}", cwd=tmp_path)
+    assert r.returncode == 2
+    line = error_line(r)
+    assert "has no Bastion schema" in line and f"bastion db upgrade --database-url 'sqlite:///{other}'" in line
+
+
+def test_after_the_named_fix_the_command_works(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'b.sqlite'}"
+    up = run("db", "upgrade", "--database-url", url, cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    r = run("keys", "list", "--user", "42", "--database-url", url, cwd=tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert f"database: {tmp_path / 'b.sqlite'} (SQLite)" in r.stderr.splitlines()
+
+
+def test_a_write_command_brings_a_new_sqlite_database_up_to_date(tmp_path: Path) -> None:
+    r = run(
+        "keys", "register-app", "--name", "Tracker", "--redirect-uri", "https://tracker.example/cb",
+        "--ip", "203.0.113.7", "--json", cwd=tmp_path, env={"BASTION_DATABASE_URL": "sqlite:///new.sqlite"},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "new.sqlite").is_file()
+    assert r.stdout.startswith("{"), "stdout holds only the JSON"
+
+
+def test_an_unreachable_postgres_is_one_line(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://nobody:secret@127.0.0.1:1/none"
+    r = run("risk", "metrics", "--month", "2026-03", "--database-url", url, cwd=tmp_path)
+    assert r.returncode == 2
+    line = error_line(r)
+    assert line.startswith("error: cannot open the database postgresql+psycopg://nobody:***@127.0.0.1:1/none")
+    assert "secret" not in r.stderr
+
+
+# ------------------------------------------------------------------------------------------- vocabulary
+@pytest.mark.parametrize("old", ["--url", "--db"])
+def test_old_database_option_names_still_work_with_a_note(tmp_path: Path, old: str) -> None:
+    url = f"sqlite:///{tmp_path / 'b.sqlite'}"
+    r = run("db", "upgrade", old, url, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"note: {old} is deprecated, use --database-url" in r.stderr
+    assert (tmp_path / "b.sqlite").is_file()
+
+
+def test_every_command_that_uses_the_database_has_database_url_and_help_on_every_option() -> None:
+    from typer.main import get_command
+
+    from bastion.cli import app
+
+    root = get_command(app)
+    missing_help: list[str] = []
+    with_db: list[str] = []
+
+    def walk(cmd: object, path: str) -> None:
+        commands = getattr(cmd, "commands", None)
+        if commands:
+            for name, sub in commands.items():
+                walk(sub, f"{path} {name}")
+            return
+        for p in getattr(cmd, "params", []):
+            if getattr(p, "hidden", False):
+                continue
+            if not getattr(p, "help", None) and p.param_type_name == "option":
+                missing_help.append(f"{path} {p.opts[0]}")
+            for legacy in ("--url", "--db"):
+                assert legacy not in p.opts, f"{path} still declares {legacy}"
+            if "--database-url" in p.opts:
+                with_db.append(path)
+
+    walk(root, "bastion")
+    assert missing_help == []
+    for needed in ("keys list", "risk metrics", "funds check", "keys sweep", "report monthly", "db upgrade", "serve"):
+        assert f"bastion {needed}" in with_db
+
+
+def test_database_url_help_states_the_default_location(tmp_path: Path) -> None:
+    r = run("keys", "list", "--help", cwd=tmp_path, env={"COLUMNS": "200"})
+    text = " ".join(r.stdout.split())
+    assert "./bastion-data" in text and "secret.key" in text and "BASTION_DATABASE_URL" in text
+
+
+# ------------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("command", [["risk", "metrics"], ["report", "monthly", "--no-pdf"]])
+@pytest.mark.parametrize("month", ["March", "2026-13", "2026-3-1"])
+def test_a_wrong_month_is_one_line_naming_the_format(tmp_path: Path, command: list[str], month: str) -> None:
+    r = run(*command, "--month", month, cwd=tmp_path)
+    assert r.returncode == 2
+    assert error_line(r) == f"error: --month {month!r}: expected a month as YYYY-MM, e.g. 2026-03"
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    r = run("--debug", "risk", "metrics", "--month", "March", cwd=tmp_path)
+    assert r.returncode != 0 and "Traceback" in r.stderr + r.stdout
+
+
+def _liquidations(tmp_path: Path, rows: list[str]) -> Path:
+    path = tmp_path / "liq.csv"
+    path.write_text("id,instType,instFamily,ccy,instId,posSide,sz,bkPx,fillPx,ts\n" + "".join(rows))
+    return path
+
+
+def test_funds_import_reads_okx_millisecond_timestamps(tmp_path: Path) -> None:
+    csv = _liquidations(tmp_path, ["L1,SWAP,BTC-USDT,USDT,BTC-USDT-SWAP,long,1,100,101,1772323200000\n"])
+    r = run("funds", "import", str(csv), "--database-url", f"sqlite:///{tmp_path / 'f.sqlite'}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "1 rows: 1 booked" in r.stdout
+
+
+def test_funds_import_names_the_line_in_the_file(tmp_path: Path) -> None:
+    csv = _liquidations(
+        tmp_path,
+        [
+            "L1,SWAP,BTC-USDT,USDT,BTC-USDT-SWAP,long,1,100,101,1772323200000\n",
+            "L2,SWAP,BTC-USDT,USDT,BTC-USDT-SWAP,long,1,100,oops,1772323200000\n",
+        ],
+    )
+    r = run("funds", "import", str(csv), "--database-url", f"sqlite:///{tmp_path / 'f.sqlite'}", cwd=tmp_path)
+    assert r.returncode == 2
+    assert error_line(r) == f"error: {csv}: row 3, fillPx: cannot read 'oops'; nothing imported"
+
+
+def test_funds_import_of_a_header_only_file(tmp_path: Path) -> None:
+    csv = _liquidations(tmp_path, [])
+    r = run("funds", "import", str(csv), "--database-url", f"sqlite:///{tmp_path / 'f.sqlite'}", cwd=tmp_path)
+    assert r.returncode == 2
+    assert error_line(r) == f"error: {csv}: no rows under the header; nothing imported"
+
+
+# ------------------------------------------------------------------------------------------- getting the command
+VENV_SH = Path(__file__).resolve().parents[1] / "scripts" / "venv.sh"
+
+
+def _fake_checkout(tmp_path: Path, installed: bool) -> Path:
+    """A copy of the repository's venv.sh in a checkout whose .venv is already installed (or cannot be)."""
+    root = tmp_path / "checkout"
+    (root / "scripts").mkdir(parents=True)
+    (root / "scripts" / "venv.sh").write_text(VENV_SH.read_text())
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    if installed:
+        (root / ".venv" / "bin").mkdir(parents=True)
+        (root / ".venv" / "bin" / "python").symlink_to(sys.executable)
+        (root / ".venv" / "bin" / "bastion").write_text("#!/bin/sh\necho bastion-here\n")
+        (root / ".venv" / "bin" / "bastion").chmod(0o755)
+        stamp = root / ".venv" / ".installed"
+        stamp.touch()
+        os.utime(stamp, (os.path.getmtime(root / "pyproject.toml") + 10,) * 2)
+    return root
+
+
+def _shell(script: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def test_sourcing_venv_sh_leaves_the_shell_as_it_was(tmp_path: Path) -> None:
+    root = _fake_checkout(tmp_path, installed=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = _shell(
+        f"before=$-; source {root}/scripts/venv.sh; false; echo alive; pwd; "
+        '[ "$before" = "$-" ] && echo same-options; bastion',
+        cwd=elsewhere,
+    )
+    assert r.stdout.splitlines() == ["alive", str(elsewhere), "same-options", "bastion-here"], r.stdout + r.stderr
+
+
+def test_the_readme_check_itself(tmp_path: Path) -> None:
+    """The issue's own words: `bash -c 'source <the PATH script>; false; echo alive'` prints `alive`."""
+    root = _fake_checkout(tmp_path, installed=True)
+    r = _shell(f"source {root}/scripts/venv.sh; false; echo alive", cwd=tmp_path)
+    assert r.stdout == "alive\n", r.stderr
+
+
+def test_a_failed_install_returns_non_zero_and_the_shell_lives_on(tmp_path: Path) -> None:
+    root = _fake_checkout(tmp_path, installed=False)
+    r = _shell(f"source {root}/scripts/venv.sh; echo status=$?; echo alive", cwd=tmp_path, env={"PYTHON": "false"})
+    assert "alive" in r.stdout and "status=0" not in r.stdout, r.stdout + r.stderr
+    assert "venv: installing Bastion into" in r.stderr and "failed" in r.stderr
+
+
+# ------------------------------------------------------------------------------------------- installs that cannot rot
+# Imported only where a missing package is a one-line error naming the extra that brings it.
+OPTIONAL_IMPORTS = {"ray": "ray"}
+
+
+def test_every_third_party_module_imported_under_src_is_a_main_dependency() -> None:
+    """The fast half of scripts/check-plain-install.sh (which .ci/run runs through scripts/test.sh): a module
+    reached only through the dev extras or through another package's dependencies fails here."""
+    import ast
+    import re
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    repo = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+
+    def canonical(requirement: str) -> str:
+        name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    main = {canonical(r) for r in project["dependencies"]}
+    imported: dict[str, str] = {}
+    for path in (repo / "src" / "bastion").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names] if isinstance(node, ast.Import)
+                else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                else []
+            )  # fmt: skip
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "bastion":
+                    imported.setdefault(top, str(path.relative_to(repo)))
+    providers = packages_distributions()
+    undeclared = {}
+    for module, where in imported.items():
+        if module in OPTIONAL_IMPORTS:
+            assert OPTIONAL_IMPORTS[module] in project["optional-dependencies"], module
+            continue
+        dists = {canonical(d) for d in providers.get(module, [])}
+        if not dists & main:
+            undeclared[module] = (where, sorted(dists))
+    assert undeclared == {}, f"imported under src/ but not in [project].dependencies: {undeclared}"
+
+
+def test_ci_runs_the_plain_install_check_first() -> None:
+    repo = Path(__file__).resolve().parents[1]
+    ci = (repo / ".ci" / "run").read_text()
+    assert "bash scripts/test.sh" in ci
+    steps = [line.strip() for line in (repo / "scripts" / "test.sh").read_text().splitlines()]
+    commands = [s for s in steps if s and not s.startswith("#")]
+    first_real = next(s for s in commands if "check-plain-install" in s or "venv.sh" in s)
+    assert "check-plain-install" in first_real
