@@ -30,6 +30,7 @@ class RowCheck:
     scheme: str = ""  # bip137 | bip322 | bip137-multisig | eip191 | tron | a native chain's (chains/)
     address: str = ""  # normalized
     multisig: bitcoin.Multisig | None = None
+    kind: str = ""  # the wallet's kind when one row proves it alone ("2-of-3 multisig" by BIP-322 P2WSH)
 
 
 @dataclass(slots=True)
@@ -201,6 +202,9 @@ def _check_bitcoin(row: WalletRow, digests: _Digests) -> RowCheck:
     script = _hex(row.pubkey_or_script) if row.pubkey_or_script else None
     if row.pubkey_or_script and script is None:
         return RowCheck(False, "pubkey_or_script is not hex", address=address.text)
+    witness_script = _bip322_script_path(address, row.signature)
+    if witness_script is not None:
+        return _check_bip322_script(row, address, script, witness_script, digests)
     if script is not None and not (len(script) in (32, 33, 65) and _is_point(script)):
         return _check_multisig(row, address, script, digests)
     sig = bitcoin.decode_signature(row.signature)
@@ -235,6 +239,42 @@ def _check_bitcoin(row: WalletRow, digests: _Digests) -> RowCheck:
     if claimed is not None and address.kind != "p2tr" and signer != claimed:
         return RowCheck(False, "signature is by another key than pubkey_or_script", address=address.text)
     return RowCheck(True, signer=signer.hex(), scheme="bip322", address=address.text)
+
+
+def _bip322_script_path(address: bitcoin.Address, signature: str) -> bytes | None:
+    """The script a BIP-322 witness spends through (P2WSH witness script, taproot leaf), if it is one."""
+    if address.kind not in ("p2wsh", "p2tr"):
+        return None
+    try:
+        sig = bitcoin.decode_signature(signature)
+        if len(sig) == 65 and 27 <= sig[0] <= 42:
+            return None  # BIP-137
+        items = bitcoin._witness_items(sig)
+    except bitcoin.ProofError:
+        return None
+    if address.kind == "p2wsh":
+        return items[-1]
+    if len(items) >= 2 and bitcoin._is_control_block(items[-1]):
+        return items[-2]
+    return None
+
+
+def _check_bip322_script(
+    row: WalletRow, address: bitcoin.Address, claimed: bytes | None, spent: bytes, digests: _Digests
+) -> RowCheck:
+    """BIP-322 through a script: P2WSH (single key or m-of-n in one witness) or a taproot script path."""
+    if claimed is not None and claimed not in (spent, spent[1:-1]):
+        return RowCheck(False, "pubkey_or_script is not the script the signature spends", address=address.text)
+    sig = bitcoin.decode_signature(row.signature)
+    signer = bitcoin.verify_bip322_simple(address, digests.raw, sig)
+    if address.kind == "p2tr":
+        return RowCheck(True, signer=signer.hex(), scheme="bip322-tapscript", address=address.text)
+    try:
+        ms = bitcoin.parse_multisig(spent)
+    except ValueError:
+        return RowCheck(True, signer=signer.hex(), scheme="bip322-p2wsh", address=address.text)
+    kind = f"{ms.m}-of-{len(ms.pubkeys)} multisig"
+    return RowCheck(True, signer=signer.hex(), scheme="bip322-p2wsh-multisig", address=address.text, kind=kind)
 
 
 def _check_multisig(row: WalletRow, address: bitcoin.Address, script: bytes, digests: _Digests) -> RowCheck:
@@ -366,7 +406,7 @@ def verify_wallet_set(
                     Failure(row.row, chain, asset, address, f"duplicate address: also on row {first[0].row}")
                 )
         wallet.verified = first[1].ok
-        wallet.scheme, wallet.kind = first[1].scheme, "single key"
+        wallet.scheme, wallet.kind = first[1].scheme, first[1].kind or "single key"
 
     source_names = _apply_sources(rnd, wallets, sources, failures)
     reserves: dict[str, Decimal] = {a: Decimal(0) for a in rnd.assets}
