@@ -34,7 +34,7 @@ from bastion.sim.liabilities import REAL_ASSETS
 from bastion.sim.native_wallets import ROUND_SIGNERS
 from bastion.sim.wallets import make_wallet_set
 
-CHAIN_DECIMALS = {"xrpl": 6, "solana": 9, "near": 24, "aptos": 8, "polkadot": 10}
+CHAIN_DECIMALS = {"xrpl": 6, "solana": 9, "near": 24, "aptos": 8, "polkadot": 10, "cardano": 6, "ton": 9}
 ROUND = {
     "format": "bastion-round/2",
     "exchange": "Demo Exchange",
@@ -57,6 +57,8 @@ class Chains:
         self.near_keys: dict[str, list[str]] = {}  # account -> ed25519:<base58> full-access keys
         self.aptos_auth: dict[str, str] = {}  # account -> authentication key, when rotated
         self.solana_slot = DEMO_HEIGHTS["solana"]
+        self.cardano_tip = DEMO_HEIGHTS["cardano"]
+        self.ton_seqno = DEMO_HEIGHTS["ton"]
         self.fail_first: dict[str, list[int]] = {}  # chain -> statuses to answer before the real one
         self.requests: list[str] = []
 
@@ -104,6 +106,15 @@ def _handler(state: Chains) -> type[BaseHTTPRequestHandler]:
                 free = state.balances.get((chain, address), Decimal(0))
                 body = {"at": {"height": str(at)}, "free": _units(free, 10), "reserved": "0", "locks": []}
                 return self._send(200, body)
+            if chain == "cardano" and path == "/tip":
+                return self._send(200, [{"block_no": state.cardano_tip, "epoch_no": 560}])
+            if chain == "ton" and path == "/masterchainInfo":
+                return self._send(200, {"last": {"seqno": state.ton_seqno, "workchain": -1}})
+            if chain == "ton" and path == "/account":
+                address = query["address"][0]
+                if (chain, address) not in state.balances:
+                    return self._send(404, {"error": "account not found"})
+                return self._send(200, {"balance": _units(state.balances[(chain, address)], 9), "status": "active"})
             if chain == "aptos" and path.startswith("/v1/accounts/"):
                 account = path.split("/")[3]
                 return self._send(
@@ -116,6 +127,13 @@ def _handler(state: Chains) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             if self._failing(chain):
                 return
+            if chain == "cardano":
+                answer = [
+                    {"address": a, "balance": _units(state.balances[(chain, a)], 6), "utxo_set": []}
+                    for a in body["_addresses"]
+                    if (chain, a) in state.balances
+                ]
+                return self._send(200, answer)
             if chain == "aptos":
                 address = body["arguments"][0]
                 height = int(query["ledger_version"][0])
@@ -257,11 +275,21 @@ def test_backoff_doubles_and_honours_retry_after(node: tuple[str, Chains]) -> No
     assert waits == [0.5, 1.0, 2.0]  # Retry-After: 0 never shortens the backoff
 
 
-def test_solana_node_at_another_slot_is_refused(node: tuple[str, Chains], wallets: Path) -> None:
+@pytest.mark.parametrize(
+    ("moved", "message"),
+    [
+        ("solana_slot", r"answered at slot .* the snapshot is slot"),
+        ("cardano_tip", r"Koios is at block .* it serves balances at its tip"),
+        ("ton_seqno", r"toncenter is at masterchain block .* it serves current state"),
+    ],
+)
+def test_nodes_that_only_know_their_tip_must_be_at_the_snapshot(
+    node: tuple[str, Chains], wallets: Path, moved: str, message: str
+) -> None:
     base, state = node
     _load(state, _rows(wallets))
-    state.solana_slot += 5
-    with pytest.raises(BalanceSourceError, match=r"answered at slot .* the snapshot is slot"):
+    setattr(state, moved, getattr(state, moved) + 5)
+    with pytest.raises(BalanceSourceError, match=message):
         verify_wallet_set(parse_round(ROUND), read_wallet_set(wallets), sources=_sources(base))
 
 

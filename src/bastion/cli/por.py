@@ -97,8 +97,9 @@ def reserves_verify(
     node: list[str] = typer.Option(
         [],
         "--node",
-        help="CHAIN=URL of a native chain's node (xrpl, solana, near, aptos, polkadot sidecar, dogecoin, "
-        "litecoin, bitcoin-cash): balances at the round's height, NEAR/Aptos account keys; repeatable.",
+        help="CHAIN=URL of a native chain's node API (xrpl, solana, near, aptos, polkadot sidecar, cardano Koios, "
+        "ton toncenter v3, dogecoin, litecoin, bitcoin-cash): balances at the round's height, NEAR/Aptos account "
+        "keys; repeatable.",
     ),
     out: Path | None = typer.Option(None, "--out", help="Where to write the result (default ROUND_DIR/reserves.json)."),
 ) -> None:

@@ -9,6 +9,10 @@
 - aptos (REST): `POST /v1/view` of `0x1::coin::balance<AptosCoin>` at `ledger_version`, in octas;
   `GET /v1/accounts/{a}` gives the authentication key (followed after a key rotation).
 - polkadot (Substrate API Sidecar): `GET /accounts/{a}/balance-info?at=`, planck, free + reserved.
+- cardano (Koios REST): `GET /tip` then `POST /address_info`, lovelace; Koios answers at its tip only, so
+  the tip's `block_no` must *be* the snapshot height.
+- ton (toncenter API v3): `GET /masterchainInfo` then `GET /account?address=`, nanotons; current state only,
+  so the last masterchain `seqno` must *be* the snapshot height.
 - dogecoin, litecoin, bitcoin-cash (the node's JSON-RPC): one `scantxoutset` of all addresses; the node's
   tip must *be* the snapshot height.
 
@@ -249,6 +253,44 @@ class PolkadotSidecarSource(_Native):
         )
 
 
+class CardanoKoiosSource(_Native):
+    chain, asset, decimals = "cardano", "ADA", 6
+
+    def balances(self, chain: str, queries: Sequence[tuple[str, str]], height: int) -> dict[tuple[str, str], Decimal]:
+        status, tip = self.client.get("/tip")
+        block = tip[0].get("block_no") if status == 200 and isinstance(tip, list) and tip else None
+        if block != height:
+            raise BalanceSourceError(
+                f"cardano: Koios is at block {block}, the snapshot is block {height}: it serves balances at its tip"
+            )
+        status, body = self.client.post("/address_info", {"_addresses": [a for a, _ in queries]})
+        if status != 200 or not isinstance(body, list):
+            raise BalanceSourceError(f"cardano: address_info: HTTP {status}")
+        found = {str(entry.get("address")): entry.get("balance", "0") for entry in body if isinstance(entry, dict)}
+        return {(a, asset): _units(found.get(a, "0"), self.decimals, f"cardano {a}") for a, asset in queries}
+
+
+class TonCenterSource(_Native):
+    chain, asset, decimals = "ton", "TON", 9
+
+    def balances(self, chain: str, queries: Sequence[tuple[str, str]], height: int) -> dict[tuple[str, str], Decimal]:
+        status, info = self.client.get("/masterchainInfo")
+        seqno = info.get("last", {}).get("seqno") if status == 200 and isinstance(info, dict) else None
+        if seqno != height:
+            raise BalanceSourceError(
+                f"ton: toncenter is at masterchain block {seqno}, the snapshot is {height}: it serves current state"
+            )
+        return super().balances(chain, queries, height)
+
+    def balance(self, address: str, height: int) -> Decimal:
+        status, body = self.client.get(f"/account?address={quote(address)}")
+        if status == 404:
+            return Decimal(0)  # never deployed nor funded
+        if status != 200 or not isinstance(body, dict):
+            raise BalanceSourceError(f"ton {address}: HTTP {status}")
+        return _units(body.get("balance", "0"), self.decimals, f"ton {address}")
+
+
 class UtxoForkSource:
     """Dogecoin / Litecoin / Bitcoin Cash node: one `scantxoutset` for all the chain's addresses."""
 
@@ -286,6 +328,8 @@ SOURCES: dict[str, Callable[[HttpJson], Any]] = {
     "near": NearSource,
     "aptos": AptosSource,
     "polkadot": PolkadotSidecarSource,
+    "cardano": CardanoKoiosSource,
+    "ton": TonCenterSource,
     "dogecoin": lambda c: UtxoForkSource("dogecoin", c),
     "litecoin": lambda c: UtxoForkSource("litecoin", c),
     "bitcoin-cash": lambda c: UtxoForkSource("bitcoin-cash", c),
