@@ -344,3 +344,28 @@ def test_aptos_rotated_key_is_followed_through_the_node(node: tuple[str, Chains]
     state.aptos_auth[account] = aptos.authentication_key(bytes.fromhex(key))
     assert verify_wallet_set(rnd, read_wallet_set(path), sources=_sources(base)).ok
     assert hashlib.sha3_256(bytes.fromhex(key) + b"\x00").hexdigest() == state.aptos_auth[account][2:]
+
+
+def test_cli_node_option_names_the_bad_chain_and_runs_the_sources(
+    node: tuple[str, Chains], wallets: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from bastion.cli import app
+
+    base, state = node
+    _load(state, _rows(wallets))
+    round_dir = tmp_path / "round"
+    round_dir.mkdir()
+    (round_dir / "round.json").write_text(json.dumps(ROUND))
+    runner = CliRunner()
+    bad = runner.invoke(
+        app, ["por", "reserves", "verify", str(wallets), "--round", str(round_dir), "--node", "tezos=http://x"]
+    )
+    assert bad.exit_code == 2 and "no balance source for 'tezos'" in bad.output
+    args = [f"--node={chain}={base}/{chain}" for chain in ("xrpl", "near", "ton")]
+    ok = runner.invoke(app, ["por", "reserves", "verify", str(wallets), "--round", str(round_dir), *args])
+    assert ok.exit_code == 0, ok.output
+    assert (
+        json.loads((round_dir / "reserves.json").read_text())["balance_source"] == "file+xrpl-node+near-node+ton-node"
+    )

@@ -37,7 +37,7 @@ def round_json(
         }
 
     return {
-        "format": "bastion-round/1",
+        "format": "bastion-round/2",
         "exchange": "Demo Exchange",
         "round_id": round_id,
         "snapshot_time": snap,
