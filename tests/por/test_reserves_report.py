@@ -109,7 +109,7 @@ def test_report_numbers_change_and_outputs(rounds: tuple[Path, Path], tmp_path: 
     assert report.under_assets == ["USDT"] and not report.ok
     out_html, out_json = tmp_path / "r.html", tmp_path / "r.json"
     cli = runner.invoke(
-        app, ["por", "report", str(new), "--previous", str(old), "--html", str(out_html), "--json", str(out_json)]
+        app, ["por", "report", str(new), "--previous", str(old), "--html", str(out_html), "--out", str(out_json)]
     )
     assert cli.exit_code == 1 and "NOT FULLY RESERVED (under 100%: USDT)" in cli.output
     data = json.loads(out_json.read_text())
@@ -150,7 +150,7 @@ def test_failed_signature_is_named_and_fails_the_report(rounds: tuple[Path, Path
         writer.writerows(rows)
     result = runner.invoke(app, ["por", "reserves", "verify", str(path), "--round", str(old)])
     assert result.exit_code == 1
-    assert "row 2" in result.output and "static" in result.output
+    assert "row 2" in result.output and "static" in result.output  # the first data row: the header is row 1
     report = runner.invoke(app, ["por", "report", str(old)])
     assert report.exit_code == 1 and "1 wallet row(s) failed verification" in report.output
     stored = json.loads((old / "reserves.json").read_text())

@@ -130,7 +130,8 @@ def _verify(tmp_path: Path, rows: list[dict[str, str]], **kw: Any):  # type: ign
 def _reasons(result) -> dict[int, str]:  # type: ignore[no-untyped-def]
     out: dict[int, str] = {}
     for f in result.failures:
-        out[f.row] = f"{out[f.row]}; {f.reason}" if f.row in out else f.reason
+        n = f.row - 1  # keyed by the data row from 1; f.row is the spreadsheet row (the header is row 1)
+        out[n] = f"{out[n]}; {f.reason}" if n in out else f.reason
     return out
 
 
@@ -155,13 +156,13 @@ def test_every_bad_row_is_named(tmp_path: Path, small: tuple[Path, list[dict[str
     bad[btc_single[4]]["snapshot_height"] = "869999"
     result = _verify(tmp_path, bad)
     reasons = _reasons(result)
-    assert "another round (2026-10" in reasons[btc_single[0] + 2]
-    assert "static" in reasons[btc_single[1] + 2]
-    assert reasons[btc_single[2] + 2] == "pubkey_or_script does not match the address"
-    assert "recovers another address" in reasons[eth_rows[0] + 2]
-    assert "more than 6 decimals" in reasons[tron_rows[0] + 2]
-    assert "DOGE is not in the round" in reasons[eth_rows[2] + 2]
-    assert "snapshot_height 869999" in reasons[btc_single[4] + 2]
+    assert "another round (2026-10" in reasons[btc_single[0] + 1]
+    assert "static" in reasons[btc_single[1] + 1]
+    assert reasons[btc_single[2] + 1] == "pubkey_or_script does not match the address"
+    assert "recovers another address" in reasons[eth_rows[0] + 1]
+    assert "more than 6 decimals" in reasons[tron_rows[0] + 1]
+    assert "DOGE is not in the round" in reasons[eth_rows[2] + 1]
+    assert "snapshot_height 869999" in reasons[btc_single[4] + 1]
     assert len(reasons) == 7 and not result.ok
     # failed wallets are left out of the reserves
     clean = _verify(tmp_path, rows)
@@ -175,7 +176,7 @@ def test_duplicate_address_counts_once_and_fails(tmp_path: Path, small: tuple[Pa
     _, rows = small
     eth = next(r for r in rows if r["chain"] == "ethereum" and r["asset"] == "ETH")
     result = _verify(tmp_path, [*rows, dict(eth)])
-    assert _reasons(result) == {len(rows) + 2: f"duplicate address: also on row {rows.index(eth) + 2}"}
+    assert _reasons(result) == {len(rows) + 1: f"duplicate address: also on row {rows.index(eth) + 2}"}
     assert result.reserves == _verify(tmp_path, rows).reserves
     # the same address holding another asset is not a duplicate
     usdt = dict(eth, asset="USDT", balance="5")
@@ -190,15 +191,15 @@ def test_multisig_needs_m_distinct_keys(tmp_path: Path, small: tuple[Path, list[
     assert len(ms) == 2
     one = [r for i, r in enumerate(rows) if i != ms[1]]
     result = _verify(tmp_path, one)
-    assert "needs 2 of 3 keys to sign, 1 valid" in _reasons(result)[ms[0] + 2]
+    assert "needs 2 of 3 keys to sign, 1 valid" in _reasons(result)[ms[0] + 1]
     assert result.reserves["BTC"] == _verify(tmp_path, rows).reserves["BTC"] - Decimal(rows[ms[0]]["balance"])
     twice = [dict(r) for r in rows]
     twice[ms[1]]["signature"] = rows[ms[0]]["signature"]
     reasons = _reasons(_verify(tmp_path, twice))
-    assert f"same key as row {ms[0] + 2}" in reasons[ms[1] + 2]
+    assert f"same key as row {ms[0] + 2}" in reasons[ms[1] + 1]  # spreadsheet row: index + 2
     split = [dict(r) for r in rows]
     split[ms[1]]["balance"] = "1"
-    assert "balance differs" in _reasons(_verify(tmp_path, split))[ms[1] + 2]
+    assert "balance differs" in _reasons(_verify(tmp_path, split))[ms[1] + 1]
 
 
 def test_registry_of_addresses_claimed_elsewhere(tmp_path: Path, small: tuple[Path, list[dict[str, str]]]) -> None:
@@ -216,8 +217,8 @@ def test_registry_of_addresses_claimed_elsewhere(tmp_path: Path, small: tuple[Pa
     )
     reasons = _reasons(_verify(tmp_path, rows, registry=read_registry(registry)))
     assert reasons == {
-        rows.index(btc) + 2: "address is claimed by 'Other Exchange' (round 2026-10) in the registry",
-        rows.index(eth) + 2: "address is claimed by 'Third Exchange' in the registry",
+        rows.index(btc) + 1: "address is claimed by 'Other Exchange' (round 2026-10) in the registry",
+        rows.index(eth) + 1: "address is claimed by 'Third Exchange' in the registry",
     }
     broken = tmp_path / "broken.csv"
     broken.write_text("chain,address,exchange\nbitcoin,notanaddress,X\n")
