@@ -178,7 +178,8 @@ def test_report_figures_equal_the_ground_truth(month: Month) -> None:
                    "NOT FULLY RESERVED", "98.00%", "bastion por verify"):  # fmt: skip
         assert figure in text, figure
     page = (month.out / "report.html").read_text()
-    assert page.count("<svg") == 3 and "<script" not in page
+    # 3 charts, plus the protection section's 2 (fund size over time, beginners' margin calls by cohort)
+    assert page.count("<svg") == 5 and "<script" not in page
     assert "No data" not in page  # a full month has no empty section
 
     _following_month_is_empty_and_compares_with_the_simulated_one(month)

@@ -24,6 +24,8 @@ from bastion.keys.metrics import KeysMonthly
 from bastion.por.reserves.report import RESERVES_FILE, RESERVES_FORMAT, ReserveReport
 from bastion.protection.cooling_off import CoolingOffMonth
 from bastion.protection.deposits import DepositsMonth
+from bastion.report.protection import ProtectionSection
+from bastion.report.protection import to_json as protection_json
 from bastion.risk.metrics import RiskMetrics
 
 
@@ -229,6 +231,8 @@ class MonthlyReport:
     previous: DbFigures | None  # None: the database has nothing for the previous month (first report)
     previous_month: str
     fund: FundSecurity | None
+    # The user protection fund, both funds' disclosures and beginner protection (bastion.report.protection).
+    protection: ProtectionSection | None = None
 
     def daily_interceptions(self) -> list[tuple[date, int]]:
         days = (self.current.end - self.current.start).days
@@ -252,6 +256,10 @@ def gather(
     p_start, p_end = month_bounds(prev_month)
     previous = db_figures(factory, p_start, p_end)
     fund = load_fund_security(round_dir, reserves) if round_dir is not None else None
+    from bastion.report import protection
+
+    with factory() as s:
+        section = protection.gather(s, start, end)
     return MonthlyReport(
         month=month,
         exchange=fund.report.exchange if fund else "",
@@ -260,6 +268,7 @@ def gather(
         previous=None if previous.empty else previous,
         previous_month=prev_month,
         fund=fund,
+        protection=section,
     )
 
 
@@ -345,4 +354,5 @@ def figures_json(r: MonthlyReport) -> dict[str, Any]:
         "figures": db(r.current),
         "previous_month": r.previous_month,
         "previous": None if r.previous is None else db(r.previous),
+        **({} if r.protection is None else protection_json(r.protection)),
     }

@@ -7,7 +7,7 @@ import calendar
 import html
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from bastion.report import charts
+from bastion.report import charts, protection
 from bastion.report.figures import DbFigures, MonthlyReport
 
 MONTHS = list(calendar.month_name)[1:]
@@ -529,6 +529,7 @@ def render(r: MonthlyReport) -> str:
         + _fund_section(r)
         + _transaction_section(r)
         + _protection_section(r)
+        + (protection.render(r.protection, "3b. ") if r.protection is not None else "")
         + _change_section(r)
         + _faq()
         + _appendix()
