@@ -70,7 +70,7 @@ def test_section_equals_ledger_and_ground_truth(db_url: str, tmp_path: Path) -> 
     assert b["cohorts"] == gt.cohorts and {c["protected"] for c in b["cohorts"]} == {True, False}
 
     page = paths.html.read_text()
-    assert "User protection fund and beginner protection" in page
+    assert "User protection fund" in page and "Beginner protection" in page
     assert "New traders with a margin call in their first 30 days" in page
     assert "Risk provision fund" in page and "Fund disclosures" in page
     for ccy in bt.balances_end:
