@@ -9,17 +9,23 @@ simulation ends, so a finished run leaves nothing usable behind.
 
 from __future__ import annotations
 
+import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.access import credentials, sessions
 
 SERVICE_SCOPES = ["risk:write", "events:write", "funds:write", "orders:precheck", "deposits:write"]
-OPERATOR_SCOPES = ["risk:review", "risk:admin", "keys:admin", "funds:admin", "deposits:review"]
+OPERATOR_SCOPES = [
+    "risk:review", "risk:admin", "keys:admin", "funds:admin", "deposits:review", "protection:admin", "pfund:admin"
+]
 _SESSION_TTL = timedelta(hours=1)
 
 
@@ -64,3 +70,32 @@ class SimCredentials:
             held = (token, now + _SESSION_TTL)
             self._users[uid] = held
         return {"Authorization": f"Bearer {held[0]}"}
+
+    def by_route(self, app: Any) -> httpx.Auth:
+        """An httpx auth that sends the service credential on service routes and the operator one on operator
+        routes (from the app's own route table), unless the request already carries a credential; user
+        routes get nothing added: a user's request says which user (`user(uid)` or a signed key)."""
+        return _ByRoute(self, app)
+
+
+class _ByRoute(httpx.Auth):
+    def __init__(self, creds: SimCredentials, app: Any) -> None:
+        from bastion.service.access import route_table
+
+        self.creds = creds
+        self.routes: list[tuple[str, re.Pattern[str], str]] = []
+        for r in route_table(app):
+            pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(r.path))
+            for m in r.methods:
+                self.routes.append((m, re.compile(f"^{pattern}$"), r.rule.kind))
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        if "authorization" not in request.headers and "ok-access-key" not in request.headers:
+            for method, pattern, kind in self.routes:
+                if method == request.method and pattern.match(request.url.path):
+                    if kind == "service":
+                        request.headers.update(self.creds.service)
+                    elif kind == "operator":
+                        request.headers.update(self.creds.operator)
+                    break
+        yield request
