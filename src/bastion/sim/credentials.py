@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +24,13 @@ from bastion.access import credentials, sessions
 
 SERVICE_SCOPES = ["risk:write", "events:write", "funds:write", "orders:precheck", "deposits:write"]
 OPERATOR_SCOPES = [
-    "risk:review", "risk:admin", "keys:admin", "funds:admin", "deposits:review", "protection:admin", "pfund:admin"
+    "risk:review",
+    "risk:admin",
+    "keys:admin",
+    "funds:admin",
+    "deposits:review",
+    "protection:admin",
+    "pfund:admin",
 ]
 _SESSION_TTL = timedelta(hours=1)
 
@@ -89,7 +95,7 @@ class _ByRoute(httpx.Auth):
             for m in r.methods:
                 self.routes.append((m, re.compile(f"^{pattern}$"), r.rule.kind))
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if "authorization" not in request.headers and "ok-access-key" not in request.headers:
             for method, pattern, kind in self.routes:
                 if method == request.method and pattern.match(request.url.path):
