@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from auth_support import OPERATOR
 
+from auth_support import OPERATOR
 from bastion.protection import beginner_metrics
 from bastion.service.deps import set_protection_clock
 from bastion.service.testing import ServerThread, user_key_headers
