@@ -146,5 +146,8 @@ def test_tokens_create_refuses_bad_input_in_one_line(env: dict[str, str]) -> Non
     assert bastion(env, "tokens", "create", "--name", "a", "--scopes", "risk:write").returncode == 0
     again = bastion(env, "tokens", "create", "--name", "a", "--scopes", "risk:write")
     assert again.returncode == 2 and "exists" in again.stderr
+    bad_keys = bastion({**env, "BASTION_USER_SESSION_KEYS": "/nonexistent/login.jwks"}, "serve", "--port", "1")
+    assert bad_keys.returncode == 2 and "BASTION_USER_SESSION_KEYS" in bad_keys.stderr
+    assert "Traceback" not in bad_keys.stderr
     scopes = bastion(env, "tokens", "scopes")
     assert "risk:write" in scopes.stdout and "keys:admin" in scopes.stdout
