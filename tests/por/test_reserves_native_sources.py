@@ -24,7 +24,7 @@ from nacl.signing import SigningKey
 
 from bastion.cli._demo_month import DEMO_HEIGHTS
 from bastion.por.reserves.chains import NATIVE_CHAINS
-from bastion.por.reserves.chains.signed_message import _script_of
+from bastion.por.reserves.chains.signed_message import script_of
 from bastion.por.reserves.challenge import challenge_message
 from bastion.por.reserves.native_sources import SOURCES, HttpJson, native_source
 from bastion.por.reserves.round import parse_round
@@ -178,7 +178,7 @@ def _handler(state: Chains) -> type[BaseHTTPRequestHandler]:
                     if amount is not None:
                         unspents.append(
                             {
-                                "scriptPubKey": _script_of(coin, address).hex(),
+                                "scriptPubKey": script_of(coin, address).hex(),
                                 "amount": float(amount) if False else str(amount),
                             }
                         )

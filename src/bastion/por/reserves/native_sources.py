@@ -34,7 +34,7 @@ from urllib.parse import quote
 import httpx
 
 from bastion.por.reserves.chains import NATIVE_CHAINS
-from bastion.por.reserves.chains.signed_message import Coin, _script_of
+from bastion.por.reserves.chains.signed_message import Coin, script_of
 from bastion.por.reserves.verify import BalanceSourceError
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -306,7 +306,7 @@ class UtxoForkSource:
         return chain == self.coin.chain and asset == self.coin.asset
 
     def balances(self, chain: str, queries: Sequence[tuple[str, str]], height: int) -> dict[tuple[str, str], Decimal]:
-        by_script = {_script_of(self.coin, a).hex(): a for a, _ in queries}
+        by_script = {script_of(self.coin, a).hex(): a for a, _ in queries}
         result = self.client.rpc("scantxoutset", ["start", [f"addr({a})" for a, _ in queries]])
         if not isinstance(result, dict) or not result.get("success", False):
             raise BalanceSourceError(f"{chain}: scantxoutset did not succeed")
