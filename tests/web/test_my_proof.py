@@ -46,7 +46,7 @@ def mine_round(tmp_path_factory: pytest.TempPathFactory) -> WebRound:
 @pytest.fixture(scope="module")
 def served(mine_round: WebRound, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("srv-mine")
-    with serve(tmp, mine_round.path) as url:
+    with serve(tmp, mine_round.path, migrate=True) as url:
         yield Served(url, tmp / "data")
 
 

@@ -62,9 +62,10 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
 
 
 @pytest.fixture(scope="module")
-def pipeline_server(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serve(tmp_path_factory.mktemp("srv-pipeline"), None, pipeline.base) as url:
-        yield url
+def pipeline_server(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    tmp = tmp_path_factory.mktemp("srv-pipeline")
+    with serve(tmp, None, pipeline.base, migrate=True) as url:
+        yield url, tmp / "data"
 
 
 def _cli_report(pipeline: Pipeline, rid: str, previous: str | None) -> dict[str, Any]:
@@ -87,8 +88,8 @@ def test_every_round_still_verifies(pipeline: Pipeline) -> None:
         assert verdict.ok, (rid, verdict.reason)
 
 
-def test_numbers_change_and_trend_are_the_cli_reports(pipeline: Pipeline, pipeline_server: str) -> None:
-    h = httpx.get(f"{pipeline_server}/por/api/rounds").json()
+def test_numbers_change_and_trend_are_the_cli_reports(pipeline: Pipeline, pipeline_server: tuple[str, Path]) -> None:
+    h = httpx.get(f"{pipeline_server[0]}/por/api/rounds").json()
     assert [(r["number"], r["id"]) for r in h["rounds"]] == [(1, "2026-09"), (2, "2026-10"), (3, "2026-11")]
     assert h["rounds"][2]["publication"] == "the 3rd consecutive monthly publication"
     previous = None
@@ -113,3 +114,44 @@ def test_numbers_change_and_trend_are_the_cli_reports(pipeline: Pipeline, pipeli
             assert Decimal(point["ratio"]) == Decimal(theirs["ratio"])
         previous = r["id"]
     assert h["rounds"][1]["status"] == "not_fully_reserved"  # October's shortfall
+
+
+@pytest.mark.browser
+def test_a_signed_in_user_verifies_their_own_proof_in_any_round_with_one_click(
+    page: Any, pipeline: Pipeline, pipeline_server: tuple[str, Path]
+) -> None:
+    """The proofs are made by the service from each round's private data (no users/ folder is published)."""
+    import csv
+
+    from bastion.access import sessions
+
+    url, data_dir = pipeline_server
+    for rid in ("2026-10", "2026-11"):
+        newcomer = pipeline.uids[rid][len(pipeline.uids[rid]) // 2]  # each month's snapshot has its own uids
+        token = sessions.issue(sessions.dev_key(data_dir), newcomer)
+        assert not (pipeline.round_dir(rid) / "users").exists()
+        page.goto(f"{url}/por/?round={rid}#session={token}")
+        page.wait_for_selector("body[data-loaded='1']")
+        page.evaluate("delete document.body.dataset.verified")
+        page.click("#verify-mine")
+        page.wait_for_selector("body[data-verified]")
+        assert page.inner_text("#verdict") == f"Your balances are included in round {rid}"
+        expected = {(row["asset"]): (Decimal(row["equity"]), Decimal(row["debt"]))
+                    for row in csv.DictReader((pipeline.work / f"snap-{rid}" / "balances.csv").open())
+                    if row["uid"] == newcomer}  # fmt: skip
+        shown = page.locator("#balances tbody tr")
+        got = {}
+        for i in range(shown.count()):
+            asset, equity, debt, *_ = shown.nth(i).locator("td").all_inner_texts()
+            got[asset] = (Decimal(equity.replace(",", "")), Decimal(debt.replace(",", "")))
+        assert got == expected
+    # September's round never had November's user: the service says so, and hands nobody else's proof
+    assert newcomer not in pipeline.uids["2026-09"]
+    page.goto(f"{url}/por/?round=2026-09#session={token}")
+    page.wait_for_selector("body[data-loaded='1']")
+    page.evaluate("delete document.body.dataset.verified")
+    page.click("#verify-mine")
+    page.wait_for_selector("body[data-verified]")
+    assert "round 2026-09 holds no inclusion proof for you" in page.inner_text("#verdict")
+    r = httpx.get(f"{url}/v1/por/my-proof", params={"round": "2026-09"}, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 404

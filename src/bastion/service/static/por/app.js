@@ -239,6 +239,8 @@ async function verifyMine() {
 
 function setUpMine() {
   const token = takeSession();
+  // the account may hand a new session to a page already open (only the fragment changes: no reload)
+  window.addEventListener("hashchange", takeSession);
   $("verify-mine").addEventListener("click", verifyMine);
   if (!token) {
     $("session-note").textContent = "Sign in to your account on the exchange and open this page from there to " +
