@@ -26,7 +26,7 @@ RESERVES_FILE = "reserves.json"
 
 
 # ------------------------------------------------------------------------------------- reserves.json
-def reserves_record(v: Verification) -> dict[str, Any]:
+def reserves_record(v: Verification, public_files: list[dict[str, str]] | None = None) -> dict[str, Any]:
     by_asset: dict[str, dict[str, Any]] = {}
     for asset in v.round.assets:
         verified = [w for w in v.wallets if w.asset == asset and w.verified]
@@ -48,6 +48,8 @@ def reserves_record(v: Verification) -> dict[str, Any]:
             else None
         ),
         "balance_source": v.balance_source,
+        # the signed wallet set and the price table published beside this file, with their SHA-256
+        "public_files": list(public_files or []),
         "status": "verified" if v.ok else "failed",
         "assets": by_asset,
         "failures": [
@@ -63,6 +65,7 @@ def reserves_record(v: Verification) -> dict[str, Any]:
                 "kind": w.kind,
                 "scheme": w.scheme,
                 "rows": w.rows,
+                "snapshot_height": w.snapshot_height,
                 "verified": w.verified,
             }
             for w in v.wallets
@@ -70,9 +73,9 @@ def reserves_record(v: Verification) -> dict[str, Any]:
     }
 
 
-def write_reserves(v: Verification, path: Path) -> None:
+def write_reserves(v: Verification, path: Path, public_files: list[dict[str, str]] | None = None) -> None:
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(reserves_record(v), indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(reserves_record(v, public_files), indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)  # never a half-written reserves.json
 
 
@@ -298,38 +301,6 @@ def report_json(report: ReserveReport) -> dict[str, Any]:
         "wallets_verified": report.wallets_verified,
         "failures": report.failures,
     }
-
-
-def print_report(report: ReserveReport) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    title = f"{report.exchange} - proof of reserves, round {report.round_id} ({report.snapshot_time})"
-    table = Table(title=title, title_justify="left")
-    for col in ("Asset", "User assets", "Wallet assets", "Reserve ratio", "Difference"):
-        table.add_column(col, justify="left" if col == "Asset" else "right", overflow="fold")
-    if report.previous_round_id:
-        table.add_column(f"Users change vs {report.previous_round_id}", justify="right", overflow="fold")
-        table.add_column("Wallets change", justify="right", overflow="fold")
-    for x in report.lines:
-        style = "bold red" if x.under else None
-        cells = [x.asset, _num(x.liabilities), _num(x.reserves), pct(x.ratio), _signed(x.difference)]
-        if report.previous_round_id:
-            cells += [_signed(x.liabilities_change), _signed(x.reserves_change)]
-        table.add_row(*cells, style=style)
-    t = report.totals
-    cells = ["Total (USD)", _usd(t["liabilities_usd"]), _usd(t["reserves_usd"]), pct(t["ratio"]), ""]
-    if report.previous_round_id:
-        cells += [_signed_usd(t["liabilities_usd_change"]), _signed_usd(t["reserves_usd_change"])]
-    table.add_row(*cells, style="bold")
-    console.print(table)
-    console.print(f"{report.wallets_verified} wallets verified, {len(report.failures)} row(s) failed")
-    for f in report.failures[:50]:
-        console.print(f"[red]row {f['row']}[/red] {f['chain']} {f['asset']} {f['address']}: {f['reason']}")
-    if len(report.failures) > 50:
-        console.print(f"... and {len(report.failures) - 50} more failed rows (see reserves.json)")
-    console.print(("[green]" if report.ok else "[bold red]") + report.status)
 
 
 def report_html(report: ReserveReport) -> str:
