@@ -72,10 +72,11 @@ def _cli_report(pipeline: Pipeline, rid: str, previous: str | None) -> dict[str,
     from bastion.cli import app
 
     out = pipeline.work / f"report-{rid}.json"
-    args = ["por", "report", str(pipeline.round_dir(rid)), "--json", str(out)]
+    args = ["por", "report", str(pipeline.round_dir(rid)), "--out", str(out)]
     if previous:
         args += ["--previous", str(pipeline.round_dir(previous))]
-    CliRunner().invoke(app, args)
+    result = CliRunner().invoke(app, args)
+    assert out.exists(), result.output
     doc: dict[str, Any] = json.loads(out.read_text())
     return doc
 
