@@ -58,9 +58,13 @@ def test_demo_runs_the_month_end_to_end(tmp_path: Path) -> None:
     assert (demo / "report" / "report.pdf").read_bytes()[:5] == b"%PDF-"
     proofs = list(demo.glob("user-proof-*.json"))
     assert len(proofs) == 1
-    tail = out.stdout.strip().splitlines()[-6:]
-    assert [line.split(":")[0] for line in tail] == ["report", "signed", "round", "reserves", "user proof", "web page"]
-    signed = _bastion(*tail[1].split(":", 1)[1].split()[1:])  # the printed `bastion report verify ...`
+    lines = out.stdout.strip().splitlines()
+    heads = [line.split(":")[0] for line in lines]
+    for name in ("report", "signed", "round", "reserves", "user proof", "web page"):
+        assert name in heads, name
+    command = lines[heads.index("signed")].split(":", 1)[1].split()  # the printed `bastion report verify ...`
+    assert command[:3] == ["bastion", "report", "verify"]
+    signed = _bastion(*command[1:])
     assert signed.returncode == 0 and signed.stdout.startswith("OK"), signed.stdout + signed.stderr
     check = _bastion("por", "verify-user", str(proofs[0]), "--round", str(demo / "round"))
     assert check.returncode == 0 and "VERIFIED" in check.stdout
