@@ -146,7 +146,7 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
         f"user proof:   {user_file} (check: bastion por verify-user {user_file} --round {round_dir})",
         f"web page:     bastion serve --round {round_dir} --database-url {db_url}  then open "
         "http://127.0.0.1:8000/por/",
-        f"reserves:     bastion por report {round_dir}",
+        f"reserve table: bastion por report {round_dir}",
         f"risk:         bastion risk metrics --month {month} --database-url {db_url}",
         f"API keys:     bastion keys sweep --dry-run --database-url {db_url}",
         f"fund:         bastion funds check --database-url {db_url}",
