@@ -45,6 +45,16 @@ def _now(request: Request) -> datetime:
     return protection_clock(request.app)()
 
 
+def _actor(request: Request, named: str) -> str:
+    """Who acted, for the ledger and the audit: the operator credential that made the request (the access
+    layer checked it), with the person the body names beside it. The body alone is never believed."""
+    cred = getattr(request.state, "credential", None)
+    if cred is None:  # only reachable if a route lost its operator dependency: refuse rather than guess
+        raise HTTPException(401, "an operator credential is required")
+    who = cred.name if named in ("", cred.name) else f"{cred.name} for {named}"
+    return who[:128]
+
+
 # ------------------------------------------------------------------------------------------ operator
 class ContributionBody(BaseModel):
     ref: Name
@@ -82,15 +92,17 @@ def _booking(b: ledger.Booking) -> dict[str, Any]:
 
 
 @router.post("/v1/pfund/contributions", dependencies=[PfundAdmin])
-def post_contribution(body: ContributionBody, session: SessionDep) -> dict[str, Any]:
+def post_contribution(body: ContributionBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """Money into the fund from a funding source. Idempotent by `ref`."""
-    b = ledger.contribute(session, body.ref, body.ccy, body.amount, body.source, _utc(body.ts), body.actor, body.memo)
+    b = ledger.contribute(
+        session, body.ref, body.ccy, body.amount, body.source, _utc(body.ts), _actor(request, body.actor), body.memo
+    )
     session.commit()
     return _booking(b)
 
 
 @router.post("/v1/pfund/transfers", dependencies=[PfundAdmin])
-def post_transfer(body: TransferBody, session: SessionDep) -> dict[str, Any]:
+def post_transfer(body: TransferBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """Money between the fund and another account of the exchange. Idempotent by `ref`."""
     b = ledger.transfer(
         session,
@@ -100,7 +112,7 @@ def post_transfer(body: TransferBody, session: SessionDep) -> dict[str, Any]:
         body.direction,
         body.counterparty,
         _utc(body.ts),
-        body.actor,
+        _actor(request, body.actor),
         body.memo,
     )
     session.commit()
@@ -155,7 +167,7 @@ def post_incident(body: IncidentBody, session: SessionDep, request: Request) -> 
         body.title,
         body.description,
         _utc(body.occurred_at),
-        body.actor,
+        _actor(request, body.actor),
         _now(request),
     )
     session.commit()
@@ -177,7 +189,7 @@ class AffectedBody(BaseModel):
 def post_affected(incident_id: int, body: AffectedBody, session: SessionDep, request: Request) -> dict[str, int]:
     """Record affected users and amounts: all rows or none; rows already recorded alike are skipped."""
     rows = [incidents.Affected(r.user_id, r.ccy, r.amount) for r in body.users]
-    new, same = incidents.record_affected(session, incident_id, rows, body.actor, _now(request))
+    new, same = incidents.record_affected(session, incident_id, rows, _actor(request, body.actor), _now(request))
     session.commit()
     return {"recorded": new, "already_recorded": same}
 
@@ -190,7 +202,7 @@ class ActorBody(BaseModel):
 def post_payouts(incident_id: int, body: ActorBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """Pay every recorded, unpaid claim of the incident from the fund. Safe to retry and to call from several
     places at once: each claim is paid exactly once."""
-    result = incidents.pay_incident(session, incident_id, body.actor, _now(request))
+    result = incidents.pay_incident(session, incident_id, _actor(request, body.actor), _now(request))
     session.commit()
     return {
         "incident_id": incident_id,
@@ -202,7 +214,7 @@ def post_payouts(incident_id: int, body: ActorBody, session: SessionDep, request
 
 @router.post("/v1/pfund/incidents/{incident_id}/close", dependencies=[PfundAdmin])
 def post_close(incident_id: int, body: ActorBody, session: SessionDep, request: Request) -> dict[str, Any]:
-    incident = incidents.close_incident(session, incident_id, body.actor, _now(request))
+    incident = incidents.close_incident(session, incident_id, _actor(request, body.actor), _now(request))
     session.commit()
     return _incident(incident)
 
@@ -239,7 +251,7 @@ class WordsBody(BaseModel):
 def put_disclosure(fund: disclosures.Fund, body: WordsBody, session: SessionDep, request: Request) -> dict[str, int]:
     """Publish the fund's words (a new version; the same words again change nothing)."""
     words = disclosures.Words(body.purpose, body.structure, body.triggers, list(body.disclaimers))
-    version = disclosures.set_words(session, fund, words, body.actor, _now(request))
+    version = disclosures.set_words(session, fund, words, _actor(request, body.actor), _now(request))
     session.commit()
     return {"version": version}
 
