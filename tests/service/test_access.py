@@ -54,6 +54,10 @@ PUBLIC = {
     # the appropriateness questionnaire's questions (never its answers)
     ("GET", "/v1/beginner/questionnaire"),
     ("GET", "/v1/public/funds/disclosures"),
+    # the funds page: the protection fund's figures and both funds' disclosures, read from the two above
+    ("GET", "/funds"),
+    ("GET", "/funds/"),
+    ("GET", "/funds/static/{name}"),
     # a third-party app's server redeeming a code: its client secret (in the body) is the credential
     ("POST", "/v1/fast-api/token"),
 }

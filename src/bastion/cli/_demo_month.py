@@ -95,6 +95,24 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     write_reserves(result, round_dir / "reserves.json", publish_reserve_files(rnd, wallets, round_dir))
     print_reserve_report(build_report(round_reserves_of(result)), {n: a.decimals for n, a in rnd.assets.items()})
     console.print(f"{made.wallets} wallets verified")
+    # The user protection fund's wallets, proven over the same challenge, segregated from the reserves.
+    from bastion.protection_fund import ledger as pfund_ledger
+    from bastion.protection_fund import wallets as pfund_wallets
+    from bastion.protection_fund.wallets import snapshot_datetime
+    from bastion.sim.protection_fund import make_fund_wallet_set
+
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as s:
+        rnd = load_round(round_dir)
+        held = pfund_ledger.balances(s, snapshot_datetime(rnd))
+        fund_csv = make_fund_wallet_set(read_round(round_dir), held, out / "protection-fund-wallets.csv", seed=1)
+        rec = pfund_wallets.verify_round(s, rnd, read_wallet_set(fund_csv), datetime.now(UTC), round_dir).record
+        s.commit()
+    engine.dispose()
+    console.print(
+        f"user protection fund: {sum(w['verified'] for w in rec.wallets)}/{len(rec.wallets)} wallets verified, "
+        f"${rec.ledger_usd:,.0f} at the round's prices"
+    )
 
     _step(5, total, "verifying the round as an auditor would, and one user's inclusion proof")
     with progress_bar() as bar:
@@ -132,6 +150,8 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
         f"risk:         bastion risk metrics --month {month} --database-url {db_url}",
         f"API keys:     bastion keys sweep --dry-run --database-url {db_url}",
         f"fund:         bastion funds check --database-url {db_url}",
+        "funds page:   the same service, http://127.0.0.1:8000/funds/ (the protection fund and disclosures)",
+        f"pfund:        bastion pfund status --database-url {db_url}",
     ]
     for line in lines:
         console.print(line, soft_wrap=True, highlight=False)
