@@ -168,3 +168,28 @@ def test_credentials_stay_in_their_lane(svc: tuple[Any, httpx.Client], db_url: s
         assert r.status_code == 403, (path, r.status_code)
     both = [("Authorization", f"Bearer {funds}"), ("Authorization", f"Bearer {admin}")]
     assert c.get("/v1/risk/reviews", headers=both).status_code == 403
+
+
+# ---------------------------------------------------------------------------------------- bastion serve
+def test_an_empty_operator_token_is_no_credential(tmp_path: Any) -> None:
+    """`BASTION_OPERATOR_TOKEN=` (set, but empty) made `bastion serve` skip the bootstrap credential and the
+    loopback rule, and announce "BASTION_OPERATOR_TOKEN (admin, audited)" on 0.0.0.0 with no credential at
+    all. It is unset: serve refuses the public host, and on loopback makes and prints the bootstrap one."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from bastion.settings import Settings
+
+    assert Settings(operator_token="", data_dir=tmp_path).operator_token is None  # type: ignore[arg-type]
+    assert Settings(operator_token="  ", data_dir=tmp_path).operator_token is None  # type: ignore[arg-type]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
+    env.update(BASTION_DATA_DIR=str(tmp_path / "data"), BASTION_OPERATOR_TOKEN="",
+               BASTION_SECRET_KEY="review-secret-key-0123456789abcdef0123")  # fmt: skip
+    binary = Path(sys.executable).parent / "bastion"
+    r = subprocess.run([str(binary), "serve", "--host", "0.0.0.0", "--port", "1"], env=env, capture_output=True,
+                       text=True, timeout=120)  # fmt: skip
+    assert r.returncode != 0, r.stderr
+    assert "refusing --host 0.0.0.0" in r.stderr and "BASTION_OPERATOR_TOKEN (admin" not in r.stderr, r.stderr
+    assert "shown once" in r.stderr  # the bootstrap credential was made (and printed) instead
