@@ -15,7 +15,7 @@ from bastion.stark.proof import VERSION, ProofShape
 from bastion.stark.transcript import Transcript
 
 COSET_SHIFT = F.GENERATOR_INT  # the LDE lives on 7 * <omega_N>, disjoint from the trace domain
-TRANSCRIPT_DOMAIN = b"bastion-stark/v1"
+TRANSCRIPT_DOMAIN = b"bastion-stark/v2"
 
 
 def trace_log_length(n_used: int, params: StarkParams) -> int:

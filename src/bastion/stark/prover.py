@@ -56,6 +56,7 @@ from bastion.stark.protocol import (
     start_transcript,
     trace_log_length,
 )
+from bastion.stark.transcript import Transcript
 from bastion.stark.vals import Val
 
 U64 = NDArray[np.uint64]
@@ -316,9 +317,9 @@ def prove(
         t.absorb_ints(label, [v for e in group for v in e])
 
     step("DEEP composition")
-    gamma = t.challenge_ext(b"deep-gamma")
+    coeffs = deep_coefficients(t, 2 * (air.main_width + air.aux_width) + q + 1)
     deep = _deep_composition(
-        main_lde, aux_lde, quotient_lde, q, main_z, main_gz, aux_z, aux_gz, quotient_z, z, gz, gamma, shift
+        main_lde, aux_lde, quotient_lde, q, main_z, main_gz, aux_z, aux_gz, quotient_z, z, gz, coeffs, shift
     )
 
     step("FRI")
@@ -353,13 +354,10 @@ def prove(
     return proof.to_bytes()
 
 
-def deep_coefficients(gamma: Ext, count: int) -> list[Ext]:
-    out: list[Ext] = []
-    acc: Ext = (1, 0)
-    for _ in range(count):
-        out.append(acc)
-        acc = R.ext_mul(acc, gamma)
-    return out
+def deep_coefficients(t: Transcript, count: int) -> list[Ext]:
+    """One independent random coefficient per DEEP term (not powers of one challenge): the batching error is
+    then |D|/|F| whatever the number of terms, instead of (count - 1)|D|/|F| (stark/security.py)."""
+    return t.challenge_ext_vector(b"deep-coefficients", count)
 
 
 def _deep_composition(
@@ -374,12 +372,11 @@ def _deep_composition(
     quotient_z: list[Ext],
     z: Ext,
     gz: Ext,
-    gamma: Ext,
+    coeffs: list[Ext],
     shift: int,
 ) -> U64:
     lde_size = main_lde.shape[1]
     n_main, n_aux = len(main_z), len(aux_z)
-    coeffs = deep_coefficients(gamma, 2 * (n_main + n_aux) + q + 1)
     c_z, c_gz = [], []
     k = 0
     for _ in range(n_main + n_aux):
