@@ -200,7 +200,7 @@ def test_cli_prove_verify_user_proof_verify_user(tmp_path: Path) -> None:
     assert "400 users" in res.output
     assert read_round(out)["block_heights"]["bitcoin"] == 870000
     res = runner.invoke(app, ["por", "verify", str(out)])
-    assert res.exit_code == 1 and "security" in res.output  # test parameters: refused by default
+    assert res.exit_code == 1 and "below 100" in res.output  # test parameters: refused by default
     res = runner.invoke(app, ["por", "verify", str(out), "--allow-insecure-params", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["ok"] is True
