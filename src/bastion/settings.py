@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # When set, operator routes (rules, reviews, lists, metrics) require `Authorization: Bearer <token>`.
     operator_token: SecretStr | None = None
 
+    # The request boundary: the largest request body accepted (413 beyond), and the deepest JSON nesting (422).
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=32, ge=4, le=200)
+
     # WebAuthn relying party: the site users see, and the exact origin their browser reports.
     webauthn_rp_id: str = "localhost"
     webauthn_rp_name: str = "Bastion"
@@ -58,6 +62,9 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     # Proof of reserves: the round directory the public page (/por/) publishes; unset, the page has no round.
     round_dir: Path | None = None
+    # Proof of reserves: a directory of round directories (`bastion serve --rounds DIR`), all published,
+    # numbered in order of snapshot time; the newest is the one /por/ shows. Takes precedence over round_dir.
+    rounds_dir: Path | None = None
 
     # Domain settings with their own prefixes: BASTION_FUNDS_*, BASTION_DEPOSITS_*, BASTION_COOLING_OFF_*.
     funds: FundsSettings = Field(default_factory=lambda: FundsSettings())

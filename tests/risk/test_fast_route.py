@@ -156,7 +156,9 @@ def test_fast_route_and_fastapi_route_agree(fast_and_plain: tuple[httpx.Client, 
     assert nf["features"]["withdrawals_24h_count"] == np["features"]["withdrawals_24h_count"] == 3
     assert _without_ids(nf) == _without_ids(np)
 
-    # every POST to the fast app went through the fast route; other methods on the path go to FastAPI
+    # every POST to the fast app went through the fast route (but the one body that is not JSON at all, which
+    # the request boundary in front of every route refuses); other methods on the path go to FastAPI
+    bad = [b for b in bad if b[0] != b"{not json"]
     posts = len(FAST_CALLS)
     _same(fast.get(EVALUATE_PATH, headers=AUTH), plain.get(EVALUATE_PATH, headers=AUTH))
     assert fast.get(EVALUATE_PATH, headers=AUTH).status_code == 405

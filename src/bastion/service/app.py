@@ -15,21 +15,9 @@ from starlette.types import Receive, Scope, Send
 from bastion import __version__
 from bastion.db.session import make_engine, make_sessionmaker
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError
+from bastion.service.boundary import Boundary, field_error
 from bastion.service.routers import all_routers
 from bastion.settings import Settings
-
-
-def _field_error(loc: tuple[Any, ...] | list[Any], msg: str, kind: str) -> dict[str, Any]:
-    """One validation problem: the field path as people write it, and the row when the body is a list."""
-    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
-    row = None
-    # A list body (a batch of events, rows of an import): the first index is the row, what follows the field.
-    for i, p in enumerate(parts):
-        if isinstance(p, int):
-            row, parts = p, parts[i + 1 :]
-            break
-    field = ".".join(str(p) for p in parts) or "body"
-    return {"field": field, "row": row, "message": msg, "type": kind, "loc": list(loc)}
 
 
 def _problem(
@@ -49,8 +37,16 @@ class BastionApp(FastAPI):
     what they are sure of themselves and hand everything else to FastAPI's own route."""
 
     fast_routes: dict[tuple[str, str], FastRoute]
+    # The request boundary (body cap, JSON shape, control characters) in front of everything, fast routes too.
+    boundary: Boundary | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.boundary is not None:
+            await self.boundary(scope, receive, send)
+            return
+        await self._dispatch(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self.fast_routes:
             route = self.fast_routes.get((scope["method"], scope["path"]))
             if route is not None:
@@ -85,7 +81,7 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [_field_error(e.get("loc", ()), e.get("msg", ""), e.get("type", "")) for e in exc.errors()]
+        details = [field_error(e.get("loc", ()), e.get("msg", ""), e.get("type", "")) for e in exc.errors()]
         first = details[0] if details else {"field": "body", "row": None, "message": "invalid"}
         where = f"row {first['row']}, " if first["row"] is not None else ""
         return _problem(422, "validation_error", f"{where}{first['field']}: {first['message']}", details)
@@ -113,6 +109,9 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
     for router in all_routers():
         app.include_router(router)
     app.fast_routes = {}
+    app.boundary = Boundary(
+        app._dispatch, max_body_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth
+    )
     if fast_routes:
         from bastion.service.routers.risk import EVALUATE_PATH, fast_evaluate
 

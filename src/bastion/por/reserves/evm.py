@@ -8,10 +8,20 @@ address is the same 20-byte key hash as Ethereum's behind version byte 0x41 in b
 
 from __future__ import annotations
 
-from eth_account.messages import defunct_hash_message
+import sys
+
 from eth_keys.datatypes import PrivateKey, PublicKey, Signature
 from eth_utils.address import is_checksum_address
 from eth_utils.crypto import keccak
+
+# Importing eth-account imports py_ecc (through eth_keyfile), which raises the WHOLE process's recursion limit
+# to 100,000 as a side effect. In a service worker that turns a deeply nested JSON body into a C stack
+# overflow (SIGSEGV) instead of a RecursionError; the limit is put back as it was once the import is done.
+_RECURSION_LIMIT = sys.getrecursionlimit()
+try:
+    from eth_account.messages import defunct_hash_message
+finally:
+    sys.setrecursionlimit(_RECURSION_LIMIT)
 
 EVM_CHAINS = frozenset(
     {"ethereum", "arbitrum", "optimism", "base", "polygon", "bsc", "avalanche", "linea", "zksync", "scroll"}

@@ -150,9 +150,6 @@ async def fast_evaluate(app: FastAPI, scope: Scope, receive: Receive, send: Send
     token, a body that does not validate) goes, untouched, to the FastAPI route above, so a 401 or a 422 is
     FastAPI's own. Errors from the decision (a 409 for a reused id) go through the app's exception handlers,
     as they would from the route; anything unhandled reaches uvicorn, which answers 500."""
-    if getattr(app, "max_body_size", None) is not None:  # a body limit is FastAPI's middleware to enforce
-        await FastAPI.__call__(app, scope, receive, send)
-        return
     settings = app.state.settings
     if settings.operator_token is not None:
         authorization = None
