@@ -163,12 +163,6 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
         if hashlib.sha256(proof).hexdigest() != b.get("sha256"):
             raise _Reject(f"{where}: {file} is not the file round.json publishes (SHA-256 differs)")
         eq_limbs, debt_limbs = _batch_totals(b, symbols, where)
-        expect_security = batch_security(table, rows, params).to_json()
-        if json.dumps(b.get("security"), sort_keys=True) != json.dumps(expect_security, sort_keys=True):
-            raise _Reject(f"{where}.security: not the soundness count of this batch's shape and parameters "
-                          "(recomputed by stark/security.py)")
-        verdict.security_bits = min(verdict.security_bits or 1e9, expect_security["union_conjectured"])
-        verdict.proven_security_bits = min(verdict.proven_security_bits or 1e9, expect_security["union_proven"])
         statement = statement_words(digest, i, at)
         try:
             verify_batch(proof, table, words[at : at + rows], eq_limbs, debt_limbs, statement, params)
@@ -176,6 +170,13 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
             raise _Reject(f"{where}: the proof in {file} is rejected: {exc}") from None
         except ValueError as exc:
             raise _Reject(f"{where}: {exc}") from None
+        # after the proof, whose refusal names the more specific fault (other parameters, a tampered byte)
+        expect_security = batch_security(table, rows, params).to_json()
+        if json.dumps(b.get("security"), sort_keys=True) != json.dumps(expect_security, sort_keys=True):
+            raise _Reject(f"{where}.security: not the soundness count of this batch's shape and parameters "
+                          "(recomputed by stark/security.py)")
+        verdict.security_bits = min(verdict.security_bits or 1e9, expect_security["union_conjectured"])
+        verdict.proven_security_bits = min(verdict.proven_security_bits or 1e9, expect_security["union_proven"])
         for a in range(len(table)):
             totals_eq[a] += recombine(eq_limbs[a])
             totals_debt[a] += recombine(debt_limbs[a])
