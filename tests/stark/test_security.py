@@ -144,3 +144,12 @@ def test_an_air_drawing_challenges_must_declare_its_lookups() -> None:
     with pytest.raises(ValueError, match="declares no lookups"):
         report_for(air, DEFAULT_PARAMS)
     np.testing.assert_equal(air.num_challenges, 1)
+
+
+def test_out_of_domain_term_counts_the_randomized_chunks() -> None:
+    """With c chunks of m coefficients the checked identity sum_j z^(jm) H_j'(z) has degree (c - 1)m + n."""
+    m = (1 << 18) - 98
+    c = security(dataclasses.replace(SHAPE, quotient_chunks=4, chunk_size=m)).conjectured
+    n = 1 << 18
+    assert close(c["ood_deep_ali"], F - math.log2(max(3 * (n + 1), 3 * m + n) + n - 1))
+    assert c["ood_deep_ali"] < security(SHAPE).conjectured["ood_deep_ali"]

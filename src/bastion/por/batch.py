@@ -20,6 +20,7 @@ from bastion.por.solvency_air import (
     GADGET,
     LIMBS,
     MAIN_WIDTH,
+    MIN_ROWS,
     N_PAIRS,
     RANGE_BITS,
     RANGE_EXPRS,
@@ -355,8 +356,8 @@ def batch_security(table: list[AssetRow], rows: int, params: StarkParams) -> Sec
     """The soundness count (stark/security.py) of a batch proof of ``rows`` rows over ``table``: the shape
     depends on the row count, the asset count and the parameters only, not on the data."""
     zeros = np.zeros((len(table), LIMBS), dtype=object)
-    air = SolvencyAir(table, np.zeros((4, rows), dtype=np.uint64), zeros, zeros, [])
-    return report_for(air, params)
+    air = SolvencyAir(table, np.zeros((4, MIN_ROWS), dtype=np.uint64), zeros, zeros, [])
+    return report_for(air, params, n_used=rows)
 
 
 def prove_batch(

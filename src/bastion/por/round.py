@@ -485,8 +485,8 @@ def _publish(round_dir: Path, snapshot: Snapshot, plan: dict[str, Any], table: l
         "circuit": {"name": SOLVENCY_NAME, "digest": known_circuit_digest(),
                     "stark_params": plan["stark_params"], "security_profile": plan.get("security", "conjectured")},
         "assets": assets_doc,
-        "users": plan["users"],
-        "rows": plan["rows"],
+        # No user or row count: a round reveals only the padded leaf count (batches x rows per batch), so the
+        # number of users is known only to within a batch (docs/por.md, "What a round reveals").
         "leaves": {"file": LEAVES_FILE, "count": n_leaves, "sha256": leaves_sha, "root": root},
         "batches": [
             {

@@ -3,7 +3,7 @@
 terms is below 100 bits, default parameters included, unless ``allow_insecure`` is set (tests only).
 
 Default (conjectured regime, ethSTARK conjecture): blowup 4, 48 queries, 16 bits of grinding: the FRI
-query term is 48 * 2 + 16 = 112 bits and the union of every term is >= 100.4 bits for traces up to 2^22 rows
+query term is 48 * 2 + 16 = 112 bits and the union of every term is >= 100.3 bits for traces up to 2^22 rows
 (the largest batch a round allows), limited by the field-size terms (LogUp, OOD, DEEP batching, folding).
 
 ``PROVEN_PARAMS`` (``--security proven``): the same blowup with 156 queries, so the *proven* unique-decoding
@@ -36,13 +36,22 @@ class StarkParams:
 
     @property
     def zk_rows(self) -> int:
+        # each trace column is opened at z, gz and 2q query rows, and the quotient's value at each query row
+        # (recomputable from the opened chunks) depends on the column at the next row g*x too: 4q + 2 points
+        # at most. Strictly more random rows than that: every opened value is uniform (docs/spec/stark.md).
+        return 4 * self.num_queries + 4
+
+    @property
+    def chunk_blinding(self) -> int:
+        # random coefficients moved between neighbouring quotient chunks: more than the 2q + 1 points
+        # (z and the query rows) each chunk is opened at
         return 2 * self.num_queries + 2
 
     def digest(self) -> bytes:
         desc = (
             f"goldilocks;ext2(x^2-7);blake3;blowup={self.blowup};q={self.num_queries};"
             f"pow={self.grinding_bits};final={self.log_final_degree};salt={self.salt_bytes};"
-            f"zk={self.zk_rows}"
+            f"zk={self.zk_rows};chunk-blinding={self.chunk_blinding}"
         )
         return hashlib.blake2b(desc.encode(), digest_size=32, person=b"bastion-params").digest()
 

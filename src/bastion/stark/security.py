@@ -65,6 +65,8 @@ class SecurityInputs:
     constraints: int
     deep_batched_terms: int  # polynomials the DEEP step combines
     deep_independent_coefficients: bool
+    quotient_chunks: int = 0  # c chunks of ``chunk_size`` coefficients: the OOD identity has degree
+    chunk_size: int = 0  # max(d(n + 1), (c - 1) * chunk_size + n) + n - 1
     lookups: tuple[Lookup, ...] = ()
     field: str = "Goldilocks^2 (x^2 - 7)"
     field_bits: float = FIELD_BITS
@@ -129,7 +131,8 @@ def union_bits(terms: dict[str, float]) -> float:
 def _common(s: SecurityInputs, list_size: float) -> dict[str, float]:
     F = s.field_bits
     out = {
-        "ood_deep_ali": F - math.log2(list_size * (s.constraint_degree * (s.n + 1) + s.n - 1)),
+        "ood_deep_ali": F - math.log2(list_size * (
+            max(s.constraint_degree * (s.n + 1), (s.quotient_chunks - 1) * s.chunk_size + s.n) + s.n - 1)),
         "constraint_combination": F - math.log2(max(1, s.constraints - 1)),
         "hash_collision": HASH_COLLISION_BITS,
     }
@@ -180,30 +183,41 @@ def security(s: SecurityInputs) -> SecurityReport:
     return rep
 
 
-def inputs_for(air: Any, params: StarkParams) -> SecurityInputs:
-    """The security inputs of proofs of ``air`` under ``params``: the shape the verifier checks."""
+_CONSTRAINT_COUNTS: dict[tuple[type, str], int] = {}
+
+
+def inputs_for(air: Any, params: StarkParams, n_used: int | None = None) -> SecurityInputs:
+    """The security inputs of proofs of ``air`` under ``params``: the shape the verifier checks. ``n_used``
+    (default ``air.n_used``) gives those of the same circuit over another row count (the constraint system
+    does not depend on it), without building a full-size instance."""
     from bastion.stark.fri import num_folds
-    from bastion.stark.protocol import num_chunks, trace_log_length
+    from bastion.stark.protocol import chunk_layout, trace_log_length
     from bastion.stark.symbolic import trace_constraints
 
-    log_n = trace_log_length(air.n_used, params)
+    rows = air.n_used if n_used is None else n_used
+    log_n = trace_log_length(rows, params)
+    size, chunks = chunk_layout(rows, air.max_degree, params)
     if air.num_challenges and not air.lookups():
         raise ValueError(f"{air.name} draws challenges but declares no lookups: its soundness cannot be counted")
-    _, groups = trace_constraints(air)
+    key = (type(air), air.shape_descriptor())
+    if key not in _CONSTRAINT_COUNTS:
+        _CONSTRAINT_COUNTS[key] = sum(len(g) for g in trace_constraints(air)[1])
     return SecurityInputs(
         log_trace_length=log_n,
-        rows_used=air.n_used,
+        rows_used=rows,
         log_blowup=params.log_blowup,
         num_queries=params.num_queries,
         grinding_bits=params.grinding_bits,
         fri_folds=num_folds(log_n, params.log_final_degree),
         constraint_degree=air.max_degree,
-        constraints=sum(len(g) for g in groups),
-        deep_batched_terms=2 * (air.main_width + air.aux_width) + num_chunks(air) + 1,
+        constraints=_CONSTRAINT_COUNTS[key],
+        deep_batched_terms=2 * (air.main_width + air.aux_width) + chunks + 1,
+        quotient_chunks=chunks,
+        chunk_size=size,
         deep_independent_coefficients=True,
         lookups=tuple(air.lookups()),
     )
 
 
-def report_for(air: Any, params: StarkParams) -> SecurityReport:
-    return security(inputs_for(air, params))
+def report_for(air: Any, params: StarkParams, n_used: int | None = None) -> SecurityReport:
+    return security(inputs_for(air, params, n_used))

@@ -24,6 +24,7 @@ from bastion.stark.proof import Proof, ProofFormatError, parse_fixed, parse_open
 from bastion.stark.protocol import (
     COSET_SHIFT,
     check_air,
+    chunk_size,
     num_chunks,
     proof_shape,
     query_rows,
@@ -169,7 +170,7 @@ def decode(air: Air, proof_bytes: bytes, params: StarkParams = DEFAULT_PARAMS) -
     for label, group in ((b"main-z", proof.main_z), (b"main-gz", proof.main_gz), (b"aux-z", proof.aux_z),
                          (b"aux-gz", proof.aux_gz), (b"quotient-z", proof.quotient_z)):
         t.absorb_ints(label, [x for e in group for x in e])
-    deep_coeffs = deep_coefficients(t, 2 * (air.main_width + air.aux_width) + num_chunks(air) + 1)
+    deep_coeffs = deep_coefficients(t, 2 * (air.main_width + air.aux_width) + num_chunks(air, params) + 1)
     rounds = fri.num_folds(log_n, params.log_final_degree)
     betas: list[Ext] = []
     for i in range(rounds):
@@ -196,7 +197,7 @@ def _verify(air: Air, proof_bytes: bytes, params: StarkParams) -> None:
     betas, queries, rows = rep.betas, rep.queries, rep.rows
     n = 1 << proof.log_n
     lde_size = n * params.blowup
-    q = num_chunks(air)
+    q = num_chunks(air, params)
     g = F.root_of_unity(proof.log_n)
 
     # -- the composition identity at z -----------------------------------------------------------
@@ -224,7 +225,7 @@ def _verify(air: Air, proof_bytes: bytes, params: StarkParams) -> None:
             alpha_pow = R.ext_mul(alpha_pow, alpha)
         lhs = R.ext_add(lhs, R.ext_mul(group_sum, inv))
     rhs: Ext = (0, 0)
-    zn = R.ext_pow(z, n)
+    zn = R.ext_pow(z, chunk_size(air, params))  # H = sum_j x^(j*size) H_j (randomized chunks)
     zjn: Ext = (1, 0)
     for hz in proof.quotient_z:
         rhs = R.ext_add(rhs, R.ext_mul(zjn, hz))
