@@ -142,8 +142,9 @@ def verify(
         typer.echo(
             f"VERIFIED: {verdict.batches_verified} batch proofs, {verdict.leaves:,} leaves under root "
             f"{verdict.leaf_root}, totals exact ({took:.1f} s)\n"
-            f"soundness (union of every term, stark/security.py): {verdict.security_bits:.1f} bits conjectured, "
-            f"{verdict.proven_security_bits:.1f} bits proven; the round claims the {verdict.security_profile} profile"
+            # the union of every soundness term (stark/security.py), in under 80 columns
+            f"soundness: {verdict.security_bits:.1f} bits conjectured, {verdict.proven_security_bits:.1f} proven "
+            f"({verdict.security_profile} claimed)"
         )
     else:
         typer.echo(f"NOT VERIFIED: {verdict.reason}")
