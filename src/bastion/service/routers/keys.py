@@ -1,11 +1,12 @@
 """API keys over HTTP.
 
-Two kinds of caller:
-- the exchange's account back office (operator token): creates, lists, re-binds and revokes a user's keys,
-  registers third-party apps, records Fast API consent, runs the sweeper, reads the metrics;
+Three kinds of caller (see `bastion.service.access`):
+- the exchange's account back office (operator credential, scope keys:admin): creates, lists, re-binds and
+  revokes a user's keys, registers third-party apps, runs the sweeper, reads the metrics;
 - API clients, authenticated by their OKX v5 signature: `GET /v1/keys` (their own keys) and the OKX-shaped
   `GET /api/v5/account/config` (what the calling key is), so python-okx and ccxt work unchanged.
-Third-party app servers redeem a Fast API code at `POST /v1/fast-api/token` with their client secret.
+The user consents to a third-party app with their session (`POST /v1/fast-api/authorize`); the app's server
+redeems the code at `POST /v1/fast-api/token` (public: its client secret in the body is the credential).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from bastion.keys import fast_api, lifecycle, metrics
@@ -28,8 +29,9 @@ from bastion.keys.auth import Caller
 from bastion.keys.errors import FastApiDenied, SecondFactorRejected
 from bastion.keys.lifecycle import IssuedKey, KeyView
 from bastion.keys.policy import Permission, okx_permissions_text
-from bastion.service.deps import Operator, SessionDep
-from bastion.service.okx_auth import client_ip, keys_runtime, okx_ok, okx_router, require_key
+from bastion.service.access import OperatorScope, Public, SessionUser, UserKey
+from bastion.service.deps import SessionDep
+from bastion.service.okx_auth import client_ip, keys_runtime, okx_ok, okx_router
 
 log = logging.getLogger("bastion.keys")
 
@@ -129,7 +131,8 @@ class AppOut(BaseModel):
 
 
 class AuthorizeIn(BaseModel):
-    user_id: str = Field(min_length=1, max_length=64)
+    model_config = ConfigDict(extra="forbid")  # the user is the session's: a user_id here is refused
+
     client_id: str
     scope: str = fast_api.SCOPE
     perms: list[str] = ["read"]
@@ -196,10 +199,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = okx_router(tags=["keys"], lifespan=_lifespan)
+KeysAdmin = OperatorScope("keys:admin")
 
 
 # ------------------------------------------------------------------------------- back office (operator)
-@router.post("/v1/users/{user_id}/keys", status_code=201, dependencies=[Operator])
+@router.post("/v1/users/{user_id}/keys", status_code=201, dependencies=[KeysAdmin])
 def create_key(user_id: str, body: KeyCreate, session: SessionDep, request: Request) -> KeyCreated:
     """Create a key for a user; the secret is in this response and nowhere else."""
     runtime = keys_runtime(request.app)
@@ -223,26 +227,26 @@ def create_key(user_id: str, body: KeyCreate, session: SessionDep, request: Requ
     return KeyCreated.of(issued)
 
 
-@router.get("/v1/users/{user_id}/keys", dependencies=[Operator])
+@router.get("/v1/users/{user_id}/keys", dependencies=[KeysAdmin])
 def list_user_keys(user_id: str, session: SessionDep) -> list[KeyOut]:
     return [KeyOut.of(k) for k in lifecycle.list_keys(session, user_id)]
 
 
-@router.put("/v1/users/{user_id}/keys/{key_id}/ips", dependencies=[Operator])
+@router.put("/v1/users/{user_id}/keys/{key_id}/ips", dependencies=[KeysAdmin])
 def update_key_ips(user_id: str, key_id: str, body: IpsUpdate, session: SessionDep, request: Request) -> KeyOut:
     view = lifecycle.update_ips(session, user_id, key_id, body.ips, keys_runtime(request.app).clock())
     session.commit()
     return KeyOut.of(view)
 
 
-@router.delete("/v1/users/{user_id}/keys/{key_id}", status_code=204, dependencies=[Operator])
+@router.delete("/v1/users/{user_id}/keys/{key_id}", status_code=204, dependencies=[KeysAdmin])
 def revoke_key(user_id: str, key_id: str, session: SessionDep, request: Request) -> None:
     runtime = keys_runtime(request.app)
     lifecycle.revoke(session, runtime.vault, user_id, key_id, runtime.clock(), actor="operator")
     session.commit()
 
 
-@router.post("/v1/keys/sweep", dependencies=[Operator])
+@router.post("/v1/keys/sweep", dependencies=[KeysAdmin])
 def sweep_keys(session: SessionDep, request: Request, dry_run: bool = False) -> SweepOut:
     runtime = keys_runtime(request.app)
     report = lifecycle.sweep(session, runtime.vault, runtime.clock(), dry_run=dry_run)
@@ -250,7 +254,7 @@ def sweep_keys(session: SessionDep, request: Request, dry_run: bool = False) -> 
     return SweepOut(dry_run=dry_run, at=report.at, count=report.count, keys=[KeyOut.of(k) for k in report.keys])
 
 
-@router.get("/v1/keys/metrics", dependencies=[Operator])
+@router.get("/v1/keys/metrics", dependencies=[KeysAdmin])
 def key_metrics(session: SessionDep, start: datetime, end: datetime) -> dict[str, Any]:
     m = metrics.monthly(session, _aware(start), _aware(end))
     return {**asdict(m), "created": m.created, "rejections_by_reason": m.rejections_by_reason}
@@ -261,7 +265,7 @@ def _aware(at: datetime) -> datetime:
 
 
 # ----------------------------------------------------------------------------------------------- Fast API
-@router.post("/v1/fast-api/apps", status_code=201, dependencies=[Operator])
+@router.post("/v1/fast-api/apps", status_code=201, dependencies=[KeysAdmin])
 def register_app(body: AppCreate, session: SessionDep, request: Request) -> AppOut:
     """Register a third-party app and the IPs of its servers; the client secret is shown once."""
     app = fast_api.register_app(
@@ -276,18 +280,21 @@ def register_app(body: AppCreate, session: SessionDep, request: Request) -> AppO
     return AppOut(**{**asdict(app), "ips": app.ips.split(",")})
 
 
-@router.get("/v1/fast-api/apps", dependencies=[Operator])
+@router.get("/v1/fast-api/apps", dependencies=[KeysAdmin])
 def list_apps(session: SessionDep) -> list[AppOut]:
     return [AppOut(**{**asdict(a), "ips": a.ips.split(",")}) for a in fast_api.list_apps(session)]
 
 
-@router.post("/v1/fast-api/authorize", dependencies=[Operator], response_model=None)
-def authorize(body: AuthorizeIn, session: SessionDep, request: Request) -> AuthorizeOut | JSONResponse:
-    """The user consented at the exchange: issue the one-time code and where to send the user with it."""
+@router.post("/v1/fast-api/authorize", response_model=None)
+def authorize(
+    body: AuthorizeIn, user: SessionUser, session: SessionDep, request: Request
+) -> AuthorizeOut | JSONResponse:
+    """The user consented at the exchange (their session, never an API key): issue the one-time code and
+    where to send the user with it."""
     try:
         grant = fast_api.authorize(
             session,
-            user_id=body.user_id,
+            user_id=user.uid,
             client_id=body.client_id,
             scope=body.scope,
             permissions=body.perms,
@@ -301,7 +308,7 @@ def authorize(body: AuthorizeIn, session: SessionDep, request: Request) -> Autho
     return AuthorizeOut(code=grant.code, redirect_to=grant.redirect_to, expires_at=grant.expires_at)
 
 
-@router.post("/v1/fast-api/token", response_model=None)
+@router.post("/v1/fast-api/token", response_model=None, dependencies=[Public])
 def token(body: TokenIn, session: SessionDep, request: Request) -> TokenOut | JSONResponse:
     """The app's server redeems the code (once, from a registered IP) for a key bound to its IPs."""
     runtime = keys_runtime(request.app)
@@ -336,7 +343,7 @@ def _oauth_error(exc: FastApiDenied) -> JSONResponse:
 
 
 # ------------------------------------------------------------------------------ signed (OKX v5) routes
-ReadKey = Annotated[Caller, Depends(require_key(Permission.READ))]
+ReadKey = Annotated[Caller, UserKey(Permission.READ)]
 
 
 @router.get("/v1/keys")
