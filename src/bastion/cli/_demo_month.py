@@ -130,9 +130,15 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     console.print(f"user {uid}: {len(user_verdict.rows)} row(s) included under the published root")
 
     _step(6, total, f"the monthly security report for {month}")
+    from bastion.report.signature import generate_key
+
+    key = out / "report-signing.key"  # the demo exchange's report key (a real one is made once and kept)
+    if not key.exists():
+        generate_key(key)
     engine = make_engine(db_url)
     paths = write_monthly(make_sessionmaker(engine), month, out / "report", round_dir=round_dir,
-                          reserves=round_dir / "reserves.json", pdf=pdf)
+                          reserves=round_dir / "reserves.json", pdf=pdf, signing_key=key,
+                          public_url="http://127.0.0.1:8000")  # the demo's `bastion serve`, below
     engine.dispose()
 
     took = time.perf_counter() - started
@@ -140,6 +146,7 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     pdf_note = f" and {paths.pdf}" if paths.pdf else ""
     lines = [
         f"report:       {paths.html}{pdf_note}",
+        f"signed:       bastion report verify {paths.pdf or paths.html} --public-key {paths.report.signer_public_key}",
         f"round:        {round_dir}/ (publish all but private/; check: bastion por verify {round_dir})",
         f"reserves:     {round_dir}/wallets.csv, prices.json, reserves.json (check: bastion por reserves verify "
         f"{round_dir}/wallets.csv --round {round_dir} --out CHECK_DIR/reserves.json)",

@@ -158,6 +158,16 @@ def _published_files(round_dir: Path, raw_round: dict[str, Any], reserves_path: 
         if isinstance(b, dict) and isinstance(b.get("file"), str):
             wanted.append((b["file"], round_dir / b["file"], "batch proof", b.get("sha256")))
     wanted.append((RESERVES_FILE, reserves_path, "reserves verification", None))
+    # the files reserves.json publishes beside it (the signed wallet set, the price table), with their digests
+    try:
+        listed = json.loads(reserves_path.read_text(encoding="utf-8")).get("public_files") or []
+    except (OSError, ValueError, AttributeError):
+        listed = []
+    for entry in listed if isinstance(listed, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("file"), str) and "/" not in entry["file"]:
+            stated = entry.get("sha256") if isinstance(entry.get("sha256"), str) else None
+            wanted.append((entry["file"], reserves_path.parent / entry["file"], str(entry.get("kind", "reserves")),
+                           stated))  # fmt: skip
     out = []
     for name, path, kind, stated in wanted:
         if path.is_file():
