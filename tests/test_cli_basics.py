@@ -58,7 +58,18 @@ def test_demo_runs_the_month_end_to_end(tmp_path: Path) -> None:
     assert (demo / "report" / "report.pdf").read_bytes()[:5] == b"%PDF-"
     proofs = list(demo.glob("user-proof-*.json"))
     assert len(proofs) == 1
-    tail = out.stdout.strip().splitlines()[-4:]
-    assert [line.split(":")[0] for line in tail] == ["report", "round", "user proof", "web page"]
+    labels = [line.split(":")[0] for line in out.stdout.strip().splitlines()]
+    ending = ["report", "signed", "round", "reserves", "user proof", "web page", "reserve table", "risk", "API keys",
+              "fund", "funds page", "pfund"]  # fmt: skip
+    assert labels[-len(ending):] == ending, labels[-len(ending):]
+    lines = out.stdout.strip().splitlines()
+    command = lines[labels.index("signed")].split(":", 1)[1].split()  # the printed `bastion report verify ...`
+    assert command[:3] == ["bastion", "report", "verify"]
+    signed = _bastion(*command[1:])
+    assert signed.returncode == 0 and signed.stdout.startswith("OK"), signed.stdout + signed.stderr
+    # the user protection fund's wallets verified in the round, and its section in the report
+    assert "user protection fund: 2/2 wallets verified" in out.stdout
+    report = (demo / "report" / "report.html").read_text()
+    assert "User protection fund" in report and "Beginner protection" in report
     check = _bastion("por", "verify-user", str(proofs[0]), "--round", str(demo / "round"))
     assert check.returncode == 0 and "VERIFIED" in check.stdout

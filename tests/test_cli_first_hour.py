@@ -574,3 +574,21 @@ def test_the_demo_step_headers_are_not_cut_at_80_columns() -> None:
     finally:
         _demo_month.console = saved
     assert f"4/6 {title}" in text and "…" not in text
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["risk", "metrics"], "error: Missing option '--month'. (see: bastion risk metrics --help)"),
+        (["por", "report", ".", "--nope"], "error: No such option: --nope (see: bastion por report --help)"),
+        (["nosuch"], "error: No such command 'nosuch'. (see: bastion --help)"),
+    ],
+)
+def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
+    r = subprocess.run(
+        [sys.executable, "-c", "import sys; from bastion.cli import main; sys.argv[0] = 'bastion'; main()", *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "COLUMNS": "80"},
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert r.stderr.strip() == expected and r.stdout == ""

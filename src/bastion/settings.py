@@ -10,7 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bastion.funds.settings import FundsSettings
@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     funds: FundsSettings = Field(default_factory=lambda: FundsSettings())
     deposits: DepositsSettings = Field(default_factory=lambda: DepositsSettings())
     cooling_off: CoolingOffSettings = Field(default_factory=lambda: CoolingOffSettings())
+
+    @field_validator("operator_token")
+    @classmethod
+    def _unset_when_empty(cls, v: SecretStr | None) -> SecretStr | None:
+        # `BASTION_OPERATOR_TOKEN=` (empty) is no credential: treated as unset, so `bastion serve` makes the
+        # bootstrap one and keeps to loopback, instead of announcing an admin token that opens nothing.
+        return None if v is not None and not v.get_secret_value().strip() else v
 
     @model_validator(mode="after")
     def _default_database(self) -> Settings:

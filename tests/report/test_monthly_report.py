@@ -211,7 +211,11 @@ def test_report_figures_equal_the_ground_truth(month: Month) -> None:
     round_sha = hashlib.sha256((month.round_dir / "round.json").read_bytes()).hexdigest()
     assert fund["round_sha256"] == round_sha
     reserves_sha = hashlib.sha256((month.round_dir / "reserves.json").read_bytes()).hexdigest()
-    assert {x["name"]: x["sha256"] for x in fund["files"]} == {"round.json": round_sha, "reserves.json": reserves_sha}
+    published = {name: hashlib.sha256((month.round_dir / name).read_bytes()).hexdigest()
+                 for name in ("wallets.csv", "prices.json")}  # fmt: skip
+    assert {x["name"]: x["sha256"] for x in fund["files"]} == {"round.json": round_sha, "reserves.json": reserves_sha,
+                                                              **published}  # fmt: skip
+    assert all(x["matches_round_json"] for x in fund["files"])  # the digests reserves.json states
     assert fund["prices_usd"] == {a["asset"]: a["price_usd"] for a in doc["assets"]}
     wallet_rows = _wallet_rows(month.out.parent / "wallets-2026-10.csv")
     # one wallet per address (a multisig takes a row per signing key; EVM addresses compare without case)
@@ -245,7 +249,8 @@ def test_report_figures_equal_the_ground_truth(month: Month) -> None:
     for section in SECTIONS:
         assert section in text, section
     assert "First report" in text
-    for digest in (DIGEST, ROOT, round_sha, reserves_sha, doc["nonce"], month.public_key):
+    assert f"{PUBLIC_URL}/por/rounds/2026-10/files/wallets.csv" in text  # the signed wallet file, linked
+    for digest in (DIGEST, ROOT, round_sha, reserves_sha, *published.values(), doc["nonce"], month.public_key):
         assert digest in flat, digest
     for address in listed:
         assert address in flat.lower(), address

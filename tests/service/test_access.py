@@ -54,6 +54,10 @@ PUBLIC = {
     # the appropriateness questionnaire's questions (never its answers)
     ("GET", "/v1/beginner/questionnaire"),
     ("GET", "/v1/public/funds/disclosures"),
+    # the funds page: the protection fund's figures and both funds' disclosures, read from the two above
+    ("GET", "/funds"),
+    ("GET", "/funds/"),
+    ("GET", "/funds/static/{name}"),
     # a third-party app's server redeeming a code: its client secret (in the body) is the credential
     ("POST", "/v1/fast-api/token"),
 }
@@ -388,6 +392,30 @@ def _account_config(c: httpx.Client, w: World) -> None:
     assert r.json()["data"][0]["uid"] == "bob"
 
 
+def _por_my_proof(c: httpx.Client, w: World) -> None:
+    """Alice's session (or Bob's API key) gets their own proof of the published round, whatever the query says."""
+    import json
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="walker-round-"))
+    (base / "users").mkdir()
+    (base / "round.json").write_text(json.dumps({"format": "bastion-round/2", "round_id": "walk"}))
+    for uid in ("alice", "bob"):
+        (base / "users" / f"{uid}.json").write_text(json.dumps({"format": "bastion-user-proof/1", "uid": uid}))
+    settings = w.app.state.settings
+    before = settings.round_dir
+    settings.round_dir = base  # the running app publishes this round for the length of the case
+    try:
+        r = c.get("/v1/por/my-proof", params={"uid": "bob", "user_id": "bob"}, headers=w.user("alice"))
+        assert r.status_code == 200 and r.json()["uid"] == "alice", r.text
+        signed = w.signed("bob", "GET", "/v1/por/my-proof")
+        assert c.get("/v1/por/my-proof", headers=signed).json()["uid"] == "bob"
+        r = c.get("/v1/por/my-proof", headers=w.user("carol"))  # not in the round: nothing, and nobody else's
+        assert r.status_code == 404 and "alice" not in r.text and "bob" not in r.text
+    finally:
+        settings.round_dir = before
+
+
 OTHER_USER: dict[tuple[str, str], Callable[[httpx.Client, World], None]] = {
     ("POST", "/v1/cooling-off"): _cooling_off_post,
     ("GET", "/v1/cooling-off/{user_id}"): _cooling_off_get,
@@ -397,6 +425,7 @@ OTHER_USER: dict[tuple[str, str], Callable[[httpx.Client, World], None]] = {
     ("GET", "/v1/keys"): _my_keys,
     ("GET", "/api/v5/account/config"): _account_config,
     ("GET", "/v1/pfund/my-cases"): _pfund_cases,
+    ("GET", "/v1/por/my-proof"): _por_my_proof,
     ("POST", "/v1/beginner/questionnaire"): _beginner_questionnaire,
     ("GET", "/v1/beginner/status"): _beginner_status,
     ("PUT", "/v1/users/{user_id}/anti-phishing-code"): _own_path("PUT", "/v1/users/{user_id}/anti-phishing-code",

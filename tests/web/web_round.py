@@ -188,12 +188,18 @@ def _settings(tmp: Path, round_dir: Path | None, rounds_dir: Path | None = None)
     )
 
 
-def serve(tmp: Path, round_dir: Path | None, rounds_dir: Path | None = None) -> Any:
+def serve(tmp: Path, round_dir: Path | None, rounds_dir: Path | None = None, *, migrate: bool = False) -> Any:
+    """The app under uvicorn; `migrate` brings its database up first (routes that read credentials need it)."""
     from bastion.service.app import create_app
     from bastion.service.testing import ServerThread
 
     tmp.mkdir(parents=True, exist_ok=True)
-    return ServerThread(create_app(_settings(tmp, round_dir, rounds_dir)))
+    settings = _settings(tmp, round_dir, rounds_dir)
+    if migrate:
+        from bastion.db.migrate import upgrade
+
+        upgrade(settings.database_url)
+    return ServerThread(create_app(settings))
 
 
 # ------------------------------------------------------------------------------------ in the browser

@@ -30,6 +30,10 @@ SIGNING_ALG = "Ed25519"  # EdDSA over Ed25519, by its RFC 9864 name ("EdDSA" is 
 DEV_KEY_FILE = "user-sessions-dev.jwk"
 DEFAULT_AUDIENCE = "bastion"
 MAX_TOKEN_BYTES = 8192
+# The longest uid a session may name: the narrowest user-id column (risk, 2FA, passkeys) is 64 characters.
+MAX_UID_CHARS = 64
+# The latest `exp` taken at all (2100-01-01): anything later is not a session, and would overflow datetime.
+MAX_EXP = 4102444800
 
 
 class SessionRejected(Exception):
@@ -140,10 +144,13 @@ class SessionVerifier:
         except JoseError as exc:
             raise SessionRejected(f"session token not valid: {exc.error} {exc.description or ''}".strip()) from None
         sub, sid, exp = claims["sub"], claims["sid"], claims["exp"]
-        if not isinstance(sub, str) or not sub or len(sub) > 128 or not sub.isprintable():
+        # A uid is at most MAX_UID_CHARS long, as every user table holds it (a longer one would be a 500 at
+        # the first write, not a refusal); the login service signs it, but a bad one must still be a 401.
+        if not isinstance(sub, str) or not sub or len(sub) > MAX_UID_CHARS or not sub.isprintable():
             raise SessionRejected("session token not valid: sub")
         if not isinstance(sid, str) or not sid or len(sid) > 128:
             raise SessionRejected("session token not valid: sid")
-        if not isinstance(exp, int):
+        # bool is an int; an exp beyond what a datetime holds (10**20) would raise OverflowError: a 500
+        if not isinstance(exp, int) or isinstance(exp, bool) or exp > MAX_EXP:
             raise SessionRejected("session token not valid: exp")
         return UserSession(sub, sid, datetime.fromtimestamp(exp, UTC))

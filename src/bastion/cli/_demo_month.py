@@ -95,6 +95,24 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     write_reserves(result, round_dir / "reserves.json", publish_reserve_files(rnd, wallets, round_dir))
     print_reserve_report(build_report(round_reserves_of(result)), {n: a.decimals for n, a in rnd.assets.items()})
     console.print(f"{made.wallets} wallets verified")
+    # The user protection fund's wallets, proven over the same challenge, segregated from the reserves.
+    from bastion.protection_fund import ledger as pfund_ledger
+    from bastion.protection_fund import wallets as pfund_wallets
+    from bastion.protection_fund.wallets import snapshot_datetime
+    from bastion.sim.protection_fund import make_fund_wallet_set
+
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as s:
+        rnd = load_round(round_dir)
+        held = pfund_ledger.balances(s, snapshot_datetime(rnd))
+        fund_csv = make_fund_wallet_set(read_round(round_dir), held, out / "protection-fund-wallets.csv", seed=1)
+        rec = pfund_wallets.verify_round(s, rnd, read_wallet_set(fund_csv), datetime.now(UTC), round_dir).record
+        s.commit()
+    engine.dispose()
+    console.print(
+        f"user protection fund: {sum(w['verified'] for w in rec.wallets)}/{len(rec.wallets)} wallets verified, "
+        f"${rec.ledger_usd:,.0f} at the round's prices"
+    )
 
     _step(5, total, "verifying the round as an auditor would, and one user's inclusion proof")
     with progress_bar() as bar:
@@ -112,9 +130,15 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     console.print(f"user {uid}: {len(user_verdict.rows)} row(s) included under the published root")
 
     _step(6, total, f"the monthly security report for {month}")
+    from bastion.report.signature import generate_key
+
+    key = out / "report-signing.key"  # the demo exchange's report key (a real one is made once and kept)
+    if not key.exists():
+        generate_key(key)
     engine = make_engine(db_url)
     paths = write_monthly(make_sessionmaker(engine), month, out / "report", round_dir=round_dir,
-                          reserves=round_dir / "reserves.json", pdf=pdf)
+                          reserves=round_dir / "reserves.json", pdf=pdf, signing_key=key,
+                          public_url="http://127.0.0.1:8000")  # the demo's `bastion serve`, below
     engine.dispose()
 
     took = time.perf_counter() - started
@@ -122,16 +146,19 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     pdf_note = f" and {paths.pdf}" if paths.pdf else ""
     lines = [
         f"report:       {paths.html}{pdf_note}",
+        f"signed:       bastion report verify {paths.pdf or paths.html} --public-key {paths.report.signer_public_key}",
         f"round:        {round_dir}/ (publish all but private/; check: bastion por verify {round_dir})",
-        f"reserves:     {round_dir}/wallets.csv, prices.json, reserves.json (check: bastion por reserves verify "
-        f"{round_dir}/wallets.csv --round {round_dir} --out CHECK_DIR/reserves.json)",
+        f"wallets:      {round_dir}/wallets.csv and prices.json, published with reserves.json (check: bastion por "
+        f"reserves verify {round_dir}/wallets.csv --round {round_dir} --out CHECK_DIR/reserves.json)",
         f"user proof:   {user_file} (check: bastion por verify-user {user_file} --round {round_dir})",
         f"web page:     bastion serve --round {round_dir} --database-url {db_url}  then open "
         "http://127.0.0.1:8000/por/",
-        f"reserves:     bastion por report {round_dir}",
+        f"reserve table: bastion por report {round_dir}",
         f"risk:         bastion risk metrics --month {month} --database-url {db_url}",
         f"API keys:     bastion keys sweep --dry-run --database-url {db_url}",
         f"fund:         bastion funds check --database-url {db_url}",
+        "funds page:   the same service, http://127.0.0.1:8000/funds/ (the protection fund and disclosures)",
+        f"pfund:        bastion pfund status --database-url {db_url}",
     ]
     for line in lines:
         console.print(line, soft_wrap=True, highlight=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -199,9 +200,29 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 class BastionGroup(TyperGroup):
     """The root `bastion` group: old option names rewritten, errors as one line."""
 
-    def main(self, args: Any = None, *rest: Any, **kwargs: Any) -> Any:
-        argv = list(sys.argv[1:] if args is None else args)
-        return super().main(_rewrite_deprecated(self, argv), *rest, **kwargs)
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+             **extra: Any) -> Any:  # fmt: skip
+        argv = _rewrite_deprecated(self, list(sys.argv[1:] if args is None else args))
+        if not standalone_mode:
+            return super().main(argv, prog_name, complete_var, standalone_mode, windows_expand_args, **extra)
+        try:
+            rv = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
+        except typer.Abort:
+            typer.echo("Aborted!", err=True)
+            sys.exit(1)
+        except typer.TyperException as exc:  # Click's usage errors: one line, not Typer's boxed panel
+            code = getattr(exc, "exit_code", EXIT_BAD_INPUT)
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            if type(exc).__name__ == "NoArgsIsHelpError":  # the help itself (Rich mode printed it already)
+                if message.strip():
+                    typer.echo(message, err=True)
+                sys.exit(code)
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+            typer.echo(f"error: {' '.join(message.split())}{hint}", err=True)
+            sys.exit(code)
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: Any) -> Any:
         if ctx.params.get("debug"):

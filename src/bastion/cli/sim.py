@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from bastion.cli.common import database_url_option, parse_month
+from bastion.cli.common import database_url_option, parse_month, redact
 
 app = typer.Typer(
     help="Simulators: seeded, realistic exchange data for demos, tests and benchmarks.", no_args_is_help=True
@@ -114,6 +114,9 @@ def month(
     from bastion.sim.month import TRUTH_FILE, simulate_month
 
     parse_month(month)
+    from bastion.cli.common import describe_database, note
+
+    note(describe_database(db or f"sqlite:///{(Path(out) / 'bastion.sqlite').resolve()}", explicit=True))
     started = time.perf_counter()
     try:
         t = simulate_month(out, month, users=users, seed=seed, db_url=db or None, progress=True)
@@ -129,5 +132,5 @@ def month(
     )
     typer.echo(f"ground truth: {Path(out) / TRUTH_FILE}")
     database = db or f"sqlite:///{(Path(out) / 'bastion.sqlite').resolve()}"
-    typer.echo(f"database: {database.split('@')[-1] if '@' in database else database}")
+    typer.echo(f"database: {redact(database)}")
     typer.echo(f"report: bastion report monthly --month {month} --database-url '{database}' --round ROUND_DIR")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from bastion.protection_fund import disclosures, incidents, ledger, public, wallets
@@ -41,6 +43,16 @@ def _utc(ts: datetime) -> datetime:
 
 def _now(request: Request) -> datetime:
     return protection_clock(request.app)()
+
+
+def _actor(request: Request, named: str) -> str:
+    """Who acted, for the ledger and the audit: the operator credential that made the request (the access
+    layer checked it), with the person the body names beside it. The body alone is never believed."""
+    cred = getattr(request.state, "credential", None)
+    if cred is None:  # only reachable if a route lost its operator dependency: refuse rather than guess
+        raise HTTPException(401, "an operator credential is required")
+    who = cred.name if named in ("", cred.name) else f"{cred.name} for {named}"
+    return who[:128]
 
 
 # ------------------------------------------------------------------------------------------ operator
@@ -80,15 +92,17 @@ def _booking(b: ledger.Booking) -> dict[str, Any]:
 
 
 @router.post("/v1/pfund/contributions", dependencies=[PfundAdmin])
-def post_contribution(body: ContributionBody, session: SessionDep) -> dict[str, Any]:
+def post_contribution(body: ContributionBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """Money into the fund from a funding source. Idempotent by `ref`."""
-    b = ledger.contribute(session, body.ref, body.ccy, body.amount, body.source, _utc(body.ts), body.actor, body.memo)
+    b = ledger.contribute(
+        session, body.ref, body.ccy, body.amount, body.source, _utc(body.ts), _actor(request, body.actor), body.memo
+    )
     session.commit()
     return _booking(b)
 
 
 @router.post("/v1/pfund/transfers", dependencies=[PfundAdmin])
-def post_transfer(body: TransferBody, session: SessionDep) -> dict[str, Any]:
+def post_transfer(body: TransferBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """Money between the fund and another account of the exchange. Idempotent by `ref`."""
     b = ledger.transfer(
         session,
@@ -98,7 +112,7 @@ def post_transfer(body: TransferBody, session: SessionDep) -> dict[str, Any]:
         body.direction,
         body.counterparty,
         _utc(body.ts),
-        body.actor,
+        _actor(request, body.actor),
         body.memo,
     )
     session.commit()
@@ -153,7 +167,7 @@ def post_incident(body: IncidentBody, session: SessionDep, request: Request) -> 
         body.title,
         body.description,
         _utc(body.occurred_at),
-        body.actor,
+        _actor(request, body.actor),
         _now(request),
     )
     session.commit()
@@ -175,7 +189,7 @@ class AffectedBody(BaseModel):
 def post_affected(incident_id: int, body: AffectedBody, session: SessionDep, request: Request) -> dict[str, int]:
     """Record affected users and amounts: all rows or none; rows already recorded alike are skipped."""
     rows = [incidents.Affected(r.user_id, r.ccy, r.amount) for r in body.users]
-    new, same = incidents.record_affected(session, incident_id, rows, body.actor, _now(request))
+    new, same = incidents.record_affected(session, incident_id, rows, _actor(request, body.actor), _now(request))
     session.commit()
     return {"recorded": new, "already_recorded": same}
 
@@ -188,7 +202,7 @@ class ActorBody(BaseModel):
 def post_payouts(incident_id: int, body: ActorBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """Pay every recorded, unpaid claim of the incident from the fund. Safe to retry and to call from several
     places at once: each claim is paid exactly once."""
-    result = incidents.pay_incident(session, incident_id, body.actor, _now(request))
+    result = incidents.pay_incident(session, incident_id, _actor(request, body.actor), _now(request))
     session.commit()
     return {
         "incident_id": incident_id,
@@ -200,7 +214,7 @@ def post_payouts(incident_id: int, body: ActorBody, session: SessionDep, request
 
 @router.post("/v1/pfund/incidents/{incident_id}/close", dependencies=[PfundAdmin])
 def post_close(incident_id: int, body: ActorBody, session: SessionDep, request: Request) -> dict[str, Any]:
-    incident = incidents.close_incident(session, incident_id, body.actor, _now(request))
+    incident = incidents.close_incident(session, incident_id, _actor(request, body.actor), _now(request))
     session.commit()
     return _incident(incident)
 
@@ -237,7 +251,7 @@ class WordsBody(BaseModel):
 def put_disclosure(fund: disclosures.Fund, body: WordsBody, session: SessionDep, request: Request) -> dict[str, int]:
     """Publish the fund's words (a new version; the same words again change nothing)."""
     words = disclosures.Words(body.purpose, body.structure, body.triggers, list(body.disclaimers))
-    version = disclosures.set_words(session, fund, words, body.actor, _now(request))
+    version = disclosures.set_words(session, fund, words, _actor(request, body.actor), _now(request))
     session.commit()
     return {"version": version}
 
@@ -265,6 +279,44 @@ def my_cases(session: SessionDep, caller: CurrentUser) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------------------- public
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "funds"
+_MEDIA = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
+# The page runs only its own script and style and talks only to this service.
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+@router.get("/funds", include_in_schema=False, dependencies=[Public])
+def funds_redirect() -> RedirectResponse:
+    return RedirectResponse("/funds/", status_code=308)
+
+
+@router.get("/funds/", include_in_schema=False, dependencies=[Public])
+def funds_page() -> FileResponse:
+    """The public funds page: the protection fund's size, wallets and history, and both funds' disclosures."""
+    return FileResponse(STATIC_DIR / "index.html", media_type=_MEDIA[".html"], headers=_PAGE_HEADERS)
+
+
+@router.get("/funds/static/{name}", include_in_schema=False, dependencies=[Public])
+def funds_static(name: str) -> FileResponse:
+    files = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file() and p.suffix in _MEDIA}
+    path = files.get(name)
+    if path is None:
+        raise HTTPException(404, "not found")
+    return FileResponse(path, media_type=_MEDIA[path.suffix], headers=_PAGE_HEADERS)
+
+
 def _round(record: Any) -> dict[str, Any] | None:
     if record is None:
         return None

@@ -1,11 +1,12 @@
 // The page: loads the published round from this service, fills the header, the reserve table and the file
 // list, and verifies a dropped inclusion proof in the browser (userproof.js). Every value is put in the page
 // with textContent: a proof file is data, never markup.
-import { amount, signed, usd } from "./format.js";
+import { amount, signed, times, usd } from "./format.js";
 import { verifyUserProof } from "./userproof.js";
 
 const $ = (id) => document.getElementById(id);
 let served = null; // the round the page publishes: what proofs are checked against
+let prices = {}; // asset -> the round's USD price (a decimal string)
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -41,6 +42,7 @@ function renderRound(view) {
     round_id: r.round_id, leaf_root: r.leaf_root, leaf_count: r.leaf_count, circuit_digest: r.circuit_digest,
     assets: view.assets.map((a) => ({ index: a.index, asset: a.asset, decimals: a.decimals })),
   };
+  prices = Object.fromEntries(view.assets.map((a) => [a.asset, a.price_usd]));
   document.title = `${r.exchange}: proof of reserves ${r.round_id}`;
   $("title").textContent = `${r.exchange}: proof of reserves`;
   const dl = $("round-header");
@@ -48,7 +50,7 @@ function renderRound(view) {
     ["Exchange", r.exchange, "exchange"], ["Round", r.round_id, "round-id"],
     ["Snapshot time", r.snapshot_time, "snapshot-time"], ["Circuit", r.circuit_name, "circuit-name"],
     ["Circuit digest", r.circuit_digest, "circuit-digest"], ["Leaf root (SHA-256)", r.leaf_root, "leaf-root"],
-    ["Leaves", r.leaf_count, "leaf-count"], ["Users", r.users, "users"], ["Batch proofs", r.batches, "batches"],
+    ["Leaves", r.leaf_count, "leaf-count"], ["Batch proofs", r.batches, "batches"],
   ];
   const hist = view.history;
   if (hist) {
@@ -135,8 +137,10 @@ function showResult(result) {
   detail.hidden = false;
   const balances = $("balances").querySelector("tbody");
   balances.replaceChildren();
-  for (const b of result.balances) balances.append(row([b.asset, b.equity, b.debt, b.net]));
-  if (!result.ok) balances.append(row(["(not shown: the proof did not verify)", "", "", ""]));
+  for (const b of result.balances) {
+    balances.append(row([b.asset, amount(b.equity), amount(b.debt), amount(b.net), usd(times(b.net, prices[b.asset]))]));
+  }
+  if (!result.ok) balances.append(row(["(not shown: the proof did not verify)", "", "", "", ""]));
 
   const checks = $("checks");
   checks.replaceChildren();
@@ -176,6 +180,74 @@ function showResult(result) {
   }
 }
 
+// ------------------------------------------------------------------------------ the signed-in user's own proof
+// The exchange opens this page from the user's account with their session in the URL fragment
+// (#session=...), which browsers never send to a server; the page keeps it for this tab only and takes it
+// out of the address bar at once.
+const SESSION_KEY = "bastion-por-session";
+
+function takeSession() {
+  const m = /(?:^#|&)session=([^&]+)/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem(SESSION_KEY, decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return sessionStorage.getItem(SESSION_KEY);
+}
+
+function failed(reason) {
+  return { ok: false, reason, steps: [], rows: [], balances: [] };
+}
+
+async function fetchMine(token) {
+  const url = `/v1/por/my-proof?round=${encodeURIComponent(served.round_id)}`;
+  let resp;
+  try {
+    resp = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, credentials: "omit", cache: "no-store" });
+  } catch (err) {
+    return { error: `your proof could not be fetched (${err.message})` };
+  }
+  if (resp.status === 401) return { error: "your session is not valid any more: sign in to your account again" };
+  if (!resp.ok) {
+    const body = await resp.json().catch(() => ({}));
+    return { error: `your proof could not be fetched: ${body.message || body.detail || `HTTP ${resp.status}`}` };
+  }
+  try {
+    return { proof: await resp.json() };
+  } catch (err) {
+    return { error: `the exchange did not send a proof file (${err.message})` };
+  }
+}
+
+async function verifyMine() {
+  const button = $("verify-mine");
+  button.disabled = true;
+  let result;
+  const token = sessionStorage.getItem(SESSION_KEY);
+  if (!served) {
+    result = failed("no round is published here");
+  } else if (!token) {
+    result = failed("you are not signed in: open this page from your account on the exchange");
+  } else {
+    const got = await fetchMine(token);
+    result = got.error ? failed(got.error) : await verifyUserProof(got.proof, served);
+  }
+  showResult(result);
+  document.body.dataset.verified = result.ok ? "ok" : "failed";
+  button.disabled = false;
+}
+
+function setUpMine() {
+  const token = takeSession();
+  // the account may hand a new session to a page already open (only the fragment changes: no reload)
+  window.addEventListener("hashchange", takeSession);
+  $("verify-mine").addEventListener("click", verifyMine);
+  if (!token) {
+    $("session-note").textContent = "Sign in to your account on the exchange and open this page from there to " +
+      "check your own balances with one click, or use a proof file below.";
+  }
+}
+
 async function verifyFile(file) {
   let result;
   if (file.size > 16 * 1024 * 1024) {
@@ -212,5 +284,6 @@ function setUpVerifier() {
   });
 }
 
+setUpMine();
 setUpVerifier();
 loadRound();

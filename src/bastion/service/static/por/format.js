@@ -26,3 +26,26 @@ export function signed(v) {
   const text = amount(v);
   return text.startsWith("-") || /^[0,.]+$/.test(text) ? text : `+${text}`;
 }
+
+// Exact decimal product of two decimal strings ("1.5" x "97000.12" -> "145500.18"); null if either is missing.
+export function times(a, b) {
+  if (a === null || a === undefined || b === null || b === undefined) return null;
+  const parse = (v) => {
+    let s = String(v);
+    const neg = s.startsWith("-");
+    if (neg) s = s.slice(1);
+    const [whole, frac = ""] = s.split(".");
+    const units = BigInt(whole + frac) * (neg ? -1n : 1n);
+    return [units, frac.length];
+  };
+  const [ua, da] = parse(a);
+  const [ub, db] = parse(b);
+  let digits = (ua * ub).toString();
+  const neg = digits.startsWith("-");
+  if (neg) digits = digits.slice(1);
+  const places = da + db;
+  digits = digits.padStart(places + 1, "0");
+  const whole = digits.slice(0, digits.length - places);
+  const frac = digits.slice(digits.length - places);
+  return (neg ? "-" : "") + whole + (frac ? `.${frac}` : "");
+}
