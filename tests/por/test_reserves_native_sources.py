@@ -24,11 +24,11 @@ from nacl.signing import SigningKey
 
 from bastion.cli._demo_month import DEMO_HEIGHTS
 from bastion.por.reserves.chains import NATIVE_CHAINS
-from bastion.por.reserves.chains.signed_message import _script_of
+from bastion.por.reserves.chains.signed_message import script_of
 from bastion.por.reserves.challenge import challenge_message
 from bastion.por.reserves.native_sources import SOURCES, HttpJson, native_source
 from bastion.por.reserves.round import parse_round
-from bastion.por.reserves.verify import BalanceSourceError, verify_wallet_set
+from bastion.por.reserves.verify import BalanceSourceError, normalize_address, verify_wallet_set
 from bastion.por.reserves.walletset import read_wallet_set, write_wallet_csv
 from bastion.sim.liabilities import REAL_ASSETS
 from bastion.sim.native_wallets import ROUND_SIGNERS
@@ -59,6 +59,7 @@ class Chains:
         self.solana_slot = DEMO_HEIGHTS["solana"]
         self.cardano_tip = DEMO_HEIGHTS["cardano"]
         self.ton_seqno = DEMO_HEIGHTS["ton"]
+        self.tron_block = DEMO_HEIGHTS["tron"]
         self.fail_first: dict[str, list[int]] = {}  # chain -> statuses to answer before the real one
         self.requests: list[str] = []
 
@@ -123,10 +124,17 @@ def _handler(state: Chains) -> type[BaseHTTPRequestHandler]:
             self._send(404, {"message": "not found"})
 
         def do_POST(self) -> None:
-            chain, _, query = self._chain()
+            chain, path, query = self._chain()
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             if self._failing(chain):
                 return
+            if chain == "tron" and path == "/wallet/getnowblock":
+                return self._send(200, {"blockID": "00", "block_header": {"raw_data": {"number": state.tron_block}}})
+            if chain == "tron" and path == "/wallet/getaccount":
+                found = state.balances.get((chain, body["address"]))
+                return self._send(
+                    200, {} if found is None else {"address": body["address"], "balance": int(_units(found, 6))}
+                )
             if chain == "cardano":
                 answer = [
                     {"address": a, "balance": _units(state.balances[(chain, a)], 6), "utxo_set": []}
@@ -178,7 +186,7 @@ def _handler(state: Chains) -> type[BaseHTTPRequestHandler]:
                     if amount is not None:
                         unspents.append(
                             {
-                                "scriptPubKey": _script_of(coin, address).hex(),
+                                "scriptPubKey": script_of(coin, address).hex(),
                                 "amount": float(amount) if False else str(amount),
                             }
                         )
@@ -219,8 +227,8 @@ def _sources(base: str) -> list[Any]:
 
 def _load(state: Chains, rows: list[dict[str, str]]) -> None:
     for r in rows:
-        if r["chain"] in SOURCES:
-            state.balances[(r["chain"], NATIVE_CHAINS[r["chain"]].normalize(r["address"]))] = Decimal(r["balance"])
+        if r["chain"] in SOURCES and (r["chain"] != "tron" or r["asset"] == "TRX"):
+            state.balances[(r["chain"], normalize_address(r["chain"], r["address"]))] = Decimal(r["balance"])
 
 
 def test_balances_from_every_native_node_agree(node: tuple[str, Chains], wallets: Path) -> None:
@@ -239,8 +247,8 @@ def test_a_balance_the_node_disagrees_with_fails_its_row(node: tuple[str, Chains
     _load(state, rows)
     changed = {}
     for chain in SOURCES:
-        i = next(i for i, r in enumerate(rows) if r["chain"] == chain)
-        key = (chain, NATIVE_CHAINS[chain].normalize(rows[i]["address"]))
+        i = next(i for i, r in enumerate(rows) if r["chain"] == chain and (chain != "tron" or r["asset"] == "TRX"))
+        key = (chain, normalize_address(chain, rows[i]["address"]))
         state.balances[key] -= Decimal("0.000001")
         changed[i + 2] = chain  # spreadsheet row
     result = verify_wallet_set(parse_round(ROUND), read_wallet_set(wallets), sources=_sources(base))
@@ -281,6 +289,7 @@ def test_backoff_doubles_and_honours_retry_after(node: tuple[str, Chains]) -> No
         ("solana_slot", r"answered at slot .* the snapshot is slot"),
         ("cardano_tip", r"Koios is at block .* it serves balances at its tip"),
         ("ton_seqno", r"toncenter is at masterchain block .* it serves current state"),
+        ("tron_block", r"tron: the node is at block .* it serves current state"),
     ],
 )
 def test_nodes_that_only_know_their_tip_must_be_at_the_snapshot(

@@ -85,7 +85,7 @@ def test_public_files_are_listed_with_their_hashes(published: Path, tmp_path: Pa
     assert heights["solana"] == DEMO_HEIGHTS["solana"] and heights["xrpl"] == DEMO_HEIGHTS["xrpl"]
 
 
-def test_a_stranger_downloads_and_verifies(published: Path, tmp_path: Path) -> None:
+def test_a_stranger_downloads_and_verifies(published: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Over HTTP from the real server: every listed file matches its hash, and the wallet set re-verifies."""
     from bastion.service.app import create_app
     from bastion.service.testing import ServerThread
@@ -124,3 +124,11 @@ def test_a_stranger_downloads_and_verifies(published: Path, tmp_path: Path) -> N
     again = verify_wallet_set(rnd, read_wallet_set(down / "wallets.csv"))
     assert again.ok
     assert again.reserves == {k: Decimal(v["reserves"]) for k, v in raw["assets"].items()}
+    # docs/reserves.md step 4, as written: the CLI in the download folder, its result in a new folder
+    monkeypatch.chdir(down)
+    cli = runner.invoke(
+        app, ["por", "reserves", "verify", "wallets.csv", "--round", ".", "--out", "mine/reserves.json"]
+    )
+    assert cli.exit_code == 0, cli.output
+    mine = json.loads((down / "mine" / "reserves.json").read_text())
+    assert mine["assets"] == raw["assets"] and mine["status"] == "verified"

@@ -319,7 +319,7 @@ def test_control_honest_round_and_user_proofs(round_dir: tuple[Path, Path]) -> N
         v = verify_user_proof(json.loads(json.dumps(proof)), doc)
         assert v.ok, v.reason
     # the parameter policy: these test parameters are refused unless the caller opts in
-    assert "bits of security" in (verify_round(out).reason or "")
+    assert "below 100" in (verify_round(out).reason or "")
 
 
 # --------------------------------------------------------------------------------------------------

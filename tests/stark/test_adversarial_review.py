@@ -175,7 +175,7 @@ def _lying_prover(monkeypatch: pytest.MonkeyPatch, air: Air, main: np.ndarray) -
         lhs = _ood_lhs(air, main_z, main_gz, aux_z, aux_gz, z, n, seen["challenges"],  # type: ignore[arg-type]
                        seen["alpha"])  # type: ignore[arg-type]
         rest: Ext = (0, 0)
-        zn = R.ext_pow(z, n)
+        zn = R.ext_pow(z, n - PARAMS.chunk_blinding)  # H = sum_j x^(j*m) H_j', m = n - chunk blinding
         zjn = zn
         for h in honest[1:]:
             rest = R.ext_add(rest, R.ext_mul(zjn, h))

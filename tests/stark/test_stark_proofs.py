@@ -17,6 +17,7 @@ from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, StarkPara
 from bastion.stark.proof import Proof
 from bastion.stark.protocol import COSET_SHIFT, trace_log_length
 from bastion.stark.prover import ProvingError, prove
+from bastion.stark.security import report_for
 from bastion.stark.verifier import VerificationError, decode, is_valid, verify
 
 PARAMS = INSECURE_TEST_PARAMS  # the machinery is the same; only the query count differs
@@ -60,8 +61,7 @@ def test_secure_parameters_end_to_end() -> None:
     air, main = CubicMixAir.instance(3, 200)
     proof = prove(air, main, DEFAULT_PARAMS)
     verify(air, proof, DEFAULT_PARAMS)
-    log_lde = trace_log_length(air.n_used, DEFAULT_PARAMS) + DEFAULT_PARAMS.log_blowup
-    assert DEFAULT_PARAMS.conjectured_security_bits(log_lde, air.max_degree) >= 100
+    assert report_for(air, DEFAULT_PARAMS).conjectured_bits >= 100
     # and the same proof does not pass under other parameters
     assert not is_valid(air, proof, PARAMS)
 

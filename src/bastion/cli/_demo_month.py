@@ -148,8 +148,8 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
         f"report:       {paths.html}{pdf_note}",
         f"signed:       bastion report verify {paths.pdf or paths.html} --public-key {paths.report.signer_public_key}",
         f"round:        {round_dir}/ (publish all but private/; check: bastion por verify {round_dir})",
-        f"reserves:     {round_dir}/wallets.csv, prices.json, reserves.json (check: bastion por reserves verify "
-        f"{round_dir}/wallets.csv --round {round_dir} --out CHECK_DIR/reserves.json)",
+        f"wallets:      {round_dir}/wallets.csv and prices.json, published with reserves.json (check: bastion por "
+        f"reserves verify {round_dir}/wallets.csv --round {round_dir} --out CHECK_DIR/reserves.json)",
         f"user proof:   {user_file} (check: bastion por verify-user {user_file} --round {round_dir})",
         f"web page:     bastion serve --round {round_dir} --database-url {db_url}  then open "
         "http://127.0.0.1:8000/por/",

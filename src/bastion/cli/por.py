@@ -113,7 +113,7 @@ def reserves_verify(
         [],
         "--node",
         help="CHAIN=URL of a native chain's node API (xrpl, solana, near, aptos, polkadot sidecar, cardano Koios, "
-        "ton toncenter v3, dogecoin, litecoin, bitcoin-cash): balances at the round's height, NEAR/Aptos account "
+        "ton toncenter v3, tron, dogecoin, litecoin, bitcoin-cash): balances at the round's height, NEAR/Aptos account "
         "keys; repeatable.",
     ),
     out: Path | None = typer.Option(None, "--out", help="Where to write the result (default ROUND_DIR/reserves.json)."),

@@ -58,7 +58,11 @@ def prove(
     height: list[str] = typer.Option([], "--height", help="Block height per chain, CHAIN=HEIGHT (repeatable)."),
     workers: int = typer.Option(1, min=1, help="Batches proven in parallel on this machine (processes)."),
     ray_address: str = typer.Option(None, "--ray-address", help="Prove the batches on this Ray cluster instead."),
-    max_log_rows: int = typer.Option(18, min=17, max=22, help="log2 of the largest batch trace."),
+    max_log_rows: int = typer.Option(18, min=17, max=22, help="log2 of the largest batch trace (at most 22: the "
+                                     "soundness count reaches 100 bits up to 2^22 rows)."),
+    security: str = typer.Option("conjectured", "--security", help="conjectured (default parameters: >= 100 "
+                                 "bits under the ethSTARK conjecture) or proven (more queries: >= 100 bits "
+                                 "proven, unique-decoding regime); docs/spec/stark.md."),
     insecure_test_params: bool = typer.Option(False, hidden=True, help="Tests only: small, insecure STARK."),
 ) -> None:
     """Prove a liabilities snapshot: solvency of every user, exact per-asset totals, the leaf list and root.
@@ -67,7 +71,12 @@ def prove(
     """
     from bastion.por.round import RoundConfig, RoundError, prove_round
     from bastion.por.snapshot import SnapshotError
-    from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS
+    from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, PROVEN_PARAMS
+
+    if security not in ("conjectured", "proven"):
+        typer.echo(f"error: --security {security!r}: expected conjectured or proven", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    params = PROVEN_PARAMS if security == "proven" else DEFAULT_PARAMS
 
     heights: dict[str, int] = {}
     for spec in height:
@@ -79,7 +88,7 @@ def prove(
     config = RoundConfig(
         exchange=exchange, round_id=round_id, snapshot_time=snapshot_time, block_heights=heights,
         max_log_rows=max_log_rows, workers=workers, ray_address=ray_address,
-        params=INSECURE_TEST_PARAMS if insecure_test_params else DEFAULT_PARAMS,
+        params=INSECURE_TEST_PARAMS if insecure_test_params else params, security=security,
     )
     started = time.perf_counter()
     try:
@@ -100,7 +109,8 @@ def prove(
 @app.command("verify")
 def verify(
     round_dir: Path = typer.Argument(..., help="The published round directory."),
-    allow_insecure_params: bool = typer.Option(False, help="Accept rounds proven with test parameters."),
+    allow_insecure_params: bool = typer.Option(
+        False, help="Tests and development only: accept proofs below 100 bits of soundness."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON on stdout (exact totals)."),
 ) -> None:
     """Verify a whole round: every batch proof, the leaf list against its root, and the published totals."""
@@ -121,6 +131,8 @@ def verify(
         typer.echo(json.dumps({
             "ok": verdict.ok, "reason": verdict.reason, "round_id": verdict.round_id,
             "batches_verified": verdict.batches_verified, "leaves": verdict.leaves, "leaf_root": verdict.leaf_root,
+            "security_bits": {"profile": verdict.security_profile, "conjectured": verdict.security_bits,
+                              "proven": verdict.proven_security_bits},
             "assets": [a.__dict__ for a in verdict.assets], "seconds": round(took, 3),
         }, indent=2))
     elif verdict.ok:
@@ -129,7 +141,10 @@ def verify(
         print_tables(proven_totals_table(verdict, _round_prices(round_dir)))
         typer.echo(
             f"VERIFIED: {verdict.batches_verified} batch proofs, {verdict.leaves:,} leaves under root "
-            f"{verdict.leaf_root}, totals exact ({took:.1f} s)"
+            f"{verdict.leaf_root}, totals exact ({took:.1f} s)\n"
+            # the union of every soundness term (stark/security.py), in under 80 columns
+            f"soundness: {verdict.security_bits:.1f} bits conjectured, {verdict.proven_security_bits:.1f} proven "
+            f"({verdict.security_profile} claimed)"
         )
     else:
         typer.echo(f"NOT VERIFIED: {verdict.reason}")

@@ -20,6 +20,7 @@ from bastion.por.solvency_air import (
     GADGET,
     LIMBS,
     MAIN_WIDTH,
+    MIN_ROWS,
     N_PAIRS,
     RANGE_BITS,
     RANGE_EXPRS,
@@ -37,6 +38,7 @@ from bastion.stark import field as F
 from bastion.stark import poseidon2 as P2
 from bastion.stark.params import DEFAULT_PARAMS, StarkParams
 from bastion.stark.prover import Progress, prove
+from bastion.stark.security import SecurityReport, report_for
 from bastion.stark.verifier import verify
 
 U64 = NDArray[np.uint64]
@@ -348,6 +350,14 @@ def make_air(
     """The batch statement as the verifier builds it: ``leaf_words`` (n, 4) from the published leaf list."""
     return SolvencyAir(table, np.ascontiguousarray(leaf_words.T), np.array(equity_totals, dtype=object),
                        np.array(debt_totals, dtype=object), statement)
+
+
+def batch_security(table: list[AssetRow], rows: int, params: StarkParams) -> SecurityReport:
+    """The soundness count (stark/security.py) of a batch proof of ``rows`` rows over ``table``: the shape
+    depends on the row count, the asset count and the parameters only, not on the data."""
+    zeros = np.zeros((len(table), LIMBS), dtype=object)
+    air = SolvencyAir(table, np.zeros((4, MIN_ROWS), dtype=np.uint64), zeros, zeros, [])
+    return report_for(air, params, n_used=rows)
 
 
 def prove_batch(

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from bastion import __version__
 from bastion.por import commit
-from bastion.por.batch import BatchError, BatchRows, leaves, prove_batch
+from bastion.por.batch import BatchError, BatchRows, batch_security, leaves, prove_batch
 from bastion.por.progress import Progress, SilentProgress
 from bastion.por.round_format import (
     BATCH_DIR,
@@ -58,6 +58,7 @@ from bastion.por.solvency_air import NAME as SOLVENCY_NAME
 from bastion.por.user_proof import FORMAT as USER_PROOF_FORMAT
 from bastion.por.user_proof import format_units
 from bastion.stark.params import DEFAULT_PARAMS, StarkParams
+from bastion.stark.security import MIN_SECURITY_BITS
 
 U64 = NDArray[np.uint64]
 PLAN_FILE = "plan.json"
@@ -80,6 +81,7 @@ class RoundConfig:
     workers: int = 1
     ray_address: str | None = None
     params: StarkParams = DEFAULT_PARAMS
+    security: str = "conjectured"  # the regime the round claims >= 100 bits in: "conjectured" or "proven"
 
 
 @dataclass
@@ -228,6 +230,7 @@ def _plan(snapshot: Snapshot, out: Path, config: RoundConfig, progress: Progress
         "exchange": config.exchange,
         "block_heights": config.block_heights,
         "stark_params": params_to_json(config.params),
+        "security": config.security,
         "capacity": capacity,
         "batches": batches,
         "leaves_sha256": leaves_sha,
@@ -287,6 +290,7 @@ def prove_one_batch(round_dir_text: str, index: int, table_json: str) -> dict[st
         "rows": info["rows"],
         "sha256": hashlib.sha256(proof).hexdigest(),
         "proof_bytes": len(proof),
+        "security": batch_security(table, info["rows"], params).to_json(),
         "equity_limbs": [[str(v) for v in row] for row in eq_tot],
         "debt_limbs": [[str(v) for v in row] for row in debt_tot],
     }
@@ -400,6 +404,7 @@ def prove_round(snapshot_dir: Path, round_dir: Path, config: RoundConfig | None 
                 shutil.rmtree(round_dir, ignore_errors=True)
             raise
 
+    _check_security(table, plan, config)
     n_batches = len(plan["batches"])
     todo = [i for i in range(n_batches) if not _batch_done_file(round_dir, i).exists()]
     resumed = n_batches - len(todo)
@@ -411,6 +416,22 @@ def prove_round(snapshot_dir: Path, round_dir: Path, config: RoundConfig | None 
     except BatchError as exc:
         raise RoundError(f"a batch cannot be proven: {exc}") from exc
     return _publish(round_dir, snapshot, plan, table, prog, resumed)
+
+
+SECURITY_PROFILES = ("conjectured", "proven")
+
+
+def _check_security(table: list[AssetRow], plan: dict[str, Any], config: RoundConfig) -> None:
+    """Refuse to spend hours proving a round whose proofs the verifier would refuse (< 100 bits)."""
+    if config.security not in SECURITY_PROFILES:
+        raise RoundError(f"--security must be one of {', '.join(SECURITY_PROFILES)}")
+    report = batch_security(table, plan["capacity"], config.params)
+    bits = report.conjectured_bits if config.security == "conjectured" else report.proven_bits
+    if bits < MIN_SECURITY_BITS and not config.params.allow_insecure:
+        raise RoundError(
+            f"the STARK parameters give {bits:.1f} bits of {config.security} soundness for batches of "
+            f"{plan['capacity']} rows, below {MIN_SECURITY_BITS}"
+        )
 
 
 def _publish(round_dir: Path, snapshot: Snapshot, plan: dict[str, Any], table: list[AssetRow], prog: Progress,
@@ -462,10 +483,10 @@ def _publish(round_dir: Path, snapshot: Snapshot, plan: dict[str, Any], table: l
         "block_heights": heights,
         "prover_version": f"bastion {__version__}",
         "circuit": {"name": SOLVENCY_NAME, "digest": known_circuit_digest(),
-                    "stark_params": plan["stark_params"]},
+                    "stark_params": plan["stark_params"], "security_profile": plan.get("security", "conjectured")},
         "assets": assets_doc,
-        "users": plan["users"],
-        "rows": plan["rows"],
+        # No user or row count: a round reveals only the padded leaf count (batches x rows per batch), so the
+        # number of users is known only to within a batch (docs/por.md, "What a round reveals").
         "leaves": {"file": LEAVES_FILE, "count": n_leaves, "sha256": leaves_sha, "root": root},
         "batches": [
             {
@@ -474,6 +495,7 @@ def _publish(round_dir: Path, snapshot: Snapshot, plan: dict[str, Any], table: l
                 "leaf_start": r["leaf_start"],
                 "rows": r["rows"],
                 "sha256": r["sha256"],
+                "security": r["security"],
                 "totals": {
                     snapshot.assets[a].symbol: {"equity_limbs": r["equity_limbs"][a], "debt_limbs": r["debt_limbs"][a]}
                     for a in range(n_assets)

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from numpy.typing import NDArray
 
 from bastion.por.solvency_air import LIMB_BITS, LIMBS, AssetRow, SolvencyAir, asset_row
 from bastion.stark.air import circuit_digest
-from bastion.stark.params import DEFAULT_PARAMS, StarkParams
+from bastion.stark.params import StarkParams
 
 ROUND_FORMAT = "bastion-round/2"
 # Formats this verifier refuses by name, with the reason (docs/spec/round-format.md, "Versions").
@@ -36,7 +35,6 @@ LEAVES_MAGIC = b"BLEAVES1"
 BATCH_DIR = "batches"
 PRIVATE_DIR = "private"
 USERS_DIR = "users"
-MIN_SECURITY_BITS = 100
 
 U64 = NDArray[np.uint64]
 
@@ -89,25 +87,24 @@ def statement_words(digest: bytes, batch_index: int, leaf_start: int) -> list[in
     return [*words, batch_index, leaf_start]
 
 
+PARAM_FIELDS = ("log_blowup", "num_queries", "grinding_bits", "log_final_degree", "salt_bytes")
+
+
 def params_to_json(params: StarkParams) -> dict[str, Any]:
-    return asdict(params)
+    return {k: getattr(params, k) for k in PARAM_FIELDS}
 
 
 def params_from_json(doc: Any, *, allow_insecure: bool) -> StarkParams:
-    if not isinstance(doc, dict):
-        raise RoundFormatError(f"{ROUND_FILE}: circuit.stark_params must be an object")
+    """The round's STARK parameters. Their security is not judged here but by the STARK verifier, from each
+    proof's real shape (stark/security.py), for every proof; ``allow_insecure`` (``--allow-insecure-params``,
+    tests only) lets proofs below 100 bits through."""
+    if not isinstance(doc, dict) or set(doc) != set(PARAM_FIELDS):
+        raise RoundFormatError(f"{ROUND_FILE}: circuit.stark_params must hold exactly {', '.join(PARAM_FIELDS)}")
     try:
-        params = StarkParams(**{k: int(v) for k, v in doc.items()})
+        params = StarkParams(**{k: int(doc[k]) for k in PARAM_FIELDS}, allow_insecure=allow_insecure)
         params.validate()
     except (TypeError, ValueError, ArithmeticError) as exc:
         raise RoundFormatError(f"{ROUND_FILE}: circuit.stark_params: {exc}") from None
-    if params != DEFAULT_PARAMS and not allow_insecure:
-        bits = params.conjectured_security_bits(30, 3)
-        if bits < MIN_SECURITY_BITS:
-            raise RoundFormatError(
-                f"{ROUND_FILE}: the round's STARK parameters give about {bits:.0f} bits of security, below "
-                f"{MIN_SECURITY_BITS} (pass --allow-insecure-params only for tests)"
-            )
     return params
 
 
@@ -277,6 +274,8 @@ def check_round_doc(doc: dict[str, Any]) -> None:
     _need(isinstance(circuit, dict), "circuit", "must be an object")
     _text(circuit, "name", "circuit.")
     _text(circuit, "digest", "circuit.", pattern=re.compile(r"[0-9a-f]{1,128}"))
+    if "security_profile" in circuit:
+        _text(circuit, "security_profile", "circuit.", pattern=re.compile(r"conjectured|proven"))
     sp: Any = circuit.get("stark_params")
     _need(isinstance(sp, dict) and 0 < len(sp) <= 16, "circuit.stark_params", "must be an object of parameters")
     for key in sp:
@@ -323,6 +322,9 @@ def check_round_doc(doc: dict[str, Any]) -> None:
         _int(b, "rows", where, 1, MAX_COUNT)
         _text(b, "file", where)
         _text(b, "sha256", where, pattern=_HEX32)
+        security: Any = b.get("security")
+        _need(isinstance(security, dict) and len(security) <= 16, f"batches[{i}].security",
+              "must be the batch's soundness count (an object)")
         totals: Any = b.get("totals")
         _need(isinstance(totals, dict) and len(totals) == len(assets), f"batches[{i}].totals",
               "must list every asset of the round")

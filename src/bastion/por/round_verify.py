@@ -8,6 +8,7 @@ totals, and finally that the batches' totals add up to the published per-asset t
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bastion.por import commit
-from bastion.por.batch import verify_batch
+from bastion.por.batch import batch_security, verify_batch
 from bastion.por.progress import SilentProgress
 from bastion.por.round_format import (
     LEAVES_FILE,
@@ -34,6 +35,7 @@ from bastion.por.round_format import (
     units_to_decimal,
 )
 from bastion.por.solvency_air import LIMBS
+from bastion.stark.security import MIN_SECURITY_BITS
 from bastion.stark.verifier import VerificationError
 
 
@@ -61,6 +63,9 @@ class RoundVerdict:
     batches_verified: int = 0
     leaves: int = 0
     leaf_root: str | None = None
+    security_bits: float | None = None  # the smallest union over batches, conjectured regime
+    proven_security_bits: float | None = None  # the same, proven regime
+    security_profile: str | None = None
     assets: list[AssetCheck] = field(default_factory=list)
 
 
@@ -100,6 +105,10 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
             f"(it knows {known}): refusing rather than trusting the file"
         )
     params = params_from_json(circuit.get("stark_params"), allow_insecure=allow_insecure)
+    profile = circuit.get("security_profile", "conjectured")
+    if profile not in ("conjectured", "proven"):
+        raise _Reject("round.json: circuit.security_profile must be 'conjectured' or 'proven'")
+    verdict.security_profile = profile
     table = asset_table(doc)
     symbols = [str(a.get("asset")) for a in doc["assets"]]
     if len(set(symbols)) != len(symbols):
@@ -161,6 +170,13 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
             raise _Reject(f"{where}: the proof in {file} is rejected: {exc}") from None
         except ValueError as exc:
             raise _Reject(f"{where}: {exc}") from None
+        # after the proof, whose refusal names the more specific fault (other parameters, a tampered byte)
+        expect_security = batch_security(table, rows, params).to_json()
+        if json.dumps(b.get("security"), sort_keys=True) != json.dumps(expect_security, sort_keys=True):
+            raise _Reject(f"{where}.security: not the soundness count of this batch's shape and parameters "
+                          "(recomputed by stark/security.py)")
+        verdict.security_bits = min(verdict.security_bits or 1e9, expect_security["union_conjectured"])
+        verdict.proven_security_bits = min(verdict.proven_security_bits or 1e9, expect_security["union_proven"])
         for a in range(len(table)):
             totals_eq[a] += recombine(eq_limbs[a])
             totals_debt[a] += recombine(debt_limbs[a])
@@ -169,6 +185,11 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
         progress.advance("batches")
     if at != n_leaves:
         raise _Reject(f"the batches cover {at} of the {n_leaves} leaves")
+    # the STARK verifier refused any proof below 100 bits (conjectured); a round claiming the proven regime
+    # must reach it there too
+    if profile == "proven" and (verdict.proven_security_bits or 0) < MIN_SECURITY_BITS and not allow_insecure:
+        raise _Reject(f"round.json claims the proven security profile but its batches give "
+                      f"{verdict.proven_security_bits} proven bits, below {MIN_SECURITY_BITS}")
 
     # the published totals are the proven ones
     for a, asset in enumerate(doc["assets"]):

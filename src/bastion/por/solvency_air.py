@@ -27,6 +27,7 @@ from bastion.por.commit import ASSET_SHIFT, COUNT_SHIFT, MAX_ROWS_PER_USER
 from bastion.stark import field as F
 from bastion.stark.air import Air, Constraints, Frame
 from bastion.stark.poseidon2_air import Poseidon2Gadget
+from bastion.stark.security import Lookup
 from bastion.stark.vals import Val
 
 U64 = NDArray[np.uint64]
@@ -223,6 +224,16 @@ class SolvencyAir(Air):
 
     def periodic_columns(self) -> list[U64]:
         return [np.arange(1 << RANGE_BITS, dtype=np.uint64)]
+
+    def lookups(self) -> list[Lookup]:
+        # one running sum holds both: the range values (one fraction each) against the 2^16 table, and each
+        # row's asset tuple (compressed with powers of alpha: degree width - 1) against the asset table, whose
+        # numerator carries the totals with powers of mu (degree 8)
+        return [
+            Lookup("range", len(RANGE_EXPRS), 1 << RANGE_BITS),
+            Lookup("asset_table", 1, len(self.table), compression_degree=len(TUPLE_COLS) - 1,
+                   numerator_degree=2 * LIMBS),
+        ]
 
     def public_columns(self) -> list[U64]:
         n, a = self.n_used, len(self.table)

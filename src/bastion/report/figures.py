@@ -46,6 +46,16 @@ def previous_month(month: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ fund security
+def _batch_bits(batches: Any) -> list[float]:
+    out = []
+    for b in batches if isinstance(batches, list) else []:
+        sec = b.get("security") if isinstance(b, dict) else None
+        bits = sec.get("union_conjectured") if isinstance(sec, dict) else None
+        if isinstance(bits, (int, float)) and not isinstance(bits, bool):
+            out.append(float(bits))
+    return out
+
+
 @dataclass
 class ProofInfo:
     circuit_name: str | None
@@ -57,6 +67,8 @@ class ProofInfo:
     leaf_root: str | None
     leaf_count: int | None
     batches: int
+    # each batch's stated soundness (round.json batches[].security, recomputed by `bastion por verify`)
+    batch_bits: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -107,13 +119,9 @@ class FundSecurity:
 
     @property
     def security_bits(self) -> float | None:
-        from bastion.stark.params import StarkParams
-
-        try:
-            params = StarkParams(**{k: int(v) for k, v in self.proof.stark_params.items()})
-        except (TypeError, ValueError):
-            return None
-        return params.conjectured_security_bits(30, 3)  # as `bastion por verify` judges a round's parameters
+        # the weakest batch's union of every soundness term (stark/security.py), as round.json states it and
+        # `bastion por verify` recomputes it
+        return min(self.proof.batch_bits) if self.proof.batch_bits else None
 
     def security_words(self) -> str:
         p = self.proof.stark_params
@@ -124,8 +132,9 @@ class FundSecurity:
         return (
             f"Each batch proof is a zk-STARK over the Goldilocks field (challenges from its degree-2 extension, "
             f"BLAKE3 commitments) with a blowup factor of {blowup}, {p.get('num_queries')} FRI queries and "
-            f"{p.get('grinding_bits')} bits of proof of work: about {bits:.0f} bits of conjectured security, that "
-            f"is, a forged proof would need about 2^{bits:.0f} hash evaluations. Zero knowledge: every value the "
+            f"{p.get('grinding_bits')} bits of proof of work: {bits:.1f} bits of conjectured soundness, the union of "
+            f"every error term counted from the proof's shape, that is, a forged proof succeeds with probability "
+            f"at most 2^-{bits:.0f}. Zero knowledge: every value the "
             f"proof opens is blinded, so it reveals no user's balance."
         )
 
@@ -231,6 +240,7 @@ def load_fund_security(
         leaf_root=leaves.get("root"),
         leaf_count=leaves.get("count"),
         batches=len(raw_round.get("batches") or []),
+        batch_bits=_batch_bits(raw_round.get("batches")),
     )
     ws = raw.get("wallet_set") or {}
     return FundSecurity(

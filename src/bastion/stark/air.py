@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from bastion.stark.security import Lookup
 from bastion.stark.vals import Val
 
 U64 = NDArray[np.uint64]
@@ -111,6 +112,11 @@ class Air(ABC):
             f"{self.name};main={self.main_width};aux={self.aux_width};ch={self.num_challenges};"
             f"deg={self.max_degree};periodic={periodic.hexdigest()};npub={len(self.public_columns())}"
         )
+
+    def lookups(self) -> list[Lookup]:
+        """The lookup (LogUp) arguments the AIR's challenges serve, for the soundness count
+        (``stark/security.py``). An AIR drawing challenges must declare them."""
+        return []
 
     # -- constraints ------------------------------------------------------------------------
     @abstractmethod

@@ -16,6 +16,7 @@ from bastion.stark import field as F
 from bastion.stark.air import Air, Constraints, Frame
 from bastion.stark.field import add, mul
 from bastion.stark.logup import RangeCheck
+from bastion.stark.security import Lookup
 
 U64 = NDArray[np.uint64]
 
@@ -119,6 +120,9 @@ class RangeCheckAir(Air):
 
     def public_inputs(self) -> list[int]:
         return [self.total]
+
+    def lookups(self) -> list[Lookup]:
+        return [self.range.lookup()]
 
     def periodic_columns(self) -> list[U64]:
         return [self.range.table()]

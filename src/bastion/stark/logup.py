@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from bastion.stark import field as F
 from bastion.stark.air import Constraints, Frame
 from bastion.stark.field import add, ext_mul, sub
+from bastion.stark.security import Lookup
 
 U64 = NDArray[np.uint64]
 
@@ -75,6 +76,10 @@ class RangeCheck:
     @property
     def aux_width(self) -> int:
         return len(self.value_columns) + 2
+
+    def lookup(self) -> Lookup:
+        """This range check for the soundness count: one fraction per looked-up column per row."""
+        return Lookup("range", len(self.value_columns), 1 << self.bits)
 
     def table(self) -> U64:
         return np.arange(1 << self.bits, dtype=np.uint64)

@@ -1,38 +1,34 @@
-"""Proof parameters and the security they give.
+"""Proof parameters. Their soundness is counted term by term from a proof's real shape in
+``stark/security.py`` (docs/spec/stark.md, "Soundness"); the verifier refuses every proof whose union of
+terms is below 100 bits, default parameters included, unless ``allow_insecure`` is set (tests only).
 
-Conjectured security of the FRI-based STARK (the usual "toy problem" conjecture, as in ethSTARK and
-Winterfell), in bits:
+Default (conjectured regime, ethSTARK conjecture): blowup 4, 48 queries, 16 bits of grinding: the FRI
+query term is 48 * 2 + 16 = 112 bits and the union of every term is >= 100.3 bits for traces up to 2^22 rows
+(the largest batch a round allows), limited by the field-size terms (LogUp, OOD, DEEP batching, folding).
 
-    lambda = min( q * log2(blowup) + grinding_bits ,  log2|F_ext| - log2(N * max(1, d)) - 1 )
+``PROVEN_PARAMS`` (``--security proven``): the same blowup with 156 queries, so the *proven* unique-decoding
+query term (1 + rho) / 2 per query gives 156 * 0.678 + 16 = 121.8 bits and the proven union is >= 100 bits
+up to 2^22 rows: proofs ~3x larger, proving time nearly unchanged (bench/por.py).
 
-q queries each catch a cheating prover with probability 1 - rho, rho = 1/blowup the code rate; proof of
-work adds ``grinding_bits``; the second term bounds the algebraic (DEEP-ALI and batching) errors of
-challenges drawn from the 128-bit extension field over a domain of size N with constraint degree d.
-
-Default: blowup 4, 44 queries, 16 bits of grinding: 44 * 2 + 16 = 104 bits; the algebraic term is
-about 128 - 25 - 2 - 1 = 100 bits even at N = 2^24, so at least 100 bits for every trace up to 2^22 rows.
-
-Zero knowledge: the trace is opened at 2 out-of-domain points and at 2 points per query, so
-``zk_rows = 2 * queries + 2`` random blinding rows make every opened value uniformly random
-(see docs/spec/stark.md).
+Zero knowledge: ``zk_rows`` random blinding rows per column (docs/spec/stark.md, "Zero knowledge").
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
-from dataclasses import dataclass
-
-EXT_FIELD_BITS = 128
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class StarkParams:
     log_blowup: int = 2
-    num_queries: int = 44
+    num_queries: int = 48
     grinding_bits: int = 16
     log_final_degree: int = 4  # FRI stops folding at polynomials of degree < 16, sent as coefficients
     salt_bytes: int = 16
+    # The verifier refuses proofs below MIN_SECURITY_BITS (stark/security.py) unless the caller sets this:
+    # tests and development only. Not part of the digest or the published parameters.
+    allow_insecure: bool = field(default=False, compare=False)
 
     @property
     def blowup(self) -> int:
@@ -40,18 +36,22 @@ class StarkParams:
 
     @property
     def zk_rows(self) -> int:
-        return 2 * self.num_queries + 2
+        # each trace column is opened at z, gz and 2q query rows, and the quotient's value at each query row
+        # (recomputable from the opened chunks) depends on the column at the next row g*x too: 4q + 2 points
+        # at most. Strictly more random rows than that: every opened value is uniform (docs/spec/stark.md).
+        return 4 * self.num_queries + 4
 
-    def conjectured_security_bits(self, log_lde_size: int, max_degree: int) -> float:
-        fri = self.num_queries * self.log_blowup + self.grinding_bits
-        algebraic = EXT_FIELD_BITS - log_lde_size - math.log2(max(1, max_degree)) - 1
-        return float(min(fri, algebraic))
+    @property
+    def chunk_blinding(self) -> int:
+        # random coefficients moved between neighbouring quotient chunks: more than the 2q + 1 points
+        # (z and the query rows) each chunk is opened at
+        return 2 * self.num_queries + 2
 
     def digest(self) -> bytes:
         desc = (
             f"goldilocks;ext2(x^2-7);blake3;blowup={self.blowup};q={self.num_queries};"
             f"pow={self.grinding_bits};final={self.log_final_degree};salt={self.salt_bytes};"
-            f"zk={self.zk_rows}"
+            f"zk={self.zk_rows};chunk-blinding={self.chunk_blinding}"
         )
         return hashlib.blake2b(desc.encode(), digest_size=32, person=b"bastion-params").digest()
 
@@ -69,5 +69,8 @@ class StarkParams:
 
 
 DEFAULT_PARAMS = StarkParams()
-# Small parameters for fast tests of the machinery only: NOT secure, and named so.
-INSECURE_TEST_PARAMS = StarkParams(log_blowup=2, num_queries=8, grinding_bits=2, log_final_degree=2)
+PROVEN_PARAMS = StarkParams(num_queries=156)
+# Small parameters for fast tests of the machinery only: NOT secure, named so, and marked so for the verifier.
+INSECURE_TEST_PARAMS = StarkParams(
+    log_blowup=2, num_queries=8, grinding_bits=2, log_final_degree=2, allow_insecure=True
+)

@@ -26,7 +26,7 @@ from bastion.stark.field_ref import P
 from bastion.stark.merkle import MerkleOpening
 
 MAGIC = b"BSTK"
-VERSION = 1
+VERSION = 2  # 2: independent DEEP coefficients (docs/spec/stark.md); 1 is refused
 MAX_PROOF_BYTES = 64 << 20
 
 Ext = tuple[int, int]

@@ -15,7 +15,7 @@ from bastion.stark.proof import VERSION, ProofShape
 from bastion.stark.transcript import Transcript
 
 COSET_SHIFT = F.GENERATOR_INT  # the LDE lives on 7 * <omega_N>, disjoint from the trace domain
-TRANSCRIPT_DOMAIN = b"bastion-stark/v1"
+TRANSCRIPT_DOMAIN = b"bastion-stark/v2"
 
 
 def trace_log_length(n_used: int, params: StarkParams) -> int:
@@ -24,15 +24,27 @@ def trace_log_length(n_used: int, params: StarkParams) -> int:
     return max(3, (total - 1).bit_length())
 
 
-def num_chunks(air: Air) -> int:
-    # deg H <= d(n-1) - (n_used - 1) < d*n, so d chunks of degree < n always hold it
-    return max(1, air.max_degree)
+def chunk_layout(n_used: int, max_degree: int, params: StarkParams) -> tuple[int, int]:
+    """(coefficients of H per quotient chunk, number of chunks). A chunk holds n minus the blinding moved
+    between neighbouring chunks, so a chunk plus x^size times its random carry stays of degree < n; deg H <
+    d*n, so ceil(d*n / size) chunks hold it (d + 1 for every trace the project uses)."""
+    n = 1 << trace_log_length(n_used, params)
+    size = n - params.chunk_blinding
+    return size, -(-max(1, max_degree) * n // size)
+
+
+def chunk_size(air: Air, params: StarkParams) -> int:
+    return chunk_layout(air.n_used, air.max_degree, params)[0]
+
+
+def num_chunks(air: Air, params: StarkParams) -> int:
+    return chunk_layout(air.n_used, air.max_degree, params)[1]
 
 
 def check_air(air: Air, params: StarkParams) -> None:
     if air.max_degree < 1:
         raise ValueError("max_degree must be at least 1")
-    if num_chunks(air) > params.blowup:
+    if air.max_degree > params.blowup:
         raise ValueError(
             f"{air.name}: constraint degree {air.max_degree} needs blowup >= {air.max_degree}, "
             f"parameters give {params.blowup}"
@@ -49,7 +61,7 @@ def check_air(air: Air, params: StarkParams) -> None:
 
 def proof_shape(air: Air, params: StarkParams) -> ProofShape:
     log_n = trace_log_length(air.n_used, params)
-    q = num_chunks(air)
+    q = num_chunks(air, params)
     rounds = num_folds(log_n, params.log_final_degree)
     return ProofShape(
         log_n=log_n,

@@ -50,12 +50,14 @@ from bastion.stark.proof import Proof
 from bastion.stark.protocol import (
     COSET_SHIFT,
     check_air,
+    chunk_size,
     mul_by_x,
     num_chunks,
     query_rows,
     start_transcript,
     trace_log_length,
 )
+from bastion.stark.transcript import Transcript
 from bastion.stark.vals import Val
 
 U64 = NDArray[np.uint64]
@@ -286,13 +288,13 @@ def prove(
         air, main_lde, aux_lde, _periodic_lde(air, n, lde_size), _public_lde(air, n, lde_size),
         challenges, alpha, n,
     )
-    q = num_chunks(air)
+    q = num_chunks(air, params)
     h_coeffs = coset_interpolate(ext_columns_to_base(h_evals[None, :, :]), shift)  # (2, N)
-    if check and np.any(h_coeffs[:, q * n :]):
+    if check and np.any(h_coeffs[:, air.max_degree * n :]):
         raise ProvingError(
             f"{air.name}: the constraints do not hold on the trace (or max_degree is understated)"
         )
-    chunk_coeffs = np.concatenate([h_coeffs[:, j * n : (j + 1) * n] for j in range(q)], axis=0)  # (2q, n)
+    chunk_coeffs = randomized_chunks(h_coeffs, q, n, chunk_size(air, params), params.chunk_blinding, rng)
     mask_coeffs = rng.field((2, n))
     quotient_coeffs = np.concatenate([chunk_coeffs, mask_coeffs], axis=0)
     quotient_lde = coset_evaluate(quotient_coeffs, lde_size, shift)
@@ -310,15 +312,15 @@ def prove(
     aux_gz: list[Ext] = []
     if aux_evals is not None:
         aux_z, aux_gz = _point_values_from_evals(aux_evals, [z, gz], True)
-    quotient_z = _ext_point_values(chunk_coeffs, z, True)
+    quotient_z = _ext_point_values(chunk_coeffs, z, True)  # (chunks randomized: uniform given their sum)
     for label, group in ((b"main-z", main_z), (b"main-gz", main_gz), (b"aux-z", aux_z),
                          (b"aux-gz", aux_gz), (b"quotient-z", quotient_z)):
         t.absorb_ints(label, [v for e in group for v in e])
 
     step("DEEP composition")
-    gamma = t.challenge_ext(b"deep-gamma")
+    coeffs = deep_coefficients(t, 2 * (air.main_width + air.aux_width) + q + 1)
     deep = _deep_composition(
-        main_lde, aux_lde, quotient_lde, q, main_z, main_gz, aux_z, aux_gz, quotient_z, z, gz, gamma, shift
+        main_lde, aux_lde, quotient_lde, q, main_z, main_gz, aux_z, aux_gz, quotient_z, z, gz, coeffs, shift
     )
 
     step("FRI")
@@ -353,13 +355,29 @@ def prove(
     return proof.to_bytes()
 
 
-def deep_coefficients(gamma: Ext, count: int) -> list[Ext]:
-    out: list[Ext] = []
-    acc: Ext = (1, 0)
-    for _ in range(count):
-        out.append(acc)
-        acc = R.ext_mul(acc, gamma)
+def randomized_chunks(h_coeffs: U64, q: int, n: int, size: int, blinding: int, rng: _Randomness) -> U64:
+    """Split H (coefficients (2, N), extension as two base rows) into q chunks of ``size`` coefficients,
+    H = sum_j x^(j*size) H_j, and re-randomize them with random B_1..B_(q-1) of degree < ``blinding``:
+
+        H_j' = H_j - B_j + x^size * B_(j+1)        (B_0 = B_q = 0), each of degree < n,
+
+    so sum_j x^(j*size) H_j' = H still, while the chunks' values at the <= blinding points they are opened at
+    are uniform given that sum (docs/spec/stark.md, "Zero knowledge"). Returns (2q, n)."""
+    out = np.zeros((2 * q, n), dtype=np.uint64)
+    for j in range(q):
+        part = h_coeffs[:, j * size : (j + 1) * size]
+        out[2 * j : 2 * j + 2, : part.shape[1]] = part
+    for j in range(1, q):
+        b = rng.field((2, blinding))
+        out[2 * j - 2 : 2 * j, size : size + blinding] = F.add_vec(out[2 * j - 2 : 2 * j, size : size + blinding], b)
+        out[2 * j : 2 * j + 2, :blinding] = F.sub_vec(out[2 * j : 2 * j + 2, :blinding], b)
     return out
+
+
+def deep_coefficients(t: Transcript, count: int) -> list[Ext]:
+    """One independent random coefficient per DEEP term (not powers of one challenge): the batching error is
+    then |D|/|F| whatever the number of terms, instead of (count - 1)|D|/|F| (stark/security.py)."""
+    return t.challenge_ext_vector(b"deep-coefficients", count)
 
 
 def _deep_composition(
@@ -374,12 +392,11 @@ def _deep_composition(
     quotient_z: list[Ext],
     z: Ext,
     gz: Ext,
-    gamma: Ext,
+    coeffs: list[Ext],
     shift: int,
 ) -> U64:
     lde_size = main_lde.shape[1]
     n_main, n_aux = len(main_z), len(aux_z)
-    coeffs = deep_coefficients(gamma, 2 * (n_main + n_aux) + q + 1)
     c_z, c_gz = [], []
     k = 0
     for _ in range(n_main + n_aux):

@@ -53,6 +53,16 @@ class Transcript:
         raw = self.challenge_bytes(label, 32)
         return (int.from_bytes(raw[:16], "little") % P, int.from_bytes(raw[16:], "little") % P)
 
+    def challenge_ext_vector(self, label: bytes, count: int) -> list[tuple[int, int]]:
+        """``count`` independent extension elements from one squeeze (a random oracle's output split in
+        32-byte pieces: as independent as separate squeezes, at one hash call's cost per 2 KiB)."""
+        raw = self.challenge_bytes(label, 32 * count)
+        return [
+            (int.from_bytes(raw[32 * i : 32 * i + 16], "little") % P,
+             int.from_bytes(raw[32 * i + 16 : 32 * i + 32], "little") % P)
+            for i in range(count)
+        ]
+
     def challenge_indices(self, label: bytes, count: int, bound: int) -> list[int]:
         """``count`` indices uniform in [0, bound) for a power-of-two bound."""
         if bound <= 0 or bound & (bound - 1):

@@ -24,12 +24,14 @@ from bastion.stark.proof import Proof, ProofFormatError, parse_fixed, parse_open
 from bastion.stark.protocol import (
     COSET_SHIFT,
     check_air,
+    chunk_size,
     num_chunks,
     proof_shape,
     query_rows,
     start_transcript,
 )
 from bastion.stark.prover import deep_coefficients
+from bastion.stark.security import MIN_SECURITY_BITS, Lookup, report_for
 from bastion.stark.vals import Val
 
 Ext = tuple[int, int]
@@ -101,10 +103,29 @@ class Replay:
     alpha: Ext
     z: Ext
     gz: Ext
-    gamma: Ext
+    deep_coeffs: list[Ext]
     betas: list[Ext]
     queries: list[int]
     rows: list[int]
+
+
+_SECURITY_CACHE: dict[tuple[str, int, tuple[Lookup, ...], StarkParams], float] = {}
+
+
+def check_security(air: Air, params: StarkParams) -> float:
+    """The conjectured union security of proofs of ``air`` under ``params`` (stark/security.py); raises
+    VerificationError below MIN_SECURITY_BITS unless ``params.allow_insecure``. Applied to every proof,
+    default parameters included."""
+    key = (air.shape_descriptor(), air.n_used, tuple(air.lookups()), params)
+    if key not in _SECURITY_CACHE:
+        _SECURITY_CACHE[key] = report_for(air, params).conjectured_bits
+    bits = _SECURITY_CACHE[key]
+    if bits < MIN_SECURITY_BITS and not params.allow_insecure:
+        raise VerificationError(
+            f"the STARK parameters give {bits:.1f} bits of soundness (union of every term, conjectured) for "
+            f"this proof's shape, below {MIN_SECURITY_BITS}: refused (tests only: --allow-insecure-params)"
+        )
+    return bits
 
 
 def decode(air: Air, proof_bytes: bytes, params: StarkParams = DEFAULT_PARAMS) -> Replay:
@@ -112,6 +133,7 @@ def decode(air: Air, proof_bytes: bytes, params: StarkParams = DEFAULT_PARAMS) -
     the header and the proof of work)."""
     params.validate()
     check_air(air, params)
+    check_security(air, params)
     shape = proof_shape(air, params)
     params_digest, circuit = read_digests(proof_bytes)
     if circuit != circuit_digest(air):
@@ -148,7 +170,7 @@ def decode(air: Air, proof_bytes: bytes, params: StarkParams = DEFAULT_PARAMS) -
     for label, group in ((b"main-z", proof.main_z), (b"main-gz", proof.main_gz), (b"aux-z", proof.aux_z),
                          (b"aux-gz", proof.aux_gz), (b"quotient-z", proof.quotient_z)):
         t.absorb_ints(label, [x for e in group for x in e])
-    gamma = t.challenge_ext(b"deep-gamma")
+    deep_coeffs = deep_coefficients(t, 2 * (air.main_width + air.aux_width) + num_chunks(air, params) + 1)
     rounds = fri.num_folds(log_n, params.log_final_degree)
     betas: list[Ext] = []
     for i in range(rounds):
@@ -166,16 +188,16 @@ def decode(air: Air, proof_bytes: bytes, params: StarkParams = DEFAULT_PARAMS) -
         half = lde_size >> (i + 2)
         opening_rows[f"fri{i}"] = sorted({qq % half for qq in queries})
     parse_openings(proof_bytes, openings_start, proof, shape, opening_rows)
-    return Replay(proof, challenges, alpha, z, gz, gamma, betas, queries, rows)
+    return Replay(proof, challenges, alpha, z, gz, deep_coeffs, betas, queries, rows)
 
 
 def _verify(air: Air, proof_bytes: bytes, params: StarkParams) -> None:
     rep = decode(air, proof_bytes, params)
-    proof, challenges, alpha, z, gz, gamma = rep.proof, rep.challenges, rep.alpha, rep.z, rep.gz, rep.gamma
+    proof, challenges, alpha, z, gz, coeffs = rep.proof, rep.challenges, rep.alpha, rep.z, rep.gz, rep.deep_coeffs
     betas, queries, rows = rep.betas, rep.queries, rep.rows
     n = 1 << proof.log_n
     lde_size = n * params.blowup
-    q = num_chunks(air)
+    q = num_chunks(air, params)
     g = F.root_of_unity(proof.log_n)
 
     # -- the composition identity at z -----------------------------------------------------------
@@ -203,7 +225,7 @@ def _verify(air: Air, proof_bytes: bytes, params: StarkParams) -> None:
             alpha_pow = R.ext_mul(alpha_pow, alpha)
         lhs = R.ext_add(lhs, R.ext_mul(group_sum, inv))
     rhs: Ext = (0, 0)
-    zn = R.ext_pow(z, n)
+    zn = R.ext_pow(z, chunk_size(air, params))  # H = sum_j x^(j*size) H_j (randomized chunks)
     zjn: Ext = (1, 0)
     for hz in proof.quotient_z:
         rhs = R.ext_add(rhs, R.ext_mul(zjn, hz))
@@ -225,7 +247,6 @@ def _verify(air: Air, proof_bytes: bytes, params: StarkParams) -> None:
 
     # -- DEEP composition at the opened rows -----------------------------------------------------------
     n_main, n_aux = air.main_width, air.aux_width
-    coeffs = deep_coefficients(gamma, 2 * (n_main + n_aux) + q + 1)
     c_z = [coeffs[2 * k] for k in range(n_main + n_aux)]
     c_gz = [coeffs[2 * k + 1] for k in range(n_main + n_aux)]
     c_q = coeffs[2 * (n_main + n_aux) : 2 * (n_main + n_aux) + q]

@@ -225,7 +225,7 @@ def to_sign(spend: Transaction, witness: list[bytes], script_sig: bytes = b"") -
     return Transaction(version=0, vin=[txin], vout=[TransactionOutput(0, Script(b"\x6a"))], locktime=0)
 
 
-def _witness_items(sig: bytes) -> list[bytes]:
+def witness_items(sig: bytes) -> list[bytes]:
     stream = io.BytesIO(sig)
     try:
         items = [bytes(x) for x in Witness.read_from(stream).items]
@@ -249,7 +249,7 @@ def _check_ecdsa(pubkey: bytes, item: bytes, sighash: bytes) -> None:
 
 def verify_bip322_simple(address: Address, message: bytes, sig: bytes) -> bytes:
     """Verify a BIP-322 simple signature; returns the key that signed (compressed, or x-only for P2TR)."""
-    items = _witness_items(sig)
+    items = witness_items(sig)
     spend = to_spend(address.script_pubkey, message)
     if address.kind in ("p2wpkh", "p2sh"):
         if len(items) != 2 or len(items[1]) != 33:
@@ -270,7 +270,7 @@ def verify_bip322_simple(address: Address, message: bytes, sig: bytes) -> bytes:
         return pubkey
     if address.kind == "p2wsh":
         return _verify_p2wsh(address, spend, items)
-    if address.kind == "p2tr" and len(items) >= 2 and _is_control_block(items[-1]):
+    if address.kind == "p2tr" and len(items) >= 2 and is_control_block(items[-1]):
         return _verify_tapscript(address, spend, items)
     if address.kind == "p2tr":
         if len(items) != 1:
@@ -331,7 +331,7 @@ def _verify_p2wsh(address: Address, spend: Transaction, items: list[bytes]) -> b
     return b"".join(signed)
 
 
-def _is_control_block(item: bytes) -> bool:
+def is_control_block(item: bytes) -> bool:
     return len(item) >= 33 and (len(item) - 33) % 32 == 0 and len(item) <= 33 + 32 * 128 and item[0] & 0xFE == 0xC0
 
 

@@ -13,6 +13,8 @@
   the tip's `block_no` must *be* the snapshot height.
 - ton (toncenter API v3): `GET /masterchainInfo` then `GET /account?address=`, nanotons; current state only,
   so the last masterchain `seqno` must *be* the snapshot height.
+- tron (java-tron HTTP API, or TronGrid): `POST /wallet/getnowblock` then `/wallet/getaccount`, sun (TRX only);
+  current state only, so the latest block number must *be* the snapshot height.
 - dogecoin, litecoin, bitcoin-cash (the node's JSON-RPC): one `scantxoutset` of all addresses; the node's
   tip must *be* the snapshot height.
 
@@ -33,8 +35,7 @@ from urllib.parse import quote
 
 import httpx
 
-from bastion.por.reserves.chains import NATIVE_CHAINS
-from bastion.por.reserves.chains.signed_message import Coin, _script_of
+from bastion.por.reserves.chains.signed_message import Coin, script_of
 from bastion.por.reserves.verify import BalanceSourceError
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -291,6 +292,29 @@ class TonCenterSource(_Native):
         return _units(body.get("balance", "0"), self.decimals, f"ton {address}")
 
 
+class TronSource(_Native):
+    chain, asset, decimals = "tron", "TRX", 6
+
+    def balances(self, chain: str, queries: Sequence[tuple[str, str]], height: int) -> dict[tuple[str, str], Decimal]:
+        status, block = self.client.post("/wallet/getnowblock", {})
+        number = (
+            block.get("block_header", {}).get("raw_data", {}).get("number")
+            if status == 200 and isinstance(block, dict)
+            else None
+        )
+        if number != height:
+            raise BalanceSourceError(
+                f"tron: the node is at block {number}, the snapshot is block {height}: it serves current state"
+            )
+        return super().balances(chain, queries, height)
+
+    def balance(self, address: str, height: int) -> Decimal:
+        status, body = self.client.post("/wallet/getaccount", {"address": address, "visible": True})
+        if status != 200 or not isinstance(body, dict):
+            raise BalanceSourceError(f"tron {address}: HTTP {status}")
+        return _units(body.get("balance", 0), self.decimals, f"tron {address}")  # {} for an unknown account
+
+
 class UtxoForkSource:
     """Dogecoin / Litecoin / Bitcoin Cash node: one `scantxoutset` for all the chain's addresses."""
 
@@ -306,7 +330,7 @@ class UtxoForkSource:
         return chain == self.coin.chain and asset == self.coin.asset
 
     def balances(self, chain: str, queries: Sequence[tuple[str, str]], height: int) -> dict[tuple[str, str], Decimal]:
-        by_script = {_script_of(self.coin, a).hex(): a for a, _ in queries}
+        by_script = {script_of(self.coin, a).hex(): a for a, _ in queries}
         result = self.client.rpc("scantxoutset", ["start", [f"addr({a})" for a, _ in queries]])
         if not isinstance(result, dict) or not result.get("success", False):
             raise BalanceSourceError(f"{chain}: scantxoutset did not succeed")
@@ -330,6 +354,7 @@ SOURCES: dict[str, Callable[[HttpJson], Any]] = {
     "polkadot": PolkadotSidecarSource,
     "cardano": CardanoKoiosSource,
     "ton": TonCenterSource,
+    "tron": TronSource,
     "dogecoin": lambda c: UtxoForkSource("dogecoin", c),
     "litecoin": lambda c: UtxoForkSource("litecoin", c),
     "bitcoin-cash": lambda c: UtxoForkSource("bitcoin-cash", c),
@@ -341,5 +366,4 @@ def native_source(chain: str, url: str, **client: Any) -> Any:
     if chain not in SOURCES:
         known = ", ".join(sorted(SOURCES))
         raise ValueError(f"no balance source for {chain!r} (sources exist for: {known})")
-    assert chain in NATIVE_CHAINS
     return SOURCES[chain](HttpJson(url, **client))

@@ -51,6 +51,7 @@ def _sha256(path: Path) -> str:
 
 def publish_reserve_files(rnd: Round, wallet_set: Path, round_dir: Path) -> list[dict[str, str]]:
     """Copy the wallet set and write prices.json into `round_dir`; their `public_files` entries."""
+    round_dir.mkdir(parents=True, exist_ok=True)
     target = round_dir / wallets_name(wallet_set)
     if not (target.exists() and target.resolve() == wallet_set.resolve()):
         tmp = target.with_name(target.name + ".tmp")

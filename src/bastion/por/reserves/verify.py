@@ -249,12 +249,12 @@ def _bip322_script_path(address: bitcoin.Address, signature: str) -> bytes | Non
         sig = bitcoin.decode_signature(signature)
         if len(sig) == 65 and 27 <= sig[0] <= 42:
             return None  # BIP-137
-        items = bitcoin._witness_items(sig)
+        items = bitcoin.witness_items(sig)
     except bitcoin.ProofError:
         return None
     if address.kind == "p2wsh":
         return items[-1]
-    if len(items) >= 2 and bitcoin._is_control_block(items[-1]):
+    if len(items) >= 2 and bitcoin.is_control_block(items[-1]):
         return items[-2]
     return None
 

@@ -274,8 +274,6 @@ def round_view(round_dir: Path, files_url: str = "/por/files") -> dict[str, Any]
             "circuit_digest": circuit.get("digest"),
             "leaf_root": leaves.get("root"),
             "leaf_count": leaves.get("count"),
-            "users": raw.get("users"),
-            "rows": raw.get("rows"),
             "batches": len(raw.get("batches") or []),
         },
         "assets": assets,

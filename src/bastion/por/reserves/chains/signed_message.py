@@ -29,7 +29,7 @@ class Coin:
     cashaddr_prefix: str | None = None
 
 
-def _script_of(coin: Coin, text: str) -> bytes:
+def script_of(coin: Coin, text: str) -> bytes:
     """The scriptPubKey an address of `coin` pays to; ValueError naming the problem."""
     text = text.strip()
     if coin.cashaddr_prefix is not None and not _looks_base58(text):
@@ -66,7 +66,7 @@ def bitcoin_script(kind: str, payload: bytes) -> bytes:
 
 
 def normalize_for(coin: Coin, text: str) -> str:
-    script = _script_of(coin, text)
+    script = script_of(coin, text)
     if coin.cashaddr_prefix is not None:
         kind = "p2pkh" if script[0] == 0x76 else "p2sh"
         payload = script[3:23] if kind == "p2pkh" else script[2:22]
@@ -78,7 +78,7 @@ def normalize_for(coin: Coin, text: str) -> str:
 
 def verify_for(coin: Coin, address: str, signature: str, pubkey: str, ctx: Context) -> NativeProof:
     try:
-        script = _script_of(coin, address)
+        script = script_of(coin, address)
         normal = normalize_for(coin, address)
     except ValueError as exc:
         raise ChainProofError("address", str(exc)) from None

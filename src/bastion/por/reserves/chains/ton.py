@@ -110,8 +110,8 @@ def verify(address: str, signature: str, pubkey: str, ctx: Context) -> NativePro
     timestamp = proof["timestamp"]
     if not isinstance(domain_value, str) or not domain_value:
         raise ChainProofError("signature", "ton_proof domain must be a non-empty string")
-    if not isinstance(timestamp, int) or isinstance(timestamp, bool) or timestamp < 0:
-        raise ChainProofError("signature", "ton_proof timestamp must be a non-negative integer")
+    if not isinstance(timestamp, int) or isinstance(timestamp, bool) or not 0 <= timestamp < 2**64:
+        raise ChainProofError("signature", "ton_proof timestamp must be an integer from 0 to 2^64 - 1")
     if proof["payload"] != ctx.challenge:
         raise ChainProofError("signature", "ton_proof payload is not this round's challenge")
     try:

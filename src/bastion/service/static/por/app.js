@@ -50,7 +50,7 @@ function renderRound(view) {
     ["Exchange", r.exchange, "exchange"], ["Round", r.round_id, "round-id"],
     ["Snapshot time", r.snapshot_time, "snapshot-time"], ["Circuit", r.circuit_name, "circuit-name"],
     ["Circuit digest", r.circuit_digest, "circuit-digest"], ["Leaf root (SHA-256)", r.leaf_root, "leaf-root"],
-    ["Leaves", r.leaf_count, "leaf-count"], ["Users", r.users, "users"], ["Batch proofs", r.batches, "batches"],
+    ["Leaves", r.leaf_count, "leaf-count"], ["Batch proofs", r.batches, "batches"],
   ];
   const hist = view.history;
   if (hist) {
