@@ -113,7 +113,9 @@ def test_questionnaire_lifts_it_and_cannot_be_brute_forced(svc: Any) -> None:
     def answer(answers: dict[str, int]) -> httpx.Response:
         body = json.dumps({"answers": answers})
         path = "/v1/beginner/questionnaire"
-        return http.post(path, content=body, headers=user_key_headers(app, "bea", "POST", path, body))
+        return http.post(
+            path, content=body, headers=user_key_headers(app, "bea", "POST", path, body, ("read", "trade"))
+        )
 
     r = answer({"a": 1, "b": 0})
     assert r.status_code == 200 and r.json()["passed"] is False and r.json()["score"] == 1

@@ -224,3 +224,31 @@ def test_back_office_audit_names_the_credential_not_only_the_body(svc: tuple[Any
     created = c.get("/v1/risk/rulesets", headers=bearer(eve)).json()[-1]
     assert "eve" in trail[0]["analyst"], trail
     assert "eve" in created["created_by"], created
+
+
+# --------------------------------------------------------------------------------------------- API keys
+def test_a_read_only_key_cannot_lift_beginner_protection(svc: tuple[Any, httpx.Client], db_url: str) -> None:
+    """`POST /v1/beginner/questionnaire` took any user credential with read permission: a read-only API key
+    (the one given to a portfolio tracker) could answer the appropriateness questionnaire, lifting the
+    beginner's leverage and cooling-off limits, or fail it on purpose to block the user's own attempt for a
+    day. Passing lifts a trading limit, so a key needs trade permission (as for a cooling-off); sessions work."""
+    from bastion.service.testing import user_key_headers
+
+    app, c = svc
+    admin = named_credential(db_url, "review-protection", "protection:admin")
+    question = {"id": "a", "text": "A?", "options": ["x", "y"], "answer": 1}
+    rules = {"enabled": True, "questionnaire": {"pass_mark": 1, "retry_hours": 24, "questions": [question]}}
+    r = c.put("/v1/beginner/rules", json={"definition": rules, "actor": "review"}, headers=bearer(admin))
+    assert r.status_code == 200, r.text
+    path, body = "/v1/beginner/questionnaire", json.dumps({"answers": {"a": 0}})
+    r = c.post(path, content=body, headers=user_key_headers(app, "carol", "POST", path, body))
+    assert r.status_code == 401 and r.json()["code"] == "50120", r.text  # OKX: the key lacks the permission
+    from bastion.protection.beginner import QuestionnaireAttempt
+
+    with app.state.sessionmaker() as s:  # nothing was stored: the user's own next attempt is not blocked
+        assert s.query(QuestionnaireAttempt).count() == 0
+    headers = user_key_headers(app, "carol", "POST", path, body, ("read", "trade"))
+    assert c.post(path, content=body, headers=headers).status_code == 200
+    key = sessions.dev_key(app.state.settings.data_dir)
+    token = _signed(key, _claims(sub="dave"))
+    assert c.post(path, json={"answers": {"a": 1}}, headers=bearer(token)).json()["passed"] is True

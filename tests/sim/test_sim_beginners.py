@@ -35,7 +35,9 @@ def test_metrics_equal_ground_truth(settings: Any) -> None:
         clock[0] = at
 
     with ServerThread(app) as url, httpx.Client(base_url=url, timeout=60, headers=OPERATOR) as client:
-        sent = beginners.send(client, month, set_time, lambda u, m, p, b: user_key_headers(app, u, m, p, b))
+        sent = beginners.send(
+            client, month, set_time, lambda u, m, p, b: user_key_headers(app, u, m, p, b, ("read", "trade"))
+        )
     assert sent.surprises == []
     assert sent.refusals_by_rule == t.refusals_by_rule
     with app.state.sessionmaker() as s:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -24,7 +25,12 @@ class ServerThread:
         # proxy_headers=False: forwarding headers are Bastion's to judge (BASTION_TRUSTED_PROXIES), never
         # uvicorn's, whose default believes them from 127.0.0.1
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on",
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
             proxy_headers=False,
         )
         self.server = uvicorn.Server(config)
@@ -44,9 +50,12 @@ class ServerThread:
         self.thread.join(timeout=10)
 
 
-def user_key_headers(app: Any, user: str, method: str, path: str, body: str = "") -> dict[str, str]:
-    """Headers of one request signed (OKX v5) with a read key made for `user` through the keys domain, as the
-    user's own client would send it: for tests and the simulator acting as users, never for production."""
+def user_key_headers(
+    app: Any, user: str, method: str, path: str, body: str = "", permissions: Sequence[str] = ("read",)
+) -> dict[str, str]:
+    """Headers of one request signed (OKX v5) with a key made for `user` through the keys domain (read only
+    unless `permissions` says more), as the user's own client would send it: for tests and the simulator acting
+    as users, never for production."""
     from datetime import UTC, datetime
 
     from bastion.keys import lifecycle, signing
@@ -56,7 +65,7 @@ def user_key_headers(app: Any, user: str, method: str, path: str, body: str = ""
     runtime = keys_runtime(app)
     with app.state.sessionmaker() as session:
         key = lifecycle.create_key(
-            session, runtime.vault, user_id=user, label="as-user", permissions=["read"], ips=[],
+            session, runtime.vault, user_id=user, label="as-user", permissions=list(permissions), ips=[],
             passphrase=passphrase, now=runtime.clock(), second_factor=None,
         )  # fmt: skip
         session.commit()

@@ -684,7 +684,7 @@ def _run_beginners(
             client,
             m,
             _simulated_clock(app),
-            lambda u, meth, p, b: user_key_headers(app, u, meth, p, b),
+            lambda u, meth, p, b: user_key_headers(app, u, meth, p, b, ("read", "trade")),
             progress=lambda i, n: step("beginners", i, n),
         )
     finally:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from bastion.protection import beginner, beginner_metrics
-from bastion.service.access import CurrentUser, OperatorScope, Public, ServiceScope
+from bastion.service.access import CurrentUser, OperatorScope, Public, ServiceScope, TradingUser
 from bastion.service.deps import SessionDep, protection_clock
 from bastion.service.okx_auth import okx_router
 
@@ -162,7 +162,7 @@ def post_questionnaire(
     body: AnswersBody,
     session: SessionDep,
     request: Request,
-    caller: CurrentUser,
+    caller: TradingUser,  # passing lifts a trading limit: an API key needs trade permission, as for cooling-off
 ) -> dict[str, Any]:
     """The signed-in user's answers; stored and audited whatever the result. Passing lifts the protection."""
     a = beginner.submit_questionnaire(session, caller.uid, body.answers, _now(request))
@@ -177,9 +177,7 @@ def post_questionnaire(
 
 
 @user_router.get("/v1/beginner/status")
-def get_status(
-    session: SessionDep, request: Request, caller: CurrentUser
-) -> dict[str, Any]:
+def get_status(session: SessionDep, request: Request, caller: CurrentUser) -> dict[str, Any]:
     """Whether beginner protection applies to the signed-in user, why, and what it limits."""
     s = beginner.status(session, caller.uid, _now(request))
 
