@@ -32,6 +32,8 @@ from bastion.service.deps import Operator, SessionDep
 from bastion.service.okx_auth import client_ip, keys_runtime, okx_ok, okx_router, require_key
 
 log = logging.getLogger("bastion.keys")
+# Who the audit trail names for the back-office routes below.
+OPERATOR_ACTOR = "operator"
 
 
 def _ms(at: datetime | None) -> str:
@@ -215,6 +217,7 @@ def create_key(user_id: str, body: KeyCreate, session: SessionDep, request: Requ
             totp_code=body.totp_code,
             second_factor=runtime.second_factor,
             now=runtime.clock(),
+            actor=OPERATOR_ACTOR,
         )
     except SecondFactorRejected as exc:
         session.commit()  # keep the TOTP failure count: repeated wrong codes lock the user's 2FA
@@ -230,7 +233,10 @@ def list_user_keys(user_id: str, session: SessionDep) -> list[KeyOut]:
 
 @router.put("/v1/users/{user_id}/keys/{key_id}/ips", dependencies=[Operator])
 def update_key_ips(user_id: str, key_id: str, body: IpsUpdate, session: SessionDep, request: Request) -> KeyOut:
-    view = lifecycle.update_ips(session, user_id, key_id, body.ips, keys_runtime(request.app).clock())
+    # The back office changed it, not the user: the audit says so.
+    view = lifecycle.update_ips(
+        session, user_id, key_id, body.ips, keys_runtime(request.app).clock(), actor=OPERATOR_ACTOR
+    )
     session.commit()
     return KeyOut.of(view)
 
@@ -238,7 +244,7 @@ def update_key_ips(user_id: str, key_id: str, body: IpsUpdate, session: SessionD
 @router.delete("/v1/users/{user_id}/keys/{key_id}", status_code=204, dependencies=[Operator])
 def revoke_key(user_id: str, key_id: str, session: SessionDep, request: Request) -> None:
     runtime = keys_runtime(request.app)
-    lifecycle.revoke(session, runtime.vault, user_id, key_id, runtime.clock(), actor="operator")
+    lifecycle.revoke(session, runtime.vault, user_id, key_id, runtime.clock(), actor=OPERATOR_ACTOR)
     session.commit()
 
 
