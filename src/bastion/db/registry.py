@@ -17,6 +17,7 @@ MODEL_MODULES: list[str] = [
     "bastion.protection.cooling_off",
     "bastion.protection.deposits",
     "bastion.protection_fund.models",
+    "bastion.protection.beginner",
 ]
 
 

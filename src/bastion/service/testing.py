@@ -42,3 +42,29 @@ class ServerThread:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+def user_key_headers(app: Any, user: str, method: str, path: str, body: str = "") -> dict[str, str]:
+    """Headers of one request signed (OKX v5) with a read key made for `user` through the keys domain, as the
+    user's own client would send it: for tests and the simulator acting as users, never for production."""
+    from datetime import UTC, datetime
+
+    from bastion.keys import lifecycle, signing
+    from bastion.service.okx_auth import keys_runtime
+
+    passphrase = "Sim-Passphrase-123!"
+    runtime = keys_runtime(app)
+    with app.state.sessionmaker() as session:
+        key = lifecycle.create_key(
+            session, runtime.vault, user_id=user, label="as-user", permissions=["read"], ips=[],
+            passphrase=passphrase, now=runtime.clock(), second_factor=None,
+        )  # fmt: skip
+        session.commit()
+    ts = signing.format_timestamp(datetime.now(UTC))
+    return {
+        "OK-ACCESS-KEY": key.key_id,
+        "OK-ACCESS-SIGN": signing.sign(key.secret, ts, method, path, body),
+        "OK-ACCESS-TIMESTAMP": ts,
+        "OK-ACCESS-PASSPHRASE": passphrase,
+        "Content-Type": "application/json",
+    }

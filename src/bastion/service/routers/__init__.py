@@ -17,6 +17,7 @@ ROUTER_MODULES: list[str] = [
     "bastion.service.routers.protection_user",
     "bastion.service.routers.por_public",
     "bastion.service.routers.protection_fund",
+    "bastion.service.routers.beginner",
 ]
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.errors import InvalidInputError, NotFoundError
+from bastion.protection import beginner
 from bastion.protection import cooling_off as co
 from bastion.protection import deposits as dep
 from bastion.protection.cooling_off_cache import ActivationVersion, CoolingOffCache, FileVersion, RedisVersion
@@ -102,6 +103,10 @@ class PrecheckBody(BaseModel):
     sz: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
     reduceOnly: bool = False
     pos: Annotated[Decimal, Field(allow_inf_nan=False)] = Decimal(0)
+    # For beginner protection's leverage cap and position limit: the order's leverage, and the USD value of
+    # the position after the order. Left out, those two limits are not checked.
+    lever: Annotated[Decimal | None, Field(gt=0, le=1000, allow_inf_nan=False)] = None
+    notionalUsd: Annotated[Decimal | None, Field(ge=0, allow_inf_nan=False, max_digits=30)] = None
 
 
 class PrecheckOut(BaseModel):
@@ -109,6 +114,8 @@ class PrecheckOut(BaseModel):
     effect: co.OrderEffect
     coolingOffUntil: datetime | None
     reason: str | None
+    # Which protection refused: "cooling_off" (the user's own period) or a beginner rule ("beginner:<rule>").
+    rule: str | None = None
 
 
 def _record_refusal(
@@ -137,6 +144,23 @@ def precheck(body: PrecheckBody, request: Request, background: BackgroundTasks) 
     decision = co.precheck(effect, until, now)
     if not decision.allowed:
         background.add_task(_record_refusal, request.app.state.sessionmaker, body, effect, now)
+        return PrecheckOut(
+            allowed=False,
+            effect=decision.effect,
+            coolingOffUntil=decision.cooling_off_until,
+            reason=decision.reason,
+            rule="cooling_off",
+        )
+    if effect in co.RISK_INCREASING and body.instType in co.DERIVATIVES:
+        # Beginner protection, when the exchange's rules switch it on: one row lock per such order (the
+        # first attempt starts the cooling-off; refusals are stored for the report).
+        with request.app.state.sessionmaker() as session:
+            b = beginner.check_order(session, body.userId, body.lever, body.notionalUsd, now)
+            session.commit()
+        if not b.allowed:
+            return PrecheckOut(
+                allowed=False, effect=effect, coolingOffUntil=None, reason=b.reason, rule=f"beginner:{b.rule}"
+            )
     return PrecheckOut(
         allowed=decision.allowed,
         effect=decision.effect,
