@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from bastion.bounds import Identifier, Timestamp
 from bastion.protection import beginner, beginner_metrics
 from bastion.service.deps import Operator, SessionDep, protection_clock
 from bastion.service.okx_auth import Caller, Permission, okx_router, require_key
@@ -59,7 +60,7 @@ class AccountBody(BaseModel):
 
 
 @router.put("/v1/beginner/accounts/{user_id}", dependencies=[Operator])
-def put_account(user_id: str, body: AccountBody, session: SessionDep, request: Request) -> dict[str, Any]:
+def put_account(user_id: Identifier, body: AccountBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """The exchange says when the account was opened and whether it traded derivatives before."""
     acc = beginner.register_account(session, user_id, _utc(body.opened_at), body.prior_derivatives, _now(request))
     session.commit()
@@ -109,7 +110,9 @@ def post_margin_events(
 
 
 @router.get("/v1/beginner/metrics", dependencies=[Operator])
-def get_metrics(session: SessionDep, start: datetime, end: datetime, early_days: int = 30) -> dict[str, Any]:
+def get_metrics(
+    session: SessionDep, start: Timestamp, end: Timestamp, early_days: Annotated[int, Query(ge=1, le=3650)] = 30
+) -> dict[str, Any]:
     m = beginner_metrics.monthly(session, _utc(start), _utc(end), early_days)
     return metrics_json(m)
 

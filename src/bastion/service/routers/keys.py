@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from bastion.bounds import Timestamp
 from bastion.keys import fast_api, lifecycle, metrics
 from bastion.keys.auth import Caller
 from bastion.keys.errors import FastApiDenied, SecondFactorRejected
@@ -257,7 +258,7 @@ def sweep_keys(session: SessionDep, request: Request, dry_run: bool = False) -> 
 
 
 @router.get("/v1/keys/metrics", dependencies=[Operator])
-def key_metrics(session: SessionDep, start: datetime, end: datetime) -> dict[str, Any]:
+def key_metrics(session: SessionDep, start: Timestamp, end: Timestamp) -> dict[str, Any]:
     m = metrics.monthly(session, _aware(start), _aware(end))
     return {**asdict(m), "created": m.created, "rejections_by_reason": m.rejections_by_reason}
 

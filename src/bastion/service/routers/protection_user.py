@@ -16,6 +16,7 @@ from fastapi import APIRouter, BackgroundTasks, FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
+from bastion.bounds import INT32_MAX, Identifier, PositiveInt32, Timestamp
 from bastion.errors import InvalidInputError, NotFoundError
 from bastion.protection import beginner
 from bastion.protection import cooling_off as co
@@ -57,7 +58,7 @@ class CoolingOffBody(BaseModel):
     request_id: str = Field(min_length=1, max_length=128)
     user_id: str = Field(min_length=1, max_length=128)
     period: co.Period
-    custom_days: int | None = None
+    custom_days: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     channel: co.Channel = co.Channel.WEB
 
 
@@ -88,7 +89,7 @@ def activate(body: CoolingOffBody, session: SessionDep, request: Request) -> Coo
 
 
 @router.get("/v1/cooling-off/{user_id}", response_model=CoolingOffOut)
-def status(user_id: str, session: SessionDep, request: Request) -> CoolingOffOut:
+def status(user_id: Identifier, session: SessionDep, request: Request) -> CoolingOffOut:
     until = co.active_until(session, user_id, protection_clock(request.app)())
     return CoolingOffOut(user_id=user_id, active=until is not None, ends_at=until)
 
@@ -179,7 +180,7 @@ class ObservedBody(BaseModel):
     amount: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
     usd_value: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
     user_id: str | None = None
-    observed_at: datetime
+    observed_at: Timestamp
 
 
 class CaseOut(BaseModel):
@@ -271,7 +272,7 @@ class MoveBody(BaseModel):
 
 
 @router.post("/v1/deposits/cases/{case_id}/transition", response_model=CaseOut, dependencies=[Operator])
-def transition(case_id: int, body: MoveBody, session: SessionDep, request: Request) -> CaseOut:
+def transition(case_id: PositiveInt32, body: MoveBody, session: SessionDep, request: Request) -> CaseOut:
     case = dep.get_case(session, case_id)
     dep.move(session, case, body.state, body.actor, protection_clock(request.app)(), body.note)
     session.commit()
@@ -279,7 +280,7 @@ def transition(case_id: int, body: MoveBody, session: SessionDep, request: Reque
 
 
 @router.get("/v1/deposits/cases/{case_id}")
-def case(case_id: int, user_id: str, session: SessionDep) -> dict[str, object]:
+def case(case_id: PositiveInt32, user_id: Identifier, session: SessionDep) -> dict[str, object]:
     """A case and its audit trail, for the user it belongs to."""
     c = dep.get_case(session, case_id)
     if c.user_id is not None and c.user_id != user_id:
