@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -305,3 +306,255 @@ def test_ci_runs_the_plain_install_check_first() -> None:
     commands = [s for s in steps if s and not s.startswith("#")]
     first_real = next(s for s in commands if "check-plain-install" in s or "venv.sh" in s)
     assert "check-plain-install" in first_real
+
+
+# ------------------------------------------------------------------------------------------- output at 80 columns
+def _decimal(cell: str) -> Decimal:
+    return Decimal(cell.replace(",", "").replace("$", "").replace("+", ""))
+
+
+def _close(shown: str, exact: str | Decimal) -> bool:
+    """The figure shown equals the exact one at the precision shown (half a unit of its last digit)."""
+    text = shown.replace(",", "").replace("$", "").replace("+", "")
+    places = len(text.split(".")[1]) if "." in text else 0
+    return abs(_decimal(shown) - Decimal(exact)) <= Decimal(1).scaleb(-places) / 2
+
+
+def _table_lines(stdout: str, width: int) -> list[str]:
+    lines = stdout.splitlines()
+    for line in lines:
+        assert "…" not in line, f"a cut figure: {line!r}"
+        if not line.startswith(("VERIFIED", "INCLUDED", "not checked", "to check")):  # prose may wrap
+            assert len(line.rstrip()) <= width, f"wider than {width} columns: {line!r}"
+    return lines
+
+
+def _row(lines: list[str], first_cell: str) -> list[str]:
+    """The one line whose first cell is `first_cell`, split into cells (a row spanning two lines has none or
+    a different number of cells)."""
+    found = [line.split() for line in lines if line.split()[:1] == [first_cell]]
+    assert len(found) == 1, (first_cell, lines)
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small real round (test STARK parameters) with verified reserve wallets, one under 100%, and a user's
+    proof: everything the reserve table, `por verify` and `verify-user` print."""
+    from bastion.por.reserves.report import write_reserves
+    from bastion.por.reserves.round import load_round
+    from bastion.por.reserves.verify import verify_wallet_set
+    from bastion.por.reserves.walletset import read_wallet_set
+    from bastion.por.round import RoundConfig, make_user_proof, prove_round
+    from bastion.por.round_format import read_round, write_json_atomic
+    from bastion.sim.liabilities import simulate_liabilities
+    from bastion.sim.wallets import make_wallet_set
+    from bastion.stark.params import INSECURE_TEST_PARAMS
+
+    base = tmp_path_factory.mktemp("published")
+    simulate_liabilities(base / "snapshot", users=80, assets=22, seed=5)
+    round_dir = base / "round"
+    prove_round(base / "snapshot", round_dir, RoundConfig(round_id="2026-11", params=INSECURE_TEST_PARAMS))
+    doc = read_round(round_dir)
+    wallets = base / "wallets.csv"
+    make_wallet_set(doc, wallets, seed=1, shortfall={"BTC": Decimal("0.03")})
+    write_reserves(verify_wallet_set(load_round(round_dir), read_wallet_set(wallets)), round_dir / "reserves.json")
+    uid = (base / "snapshot" / "balances.csv").read_text().splitlines()[1].split(",")[0]
+    write_json_atomic(base / "me.json", make_user_proof(round_dir, uid))
+    return {"base": base, "round": round_dir, "proof": base / "me.json", "snapshot": base / "snapshot"}
+
+
+@pytest.mark.parametrize("columns", [80, 100, 120])
+def test_por_report_rows_fit_and_match_the_json(published: dict[str, Path], columns: int) -> None:
+    import json
+
+    base = published["base"]
+    table = run("por", "report", str(published["round"]), cwd=base, env={"COLUMNS": str(columns)})
+    data = json.loads(run("por", "report", str(published["round"]), "--json", cwd=base).stdout)
+    assert table.returncode == 1 and "NOT FULLY RESERVED (under 100%: BTC)" in table.stdout  # the shortfall
+    lines = _table_lines(table.stdout, columns)
+    header = _row(lines, "Asset")
+    assert header[:5] == ["Asset", "User", "assets", "Wallet", "assets"]  # the same name as in `por verify`
+    difference = "Difference" in header  # left out, never cut, when it does not fit
+    assert difference or columns < 120
+    assert difference or "Difference (wallet - user assets): a wider terminal shows it" in table.stdout
+    for entry in data["assets"]:
+        cells = _row(lines, entry["asset"])
+        assert _close(cells[1], entry["liabilities"]) and _close(cells[2], entry["reserves"]), (cells, entry)
+        assert cells[3] == entry["ratio_percent"]
+        assert (cells[4:5] == ["under"]) == (entry["status"] == "under")
+        if difference:
+            assert _close(cells[-1], entry["difference"]), (cells, entry)
+    total = _row(lines, "Total")
+    assert _close(total[1], data["totals"]["liabilities_usd"]) and _close(total[2], data["totals"]["reserves_usd"])
+
+
+def test_reserve_figures_line_up_on_the_decimal_point(published: dict[str, Path]) -> None:
+    table = run("por", "report", str(published["round"]), cwd=published["base"], env={"COLUMNS": "80"})
+    lines = [line for line in table.stdout.splitlines() if line[:6].strip() in ("BTC", "ETH", "USDT", "SHIB")]
+    assert len(lines) == 4
+    user_assets = [line.split()[1] for line in lines]
+    ends = {
+        line.index(cell) + (cell.index(".") if "." in cell else len(cell))
+        for line, cell in zip(lines, user_assets, strict=True)
+    }
+    assert len(ends) == 1, lines  # every decimal point (or the end of a whole number) in the same column
+
+
+def test_por_verify_fits_80_columns_and_matches_the_json(published: dict[str, Path]) -> None:
+    import json
+
+    base = published["base"]
+    r = run("por", "verify", str(published["round"]), "--allow-insecure-params", cwd=base)
+    as_json = run("por", "verify", str(published["round"]), "--allow-insecure-params", "--json", cwd=base)
+    data = json.loads(as_json.stdout)
+    assert r.returncode == 0 and data["ok"]
+    lines = _table_lines(r.stdout, 80)
+    assert _row(lines, "Asset") == ["Asset", "Equity", "Debt", "User", "assets"]
+    for a in data["assets"]:
+        cells = _row(lines, a["asset"])
+        assert len(cells) == 4
+        for shown, exact in zip(cells[1:], (a["total_equity"], a["total_debt"], a["net_liabilities"]), strict=True):
+            assert _close(shown, exact), (cells, a)
+
+
+def test_verify_user_fits_80_columns_and_matches_the_json(published: dict[str, Path]) -> None:
+    import json
+
+    base = published["base"]
+    args = ("por", "verify-user", str(published["proof"]), "--round", str(published["round"]))
+    r = run(*args, cwd=base)
+    data = json.loads(run(*args, "--json", cwd=base).stdout)
+    assert r.returncode == 0 and data["ok"] and data["checked_against_round"]
+    lines = _table_lines(r.stdout, 80)
+    assert any(line.startswith("VERIFIED: ") for line in lines)
+    for row in data["rows"]:
+        cells = _row(lines, row["asset"])
+        assert _decimal(cells[1]) == Decimal(row["equity"]) and _decimal(cells[2]) == Decimal(row["debt"])
+        assert cells[3] == f"#{row['leaf_index']:,}"
+
+
+def test_verify_user_without_the_round_does_not_say_verified(published: dict[str, Path]) -> None:
+    import json
+
+    r = run("por", "verify-user", str(published["proof"]), cwd=published["base"])
+    assert r.returncode == 0
+    assert "VERIFIED" not in r.stdout
+    assert "INCLUDED UNDER THE FILE'S OWN ROOT ONLY" in r.stdout
+    assert "not checked: that the root in the file is the root the exchange published" in r.stdout
+    data = json.loads(run("por", "verify-user", str(published["proof"]), "--json", cwd=published["base"]).stdout)
+    assert data["ok"] and not data["checked_against_round"] and len(data["not_checked"]) == 2
+
+
+def test_por_verify_on_a_missing_folder_exits_2(tmp_path: Path) -> None:
+    r = run("por", "verify", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert r.returncode == 2
+    assert error_line(r) == f"error: {tmp_path / 'nowhere'}: no round.json here (not a round directory)"
+
+
+def test_por_report_json_is_a_switch_and_files_go_through_out(published: dict[str, Path], tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "report.json"
+    r = run("por", "report", str(published["round"]), "--json", "--out", str(out), cwd=tmp_path)
+    assert json.loads(r.stdout) == json.loads(out.read_text())  # stdout: the JSON and nothing else
+    assert f"wrote {out}" in r.stderr
+
+
+def test_por_commands_are_listed_in_workflow_order(tmp_path: Path) -> None:
+    r = run("por", "--help", cwd=tmp_path, env={"COLUMNS": "120"})
+    order = ["prove", "challenge", "reserves", "report", "verify", "user-proof", "verify-user"]
+    found = [w for line in r.stdout.splitlines() for w in line.replace("│", " ").split()[:1] if w in order]
+    assert found == order
+
+
+# ------------------------------------------------------------------------------------------- bad snapshots
+def _snapshot(published: dict[str, Path], tmp_path: Path, balances: str) -> Path:
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    (snap / "assets.csv").write_text((published["snapshot"] / "assets.csv").read_text())
+    (snap / "balances.csv").write_text(balances)
+    return snap
+
+
+def test_a_header_only_balances_csv_is_one_line_and_leaves_nothing_behind(
+    published: dict[str, Path], tmp_path: Path
+) -> None:
+    snap = _snapshot(published, tmp_path, "uid,asset,equity,debt\n")
+    out = tmp_path / "round"
+    r = run("por", "prove", str(snap), "--out", str(out), "--insecure-test-params", cwd=tmp_path)
+    assert r.returncode == 2
+    assert error_line(r) == "error: balances.csv: no rows under the header: a round needs at least one balance"
+    assert not out.exists()
+    # the rerun with a fixed file works on the same --out
+    (snap / "balances.csv").write_text("uid,asset,equity,debt\nu1,BTC,1,0\n")
+    again = run("por", "prove", str(snap), "--out", str(out), "--insecure-test-params", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (out / "round.json").is_file()
+
+
+def test_a_huge_field_names_the_row_and_field(published: dict[str, Path], tmp_path: Path) -> None:
+    big = "1" * (20 << 20)  # larger than the reader's 8 MB block: pyarrow alone only says "straddling object"
+    snap = _snapshot(published, tmp_path, f"uid,asset,equity,debt\nu1,BTC,1,0\nu2,BTC,{big},0\n")
+    r = run("por", "prove", str(snap), "--out", str(tmp_path / "round"), "--insecure-test-params", cwd=tmp_path)
+    assert r.returncode == 2
+    line = error_line(r)
+    assert line == (
+        "error: invalid snapshot: balances.csv, row 3, field equity: 20,971,520 characters long (at most 1,048,576)"
+    )
+    assert len(r.stderr) < 1000 and not (tmp_path / "round").exists()
+
+
+def test_a_long_bad_value_is_quoted_short(published: dict[str, Path], tmp_path: Path) -> None:
+    big = "9" * 500_000  # under the block size: read, then refused by value
+    snap = _snapshot(published, tmp_path, f"uid,asset,equity,debt\nu1,BTC,{big},0\n")
+    r = run("por", "prove", str(snap), "--out", str(tmp_path / "round"), "--insecure-test-params", cwd=tmp_path)
+    assert r.returncode == 2
+    line = error_line(r)
+    assert line.startswith("error: invalid snapshot: balances.csv, row 2, field equity: '9999") and len(line) < 400
+
+
+# ------------------------------------------------------------------------------------------- risk
+@pytest.fixture(scope="module")
+def month_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A simulated month through the real service (withdrawals held, blocked, reviewed) in a SQLite file."""
+    from bastion.sim.month import simulate_month
+
+    out = tmp_path_factory.mktemp("month")
+    url = f"sqlite:///{out / 'bastion.sqlite'}"
+    simulate_month(out, "2026-10", users=30, seed=4, db_url=url, progress=False)
+    return url
+
+
+def test_risk_metrics_is_tables_that_fit_and_match_the_json(month_db: str, tmp_path: Path) -> None:
+    import json
+
+    r = run("risk", "metrics", "--month", "2026-10", "--database-url", month_db, cwd=tmp_path)
+    data = json.loads(run("risk", "metrics", "--month", "2026-10", "--database-url", month_db, "--json",
+                          cwd=tmp_path).stdout)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "{" not in r.stdout and "Decimal(" not in r.stdout  # no Python dicts or reprs
+    lines = _table_lines(r.stdout, 80)
+    assert data["withdrawals_evaluated"] > 0 and data["hits_per_rule"], data
+
+    def figure(label: str) -> str:
+        found = [line for line in lines if line.startswith(label + " ")]
+        assert len(found) == 1, (label, lines)
+        return found[0].split()[-1]
+
+    for label, key in (("withdrawals evaluated", "withdrawals_evaluated"), ("held", "held"), ("blocked", "blocked"),
+                       ("withdrawals intercepted", "withdrawals_intercepted"), ("users protected", "users_protected"),
+                       ("false positives", "false_positives")):  # fmt: skip
+        assert int(figure(label).replace(",", "")) == data[key], label
+    assert _close(figure("value preserved (USD)"), data["value_preserved_usd"])
+    for rule, hits in data["hits_per_rule"].items():
+        assert int(_row(lines, rule)[-1].replace(",", "")) == hits
+    for day, n in data["daily_interceptions"].items():
+        assert int(_row(lines, day)[-1].replace(",", "")) == n
+
+
+def test_risk_replay_against_no_service_is_one_line(tmp_path: Path) -> None:
+    r = run("risk", "replay", "--base-url", "http://127.0.0.1:1", "--users", "10", cwd=tmp_path)
+    assert r.returncode == 2
+    assert error_line(r).startswith("error: cannot reach the service at http://127.0.0.1:1: ")
+    assert r.stderr.count("replaying events") <= 1  # one bar, not a line per tick

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     # Proof of reserves: the round directory the public page (/por/) publishes; unset, the page has no round.
     round_dir: Path | None = None
+    # Proof of reserves: a directory of round directories (`bastion serve --rounds DIR`), all published,
+    # numbered in order of snapshot time; the newest is the one /por/ shows. Takes precedence over round_dir.
+    rounds_dir: Path | None = None
 
     # Domain settings with their own prefixes: BASTION_FUNDS_*, BASTION_DEPOSITS_*, BASTION_COOLING_OFF_*.
     funds: FundsSettings = Field(default_factory=lambda: FundsSettings())

@@ -109,7 +109,7 @@ def test_report_numbers_change_and_outputs(rounds: tuple[Path, Path], tmp_path: 
     assert report.under_assets == ["USDT"] and not report.ok
     out_html, out_json = tmp_path / "r.html", tmp_path / "r.json"
     cli = runner.invoke(
-        app, ["por", "report", str(new), "--previous", str(old), "--html", str(out_html), "--json", str(out_json)]
+        app, ["por", "report", str(new), "--previous", str(old), "--html", str(out_html), "--out", str(out_json)]
     )
     assert cli.exit_code == 1 and "NOT FULLY RESERVED (under 100%: USDT)" in cli.output
     data = json.loads(out_json.read_text())
@@ -150,11 +150,11 @@ def test_failed_signature_is_named_and_fails_the_report(rounds: tuple[Path, Path
         writer.writerows(rows)
     result = runner.invoke(app, ["por", "reserves", "verify", str(path), "--round", str(old)])
     assert result.exit_code == 1
-    assert "row 1" in result.output and "static" in result.output
+    assert "row 2" in result.output and "static" in result.output  # the first data row: the header is row 1
     report = runner.invoke(app, ["por", "report", str(old)])
     assert report.exit_code == 1 and "1 wallet row(s) failed verification" in report.output
     stored = json.loads((old / "reserves.json").read_text())
-    assert stored["status"] == "failed" and stored["failures"][0]["row"] == 1
+    assert stored["status"] == "failed" and stored["failures"][0]["row"] == 2
 
 
 def test_bad_input_exits_two_naming_the_row(rounds: tuple[Path, Path], tmp_path: Path) -> None:
@@ -166,7 +166,7 @@ def test_bad_input_exits_two_naming_the_row(rounds: tuple[Path, Path], tmp_path:
     bad.write_text("\n".join([text[0], ",".join(cells), *text[2:]]) + "\n")
     result = runner.invoke(app, ["por", "reserves", "verify", str(bad), "--round", str(old)])
     assert result.exit_code == 2
-    assert "bad.csv: row 1, balance: not a decimal amount: '1.2.3'" in result.output
+    assert "bad.csv: row 2, balance: not a decimal amount: '1.2.3'" in result.output
     assert not (old / "reserves.json").exists()  # a failed import writes nothing
     missing = runner.invoke(app, ["por", "report", str(old)])
     assert missing.exit_code == 2 and "run `bastion por reserves verify" in missing.output

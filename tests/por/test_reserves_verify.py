@@ -130,7 +130,8 @@ def _verify(tmp_path: Path, rows: list[dict[str, str]], **kw: Any):  # type: ign
 def _reasons(result) -> dict[int, str]:  # type: ignore[no-untyped-def]
     out: dict[int, str] = {}
     for f in result.failures:
-        out[f.row] = f"{out[f.row]}; {f.reason}" if f.row in out else f.reason
+        n = f.row - 1  # keyed by the data row from 1; f.row is the spreadsheet row (the header is row 1)
+        out[n] = f"{out[n]}; {f.reason}" if n in out else f.reason
     return out
 
 
@@ -175,7 +176,7 @@ def test_duplicate_address_counts_once_and_fails(tmp_path: Path, small: tuple[Pa
     _, rows = small
     eth = next(r for r in rows if r["chain"] == "ethereum" and r["asset"] == "ETH")
     result = _verify(tmp_path, [*rows, dict(eth)])
-    assert _reasons(result) == {len(rows) + 1: f"duplicate address: also on row {rows.index(eth) + 1}"}
+    assert _reasons(result) == {len(rows) + 1: f"duplicate address: also on row {rows.index(eth) + 2}"}
     assert result.reserves == _verify(tmp_path, rows).reserves
     # the same address holding another asset is not a duplicate
     usdt = dict(eth, asset="USDT", balance="5")
@@ -195,7 +196,7 @@ def test_multisig_needs_m_distinct_keys(tmp_path: Path, small: tuple[Path, list[
     twice = [dict(r) for r in rows]
     twice[ms[1]]["signature"] = rows[ms[0]]["signature"]
     reasons = _reasons(_verify(tmp_path, twice))
-    assert f"same key as row {ms[0] + 1}" in reasons[ms[1] + 1]
+    assert f"same key as row {ms[0] + 2}" in reasons[ms[1] + 1]  # spreadsheet row: index + 2
     split = [dict(r) for r in rows]
     split[ms[1]]["balance"] = "1"
     assert "balance differs" in _reasons(_verify(tmp_path, split))[ms[1] + 1]
@@ -221,7 +222,7 @@ def test_registry_of_addresses_claimed_elsewhere(tmp_path: Path, small: tuple[Pa
     }
     broken = tmp_path / "broken.csv"
     broken.write_text("chain,address,exchange\nbitcoin,notanaddress,X\n")
-    with pytest.raises(ReservesInputError, match=r"broken.csv: row 1, address"):
+    with pytest.raises(ReservesInputError, match=r"broken.csv: row 2, address"):
         read_registry(broken)
 
 
@@ -237,10 +238,10 @@ def test_malformed_input_names_file_row_and_field(tmp_path: Path, small: tuple[P
     with pytest.raises(ReservesInputError) as info:
         read_wallet_set(path)
     text = str(info.value)
-    assert "bad.csv: row 1, balance: negative amount" in text
-    assert "bad.csv: row 2, chain: unknown chain 'dogechain'" in text
-    assert "bad.csv: row 3, snapshot_height" in text
-    assert "bad.csv: row 4, signature: is empty" in text
+    assert "bad.csv: row 2, balance: negative amount" in text
+    assert "bad.csv: row 3, chain: unknown chain 'dogechain'" in text
+    assert "bad.csv: row 4, snapshot_height" in text
+    assert "bad.csv: row 5, signature: is empty" in text
     path.write_text("chain,asset,address\nbitcoin,BTC,x\n")
     with pytest.raises(ReservesInputError, match="header: missing column"):
         read_wallet_set(path)

@@ -3,6 +3,8 @@ ground truth, the PDF is a real PDF with every section filled, and empty months 
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pdf_layout import ends_with_heading, fill, headings_and_words, page_lines, split_words
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
@@ -67,40 +70,74 @@ def _round_json() -> dict[str, Any]:
     }
 
 
+PUBLIC_URL = "https://demo-exchange.example"
+
+
+def _previous_round_json() -> dict[str, Any]:
+    """September's round: other balances and prices, so every change since then is a real difference."""
+    doc = _round_json()
+    doc.update(round_id="2026-09", snapshot_time="2026-09-30T23:59:59Z", nonce="4" * 32)
+    for a, (equity, debt, price) in zip(doc["assets"], [("100.25", "2", "91000.5"), ("2500", "0", "3300"),
+                                                          ("4000000", "100000", "1")], strict=True):  # fmt: skip
+        a.update(total_equity=equity, total_debt=debt, price_usd=price,
+                 net_liabilities=str(Decimal(equity) - Decimal(debt)))  # fmt: skip
+    return doc
+
+
 @dataclass
 class Month:
     db_url: str
     truth: MonthGroundTruth
+    rounds: Path
     round_dir: Path
     reserves: dict[str, Decimal]
+    previous_reserves: dict[str, Decimal]
+    wallets: list[Any]
     out: Path
+    key: Path
+    public_key: str
+
+
+def _verified_round(base: Path, data: dict[str, Any], seed: int) -> tuple[Path, Any]:
+    round_dir = base / "rounds" / data["round_id"]
+    round_dir.mkdir(parents=True)
+    (round_dir / "round.json").write_text(json.dumps(data))
+    csv_path = base / f"wallets-{data['round_id']}.csv"
+    wallets = make_wallet_set(data, csv_path, seed=seed, shortfall={"USDT": Decimal("0.02")}, wallets_per_asset=2)
+    verify = runner.invoke(app, ["por", "reserves", "verify", str(csv_path), "--round", str(round_dir)])
+    assert verify.exit_code == 1 and "USDT" in verify.output  # the shortfall is named
+    return round_dir, wallets
 
 
 @pytest.fixture
 def month(db_url: str, tmp_path: Path) -> Month:
     truth = simulate_month(tmp_path / "sim", MONTH, users=60, seed=3, db_url=db_url, progress=False)
-    round_dir = tmp_path / "round"
-    round_dir.mkdir()
-    data = _round_json()
-    (round_dir / "round.json").write_text(json.dumps(data))
-    wallets = make_wallet_set(data, tmp_path / "wallets.csv", seed=2, shortfall={"USDT": Decimal("0.02")},
-                              wallets_per_asset=2)  # fmt: skip
-    verify = runner.invoke(app, ["por", "reserves", "verify", str(tmp_path / "wallets.csv"), "--round", str(round_dir)])
-    assert verify.exit_code == 1 and "USDT" in verify.output  # the shortfall is named
-    return Month(db_url, truth, round_dir, wallets.reserves, tmp_path / "report")
+    _, before = _verified_round(tmp_path, _previous_round_json(), seed=1)
+    round_dir, wallets = _verified_round(tmp_path, _round_json(), seed=2)
+    key = tmp_path / "report.key"
+    keygen = runner.invoke(app, ["report", "keygen", "--out", str(key)])
+    assert keygen.exit_code == 0, keygen.output
+    return Month(db_url, truth, tmp_path / "rounds", round_dir, wallets.reserves, before.reserves, wallets.wallets,
+                 tmp_path / "report", key, keygen.output.strip())  # fmt: skip
 
 
 def _pdf_text(path: Path) -> str:
     raw = path.read_bytes()
     assert raw.startswith(b"%PDF-") and b"%%EOF" in raw[-1024:]
     reader = PdfReader(path)
-    assert len(reader.pages) >= 5
+    assert len(reader.pages) >= 3
     return "\n".join(p.extract_text() or "" for p in reader.pages)
+
+
+def _wallet_rows(csv_path: Path) -> list[dict[str, str]]:
+    with csv_path.open() as f:
+        return list(csv.DictReader(f))
 
 
 def test_report_figures_equal_the_ground_truth(month: Month) -> None:
     result = runner.invoke(app, ["report", "monthly", "--month", MONTH, "--db", month.db_url, "--out", str(month.out),
-                                 "--round", str(month.round_dir)])  # fmt: skip
+                                 "--rounds", str(month.rounds), "--public-url", PUBLIC_URL,
+                                 "--signing-key", str(month.key)])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert MonthGroundTruth.read(month.out.parent / "sim" / TRUTH_FILE) == month.truth
     t = month.truth
@@ -118,11 +155,12 @@ def test_report_figures_equal_the_ground_truth(month: Month) -> None:
     assert f["false_positives"] == t.risk.held_then_approved
     assert sum(f["daily_interceptions"].values()) == t.risk.intercepted
     assert t.risk.attacks_caught == t.risk.attacks  # every generated attack was stopped at least once
-    # API keys
+    # API keys: Fast API keys issued this month and keys bound to third-party apps at the end, apart
     assert t.keys.created > 0 and t.keys.created_fast_api > 0
     assert f["api_keys_created"] == t.keys.created
     assert f["api_keys_created_direct"] == t.keys.created_direct
-    assert f["api_keys_bound_to_apps"] == t.keys.created_fast_api
+    assert f["api_keys_fast_api_created"] == f["api_keys_bound_to_apps"] == t.keys.created_fast_api
+    assert f["api_keys_bound_to_apps_at_end"] == t.keys.bound_to_apps_at_end
     assert t.keys.swept_earlier_keys == 0  # a fresh database
     assert (f["api_keys_swept"], f["api_keys_revoked"]) == (t.keys.swept, t.keys.revoked)
     assert f["api_keys_deleted"] == t.keys.swept + t.keys.revoked
@@ -141,8 +179,12 @@ def test_report_figures_equal_the_ground_truth(month: Month) -> None:
         assert Decimal(got["worst_drawdown_8h"]) == Decimal(p.worst_drawdown_8h)
     assert f["fund_triggers"] == sum(p.triggers for p in t.funds.pools)
     assert f["fund_adl_starts"] == sum(p.adl_starts for p in t.funds.pools) >= 1
-    assert Decimal(f["fund_balance_by_ccy"]["USDT"]) == sum(Decimal(p.balance) for p in t.funds.pools)
-    # User protection
+    fund_usdt = sum(Decimal(p.balance) for p in t.funds.pools)
+    assert Decimal(f["fund_balance_by_ccy"]["USDT"]) == fund_usdt
+    # ... and in USD at the round's price of its currency (USDT at 1 in round.json)
+    usdt_price = Decimal(next(a["price_usd"] for a in _round_json()["assets"] if a["asset"] == "USDT"))
+    assert Decimal(rep["fund_balance_usd"]) == fund_usdt * usdt_price and rep["fund_balance_unpriced"] == []
+    # User protection: recovered by support and returned automatically, each with its own value
     pt = t.protection
     assert f["cooling_off_activations"] == pt.activations > 0
     assert f["cooling_off_users"] == pt.users_activating
@@ -152,36 +194,132 @@ def test_report_figures_equal_the_ground_truth(month: Month) -> None:
     assert f["mistaken_deposits_by_reason"] == pt.cases_by_reason
     assert (f["mistaken_deposits_manual"], f["mistaken_deposits_automatic"]) == (pt.manual_recovered,
                                                                                  pt.auto_returned)  # fmt: skip
+    assert pt.manual_recovered > 0 and pt.auto_returned > 0
+    assert Decimal(f["mistaken_deposits_manual_usd"]) == Decimal(pt.manual_value_usd)
+    assert Decimal(f["mistaken_deposits_automatic_usd"]) == Decimal(pt.auto_value_usd)
     assert f["mistaken_deposits_recovered"] == pt.recovered
     assert Decimal(f["mistaken_deposits_recovered_usd"]) == Decimal(pt.manual_value_usd) + Decimal(pt.auto_value_usd)
     assert f["mistaken_deposits_unrecoverable"] == pt.unrecoverable
-    # Fund security: round.json's user assets, the verified wallets' assets
+    # Fund security: round.json's user assets, the verified wallets' assets, and the round's facts
     fund = rep["fund_security"]
+    doc, before = _round_json(), _previous_round_json()
     assert fund["assets_covered"] == 3 and fund["circuit_digest"] == DIGEST and fund["leaf_root"] == ROOT
-    net = {a["asset"]: Decimal(a["net_liabilities"]) for a in _round_json()["assets"]}
+    assert (fund["round_number"], fund["previous_round_id"]) == (2, "2026-09")
+    assert fund["publication"] == "the 2nd consecutive monthly publication"
+    assert fund["issuer"] == doc["exchange"] and fund["nonce"] == doc["nonce"]
+    assert fund["block_heights"] == doc["block_heights"]
+    round_sha = hashlib.sha256((month.round_dir / "round.json").read_bytes()).hexdigest()
+    assert fund["round_sha256"] == round_sha
+    reserves_sha = hashlib.sha256((month.round_dir / "reserves.json").read_bytes()).hexdigest()
+    assert {x["name"]: x["sha256"] for x in fund["files"]} == {"round.json": round_sha, "reserves.json": reserves_sha}
+    assert fund["prices_usd"] == {a["asset"]: a["price_usd"] for a in doc["assets"]}
+    wallet_rows = _wallet_rows(month.out.parent / "wallets-2026-10.csv")
+    # one wallet per address (a multisig takes a row per signing key; EVM addresses compare without case)
+    listed = {w["address"].lower(): Decimal(w["balance"]) for w in fund["wallets"]}
+    assert listed == {w["address"].lower(): Decimal(w["balance"]) for w in wallet_rows}
+    assert len(fund["wallets"]) == len(listed)
+    net = {a["asset"]: Decimal(a["net_liabilities"]) for a in doc["assets"]}
+    net_before = {a["asset"]: Decimal(a["net_liabilities"]) for a in before["assets"]}
     for a in fund["assets"]:
-        assert Decimal(a["user_assets"]) == net[a["asset"]]
-        assert Decimal(a["wallet_assets"]) == month.reserves[a["asset"]]
-        assert Decimal(a["reserve_ratio"]) == month.reserves[a["asset"]] / net[a["asset"]]
+        name = a["asset"]
+        assert Decimal(a["user_assets"]) == net[name]
+        assert Decimal(a["wallet_assets"]) == month.reserves[name]
+        assert Decimal(a["reserve_ratio"]) == month.reserves[name] / net[name]
+        # the change since September's round, per asset
+        assert Decimal(a["user_assets_change"]) == net[name] - net_before[name]
+        assert Decimal(a["wallet_assets_change"]) == month.reserves[name] - month.previous_reserves[name]
+    usd_now = sum(net[a["asset"]] * Decimal(a["price_usd"]) for a in doc["assets"])
+    usd_before = sum(net_before[a["asset"]] * Decimal(a["price_usd"]) for a in before["assets"])
+    assert Decimal(fund["user_assets_usd"]) == usd_now
+    assert Decimal(fund["user_assets_usd_change"]) == usd_now - usd_before
+    assert fund["files_url"] == f"{PUBLIC_URL}/por/rounds/2026-10/files"
     assert fund["status"].startswith("NOT FULLY RESERVED (under 100%: USDT")
+    assert rep["signer_public_key"] == month.public_key
     assert rep["previous"] is None  # nothing in September
 
-    # What a person reads: every section, filled, in the printed PDF.
-    text = _pdf_text(month.out / "report.pdf")
+    # What a person reads: every section and every listed item, filled, in the printed PDF.
+    pdf = month.out / "report.pdf"
+    text = _pdf_text(pdf)
     flat = re.sub(r"\s+", "", text)
+    text = " ".join(text.split())  # phrases may wrap: compare with single spaces
     for section in SECTIONS:
         assert section in text, section
     assert "First report" in text
-    assert DIGEST in flat and ROOT in flat
+    for digest in (DIGEST, ROOT, round_sha, reserves_sha, doc["nonce"], month.public_key):
+        assert digest in flat, digest
+    for address in listed:
+        assert address in flat.lower(), address
     assert "Coverage: 3 assets" in text
+    assert "round number 2: the 2nd consecutive monthly publication" in text
+    assert "Issued by Demo Exchange" in text
+    assert "bitcoin 870,000; ethereum 21,000,000" in text  # block heights
+    assert "BTC 97,000.12 117.25" in text  # price, then user assets
+    assert "Round 2026-10 against round 2026-09: total user assets +$" in text
+    assert f"BTC 117.25 +{(net['BTC'] - net_before['BTC']).normalize():,f}" in text  # 19 BTC more than September
+    fund_usd = f"${(fund_usdt * usdt_price).quantize(Decimal('0.01')):,}"
+    assert fund_usd in text
+    assert f"${Decimal(pt.manual_value_usd):,.2f} at arrival" in text  # recovered by support
+    assert f"${Decimal(pt.auto_value_usd):,.2f} at arrival" in text  # returned automatically
+    assert "Fast API keys issued" in text and "Keys bound to third-party apps" in text
     for figure in (f"{t.risk.intercepted_users:,}", f"${Decimal(t.risk.intercepted_value_usd):,.2f}",
-                   "NOT FULLY RESERVED", "98.00%", "bastion por verify"):  # fmt: skip
+                   "NOT FULLY RESERVED", "98.00%", "bastion por verify .", "What the proof does not show",
+                   "Prices, haircuts and caps are the exchange's word", "Disclaimer", "It is not an audit opinion",
+                   f"curl -fsSO {PUBLIC_URL}/por/rounds/2026-10/files/round.json", f"{PUBLIC_URL}/por/rounds",
+                   "bastion report verify report.pdf"):  # fmt: skip
         assert figure in text, figure
+    # How to verify: public URLs and commands only, never the operator's paths or a placeholder
+    assert str(month.out.parent) not in text and "WALLETS.csv" not in text and "demo-out" not in text
     page = (month.out / "report.html").read_text()
     assert page.count("<svg") == 3 and "<script" not in page
     assert "No data" not in page  # a full month has no empty section
+    _the_layout_holds(pdf, page)
+    _the_signature_verifies_and_fails_on_one_changed_byte(month)
 
     _following_month_is_empty_and_compares_with_the_simulated_one(month)
+
+
+def _the_layout_holds(pdf: Path, page: str) -> None:
+    """No near-empty page but the last, no page ending on a heading, no word split across two lines."""
+    pages, height = page_lines(pdf)
+    assert 3 <= len(pages) <= 12
+    headings, words = headings_and_words(page)
+    assert "What the proof does not show" in headings and "Wallets" in headings
+    for i, lines in enumerate(pages[:-1], start=1):
+        assert fill(lines, height) >= 0.25, f"page {i} is {fill(lines, height):.0%} full"
+        assert ends_with_heading(lines, headings) is None, f"page {i} ends with a heading: {lines[-1].text}"
+    assert split_words(pages, words) == []
+
+
+def _the_signature_verifies_and_fails_on_one_changed_byte(month: Month) -> None:
+    pdf = month.out / "report.pdf"
+    ok = runner.invoke(app, ["report", "verify", str(pdf), "--public-key", month.public_key])
+    assert ok.exit_code == 0 and "OK" in ok.output, ok.output
+    ok_json = runner.invoke(app, ["report", "verify", str(month.out / "report.json"), "--public-key",
+                                  str(month.key.with_name(month.key.name + ".pub"))])  # fmt: skip
+    assert ok_json.exit_code == 0, ok_json.output
+    raw = bytearray(pdf.read_bytes())
+    tampered = month.out.parent / "tampered.pdf"
+    raw[len(raw) // 2] ^= 0x01
+    tampered.write_bytes(bytes(raw))
+    bad = runner.invoke(app, ["report", "verify", str(tampered), "--signature", str(pdf) + ".sig",
+                              "--public-key", month.public_key])  # fmt: skip
+    assert bad.exit_code == 1 and "changed after signing" in bad.output, bad.output
+    # a signature file re-made for the tampered bytes by someone else's key: refused by the exchange's key
+    other = month.out.parent / "other.key"
+    assert runner.invoke(app, ["report", "keygen", "--out", str(other)]).exit_code == 0
+    from bastion.report.signature import load_private_key, sign_file
+
+    sign_file(tampered, load_private_key(other))
+    forged = runner.invoke(app, ["report", "verify", str(tampered), "--public-key", month.public_key])
+    assert forged.exit_code == 1 and "not by the key given" in forged.output, forged.output
+    # the same, with the forger's key swapped for the exchange's in the signature file: the signature fails
+    sig = json.loads((tampered.with_name(tampered.name + ".sig")).read_text())
+    sig["public_key"] = month.public_key
+    tampered.with_name(tampered.name + ".sig").write_text(json.dumps(sig))
+    swapped = runner.invoke(app, ["report", "verify", str(tampered), "--public-key", month.public_key])
+    assert swapped.exit_code == 1 and "does not verify" in swapped.output, swapped.output
+    garbage = runner.invoke(app, ["report", "verify", str(pdf), "--public-key", "xyz"])
+    assert garbage.exit_code == 2 and "public key" in garbage.output
 
 
 def _following_month_is_empty_and_compares_with_the_simulated_one(month: Month) -> None:

@@ -40,8 +40,12 @@ def test_header_and_reserve_table_match_the_round(page: Any, por_server: str, we
         cells = page.locator(f"#reserve-table tr[data-asset='{asset['asset']}'] td").all_inner_texts()
         held = Decimal(reserves["assets"][asset["asset"]]["reserves"])
         ratio = (held / Decimal(asset["net_liabilities"]) * 100).quantize(Decimal("0.01"))
-        assert [cells[0], cells[1], cells[3]] == [asset["asset"], asset["net_liabilities"], f"{ratio}%"]
-        assert Decimal(cells[2]) == held
+        shown = [cells[0], cells[1].replace(",", ""), cells[3]]
+        assert shown == [asset["asset"], asset["net_liabilities"], f"{ratio}%"]
+        assert Decimal(cells[2].replace(",", "")) == held
+        usd = (Decimal(asset["net_liabilities"]) * Decimal(asset["price_usd"])).quantize(Decimal(1))
+        assert cells[4] == f"${usd:,}"  # the USD value of the asset's user assets, whole dollars
+        assert cells[5] == "first round"  # served alone: no previous round to compare with
     assert "FULLY RESERVED" in page.inner_text("#reserves-status")
     files = page.locator("#files a").all_inner_texts()
     assert sorted(files) == ["batches/batch-00000.proof", "leaves.bin", "reserves.json", "round.json"]
@@ -53,7 +57,8 @@ def test_without_reserves_the_table_shows_liabilities_and_says_so(page: Any, bar
     open_page(page, bare_server)
     for asset in bare_round.round_json["assets"]:
         cells = page.locator(f"#reserve-table tr[data-asset='{asset['asset']}'] td").all_inner_texts()
-        assert cells == [asset["asset"], asset["net_liabilities"], "-", "-"]
+        shown = [cells[0], cells[1].replace(",", ""), *cells[2:4]]
+        assert shown == [asset["asset"], asset["net_liabilities"], "-", "-"]
     status = page.inner_text("#reserves-status")
     assert status.startswith("Liabilities only") and "reserves.json" in status
 

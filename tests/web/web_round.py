@@ -49,7 +49,8 @@ def _units(amount: Decimal, decimals: int) -> int:
 
 
 def make_round(out: Path, *, users: int = 24, padding: int = 5, seed: int = 7, round_id: str = "2026-11",
-               reserves_shortfall: str | None = None, with_reserves: bool = True) -> WebRound:
+               reserves_shortfall: str | None = None, with_reserves: bool = True,
+               snapshot_time: str = "2026-11-01T00:00:00Z") -> WebRound:
     """Write a round of `users` users (1-3 asset rows each, some with debt) plus `padding` padding leaves."""
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,7 +111,7 @@ def make_round(out: Path, *, users: int = 24, padding: int = 5, seed: int = 7, r
         "format": "bastion-round/2",
         "exchange": "Demo Exchange",
         "round_id": round_id,
-        "snapshot_time": "2026-11-01T00:00:00Z",
+        "snapshot_time": snapshot_time,
         "nonce": NONCE,
         "block_heights": {"bitcoin": 870000, "ethereum": 21000000},
         "prover_version": "bastion 0.1.0",
@@ -147,7 +148,7 @@ def make_round(out: Path, *, users: int = 24, padding: int = 5, seed: int = 7, r
             })
         doc = {
             "format": "bastion-user-proof/1",
-            "round": {"exchange": "Demo Exchange", "round_id": round_id, "snapshot_time": "2026-11-01T00:00:00Z",
+            "round": {"exchange": "Demo Exchange", "round_id": round_id, "snapshot_time": snapshot_time,
                       "leaf_root": root.hex(), "leaf_count": len(leaves), "circuit_digest": CIRCUIT_DIGEST},
             "uid": uid,
             "user_salt": user_salt.hex(),
@@ -174,7 +175,7 @@ def make_round(out: Path, *, users: int = 24, padding: int = 5, seed: int = 7, r
     return WebRound(out, round_json, [uid for uid, _, _, _ in placed])
 
 
-def _settings(tmp: Path, round_dir: Path | None) -> Any:
+def _settings(tmp: Path, round_dir: Path | None, rounds_dir: Path | None = None) -> Any:
     from bastion.settings import Settings
 
     return Settings(
@@ -183,15 +184,16 @@ def _settings(tmp: Path, round_dir: Path | None) -> Any:
         secret_key="test-secret-key-0123456789abcdef0123456789",  # type: ignore[arg-type]
         keys_sweep_interval_seconds=0.0,  # the page needs no database; no background sweeps against it
         round_dir=round_dir,
+        rounds_dir=rounds_dir,
     )
 
 
-def serve(tmp: Path, round_dir: Path | None) -> Any:
+def serve(tmp: Path, round_dir: Path | None, rounds_dir: Path | None = None) -> Any:
     from bastion.service.app import create_app
     from bastion.service.testing import ServerThread
 
     tmp.mkdir(parents=True, exist_ok=True)
-    return ServerThread(create_app(_settings(tmp, round_dir)))
+    return ServerThread(create_app(_settings(tmp, round_dir, rounds_dir)))
 
 
 # ------------------------------------------------------------------------------------ in the browser

@@ -28,13 +28,16 @@ def _previous_month() -> str:
 
 
 def _step(n: int, total: int, title: str) -> None:
-    console.rule(f"[bold]{n}/{total}[/] {title}", align="left")
+    # Printed as text, not in a rule: a rule cuts a long title to the terminal's width.
+    console.print()
+    console.print(f"[bold]== {n}/{total}[/] [bold]{title}[/]", highlight=False)
 
 
 def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: bool) -> None:
+    from bastion.cli.output import print_reserve_report
     from bastion.cli.por_liabilities import RichProgress, progress_bar
     from bastion.db.session import make_engine, make_sessionmaker
-    from bastion.por.reserves.report import build_report, print_report, round_reserves_of, write_reserves
+    from bastion.por.reserves.report import build_report, round_reserves_of, write_reserves
     from bastion.por.reserves.round import load_round
     from bastion.por.reserves.verify import verify_wallet_set
     from bastion.por.reserves.walletset import read_wallet_set
@@ -78,9 +81,10 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     _step(4, total, "reserves: wallet ownership signatures over the round's challenge, balances, reserve ratios")
     wallets = out / "wallets.csv"
     made = make_wallet_set(read_round(round_dir), wallets, seed=1)
-    result = verify_wallet_set(load_round(round_dir), read_wallet_set(wallets))
+    rnd = load_round(round_dir)
+    result = verify_wallet_set(rnd, read_wallet_set(wallets))
     write_reserves(result, round_dir / "reserves.json")
-    print_report(build_report(round_reserves_of(result)))
+    print_reserve_report(build_report(round_reserves_of(result)), {n: a.decimals for n, a in rnd.assets.items()})
     console.print(f"{made.wallets} wallets verified")
 
     _step(5, total, "verifying the round as an auditor would, and one user's inclusion proof")

@@ -1,7 +1,8 @@
 """`bastion por ...`: the Proof of Reserves commands.
 
 Reserves side: `challenge`, `reserves verify`, `report`. (The liabilities side, `prove`, `verify`,
-`user-proof` and `verify-user`, registers on the same `app`.) Heavy imports stay inside command bodies.
+`user-proof` and `verify-user`, registers on the same `app`; `--help` lists them all in workflow order.)
+Heavy imports stay inside command bodies.
 Exit codes: 0 all good; 1 an asset under 100% or a wallet proof that failed (named on stderr/stdout);
 2 input that cannot be read (file, row and field named).
 """
@@ -9,15 +10,29 @@ Exit codes: 0 all good; 1 an asset under 100% or a wallet proof that failed (nam
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
+from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     from bastion.por.reserves.verify import BalanceSource
 
+# The order a round is made and checked in: the exchange proves, has its wallets sign the challenge, verifies
+# them and publishes the report; an auditor verifies the round; each user gets and checks their own proof.
+WORKFLOW = ("prove", "challenge", "reserves", "report", "verify", "user-proof", "verify-user")
+
+
+class WorkflowGroup(TyperGroup):
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: WORKFLOW.index(n) if n in WORKFLOW else len(WORKFLOW))
+
+
 app = typer.Typer(
-    help="Proof of Reserves: liabilities proof, reserve wallets, the reserve report.", no_args_is_help=True
+    help="Proof of Reserves: liabilities proof, reserve wallets, the reserve report.",
+    no_args_is_help=True,
+    cls=WorkflowGroup,
 )
 reserves_app = typer.Typer(help="Reserve wallets: verify ownership and balances for a round.", no_args_is_help=True)
 app.add_typer(reserves_app, name="reserves")
@@ -87,14 +102,9 @@ def reserves_verify(
     out: Path | None = typer.Option(None, "--out", help="Where to write the result (default ROUND_DIR/reserves.json)."),
 ) -> None:
     """Verify every wallet's ownership proof and balance; write reserves.json; print the reserve table."""
+    from bastion.cli.output import print_reserve_report
     from bastion.por.reserves.errors import ReservesInputError
-    from bastion.por.reserves.report import (
-        RESERVES_FILE,
-        build_report,
-        print_report,
-        round_reserves_of,
-        write_reserves,
-    )
+    from bastion.por.reserves.report import RESERVES_FILE, build_report, round_reserves_of, write_reserves
     from bastion.por.reserves.round import load_round
     from bastion.por.reserves.verify import BalanceSourceError, read_registry, verify_wallet_set
     from bastion.por.reserves.walletset import read_wallet_set
@@ -112,7 +122,7 @@ def reserves_verify(
     target = out or round_dir / RESERVES_FILE
     write_reserves(result, target)
     report = build_report(round_reserves_of(result))
-    print_report(report)
+    print_reserve_report(report, {name: a.decimals for name, a in rnd.assets.items()})
     typer.echo(f"wrote {target}")
     if not report.ok:
         raise typer.Exit(code=EXIT_NOT_RESERVED)
@@ -122,14 +132,20 @@ def reserves_verify(
 def report(
     round_dir: Path = typer.Argument(..., help="The round directory (round.json and reserves.json)."),
     previous: Path | None = typer.Option(None, "--previous", help="The previous round's directory, for the change."),
-    html_out: Path | None = typer.Option(None, "--html", help="Write the report as a standalone HTML page."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the report as JSON."),
+    html_out: Path | None = typer.Option(None, "--html", help="Also write the report as a standalone HTML page."),
+    out: Path | None = typer.Option(None, "--out", help="Also write the report as JSON to this file."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the report as JSON on stdout (exact figures) instead of the table."
+    ),
 ) -> None:
-    """The reserve report: per asset user assets, wallet assets, ratio, difference, change; overall status."""
+    """The reserve report: per asset user assets, wallet assets, reserve ratio, difference, change; the verdict.
+
+    Exit code 1 when an asset is under 100% or a wallet row failed verification."""
     import json
 
+    from bastion.cli.output import print_reserve_report
     from bastion.por.reserves.errors import ReservesInputError
-    from bastion.por.reserves.report import build_report, load_round_reserves, print_report, report_html, report_json
+    from bastion.por.reserves.report import build_report, load_round_reserves, report_html, report_json
 
     try:
         current = load_round_reserves(round_dir)
@@ -137,12 +153,20 @@ def report(
     except ReservesInputError as exc:
         raise _input_error(exc) from None
     result = build_report(current, prev)
-    print_report(result)
+    document = json.dumps(report_json(result), indent=2) + "\n"
+    # With --json, stdout holds the JSON only: what the files were written to goes to stderr.
+    def said(message: str) -> None:
+        typer.echo(message, err=as_json)
+
+    if as_json:
+        typer.echo(document, nl=False)
+    else:
+        print_reserve_report(result, {name: a.decimals for name, a in current.round.assets.items()})
     if html_out:
         html_out.write_text(report_html(result), encoding="utf-8")
-        typer.echo(f"wrote {html_out}")
-    if json_out:
-        json_out.write_text(json.dumps(report_json(result), indent=2) + "\n", encoding="utf-8")
-        typer.echo(f"wrote {json_out}")
+        said(f"wrote {html_out}")
+    if out:
+        out.write_text(document, encoding="utf-8")
+        said(f"wrote {out}")
     if not result.ok:
         raise typer.Exit(code=EXIT_NOT_RESERVED)

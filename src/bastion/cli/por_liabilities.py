@@ -101,11 +101,14 @@ def prove(
 def verify(
     round_dir: Path = typer.Argument(..., help="The published round directory."),
     allow_insecure_params: bool = typer.Option(False, help="Accept rounds proven with test parameters."),
-    as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON on stdout (exact totals)."),
 ) -> None:
     """Verify a whole round: every batch proof, the leaf list against its root, and the published totals."""
     from bastion.por.round_verify import verify_round
 
+    if not (round_dir / "round.json").is_file():
+        typer.echo(f"error: {round_dir}: no round.json here (not a round directory)", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
     started = time.perf_counter()
     if as_json:  # machine-readable: nothing but the JSON on stdout
         verdict = verify_round(round_dir, allow_insecure_params=allow_insecure_params)
@@ -121,23 +124,26 @@ def verify(
             "assets": [a.__dict__ for a in verdict.assets], "seconds": round(took, 3),
         }, indent=2))
     elif verdict.ok:
-        from rich.console import Console
-        from rich.table import Table
+        from bastion.cli.output import print_tables, proven_totals_table
 
-        table = Table(title=f"round {verdict.round_id}: liabilities proven")
-        for col in ("asset", "total equity", "total debt", "net liabilities"):
-            table.add_column(col, justify="right" if col != "asset" else "left")
-        for a in verdict.assets:
-            table.add_row(a.asset, a.total_equity, a.total_debt, a.net_liabilities)
-        Console().print(table)
+        print_tables(proven_totals_table(verdict, _round_prices(round_dir)))
         typer.echo(
-            f"VERIFIED: {verdict.batches_verified} batch proofs, {verdict.leaves} leaves under root "
+            f"VERIFIED: {verdict.batches_verified} batch proofs, {verdict.leaves:,} leaves under root "
             f"{verdict.leaf_root}, totals exact ({took:.1f} s)"
         )
     else:
         typer.echo(f"NOT VERIFIED: {verdict.reason}")
     if not verdict.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _round_prices(round_dir: Path) -> dict[str, tuple[str, int]]:
+    """asset -> (price_usd, decimals) from round.json, to show each total at the asset's precision."""
+    try:
+        doc = json.loads((round_dir / "round.json").read_text(encoding="utf-8"))
+        return {a["asset"]: (str(a["price_usd"]), int(a["decimals"])) for a in doc["assets"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 @app.command("user-proof")
@@ -166,7 +172,10 @@ def user_proof(
 @app.command("verify-user")
 def verify_user(
     proof_file: Path = typer.Argument(..., help="Your inclusion proof file (bastion-user-proof/1)."),
-    round_dir: Path = typer.Option(None, "--round", help="The published round directory to check it against."),
+    round_dir: Path = typer.Option(
+        None, "--round", help="The published round directory to check it against (without it, less is checked)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON on stdout (exact balances)."),
 ) -> None:
     """Check your inclusion proof: your balances, your leaves, their path to the published root."""
     from bastion.por.user_proof import verify_user_proof
@@ -186,18 +195,40 @@ def verify_user(
             raise typer.Exit(EXIT_BAD_INPUT) from None
     verdict = verify_user_proof(doc, round_doc)
     took_ms = (time.perf_counter() - started) * 1000
+    not_checked: list[str] = (
+        []
+        if round_dir is not None
+        else [
+            "that the root in the file is the root the exchange published",
+            "the asset names and decimals against the round's asset table",
+        ]
+    )
+    if as_json:
+        typer.echo(json.dumps({
+            "ok": verdict.ok, "reason": verdict.reason, "uid": verdict.uid, "round_id": verdict.round_id,
+            "leaf_root": verdict.leaf_root, "checked_against_round": round_dir is not None,
+            "not_checked": not_checked,
+            "rows": [{"asset": r.asset, "equity": r.equity, "debt": r.debt, "leaf_index": r.leaf_index}
+                     for r in verdict.rows],
+        }, indent=2))  # fmt: skip
+        if not verdict.ok:
+            raise typer.Exit(EXIT_FAILED)
+        return
     if not verdict.ok:
         typer.echo(f"NOT VERIFIED: {verdict.reason}")
         raise typer.Exit(EXIT_FAILED)
-    for r in verdict.rows:
-        typer.echo(f"  {r.asset:<8} equity {r.equity:>24}  debt {r.debt:>24}  leaf #{r.leaf_index}")
-    against = (
-        f"round.json of {round_dir}"
-        if round_dir
-        else "the root in the file only: compare it with the published root, and run again with --round to check "
-        "the asset names and decimals against the round's asset table"
-    )
+    from bastion.cli.output import print_tables, user_rows_table
+
+    print_tables(user_rows_table(verdict))
+    if round_dir is not None:
+        typer.echo(
+            f"VERIFIED: {verdict.uid}'s {len(verdict.rows)} row(s) are included in round {verdict.round_id} "
+            f"of {round_dir}, root {verdict.leaf_root} ({took_ms:.0f} ms)"
+        )
+        return
     typer.echo(
-        f"VERIFIED: {verdict.uid}'s {len(verdict.rows)} row(s) are included in round {verdict.round_id}, root "
-        f"{verdict.leaf_root}, checked against {against} ({took_ms:.0f} ms)"
+        f"INCLUDED UNDER THE FILE'S OWN ROOT ONLY: {verdict.uid}'s {len(verdict.rows)} row(s) lead to root "
+        f"{verdict.leaf_root} ({took_ms:.0f} ms)"
     )
+    typer.echo("not checked: " + "; ".join(not_checked) + ".")
+    typer.echo(f"to check them: bastion por verify-user {proof_file} --round ROUND_DIR (the published round)")

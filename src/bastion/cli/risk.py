@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import typer
 
-from bastion.cli.common import database_url_option, open_database, parse_month
+from bastion.cli.common import CliError, database_url_option, open_database, parse_month
 
 app = typer.Typer(help="Withdrawal risk: rules, metrics, simulated traffic.", no_args_is_help=True)
 rules_app = typer.Typer(help="Rule sets (scenarios) as versioned data.", no_args_is_help=True)
@@ -173,10 +173,16 @@ def replay_cmd(
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     from bastion.cli.output import progress_bar
 
-    with progress_bar() as bar, httpx.Client(base_url=base_url, timeout=30, headers=headers) as c:
-        task = bar.add_task("replaying events", total=len(t.events))
-        rep = replay(t, c, progress=lambda i, n: bar.update(task, completed=i, total=n))
-        bar.update(task, completed=len(t.events))
+    try:
+        with progress_bar() as bar, httpx.Client(base_url=base_url, timeout=30, headers=headers) as c:
+            task = bar.add_task("replaying events", total=len(t.events))
+            rep = replay(t, c, progress=lambda i, n: bar.update(task, completed=i, total=n))
+            bar.update(task, completed=len(t.events))
+    except httpx.HTTPStatusError as exc:
+        raise CliError(f"{base_url}: {exc.request.method} {exc.request.url.path} answered {exc.response.status_code}"
+                       " (is --token the service's operator token?)") from None  # fmt: skip
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot reach the service at {base_url}: {exc} (is `bastion serve` running there?)") from None
     typer.echo(
         f"attacks caught {rep.attacks_caught}/{rep.attacks} ({rep.catch_rate:.1%}); "
         f"legit held {rep.legit_held}/{rep.legit_withdrawals} ({rep.legit_hold_rate:.2%}); "

@@ -21,6 +21,12 @@ def register(app: typer.Typer) -> None:
         round_dir: str = typer.Option(
             "", "--round", help="Round directory the proof-of-reserves page publishes (BASTION_ROUND_DIR)."
         ),
+        rounds_dir: str = typer.Option(
+            "",
+            "--rounds",
+            help="Directory of round directories: every round is published, numbered in order of snapshot time, "
+            "the newest on /por/ (BASTION_ROUNDS_DIR).",
+        ),
     ) -> None:
         """Serve the Bastion API (OpenAPI docs at /docs)."""
         import uvicorn
@@ -36,6 +42,22 @@ def register(app: typer.Typer) -> None:
             if not (Path(round_dir) / "round.json").is_file():
                 raise typer.BadParameter(f"{round_dir} has no round.json", param_hint="--round")
             os.environ["BASTION_ROUND_DIR"] = str(Path(round_dir).resolve())
+        if rounds_dir:
+            from pathlib import Path
+
+            from bastion.por.history import RoundHistoryError, load_history
+
+            if round_dir:
+                raise typer.BadParameter("give --rounds or --round, not both", param_hint="--rounds")
+            try:
+                found = load_history(Path(rounds_dir))
+            except RoundHistoryError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--rounds") from None
+            if not found.rounds:
+                raise typer.BadParameter(
+                    f"{rounds_dir} has no round directory (DIR/*/round.json)", param_hint="--rounds"
+                )
+            os.environ["BASTION_ROUNDS_DIR"] = str(Path(rounds_dir).resolve())
         settings = Settings()
         from bastion.db.session import is_sqlite
 

@@ -18,6 +18,7 @@ import hmac
 import json
 import os
 import secrets
+import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -367,6 +368,8 @@ def prove_round(snapshot_dir: Path, round_dir: Path, config: RoundConfig | None 
     prog = progress or SilentProgress()
     round_dir = Path(round_dir)
     snapshot = load_snapshot(Path(snapshot_dir))
+    if snapshot.n_rows == 0:
+        raise RoundError(f"{snapshot.balances_file}: no rows under the header: a round needs at least one balance")
     if snapshot.insolvent_users:
         lines = "\n".join(
             f"  {u.uid}: collateral {u.collateral_usd} USD < debt {u.debt_usd} USD"
@@ -388,8 +391,14 @@ def prove_round(snapshot_dir: Path, round_dir: Path, config: RoundConfig | None 
     else:
         if (round_dir / ROUND_FILE).exists() or (round_dir.exists() and any(round_dir.iterdir())):
             raise RoundError(f"{round_dir} is not empty and holds no plan to resume: use a new --out directory")
+        created = not round_dir.exists()
         round_dir.mkdir(parents=True, exist_ok=True)
-        plan = _plan(snapshot, round_dir, config, prog)
+        try:
+            plan = _plan(snapshot, round_dir, config, prog)
+        except BaseException:
+            if created:  # a half-made directory without a plan would refuse the rerun
+                shutil.rmtree(round_dir, ignore_errors=True)
+            raise
 
     n_batches = len(plan["batches"])
     todo = [i for i in range(n_batches) if not _batch_done_file(round_dir, i).exists()]

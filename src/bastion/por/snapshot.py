@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import csv
 import math
+import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, InvalidOperation
@@ -67,8 +69,14 @@ class SnapshotError(Exception):
         self.errors = errors
         self.truncated = truncated
         more = " (stopped there; there may be more)" if truncated else ""
+        if len(errors) == 1 and not truncated:  # one problem, one line
+            super().__init__(f"invalid snapshot: {errors[0]}")
+            return
         lines = "\n".join(f"  {e}" for e in errors)
         super().__init__(f"invalid snapshot: {len(errors)} error(s){more}\n{lines}")
+
+
+_LONG_QUOTE = re.compile(r"('[^']{40})[^']{60,}'")
 
 
 class _Issues:
@@ -89,6 +97,8 @@ class _Issues:
         if self.full:
             self.truncated = True
             return
+        # A huge field quoted in full would bury the row and field the message names: quote its start only.
+        message = _LONG_QUOTE.sub(lambda m: f"{m.group(1)}...' ({len(m.group(0)) - 2:,} characters)", message)
         self.items.append(SnapshotIssue(file, row, field_name, message))
 
     def raise_if_any(self) -> None:
@@ -587,8 +597,11 @@ def _csv_batches(path: Path, issues: _Issues) -> Iterator[Any]:
                 break  # row numbers shift past a skipped row: report the structure first
             yield batch
     except pa.ArrowInvalid as exc:
-        if "UTF8" not in str(exc) or not _report_bad_utf8(path, names, issues):
-            issues.add(name, None, None, f"unreadable CSV: {exc}")
+        if "UTF8" in str(exc) and _report_bad_utf8(path, names, issues):
+            return
+        if "straddl" in str(exc) and _report_oversized(path, names, issues):
+            return  # pyarrow's "straddling object ... increase block size": a row longer than a block
+        issues.add(name, None, None, f"unreadable CSV: {exc}")
         return
     if structural:
         _report_structural(path, len(header), issues)
@@ -602,6 +615,29 @@ def _report_structural(path: Path, width: int, issues: _Issues) -> None:
                 issues.add(path.name, row_no, None, f"expected {width} fields, found {len(record)}")
                 if issues.full:
                     return
+
+
+_MAX_FIELD = 1 << 20  # characters; a uid, symbol or amount is far shorter
+
+
+def _report_oversized(path: Path, names: list[str], issues: _Issues) -> bool:
+    """Error path only: name the first row and field too long to be a balance (pyarrow only says a row
+    straddles its read blocks)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            for row_no, record in enumerate(csv.reader(handle), start=1):
+                for i, cell in enumerate(record):
+                    if len(cell) > _MAX_FIELD:
+                        field_name = names[i] if i < len(names) else f"column {i + 1}"
+                        issues.add(
+                            path.name, row_no, field_name, f"{len(cell):,} characters long (at most {_MAX_FIELD:,})"
+                        )
+                        return True
+    finally:
+        csv.field_size_limit(limit)
+    return False
 
 
 def _report_bad_utf8(path: Path, names: list[str], issues: _Issues) -> bool:

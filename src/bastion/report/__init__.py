@@ -1,17 +1,19 @@
-"""The monthly security report: figures from Bastion's own data, written as HTML and PDF.
+"""The monthly security report: figures from Bastion's own data, written as HTML and PDF, signed.
 
     from bastion.report import write_monthly
-    paths = write_monthly(sessions, "2026-10", Path("report-out"), round_dir=Path("round"))
+    paths = write_monthly(sessions, "2026-10", Path("report-out"), rounds_dir=Path("rounds"),
+                          public_url="https://exchange.example", signing_key=Path("report.key"))
 
 `figures.gather` computes every figure (database through each domain's `monthly()`, the proof-of-reserves
-round directory), `html.render` lays the page out with inline SVG charts, `pdf.html_to_pdf` prints it with
-headless Chromium. `report.json` holds the same figures for machines.
+round and its history), `html.render` lays the page out (Jinja2 template, inline SVG charts),
+`pdf.html_to_pdf` prints it with headless Chromium, `signature.sign_file` writes a detached Ed25519
+signature beside the PDF and report.json. `report.json` holds the same figures for machines.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +30,7 @@ class ReportPaths:
     pdf: Path | None
     json: Path
     report: MonthlyReport
+    signatures: list[Path] = field(default_factory=list)
 
 
 def write_monthly(
@@ -39,12 +42,20 @@ def write_monthly(
     reserves: Path | None = None,
     pdf: bool = True,
     now: datetime | None = None,
+    rounds_dir: Path | None = None,
+    previous_round: Path | None = None,
+    public_url: str | None = None,
+    signing_key: Path | None = None,
 ) -> ReportPaths:
-    """Write out_dir/report.html, report.json and (unless pdf=False) report.pdf for `month` (YYYY-MM)."""
+    """Write out_dir/report.html, report.json and (unless pdf=False) report.pdf for `month` (YYYY-MM); with a
+    signing key, report.pdf.sig (or report.html.sig without a PDF) and report.json.sig."""
     from bastion.report import html
     from bastion.report.pdf import html_to_pdf
+    from bastion.report.signature import load_private_key, public_key_hex, sign_file
 
-    report = gather(sessions, month, round_dir, reserves, now)
+    key = load_private_key(signing_key) if signing_key is not None else None
+    report = gather(sessions, month, round_dir, reserves, now, rounds_dir=rounds_dir, previous_round=previous_round,
+                    public_url=public_url, signer_public_key=public_key_hex(key) if key else None)  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / "report.html"
     html_path.write_text(html.render(report), encoding="utf-8")
@@ -54,4 +65,7 @@ def write_monthly(
     if pdf:
         pdf_path = out_dir / "report.pdf"
         html_to_pdf(html_path, pdf_path)
-    return ReportPaths(html_path, pdf_path, json_path, report)
+    signatures = []
+    if key is not None:
+        signatures = [sign_file(pdf_path or html_path, key), sign_file(json_path, key)]
+    return ReportPaths(html_path, pdf_path, json_path, report, signatures)

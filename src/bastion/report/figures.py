@@ -57,30 +57,120 @@ class ProofInfo:
     batches: int
 
 
+@dataclass(frozen=True)
+class PublishedFile:
+    """A public file of the round: its SHA-256 as computed now, and as round.json states it (None: not stated)."""
+
+    name: str
+    kind: str
+    size: int
+    sha256: str
+    stated_sha256: str | None
+
+    @property
+    def matches(self) -> bool:
+        return self.stated_sha256 is None or self.stated_sha256 == self.sha256
+
+
+@dataclass(frozen=True)
+class WalletLine:
+    chain: str
+    asset: str
+    address: str
+    balance: Decimal
+    verified: bool
+
+
 @dataclass
 class FundSecurity:
     round_dir: str
-    report: ReserveReport
+    report: ReserveReport  # with the change since the previous round when one was given
     proof: ProofInfo
     reserves_file: str
     wallet_set_sha256: str | None
     balance_source: str | None
+    issuer: str = ""
+    nonce: str = ""
+    block_heights: dict[str, int] = field(default_factory=dict)
+    round_sha256: str = ""  # SHA-256 of round.json as published: the round's digest
+    files: list[PublishedFile] = field(default_factory=list)
+    wallets: list[WalletLine] = field(default_factory=list)
+    challenge: str | None = None
+    round_number: int | None = None  # None: the round was given without its history (--round, not --rounds)
+    publication: str | None = None  # "the 3rd consecutive monthly publication"
 
     @property
     def assets_covered(self) -> int:
         return len(self.report.lines)
 
+    @property
+    def security_bits(self) -> float | None:
+        from bastion.stark.params import StarkParams
 
-def load_fund_security(round_dir: Path, reserves: Path | None = None) -> FundSecurity:
+        try:
+            params = StarkParams(**{k: int(v) for k, v in self.proof.stark_params.items()})
+        except (TypeError, ValueError):
+            return None
+        return params.conjectured_security_bits(30, 3)  # as `bastion por verify` judges a round's parameters
+
+    def security_words(self) -> str:
+        p = self.proof.stark_params
+        bits = self.security_bits
+        if not p or bits is None:
+            return "Not stated in round.json."
+        blowup = 1 << int(p.get("log_blowup", 0))
+        return (
+            f"Each batch proof is a zk-STARK over the Goldilocks field (challenges from its degree-2 extension, "
+            f"BLAKE3 commitments) with a blowup factor of {blowup}, {p.get('num_queries')} FRI queries and "
+            f"{p.get('grinding_bits')} bits of proof of work: about {bits:.0f} bits of conjectured security, that "
+            f"is, a forged proof would need about 2^{bits:.0f} hash evaluations. Zero knowledge: every value the "
+            f"proof opens is blinded, so it reveals no user's balance."
+        )
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _published_files(round_dir: Path, raw_round: dict[str, Any], reserves_path: Path) -> list[PublishedFile]:
+    wanted: list[tuple[str, Path, str, str | None]] = [("round.json", round_dir / "round.json", "round", None)]
+    leaves = raw_round.get("leaves") or {}
+    if isinstance(leaves.get("file"), str):
+        wanted.append((leaves["file"], round_dir / leaves["file"], "leaf list", leaves.get("sha256")))
+    for b in raw_round.get("batches") or []:
+        if isinstance(b, dict) and isinstance(b.get("file"), str):
+            wanted.append((b["file"], round_dir / b["file"], "batch proof", b.get("sha256")))
+    wanted.append((RESERVES_FILE, reserves_path, "reserves verification", None))
+    out = []
+    for name, path, kind, stated in wanted:
+        if path.is_file():
+            out.append(PublishedFile(name, kind, path.stat().st_size, _sha256_file(path), stated))
+    return out
+
+
+def load_fund_security(
+    round_dir: Path,
+    reserves: Path | None = None,
+    previous_round: Path | None = None,
+    number: tuple[int, str] | None = None,
+) -> FundSecurity:
     """round.json from `round_dir`, reserves.json from `reserves` (a file or a directory holding one; default:
-    the round directory)."""
+    the round directory); `previous_round` (its directory, with its reserves.json) for the change since then;
+    `number`: the round's number and publication words from the rounds history."""
     from bastion.por.reserves.amounts import parse_amount
     from bastion.por.reserves.errors import ReservesInputError
-    from bastion.por.reserves.report import RoundReserves, build_report
+    from bastion.por.reserves.report import RoundReserves, build_report, load_round_reserves
     from bastion.por.reserves.round import load_round
 
     try:
         rnd = load_round(round_dir)
+        prev = load_round_reserves(previous_round) if previous_round is not None else None
     except ReservesInputError as exc:
         raise ReportInputError(str(exc)) from None
     raw_round = json.loads((rnd.path or round_dir).joinpath("round.json").read_text(encoding="utf-8"))
@@ -106,7 +196,17 @@ def load_fund_security(round_dir: Path, reserves: Path | None = None) -> FundSec
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportInputError(f"{path}: assets.{asset}.reserves: {exc}") from None
     verified = sum(1 for w in raw.get("wallets", []) if w.get("verified"))
-    report = build_report(RoundReserves(rnd, amounts, list(raw.get("failures", [])), verified))
+    report = build_report(RoundReserves(rnd, amounts, list(raw.get("failures", [])), verified), prev)
+    wallets = []
+    for i, w in enumerate(raw.get("wallets") or []):
+        if not isinstance(w, dict) or "address" not in w:
+            continue  # a summary row without an address: nothing to list
+        try:
+            balance = parse_amount(str(w.get("balance", "0")))
+        except ValueError as exc:
+            raise ReportInputError(f"{path}: wallets[{i}].balance: {exc}") from None
+        wallets.append(WalletLine(str(w.get("chain", "")), str(w.get("asset", "")), str(w["address"]), balance,
+                                  bool(w.get("verified"))))  # fmt: skip
     circuit = raw_round.get("circuit") or {}
     leaves = raw_round.get("leaves") or {}
     proof = ProofInfo(
@@ -121,7 +221,23 @@ def load_fund_security(round_dir: Path, reserves: Path | None = None) -> FundSec
         batches=len(raw_round.get("batches") or []),
     )
     ws = raw.get("wallet_set") or {}
-    return FundSecurity(str(round_dir), report, proof, str(path), ws.get("sha256"), raw.get("balance_source"))
+    return FundSecurity(
+        str(round_dir),
+        report,
+        proof,
+        str(path),
+        ws.get("sha256"),
+        raw.get("balance_source"),
+        issuer=rnd.exchange,
+        nonce=rnd.nonce,
+        block_heights=dict(rnd.block_heights),
+        round_sha256=_sha256_file(round_dir / "round.json"),
+        files=_published_files(round_dir, raw_round, path),
+        wallets=wallets,
+        challenge=raw.get("challenge") if isinstance(raw.get("challenge"), str) else None,
+        round_number=number[0] if number else None,
+        publication=number[1] if number else None,
+    )
 
 
 # ---------------------------------------------------------------------------------------- the database
@@ -229,6 +345,35 @@ class MonthlyReport:
     previous: DbFigures | None  # None: the database has nothing for the previous month (first report)
     previous_month: str
     fund: FundSecurity | None
+    # Where the exchange publishes its rounds (e.g. https://exchange.example): the "how to verify" URLs.
+    public_url: str | None = None
+    # The Ed25519 public key (hex) the report is signed with, printed in it so a reader knows what to check.
+    signer_public_key: str | None = None
+
+    @property
+    def prices(self) -> dict[str, Decimal]:
+        """The round's USD prices per asset (empty without a round)."""
+        return {x.asset: x.price_usd for x in self.fund.report.lines} if self.fund else {}
+
+    def fund_usd(self) -> tuple[Decimal | None, dict[str, Decimal], list[str]]:
+        """The risk provision fund in USD at the round's prices: (total, per currency, currencies without a price).
+        Total None when no currency could be priced."""
+        prices = self.prices
+        per: dict[str, Decimal] = {}
+        missing: list[str] = []
+        for ccy, bal in sorted(self.current.funds.balance_by_ccy.items()):
+            if ccy in prices:
+                per[ccy] = bal * prices[ccy]
+            else:
+                missing.append(ccy)
+        total = sum(per.values(), Decimal(0)) if per else None
+        return total, per, missing
+
+    def files_url(self) -> str | None:
+        """Where the round's public files are served (`bastion serve`: /por/rounds/ID/files/NAME)."""
+        if not self.public_url or self.fund is None:
+            return None
+        return f"{self.public_url.rstrip('/')}/por/rounds/{self.fund.report.round_id}/files"
 
     def daily_interceptions(self) -> list[tuple[date, int]]:
         days = (self.current.end - self.current.start).days
@@ -237,13 +382,56 @@ class MonthlyReport:
         return [(first + timedelta(days=d), got.get(first + timedelta(days=d), 0)) for d in range(days)]
 
 
+def _taken_before(snapshot_time: str, end: datetime) -> bool:
+    try:
+        t = datetime.fromisoformat(snapshot_time.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=end.tzinfo)
+    return t < end
+
+
+def pick_round(rounds_dir: Path, month: str, round_dir: Path | None = None) -> tuple[Path, Path | None, int, str]:
+    """From a rounds history: the month's round (`round_dir` if given, else the round whose id is the month,
+    else the newest round taken before the month's end), the round before it, its number and publication."""
+    from bastion.por.history import RoundHistoryError, load_history
+
+    try:
+        history = load_history(rounds_dir)
+    except RoundHistoryError as exc:
+        raise ReportInputError(str(exc)) from None
+    _, end = month_bounds(month)
+    entry = None
+    if round_dir is not None:
+        entry = next((r for r in history.rounds if r.path.resolve() == round_dir.resolve()), None)
+        if entry is None:
+            raise ReportInputError(f"--round {round_dir} is not one of the rounds in {rounds_dir}")
+    if entry is None:
+        entry = history.get(month)
+    if entry is None:
+        before = [r for r in history.rounds if _taken_before(r.snapshot_time, end)]
+        entry = before[-1] if before else None
+    if entry is None:
+        raise ReportInputError(f"{rounds_dir}: no round taken before the end of {month}")
+    prev = entry.previous.path if entry.previous is not None else None
+    return entry.path, prev, entry.number, entry.publication
+
+
 def gather(
     factory: sessionmaker[Session],
     month: str,
     round_dir: Path | None = None,
     reserves: Path | None = None,
     now: datetime | None = None,
+    *,
+    rounds_dir: Path | None = None,
+    previous_round: Path | None = None,
+    public_url: str | None = None,
+    signer_public_key: str | None = None,
 ) -> MonthlyReport:
+    """Every figure of the month. The round: `round_dir`, or picked from `rounds_dir` (then numbered, and
+    compared with the round before it); `previous_round` compares with that round instead."""
     from bastion.risk.events import now_utc
 
     start, end = month_bounds(month)
@@ -251,7 +439,12 @@ def gather(
     prev_month = previous_month(month)
     p_start, p_end = month_bounds(prev_month)
     previous = db_figures(factory, p_start, p_end)
-    fund = load_fund_security(round_dir, reserves) if round_dir is not None else None
+    number: tuple[int, str] | None = None
+    if rounds_dir is not None:
+        round_dir, before, n, words = pick_round(rounds_dir, month, round_dir)
+        number = (n, words)
+        previous_round = previous_round or before
+    fund = load_fund_security(round_dir, reserves, previous_round, number) if round_dir is not None else None
     return MonthlyReport(
         month=month,
         exchange=fund.report.exchange if fund else "",
@@ -260,7 +453,13 @@ def gather(
         previous=None if previous.empty else previous,
         previous_month=prev_month,
         fund=fund,
+        public_url=public_url,
+        signer_public_key=signer_public_key,
     )
+
+
+def _opt(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def figures_json(r: MonthlyReport) -> dict[str, Any]:
@@ -298,7 +497,9 @@ def figures_json(r: MonthlyReport) -> dict[str, Any]:
             ],
             "api_keys_created": f.keys.created,
             "api_keys_created_direct": f.keys.created_direct,
+            "api_keys_fast_api_created": f.keys.created_fast_api,
             "api_keys_bound_to_apps": f.keys.bound_to_apps,
+            "api_keys_bound_to_apps_at_end": f.keys.live_bound_to_apps_at_end,
             "api_keys_deleted": f.keys_deleted,
             "api_keys_swept": f.keys.swept,
             "api_keys_revoked": f.keys.revoked,
@@ -312,7 +513,9 @@ def figures_json(r: MonthlyReport) -> dict[str, Any]:
             "mistaken_deposits_recovered": f.deposits_recovered,
             "mistaken_deposits_recovered_usd": str(f.deposits_recovered_usd),
             "mistaken_deposits_manual": f.deposits.manual_recovered,
+            "mistaken_deposits_manual_usd": str(f.deposits.manual_value_usd),
             "mistaken_deposits_automatic": f.deposits.automatic_returned,
+            "mistaken_deposits_automatic_usd": str(f.deposits.automatic_value_usd),
             "mistaken_deposits_unrecoverable": f.deposits.unrecoverable,
         }
 
@@ -335,7 +538,41 @@ def figures_json(r: MonthlyReport) -> dict[str, Any]:
             ],
             "circuit_digest": r.fund.proof.circuit_digest,
             "leaf_root": r.fund.proof.leaf_root,
+            "round_number": r.fund.round_number,
+            "publication": r.fund.publication,
+            "issuer": r.fund.issuer,
+            "nonce": r.fund.nonce,
+            "block_heights": r.fund.block_heights,
+            "round_sha256": r.fund.round_sha256,
+            "prices_usd": {k: str(v) for k, v in r.prices.items()},
+            "security_bits": r.fund.security_bits,
+            "files": [
+                {"name": x.name, "kind": x.kind, "size": x.size, "sha256": x.sha256, "matches_round_json": x.matches}
+                for x in r.fund.files
+            ],
+            "wallets": [
+                {
+                    "chain": w.chain,
+                    "asset": w.asset,
+                    "address": w.address,
+                    "balance": str(w.balance),
+                    "verified": w.verified,
+                }
+                for w in r.fund.wallets
+            ],
+            "wallet_set_sha256": r.fund.wallet_set_sha256,
+            "previous_round_id": rep.previous_round_id,
+            "user_assets_usd": str(rep.totals["liabilities_usd"]),
+            "wallet_assets_usd": str(rep.totals["reserves_usd"]),
+            "user_assets_usd_change": _opt(rep.totals.get("liabilities_usd_change")),
+            "wallet_assets_usd_change": _opt(rep.totals.get("reserves_usd_change")),
+            "files_url": r.files_url(),
         }
+        for a, x in zip(fund["assets"], rep.lines, strict=True):
+            a["price_usd"] = str(x.price_usd)
+            a["user_assets_change"] = _opt(x.liabilities_change)
+            a["wallet_assets_change"] = _opt(x.reserves_change)
+    total_usd, per_usd, unpriced = r.fund_usd()
     return {
         "format": "bastion-monthly-report/1",
         "month": r.month,
@@ -343,6 +580,10 @@ def figures_json(r: MonthlyReport) -> dict[str, Any]:
         "generated_at": r.generated_at.isoformat(),
         "fund_security": fund,
         "figures": db(r.current),
+        "fund_balance_usd": _opt(total_usd),
+        "fund_balance_usd_by_ccy": {k: str(v) for k, v in per_usd.items()},
+        "fund_balance_unpriced": unpriced,
+        "signer_public_key": r.signer_public_key,
         "previous_month": r.previous_month,
         "previous": None if r.previous is None else db(r.previous),
     }

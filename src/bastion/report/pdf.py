@@ -1,14 +1,19 @@
-"""HTML to PDF with headless Chromium (Debian's `chromium`, driven by Playwright): the PDF is exactly the page.
+"""HTML to PDF with headless Chromium, run as a plain subprocess (`--print-to-pdf`): the PDF is exactly the
+page, A4, page numbers from the page's own CSS (`@page { @bottom-center {...} }`, Chromium 131 and later).
 
-`scripts/ensure-chromium.sh` installs the browser; Playwright's own browser download is never used.
+The browser is `BASTION_CHROMIUM` when set, else the first of chromium, chromium-browser, google-chrome,
+google-chrome-stable, chrome found on PATH. `scripts/ensure-chromium.sh` installs Debian's chromium.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
-CHROMIUM = "/usr/bin/chromium"
+NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -18,44 +23,54 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+TIMEOUT_SECONDS = 120.0
 
 
 class PdfRendererMissing(RuntimeError):
-    """No Chromium to print with: run scripts/ensure-chromium.sh."""
+    """No Chromium to print with (or it failed): the message says what to do."""
 
 
 def chromium_path() -> str:
-    path = os.environ.get("BASTION_CHROMIUM", CHROMIUM)
-    if not Path(path).is_file():
-        raise PdfRendererMissing(f"{path} not found: run `bash scripts/ensure-chromium.sh` (Debian's chromium)")
-    return path
+    """The Chromium to print with: BASTION_CHROMIUM, else the first browser of NAMES on PATH."""
+    configured = os.environ.get("BASTION_CHROMIUM")
+    if configured:
+        found = shutil.which(configured)
+        if found is None:
+            raise PdfRendererMissing(f"BASTION_CHROMIUM={configured}: not an executable")
+        return found
+    for name in NAMES:
+        found = shutil.which(name)
+        if found is not None:
+            return found
+    raise PdfRendererMissing(
+        f"no Chromium on PATH ({', '.join(NAMES)}): install one (`bash scripts/ensure-chromium.sh`), set "
+        "BASTION_CHROMIUM to its path, or pass --no-pdf"
+    )
 
 
-def html_to_pdf(html_file: Path, pdf_file: Path) -> None:
-    """Print `html_file` (a standalone page) to `pdf_file`, A4, with backgrounds, margins from its @page rule."""
-    from playwright.sync_api import sync_playwright
-
-    exe = chromium_path()
+def html_to_pdf(html_file: Path, pdf_file: Path, *, chromium: str | None = None) -> None:
+    """Print `html_file` (a standalone page) to `pdf_file`: A4, backgrounds, margins and footer from its @page."""
+    exe = chromium or chromium_path()
     tmp = pdf_file.with_name(pdf_file.name + ".tmp")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
+    tmp.unlink(missing_ok=True)
+    # A profile of its own: printing must not depend on (or disturb) a browser the user has open.
+    with tempfile.TemporaryDirectory(prefix="bastion-chromium-") as profile:
+        cmd = [
+            exe,
+            *CHROMIUM_ARGS,
+            f"--user-data-dir={profile}",
+            "--no-pdf-header-footer",
+            "--run-all-compositor-stages-before-draw",
+            f"--print-to-pdf={tmp}",
+            html_file.resolve().as_uri(),
+        ]
         try:
-            page = browser.new_page()
-            page.goto(html_file.resolve().as_uri(), wait_until="load")
-            page.emulate_media(media="print")
-            page.pdf(
-                path=str(tmp),
-                format="A4",
-                print_background=True,
-                prefer_css_page_size=True,
-                display_header_footer=True,
-                header_template="<span></span>",
-                footer_template=(
-                    "<div style='font-size:8px;width:100%;text-align:center;color:#666'>"
-                    "<span class='title'></span> - page <span class='pageNumber'></span> of "
-                    "<span class='totalPages'></span></div>"
-                ),
-            )
-        finally:
-            browser.close()
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
+        except subprocess.TimeoutExpired:
+            raise PdfRendererMissing(f"{exe} did not print {html_file} within {TIMEOUT_SECONDS:.0f} s") from None
+        except OSError as exc:
+            raise PdfRendererMissing(f"{exe} could not be started: {exc}") from None
+    if done.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
+        last = (done.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        raise PdfRendererMissing(f"{exe} failed to print {html_file} (exit {done.returncode}): {last[0]}")
     tmp.replace(pdf_file)

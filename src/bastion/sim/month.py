@@ -93,6 +93,8 @@ class KeysTruth:
     swept: int = 0  # this month's keys deleted by the idle sweeper (reference model of the policy)
     # Observed: keys of earlier months (already in the database) the sweeper deleted this month.
     swept_earlier_keys: int = 0
+    # Keys issued to third-party apps (Fast API) still live at the end of the month (not deleted by the user).
+    bound_to_apps_at_end: int = 0
     requests: int = 0
     requests_ok: int = 0
     rejections_by_code: dict[str, int] = field(default_factory=dict)
@@ -363,6 +365,7 @@ def _keys_reference(keys: list[_PlannedKey], reqs: list[_Request], sweeps: list[
                     gone.add(i)
                     truth.swept += 1
     truth.rejections_by_code = dict(sorted(truth.rejections_by_code.items()))
+    truth.bound_to_apps_at_end = sum(1 for i, k in enumerate(keys) if k.app is not None and i not in gone)
 
 
 def _run_keys(

@@ -300,38 +300,6 @@ def report_json(report: ReserveReport) -> dict[str, Any]:
     }
 
 
-def print_report(report: ReserveReport) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    title = f"{report.exchange} - proof of reserves, round {report.round_id} ({report.snapshot_time})"
-    table = Table(title=title, title_justify="left")
-    for col in ("Asset", "User assets", "Wallet assets", "Reserve ratio", "Difference"):
-        table.add_column(col, justify="left" if col == "Asset" else "right", overflow="fold")
-    if report.previous_round_id:
-        table.add_column(f"Users change vs {report.previous_round_id}", justify="right", overflow="fold")
-        table.add_column("Wallets change", justify="right", overflow="fold")
-    for x in report.lines:
-        style = "bold red" if x.under else None
-        cells = [x.asset, _num(x.liabilities), _num(x.reserves), pct(x.ratio), _signed(x.difference)]
-        if report.previous_round_id:
-            cells += [_signed(x.liabilities_change), _signed(x.reserves_change)]
-        table.add_row(*cells, style=style)
-    t = report.totals
-    cells = ["Total (USD)", _usd(t["liabilities_usd"]), _usd(t["reserves_usd"]), pct(t["ratio"]), ""]
-    if report.previous_round_id:
-        cells += [_signed_usd(t["liabilities_usd_change"]), _signed_usd(t["reserves_usd_change"])]
-    table.add_row(*cells, style="bold")
-    console.print(table)
-    console.print(f"{report.wallets_verified} wallets verified, {len(report.failures)} row(s) failed")
-    for f in report.failures[:50]:
-        console.print(f"[red]row {f['row']}[/red] {f['chain']} {f['asset']} {f['address']}: {f['reason']}")
-    if len(report.failures) > 50:
-        console.print(f"... and {len(report.failures) - 50} more failed rows (see reserves.json)")
-    console.print(("[green]" if report.ok else "[bold red]") + report.status)
-
-
 def report_html(report: ReserveReport) -> str:
     e = html.escape
     prev = report.previous_round_id

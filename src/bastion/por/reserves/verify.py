@@ -100,7 +100,7 @@ def read_registry(path: Path) -> dict[tuple[str, str], tuple[str, str]]:
         raise ReservesInputError(name, [(None, "header", f"missing column(s): {', '.join(sorted(missing))}")])
     out: dict[tuple[str, str], tuple[str, str]] = {}
     problems: list[tuple[int | None, str, str]] = []
-    for i, rec in enumerate(reader, start=1):
+    for i, rec in enumerate(reader, start=2):  # as a spreadsheet shows it: the header is row 1
         chain, address = (rec.get("chain") or "").strip().lower(), (rec.get("address") or "").strip()
         exchange = (rec.get("exchange") or "").strip()
         if not chain or not address or not exchange:

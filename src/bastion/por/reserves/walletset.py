@@ -5,7 +5,8 @@ cannot silently drop a field):
 
     chain,asset,address,balance,snapshot_height,message,signature,pubkey_or_script
 
-Rows are numbered from 1 (the first data row; the CSV header is not a row). Every malformed row is
+Rows are numbered as a spreadsheet shows them: the header is row 1, the first data row is row 2 (a Parquet
+file's rows likewise, so the same wallet has the same number in both forms). Every malformed row is
 reported, with file, row and field, before anything is verified.
 """
 
@@ -82,7 +83,7 @@ def _csv_records(data: bytes, name: str) -> list[dict[str, Any]]:
         records = list(reader)
     except csv.Error as exc:
         raise ReservesInputError(name, [(reader.line_num, "file", f"malformed CSV: {exc}")]) from None
-    for i, rec in enumerate(records, start=1):
+    for i, rec in enumerate(records, start=2):  # as a spreadsheet shows it: the header is row 1
         if None in rec:
             raise ReservesInputError(name, [(i, "row", f"more fields than the {len(header)} columns")])
     return records
@@ -120,7 +121,7 @@ def _check_header(header: list[str], name: str) -> None:
 def parse_records(records: Iterable[Mapping[str, Any]], name: str) -> list[WalletRow]:
     rows: list[WalletRow] = []
     problems: list[tuple[int | None, str, str]] = []
-    for i, rec in enumerate(records, start=1):
+    for i, rec in enumerate(records, start=2):  # as a spreadsheet shows it: the header is row 1
         bad_before = len(problems)
 
         def text(field: str, required: bool = True, rec: Mapping[str, Any] = rec, i: int = i) -> str:

@@ -1,7 +1,9 @@
 """The public proof-of-reserves page: the round's header, the reserve table, the public files and a verifier
-that checks a user's inclusion proof in the browser (docs/web.md).
+that checks a user's inclusion proof in the browser (docs/web.md); the rounds index (history and trend).
 
-The round directory is `Settings.round_dir` (BASTION_ROUND_DIR, `bastion serve --round DIR`). Only the files
+The rounds are `Settings.rounds_dir` (BASTION_ROUNDS_DIR, `bastion serve --rounds DIR`: every round directory
+in it, numbered in order, the newest shown by default), or the one round of `Settings.round_dir`
+(BASTION_ROUND_DIR, `bastion serve --round DIR`). Only the files
 round.json names (itself, the leaf list, the batch proofs) and reserves.json are served, by exact name:
 never `private/` (the prover's secrets) nor `users/` (each user's own proof). The page is static HTML, CSS
 and JavaScript modules shipped in the package; nothing on it is fetched from anywhere but this service.
@@ -18,7 +20,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from bastion.por.history import RoundHistory
 from bastion.service.deps import SettingsDep
+from bastion.settings import Settings
 
 router = APIRouter(tags=["proof of reserves"])
 
@@ -57,10 +61,60 @@ class PublicFile:
     kind: str
 
 
-def _round_dir(settings: SettingsDep) -> Path:
+def history(settings: Settings) -> RoundHistory:
+    """Every published round, numbered (rounds_dir), or the lone round of round_dir as a history of one."""
+    from bastion.por.history import RoundHistoryError, history_of_one, load_history_cached
+
+    try:
+        if settings.rounds_dir is not None:
+            return load_history_cached(settings.rounds_dir)
+        if settings.round_dir is not None:
+            return history_of_one(settings.round_dir)
+    except RoundHistoryError as exc:
+        raise HTTPException(500, f"the published rounds cannot be read: {exc}") from None
+    raise HTTPException(
+        404,
+        "no round is published here (set BASTION_ROUNDS_DIR or BASTION_ROUND_DIR, or `bastion serve --rounds DIR` "
+        "or `--round DIR`)",
+    )
+
+
+@dataclass(frozen=True)
+class Published:
+    """One published round: its directory, its id, and its place in the history (None: a lone round whose
+    round.json the reserves side cannot read; the page still shows what it has)."""
+
+    path: Path
+    round_id: str
+    history: dict[str, Any] | None
+
+
+def published(settings: Settings, round_id: str | None = None) -> Published:
+    """The round `round_id` (default: the newest) of what is published; 404 when there is none."""
+    from bastion.por.history import RoundHistoryError, entry_summary, history_of_one
+
+    if settings.rounds_dir is not None:
+        h = history(settings)
+        entry = h.latest if round_id is None else h.get(round_id)
+        if entry is None:
+            raise HTTPException(404, f"no published round {round_id!r}" if round_id else "no round is published here")
+        return Published(entry.path, entry.round_id, {**entry_summary(entry, True), "rounds": len(h.rounds)})
     if settings.round_dir is None:
-        raise HTTPException(404, "no round is published here (set BASTION_ROUND_DIR or `bastion serve --round DIR`)")
-    return settings.round_dir
+        history(settings)  # raises the 404 that says how to publish a round
+    path = settings.round_dir
+    assert path is not None
+    rid = str(_read_round(path).get("round_id"))
+    if round_id is not None and round_id != rid:
+        raise HTTPException(404, f"no published round {round_id!r}")
+    try:
+        summary: dict[str, Any] | None = {**entry_summary(history_of_one(path).rounds[0], False), "rounds": 1}
+    except RoundHistoryError:
+        summary = None
+    return Published(path, rid, summary)
+
+
+def _round_dir(settings: SettingsDep) -> Path:
+    return published(settings).path
 
 
 def _read_round(round_dir: Path) -> dict[str, Any]:
@@ -151,7 +205,18 @@ def _reserves_view(round_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str
     return lines, summary, None
 
 
-def round_view(round_dir: Path) -> dict[str, Any]:
+def _usd_value(amount: Any, price: Any) -> str | None:
+    """amount x price, to the cent, or None when either is missing or not a number."""
+    from decimal import ROUND_HALF_EVEN, InvalidOperation
+
+    try:
+        value = Decimal(str(amount)) * Decimal(str(price))
+    except (InvalidOperation, ValueError):
+        return None
+    return _dec(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
+
+
+def round_view(round_dir: Path, files_url: str = "/por/files") -> dict[str, Any]:
     """What the page shows: the round's header, one line per asset, the reserves summary and the files."""
     raw = _read_round(round_dir)
     circuit: dict[str, Any] = raw["circuit"] if isinstance(raw.get("circuit"), dict) else {}
@@ -169,6 +234,7 @@ def round_view(round_dir: Path) -> dict[str, Any]:
             "total_equity": a.get("total_equity"),
             "total_debt": a.get("total_debt"),
             "net_liabilities": a.get("net_liabilities"),
+            "user_assets_usd": _usd_value(a.get("net_liabilities"), a.get("price_usd")),
             "reserves": None,
             "ratio": None,
             "ratio_percent": None,
@@ -196,7 +262,7 @@ def round_view(round_dir: Path) -> dict[str, Any]:
         "reserves": summary,
         "reserves_missing": missing,
         "files": [
-            {"name": f.name, "url": f"/por/files/{f.name}", "size": f.size, "sha256": f.sha256, "kind": f.kind}
+            {"name": f.name, "url": f"{files_url}/{f.name}", "size": f.size, "sha256": f.sha256, "kind": f.kind}
             for f in public_files(round_dir, raw)
         ],
     }
@@ -226,19 +292,57 @@ def static(name: str) -> FileResponse:
     return FileResponse(path, media_type=_MEDIA[path.suffix], headers=_PAGE_HEADERS)
 
 
+@router.get("/por/rounds", include_in_schema=False)
+def rounds_page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "rounds.html", media_type=_MEDIA[".html"], headers=_PAGE_HEADERS)
+
+
+def _entry_view(p: Published) -> dict[str, Any]:
+    view = round_view(p.path, f"/por/rounds/{p.round_id}/files")
+    view["history"] = p.history
+    return view
+
+
 @router.get("/por/api/round")
 def published_round(settings: SettingsDep) -> dict[str, Any]:
-    """The published round: header, per-asset liabilities with reserves and ratio when verified, files."""
-    return round_view(_round_dir(settings))
+    """The newest published round: header, per-asset liabilities with reserves and ratio when verified, files,
+    and its place in the history (number, change since the previous round)."""
+    view = _entry_view(published(settings))
+    view["files"] = [{**f, "url": f"/por/files/{f['name']}"} for f in view["files"]]
+    return view
 
 
-@router.get("/por/files/{name:path}", include_in_schema=False)
-def public_file(name: str, settings: SettingsDep) -> Response:
-    """A public file of the round, by the exact name round.json gives it; anything else is 404."""
-    round_dir = _round_dir(settings)
+@router.get("/por/api/rounds")
+def published_rounds(settings: SettingsDep) -> dict[str, Any]:
+    """Every published round, oldest first (id, number, snapshot time, totals in USD, ratios, change since the
+    previous round), and the trend per asset (user assets, wallet assets, ratio in each round)."""
+    from bastion.por.history import history_json
+
+    return history_json(history(settings))
+
+
+@router.get("/por/api/rounds/{round_id}")
+def published_round_by_id(round_id: str, settings: SettingsDep) -> dict[str, Any]:
+    """One published round, as /por/api/round gives the newest."""
+    return _entry_view(published(settings, round_id))
+
+
+def _file_response(round_dir: Path, name: str) -> Response:
     raw = _read_round(round_dir)
     for f in public_files(round_dir, raw):
         if f.name == name:
             media = "application/json" if f.name.endswith(".json") else "application/octet-stream"
             return FileResponse(f.path, media_type=media, filename=PurePosixPath(f.name).name)
     raise HTTPException(404, "not a public file of this round")
+
+
+@router.get("/por/files/{name:path}", include_in_schema=False)
+def public_file(name: str, settings: SettingsDep) -> Response:
+    """A public file of the newest round, by the exact name round.json gives it; anything else is 404."""
+    return _file_response(_round_dir(settings), name)
+
+
+@router.get("/por/rounds/{round_id}/files/{name:path}", include_in_schema=False)
+def public_round_file(round_id: str, name: str, settings: SettingsDep) -> Response:
+    """A public file of a published round, by the exact name its round.json gives it; anything else is 404."""
+    return _file_response(published(settings, round_id).path, name)

@@ -1,6 +1,7 @@
 // The page: loads the published round from this service, fills the header, the reserve table and the file
 // list, and verifies a dropped inclusion proof in the browser (userproof.js). Every value is put in the page
 // with textContent: a proof file is data, never markup.
+import { amount, signed, usd } from "./format.js";
 import { verifyUserProof } from "./userproof.js";
 
 const $ = (id) => document.getElementById(id);
@@ -49,6 +50,11 @@ function renderRound(view) {
     ["Circuit digest", r.circuit_digest, "circuit-digest"], ["Leaf root (SHA-256)", r.leaf_root, "leaf-root"],
     ["Leaves", r.leaf_count, "leaf-count"], ["Users", r.users, "users"], ["Batch proofs", r.batches, "batches"],
   ];
+  const hist = view.history;
+  if (hist) {
+    if (hist.number) items.unshift(["Round number", `No. ${hist.number}: ${hist.publication}`, "round-number"]);
+    items.push(["Previous round", hist.previous_round_id ?? "none (first round)", "previous-round"]);
+  }
   for (const [k, v, id] of items) {
     dl.append(el("dt", k));
     const dd = el("dd", v ?? "-");
@@ -57,16 +63,23 @@ function renderRound(view) {
   }
 
   const tbody = $("reserve-table").querySelector("tbody");
+  const change = {};
+  for (const c of hist?.assets ?? []) change[c.asset] = c;
+  const hasPrev = Boolean(hist?.previous_round_id);
+  $("change-head").textContent = hasPrev ? `Change in user assets since ${hist.previous_round_id}` : "Change";
   for (const a of view.assets) {
-    const tr = row([a.asset, a.net_liabilities, a.reserves ?? "-", a.ratio_percent ?? "-"],
-      a.status === "under" ? "under" : "");
+    const c = change[a.asset];
+    const delta = !hasPrev ? "first round" : c?.user_assets_change == null ? "new" : signed(c.user_assets_change);
+    const tr = row([a.asset, amount(a.net_liabilities), amount(a.reserves), a.ratio_percent ?? "-",
+      usd(a.user_assets_usd), delta], a.status === "under" ? "under" : "");
     tr.dataset.asset = a.asset;
     tbody.append(tr);
   }
   const status = $("reserves-status");
   if (view.reserves) {
+    const totalChange = hasPrev ? usd(hist.totals.user_assets_usd_change, true) : "";
     tbody.append(row(["Total (USD)", usd(view.reserves.liabilities_usd), usd(view.reserves.reserves_usd),
-      view.reserves.ratio_percent], "total"));
+      view.reserves.ratio_percent, usd(view.reserves.liabilities_usd), totalChange], "total"));
     status.textContent = `${view.reserves.summary} (${view.reserves.wallets_verified} wallets verified)`;
     status.className = view.reserves.status === "ok" ? "ok" : "bad";
   } else {
@@ -85,16 +98,13 @@ function renderRound(view) {
   }
 }
 
-function usd(v) {
-  if (v === null || v === undefined) return "-";
-  const [whole, frac = ""] = String(v).split(".");
-  const rounded = BigInt(whole) + (frac && frac[0] >= "5" ? 1n : 0n);
-  return "$" + rounded.toLocaleString("en-US");
-}
+// ?round=ID shows that round of the published history; without it, the newest.
+const wanted = new URLSearchParams(location.search).get("round");
 
 async function loadRound() {
   try {
-    const resp = await fetch("/por/api/round", { credentials: "omit" });
+    const url = wanted ? `/por/api/rounds/${encodeURIComponent(wanted)}` : "/por/api/round";
+    const resp = await fetch(url, { credentials: "omit" });
     if (!resp.ok) {
       const body = await resp.json().catch(() => ({}));
       throw new Error(body.message || body.detail || `HTTP ${resp.status}`);
