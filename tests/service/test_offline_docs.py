@@ -19,7 +19,15 @@ from bastion.report import pdf
 from bastion.service.app import create_app
 from bastion.service.testing import ServerThread
 
-CHROMIUM = os.environ.get("BASTION_CHROMIUM", pdf.CHROMIUM)
+
+def _chromium() -> str:
+    try:
+        return pdf.chromium_path()  # BASTION_CHROMIUM, else the first Chromium on PATH
+    except pdf.PdfRendererMissing:
+        return "/usr/bin/chromium"  # named in the skip message below
+
+
+CHROMIUM = _chromium()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
