@@ -36,7 +36,9 @@ def test_cli_end_to_end(db_url: str, tmp_path: Path, session_factory) -> None:  
     cols[6] = cols[6][:-4] + ("0000" if not cols[6].endswith("0000") else "1111")  # the signature, broken
     bad.write_text("\n".join([text[0], ",".join(cols)]) + "\n")
     r = run(app, ["pfund", "verify-wallets", str(bad), "--round", str(d), "--database-url", db_url])
-    assert r.exit_code == 1 and "0/1 wallets verified" in r.output and "row 1:" in r.output, r.output
+    assert r.exit_code == 1 and "0/1 wallets verified" in r.output and "row 2:" in r.output, (
+        r.output
+    )  # the file's line (the header is line 1)
     r = run(app, ["pfund", "status", "--json", "--database-url", db_url])
     assert json.loads(r.stdout)["wallets_cover_ledger"] is False
 

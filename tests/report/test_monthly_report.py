@@ -270,7 +270,8 @@ def test_report_figures_equal_the_ground_truth(month: Month) -> None:
     # How to verify: public URLs and commands only, never the operator's paths or a placeholder
     assert str(month.out.parent) not in text and "WALLETS.csv" not in text and "demo-out" not in text
     page = (month.out / "report.html").read_text()
-    assert page.count("<svg") == 3 and "<script" not in page
+    # 3 charts, plus the protection section's 2 (fund size over time, beginners' margin calls by cohort)
+    assert page.count("<svg") == 5 and "<script" not in page
     assert "No data" not in page  # a full month has no empty section
     _the_layout_holds(pdf, page)
     _the_signature_verifies_and_fails_on_one_changed_byte(month)

@@ -130,7 +130,14 @@ def test_a_tampered_real_proof_fails_in_both(page: Any, real_server: str, real: 
 def test_the_real_round_publishes_its_files_and_none_of_its_secrets(real_server: str, real: Real) -> None:
     doc = real.round_json()
     files = {f["name"] for f in httpx.get(f"{real_server}/por/api/round").json()["files"]}
-    assert files == {"round.json", "leaves.bin", "reserves.json", *(b["file"] for b in doc["batches"])}
+    # reserves verify published the signed wallet set and the price table beside reserves.json
+    assert files == {
+        "round.json", "leaves.bin", "reserves.json", "wallets.csv", "prices.json", *(b["file"] for b in doc["batches"])
+    }  # fmt: skip
+    listed = json.loads((real.round / "reserves.json").read_text())["public_files"]
+    for entry in listed:
+        body = httpx.get(f"{real_server}/por/files/{entry['file']}").content
+        assert hashlib.sha256(body).hexdigest() == entry["sha256"]
     leaves = httpx.get(f"{real_server}/por/files/leaves.bin").content
     assert hashlib.sha256(leaves).hexdigest() == doc["leaves"]["sha256"]
     for b in doc["batches"]:

@@ -20,6 +20,14 @@ from rich.console import Console
 
 console = Console()
 DEMO_EXCHANGE = "Demo Exchange"
+# Each chain's height (block, slot, ledger or version) the demo round's balances are taken at.
+DEMO_HEIGHTS = {
+    "bitcoin": 870_000, "ethereum": 21_000_000, "tron": 67_000_000, "arbitrum": 280_000_000,
+    "optimism": 128_000_000, "bsc": 44_000_000, "polygon": 64_000_000, "avalanche": 53_000_000,
+    "solana": 305_000_000, "xrpl": 92_000_000, "dogecoin": 5_450_000, "litecoin": 2_800_000,
+    "bitcoin-cash": 872_000, "polkadot": 23_500_000, "cardano": 11_200_000, "ton": 43_000_000,
+    "near": 133_000_000, "aptos": 2_100_000_000,
+}  # fmt: skip
 
 
 def _previous_month() -> str:
@@ -37,6 +45,7 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     from bastion.cli.output import print_reserve_report
     from bastion.cli.por_liabilities import RichProgress, progress_bar
     from bastion.db.session import make_engine, make_sessionmaker
+    from bastion.por.reserves.publish import publish_reserve_files
     from bastion.por.reserves.report import build_report, round_reserves_of, write_reserves
     from bastion.por.reserves.round import load_round
     from bastion.por.reserves.verify import verify_wallet_set
@@ -72,7 +81,7 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     config = RoundConfig(
         exchange=DEMO_EXCHANGE, round_id=month,
         snapshot_time=end.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
-        block_heights={"bitcoin": 870_000, "ethereum": 21_000_000, "tron": 67_000_000, "arbitrum": 280_000_000},
+        block_heights=DEMO_HEIGHTS,
     )  # fmt: skip
     with progress_bar() as bar:
         summary = prove_round(out / "snapshot", round_dir, config, RichProgress(bar))
@@ -83,7 +92,7 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     made = make_wallet_set(read_round(round_dir), wallets, seed=1)
     rnd = load_round(round_dir)
     result = verify_wallet_set(rnd, read_wallet_set(wallets))
-    write_reserves(result, round_dir / "reserves.json")
+    write_reserves(result, round_dir / "reserves.json", publish_reserve_files(rnd, wallets, round_dir))
     print_reserve_report(build_report(round_reserves_of(result)), {n: a.decimals for n, a in rnd.assets.items()})
     console.print(f"{made.wallets} wallets verified")
 
@@ -114,6 +123,8 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     lines = [
         f"report:       {paths.html}{pdf_note}",
         f"round:        {round_dir}/ (publish all but private/; check: bastion por verify {round_dir})",
+        f"reserves:     {round_dir}/wallets.csv, prices.json, reserves.json (check: bastion por reserves verify "
+        f"{round_dir}/wallets.csv --round {round_dir} --out CHECK_DIR/reserves.json)",
         f"user proof:   {user_file} (check: bastion por verify-user {user_file} --round {round_dir})",
         f"web page:     bastion serve --round {round_dir}  then open http://127.0.0.1:8000/por/",
     ]

@@ -9,6 +9,7 @@ Exit codes: 0 all good; 1 an asset under 100% or a wallet proof that failed (nam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,8 @@ def challenge(round_dir: Path = typer.Argument(..., help="The round directory (h
     typer.echo(challenge_message(rnd))
 
 
-def _sources(bitcoin_rpc: str, evm_rpc: list[str], tokens: list[str]) -> list[BalanceSource]:
+def _sources(bitcoin_rpc: str, evm_rpc: list[str], tokens: list[str], nodes: Sequence[str] = ()) -> list[BalanceSource]:
+    from bastion.por.reserves.native_sources import native_source
     from bastion.por.reserves.sources import BitcoinCoreSource, EvmRpcSource
 
     sources: list[BalanceSource] = []
@@ -80,6 +82,14 @@ def _sources(bitcoin_rpc: str, evm_rpc: list[str], tokens: list[str]) -> list[Ba
         if not sep or not url:
             raise typer.BadParameter(f"--evm-rpc {spec!r}: expected CHAIN=URL")
         sources.append(EvmRpcSource(chain.lower(), url, tokens=token_map.get(chain.lower())))
+    for spec in nodes:
+        chain, sep, url = spec.partition("=")
+        if not sep or not url:
+            raise typer.BadParameter(f"--node {spec!r}: expected CHAIN=URL", param_hint="--node")
+        try:
+            sources.append(native_source(chain.lower(), url))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--node") from None
     return sources
 
 
@@ -99,9 +109,17 @@ def reserves_verify(
     token: list[str] = typer.Option(
         [], "--token", help="CHAIN:ASSET=CONTRACT:DECIMALS, an ERC-20 read with balanceOf; repeatable."
     ),
+    node: list[str] = typer.Option(
+        [],
+        "--node",
+        help="CHAIN=URL of a native chain's node API (xrpl, solana, near, aptos, polkadot sidecar, cardano Koios, "
+        "ton toncenter v3, dogecoin, litecoin, bitcoin-cash): balances at the round's height, NEAR/Aptos account "
+        "keys; repeatable.",
+    ),
     out: Path | None = typer.Option(None, "--out", help="Where to write the result (default ROUND_DIR/reserves.json)."),
 ) -> None:
-    """Verify every wallet's ownership proof and balance; write reserves.json; print the reserve table."""
+    """Verify every wallet's ownership proof and balance; write reserves.json with the wallet set (as
+    wallets.csv) and prices.json beside it, for publication; print the reserve table."""
     from bastion.cli.output import print_reserve_report
     from bastion.por.reserves.errors import ReservesInputError
     from bastion.por.reserves.report import RESERVES_FILE, build_report, round_reserves_of, write_reserves
@@ -116,11 +134,15 @@ def reserves_verify(
     except ReservesInputError as exc:
         raise _input_error(exc) from None
     try:
-        result = verify_wallet_set(rnd, wallet_set, registry=claimed, sources=_sources(bitcoin_rpc, evm_rpc, token))
+        sources = _sources(bitcoin_rpc, evm_rpc, token, node)
+        result = verify_wallet_set(rnd, wallet_set, registry=claimed, sources=sources)
     except BalanceSourceError as exc:
         raise _input_error(exc) from None
+    from bastion.por.reserves.publish import publish_reserve_files
+
     target = out or round_dir / RESERVES_FILE
-    write_reserves(result, target)
+    published = publish_reserve_files(rnd, wallets, target.parent)
+    write_reserves(result, target, published)
     report = build_report(round_reserves_of(result))
     print_reserve_report(report, {name: a.decimals for name, a in rnd.assets.items()})
     typer.echo(f"wrote {target}")

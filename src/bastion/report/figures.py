@@ -24,6 +24,8 @@ from bastion.keys.metrics import KeysMonthly
 from bastion.por.reserves.report import RESERVES_FILE, RESERVES_FORMAT, ReserveReport
 from bastion.protection.cooling_off import CoolingOffMonth
 from bastion.protection.deposits import DepositsMonth
+from bastion.report.protection import ProtectionSection
+from bastion.report.protection import to_json as protection_json
 from bastion.risk.metrics import RiskMetrics
 
 
@@ -349,6 +351,8 @@ class MonthlyReport:
     public_url: str | None = None
     # The Ed25519 public key (hex) the report is signed with, printed in it so a reader knows what to check.
     signer_public_key: str | None = None
+    # The user protection fund, both funds' disclosures and beginner protection (bastion.report.protection).
+    protection: ProtectionSection | None = None
 
     @property
     def prices(self) -> dict[str, Decimal]:
@@ -445,6 +449,10 @@ def gather(
         number = (n, words)
         previous_round = previous_round or before
     fund = load_fund_security(round_dir, reserves, previous_round, number) if round_dir is not None else None
+    from bastion.report import protection
+
+    with factory() as s:
+        section = protection.gather(s, start, end)
     return MonthlyReport(
         month=month,
         exchange=fund.report.exchange if fund else "",
@@ -455,6 +463,7 @@ def gather(
         fund=fund,
         public_url=public_url,
         signer_public_key=signer_public_key,
+        protection=section,
     )
 
 
@@ -586,4 +595,5 @@ def figures_json(r: MonthlyReport) -> dict[str, Any]:
         "signer_public_key": r.signer_public_key,
         "previous_month": r.previous_month,
         "previous": None if r.previous is None else db(r.previous),
+        **({} if r.protection is None else protection_json(r.protection)),
     }

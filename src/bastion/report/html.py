@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from bastion.report import charts
+from bastion.report import charts, protection
 from bastion.report.figures import DbFigures, MonthlyReport
 
 MONTHS = list(calendar.month_name)[1:]
@@ -323,6 +323,8 @@ def context(r: MonthlyReport) -> dict[str, Any]:
             "missing_memo": "Memo missing",
         },
         "no_data": NO_DATA,
+        # the user protection fund, both funds' disclosures and beginner protection: its own template
+        "protection_section": Markup(protection.render(r.protection) if r.protection is not None else ""),
     }
 
 

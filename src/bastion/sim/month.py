@@ -14,7 +14,12 @@
 - cooling-off activations, order prechecks and mistaken deposits (`sim.user_protection`) over the protection
   routes (`user_protection.send`): activations, prechecks from every channel, the chain watcher's
   observations, the users' self-service checks and support's case moves. The protection clock follows the
-  simulated time too.
+  simulated time too;
+- new derivatives traders under beginner protection, which the exchange's rules switch on part-way through
+  (`sim.beginners`): accounts, questionnaires (as the user, signed), first orders through the precheck,
+  first trades and their margin events;
+- the user protection fund (`sim.protection_fund`): contributions, a transfer, one hack with its affected
+  users paid (the payout sent twice) and the incident closed.
 
 What was generated (attacks, values, counts) and what the service was seen to do is written to
 `out_dir/ground-truth.json`; the report's figures are checked against it in tests.
@@ -35,6 +40,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from bastion.sim.protection_fund import FundTruth
 
 TRUTH_FILE = "ground-truth.json"
 FORMAT = "bastion-month-truth/1"
@@ -150,6 +157,17 @@ class ProtectionTruth:
 
 
 @dataclass
+class BeginnersTruth:
+    switch_at: str = ""
+    traders: int = 0
+    refusals_by_rule: dict[str, int] = field(default_factory=dict)
+    users_refused: int = 0
+    questionnaire_passed: int = 0
+    questionnaire_failed: int = 0
+    cohorts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class MonthGroundTruth:
     month: str
     start: str
@@ -162,6 +180,8 @@ class MonthGroundTruth:
     keys: KeysTruth = field(default_factory=KeysTruth)
     funds: FundsTruth = field(default_factory=FundsTruth)
     protection: ProtectionTruth = field(default_factory=ProtectionTruth)
+    beginners: BeginnersTruth = field(default_factory=BeginnersTruth)
+    protection_fund: FundTruth = field(default_factory=FundTruth)
     seconds: dict[str, float] = field(default_factory=dict)
     format: str = FORMAT
 
@@ -179,7 +199,11 @@ class MonthGroundTruth:
         if raw.get("format") != FORMAT:
             raise ValueError(f"{path}: format {raw.get('format')!r}, expected {FORMAT}")
         return cls(
-            **{k: v for k, v in raw.items() if k not in ("risk", "keys", "funds", "protection")},
+            **{
+                k: v
+                for k, v in raw.items()
+                if k not in ("risk", "keys", "funds", "protection", "beginners", "protection_fund")
+            },
             risk=RiskTruth(**raw["risk"]),
             keys=KeysTruth(**raw["keys"]),
             funds=FundsTruth(
@@ -187,6 +211,8 @@ class MonthGroundTruth:
                 pools=[PoolTruthOut(**p) for p in raw["funds"]["pools"]],
             ),
             protection=ProtectionTruth(**raw["protection"]),
+            beginners=BeginnersTruth(**raw.get("beginners", {})),
+            protection_fund=FundTruth(**raw.get("protection_fund", {})),
         )
 
 
@@ -609,6 +635,80 @@ def _run_protection(
     truth.unrecoverable = t.unrecoverable
 
 
+# ---------------------------------------------------------------------------------- beginners, protection fund
+def _simulated_clock(app: Any) -> Callable[[datetime], None]:
+    from bastion.service.deps import set_protection_clock
+
+    clock = [datetime.now(UTC)]
+    set_protection_clock(app, lambda: clock[0])
+
+    def set_time(at: datetime) -> None:
+        clock[0] = at
+
+    return set_time
+
+
+def _beginners_off(app: Any, client: Any, start: datetime) -> None:
+    """The exchange's beginner rules are off when the month starts (a month simulated earlier in the same
+    database may have left them on), so the cooling-off phase's orders meet only the user's own periods."""
+    from bastion.service.deps import set_protection_clock
+    from bastion.sim import beginners
+
+    _simulated_clock(app)(start)
+    try:
+        r = client.put("/v1/beginner/rules", json={"definition": beginners.rules(False), "actor": "sim"})
+        if r.status_code != 200:
+            raise RuntimeError(f"beginner rules: HTTP {r.status_code} {r.text[:200]}")
+    finally:
+        set_protection_clock(app, None)
+
+
+def _run_beginners(
+    app: Any, client: Any, truth: BeginnersTruth, month: str, start: datetime, days: int, users: int, seed: int,
+    step: Step,
+) -> None:  # fmt: skip
+    from bastion.service.deps import set_protection_clock
+    from bastion.service.testing import user_key_headers
+    from bastion.sim import beginners
+
+    m = beginners.simulate(seed=seed, traders=max(40, users // 5), start=start, days=days, prefix=f"{month}:")
+    try:
+        sent = beginners.send(
+            client,
+            m,
+            _simulated_clock(app),
+            lambda u, meth, p, b: user_key_headers(app, u, meth, p, b),
+            progress=lambda i, n: step("beginners", i, n),
+        )
+    finally:
+        set_protection_clock(app, None)
+    if sent.surprises:
+        raise RuntimeError(f"beginner protection answered otherwise than planned: {sent.surprises[:3]}")
+    t = m.truth
+    truth.switch_at = m.switch_at.isoformat()
+    truth.traders = sum(c.traders for c in t.cohorts.values())
+    truth.refusals_by_rule = t.refusals_by_rule
+    truth.users_refused = t.users_refused
+    truth.questionnaire_passed = t.questionnaire_passed
+    truth.questionnaire_failed = t.questionnaire_failed
+    truth.cohorts = t.cohorts_json()
+
+
+def _run_protection_fund(
+    app: Any, client: Any, truth: FundTruth, month: str, start: datetime, days: int, seed: int
+) -> None:
+    from bastion.service.deps import set_protection_clock
+    from bastion.sim import protection_fund
+
+    m = protection_fund.simulate_month(seed=seed, start=start, days=days, prefix=f"{month}:")
+    try:
+        protection_fund.send_month(client, m, _simulated_clock(app))
+    finally:
+        set_protection_clock(app, None)
+    for k, v in vars(m.truth).items():
+        setattr(truth, k, v)
+
+
 # ------------------------------------------------------------------------------------------------- main
 def simulate_month(
     out_dir: Path | str,
@@ -677,8 +777,15 @@ def simulate_month(
         _run_funds(client, truth.funds, month, start, days, users, _seed(seed, month, 3), step)
         truth.seconds["funds"] = round(time.perf_counter() - t0, 2)
         t0 = time.perf_counter()
+        _beginners_off(app, client, start)
         _run_protection(app, client, truth.protection, month, start, days, users, _seed(seed, month, 4), step)
         truth.seconds["protection"] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        _run_beginners(app, client, truth.beginners, month, start, days, users, _seed(seed, month, 5), step)
+        truth.seconds["beginners"] = round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        _run_protection_fund(app, client, truth.protection_fund, month, start, days, _seed(seed, month, 6))
+        truth.seconds["protection_fund"] = round(time.perf_counter() - t0, 2)
     app.state.engine.dispose()
     truth.write(out / TRUTH_FILE)
     return truth

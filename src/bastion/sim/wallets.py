@@ -4,8 +4,11 @@ Reserves cover each asset's net liabilities by a few percent (2-8%, seeded), exc
 `shortfall`, whose reserves are `net_liabilities * (1 - shortfall[asset])`. Wallet types:
 - BTC: P2PKH (BIP-137), P2WPKH (BIP-322 and BIP-137), P2SH-P2WPKH (BIP-322), taproot (BIP-322) and one
   2-of-3 P2WSH multisig (two rows, one BIP-137 signature per key, the witness script in pubkey_or_script);
-- ETH on Ethereum, Arbitrum and Optimism; TRX on TRON; USDT on Ethereum, TRON and BSC;
-- every other asset as an ERC-20-like token on Ethereum, Polygon and BSC (EIP-191 personal_sign).
+- ETH on Ethereum, Arbitrum and Optimism; TRX on TRON; BNB on BSC; AVAX on Avalanche C-Chain; USDT on
+  Ethereum, TRON and BSC;
+- SOL, XRP, DOGE, LTC, BCH, DOT, ADA, TON, NEAR, APT on their own chains (`NATIVE_BY_ASSET`), signed as
+  those chains' wallets sign (`bastion.sim.native_wallets`);
+- the remaining assets (tokens: USDC, LINK, SHIB, DAI, UNI, PEPE) as ERC-20 tokens on Ethereum, Polygon and BSC.
 Keys come from `random.Random(seed)`: demo keys only, never for real funds.
 """
 
@@ -21,9 +24,28 @@ from bastion.por.reserves import bitcoin, evm
 from bastion.por.reserves.challenge import challenge_message
 from bastion.por.reserves.round import parse_round
 from bastion.por.reserves.walletset import write_wallet_csv
+from bastion.sim.native_wallets import ROUND_SIGNERS, SIGNERS
 
 BTC_KINDS = ("p2pkh", "p2wpkh", "p2sh-p2wpkh", "p2tr", "p2wpkh-bip137")
-EVM_BY_ASSET = {"ETH": ("ethereum", "arbitrum", "optimism"), "USDT": ("ethereum", "tron", "bsc"), "TRX": ("tron",)}
+EVM_BY_ASSET = {
+    "ETH": ("ethereum", "arbitrum", "optimism"),
+    "USDT": ("ethereum", "tron", "bsc"),
+    "TRX": ("tron",),
+    "BNB": ("bsc",),
+    "AVAX": ("avalanche",),
+}
+NATIVE_BY_ASSET = {
+    "SOL": "solana",
+    "XRP": "xrpl",
+    "DOGE": "dogecoin",
+    "LTC": "litecoin",
+    "BCH": "bitcoin-cash",
+    "DOT": "polkadot",
+    "ADA": "cardano",
+    "TON": "ton",
+    "NEAR": "near",
+    "APT": "aptos",
+}
 TOKEN_CHAINS = ("ethereum", "polygon", "bsc")
 
 
@@ -87,6 +109,16 @@ def make_wallet_set(
                     rows.extend(_multisig_rows(secret, raw, message, bal, height("bitcoin")))
                     continue
                 rows.append(_btc_row(BTC_KINDS[i % len(BTC_KINDS)], secret(), raw, message, bal, height("bitcoin")))
+                continue
+            if name in NATIVE_BY_ASSET:
+                chain = NATIVE_BY_ASSET[name]
+                if chain in ROUND_SIGNERS:
+                    signed = ROUND_SIGNERS[chain](secret(), message, rnd.exchange, rnd.nonce)
+                else:
+                    signers = SIGNERS[chain]
+                    signed = signers[i % len(signers)](secret(), message)
+                address, signature, script = signed
+                rows.append(_row(chain, name, address, bal, height(chain), message, signature, script))
                 continue
             chains = EVM_BY_ASSET.get(name, TOKEN_CHAINS)
             chain = chains[i % len(chains)]

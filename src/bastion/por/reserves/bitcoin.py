@@ -164,8 +164,9 @@ def multisig_scripts(script: bytes) -> dict[str, bytes]:
 
 
 # ------------------------------------------------------------------------------------- BIP-137
-def message_hash(message: bytes) -> bytes:
-    return bytes(double_sha256(MAGIC + compact.to_bytes(len(message)) + message))
+def message_hash(message: bytes, magic: bytes = MAGIC) -> bytes:
+    """Bitcoin Core's signed-message hash; forks (Litecoin, Dogecoin) change only the magic prefix."""
+    return bytes(double_sha256(magic + compact.to_bytes(len(message)) + message))
 
 
 def decode_signature(text: str) -> bytes:
@@ -175,7 +176,7 @@ def decode_signature(text: str) -> bytes:
         raise ProofError("signature is not base64") from None
 
 
-def recover_bip137(message: bytes, sig: bytes) -> tuple[bytes, int]:
+def recover_bip137(message: bytes, sig: bytes, magic: bytes = MAGIC) -> tuple[bytes, int]:
     """(the signer's serialized public key, header byte) of a 65-byte BIP-137 signature."""
     if len(sig) != 65 or not 27 <= sig[0] <= 42:
         raise ProofError("not a BIP-137 signature (65 bytes, header 27-42)")
@@ -183,17 +184,19 @@ def recover_bip137(message: bytes, sig: bytes) -> tuple[bytes, int]:
     recid = (header - 27) & 3
     try:
         key = coincurve.PublicKey.from_signature_and_message(
-            sig[1:] + bytes([recid]), message_hash(message), hasher=None
+            sig[1:] + bytes([recid]), message_hash(message, magic), hasher=None
         )
     except Exception:
         raise ProofError("no public key can be recovered from the signature") from None
     return key.format(compressed=header >= 31), header
 
 
-def sign_bip137(secret: bytes, message: bytes, kind: str = "p2pkh", compressed: bool = True) -> str:
+def sign_bip137(
+    secret: bytes, message: bytes, kind: str = "p2pkh", compressed: bool = True, magic: bytes = MAGIC
+) -> str:
     """Base64 BIP-137 signature (for tests and the simulator); kind picks the header range."""
     base = {"p2pkh": 31 if compressed else 27, "p2sh-p2wpkh": 35, "p2wpkh": 39}[kind]
-    rec = coincurve.PrivateKey(secret).sign_recoverable(message_hash(message), hasher=None)
+    rec = coincurve.PrivateKey(secret).sign_recoverable(message_hash(message, magic), hasher=None)
     return base64.b64encode(bytes([base + rec[64]]) + rec[:64]).decode()
 
 
@@ -265,9 +268,15 @@ def verify_bip322_simple(address: Address, message: bytes, sig: bytes) -> bytes:
         sighash = sign_tx.sighash_segwit(0, Script(b"\x76\xa9\x14" + program + b"\x88\xac"), 0, SIGHASH_ALL)
         _check_ecdsa(pubkey, items[0], sighash)
         return pubkey
+    if address.kind == "p2wsh":
+        return _verify_p2wsh(address, spend, items)
+    if address.kind == "p2tr" and len(items) >= 2 and _is_control_block(items[-1]):
+        return _verify_tapscript(address, spend, items)
     if address.kind == "p2tr":
         if len(items) != 1:
-            raise ProofError("only key-path taproot signatures are supported (one witness item)")
+            raise ProofError(
+                "taproot witness must be one key-path signature, or a script path ending in a control block"
+            )
         item = items[0]
         if len(item) == 64:
             hashtype = SIGHASH_DEFAULT
@@ -285,6 +294,86 @@ def verify_bip322_simple(address: Address, message: bytes, sig: bytes) -> bytes:
             raise ProofError("BIP-322 taproot signature does not verify over this round's challenge")
         return address.program
     raise ProofError(f"BIP-322 simple signatures are not accepted for {address.kind} addresses here")
+
+
+def _verify_p2wsh(address: Address, spend: Transaction, items: list[bytes]) -> bytes:
+    """P2WSH: the last witness item is the witness script; `<key> OP_CHECKSIG` or m-of-n `OP_CHECKMULTISIG`.
+    Returns the signing key, or for multisig the keys that signed, concatenated."""
+    script = items[-1]
+    if sha256(script) != address.program:
+        raise ProofError("witness script does not hash to the P2WSH address")
+    sign_tx = to_sign(spend, items)
+    sighash = sign_tx.sighash_segwit(0, Script(script), 0, SIGHASH_ALL)
+    if len(script) == 35 and script[0] == 33 and script[-1] == 0xAC:
+        if len(items) != 2:
+            raise ProofError("P2WSH <key> OP_CHECKSIG witness must be [signature, witness script]")
+        _check_ecdsa(script[1:34], items[0], sighash)
+        return script[1:34]
+    try:
+        ms = parse_multisig(script)
+    except ValueError as exc:
+        raise ProofError(f"witness script: {exc} (only single-key and multisig scripts are accepted)") from None
+    if len(items) != ms.m + 2 or items[0] != b"":
+        raise ProofError(f"{ms.m}-of-{len(ms.pubkeys)} witness must be [empty, {ms.m} signatures, witness script]")
+    # OP_CHECKMULTISIG: signatures in the keys' order, each key used at most once
+    signed: list[bytes] = []
+    keys = iter(ms.pubkeys)
+    for sig in items[1:-1]:
+        for key in keys:
+            try:
+                _check_ecdsa(key, sig, sighash)
+            except ProofError:
+                continue
+            signed.append(key)
+            break
+        else:
+            raise ProofError(f"BIP-322 multisig: fewer than {ms.m} signatures verify over this round's challenge")
+    return b"".join(signed)
+
+
+def _is_control_block(item: bytes) -> bool:
+    return len(item) >= 33 and (len(item) - 33) % 32 == 0 and len(item) <= 33 + 32 * 128 and item[0] & 0xFE == 0xC0
+
+
+def _verify_tapscript(address: Address, spend: Transaction, items: list[bytes]) -> bytes:
+    """Taproot script path (BIP-341/342): [signature, leaf script, control block] for a leaf
+    `<x-only key> OP_CHECKSIG`; the control block must commit the leaf to the address's output key."""
+    control, leaf, stack = items[-1], items[-2], items[:-2]
+    leaf_version, internal = control[0] & 0xFE, control[1:33]
+    node = tagged_hash("TapLeaf", bytes([leaf_version]) + compact.to_bytes(len(leaf)) + leaf)
+    for i in range(33, len(control), 32):
+        sibling = control[i : i + 32]
+        node = tagged_hash("TapBranch", min(node, sibling) + max(node, sibling))
+    try:
+        tweak = tagged_hash("TapTweak", internal + node)
+        output = coincurve.PublicKey(b"\x02" + internal).add(tweak).format(compressed=True)
+    except Exception:
+        raise ProofError("control block: not a valid internal key or tweak") from None
+    if output[1:] != address.program or (output[0] == 0x03) != bool(control[0] & 1):
+        raise ProofError("control block and leaf script do not commit to this taproot address")
+    if len(leaf) != 34 or leaf[0] != 0x20 or leaf[-1] != 0xAC:
+        raise ProofError("only `<x-only key> OP_CHECKSIG` tapscript leaves are accepted")
+    if len(stack) != 1:
+        raise ProofError("tapscript witness must be [signature, leaf script, control block]")
+    item = stack[0]
+    if len(item) == 64:
+        hashtype = SIGHASH_DEFAULT
+    elif len(item) == 65 and item[64] == SIGHASH_ALL:
+        hashtype = SIGHASH_ALL
+    else:
+        raise ProofError("tapscript signature must be 64 bytes, or 65 with SIGHASH_ALL")
+    sign_tx = to_sign(spend, items)
+    sighash = sign_tx.sighash_taproot(
+        0, [Script(address.script_pubkey)], [0], sighash=hashtype, ext_flag=1, script=Script(leaf),
+        leaf_version=leaf_version,
+    )  # fmt: skip
+    try:
+        ok = coincurve.PublicKeyXOnly(leaf[1:33]).verify(item[:64], sighash)
+    except Exception:
+        ok = False
+    if not ok:
+        raise ProofError("BIP-322 tapscript signature does not verify over this round's challenge")
+    return leaf[1:33]
 
 
 def sign_bip322_simple(secret: bytes, address: Address, message: bytes) -> str:

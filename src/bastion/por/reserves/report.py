@@ -26,7 +26,7 @@ RESERVES_FILE = "reserves.json"
 
 
 # ------------------------------------------------------------------------------------- reserves.json
-def reserves_record(v: Verification) -> dict[str, Any]:
+def reserves_record(v: Verification, public_files: list[dict[str, str]] | None = None) -> dict[str, Any]:
     by_asset: dict[str, dict[str, Any]] = {}
     for asset in v.round.assets:
         verified = [w for w in v.wallets if w.asset == asset and w.verified]
@@ -48,6 +48,8 @@ def reserves_record(v: Verification) -> dict[str, Any]:
             else None
         ),
         "balance_source": v.balance_source,
+        # the signed wallet set and the price table published beside this file, with their SHA-256
+        "public_files": list(public_files or []),
         "status": "verified" if v.ok else "failed",
         "assets": by_asset,
         "failures": [
@@ -63,6 +65,7 @@ def reserves_record(v: Verification) -> dict[str, Any]:
                 "kind": w.kind,
                 "scheme": w.scheme,
                 "rows": w.rows,
+                "snapshot_height": w.snapshot_height,
                 "verified": w.verified,
             }
             for w in v.wallets
@@ -70,9 +73,9 @@ def reserves_record(v: Verification) -> dict[str, Any]:
     }
 
 
-def write_reserves(v: Verification, path: Path) -> None:
+def write_reserves(v: Verification, path: Path, public_files: list[dict[str, str]] | None = None) -> None:
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(reserves_record(v), indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(reserves_record(v, public_files), indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)  # never a half-written reserves.json
 
 

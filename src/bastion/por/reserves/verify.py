@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bastion.por.reserves import bitcoin, evm
+from bastion.por.reserves.chains import NATIVE_CHAINS, ChainProofError, Context
 from bastion.por.reserves.challenge import challenge_message, why_not_this_round
 from bastion.por.reserves.errors import ReservesInputError
 from bastion.por.reserves.round import Round
@@ -26,9 +27,10 @@ class RowCheck:
     ok: bool
     reason: str = ""
     signer: str = ""  # the key that signed (hex), for multisig counting and the report
-    scheme: str = ""  # bip137 | bip322 | bip137-multisig | eip191 | tron
+    scheme: str = ""  # bip137 | bip322 | bip137-multisig | eip191 | tron | a native chain's (chains/)
     address: str = ""  # normalized
     multisig: bitcoin.Multisig | None = None
+    kind: str = ""  # the wallet's kind when one row proves it alone ("2-of-3 multisig" by BIP-322 P2WSH)
 
 
 @dataclass(slots=True)
@@ -41,6 +43,7 @@ class Wallet:
     scheme: str = ""
     kind: str = ""  # "m-of-n multisig" or "single key"
     verified: bool = False
+    snapshot_height: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,8 @@ def normalize_address(chain: str, address: str) -> str:
     if chain == "tron":
         evm.parse_tron_address(address)
         return address
+    if chain in NATIVE_CHAINS:
+        return NATIVE_CHAINS[chain].normalize(address)
     raise ValueError(f"unknown chain {chain!r}")
 
 
@@ -138,8 +143,20 @@ def normalize_address(chain: str, address: str) -> str:
 class _Digests:
     """The challenge in every chain's signing form, hashed once per round rather than once per row."""
 
-    def __init__(self, challenge: str) -> None:
+    def __init__(
+        self,
+        challenge: str,
+        rnd: Round | None = None,
+        account_keys: dict[tuple[str, str], frozenset[str]] | None = None,
+    ) -> None:
         self.text = challenge
+        self.context = Context(
+            challenge,
+            rnd.exchange if rnd else "",
+            rnd.round_id if rnd else "",
+            rnd.nonce if rnd else "",
+            account_keys or {},
+        )
         self.raw = challenge.encode()
         self.eip191 = evm.eip191_hash(challenge)
         self.tron = evm.tron_hash(challenge)
@@ -166,6 +183,8 @@ def check_row(row: WalletRow, rnd: Round, digests: _Digests) -> RowCheck:
             return _check_bitcoin(row, digests)
         if row.chain in evm.EVM_CHAINS:
             return _check_evm(row, digests)
+        if row.chain in NATIVE_CHAINS:
+            return _check_native(row, digests)
         return _check_tron(row, digests)
     except (bitcoin.ProofError, evm.EvmProofError) as exc:
         return RowCheck(False, str(exc))
@@ -183,6 +202,9 @@ def _check_bitcoin(row: WalletRow, digests: _Digests) -> RowCheck:
     script = _hex(row.pubkey_or_script) if row.pubkey_or_script else None
     if row.pubkey_or_script and script is None:
         return RowCheck(False, "pubkey_or_script is not hex", address=address.text)
+    witness_script = _bip322_script_path(address, row.signature)
+    if witness_script is not None:
+        return _check_bip322_script(row, address, script, witness_script, digests)
     if script is not None and not (len(script) in (32, 33, 65) and _is_point(script)):
         return _check_multisig(row, address, script, digests)
     sig = bitcoin.decode_signature(row.signature)
@@ -219,6 +241,42 @@ def _check_bitcoin(row: WalletRow, digests: _Digests) -> RowCheck:
     return RowCheck(True, signer=signer.hex(), scheme="bip322", address=address.text)
 
 
+def _bip322_script_path(address: bitcoin.Address, signature: str) -> bytes | None:
+    """The script a BIP-322 witness spends through (P2WSH witness script, taproot leaf), if it is one."""
+    if address.kind not in ("p2wsh", "p2tr"):
+        return None
+    try:
+        sig = bitcoin.decode_signature(signature)
+        if len(sig) == 65 and 27 <= sig[0] <= 42:
+            return None  # BIP-137
+        items = bitcoin._witness_items(sig)
+    except bitcoin.ProofError:
+        return None
+    if address.kind == "p2wsh":
+        return items[-1]
+    if len(items) >= 2 and bitcoin._is_control_block(items[-1]):
+        return items[-2]
+    return None
+
+
+def _check_bip322_script(
+    row: WalletRow, address: bitcoin.Address, claimed: bytes | None, spent: bytes, digests: _Digests
+) -> RowCheck:
+    """BIP-322 through a script: P2WSH (single key or m-of-n in one witness) or a taproot script path."""
+    if claimed is not None and claimed not in (spent, spent[1:-1]):
+        return RowCheck(False, "pubkey_or_script is not the script the signature spends", address=address.text)
+    sig = bitcoin.decode_signature(row.signature)
+    signer = bitcoin.verify_bip322_simple(address, digests.raw, sig)
+    if address.kind == "p2tr":
+        return RowCheck(True, signer=signer.hex(), scheme="bip322-tapscript", address=address.text)
+    try:
+        ms = bitcoin.parse_multisig(spent)
+    except ValueError:
+        return RowCheck(True, signer=signer.hex(), scheme="bip322-p2wsh", address=address.text)
+    kind = f"{ms.m}-of-{len(ms.pubkeys)} multisig"
+    return RowCheck(True, signer=signer.hex(), scheme="bip322-p2wsh-multisig", address=address.text, kind=kind)
+
+
 def _check_multisig(row: WalletRow, address: bitcoin.Address, script: bytes, digests: _Digests) -> RowCheck:
     try:
         ms = bitcoin.parse_multisig(script)
@@ -236,6 +294,19 @@ def _check_multisig(row: WalletRow, address: bitcoin.Address, script: bytes, dig
             multisig=ms,
         )
     return RowCheck(True, signer=key.hex(), scheme="bip137-multisig", address=address.text, multisig=ms)
+
+
+def _check_native(row: WalletRow, digests: _Digests) -> RowCheck:
+    chain = NATIVE_CHAINS[row.chain]
+    try:
+        address = chain.normalize(row.address)
+    except ValueError as exc:
+        return RowCheck(False, f"address: {exc}")
+    try:
+        proof = chain.verify(row.address, row.signature, row.pubkey_or_script, digests.context)
+    except ChainProofError as exc:
+        return RowCheck(False, str(exc), address=address)
+    return RowCheck(True, signer=proof.signer, scheme=proof.scheme, address=proof.address)
 
 
 def _check_evm(row: WalletRow, digests: _Digests) -> RowCheck:
@@ -302,7 +373,7 @@ def verify_wallet_set(
     sources: Sequence[BalanceSource] = (),
 ) -> Verification:
     challenge = challenge_message(rnd)
-    digests = _Digests(challenge)
+    digests = _Digests(challenge, rnd, _account_keys(rnd, wallet_set, sources))
     failures: list[Failure] = []
     groups: dict[tuple[str, str, str], list[tuple[WalletRow, RowCheck]]] = defaultdict(list)
 
@@ -319,6 +390,7 @@ def verify_wallet_set(
     wallets: list[Wallet] = []
     for (chain, address, asset), members in groups.items():
         wallet = Wallet(chain, asset, address, members[0][0].balance, [r.row for r, _ in members])
+        wallet.snapshot_height = members[0][0].snapshot_height
         wallets.append(wallet)
         for row, check in members:
             if not check.ok:
@@ -334,7 +406,7 @@ def verify_wallet_set(
                     Failure(row.row, chain, asset, address, f"duplicate address: also on row {first[0].row}")
                 )
         wallet.verified = first[1].ok
-        wallet.scheme, wallet.kind = first[1].scheme, "single key"
+        wallet.scheme, wallet.kind = first[1].scheme, first[1].kind or "single key"
 
     source_names = _apply_sources(rnd, wallets, sources, failures)
     reserves: dict[str, Decimal] = {a: Decimal(0) for a in rnd.assets}
@@ -343,6 +415,35 @@ def verify_wallet_set(
             reserves[wallet.asset] += wallet.balance
     failures.sort(key=lambda f: f.row)
     return Verification(rnd, challenge, wallets, failures, source_names, wallet_set, reserves)
+
+
+def _account_keys(
+    rnd: Round, wallet_set: WalletSet, sources: Sequence[BalanceSource]
+) -> dict[tuple[str, str], frozenset[str]]:
+    """Keys allowed to sign for accounts that are not a key hash (NEAR named accounts, Aptos accounts),
+    read from the sources that can list them, at the round's height, before any signature is checked."""
+    out: dict[tuple[str, str], frozenset[str]] = {}
+    for source in sources:
+        lister = getattr(source, "account_keys", None)
+        if lister is None:
+            continue
+        by_chain: dict[str, set[str]] = defaultdict(set)
+        for row in wallet_set.rows:
+            if row.chain in NATIVE_CHAINS and source.handles(row.chain, row.asset):
+                try:
+                    address = NATIVE_CHAINS[row.chain].normalize(row.address)
+                except ValueError:
+                    continue  # the row fails on its address anyway
+                if row.chain == "near" and len(address) == 64:
+                    continue  # an implicit account is its key
+                by_chain[row.chain].add(address)
+        for chain, accounts in by_chain.items():
+            height = rnd.block_heights.get(_height_key(chain))
+            if height is None:
+                raise BalanceSourceError(f"round.json has no block height for {chain}; cannot ask the node")
+            for account, keys in lister(chain, sorted(accounts), height).items():
+                out[(chain, account)] = keys
+    return out
 
 
 def _settle_multisig(wallet: Wallet, members: list[tuple[WalletRow, RowCheck]], failures: list[Failure]) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 
 from bastion.por.reserves.amounts import parse_amount
 from bastion.por.reserves.bitcoin import CHAIN_NETWORKS
+from bastion.por.reserves.chains import NATIVE_CHAINS
 from bastion.por.reserves.errors import ReservesInputError
 from bastion.por.reserves.evm import EVM_CHAINS
 
@@ -35,7 +36,7 @@ COLUMNS = (
     "signature",
     "pubkey_or_script",
 )
-CHAINS = frozenset(CHAIN_NETWORKS) | EVM_CHAINS | {"tron"}
+CHAINS = frozenset(CHAIN_NETWORKS) | EVM_CHAINS | {"tron"} | frozenset(NATIVE_CHAINS)
 
 
 @dataclass(frozen=True, slots=True)

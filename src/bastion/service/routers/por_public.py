@@ -3,8 +3,9 @@ that checks a user's inclusion proof in the browser (docs/web.md); the rounds in
 
 The rounds are `Settings.rounds_dir` (BASTION_ROUNDS_DIR, `bastion serve --rounds DIR`: every round directory
 in it, numbered in order, the newest shown by default), or the one round of `Settings.round_dir`
-(BASTION_ROUND_DIR, `bastion serve --round DIR`). Only the files
-round.json names (itself, the leaf list, the batch proofs) and reserves.json are served, by exact name:
+(BASTION_ROUND_DIR, `bastion serve --round DIR`). Only the files round.json names (itself, the leaf list,
+the batch proofs), reserves.json and the files reserves.json lists (the signed wallet set, prices.json) are
+served, by exact name:
 never `private/` (the prover's secrets) nor `users/` (each user's own proof). The page is static HTML, CSS
 and JavaScript modules shipped in the package; nothing on it is fetched from anywhere but this service.
 """
@@ -144,8 +145,24 @@ def _safe(round_dir: Path, name: str) -> Path | None:
     return path
 
 
+def _reserve_files(round_dir: Path) -> list[tuple[str, str | None, str]]:
+    """The files reserves.json publishes (the signed wallet set, prices.json), with their SHA-256."""
+    try:
+        raw = json.loads((round_dir / "reserves.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    entries = raw.get("public_files") if isinstance(raw, dict) else None
+    out: list[tuple[str, str | None, str]] = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("file"), str):
+            digest = entry.get("sha256")
+            out.append((entry["file"], digest if isinstance(digest, str) else None, str(entry.get("kind", "reserves"))))
+    return out
+
+
 def public_files(round_dir: Path, raw: dict[str, Any]) -> list[PublicFile]:
-    """The files anyone may download: round.json, the leaf list, the batch proofs, reserves.json."""
+    """The files anyone may download: round.json, the leaf list, the batch proofs, reserves.json and the
+    files reserves.json lists (the signed wallet set, the price table)."""
     wanted: list[tuple[str, str | None, str]] = [("round.json", None, "round")]
     leaves = raw.get("leaves")
     if isinstance(leaves, dict) and isinstance(leaves.get("file"), str):
@@ -154,6 +171,7 @@ def public_files(round_dir: Path, raw: dict[str, Any]) -> list[PublicFile]:
         if isinstance(batch, dict) and isinstance(batch.get("file"), str):
             wanted.append((batch["file"], batch.get("sha256"), "batch proof"))
     wanted.append(("reserves.json", None, "reserves"))
+    wanted.extend(_reserve_files(round_dir))
     out: list[PublicFile] = []
     seen: set[str] = set()
     for name, digest, kind in wanted:
@@ -331,7 +349,13 @@ def _file_response(round_dir: Path, name: str) -> Response:
     raw = _read_round(round_dir)
     for f in public_files(round_dir, raw):
         if f.name == name:
-            media = "application/json" if f.name.endswith(".json") else "application/octet-stream"
+            media = (
+                "application/json"
+                if f.name.endswith(".json")
+                else "text/csv; charset=utf-8"
+                if f.name.endswith(".csv")
+                else "application/octet-stream"
+            )
             return FileResponse(f.path, media_type=media, filename=PurePosixPath(f.name).name)
     raise HTTPException(404, "not a public file of this round")
 
