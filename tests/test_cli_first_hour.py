@@ -377,7 +377,7 @@ def test_por_report_rows_fit_and_match_the_json(published: dict[str, Path], colu
     assert header[:5] == ["Asset", "User", "assets", "Wallet", "assets"]  # the same name as in `por verify`
     difference = "Difference" in header  # left out, never cut, when it does not fit
     assert difference or columns < 120
-    assert difference or "Difference (wallet - user assets): a wider terminal shows it" in table.stdout
+    assert difference or "(Difference left out to fit the terminal; all figures: --json)" in table.stdout
     for entry in data["assets"]:
         cells = _row(lines, entry["asset"])
         assert _close(cells[1], entry["liabilities"]) and _close(cells[2], entry["reserves"]), (cells, entry)
@@ -558,3 +558,19 @@ def test_risk_replay_against_no_service_is_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert error_line(r).startswith("error: cannot reach the service at http://127.0.0.1:1: ")
     assert r.stderr.count("replaying events") <= 1  # one bar, not a line per tick
+
+
+def test_the_demo_step_headers_are_not_cut_at_80_columns() -> None:
+    from rich.console import Console
+
+    from bastion.cli import _demo_month
+
+    title = "reserves: wallet ownership signatures over the round's challenge, balances, reserve ratios"
+    saved = _demo_month.console
+    _demo_month.console = Console(width=80, record=True, color_system=None)
+    try:
+        _demo_month._step(4, 6, title)
+        text = " ".join(_demo_month.console.export_text().split())
+    finally:
+        _demo_month.console = saved
+    assert f"4/6 {title}" in text and "…" not in text

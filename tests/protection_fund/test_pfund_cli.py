@@ -54,7 +54,8 @@ def test_cli_end_to_end(db_url: str, tmp_path: Path, session_factory) -> None:  
     rows = tmp_path / "affected.csv"
     rows.write_text("user_id,ccy,amount\nu1,USDT,10\nu2,USDT,-3\n")
     r = run(app, ["pfund", "affected", str(iid), str(rows), "--actor", "ciso", "--database-url", db_url])
-    assert r.exit_code == 2 and "row 2, amount" in r.output and "nothing recorded" in r.output, r.output
+    # u2 is on line 3 of the file (the header is row 1)
+    assert r.exit_code == 2 and "row 3, amount" in r.output and "nothing recorded" in r.output, r.output
     rows.write_text("user_id,ccy,amount\nu1,USDT,10\nu2,USDT,3\n")
     r = run(app, ["pfund", "affected", str(iid), str(rows), "--actor", "ciso", "--database-url", db_url])
     assert r.exit_code == 0 and "2 recorded" in r.output

@@ -126,7 +126,12 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
         f"reserves:     {round_dir}/wallets.csv, prices.json, reserves.json (check: bastion por reserves verify "
         f"{round_dir}/wallets.csv --round {round_dir} --out CHECK_DIR/reserves.json)",
         f"user proof:   {user_file} (check: bastion por verify-user {user_file} --round {round_dir})",
-        f"web page:     bastion serve --round {round_dir}  then open http://127.0.0.1:8000/por/",
+        f"web page:     bastion serve --round {round_dir} --database-url {db_url}  then open "
+        "http://127.0.0.1:8000/por/",
+        f"reserves:     bastion por report {round_dir}",
+        f"risk:         bastion risk metrics --month {month} --database-url {db_url}",
+        f"API keys:     bastion keys sweep --dry-run --database-url {db_url}",
+        f"fund:         bastion funds check --database-url {db_url}",
     ]
     for line in lines:
         console.print(line, soft_wrap=True, highlight=False)

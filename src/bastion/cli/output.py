@@ -86,12 +86,24 @@ def amount(value: Decimal | None, places: int | None = None, signed: bool = Fals
 
 
 def align(cells: list[str]) -> list[str]:
-    """Pad on the right so that, right-justified, a column's decimal points line up."""
-    def frac(c: str) -> int:
-        return len(c) - c.index(".") if "." in c else 0
+    """Pad on both sides to one width, so that the decimal points (or the ends of whole numbers) share a
+    column. Put the cells in a `number_column`: Rich trims trailing spaces of right-justified cells."""
 
-    width = max((frac(c) for c in cells), default=0)
-    return [c + " " * (width - frac(c)) for c in cells]
+    def split(c: str) -> tuple[str, str]:
+        head, dot, tail = c.partition(".")
+        return head, dot + tail
+
+    parts = [split(c) for c in cells]
+    head_w = max((len(h) for h, _ in parts), default=0)
+    tail_w = max((len(t) for _, t in parts), default=0)
+    return [h.rjust(head_w) + t.ljust(tail_w) for h, t in parts]
+
+
+def number_column(t: Table, header: str) -> None:
+    """A column of `align`ed figures: never wrapped, header on the right like the numbers."""
+    from rich.text import Text
+
+    t.add_column(Text(header, justify="right"), justify="left", no_wrap=True)
 
 
 def plain(cell: Any) -> str:
@@ -115,24 +127,25 @@ def reserve_table(
     decimals = decimals or {}
     places = {x.asset: display_places(x.price_usd, decimals.get(x.asset)) for x in report.lines}
     totals = report.totals
-    users = align([amount(x.liabilities, places[x.asset]) for x in report.lines])
-    wallets = align([amount(x.reserves, places[x.asset]) for x in report.lines])
+    # The USD totals go last in their columns: whole dollars end where the points are.
+    users = align([*(amount(x.liabilities, places[x.asset]) for x in report.lines), usd(totals["liabilities_usd"])])
+    wallets = align([*(amount(x.reserves, places[x.asset]) for x in report.lines), usd(totals["reserves_usd"])])
     diffs = align([amount(x.difference, places[x.asset], signed=True) for x in report.lines])
 
     def main(with_difference: bool) -> Table:
         t = table(f"{report.exchange}: proof of reserves, round {report.round_id} ({report.snapshot_time})")
         t.add_column("Asset", justify="left", no_wrap=True)
-        for col in (USER_ASSETS, WALLET_ASSETS, "Reserve ratio", *(["Difference"] if with_difference else [])):
-            t.add_column(col, justify="right", no_wrap=True)
-        for x, u, w, d in zip(report.lines, users, wallets, diffs, strict=True):
+        number_column(t, USER_ASSETS)
+        number_column(t, WALLET_ASSETS)
+        t.add_column("Reserve ratio", justify="right", no_wrap=True)
+        if with_difference:
+            number_column(t, "Difference")
+        for x, u, w, d in zip(report.lines, users[:-1], wallets[:-1], diffs, strict=True):
             cells = [x.asset, u, w, pct(x.ratio) + (" under" if x.under else ""), *([d] if with_difference else [])]
             t.add_row(*cells, style="bold red" if x.under else None)
         t.add_section()
-        t.add_row("Total", usd(totals["liabilities_usd"]), usd(totals["reserves_usd"]), pct(totals["ratio"]),
-                  *([""] if with_difference else []), style="bold")  # fmt: skip
-        if not with_difference:
-            t.caption = "Difference (wallet - user assets): a wider terminal shows it; every figure: --json"
-            t.caption_justify = "left"
+        t.add_row("Total", users[-1], wallets[-1], pct(totals["ratio"]), *([""] if with_difference else []),
+                  style="bold")  # fmt: skip
         return t
 
     first = main(True)
@@ -142,16 +155,17 @@ def reserve_table(
     if report.previous_round_id:
         c = table(f"change since round {report.previous_round_id}")
         c.add_column("Asset", justify="left", no_wrap=True)
-        c.add_column(USER_ASSETS, justify="right", no_wrap=True)
-        c.add_column(WALLET_ASSETS, justify="right", no_wrap=True)
+        number_column(c, USER_ASSETS)
+        number_column(c, WALLET_ASSETS)
         c.add_column("Ratio then", justify="right", no_wrap=True)
-        u_change = align([amount(x.liabilities_change, places[x.asset], signed=True) for x in report.lines])
-        w_change = align([amount(x.reserves_change, places[x.asset], signed=True) for x in report.lines])
-        for x, u, w in zip(report.lines, u_change, w_change, strict=True):
+        u_change = align([*(amount(x.liabilities_change, places[x.asset], signed=True) for x in report.lines),
+                          usd(totals["liabilities_usd_change"], signed=True)])  # fmt: skip
+        w_change = align([*(amount(x.reserves_change, places[x.asset], signed=True) for x in report.lines),
+                          usd(totals["reserves_usd_change"], signed=True)])  # fmt: skip
+        for x, u, w in zip(report.lines, u_change[:-1], w_change[:-1], strict=True):
             c.add_row(x.asset, u, w, pct(x.previous_ratio) if x.previous_ratio is not None else "-")
         c.add_section()
-        c.add_row("Total", usd(totals["liabilities_usd_change"], signed=True),
-                  usd(totals["reserves_usd_change"], signed=True), "", style="bold")  # fmt: skip
+        c.add_row("Total", u_change[-1], w_change[-1], "", style="bold")
         tables.append(c)
     return tables
 
@@ -176,8 +190,11 @@ def print_reserve_report(report: ReserveReport, decimals: dict[str, int] | None 
     """The reserve table, the wallets verified and failed (row = the wallet set's row, header = row 1), the
     verdict."""
     out = console()
-    for t in reserve_table(report, decimals, width=out.width):
+    tables = reserve_table(report, decimals, width=out.width)
+    for t in tables:
         out.print(t)
+    if "Difference" not in [str(c.header) for c in tables[0].columns]:  # Text headers: str() is the plain text
+        out.print("(Difference left out to fit the terminal; all figures: --json)")
     out.print(f"{report.wallets_verified:,} wallets verified, {len(report.failures):,} row(s) failed")
     for f in report.failures[:50]:
         out.print(f"row {f['row']}: {f['chain']} {f['asset']} {f['address']}: {f['reason']}", soft_wrap=True)
@@ -196,7 +213,7 @@ def proven_totals_table(verdict: Any, prices: dict[str, tuple[str, int]]) -> Tab
     t = table(f"round {verdict.round_id}: liabilities proven")
     t.add_column("Asset", justify="left", no_wrap=True)
     for col in ("Equity", "Debt", USER_ASSETS):
-        t.add_column(col, justify="right", no_wrap=True)
+        number_column(t, col)
     columns = [align([r[i] for r in rows]) for i in (1, 2, 3)]
     for k, r in enumerate(rows):
         t.add_row(r[0], columns[0][k], columns[1][k], columns[2][k])
@@ -209,8 +226,8 @@ def user_rows_table(verdict: Any) -> Table:
     """`bastion por verify-user`: the user's own rows, exact (their own balances, as proven)."""
     t = table(f"{verdict.uid} in round {verdict.round_id}")
     t.add_column("Asset", justify="left", no_wrap=True)
-    t.add_column("Equity", justify="right", no_wrap=True)
-    t.add_column("Debt", justify="right", no_wrap=True)
+    number_column(t, "Equity")
+    number_column(t, "Debt")
     t.add_column("Leaf", justify="right", no_wrap=True)
     equity = align([amount(Decimal(r.equity)) for r in verdict.rows])
     debt = align([amount(Decimal(r.debt)) for r in verdict.rows])

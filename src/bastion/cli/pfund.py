@@ -148,7 +148,7 @@ def affected(
     actor: str = typer.Option(..., help="Who records them (audited)."),
     url: str = URL,
 ) -> None:
-    """Record an incident's affected users: all rows or none (rows numbered from 1 after the header)."""
+    """Record an incident's affected users: all rows or none (row = line in the file, the header is line 1)."""
     import csv
 
     from bastion.errors import BastionError, InvalidInputError
@@ -160,7 +160,7 @@ def affected(
         missing = {"user_id", "ccy", "amount"} - set(reader.fieldnames or [])
         if missing:
             raise _fail(f"header: missing column(s) {', '.join(sorted(missing))}")
-        for i, rec in enumerate(reader, start=1):
+        for i, rec in enumerate(reader, start=2):  # as a spreadsheet shows it: the header is row 1
             try:
                 rows.append(incidents.Affected(rec["user_id"] or "", rec["ccy"] or "", Decimal(rec["amount"] or "")))
             except InvalidOperation:
@@ -169,8 +169,8 @@ def affected(
         try:
             new, same = incidents.record_affected(s, incident_id, rows, actor, datetime.now(UTC))
         except InvalidInputError as exc:
-            # the domain counts rows from 0; the file from 1
-            where = f"row {exc.row + 1}, " if exc.row is not None else ""
+            # the domain counts rows from 0; the file's first data row is row 2 (the header is row 1)
+            where = f"row {exc.row + 2}, " if exc.row is not None else ""
             raise _fail(f"{where}{exc.field}: {exc.message}; nothing recorded") from None
         except BastionError as exc:
             raise _fail(f"{exc}; nothing recorded") from None
