@@ -101,7 +101,14 @@ def _database_rows(label: str, url: str, n: int) -> list[tuple[str, str, list[fl
 
 
 def _http_row(label: str, app: FastAPI, n: int) -> tuple[str, str, list[float]]:
-    with ServerThread(app) as base, httpx.Client(base_url=base) as c:
+    from bastion.access import credentials
+
+    # an order gateway's credential (orders:precheck), as in production
+    with app.state.sessionmaker() as s:
+        issued = credentials.create(s, f"bench-gateway-{os.urandom(3).hex()}", ["orders:precheck"], datetime.now(UTC))
+        s.commit()
+    auth = {"Authorization": f"Bearer {issued.token}"}
+    with ServerThread(app) as base, httpx.Client(base_url=base, headers=auth) as c:
         body = _body(1).model_dump(mode="json")
         c.post("/v1/orders/precheck", json=body).raise_for_status()
         return (

@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 
 from bastion.service.testing import free_port
+from bastion.sim.credentials import SimCredentials
 from bastion.sim.risk_traffic import month, replay
 
 
@@ -54,6 +55,20 @@ def fresh_postgres(server_url: str) -> tuple[str, Callable[[], None]]:
     return make_url(server_url).set(database=name).render_as_string(hide_password=False), drop
 
 
+def credentials_for(url: str, data_dir: str) -> SimCredentials:
+    """The wallet and login services' credential and the analysts', made before the service starts (so
+    `bastion serve` has credentials and makes no bootstrap one): authentication is on, as in production."""
+    from bastion.db.migrate import upgrade
+    from bastion.db.session import make_engine, make_sessionmaker
+
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        return SimCredentials.create(make_sessionmaker(engine), Path(data_dir), "bench")
+    finally:
+        engine.dispose()
+
+
 def start_server(url: str, workers: int, data_dir: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = dict(os.environ, BASTION_DATABASE_URL=url, BASTION_DATA_DIR=data_dir, BASTION_RISK_CACHE_SECONDS="2")
@@ -73,7 +88,7 @@ def start_server(url: str, workers: int, data_dir: str) -> tuple[subprocess.Pope
 
 
 async def load(
-    base: str, profiles: list[tuple[str, str, str]], seconds: float, concurrency: int, t0_iso: str
+    base: str, profiles: list[tuple[str, str, str]], seconds: float, concurrency: int, t0_iso: str, token: str
 ) -> tuple[list[float], float]:
     """Concurrent clients, each on one keep-alive connection sending ordinary withdrawals (a user's own device,
     a destination from their book) with fresh event ids; returns the latencies in seconds and the CPU seconds
@@ -95,6 +110,7 @@ async def load(
         reader, writer = await asyncio.open_connection(host, int(port))
         head = (
             f"POST /v1/withdrawals/evaluate HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {token}\r\n"  # the wallet service's credential (risk:write)
         ).encode()
         try:
             while time.perf_counter() < stop:
@@ -192,10 +208,13 @@ def main() -> None:
     )
     if args.async_commit:
         os.environ["BASTION_RISK_ASYNC_COMMIT"] = "true"
+    creds = credentials_for(url, data_dir)
     proc, base = start_server(url, args.workers, data_dir)
     try:
         with httpx.Client(base_url=base, timeout=30) as c:
-            rep = replay(traffic, c, progress=lambda i, n: print(f"  replay {i}/{n}", end="\r", flush=True))
+            rep = replay(
+                traffic, c, progress=lambda i, n: print(f"  replay {i}/{n}", end="\r", flush=True), creds=creds
+            )
         print(f"\nreplay: {len(traffic.events) / rep.seconds:.0f} events/s over {rep.seconds:.1f} s")
         print(f"attacks caught:            {rep.attacks_caught}/{rep.attacks} = {rep.catch_rate:.1%}  (target >= 95%)")
         print(
@@ -217,13 +236,15 @@ def main() -> None:
         t_load = (traffic.end + timedelta(hours=1)).isoformat()
         if args.warmup > 0:
             # Each worker loads a user's state once, on first use: warm them up as a long-running service is.
-            asyncio.run(load(base, profiles, args.warmup, args.concurrency, t_load))
+            asyncio.run(load(base, profiles, args.warmup, args.concurrency, t_load, creds.service_token))
         runs = []
         for i in range(args.runs):
             if i:
                 time.sleep(1)
             srv0, wall0 = server_cpu_seconds(proc.pid), time.perf_counter()
-            lat, client_cpu = asyncio.run(load(base, profiles, args.seconds, args.concurrency, t_load))
+            lat, client_cpu = asyncio.run(
+                load(base, profiles, args.seconds, args.concurrency, t_load, creds.service_token)
+            )
             wall = time.perf_counter() - wall0
             server_cpu = server_cpu_seconds(proc.pid) - srv0
             lat_ms = sorted(x * 1000 for x in lat)

@@ -130,13 +130,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Settings for a service against `db_url`, with its own data dir and a fixed secret key."""
+    """Settings for a service against `db_url`, with its own data dir and a fixed secret key; the operator
+    bootstrap credential is `auth_support.OPERATOR_TOKEN` (user sessions: `auth_support.user_headers`)."""
+    from auth_support import OPERATOR_TOKEN
     from bastion.settings import Settings
 
     return Settings(
         database_url=db_url,
         data_dir=tmp_path / "data",
         secret_key="test-secret-key-0123456789abcdef0123456789",  # type: ignore[arg-type]
+        operator_token=OPERATOR_TOKEN,  # type: ignore[arg-type]
         risk_cache_seconds=0.0,
     )
 
@@ -165,9 +168,13 @@ def live_server(settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def http(live_server: str) -> Iterator[object]:
+    """An httpx.Client on the live server sending the operator bootstrap credential (service and operator
+    routes); user routes need `headers=auth_support.user_headers(settings, uid)`."""
     import httpx
 
-    with httpx.Client(base_url=live_server, timeout=15) as client:
+    from auth_support import OPERATOR
+
+    with httpx.Client(base_url=live_server, timeout=15, headers=OPERATOR) as client:
         yield client
 
 

@@ -30,8 +30,20 @@ class Settings(BaseSettings):
     # Key material for secrets stored encrypted at rest (TOTP seeds, API secrets). Unset: a random key is
     # generated once into data_dir/secret.key, which suits one machine; set it for anything shared.
     secret_key: SecretStr | None = None
-    # When set, operator routes (rules, reviews, lists, metrics) require `Authorization: Bearer <token>`.
+    # A bootstrap admin credential from the environment (every service and operator scope), for setups that
+    # predate named credentials (`bastion tokens create`); its uses are audited as "env:BASTION_OPERATOR_TOKEN".
     operator_token: SecretStr | None = None
+    # Seconds a service process trusts its cached copy of a named credential: a credential revoked from
+    # another process stops working within this time (at once in the revoking process).
+    access_cache_seconds: float = 2.0
+    # Seconds between writes of the credential-use audit (counts per credential and route).
+    access_audit_seconds: float = 10.0
+    # End users' sessions: the login service's public key(s), a PEM, JWK or JWKS file. Unset: a development
+    # key in data_dir (made on first use; `bastion users token` signs with it). Not for production.
+    user_session_keys: Path | None = None
+    # The `aud` a session token must carry, and the clock skew allowed on exp/nbf/iat.
+    user_session_audience: str = "bastion"
+    user_session_max_skew_seconds: int = Field(default=30, ge=0, le=300)
 
     # The request boundary: the largest request body accepted (413 beyond), and the deepest JSON nesting (422).
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)

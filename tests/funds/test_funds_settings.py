@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from auth_support import OPERATOR, OPERATOR_TOKEN
 from bastion.funds.settings import FundsSettings, default_policy
 from bastion.protection.deposits_settings import DepositsSettings, default_deposits
 from bastion.service.app import create_app
@@ -48,8 +49,9 @@ def test_env_overrides_take_effect_in_the_service(db_url: str, tmp_path: Path, m
     monkeypatch.setenv("BASTION_DEPOSITS_MEMO_CHAINS", '["XRP"]')
     monkeypatch.setenv("BASTION_DEPOSITS_AUTO_RETURN_CHAINS", '["ETH"]')
     monkeypatch.setenv("BASTION_DEPOSITS_NETWORK_FEE_USD", "5")
+    monkeypatch.setenv("BASTION_OPERATOR_TOKEN", OPERATOR_TOKEN)
     app = create_app(Settings(database_url=db_url, data_dir=tmp_path / "data"))
-    with ServerThread(app) as url, httpx.Client(base_url=url, timeout=15) as c:
+    with ServerThread(app) as url, httpx.Client(headers=OPERATOR, base_url=url, timeout=15) as c:
         seed = {**POOL, "id": "seed", "amt": "1000", "ts": T0.isoformat()}
         assert c.post("/v1/funds/injections", json=seed).status_code == 200
         loss = {**POOL, "id": "L1", "instId": "BTC-USDT-SWAP", "posSide": "long", "sz": "1", "bkPx": "200",

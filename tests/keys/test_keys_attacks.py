@@ -10,6 +10,7 @@ from keys_support import PASSPHRASE, Service, build_app, sign_headers
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from auth_support import OPERATOR
 from bastion.keys.models import ApiKeyRejection
 from bastion.service.okx_auth import keys_runtime
 from bastion.service.testing import ServerThread
@@ -23,7 +24,7 @@ def code(r: httpx.Response) -> str:
 
 @pytest.fixture
 def http(service: Service) -> httpx.Client:
-    with httpx.Client(base_url=service.url, timeout=10) as client:
+    with httpx.Client(headers=OPERATOR, base_url=service.url, timeout=10) as client:
         yield client  # type: ignore[misc]
 
 
@@ -103,7 +104,8 @@ def test_passphrase_is_not_an_oracle_without_the_secret(service: Service, http: 
 def _from(address: str, url: str) -> httpx.Client:
     """A client whose connections come from `address` (a loopback address other than 127.0.0.1 can stand
     for a proxy or a client on another host)."""
-    return httpx.Client(base_url=url, transport=httpx.HTTPTransport(local_address=address), timeout=10)
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(headers=OPERATOR, base_url=url, transport=transport, timeout=10)
 
 
 def test_spoofed_forwarded_for_is_ignored(service: Service) -> None:
@@ -163,7 +165,7 @@ def test_refusals_are_recorded_with_their_code(service: Service, http: httpx.Cli
 
 def test_operator_routes_need_the_operator_token(keys_settings) -> None:  # type: ignore[no-untyped-def]
     app = build_app(keys_settings.model_copy(update={"operator_token": SecretStr("op-token-123")}))
-    with ServerThread(app) as url, httpx.Client(base_url=url) as http:
+    with ServerThread(app) as url, httpx.Client(headers=OPERATOR, base_url=url) as http:
         body = {"label": "x", "perms": ["read"], "passphrase": PASSPHRASE}
         assert http.post("/v1/users/u1/keys", json=body).status_code == 401
         r = http.post("/v1/users/u1/keys", json=body, headers={"Authorization": "Bearer op-token-123"})

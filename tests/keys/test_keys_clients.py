@@ -12,6 +12,7 @@ from keys_support import PASSPHRASE, Service
 from okx import Account
 from okx import utils as okx_utils
 
+from auth_support import OPERATOR
 from bastion.keys import signing
 from bastion.keys.lifecycle import IssuedKey
 
@@ -102,7 +103,7 @@ def test_revoked_key_gets_50119(service: Service) -> None:
     key = service.key("u1", "read")
     client = okx_client(service, key)
     assert client.get_account_config()["code"] == "0"
-    with httpx.Client(base_url=service.url) as http:
+    with httpx.Client(headers=OPERATOR, base_url=service.url) as http:
         assert http.delete(f"/v1/users/u1/keys/{key.key_id}").status_code == 204
         # Another user cannot be named to reach it, and it is gone for its owner too.
         assert http.delete(f"/v1/users/u1/keys/{key.key_id}").status_code == 404

@@ -12,6 +12,7 @@ import pytest
 from keys_support import PASSPHRASE, TOTP_SEEDS, Service, build_app, sign_headers
 from sqlalchemy import func, select
 
+from auth_support import OPERATOR, user_headers
 from bastion.keys import fast_api, lifecycle, metrics
 from bastion.keys.errors import FastApiDenied, KeyInputError
 from bastion.keys.models import ApiKey, ApiKeyEvent
@@ -30,7 +31,7 @@ def _count_keys(service: Service) -> int:
 def test_withdraw_key_needs_a_valid_totp_code(service: Service) -> None:
     TOTP_SEEDS["w-user"] = pyotp.random_base32()
     body: dict[str, Any] = {"label": "w", "perms": ["withdraw"], "passphrase": PASSPHRASE}
-    with httpx.Client(base_url=service.url) as http:
+    with httpx.Client(headers=OPERATOR, base_url=service.url) as http:
         for code in (None, "", "000000", "12345a"):
             r = http.post("/v1/users/w-user/keys", json={**body, "totp_code": code})
             assert r.status_code == 403, r.text
@@ -47,7 +48,7 @@ def test_withdraw_key_needs_a_valid_totp_code(service: Service) -> None:
 
 
 def test_bad_input_names_the_field(service: Service) -> None:
-    with httpx.Client(base_url=service.url) as http:
+    with httpx.Client(headers=OPERATOR, base_url=service.url) as http:
         base = {"label": "x", "passphrase": PASSPHRASE}
         r = http.post("/v1/users/u/keys", json={**base, "ips": ["10.0.0.1", "nope"]})
         assert r.status_code == 422 and r.json()["detail"][0]["field"] == "ips[1]"
@@ -62,7 +63,7 @@ def test_bad_input_names_the_field(service: Service) -> None:
 
 def test_update_ips_then_the_new_binding_holds(service: Service) -> None:
     key = service.key("u1")
-    with httpx.Client(base_url=service.url) as http:
+    with httpx.Client(headers=OPERATOR, base_url=service.url) as http:
         r = http.put(f"/v1/users/u1/keys/{key.key_id}/ips", json={"ips": ["198.51.100.0/24"]})
         assert r.status_code == 200 and r.json()["ips"] == ["198.51.100.0/24"]
         assert http.get(CONFIG, headers=sign_headers(key, "GET", CONFIG)).json()["code"] == "50110"
@@ -110,7 +111,7 @@ def test_sweep_deletes_exactly_the_idle_unbound_dangerous_keys(service: Service)
     )  # the dry run deleted nothing
 
     service.runtime.clock = lambda: now
-    with httpx.Client(base_url=service.url) as http:
+    with httpx.Client(headers=OPERATOR, base_url=service.url) as http:
         r = http.post("/v1/keys/sweep")
     assert r.status_code == 200 and {k["key_id"] for k in r.json()["keys"]} == expected
     with service.app.state.sessionmaker() as s:
@@ -127,7 +128,7 @@ def test_sweep_deletes_exactly_the_idle_unbound_dangerous_keys(service: Service)
 
 def test_swept_key_stops_authenticating(service: Service) -> None:
     key = service.key("u1", "trade", now=T0)
-    with httpx.Client(base_url=service.url) as http:
+    with httpx.Client(headers=OPERATOR, base_url=service.url) as http:
         assert http.get(CONFIG, headers=sign_headers(key, "GET", CONFIG)).json()["code"] == "0"
         # Its use just now keeps it alive; 14 days later it is idle.
         service.runtime.clock = lambda: datetime.now(UTC) + timedelta(days=14, minutes=1)
@@ -162,19 +163,25 @@ def test_scheduled_sweeper_runs_in_the_service(keys_settings: Any) -> None:
 def test_fast_api_flow_end_to_end(service: Service) -> None:
     from okx import Account
 
-    with httpx.Client(base_url=service.url) as http:
+    with httpx.Client(headers=OPERATOR, base_url=service.url) as http:
         app = http.post(
             "/v1/fast-api/apps",
             json={"name": "GridBot", "redirect_uri": "https://gridbot.example/cb", "ips": ["127.0.0.1"]},
         ).json()
         cid, csecret = app["client_id"], app["client_secret"]
-        consent = {"user_id": "fa-user", "client_id": cid, "redirect_uri": "https://gridbot.example/cb"}
+        # the user consents in their own session: the user is the session's, never a field of the body
+        consent = {"client_id": cid, "redirect_uri": "https://gridbot.example/cb"}
+        user = user_headers(service.app.state.settings, "fa-user")
         # Withdraw can never be granted, whatever the app or user asks.
-        r = http.post("/v1/fast-api/authorize", json={**consent, "perms": ["trade", "withdraw"], "state": "s"})
+        r = http.post(
+            "/v1/fast-api/authorize", json={**consent, "perms": ["trade", "withdraw"], "state": "s"}, headers=user
+        )
         assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
-        r = http.post("/v1/fast-api/authorize", json={**consent, "redirect_uri": "https://evil.example/cb"})
+        r = http.post(
+            "/v1/fast-api/authorize", json={**consent, "redirect_uri": "https://evil.example/cb"}, headers=user
+        )
         assert r.status_code == 400
-        r = http.post("/v1/fast-api/authorize", json={**consent, "perms": ["trade"], "state": "xyz"})
+        r = http.post("/v1/fast-api/authorize", json={**consent, "perms": ["trade"], "state": "xyz"}, headers=user)
         grant = r.json()
         assert (
             grant["redirect_to"].startswith("https://gridbot.example/cb?code=") and "state=xyz" in grant["redirect_to"]
@@ -204,7 +211,7 @@ def test_fast_api_flow_end_to_end(service: Service) -> None:
         r = http.put(f"/v1/users/fa-user/keys/{issued['api_key']}/ips", json={"ips": ["198.51.100.1"]})
         assert r.status_code == 422
         # A second consent replaces the first key: one per user and app.
-        grant2 = http.post("/v1/fast-api/authorize", json={**consent, "perms": ["read"]}).json()
+        grant2 = http.post("/v1/fast-api/authorize", json={**consent, "perms": ["read"]}, headers=user).json()
         issued2 = http.post("/v1/fast-api/token", json={**token, "code": grant2["code"]}).json()
         assert client.get_account_config()["code"] == "50119"
         keys = http.get("/v1/users/fa-user/keys").json()
@@ -303,7 +310,7 @@ def test_monthly_metrics(service: Service) -> None:
         s.commit()
     service.runtime.clock = lambda: june + timedelta(days=10)
     k = service.key("m5", "read", now=june)
-    with httpx.Client(base_url=service.url) as http:
+    with httpx.Client(headers=OPERATOR, base_url=service.url) as http:
         at = june + timedelta(days=10)
         http.get(CONFIG, headers=sign_headers(k, "GET", CONFIG, at=at, passphrase="Wrong12345"))
         http.get(CONFIG, headers=sign_headers(k, "GET", CONFIG, at=at - timedelta(minutes=5)))
@@ -336,7 +343,7 @@ def test_withdraw_key_with_the_account_protection_totp(keys_settings: Any) -> No
         )
         s.commit()
     body: dict[str, Any] = {"label": "w", "perms": ["withdraw"], "passphrase": PASSPHRASE}
-    with ServerThread(app) as url, httpx.Client(base_url=url) as http:
+    with ServerThread(app) as url, httpx.Client(headers=OPERATOR, base_url=url) as http:
         good = pyotp.TOTP(seed).at(now)
         assert http.post("/v1/users/p-user/keys", json={**body, "totp_code": "000000"}).status_code == 403
         assert http.post("/v1/users/nobody/keys", json={**body, "totp_code": good}).status_code == 403

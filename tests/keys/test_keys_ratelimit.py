@@ -10,6 +10,7 @@ import pytest
 from keys_support import Service, build_app, sign_headers
 from limits.storage import MemoryStorage, RedisStorage
 
+from auth_support import OPERATOR
 from bastion.keys.lifecycle import IssuedKey
 from bastion.service.okx_auth import keys_runtime
 from bastion.service.testing import ServerThread
@@ -31,7 +32,7 @@ def test_in_memory_limits_per_key_per_user_and_per_route(keys_settings: Any) -> 
             update={"keys_rate_limit_per_key": "3/30 seconds", "keys_rate_limit_per_user": "4/30 seconds"}
         )
     )
-    with ServerThread(app) as url, httpx.Client(base_url=url) as http:
+    with ServerThread(app) as url, httpx.Client(headers=OPERATOR, base_url=url) as http:
         svc = Service(app, url, keys_runtime(app))
         assert isinstance(svc.runtime.limits.storage, MemoryStorage)
         k1, k2, other_user = svc.key("u1"), svc.key("u1"), svc.key("u2")
@@ -48,7 +49,7 @@ def test_two_service_instances_share_limits_and_replay_guard_in_redis(keys_setti
     settings = keys_settings.model_copy(update={"redis_url": redis_url, "keys_rate_limit_per_key": "4/30 seconds"})
     app_a, app_b = build_app(settings), build_app(settings)
     with ServerThread(app_a) as url_a, ServerThread(app_b) as url_b:
-        a, b = httpx.Client(base_url=url_a), httpx.Client(base_url=url_b)
+        a, b = httpx.Client(headers=OPERATOR, base_url=url_a), httpx.Client(headers=OPERATOR, base_url=url_b)
         svc = Service(app_a, url_a, keys_runtime(app_a))
         assert isinstance(svc.runtime.limits.storage, RedisStorage)
         key = svc.key("u-redis")
@@ -70,7 +71,7 @@ def test_without_redis_each_instance_counts_alone(keys_settings: Any) -> None:
     settings = keys_settings.model_copy(update={"keys_rate_limit_per_key": "2/30 seconds"})
     app_a, app_b = build_app(settings), build_app(settings)
     with ServerThread(app_a) as url_a, ServerThread(app_b) as url_b:
-        a, b = httpx.Client(base_url=url_a), httpx.Client(base_url=url_b)
+        a, b = httpx.Client(headers=OPERATOR, base_url=url_a), httpx.Client(headers=OPERATOR, base_url=url_b)
         key = Service(app_a, url_a, keys_runtime(app_a)).key("u-mem")
         assert [call(a, key), call(a, key), call(a, key)] == ["0", "0", "50011"]
         assert call(b, key) == "0"

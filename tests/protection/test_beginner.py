@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from auth_support import OPERATOR
 from bastion.service.deps import set_protection_clock
 from bastion.service.testing import user_key_headers
 
@@ -43,7 +44,7 @@ def svc(settings: Any) -> Iterator[tuple[FastAPI, httpx.Client, list[datetime]]]
     app = create_app(settings)
     clock = [T0]
     set_protection_clock(app, lambda: clock[0])
-    with ServerThread(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
+    with ServerThread(app) as base_url, httpx.Client(headers=OPERATOR, base_url=base_url, timeout=30) as client:
         yield app, client, clock
     app.state.engine.dispose()
 
@@ -128,7 +129,13 @@ def test_questionnaire_lifts_it_and_cannot_be_brute_forced(svc: Any) -> None:
     st = http.get(path, headers=user_key_headers(app, "bea", "GET", path)).json()
     assert st["beginner"] is False and st["questionnaire_passed"] is True
     assert answer({"zzz": 1}).status_code == 422
-    assert http.post(path.replace("status", "questionnaire"), json={"answers": {"a": 1}}).status_code == 401
+    nobody = {"Authorization": ""}  # instead of the client's default operator credential
+    assert (
+        http.post(path.replace("status", "questionnaire"), json={"answers": {"a": 1}}, headers=nobody).status_code
+        == 401
+    )
+    # the back office is not the user either
+    assert http.post(path.replace("status", "questionnaire"), json={"answers": {"a": 1}}).status_code == 403
     # the attempts are stored, answers included
     with app.state.sessionmaker() as s:
         from sqlalchemy import select

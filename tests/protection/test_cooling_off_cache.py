@@ -6,6 +6,7 @@ another thread) activated one.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from auth_support import OPERATOR, OPERATOR_TOKEN, user_headers
 from bastion.protection import cooling_off as co
 from bastion.protection.cooling_off_cache import CoolingOffCache, FileVersion, RedisVersion
 from bastion.protection.cooling_off_settings import CoolingOffSettings
@@ -113,19 +115,39 @@ def test_the_no_period_answer_also_ages_out(session_factory: sessionmaker[Sessio
 
 
 # --------------------------------------------------------------------------------------- through the service
+AsUser = Callable[[str], dict[str, str]]
+
+
 def _order(user: str) -> dict[str, str]:
     return {"userId": user, "channel": "api", "instType": "SWAP", "instId": "BTC-USDT-SWAP", "side": "buy", "sz": "1"}
+
+
+def _session_keys(tmp_path: Path) -> Path:
+    """The public half of a development session key, as the instances' configured login-service key."""
+    from bastion.access.sessions import dev_key
+
+    path = tmp_path / "login-service.jwk"
+    path.write_text(json.dumps(dev_key(tmp_path / "login").as_dict(private=False)))
+    return path
 
 
 @contextmanager
 def _two_instances(
     db_url: str, tmp_path: Path, redis: str | None, prefix: str, shared_dir: bool
-) -> Iterator[tuple[httpx.Client, httpx.Client, Callable[[], CoolingOffCache]]]:
+) -> Iterator[tuple[httpx.Client, httpx.Client, Callable[[], CoolingOffCache], AsUser]]:
+    from bastion.access.sessions import dev_key, issue
+
+    def as_user(uid: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue(dev_key(tmp_path / 'login'), uid)}"}
+
     def settings(name: str) -> Settings:
         return Settings(
             database_url=db_url,
             data_dir=tmp_path / ("data" if shared_dir else name),
             redis_url=redis,
+            operator_token=OPERATOR_TOKEN,  # type: ignore[arg-type]
+            # both instances trust the same login service (here: one development key)
+            user_session_keys=_session_keys(tmp_path),
             cooling_off=CoolingOffSettings(redis_prefix=prefix),
         )
 
@@ -133,14 +155,14 @@ def _two_instances(
     with (
         ServerThread(app_a) as url_a,
         ServerThread(app_b) as url_b,
-        httpx.Client(base_url=url_a, timeout=15) as a,
-        httpx.Client(base_url=url_b, timeout=15) as b,
+        httpx.Client(headers=OPERATOR, base_url=url_a, timeout=15) as a,
+        httpx.Client(headers=OPERATOR, base_url=url_b, timeout=15) as b,
     ):
-        yield a, b, lambda: app_b.state.cooling_off_cache
+        yield a, b, lambda: app_b.state.cooling_off_cache, as_user
 
 
 def _activate_on_a_then_precheck_on_b(
-    a: httpx.Client, b: httpx.Client, cache_b: Callable[[], CoolingOffCache], users: int
+    a: httpx.Client, b: httpx.Client, cache_b: Callable[[], CoolingOffCache], as_user: AsUser, users: int
 ) -> None:
     for i in range(users):
         user = f"u{i}-{uuid.uuid4().hex[:6]}"
@@ -148,7 +170,7 @@ def _activate_on_a_then_precheck_on_b(
         hits = cache_b().hits
         assert b.post("/v1/orders/precheck", json=_order(user)).json()["allowed"] is True
         assert cache_b().hits == hits + 1  # B really answers "no period" from its cache
-        r = a.post("/v1/cooling-off", json={"request_id": f"r-{user}", "user_id": user, "period": "1d"})
+        r = a.post("/v1/cooling-off", json={"request_id": f"r-{user}", "period": "1d"}, headers=as_user(user))
         assert r.status_code == 200 and r.json()["active"]
         refused = b.post("/v1/orders/precheck", json=_order(user)).json()
         assert refused["allowed"] is False and refused["coolingOffUntil"] is not None, (i, refused)
@@ -159,15 +181,20 @@ def test_activation_on_one_instance_refuses_at_once_on_another_through_redis(
     db_url: str, tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> None:
     # Separate data dirs: only Redis connects the two instances.
-    with _two_instances(db_url, tmp_path, redis_url, f"{redis_prefix}co:", shared_dir=False) as (a, b, cache_b):
-        _activate_on_a_then_precheck_on_b(a, b, cache_b, users=10)
+    with _two_instances(db_url, tmp_path, redis_url, f"{redis_prefix}co:", shared_dir=False) as (
+        a,
+        b,
+        cache_b,
+        as_user,
+    ):
+        _activate_on_a_then_precheck_on_b(a, b, cache_b, as_user, users=10)
         assert isinstance(cache_b().version, RedisVersion)
 
 
 def test_activation_on_one_worker_refuses_at_once_on_another_without_redis(db_url: str, tmp_path: Path) -> None:
     """`bastion serve --workers N` without Redis: the workers share the data dir's version file."""
-    with _two_instances(db_url, tmp_path, None, "", shared_dir=True) as (a, b, cache_b):
-        _activate_on_a_then_precheck_on_b(a, b, cache_b, users=5)
+    with _two_instances(db_url, tmp_path, None, "", shared_dir=True) as (a, b, cache_b, as_user):
+        _activate_on_a_then_precheck_on_b(a, b, cache_b, as_user, users=5)
         assert isinstance(cache_b().version, FileVersion)
 
 
@@ -176,15 +203,20 @@ def test_refusal_is_recorded_and_redis_down_falls_back_to_the_database(
 ) -> None:
     _activate(session_factory, "erin", now=datetime.now(UTC))
     # Nothing listens on port 1: every Redis call fails fast, so every precheck reads the database.
-    settings = Settings(database_url=db_url, data_dir=tmp_path / "d", redis_url="redis://127.0.0.1:1/0")
+    settings = Settings(
+        database_url=db_url, data_dir=tmp_path / "d", redis_url="redis://127.0.0.1:1/0",
+        operator_token=OPERATOR_TOKEN,  # type: ignore[arg-type]
+    )  # fmt: skip
     app = create_app(settings)
-    with ServerThread(app) as url, httpx.Client(base_url=url, timeout=15) as c:
+    with ServerThread(app) as url, httpx.Client(headers=OPERATOR, base_url=url, timeout=15) as c:
         assert c.post("/v1/orders/precheck", json=_order("frank")).json()["allowed"] is True
         assert c.post("/v1/orders/precheck", json=_order("frank")).json()["allowed"] is True
         assert app.state.cooling_off_cache.hits == 0
         assert c.post("/v1/orders/precheck", json=_order("erin")).json()["allowed"] is False
         # Not announced, so not acknowledged: the client must retry.
-        r = c.post("/v1/cooling-off", json={"request_id": "r-g", "user_id": "gail", "period": "7d"})
+        r = c.post(
+            "/v1/cooling-off", json={"request_id": "r-g", "period": "7d"}, headers=user_headers(settings, "gail")
+        )
         assert r.status_code == 503
     deadline = time.monotonic() + 5
     while True:

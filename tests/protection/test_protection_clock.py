@@ -13,6 +13,7 @@ import pyotp
 import pytest
 from fastapi import FastAPI
 
+from auth_support import OPERATOR, user_headers
 from bastion.protection import cooling_off, deposits
 from bastion.service.deps import protection_clock, set_protection_clock, wall_clock
 
@@ -26,13 +27,24 @@ def service(settings: Any) -> Iterator[tuple[FastAPI, httpx.Client]]:
     from bastion.service.testing import ServerThread
 
     app = create_app(settings)
-    with ServerThread(app) as base_url, httpx.Client(base_url=base_url, timeout=15) as client:
+    with ServerThread(app) as base_url, httpx.Client(headers=OPERATOR, base_url=base_url, timeout=15) as client:
         yield app, client
     app.state.engine.dispose()
 
 
+def _as(app: FastAPI, uid: str) -> dict[str, str]:
+    """The user's session for the app's service (signed with the development key of its data dir)."""
+    return user_headers(app.state.settings, uid)
+
+
 def _order(user: str) -> dict[str, str]:
     return {"userId": user, "channel": "app", "instType": "SWAP", "instId": "BTC-USDT-SWAP", "side": "buy", "sz": "1"}
+
+
+def _creds(app: FastAPI) -> Any:
+    from bastion.sim.credentials import SimCredentials
+
+    return SimCredentials.create(app.state.sessionmaker, app.state.settings.data_dir)
 
 
 def _at(value: str) -> datetime:
@@ -43,12 +55,12 @@ def test_protection_routes_honour_the_injected_clock(service: tuple[FastAPI, htt
     app, http = service
     clock = [SIM]
     set_protection_clock(app, lambda: clock[0])
-    r = http.post("/v1/cooling-off", json={"request_id": "c1", "user_id": "ann", "period": "7d"})
+    r = http.post("/v1/cooling-off", json={"request_id": "c1", "period": "7d"}, headers=_as(app, "ann"))
     assert r.status_code == 200 and _at(r.json()["ends_at"]) == SIM + timedelta(days=7)
     clock[0] = SIM + timedelta(days=3)
     refused = http.post("/v1/orders/precheck", json=_order("ann")).json()
     assert refused["allowed"] is False and _at(refused["coolingOffUntil"]) == SIM + timedelta(days=7)
-    assert http.get("/v1/cooling-off/ann").json()["active"] is True
+    assert http.get("/v1/cooling-off/ann", headers=_as(app, "ann")).json()["active"] is True
     clock[0] = SIM + timedelta(days=8)  # the period is over at the simulated time
     assert http.post("/v1/orders/precheck", json=_order("ann")).json()["allowed"] is True
 
@@ -57,7 +69,7 @@ def test_protection_routes_honour_the_injected_clock(service: tuple[FastAPI, htt
            "observed_at": SIM.isoformat()}  # fmt: skip
     assert http.post("/v1/deposits/observed", json=obs).status_code == 200
     clock[0] = SIM + timedelta(hours=1)
-    case = http.post("/v1/deposits/mistaken/check", json={"chain": "XRP", "txid": "T1", "user_id": "bo"}).json()
+    case = http.post("/v1/deposits/mistaken/check", json={"chain": "XRP", "txid": "T1"}, headers=_as(app, "bo")).json()
     assert _at(case["case"]["opened_at"]) == SIM + timedelta(hours=1)
     for hours, state in ((2, "investigating"), (5, "recoverable"), (6, "credited"), (6, "closed")):
         clock[0] = SIM + timedelta(hours=hours)
@@ -66,11 +78,13 @@ def test_protection_routes_honour_the_injected_clock(service: tuple[FastAPI, htt
     assert _at(r.json()["resolved_at"]) == _at(r.json()["closed_at"]) == SIM + timedelta(hours=6)
 
     # TOTP (account-protection routes): a code for the simulated time is accepted, not one for the wall clock.
-    secret = http.post("/v1/users/cy/totp/enroll", json={"account_name": "cy"}).json()["secret"]
+    secret = http.post("/v1/users/cy/totp/enroll", json={"account_name": "cy"}, headers=_as(app, "cy")).json()["secret"]
     wall_code = pyotp.TOTP(secret).at(datetime.now(UTC))
-    assert http.post("/v1/users/cy/totp/confirm", json={"code": wall_code}).json()["ok"] is False
+    assert (
+        http.post("/v1/users/cy/totp/confirm", json={"code": wall_code}, headers=_as(app, "cy")).json()["ok"] is False
+    )
     sim_code = pyotp.TOTP(secret).at(clock[0])
-    assert http.post("/v1/users/cy/totp/confirm", json={"code": sim_code}).json()["ok"] is True
+    assert http.post("/v1/users/cy/totp/confirm", json={"code": sim_code}, headers=_as(app, "cy")).json()["ok"] is True
 
     # What was stored carries the simulated stamps: the month's figures are the simulated month's.
     for _ in range(100):  # the refusal is written right after the answer
@@ -88,26 +102,28 @@ def test_without_injection_the_routes_use_the_wall_clock(service: tuple[FastAPI,
     app, http = service
     assert protection_clock(app) is wall_clock
     before = datetime.now(UTC)
-    r = http.post("/v1/cooling-off", json={"request_id": "w1", "user_id": "dee", "period": "1d"}).json()
+    r = http.post("/v1/cooling-off", json={"request_id": "w1", "period": "1d"}, headers=_as(app, "dee")).json()
     after = datetime.now(UTC)
     assert before + timedelta(days=1) <= _at(r["ends_at"]) <= after + timedelta(days=1)
     # Replaced, then put back: a period started at the simulated time a month ago is over by the wall clock.
     set_protection_clock(app, lambda: SIM)
-    assert http.post("/v1/cooling-off", json={"request_id": "w2", "user_id": "eli", "period": "7d"}).json()["active"]
+    assert http.post("/v1/cooling-off", json={"request_id": "w2", "period": "7d"}, headers=_as(app, "eli")).json()[
+        "active"
+    ]
     assert http.post("/v1/orders/precheck", json=_order("eli")).json()["allowed"] is False
     set_protection_clock(app, None)
     assert protection_clock(app) is wall_clock
     assert http.post("/v1/orders/precheck", json=_order("eli")).json()["allowed"] is True
-    assert http.get("/v1/cooling-off/eli").json()["active"] is False
+    assert http.get("/v1/cooling-off/eli", headers=_as(app, "eli")).json()["active"] is False
     # Nothing in a request moves the clock (no header or field is read for it).
     spoof = {"X-Bastion-Now": SIM.isoformat(), "Date": "Mon, 01 Jan 2001 00:00:00 GMT"}
-    r = http.post("/v1/cooling-off", json={"request_id": "w3", "user_id": "fay", "period": "1d"}, headers=spoof)
+    r = http.post("/v1/cooling-off", json={"request_id": "w3", "period": "1d"}, headers={**spoof, **_as(app, "fay")})
     assert _at(r.json()["ends_at"]) >= before + timedelta(days=1)
     wall = datetime.now(UTC)
     obs = {"chain": "XRP", "txid": "T9", "token": "XRP", "to_address": "rEx", "amount": "5", "usd_value": "3",
            "observed_at": wall.isoformat()}  # fmt: skip
     http.post("/v1/deposits/observed", json=obs)
-    case = http.post("/v1/deposits/mistaken/check", json={"chain": "XRP", "txid": "T9", "user_id": "gus"}).json()
+    case = http.post("/v1/deposits/mistaken/check", json={"chain": "XRP", "txid": "T9"}, headers=_as(app, "gus")).json()
     assert abs(_at(case["case"]["opened_at"]) - datetime.now(UTC)) < timedelta(minutes=1)
 
 
@@ -120,7 +136,7 @@ def test_simulated_month_over_the_routes_matches_ground_truth(service: tuple[Fas
     clock = [month.start]
     set_protection_clock(app, lambda: clock[0])
     try:
-        sent = send(http, month, lambda at: clock.__setitem__(0, at))
+        sent = send(http, month, lambda at: clock.__setitem__(0, at), creds=_creds(app))
     finally:
         set_protection_clock(app, None)
     t = month.truth

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal as D
+from typing import Any
 
 import httpx
 
+from auth_support import user_headers
 from bastion.protection import cooling_off, deposits
 from bastion.sim.user_protection import replay, simulate
 
 
-def _order(
-    user: str, side: str = "buy", pos: str = "0", inst: str = "SWAP", channel: str = "api"
-) -> dict[str, str]:
+def _order(user: str, side: str = "buy", pos: str = "0", inst: str = "SWAP", channel: str = "api") -> dict[str, str]:
     return {
         "userId": user,
         "channel": channel,
@@ -25,26 +25,30 @@ def _order(
     }
 
 
-def test_cooling_off_refuses_opening_on_every_channel_and_cannot_be_shortened(http: httpx.Client) -> None:
+def test_cooling_off_refuses_opening_on_every_channel_and_cannot_be_shortened(
+    http: httpx.Client, settings: Any
+) -> None:
     assert http.post("/v1/orders/precheck", json=_order("alice")).json()["allowed"] is True
-    r = http.post("/v1/cooling-off", json={"request_id": "r1", "user_id": "alice", "period": "30d"})
+    r = http.post(
+        "/v1/cooling-off", json={"request_id": "r1", "period": "30d"}, headers=user_headers(settings, "alice")
+    )
     assert r.status_code == 200 and r.json()["active"]
     # Same request again: same answer, no second activation.
     assert (
-        http.post("/v1/cooling-off", json={"request_id": "r1", "user_id": "alice", "period": "30d"}).json()
+        http.post(
+            "/v1/cooling-off", json={"request_id": "r1", "period": "30d"}, headers=user_headers(settings, "alice")
+        ).json()
         == r.json()
     )
-    shorter = http.post("/v1/cooling-off", json={"request_id": "r2", "user_id": "alice", "period": "7d"})
+    shorter = http.post(
+        "/v1/cooling-off", json={"request_id": "r2", "period": "7d"}, headers=user_headers(settings, "alice")
+    )
     assert shorter.status_code == 409 and "cannot be shortened" in shorter.json()["message"]
     for channel in ("web", "app", "api", "desktop"):
         opening = http.post("/v1/orders/precheck", json=_order("alice", channel=channel)).json()
         assert opening["allowed"] is False and opening["effect"] == "open"
-    assert (
-        http.post("/v1/orders/precheck", json=_order("alice", side="buy", pos="2")).json()["allowed"] is False
-    )
-    assert (
-        http.post("/v1/orders/precheck", json=_order("alice", side="sell", pos="3")).json()["allowed"] is True
-    )
+    assert http.post("/v1/orders/precheck", json=_order("alice", side="buy", pos="2")).json()["allowed"] is False
+    assert http.post("/v1/orders/precheck", json=_order("alice", side="sell", pos="3")).json()["allowed"] is True
     flip = http.post("/v1/orders/precheck", json={**_order("alice", side="sell", pos="0.5")}).json()
     assert flip["allowed"] is False and flip["effect"] == "flip"
     assert http.post("/v1/orders/precheck", json=_order("alice", inst="SPOT")).json()["allowed"] is True
@@ -53,12 +57,13 @@ def test_cooling_off_refuses_opening_on_every_channel_and_cannot_be_shortened(ht
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "sz"
     custom = http.post(
         "/v1/cooling-off",
-        json={"request_id": "r3", "user_id": "carol", "period": "custom", "custom_days": 400},
+        json={"request_id": "r3", "period": "custom", "custom_days": 400},
+        headers=user_headers(settings, "carol"),
     )
     assert custom.status_code == 422 and custom.json()["detail"][0]["field"] == "custom_days"
 
 
-def test_mistaken_deposit_self_service_and_audit_trail(http: httpx.Client) -> None:
+def test_mistaken_deposit_self_service_and_audit_trail(http: httpx.Client, settings: Any) -> None:
     at = datetime(2026, 3, 2, tzinfo=UTC).isoformat()
     obs = {
         "chain": "XRP",
@@ -70,10 +75,12 @@ def test_mistaken_deposit_self_service_and_audit_trail(http: httpx.Client) -> No
         "observed_at": at,
     }
     assert http.post("/v1/deposits/observed", json=obs).json()["case"] is None
-    unseen = http.post("/v1/deposits/mistaken/check", json={"chain": "XRP", "txid": "nope", "user_id": "dan"})
+    unseen = http.post(
+        "/v1/deposits/mistaken/check", json={"chain": "XRP", "txid": "nope"}, headers=user_headers(settings, "dan")
+    )
     assert unseen.json()["status"] == "not_found"
     opened = http.post(
-        "/v1/deposits/mistaken/check", json={"chain": "XRP", "txid": "T1", "user_id": "dan"}
+        "/v1/deposits/mistaken/check", json={"chain": "XRP", "txid": "T1"}, headers=user_headers(settings, "dan")
     ).json()
     assert opened["status"] == "case" and opened["case"]["reason"] == "missing_memo"
     case_id = opened["case"]["id"]
@@ -83,7 +90,7 @@ def test_mistaken_deposit_self_service_and_audit_trail(http: httpx.Client) -> No
     for state in ("investigating", "recoverable", "credited", "closed"):
         r = http.post(f"/v1/deposits/cases/{case_id}/transition", json={"state": state, "actor": "s1"})
         assert r.status_code == 200, r.text
-    trail = http.get(f"/v1/deposits/cases/{case_id}", params={"user_id": "dan"}).json()
+    trail = http.get(f"/v1/deposits/cases/{case_id}", headers=user_headers(settings, "dan")).json()
     assert [e["to"] for e in trail["events"]] == [
         "opened",
         "investigating",
@@ -92,7 +99,7 @@ def test_mistaken_deposit_self_service_and_audit_trail(http: httpx.Client) -> No
         "closed",
     ]
     assert D(trail["case"]["fee"]) == D("33.33333334")  # the 20 USD floor in XRP at 0.6 USD, rounded up
-    assert http.get(f"/v1/deposits/cases/{case_id}", params={"user_id": "eve"}).status_code == 404
+    assert http.get(f"/v1/deposits/cases/{case_id}", headers=user_headers(settings, "eve")).status_code == 404
     # An unlisted token on a chain we send from goes back by itself.
     auto = {**obs, "chain": "ETH", "txid": "T2", "token": "PEPE9", "usd_value": "80", "user_id": "dan"}
     case = http.post("/v1/deposits/observed", json=auto).json()["case"]

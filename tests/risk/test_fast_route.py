@@ -44,7 +44,9 @@ def fast_and_plain(settings: Any) -> Iterator[tuple[httpx.Client, httpx.Client]]
     FAST_CALLS.clear()
     with ExitStack() as stack:
         clients = [
-            stack.enter_context(httpx.Client(base_url=stack.enter_context(ServerThread(app)), timeout=30))
+            stack.enter_context(
+                httpx.Client(base_url=stack.enter_context(ServerThread(app)), timeout=30)
+            )
             for app in (fast, plain)
         ]
         yield clients[0], clients[1]

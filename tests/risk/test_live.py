@@ -17,6 +17,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from auth_support import OPERATOR
 from bastion.risk.events import WithdrawalRequest
 from bastion.risk.features import compute
 from bastion.risk.live import LiveState, load_address, load_user
@@ -39,7 +40,7 @@ def two_workers(settings: Any) -> Iterator[tuple[Any, Any, httpx.Client, httpx.C
     with ExitStack() as stack:
         apps = [create_app(settings), create_app(settings)]
         urls = [stack.enter_context(ServerThread(app)) for app in apps]
-        clients = [stack.enter_context(httpx.Client(base_url=u, timeout=30)) for u in urls]
+        clients = [stack.enter_context(httpx.Client(headers=OPERATOR, base_url=u, timeout=30)) for u in urls]
         yield apps[0], apps[1], clients[0], clients[1]
 
 
@@ -82,7 +83,7 @@ def test_state_built_from_the_log_equals_the_database_and_a_restart(settings: An
     a fresh load (a restarted worker) and the database query of the old path."""
     traffic = month(seed=5, users=30, days=5, ato_rate=0.15, phishing_rate=0.15)
     app = create_app(settings)
-    with ServerThread(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with ServerThread(app) as url, httpx.Client(headers=OPERATOR, base_url=url, timeout=30) as http:
         rep = replay(traffic, http)
         assert rep.attacks > 0
         hp = app.state.risk_hot_path
@@ -260,7 +261,7 @@ def test_evaluate_requires_the_operator_token_when_set(settings: Any) -> None:
     settings.operator_token = SecretStr("s3cret-operator-token")
     app = create_app(settings)
     body = {"event_id": eid("tok"), "user_id": "dan", "asset": "USDT", "amount": "1", "amount_usd": "1", "address": "T"}
-    with ServerThread(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with ServerThread(app) as url, httpx.Client(headers=OPERATOR, base_url=url, timeout=30) as http:
         assert http.post("/v1/withdrawals/evaluate", json=body).status_code == 401
         bad = {"Authorization": "Bearer nope"}
         assert http.post("/v1/withdrawals/evaluate", json=body, headers=bad).status_code == 401

@@ -4,6 +4,7 @@ drift, lockout), passkey ceremonies with a software authenticator (and the attac
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -12,9 +13,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from webauthn_soft_authenticator import SoftAuthenticator
 
+from auth_support import PathUserAuth
 from bastion.protection.anti_phishing import TEMPLATES
 
 ORIGIN = "http://localhost:8000"
+
+
+@pytest.fixture
+def http(live_server: str, settings: Any) -> Iterator[httpx.Client]:
+    # each /v1/users/{uid}/... call as that user's own session
+    with httpx.Client(base_url=live_server, timeout=15, auth=PathUserAuth(settings)) as client:
+        yield client
 
 
 def test_anti_phishing_code_in_every_template(http: httpx.Client, session_factory) -> None:  # type: ignore[no-untyped-def]

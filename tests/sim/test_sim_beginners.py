@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from auth_support import OPERATOR
 from bastion.protection import beginner_metrics
 from bastion.service.deps import set_protection_clock
 from bastion.service.testing import ServerThread, user_key_headers
@@ -33,7 +34,7 @@ def test_metrics_equal_ground_truth(settings: Any) -> None:
     def set_time(at: datetime) -> None:
         clock[0] = at
 
-    with ServerThread(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+    with ServerThread(app) as url, httpx.Client(base_url=url, timeout=60, headers=OPERATOR) as client:
         sent = beginners.send(client, month, set_time, lambda u, m, p, b: user_key_headers(app, u, m, p, b))
     assert sent.surprises == []
     assert sent.refusals_by_rule == t.refusals_by_rule

@@ -162,7 +162,11 @@ def replay_cmd(
     base_url: str = typer.Option("http://127.0.0.1:8000", help="A running `bastion serve`."),
     users: int = typer.Option(1000, min=10, help="Simulated users (as for `risk simulate`)."),
     seed: int = typer.Option(7, help="Same seed, same traffic."),
-    token: str = typer.Option("", envvar="BASTION_OPERATOR_TOKEN", help="Operator token, if the service has one."),
+    token: str = typer.Option(
+        "",
+        envvar=["BASTION_TOKEN", "BASTION_OPERATOR_TOKEN"],
+        help="A credential with events:write, risk:write, risk:review and risk:admin (or *): `bastion tokens create`.",
+    ),
 ) -> None:
     """Send a simulated month through a running service and score its decisions against the labels."""
     import httpx

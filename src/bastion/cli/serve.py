@@ -2,11 +2,66 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from typing import TYPE_CHECKING
 
 import typer
 
-from bastion.cli.common import database_url_option, describe_database, note, open_database
+from bastion import __version__
+from bastion.cli.common import CliError, database_url_option, describe_database, note, open_database
+
+if TYPE_CHECKING:
+    from bastion.settings import Settings
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere
+
+
+def _authentication(settings: Settings, host: str) -> str:
+    """Make sure no route that needs a credential is open: with none configured, make the bootstrap admin
+    credential (printed once); refuse a non-loopback host while that is all there is. Returns the mode."""
+    from datetime import UTC, datetime
+
+    from bastion.access import credentials
+    from bastion.db.session import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as s:
+            issued = None
+            if settings.operator_token is None:
+                issued = credentials.ensure_bootstrap(s, datetime.now(UTC))
+                s.commit()
+            live = credentials.list_all(s)
+    finally:
+        engine.dispose()
+    named = [c for c in live if not c.bootstrap]
+    if issued is not None:
+        typer.echo(
+            "\nNo credential was configured: made the admin credential "
+            f"{issued.credential.name!r} (every service and operator scope).\n"
+            f"  token (shown once, only its digest is stored): {issued.token}\n"
+            "  Make named, scoped credentials with `bastion tokens create` and revoke this one.\n",
+            err=True,
+        )
+    if not named and settings.operator_token is None and not _loopback(host):
+        raise CliError(
+            f"refusing --host {host}: the only credential is the bootstrap admin one; create named, scoped "
+            "credentials first (bastion tokens create --name N --scopes ...), or serve on 127.0.0.1"
+        )
+    parts = [f"{len(named)} named credential(s)"]
+    if len(live) > len(named):
+        parts.append(f"{len(live) - len(named)} bootstrap admin")
+    if settings.operator_token is not None:
+        parts.append("BASTION_OPERATOR_TOKEN (admin, audited)")
+    return "on; " + ", ".join(parts) + "; no route that changes state or reads a user's data is open"
 
 
 def register(app: typer.Typer) -> None:
@@ -31,6 +86,7 @@ def register(app: typer.Typer) -> None:
         """Serve the Bastion API (OpenAPI docs at /docs)."""
         import uvicorn
 
+        from bastion.service.access import user_session_mode
         from bastion.settings import Settings
 
         if database_url:
@@ -72,6 +128,11 @@ def register(app: typer.Typer) -> None:
             upgrade(settings.database_url)
         else:
             open_database(database_url)  # refuses, in one line, a database without the schema
+        auth = _authentication(settings, host)
+        note(f"Bastion {__version__} on http://{host}:{port}/ (API docs at /docs), {workers} worker(s)")
+        note(describe_database(settings.database_url, explicit=bool(database_url)))
+        note(f"authentication: {auth}")
+        note(f"{user_session_mode(settings)}")
         uvicorn.run(
             "bastion.service.app:app_factory",
             factory=True,

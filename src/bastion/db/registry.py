@@ -18,6 +18,7 @@ MODEL_MODULES: list[str] = [
     "bastion.protection.deposits",
     "bastion.protection_fund.models",
     "bastion.protection.beginner",
+    "bastion.access.models",
 ]
 
 

@@ -232,7 +232,8 @@ def revoke(
     session: Session, vault: KeyVault, user_id: str, key_id: str, now: datetime, *, actor: str
 ) -> None:
     key = _live_key(session, user_id, key_id, for_update=True)
-    delete_key(session, vault, key, "operator" if actor in ("operator", "cli") else "user", actor, now)
+    by_back_office = actor == "cli" or actor == "operator" or actor.startswith("operator:")
+    delete_key(session, vault, key, "operator" if by_back_office else "user", actor, now)
     session.flush()
 
 

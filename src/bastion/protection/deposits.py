@@ -324,14 +324,15 @@ def self_service_check(
     """A user asks about a deposit by chain and txid: opens a case with its reason (or returns the one open).
 
     A transfer we never saw is `not_found` (it may be unconfirmed or sent elsewhere); one that is an
-    ordinary deposit is `credited`.
+    ordinary deposit is `credited`. Another user's deposit or case is `not_found` too, word for word: the
+    answer says nothing about deposits that are not the caller's.
     """
     listing = listing or default_deposits().listing()
     fees = fees or default_deposits().fees()
     case = _case_for(session, chain, txid)
     if case is not None:
         if case.user_id is not None and case.user_id != user_id:
-            raise NotFoundError(f"txid: no deposit {chain}/{txid} for this user")
+            return CheckResult("not_found", None)
         return CheckResult("case", case)
     obs = session.scalar(
         select(DepositObservation).where(DepositObservation.chain == chain, DepositObservation.txid == txid)
@@ -339,7 +340,7 @@ def self_service_check(
     if obs is None:
         return CheckResult("not_found", None)
     if obs.user_id is not None and obs.user_id != user_id:
-        raise NotFoundError(f"txid: no deposit {chain}/{txid} for this user")
+        return CheckResult("not_found", None)
     reason = mistake_reason(
         ObservedDeposit(obs.chain, obs.txid, obs.token, obs.to_address, obs.memo, obs.memo_matches_account),
         listing,

@@ -10,11 +10,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from bastion import __version__
 from bastion.db.session import make_engine, make_sessionmaker
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError
+from bastion.keys.errors import AuthRejected
+from bastion.service.access import AccessDenied, Public, access_gate
 from bastion.service.boundary import Boundary, field_error
 from bastion.service.routers import all_routers
 from bastion.settings import Settings
@@ -82,6 +85,24 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
     app.state.shutdown_hooks = []
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    gate = access_gate(app)
+
+    async def _flush_audit() -> None:
+        await run_in_threadpool(gate.flush)
+
+    app.state.shutdown_hooks.append(_flush_audit)
+
+    @app.exception_handler(AccessDenied)
+    async def _denied(_req: Request, exc: AccessDenied) -> JSONResponse:
+        response = _problem(exc.status, exc.error, exc.message)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(AuthRejected)
+    async def _okx_rejected(_req: Request, exc: AuthRejected) -> JSONResponse:
+        # A user route called with an API key: refused the way OKX refuses (python-okx and ccxt read it).
+        return JSONResponse(exc.body(), status_code=exc.reason.http_status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -103,7 +124,7 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
     async def _conflict(_req: Request, exc: ConflictError) -> JSONResponse:
         return _problem(409, "conflict", str(exc))
 
-    @app.get("/healthz", tags=["service"])
+    @app.get("/healthz", tags=["service"], dependencies=[Public])
     def health() -> dict[str, str]:
         """Liveness plus a round trip to the database."""
         with engine.connect() as conn:

@@ -1,14 +1,15 @@
-"""Request dependencies shared by every router: settings, a database session, operator auth; the protection
-routes' clock."""
+"""Request dependencies shared by every router: settings, a database session; the protection routes' clock.
+
+Who may call a route is declared with the markers of `bastion.service.access` (Public, CurrentUser,
+ServiceScope, OperatorScope...), one per route."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.settings import Settings
@@ -28,21 +29,8 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-async def require_operator(
-    settings: Annotated[Settings, Depends(get_settings)],
-    authorization: Annotated[str | None, Header()] = None,
-) -> None:
-    """Operator routes (rules, reviews, lists, metrics): open when no BASTION_OPERATOR_TOKEN is set."""
-    if settings.operator_token is None:
-        return
-    expected = f"Bearer {settings.operator_token.get_secret_value()}".encode()
-    if authorization is None or not hmac.compare_digest(authorization.encode(), expected):
-        raise HTTPException(status_code=401, detail="operator token required")
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
-Operator = Depends(require_operator)
 
 
 # ------------------------------------------------------------------------------------------------ clock

@@ -39,7 +39,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bastion.sim.credentials import SimCredentials
 
 from bastion.sim.protection_fund import FundTruth
 
@@ -247,8 +250,9 @@ def _rich_progress(enabled: bool) -> Iterator[Step]:
 
 # ------------------------------------------------------------------------------------------------- risk
 def _run_risk(
-    client: Any, truth: RiskTruth, month: str, start: datetime, days: int, users: int, seed: int, step: Step
-) -> None:
+    client: Any, truth: RiskTruth, month: str, start: datetime, days: int, users: int, seed: int, step: Step,
+    creds: SimCredentials,
+) -> None:  # fmt: skip
     from bastion.sim import risk_traffic
 
     traffic = risk_traffic.month(seed=seed, users=users, start=start, days=days)
@@ -256,7 +260,9 @@ def _run_risk(
         ev.body["event_id"] = f"{month}:{ev.body['event_id']}"
     wds = traffic.withdrawals()
     total = len(traffic.events)
-    rep = risk_traffic.replay(traffic, client, progress=lambda i, _n: step("risk: events and withdrawals", i, total))
+    rep = risk_traffic.replay(
+        traffic, client, progress=lambda i, _n: step("risk: events and withdrawals", i, total), creds=creds
+    )
     step("risk: events and withdrawals", total, total)
     attack_wds = [w for w in wds if w.label != "legit"]
     kinds: dict[str, int] = {}
@@ -396,7 +402,7 @@ def _keys_reference(keys: list[_PlannedKey], reqs: list[_Request], sweeps: list[
 
 def _run_keys(
     app: Any, client: Any, truth: KeysTruth, month: str, start: datetime, days: int, users: int, seed: int,
-    step: Step,
+    step: Step, creds: SimCredentials,
 ) -> None:  # fmt: skip
     from bastion.keys import signing
     from bastion.service.okx_auth import keys_runtime
@@ -422,8 +428,9 @@ def _run_keys(
     runtime.second_factor = lambda _s, _u, _c, _n: True
 
     def call(method: str, path: str, at: datetime, ip: str = "", **kw: Any) -> Any:
+        """As the back office unless `headers` says who else (a user's session, a signed key, nobody: {})."""
         clock[0] = at
-        headers = kw.pop("headers", {})
+        headers = dict(kw.pop("headers", creds.operator))
         if ip:
             headers["X-Forwarded-For"] = ip
         r = client.request(method, path, headers=headers, **kw)
@@ -496,12 +503,11 @@ def _run_keys(
         elif kind == "create":
             assert k.app is not None
             a = apps[k.app]
-            r = call("POST", "/v1/fast-api/authorize", at, json={
-                "user_id": k.user, "client_id": a["client_id"], "perms": [a["max_permission"]],
-                "redirect_uri": a["redirect_uri"],
+            r = call("POST", "/v1/fast-api/authorize", at, headers=creds.user(k.user), json={
+                "client_id": a["client_id"], "perms": [a["max_permission"]], "redirect_uri": a["redirect_uri"],
             })  # fmt: skip
             r.raise_for_status()
-            r = call("POST", "/v1/fast-api/token", at + timedelta(seconds=20), a["ips"][0], json={
+            r = call("POST", "/v1/fast-api/token", at + timedelta(seconds=20), a["ips"][0], headers={}, json={
                 "grant_type": "authorization_code", "client_id": a["client_id"],
                 "client_secret": a["client_secret"], "code": r.json()["code"], "redirect_uri": a["redirect_uri"],
             })  # fmt: skip
@@ -522,8 +528,9 @@ def _run_keys(
 
 # ------------------------------------------------------------------------------------------------ funds
 def _run_funds(
-    client: Any, truth: FundsTruth, month: str, start: datetime, days: int, users: int, seed: int, step: Step
-) -> None:
+    client: Any, truth: FundsTruth, month: str, start: datetime, days: int, users: int, seed: int, step: Step,
+    creds: SimCredentials,
+) -> None:  # fmt: skip
     from bastion.sim import liquidations as liq
 
     m = liq.simulate(seed=seed, per_day=max(10, users // 8), start=start, days=days)
@@ -536,13 +543,13 @@ def _run_funds(
                  "margin": str(p.margin)}
                 for p in book
             ],
-        })  # fmt: skip
+        }, headers=creds.service)  # fmt: skip
         r.raise_for_status()
     for inj in m.injections:
         r = client.post("/v1/funds/injections", json={
             "id": f"{month}:{inj.id}", "instType": inj.pool.inst_type, "instFamily": inj.pool.inst_family,
             "ccy": inj.pool.ccy, "amt": str(inj.amount), "ts": inj.ts.isoformat(),
-        })  # fmt: skip
+        }, headers=creds.operator)  # fmt: skip
         r.raise_for_status()
     rows = [
         {"id": f"{month}:{x.id}", "instType": x.pool.inst_type, "instFamily": x.pool.inst_family,
@@ -552,7 +559,7 @@ def _run_funds(
     ]  # fmt: skip
     for i in range(0, len(rows), 1000):
         step("funds: liquidations and ADL", i, len(rows))
-        r = client.post("/v1/liquidations/batch", json=rows[i : i + 1000])
+        r = client.post("/v1/liquidations/batch", json=rows[i : i + 1000], headers=creds.service)
         if r.status_code != 200:
             raise RuntimeError(f"liquidations batch: {r.status_code} {r.text}")
     step("funds: liquidations and ADL", len(rows), len(rows))
@@ -572,7 +579,7 @@ def _run_funds(
 # ------------------------------------------------------------------------------------------- protection
 def _run_protection(
     app: Any, client: Any, truth: ProtectionTruth, month: str, start: datetime, days: int, users: int, seed: int,
-    step: Step,
+    step: Step, creds: SimCredentials,
 ) -> None:  # fmt: skip
     from sqlalchemy import func, select
 
@@ -602,7 +609,7 @@ def _run_protection(
 
     set_protection_clock(app, lambda: clock[0])
     try:
-        sent = up.send(client, m, set_time, progress=lambda i, n: step("user protection", i, n))
+        sent = up.send(client, m, set_time, progress=lambda i, n: step("user protection", i, n), creds=creds)
     finally:
         set_protection_clock(app, None)
     t = m.truth
@@ -725,6 +732,7 @@ def simulate_month(
     from bastion.service.app import create_app
     from bastion.service.testing import ServerThread
     from bastion.settings import Settings
+    from bastion.sim.credentials import SimCredentials
 
     if users < 20:
         raise ValueError("users: at least 20 (attacks are a share of the users)")
@@ -738,7 +746,7 @@ def simulate_month(
         database_url=url,
         data_dir=out / "service-data",
         redis_url=None,
-        operator_token=None,
+        operator_token=None,  # the simulator's own named credentials, revoked at the end
         keys_sweep_interval_seconds=0,  # the simulator runs the sweeper at simulated times
         keys_rate_limit_per_key="100000/second",
         keys_rate_limit_per_user="100000/second",
@@ -762,30 +770,39 @@ def simulate_month(
         month=month, start=start.isoformat(), end=end.isoformat(), users=users, seed=seed,
         database="embedded SQLite" if db_url is None else url.split("://", 1)[0], fresh_database=fresh,
     )  # fmt: skip
-    with (
-        _rich_progress(progress) as step,
-        ServerThread(app) as base_url,
-        httpx.Client(base_url=base_url, timeout=120) as client,
-    ):
-        t0 = time.perf_counter()
-        _run_risk(client, truth.risk, month, start, days, users, _seed(seed, month, 1), step)
-        truth.seconds["risk"] = round(time.perf_counter() - t0, 2)
-        t0 = time.perf_counter()
-        _run_keys(app, client, truth.keys, month, start, days, max(6, users // 20), _seed(seed, month, 2), step)
-        truth.seconds["keys"] = round(time.perf_counter() - t0, 2)
-        t0 = time.perf_counter()
-        _run_funds(client, truth.funds, month, start, days, users, _seed(seed, month, 3), step)
-        truth.seconds["funds"] = round(time.perf_counter() - t0, 2)
-        t0 = time.perf_counter()
-        _beginners_off(app, client, start)
-        _run_protection(app, client, truth.protection, month, start, days, users, _seed(seed, month, 4), step)
-        truth.seconds["protection"] = round(time.perf_counter() - t0, 2)
-        t0 = time.perf_counter()
-        _run_beginners(app, client, truth.beginners, month, start, days, users, _seed(seed, month, 5), step)
-        truth.seconds["beginners"] = round(time.perf_counter() - t0, 2)
-        t0 = time.perf_counter()
-        _run_protection_fund(app, client, truth.protection_fund, month, start, days, _seed(seed, month, 6))
-        truth.seconds["protection_fund"] = round(time.perf_counter() - t0, 2)
+    creds = SimCredentials.create(app.state.sessionmaker, settings.data_dir, f"sim-{month}")
+    try:
+        with (
+            _rich_progress(progress) as step,
+            ServerThread(app) as base_url,
+            # the exchange's machines and back office present their credential by route; users their own
+            httpx.Client(base_url=base_url, timeout=120, auth=creds.by_route(app)) as client,
+        ):
+            t0 = time.perf_counter()
+            _run_risk(client, truth.risk, month, start, days, users, _seed(seed, month, 1), step, creds)
+            truth.seconds["risk"] = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter()
+            _run_keys(
+                app, client, truth.keys, month, start, days, max(6, users // 20), _seed(seed, month, 2), step, creds
+            )
+            truth.seconds["keys"] = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter()
+            _run_funds(client, truth.funds, month, start, days, users, _seed(seed, month, 3), step, creds)
+            truth.seconds["funds"] = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter()
+            _beginners_off(app, client, start)
+            _run_protection(
+                app, client, truth.protection, month, start, days, users, _seed(seed, month, 4), step, creds
+            )
+            truth.seconds["protection"] = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter()
+            _run_beginners(app, client, truth.beginners, month, start, days, users, _seed(seed, month, 5), step)
+            truth.seconds["beginners"] = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter()
+            _run_protection_fund(app, client, truth.protection_fund, month, start, days, _seed(seed, month, 6))
+            truth.seconds["protection_fund"] = round(time.perf_counter() - t0, 2)
+    finally:
+        creds.revoke(app.state.sessionmaker)
     app.state.engine.dispose()
     truth.write(out / TRUTH_FILE)
     return truth

@@ -17,9 +17,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bastion.risk.events import COUNTRY_CENTROIDS
+
+if TYPE_CHECKING:
+    from bastion.sim.credentials import SimCredentials
 
 Kind = Literal["login", "credential_change", "address_book", "withdrawal"]
 ROUTES: dict[str, str] = {
@@ -378,14 +381,19 @@ def replay(
     analyst_delay: timedelta = timedelta(minutes=20),
     progress: Any = None,
     batch: int = 500,
+    creds: SimCredentials | None = None,
 ) -> ReplayReport:
     """Send every event to the service in time order (`client`: an httpx.Client on its base URL). The
-    known-bad lists are loaded first; an analyst reviews each held withdrawal with the ground truth."""
+    known-bad lists are loaded first; an analyst reviews each held withdrawal with the ground truth.
+    `creds`: the login/wallet services' and the analysts' credentials (None: the client's own headers)."""
     import time
+
+    svc = creds.service if creds is not None else {}
+    op = creds.operator if creds is not None else {}
 
     t0 = time.perf_counter()
     for kind, values in (("phishing_address", traffic.phishing_list), ("bad_ip", traffic.bad_ips)):
-        r = client.post(f"/v1/risk/lists/{kind}", json=[{"value": v, "source": "sim"} for v in values])
+        r = client.post(f"/v1/risk/lists/{kind}", json=[{"value": v, "source": "sim"} for v in values], headers=op)
         r.raise_for_status()
     decisions: dict[str, int] = {}
     caught: set[str] = set()
@@ -400,7 +408,7 @@ def replay(
     def flush() -> None:
         # Events between two withdrawals go in one batch: same order, far fewer round trips.
         for k in range(0, len(pending), batch):
-            rb = client.post("/v1/events/batch", json=pending[k : k + batch])
+            rb = client.post("/v1/events/batch", json=pending[k : k + batch], headers=svc)
             if rb.status_code != 200:
                 raise RuntimeError(f"batch: {rb.status_code} {rb.text}")
         pending.clear()
@@ -412,12 +420,12 @@ def replay(
             if batch > 1:
                 pending.append({**ev.body, "type": ev.kind})
                 continue
-            r = client.post(ev.route, json=ev.body)
+            r = client.post(ev.route, json=ev.body, headers=svc)
             if r.status_code != 200:
                 raise RuntimeError(f"{ev.route} {ev.body['event_id']}: {r.status_code} {r.text}")
             continue
         flush()
-        r = client.post(ev.route, json=ev.body)
+        r = client.post(ev.route, json=ev.body, headers=svc)
         if r.status_code != 200:
             raise RuntimeError(f"{ev.route} {ev.body['event_id']}: {r.status_code} {r.text}")
         d = r.json()
@@ -433,6 +441,7 @@ def replay(
                     "analyst": "sim-analyst",
                     "at": at.isoformat(),
                 },
+                headers=op,
             )
             rv.raise_for_status()
             stopped = is_attack

@@ -14,12 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.protection import cooling_off as co
 from bastion.protection import deposits as dep
+
+if TYPE_CHECKING:
+    from bastion.sim.credentials import SimCredentials
 from bastion.protection.deposits_settings import default_deposits
 
 
@@ -240,11 +243,14 @@ def send(
     month: ProtectionMonth,
     set_time: Callable[[datetime], None],
     progress: Callable[[int, int], None] | None = None,
+    *,
+    creds: SimCredentials,
 ) -> Delivered:
     """Drive the month through the service's routes in time order: `POST /v1/cooling-off`,
     `POST /v1/orders/precheck`, `POST /v1/deposits/observed`, the user's `POST /v1/deposits/mistaken/check`
     and support's `POST /v1/deposits/cases/{id}/transition` at its own later times. `client` is an
-    httpx.Client on the service (operator routes open or authorised by the client); `set_time(at)` sets the
+    httpx.Client on the service; `creds` the order gateway's and chain watcher's service credential, support's
+    operator credential and each user's session (a user acts for themselves only). `set_time(at)` sets the
     service's protection clock before each request. Raises on any answer the simulated users did not expect.
 
     Refusals are written by the service after it answers; the caller waits for them if it counts rows."""
@@ -259,8 +265,8 @@ def send(
     cases: dict[int, int] = {}  # mistake index -> case id
     automatic: set[int] = set()
 
-    def post(path: str, body: dict[str, Any]) -> Any:
-        r = client.post(path, json=body)
+    def post(path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+        r = client.post(path, json=body, headers=headers)
         if r.status_code != 200:
             raise RuntimeError(f"POST {path}: {r.status_code} {r.text}")
         return r.json()
@@ -271,16 +277,16 @@ def send(
         set_time(at)
         if isinstance(action, Activation):
             post("/v1/cooling-off", {
-                "request_id": action.request_id, "user_id": action.user_id, "period": action.period.value,
+                "request_id": action.request_id, "period": action.period.value,
                 "custom_days": action.custom_days, "channel": co.Channel.APP.value,
-            })  # fmt: skip
+            }, creds.user(action.user_id))  # fmt: skip
             out.activations += 1
         elif isinstance(action, Order):
             answer = post("/v1/orders/precheck", {
                 "userId": action.user_id, "channel": action.channel.value, "instType": action.inst_type.value,
                 "instId": _INST_ID, "side": action.side.value, "posSide": co.PosSide.NET.value,
                 "sz": str(action.sz), "pos": str(action.pos),
-            })  # fmt: skip
+            }, creds.service)  # fmt: skip
             out.orders += 1
             out.refused += not answer["allowed"]
         elif isinstance(action, int):
@@ -289,14 +295,14 @@ def send(
                 "chain": m.obs.chain, "txid": m.obs.txid, "token": m.obs.token, "to_address": m.obs.to_address,
                 "memo": m.obs.memo, "memo_matches_account": m.obs.memo_matches_account, "amount": str(m.amount),
                 "usd_value": str(m.usd_value), "user_id": m.user_id, "observed_at": at.isoformat(),
-            })  # fmt: skip
+            }, creds.service)  # fmt: skip
             out.observed += 1
             if answer["case"] is not None:
                 automatic.add(action)
                 out.automatic += 1
                 continue
-            checked = post("/v1/deposits/mistaken/check", {"chain": m.obs.chain, "txid": m.obs.txid,
-                                                            "user_id": m.user_id})  # fmt: skip
+            checked = post("/v1/deposits/mistaken/check", {"chain": m.obs.chain, "txid": m.obs.txid},
+                           creds.user(m.user_id))  # fmt: skip
             if checked["case"] is None:
                 raise RuntimeError(f"deposit {m.obs.txid}: the self-service check opened no case: {checked}")
             cases[action] = checked["case"]["id"]
@@ -305,7 +311,7 @@ def send(
             if action.mistake in automatic:
                 continue
             post(f"/v1/deposits/cases/{cases[action.mistake]}/transition",
-                 {"state": action.state.value, "actor": _ACTOR, "note": action.note})  # fmt: skip
+                 {"state": action.state.value, "actor": _ACTOR, "note": action.note}, creds.operator)  # fmt: skip
             out.moves += 1
     if progress is not None:
         progress(len(actions), len(actions))

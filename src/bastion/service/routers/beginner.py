@@ -12,15 +12,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from bastion.bounds import Identifier, Timestamp
 from bastion.protection import beginner, beginner_metrics
-from bastion.service.deps import Operator, SessionDep, protection_clock
-from bastion.service.okx_auth import Caller, Permission, okx_router, require_key
+from bastion.service.access import CurrentUser, OperatorScope, Public, ServiceScope
+from bastion.service.deps import SessionDep, protection_clock
+from bastion.service.okx_auth import okx_router
 
 router = APIRouter(tags=["beginner protection"])
+# the exchange's rules and the effect measurement: the back office; the traders' facts: the exchange's feeds
+ProtectionAdmin = OperatorScope("protection:admin")
+Feed = ServiceScope("events:write")
 user_router = okx_router(tags=["beginner protection"])
 
 UserId = Annotated[str, Field(min_length=1, max_length=128)]
@@ -40,7 +44,7 @@ class RulesBody(BaseModel):
     note: str = Field(default="", max_length=1000)
 
 
-@router.put("/v1/beginner/rules", dependencies=[Operator])
+@router.put("/v1/beginner/rules", dependencies=[ProtectionAdmin])
 def put_rules(body: RulesBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """Publish a new version of the rules and make it active (a bad field is a 422 naming it)."""
     version = beginner.publish_rules(session, body.definition, body.actor, body.note, _now(request))
@@ -48,7 +52,7 @@ def put_rules(body: RulesBody, session: SessionDep, request: Request) -> dict[st
     return {"version": version}
 
 
-@router.get("/v1/beginner/rules", dependencies=[Operator])
+@router.get("/v1/beginner/rules", dependencies=[ProtectionAdmin])
 def get_rules(session: SessionDep) -> dict[str, Any]:
     version, rules = beginner.active_rules(session)
     return {"version": version, "definition": rules.model_dump(mode="json")}
@@ -59,7 +63,7 @@ class AccountBody(BaseModel):
     prior_derivatives: bool = False
 
 
-@router.put("/v1/beginner/accounts/{user_id}", dependencies=[Operator])
+@router.put("/v1/beginner/accounts/{user_id}", dependencies=[Feed])
 def put_account(user_id: Identifier, body: AccountBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """The exchange says when the account was opened and whether it traded derivatives before."""
     acc = beginner.register_account(session, user_id, _utc(body.opened_at), body.prior_derivatives, _now(request))
@@ -69,10 +73,10 @@ def put_account(user_id: Identifier, body: AccountBody, session: SessionDep, req
 
 class FirstTradeBody(BaseModel):
     userId: UserId
-    ts: datetime
+    ts: Timestamp
 
 
-@router.post("/v1/beginner/first-trades", dependencies=[Operator])
+@router.post("/v1/beginner/first-trades", dependencies=[Feed])
 def post_first_trade(body: FirstTradeBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """A trader's first derivatives fill (idempotent: the earliest time wins)."""
     acc = beginner.record_first_trade(session, body.userId, _utc(body.ts), _now(request))
@@ -89,11 +93,11 @@ class MarginEventBody(BaseModel):
     id: str = Field(min_length=1, max_length=128)
     userId: UserId
     kind: beginner.MarginKind
-    ts: datetime
+    ts: Timestamp
     liquidationId: str | None = Field(default=None, min_length=1, max_length=128)
 
 
-@router.post("/v1/beginner/margin-events", dependencies=[Operator])
+@router.post("/v1/beginner/margin-events", dependencies=[Feed])
 def post_margin_events(
     body: Annotated[list[MarginEventBody], Field(min_length=1, max_length=10_000)],
     session: SessionDep,
@@ -109,7 +113,7 @@ def post_margin_events(
     return {"recorded": new, "already_recorded": len(body) - new}
 
 
-@router.get("/v1/beginner/metrics", dependencies=[Operator])
+@router.get("/v1/beginner/metrics", dependencies=[ProtectionAdmin])
 def get_metrics(
     session: SessionDep, start: Timestamp, end: Timestamp, early_days: Annotated[int, Query(ge=1, le=3650)] = 30
 ) -> dict[str, Any]:
@@ -141,7 +145,7 @@ def metrics_json(m: beginner_metrics.BeginnerMonth) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/beginner/questionnaire")
+@router.get("/v1/beginner/questionnaire", dependencies=[Public])
 def get_questionnaire(session: SessionDep) -> dict[str, Any]:
     """The appropriateness questionnaire in force, without its answers."""
     version, q = beginner.public_questionnaire(session)
@@ -161,10 +165,10 @@ def post_questionnaire(
     body: AnswersBody,
     session: SessionDep,
     request: Request,
-    caller: Annotated[Caller, Depends(require_key(Permission.READ))],
+    caller: CurrentUser,
 ) -> dict[str, Any]:
     """The signed-in user's answers; stored and audited whatever the result. Passing lifts the protection."""
-    a = beginner.submit_questionnaire(session, caller.user_id, body.answers, _now(request))
+    a = beginner.submit_questionnaire(session, caller.uid, body.answers, _now(request))
     session.commit()
     return {
         "passed": a.passed,
@@ -177,10 +181,10 @@ def post_questionnaire(
 
 @user_router.get("/v1/beginner/status")
 def get_status(
-    session: SessionDep, request: Request, caller: Annotated[Caller, Depends(require_key(Permission.READ))]
+    session: SessionDep, request: Request, caller: CurrentUser
 ) -> dict[str, Any]:
     """Whether beginner protection applies to the signed-in user, why, and what it limits."""
-    s = beginner.status(session, caller.user_id, _now(request))
+    s = beginner.status(session, caller.uid, _now(request))
 
     def d(v: Decimal | None) -> str | None:
         return None if v is None else format(v.normalize(), "f")

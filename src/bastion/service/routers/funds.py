@@ -15,7 +15,8 @@ from bastion.funds import ledger, metrics, public
 from bastion.funds.adl import OpenPosition, QueueEntry
 from bastion.funds.ledger import Booked, LiquidationIn, PoolKey
 from bastion.funds.liquidation import ContractType, PositionSide
-from bastion.service.deps import Operator, SessionDep, SettingsDep
+from bastion.service.access import OperatorScope, Public, ServiceScope
+from bastion.service.deps import SessionDep, SettingsDep
 
 router = APIRouter(tags=["funds"])
 
@@ -87,7 +88,7 @@ class BookedOut(BaseModel):
         )
 
 
-@router.post("/v1/liquidations", response_model=BookedOut)
+@router.post("/v1/liquidations", response_model=BookedOut, dependencies=[ServiceScope("funds:write")])
 def post_liquidation(body: LiquidationBody, session: SessionDep, settings: SettingsDep) -> BookedOut:
     """Book one liquidation. Idempotent by `id`: a repeat returns the first booking; the same id with another
     payload is a 409."""
@@ -96,7 +97,7 @@ def post_liquidation(body: LiquidationBody, session: SessionDep, settings: Setti
     return BookedOut.of(booked[0])
 
 
-@router.post("/v1/liquidations/batch", response_model=list[BookedOut])
+@router.post("/v1/liquidations/batch", response_model=list[BookedOut], dependencies=[ServiceScope("funds:write")])
 def post_liquidations(
     body: Annotated[list[LiquidationBody], Field(max_length=10_000)], session: SessionDep, settings: SettingsDep
 ) -> list[BookedOut]:
@@ -115,7 +116,7 @@ class InjectionBody(BaseModel):
     ts: Timestamp
 
 
-@router.post("/v1/funds/injections", response_model=BookedOut, dependencies=[Operator])
+@router.post("/v1/funds/injections", response_model=BookedOut, dependencies=[OperatorScope("funds:admin")])
 def post_injection(body: InjectionBody, session: SessionDep, settings: SettingsDep) -> BookedOut:
     ts = body.ts if body.ts.tzinfo else body.ts.replace(tzinfo=UTC)
     key = PoolKey(body.instType, body.instFamily, body.ccy)
@@ -141,7 +142,7 @@ class PositionsBody(BaseModel):
     positions: list[PositionBody]
 
 
-@router.put("/v1/funds/positions", dependencies=[Operator])
+@router.put("/v1/funds/positions", dependencies=[ServiceScope("funds:write")])
 def put_positions(body: PositionsBody, session: SessionDep, settings: SettingsDep) -> dict[str, int]:
     """Replace the open-position snapshot the pool's ADL queue is ranked from."""
     n = public.replace_positions(
@@ -165,7 +166,7 @@ def _ms(ts: datetime) -> str:
 _, MAX_MS = timestamp_ms_bounds()
 
 
-@router.get("/v1/public/insurance-fund")
+@router.get("/v1/public/insurance-fund", dependencies=[Public])
 def insurance_fund(
     session: SessionDep,
     instType: Literal["SWAP", "FUTURES", "OPTION", "MARGIN"],
@@ -238,7 +239,7 @@ def _queue(entries: list[QueueEntry]) -> list[dict[str, object]]:
     ]
 
 
-@router.get("/v1/public/adl")
+@router.get("/v1/public/adl", dependencies=[Public])
 def adl(
     session: SessionDep,
     instType: Literal["SWAP", "FUTURES", "OPTION", "MARGIN"],
@@ -282,7 +283,7 @@ def adl(
     }
 
 
-@router.get("/v1/funds/metrics", dependencies=[Operator])
+@router.get("/v1/funds/metrics", dependencies=[OperatorScope("funds:admin")])
 def fund_metrics(
     session: SessionDep, settings: SettingsDep, start: Timestamp, end: Timestamp
 ) -> dict[str, object]:

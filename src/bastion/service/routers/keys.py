@@ -1,11 +1,12 @@
 """API keys over HTTP.
 
-Two kinds of caller:
-- the exchange's account back office (operator token): creates, lists, re-binds and revokes a user's keys,
-  registers third-party apps, records Fast API consent, runs the sweeper, reads the metrics;
+Three kinds of caller (see `bastion.service.access`):
+- the exchange's account back office (operator credential, scope keys:admin): creates, lists, re-binds and
+  revokes a user's keys, registers third-party apps, runs the sweeper, reads the metrics;
 - API clients, authenticated by their OKX v5 signature: `GET /v1/keys` (their own keys) and the OKX-shaped
   `GET /api/v5/account/config` (what the calling key is), so python-okx and ccxt work unchanged.
-Third-party app servers redeem a Fast API code at `POST /v1/fast-api/token` with their client secret.
+The user consents to a third-party app with their session (`POST /v1/fast-api/authorize`); the app's server
+redeems the code at `POST /v1/fast-api/token` (public: its client secret in the body is the credential).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from bastion.bounds import Timestamp
@@ -29,12 +30,11 @@ from bastion.keys.auth import Caller
 from bastion.keys.errors import FastApiDenied, SecondFactorRejected
 from bastion.keys.lifecycle import IssuedKey, KeyView
 from bastion.keys.policy import Permission, okx_permissions_text
-from bastion.service.deps import Operator, SessionDep
-from bastion.service.okx_auth import client_ip, keys_runtime, okx_ok, okx_router, require_key
+from bastion.service.access import OperatorScope, Public, SessionUser, UserKey
+from bastion.service.deps import SessionDep
+from bastion.service.okx_auth import client_ip, keys_runtime, okx_ok, okx_router
 
 log = logging.getLogger("bastion.keys")
-# Who the audit trail names for the back-office routes below.
-OPERATOR_ACTOR = "operator"
 
 
 def _ms(at: datetime | None) -> str:
@@ -132,7 +132,8 @@ class AppOut(BaseModel):
 
 
 class AuthorizeIn(BaseModel):
-    user_id: str = Field(min_length=1, max_length=64)
+    model_config = ConfigDict(extra="forbid")  # the user is the session's: a user_id here is refused
+
     client_id: str
     scope: str = fast_api.SCOPE
     perms: list[str] = ["read"]
@@ -199,10 +200,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = okx_router(tags=["keys"], lifespan=_lifespan)
+KeysAdmin = OperatorScope("keys:admin")
+
+
+def operator_actor(request: Request) -> str:
+    """Who the audit trail names for a back-office change: the operator credential that made it, by name."""
+    credential = getattr(request.state, "credential", None)
+    return f"operator:{credential.name}" if credential is not None else "operator"
 
 
 # ------------------------------------------------------------------------------- back office (operator)
-@router.post("/v1/users/{user_id}/keys", status_code=201, dependencies=[Operator])
+@router.post("/v1/users/{user_id}/keys", status_code=201, dependencies=[KeysAdmin])
 def create_key(user_id: str, body: KeyCreate, session: SessionDep, request: Request) -> KeyCreated:
     """Create a key for a user; the secret is in this response and nowhere else."""
     runtime = keys_runtime(request.app)
@@ -218,7 +226,7 @@ def create_key(user_id: str, body: KeyCreate, session: SessionDep, request: Requ
             totp_code=body.totp_code,
             second_factor=runtime.second_factor,
             now=runtime.clock(),
-            actor=OPERATOR_ACTOR,
+            actor=operator_actor(request),
         )
     except SecondFactorRejected as exc:
         session.commit()  # keep the TOTP failure count: repeated wrong codes lock the user's 2FA
@@ -227,29 +235,29 @@ def create_key(user_id: str, body: KeyCreate, session: SessionDep, request: Requ
     return KeyCreated.of(issued)
 
 
-@router.get("/v1/users/{user_id}/keys", dependencies=[Operator])
+@router.get("/v1/users/{user_id}/keys", dependencies=[KeysAdmin])
 def list_user_keys(user_id: str, session: SessionDep) -> list[KeyOut]:
     return [KeyOut.of(k) for k in lifecycle.list_keys(session, user_id)]
 
 
-@router.put("/v1/users/{user_id}/keys/{key_id}/ips", dependencies=[Operator])
+@router.put("/v1/users/{user_id}/keys/{key_id}/ips", dependencies=[KeysAdmin])
 def update_key_ips(user_id: str, key_id: str, body: IpsUpdate, session: SessionDep, request: Request) -> KeyOut:
-    # The back office changed it, not the user: the audit says so.
+    # The back office changed it, not the user: the audit names the operator credential.
     view = lifecycle.update_ips(
-        session, user_id, key_id, body.ips, keys_runtime(request.app).clock(), actor=OPERATOR_ACTOR
+        session, user_id, key_id, body.ips, keys_runtime(request.app).clock(), actor=operator_actor(request)
     )
     session.commit()
     return KeyOut.of(view)
 
 
-@router.delete("/v1/users/{user_id}/keys/{key_id}", status_code=204, dependencies=[Operator])
+@router.delete("/v1/users/{user_id}/keys/{key_id}", status_code=204, dependencies=[KeysAdmin])
 def revoke_key(user_id: str, key_id: str, session: SessionDep, request: Request) -> None:
     runtime = keys_runtime(request.app)
-    lifecycle.revoke(session, runtime.vault, user_id, key_id, runtime.clock(), actor=OPERATOR_ACTOR)
+    lifecycle.revoke(session, runtime.vault, user_id, key_id, runtime.clock(), actor=operator_actor(request))
     session.commit()
 
 
-@router.post("/v1/keys/sweep", dependencies=[Operator])
+@router.post("/v1/keys/sweep", dependencies=[KeysAdmin])
 def sweep_keys(session: SessionDep, request: Request, dry_run: bool = False) -> SweepOut:
     runtime = keys_runtime(request.app)
     report = lifecycle.sweep(session, runtime.vault, runtime.clock(), dry_run=dry_run)
@@ -257,7 +265,7 @@ def sweep_keys(session: SessionDep, request: Request, dry_run: bool = False) -> 
     return SweepOut(dry_run=dry_run, at=report.at, count=report.count, keys=[KeyOut.of(k) for k in report.keys])
 
 
-@router.get("/v1/keys/metrics", dependencies=[Operator])
+@router.get("/v1/keys/metrics", dependencies=[KeysAdmin])
 def key_metrics(session: SessionDep, start: Timestamp, end: Timestamp) -> dict[str, Any]:
     m = metrics.monthly(session, _aware(start), _aware(end))
     return {**asdict(m), "created": m.created, "rejections_by_reason": m.rejections_by_reason}
@@ -268,7 +276,7 @@ def _aware(at: datetime) -> datetime:
 
 
 # ----------------------------------------------------------------------------------------------- Fast API
-@router.post("/v1/fast-api/apps", status_code=201, dependencies=[Operator])
+@router.post("/v1/fast-api/apps", status_code=201, dependencies=[KeysAdmin])
 def register_app(body: AppCreate, session: SessionDep, request: Request) -> AppOut:
     """Register a third-party app and the IPs of its servers; the client secret is shown once."""
     app = fast_api.register_app(
@@ -283,18 +291,21 @@ def register_app(body: AppCreate, session: SessionDep, request: Request) -> AppO
     return AppOut(**{**asdict(app), "ips": app.ips.split(",")})
 
 
-@router.get("/v1/fast-api/apps", dependencies=[Operator])
+@router.get("/v1/fast-api/apps", dependencies=[KeysAdmin])
 def list_apps(session: SessionDep) -> list[AppOut]:
     return [AppOut(**{**asdict(a), "ips": a.ips.split(",")}) for a in fast_api.list_apps(session)]
 
 
-@router.post("/v1/fast-api/authorize", dependencies=[Operator], response_model=None)
-def authorize(body: AuthorizeIn, session: SessionDep, request: Request) -> AuthorizeOut | JSONResponse:
-    """The user consented at the exchange: issue the one-time code and where to send the user with it."""
+@router.post("/v1/fast-api/authorize", response_model=None)
+def authorize(
+    body: AuthorizeIn, user: SessionUser, session: SessionDep, request: Request
+) -> AuthorizeOut | JSONResponse:
+    """The user consented at the exchange (their session, never an API key): issue the one-time code and
+    where to send the user with it."""
     try:
         grant = fast_api.authorize(
             session,
-            user_id=body.user_id,
+            user_id=user.uid,
             client_id=body.client_id,
             scope=body.scope,
             permissions=body.perms,
@@ -308,7 +319,7 @@ def authorize(body: AuthorizeIn, session: SessionDep, request: Request) -> Autho
     return AuthorizeOut(code=grant.code, redirect_to=grant.redirect_to, expires_at=grant.expires_at)
 
 
-@router.post("/v1/fast-api/token", response_model=None)
+@router.post("/v1/fast-api/token", response_model=None, dependencies=[Public])
 def token(body: TokenIn, session: SessionDep, request: Request) -> TokenOut | JSONResponse:
     """The app's server redeems the code (once, from a registered IP) for a key bound to its IPs."""
     runtime = keys_runtime(request.app)
@@ -343,7 +354,7 @@ def _oauth_error(exc: FastApiDenied) -> JSONResponse:
 
 
 # ------------------------------------------------------------------------------ signed (OKX v5) routes
-ReadKey = Annotated[Caller, Depends(require_key(Permission.READ))]
+ReadKey = Annotated[Caller, UserKey(Permission.READ)]
 
 
 @router.get("/v1/keys")

@@ -22,10 +22,12 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from bastion.por.history import RoundHistory
+from bastion.service.access import Public
 from bastion.service.deps import SettingsDep
 from bastion.settings import Settings
 
-router = APIRouter(tags=["proof of reserves"])
+# Everything here is published to the world on purpose; users' own proofs are never served by this router.
+router = APIRouter(tags=["proof of reserves"], dependencies=[Public])
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "por"
 _MEDIA = {

@@ -1,8 +1,9 @@
 """Account protection routes: anti-phishing code, TOTP 2FA, passkeys.
 
-These stand for the exchange's account pages: the exchange authenticates the user and calls these on their
-behalf (operator token). Turning 2FA on, adding a passkey... are credential changes: they also feed the risk
-engine's 24 h withdrawal lock. "Now" is `protection_clock(app)`: the wall clock unless replaced in-process.
+User routes for the account's own security pages: the caller is the user's session (a JWT from the login
+service; never an API key), and the path must name that user (any other uid is a 404). Turning 2FA on,
+adding a passkey... are credential changes: they also feed the risk engine's 24 h withdrawal lock. "Now" is
+`protection_clock(app)`: the wall clock unless replaced in-process.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from bastion.bounds import Identifier
 from bastion.errors import InvalidInputError
 from bastion.protection import anti_phishing, passkeys, totp
 from bastion.risk.events import note_credential_change
-from bastion.service.deps import Operator, SessionDep, SettingsDep, protection_clock
+from bastion.service.access import OwnPathUser
+from bastion.service.deps import SessionDep, SettingsDep, protection_clock
 
-router = APIRouter(prefix="/v1/users/{user_id}", tags=["protection"], dependencies=[Operator])
+router = APIRouter(prefix="/v1/users/{user_id}", tags=["protection"], dependencies=[OwnPathUser])
 
 
 class CodeIn(BaseModel):

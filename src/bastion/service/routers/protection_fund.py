@@ -11,16 +11,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from bastion.bounds import PositiveInt32, Timestamp
 from bastion.protection_fund import disclosures, incidents, ledger, public, wallets
 from bastion.protection_fund.models import PfundClaim, PfundIncident
-from bastion.service.deps import Operator, SessionDep, protection_clock
-from bastion.service.okx_auth import Caller, Permission, okx_router, require_key
+from bastion.service.access import CurrentUser, OperatorScope, Public
+from bastion.service.deps import SessionDep, protection_clock
+from bastion.service.okx_auth import okx_router
 
 router = APIRouter(tags=["protection fund"])
+PfundAdmin = OperatorScope("pfund:admin")
 # User routes answer a refused credential as OKX does (okx_router); merged into `router` at the end.
 user_router = okx_router(tags=["protection fund"])
 
@@ -78,7 +80,7 @@ def _booking(b: ledger.Booking) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/pfund/contributions", dependencies=[Operator])
+@router.post("/v1/pfund/contributions", dependencies=[PfundAdmin])
 def post_contribution(body: ContributionBody, session: SessionDep) -> dict[str, Any]:
     """Money into the fund from a funding source. Idempotent by `ref`."""
     b = ledger.contribute(session, body.ref, body.ccy, body.amount, body.source, _utc(body.ts), body.actor, body.memo)
@@ -86,7 +88,7 @@ def post_contribution(body: ContributionBody, session: SessionDep) -> dict[str, 
     return _booking(b)
 
 
-@router.post("/v1/pfund/transfers", dependencies=[Operator])
+@router.post("/v1/pfund/transfers", dependencies=[PfundAdmin])
 def post_transfer(body: TransferBody, session: SessionDep) -> dict[str, Any]:
     """Money between the fund and another account of the exchange. Idempotent by `ref`."""
     b = ledger.transfer(
@@ -142,7 +144,7 @@ def _claim(c: PfundClaim) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/pfund/incidents", dependencies=[Operator])
+@router.post("/v1/pfund/incidents", dependencies=[PfundAdmin])
 def post_incident(body: IncidentBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """Open an incident. Idempotent by `ref` (the same incident again: `created` false)."""
     incident, created = incidents.open_incident(
@@ -170,7 +172,7 @@ class AffectedBody(BaseModel):
     users: list[AffectedRow] = Field(min_length=1, max_length=10_000)
 
 
-@router.post("/v1/pfund/incidents/{incident_id}/affected", dependencies=[Operator])
+@router.post("/v1/pfund/incidents/{incident_id}/affected", dependencies=[PfundAdmin])
 def post_affected(
     incident_id: PositiveInt32, body: AffectedBody, session: SessionDep, request: Request
 ) -> dict[str, int]:
@@ -185,7 +187,7 @@ class ActorBody(BaseModel):
     actor: Name
 
 
-@router.post("/v1/pfund/incidents/{incident_id}/payouts", dependencies=[Operator])
+@router.post("/v1/pfund/incidents/{incident_id}/payouts", dependencies=[PfundAdmin])
 def post_payouts(incident_id: PositiveInt32, body: ActorBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """Pay every recorded, unpaid claim of the incident from the fund. Safe to retry and to call from several
     places at once: each claim is paid exactly once."""
@@ -199,14 +201,14 @@ def post_payouts(incident_id: PositiveInt32, body: ActorBody, session: SessionDe
     }
 
 
-@router.post("/v1/pfund/incidents/{incident_id}/close", dependencies=[Operator])
+@router.post("/v1/pfund/incidents/{incident_id}/close", dependencies=[PfundAdmin])
 def post_close(incident_id: PositiveInt32, body: ActorBody, session: SessionDep, request: Request) -> dict[str, Any]:
     incident = incidents.close_incident(session, incident_id, body.actor, _now(request))
     session.commit()
     return _incident(incident)
 
 
-@router.get("/v1/pfund/incidents/{incident_id}", dependencies=[Operator])
+@router.get("/v1/pfund/incidents/{incident_id}", dependencies=[PfundAdmin])
 def get_incident(incident_id: PositiveInt32, session: SessionDep) -> dict[str, Any]:
     """The incident, every claim and the whole audit trail."""
     incident = incidents.get_incident(session, incident_id)
@@ -220,7 +222,7 @@ def get_incident(incident_id: PositiveInt32, session: SessionDep) -> dict[str, A
     }
 
 
-@router.get("/v1/pfund/ledger/check", dependencies=[Operator])
+@router.get("/v1/pfund/ledger/check", dependencies=[PfundAdmin])
 def ledger_check(session: SessionDep) -> dict[str, Any]:
     result = ledger.check_ledger(session)
     return {"entries": result.entries, "balanced": result.balanced, "problems": result.problems[:50]}
@@ -234,7 +236,7 @@ class WordsBody(BaseModel):
     actor: Name
 
 
-@router.put("/v1/funds/{fund}/disclosure", dependencies=[Operator])
+@router.put("/v1/funds/{fund}/disclosure", dependencies=[PfundAdmin])
 def put_disclosure(fund: disclosures.Fund, body: WordsBody, session: SessionDep, request: Request) -> dict[str, int]:
     """Publish the fund's words (a new version; the same words again change nothing)."""
     words = disclosures.Words(body.purpose, body.structure, body.triggers, list(body.disclaimers))
@@ -245,9 +247,10 @@ def put_disclosure(fund: disclosures.Fund, body: WordsBody, session: SessionDep,
 
 # ---------------------------------------------------------------------------------------------- user
 @user_router.get("/v1/pfund/my-cases")
-def my_cases(session: SessionDep, caller: Annotated[Caller, Depends(require_key(Permission.READ))]) -> dict[str, Any]:
-    """The signed-in user's own incident claims and the steps on them; the user comes from the credential."""
-    cases = incidents.user_cases(session, caller.user_id)
+def my_cases(session: SessionDep, caller: CurrentUser) -> dict[str, Any]:
+    """The signed-in user's own incident claims and the steps on them; the user comes from the credential
+    (a session, or the user's API key with read permission)."""
+    cases = incidents.user_cases(session, caller.uid)
     return {
         "cases": [
             {
@@ -284,7 +287,7 @@ def _round(record: Any) -> dict[str, Any] | None:
     }
 
 
-@router.get("/v1/public/protection-fund")
+@router.get("/v1/public/protection-fund", dependencies=[Public])
 def protection_fund(session: SessionDep) -> dict[str, Any]:
     """The fund now: balances from its ledger, their USD total at the latest round's prices, that round's
     wallets with their verification, and the size over time (per round, per day)."""
@@ -349,7 +352,7 @@ def _usage(v: object) -> object:
     return v
 
 
-@router.get("/v1/public/funds/disclosures")
+@router.get("/v1/public/funds/disclosures", dependencies=[Public])
 def fund_disclosures(
     session: SessionDep,
     start: Annotated[Timestamp | None, Query(description="period start (default: the beginning)")] = None,

@@ -1,5 +1,10 @@
 """User-protection routes: cooling-off period, the order precheck every channel calls, mistaken deposits.
 
+Who calls what: the user (session or own API key) switches on a cooling-off, reads their own, asks why a
+deposit was not credited and reads their case; the uid is always the credential's. Order gateways
+(orders:precheck) ask the precheck for any user; the chain watcher (deposits:write) reports transfers;
+support (deposits:review) moves cases.
+
 "Now" (an activation's start, a precheck's instant, a case's opening and moves) is `protection_clock(app)`:
 the wall clock in production; tests and the month simulator replace it in-process (`set_protection_clock`).
 """
@@ -13,7 +18,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, FastAPI, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.bounds import INT32_MAX, Identifier, PositiveInt32, Timestamp
@@ -22,7 +27,8 @@ from bastion.protection import beginner
 from bastion.protection import cooling_off as co
 from bastion.protection import deposits as dep
 from bastion.protection.cooling_off_cache import ActivationVersion, CoolingOffCache, FileVersion, RedisVersion
-from bastion.service.deps import Operator, SessionDep, SettingsDep, protection_clock
+from bastion.service.access import AccessDenied, CurrentUser, OperatorScope, ServiceScope, TradingUser
+from bastion.service.deps import SessionDep, SettingsDep, protection_clock
 from bastion.settings import Settings
 
 router = APIRouter(tags=["user protection"])
@@ -55,8 +61,9 @@ def cooling_off_cache(app: FastAPI) -> CoolingOffCache:
 
 
 class CoolingOffBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # the user is the credential's: a user_id here is refused
+
     request_id: str = Field(min_length=1, max_length=128)
-    user_id: str = Field(min_length=1, max_length=128)
     period: co.Period
     custom_days: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     channel: co.Channel = co.Channel.WEB
@@ -69,18 +76,17 @@ class CoolingOffOut(BaseModel):
 
 
 @router.post("/v1/cooling-off", response_model=CoolingOffOut)
-def activate(body: CoolingOffBody, session: SessionDep, request: Request) -> CoolingOffOut:
-    """Switch on (or extend) a cooling-off period. It cannot be shortened or ended: a shorter request is 409.
-    Idempotent by `request_id`. Once this answers 200, every precheck on every service process refuses."""
+def activate(body: CoolingOffBody, user: TradingUser, session: SessionDep, request: Request) -> CoolingOffOut:
+    """Switch on (or extend) the caller's cooling-off period. It cannot be shortened or ended: a shorter
+    request is 409. Idempotent by `request_id`. Once this answers 200, every precheck on every service
+    process refuses."""
     now = protection_clock(request.app)()
-    row = co.activate(
-        session, body.request_id, body.user_id, body.period, body.custom_days, body.channel, now
-    )
+    row = co.activate(session, body.request_id, user.uid, body.period, body.custom_days, body.channel, now)
     session.commit()
-    until = co.active_until(session, body.user_id, now)
+    until = co.active_until(session, user.uid, now)
     if until is not None:
         try:
-            cooling_off_cache(request.app).activated(body.user_id, until)
+            cooling_off_cache(request.app).activated(user.uid, until)
         except Exception:
             # Stored but not announced: not acknowledged either. A retry with the same request_id announces it.
             log.exception("cooling-off activation %s stored but not announced", body.request_id)
@@ -89,7 +95,10 @@ def activate(body: CoolingOffBody, session: SessionDep, request: Request) -> Coo
 
 
 @router.get("/v1/cooling-off/{user_id}", response_model=CoolingOffOut)
-def status(user_id: Identifier, session: SessionDep, request: Request) -> CoolingOffOut:
+def status(user_id: Identifier, user: CurrentUser, session: SessionDep, request: Request) -> CoolingOffOut:
+    """The caller's own period; another uid is a 404, whether it exists or not."""
+    if user_id != user.uid:
+        raise AccessDenied(404, "not found")
     until = co.active_until(session, user_id, protection_clock(request.app)())
     return CoolingOffOut(user_id=user_id, active=until is not None, ends_at=until)
 
@@ -127,7 +136,7 @@ def _record_refusal(
         session.commit()
 
 
-@router.post("/v1/orders/precheck", response_model=PrecheckOut)
+@router.post("/v1/orders/precheck", response_model=PrecheckOut, dependencies=[ServiceScope("orders:precheck")])
 def precheck(body: PrecheckBody, request: Request, background: BackgroundTasks) -> PrecheckOut:
     """Would this order be allowed? Refused only when it opens or increases a derivatives position during a
     cooling-off period. `pos` is the current position (signed in one-way mode, the leg size in hedge mode).
@@ -219,7 +228,7 @@ class CaseOut(BaseModel):
         )
 
 
-@router.post("/v1/deposits/observed", dependencies=[Operator])
+@router.post("/v1/deposits/observed", dependencies=[ServiceScope("deposits:write")])
 def observed(body: ObservedBody, session: SessionDep, settings: SettingsDep) -> dict[str, object]:
     """The chain watcher reports a transfer it could not credit; unlisted tokens go back automatically."""
     at = body.observed_at if body.observed_at.tzinfo else body.observed_at.replace(tzinfo=UTC)
@@ -241,19 +250,22 @@ def observed(body: ObservedBody, session: SessionDep, settings: SettingsDep) -> 
 
 
 class CheckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # the user is the credential's: a user_id here is refused
+
     chain: str = Field(min_length=1, max_length=32)
     txid: str = Field(min_length=1, max_length=128)
-    user_id: str = Field(min_length=1, max_length=128)
 
 
 @router.post("/v1/deposits/mistaken/check")
-def check(body: CheckBody, session: SessionDep, settings: SettingsDep, request: Request) -> dict[str, object]:
+def check(
+    body: CheckBody, user: CurrentUser, session: SessionDep, settings: SettingsDep, request: Request
+) -> dict[str, object]:
     """Self-service: why was my deposit not credited? Opens a case with its reason (or shows the open one)."""
     result = dep.self_service_check(
         session,
         body.chain,
         body.txid,
-        body.user_id,
+        user.uid,
         protection_clock(request.app)(),
         settings.deposits.listing(),
         settings.deposits.fees(),
@@ -271,7 +283,9 @@ class MoveBody(BaseModel):
     note: str = Field(default="", max_length=500)
 
 
-@router.post("/v1/deposits/cases/{case_id}/transition", response_model=CaseOut, dependencies=[Operator])
+@router.post(
+    "/v1/deposits/cases/{case_id}/transition", response_model=CaseOut, dependencies=[OperatorScope("deposits:review")]
+)
 def transition(case_id: PositiveInt32, body: MoveBody, session: SessionDep, request: Request) -> CaseOut:
     case = dep.get_case(session, case_id)
     dep.move(session, case, body.state, body.actor, protection_clock(request.app)(), body.note)
@@ -280,10 +294,14 @@ def transition(case_id: PositiveInt32, body: MoveBody, session: SessionDep, requ
 
 
 @router.get("/v1/deposits/cases/{case_id}")
-def case(case_id: PositiveInt32, user_id: Identifier, session: SessionDep) -> dict[str, object]:
-    """A case and its audit trail, for the user it belongs to."""
-    c = dep.get_case(session, case_id)
-    if c.user_id is not None and c.user_id != user_id:
+def case(case_id: PositiveInt32, user: CurrentUser, session: SessionDep) -> dict[str, object]:
+    """A case and its audit trail, for the user it belongs to; anyone else's (or an unattributed one) is a
+    404 worded as for a case that does not exist."""
+    try:
+        c = dep.get_case(session, case_id)
+    except NotFoundError:
+        c = None
+    if c is None or c.user_id != user.uid:
         raise NotFoundError(f"case {case_id} not found")
     events = [
         {"at": e.at, "actor": e.actor, "from": e.from_state, "to": e.to_state, "note": e.note}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import inspect
 import threading
 from datetime import datetime
@@ -14,14 +13,20 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 from starlette.types import Message, Receive, Scope, Send
 
+from bastion.access.scopes import allows
 from bastion.bounds import INT32_MAX, Identifier, LongIdentifier, PositiveInt32, Text, Timestamp
 from bastion.errors import NotFoundError
 from bastion.risk import admin, engine, events, metrics, review
 from bastion.risk.hotpath import HotPath
 from bastion.risk.runtime import RiskRuntime
-from bastion.service.deps import Operator, SessionDep, require_operator
+from bastion.service.access import OperatorScope, ServiceScope, access_gate, bearer_value
+from bastion.service.deps import SessionDep
 
 router = APIRouter(tags=["risk"])
+EventsWriter = ServiceScope("events:write")
+Reviewer = OperatorScope("risk:review")
+RiskAdmin = OperatorScope("risk:admin")
+RISK_WRITE = "risk:write"
 _runtime_lock = threading.Lock()
 
 
@@ -54,19 +59,19 @@ def _ingest(session: SessionDep, fn: Any, ev: Any, rt: RiskRuntime) -> events.In
     return result
 
 
-@router.post("/v1/events/logins", dependencies=[Operator])
+@router.post("/v1/events/logins", dependencies=[EventsWriter])
 def post_login(ev: events.LoginEvent, session: SessionDep, request: Request) -> events.IngestResult:
     return _ingest(session, events.ingest_login, ev, runtime(request))
 
 
-@router.post("/v1/events/credential-changes", dependencies=[Operator])
+@router.post("/v1/events/credential-changes", dependencies=[EventsWriter])
 def post_credential_change(
     ev: events.CredentialChangeEvent, session: SessionDep, request: Request
 ) -> events.IngestResult:
     return _ingest(session, events.ingest_credential_change, ev, runtime(request))
 
 
-@router.post("/v1/events/address-book", dependencies=[Operator])
+@router.post("/v1/events/address-book", dependencies=[EventsWriter])
 def post_address_book(ev: events.AddressBookEvent, session: SessionDep, request: Request) -> events.IngestResult:
     return _ingest(session, events.ingest_address_book, ev, runtime(request))
 
@@ -76,7 +81,7 @@ class BatchOut(BaseModel):
     new: int
 
 
-@router.post("/v1/events/batch", dependencies=[Operator])
+@router.post("/v1/events/batch", dependencies=[EventsWriter])
 def post_batch(
     items: Annotated[list[events.BatchEvent], Field(min_length=1, max_length=events.MAX_BATCH)],
     session: SessionDep,
@@ -120,13 +125,12 @@ _WITHDRAWAL_BODY = {
     "/v1/withdrawals/evaluate",
     response_model=engine.DecisionOut,
     openapi_extra={"requestBody": _WITHDRAWAL_BODY},
+    dependencies=[ServiceScope(RISK_WRITE)],
 )
 async def evaluate_withdrawal(request: Request) -> Response:
     """Decide: allow (approved), review (waiting manual review) or block (cancelled). Idempotent by id.
-    Operator route (`Authorization: Bearer <BASTION_OPERATOR_TOKEN>` when set). The body is a
-    `WithdrawalRequest`, parsed and validated in one step (pydantic, from the raw bytes)."""
-    # The operator check called directly: FastAPI's dependency resolution cost more than the decision.
-    await require_operator(request.app.state.settings, request.headers.get("authorization"))
+    Service route (the wallet service's credential, scope risk:write). The body is a `WithdrawalRequest`,
+    parsed and validated in one step (pydantic, from the raw bytes)."""
     try:
         req = events.WithdrawalRequest.model_validate_json(await request.body())
     except ValidationError as exc:
@@ -140,6 +144,7 @@ async def evaluate_withdrawal(request: Request) -> Response:
 
 # ------------------------------------------------------------------------------------------ fast route
 EVALUATE_PATH = "/v1/withdrawals/evaluate"
+_EVALUATE_ROUTE = f"POST {EVALUATE_PATH}"
 _JSON_HEADERS = b"application/json"
 
 
@@ -151,18 +156,19 @@ async def fast_evaluate(app: FastAPI, scope: Scope, receive: Receive, send: Send
     token, a body that does not validate) goes, untouched, to the FastAPI route above, so a 401 or a 422 is
     FastAPI's own. Errors from the decision (a 409 for a reused id) go through the app's exception handlers,
     as they would from the route; anything unhandled reaches uvicorn, which answers 500."""
-    settings = app.state.settings
-    if settings.operator_token is not None:
-        authorization = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":  # the first one, as Starlette's `headers.get` takes
-                authorization = value
-                break
-        expected = f"Bearer {settings.operator_token.get_secret_value()}".encode()
-        # As `require_operator` compares it (Starlette decodes header bytes as latin-1).
-        if authorization is None or not hmac.compare_digest(authorization.decode("latin-1").encode(), expected):
-            await FastAPI.__call__(app, scope, receive, send)
-            return
+    authorization = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":  # the first one, as Starlette's `headers.get` takes
+            authorization = value.decode("latin-1")
+            break
+    # Only a credential this process already holds, with the scope, is answered here (no I/O on the loop);
+    # anything else goes to the FastAPI route, whose dependency looks it up or refuses (401/403).
+    token = bearer_value(authorization)
+    gate = access_gate(app)
+    cred = gate.cached(token) if token is not None else None
+    if cred is None or not allows(cred.scopes, RISK_WRITE):
+        await FastAPI.__call__(app, scope, receive, send)
+        return
     chunks: list[bytes] = []
     while True:
         message = await receive()
@@ -177,6 +183,7 @@ async def fast_evaluate(app: FastAPI, scope: Scope, receive: Receive, send: Send
     except ValidationError:
         await FastAPI.__call__(app, scope, _replay(body, receive), send)
         return
+    gate.record(cred.name, _EVALUATE_ROUTE)
     try:
         out = await _hot_path_of(app).evaluate(req)
     except Exception as exc:
@@ -220,7 +227,7 @@ def _handler_for(app: FastAPI, exc: Exception) -> Any:
     return None
 
 
-@router.get("/v1/risk/decisions/{decision_id}", dependencies=[Operator])
+@router.get("/v1/risk/decisions/{decision_id}", dependencies=[Reviewer])
 def get_decision(decision_id: PositiveInt32, session: SessionDep) -> dict[str, Any]:
     d = engine.get_decision(session, decision_id)
     if d is None:
@@ -231,7 +238,7 @@ def get_decision(decision_id: PositiveInt32, session: SessionDep) -> dict[str, A
     }
 
 
-@router.get("/v1/risk/reviews", dependencies=[Operator])
+@router.get("/v1/risk/reviews", dependencies=[Reviewer])
 def list_reviews(
     session: SessionDep, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=INT32_MAX)
 ) -> list[engine.DecisionOut]:
@@ -239,7 +246,7 @@ def list_reviews(
     return review.pending(session, limit, offset)
 
 
-@router.post("/v1/risk/reviews/{decision_id}", dependencies=[Operator])
+@router.post("/v1/risk/reviews/{decision_id}", dependencies=[Reviewer])
 def post_review(decision_id: PositiveInt32, body: review.ReviewIn, session: SessionDep) -> engine.DecisionOut:
     out = review.review(session, decision_id, body)
     session.commit()
@@ -253,59 +260,59 @@ class RulesetIn(BaseModel):
     activate: bool = False
 
 
-@router.get("/v1/risk/rulesets", dependencies=[Operator])
+@router.get("/v1/risk/rulesets", dependencies=[RiskAdmin])
 def get_rulesets(session: SessionDep) -> list[admin.RulesetOut]:
     out = admin.list_rulesets(session)
     session.commit()
     return out
 
 
-@router.post("/v1/risk/rulesets", dependencies=[Operator], status_code=201)
+@router.post("/v1/risk/rulesets", dependencies=[RiskAdmin], status_code=201)
 def post_ruleset(body: RulesetIn, session: SessionDep) -> admin.RulesetOut:
     out = admin.create_ruleset(session, body.definition, body.created_by, body.note, body.activate)
     session.commit()
     return out
 
 
-@router.post("/v1/risk/rulesets/{version}/activate", dependencies=[Operator])
+@router.post("/v1/risk/rulesets/{version}/activate", dependencies=[RiskAdmin])
 def post_activate(version: PositiveInt32, session: SessionDep) -> admin.RulesetOut:
     out = admin.activate_ruleset(session, version)
     session.commit()
     return out
 
 
-@router.get("/v1/risk/lists/{kind}", dependencies=[Operator])
+@router.get("/v1/risk/lists/{kind}", dependencies=[RiskAdmin])
 def get_list(kind: admin.ListKind, session: SessionDep) -> list[str]:
     return admin.list_entries(session, kind)
 
 
-@router.post("/v1/risk/lists/{kind}", dependencies=[Operator])
+@router.post("/v1/risk/lists/{kind}", dependencies=[RiskAdmin])
 def post_list(kind: admin.ListKind, entries: list[admin.ListEntryIn], session: SessionDep) -> dict[str, int]:
     added = admin.add_list_entries(session, kind, entries)
     session.commit()
     return {"added": added}
 
 
-@router.delete("/v1/risk/lists/{kind}/{value}", dependencies=[Operator])
+@router.delete("/v1/risk/lists/{kind}/{value}", dependencies=[RiskAdmin])
 def delete_list_entry(kind: admin.ListKind, value: LongIdentifier, session: SessionDep) -> dict[str, bool]:
     removed = admin.remove_list_entry(session, kind, value)
     session.commit()
     return {"removed": removed}
 
 
-@router.get("/v1/risk/users/{user_id}/snoozes", dependencies=[Operator])
+@router.get("/v1/risk/users/{user_id}/snoozes", dependencies=[RiskAdmin])
 def get_snoozes(user_id: Identifier, session: SessionDep) -> list[admin.SnoozeOut]:
     return admin.snoozes(session, user_id)
 
 
-@router.post("/v1/risk/users/{user_id}/snoozes", dependencies=[Operator], status_code=201)
+@router.post("/v1/risk/users/{user_id}/snoozes", dependencies=[RiskAdmin], status_code=201)
 def post_snooze(user_id: Identifier, body: admin.SnoozeIn, session: SessionDep) -> admin.SnoozeOut:
     out = admin.snooze(session, user_id, body)
     session.commit()
     return out
 
 
-@router.delete("/v1/risk/users/{user_id}/snoozes/{snooze_id}", dependencies=[Operator])
+@router.delete("/v1/risk/users/{user_id}/snoozes/{snooze_id}", dependencies=[RiskAdmin])
 def delete_snooze(user_id: Identifier, snooze_id: PositiveInt32, session: SessionDep) -> dict[str, bool]:
     admin.end_snooze(session, user_id, snooze_id)
     session.commit()
@@ -330,7 +337,7 @@ class MetricsOut(BaseModel):
     daily_interceptions: dict[str, int]
 
 
-@router.get("/v1/risk/metrics", dependencies=[Operator])
+@router.get("/v1/risk/metrics", dependencies=[Reviewer])
 def get_metrics(session: SessionDep, start: Timestamp, end: Timestamp, format: Literal["json"] = "json") -> MetricsOut:
     m = metrics.monthly(session, start, end)
     return MetricsOut(
