@@ -28,6 +28,7 @@ from keys_support import Service, build_app, sign_headers
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from auth_support import bearer, named_credential
 from bastion.keys import ratelimit
 from bastion.keys.models import ApiKey, ApiKeyEvent, ApiKeyRejection
 from bastion.service.okx_auth import keys_runtime
@@ -164,15 +165,23 @@ def test_a_split_allowlist_is_not_ip_bound_for_the_sweep(operator_service: Servi
 
 
 def test_operator_ip_change_is_audited_as_the_operator(operator_service: Service) -> None:
+    """The back office's changes name the operator credential that made them, never the user."""
     service = operator_service
+    alice = bearer(named_credential(service.app.state.settings.database_url, "alice-backoffice", ["keys:admin"]))
     key = service.key("audit-1", "trade", ips=("203.0.113.5",))
     with httpx.Client(base_url=service.url, timeout=10) as http:
-        r = http.put(f"/v1/users/audit-1/keys/{key.key_id}/ips", json={"ips": ["203.0.113.6"]}, headers=OPERATOR)
+        r = http.put(f"/v1/users/audit-1/keys/{key.key_id}/ips", json={"ips": ["203.0.113.6"]}, headers=alice)
         assert r.status_code == 200, r.text
-        r = http.delete(f"/v1/users/audit-1/keys/{key.key_id}", headers=OPERATOR)
+        r = http.delete(f"/v1/users/audit-1/keys/{key.key_id}", headers=alice)
         assert r.status_code == 204, r.text
     with service.app.state.sessionmaker() as s:
         trail = select(ApiKeyEvent.event, ApiKeyEvent.actor).where(ApiKeyEvent.key_id == key.key_id)
         events = s.execute(trail.order_by(ApiKeyEvent.id)).all()
         assert s.get(ApiKey, key.key_id) is not None
-    assert [tuple(e) for e in events] == [("created", "user"), ("ips_updated", "operator"), ("revoked", "operator")]
+    assert [tuple(e) for e in events] == [
+        ("created", "user"),
+        ("ips_updated", "operator:alice-backoffice"),
+        ("revoked", "operator:alice-backoffice"),
+    ]
+    with service.app.state.sessionmaker() as s:
+        assert s.get(ApiKey, key.key_id).revoke_reason == "operator"  # type: ignore[union-attr]

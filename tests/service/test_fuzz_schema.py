@@ -6,10 +6,12 @@ fit the schema (positive) and ones that break it (negative: wrong types, missing
 odd strings), and each generated request is sent over real HTTP as each kind of caller:
 
 - public: no credential;
-- operator: the back-office credential;
-- user: an end user's OKX-v5 signed API key (signed over the exact request target and body sent).
+- user (session): an end user logged in by the exchange's login service (a session JWT);
+- user (api key): an end user's OKX-v5 signed API key (signed over the exact request target and body sent);
+- service: a machine of the exchange, a named credential holding every service scope;
+- operator: the back office, a named credential holding every operator scope.
 
-Bounded for CI: `BASTION_FUZZ_EXAMPLES` examples per operation and mode (default 6), derandomized, so a run is
+Bounded for CI: `BASTION_FUZZ_EXAMPLES` examples per operation and mode (default 4), derandomized, so a run is
 repeatable and takes a minute or two per database; raise it locally to search harder. Every failure found is
 listed with what reproduces it, rather than stopping at the first.
 """
@@ -31,12 +33,14 @@ from hypothesis.errors import Unsatisfiable
 from pydantic import SecretStr
 from schemathesis import GenerationMode
 
+from auth_support import named_credential, user_token
+from bastion.access.scopes import OPERATOR_SCOPES, SERVICE_SCOPES
 from bastion.keys import lifecycle, signing
 from bastion.service.app import create_app
 from bastion.service.okx_auth import keys_runtime
 from bastion.service.testing import ServerThread
 
-EXAMPLES = int(os.environ.get("BASTION_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("BASTION_FUZZ_EXAMPLES", "4"))
 TOKEN = "fuzz-operator-token"
 PASSPHRASE = "FuzzPassphrase1!"
 
@@ -99,8 +103,10 @@ def fuzzed(settings: Any) -> Iterator[Fuzzed]:
         session.commit()
     callers: dict[str, Sign] = {
         "public": lambda _req: None,
-        "operator": _bearer(TOKEN),
+        "user (session)": _bearer(user_token(settings, "fuzz-user")),
         "user (api key)": _okx_signer(key.key_id, key.secret),
+        "service": _bearer(named_credential(settings.database_url, "fuzz-service", sorted(SERVICE_SCOPES))),
+        "operator": _bearer(named_credential(settings.database_url, "fuzz-operator", sorted(OPERATOR_SCOPES))),
     }
     with ServerThread(app) as base:
         yield Fuzzed(base, app, callers)
@@ -109,6 +115,7 @@ def fuzzed(settings: Any) -> Iterator[Fuzzed]:
 def test_no_route_answers_5xx_to_any_caller(fuzzed: Fuzzed) -> None:
     schema = schemathesis.openapi.from_dict(fuzzed.app.openapi())
     failures: dict[str, list[str]] = {}
+    admitted: dict[str, int] = {}
     sent = 0
     http = requests.Session()
 
@@ -125,6 +132,8 @@ def test_no_route_answers_5xx_to_any_caller(fuzzed: Fuzzed) -> None:
             except requests.RequestException as exc:
                 problem = f"connection: {exc!r}"[:200]
             else:
+                if r.status_code not in (401, 403):
+                    admitted[caller] = admitted.get(caller, 0) + 1
                 if r.status_code < 500:
                     continue
                 problem = f"{r.status_code} {r.text[:120]!r}"
@@ -154,5 +163,7 @@ def test_no_route_answers_5xx_to_any_caller(fuzzed: Fuzzed) -> None:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             fuzz(result.ok(), mode)
     assert sent > 100 * len(fuzzed.callers)
+    # the callers really were who they claim: each kind got past authentication somewhere
+    assert set(admitted) == set(fuzzed.callers), admitted
     report = "\n".join(f"{label}\n    " + "\n    ".join(sorted(set(lines))[:4]) for label, lines in failures.items())
     assert not failures, f"{len(failures)} operations answered 5xx or dropped the connection:\n{report}"
