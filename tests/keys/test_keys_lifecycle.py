@@ -98,7 +98,7 @@ def test_sweep_deletes_exactly_the_idle_unbound_dangerous_keys(service: Service)
                 s.commit()
     revoked = service.key("sweep-user", "trade", now=now - 90 * day)
     with service.app.state.sessionmaker() as s:
-        lifecycle.revoke(s, service.runtime.vault, "sweep-user", revoked.key_id, now - 80 * day)
+        lifecycle.revoke(s, service.runtime.vault, "sweep-user", revoked.key_id, now - 80 * day, actor="user")
         s.commit()
     expected = {ids[n] for n, v in made.items() if v[4]}
 

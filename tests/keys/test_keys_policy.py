@@ -62,11 +62,13 @@ def test_sweep_rule() -> None:
     now = datetime(2024, 6, 30, tzinfo=UTC)
     day14 = now - timedelta(days=14)
     trade = {P.READ, P.TRADE}
-    assert policy.sweepable(trade, 0, created_at=day14, last_used_at=None, now=now)
-    assert policy.sweepable({P.READ, P.WITHDRAW}, 0, created_at=now - timedelta(days=90), last_used_at=day14, now=now)
-    assert not policy.sweepable(trade, 0, created_at=day14 + timedelta(seconds=1), last_used_at=None, now=now)
+    assert policy.sweepable(trade, False, created_at=day14, last_used_at=None, now=now)
+    assert policy.sweepable(
+        {P.READ, P.WITHDRAW}, False, created_at=now - timedelta(days=90), last_used_at=day14, now=now
+    )
+    assert not policy.sweepable(trade, False, created_at=day14 + timedelta(seconds=1), last_used_at=None, now=now)
     assert not policy.sweepable(
-        trade, 0, created_at=now - timedelta(days=90), last_used_at=day14 + timedelta(seconds=1), now=now
+        trade, False, created_at=now - timedelta(days=90), last_used_at=day14 + timedelta(seconds=1), now=now
     )  # used recently
-    assert not policy.sweepable(trade, 1, created_at=day14, last_used_at=None, now=now)  # IP-bound
-    assert not policy.sweepable({P.READ}, 0, created_at=day14, last_used_at=None, now=now)  # read-only
+    assert not policy.sweepable(trade, True, created_at=day14, last_used_at=None, now=now)  # IP-bound
+    assert not policy.sweepable({P.READ}, False, created_at=day14, last_used_at=None, now=now)  # read-only

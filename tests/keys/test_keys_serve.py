@@ -119,13 +119,13 @@ def test_cli_create_list_sweep_revoke(env: dict[str, str]) -> None:
             "--ip",
             "203.0.113.7",
             "--ip",
-            "10.0.0.0/8",
+            "10.0.0.0/9",  # with the address above, at most a /8 in total: IP-bound
             "--passphrase",
             "Passphrase123!",
             "--json",
         )
     )
-    assert bound["ips"] == ["203.0.113.7", "10.0.0.0/8"]
+    assert bound["ips"] == ["203.0.113.7", "10.0.0.0/9"]
     err = cli(env, "create", "--user", "u9", "--perms", "withdraw", "--passphrase", "Passphrase123!", code=2)
     assert "TOTP" in err
     assert "ips[0]" in cli(env, "create", "--user", "u9", "--ip", "1.2.3", "--passphrase", "Passphrase123!", code=2)

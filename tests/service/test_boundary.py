@@ -23,6 +23,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from auth_support import user_headers
 from bastion.service.app import create_app
 from bastion.service.testing import ServerThread, free_port
 
@@ -213,3 +214,31 @@ def test_control_characters_in_path_and_query(client: httpx.Client) -> None:
     assert r.status_code == 422 and _field(r) == "offset", r.text
     # the ordinary ones still work
     assert client.get("/v1/risk/reviews?limit=5", headers=AUTH).status_code == 200
+
+
+def test_field_bounds_are_422_naming_the_field(client: httpx.Client, settings: Any) -> None:
+    """What the database or date arithmetic cannot hold is refused by the request models, per field."""
+    cases: list[tuple[str, str, dict[str, Any] | None, str]] = [
+        # integers wider than their column, in paths and queries
+        ("GET", "/v1/risk/decisions/2147483648", None, "decision_id"),
+        ("GET", "/v1/risk/decisions/0", None, "decision_id"),
+        ("GET", "/v1/deposits/cases/99999999999999999999999", None, "case_id"),  # a user route
+        ("GET", "/v1/risk/reviews?offset=9223372036854775808", None, "offset"),
+        # timestamps outside 1970..2100, in bodies and queries
+        ("POST", "/v1/withdrawals/evaluate", _withdrawal(at="0001-01-01T00:00:00Z"), "at"),
+        ("POST", "/v1/withdrawals/evaluate", _withdrawal(at="9999-12-31T23:59:59Z"), "at"),
+        ("GET", "/v1/risk/metrics?start=0001-01-01T00:00:00Z&end=2026-01-01T00:00:00Z", None, "start"),
+        # decimals with more digits than NUMERIC holds
+        ("POST", "/v1/withdrawals/evaluate", _withdrawal(amount="1" * 60), "amount"),
+        ("POST", "/v1/withdrawals/evaluate", _withdrawal(amount_usd="1e400"), "amount_usd"),
+        # identifiers: control characters the boundary lets through as text (tab, line feed) are no identifier
+        ("POST", "/v1/withdrawals/evaluate", _withdrawal(user_id="evil\nuser"), "user_id"),
+        ("POST", "/v1/withdrawals/evaluate", _withdrawal(address="T\tx"), "address"),
+    ]
+    user = user_headers(settings, "bounds-user")
+    for method, path, body, field in cases:
+        r = client.request(method, path, json=body, headers=user if "/deposits/cases/" in path else AUTH)
+        assert r.status_code == 422, (path, body, r.status_code, r.text[:300])
+        assert _field(r) == field, (path, r.json())
+        assert field in r.json()["message"]
+    assert client.get("/healthz").status_code == 200

@@ -4,9 +4,11 @@ Order of checks, and why:
 1. the four headers are present (50103/50104/50106/50107) and the timestamp is well formed (50112) and
    within 30 s of our clock (50102);
 2. the key exists and is live (50111 malformed, 50119 unknown or deleted);
-3. the signature (50113), before the passphrase: only a holder of the secret learns whether a passphrase
-   guess is right, and unauthenticated traffic never costs us an argon2 run;
-4. the passphrase (50105);
+3. the signature (50113) over the request target exactly as sent, before the passphrase: only a holder of
+   the secret learns whether a passphrase guess is right, and unauthenticated traffic never costs us an
+   argon2 run;
+4. the passphrase (50105); wrong ones count against the key, and after `PASSPHRASE_MAX_FAILURES` in the
+   counting window the key is frozen (50100) for `PASSPHRASE_LOCK`, right passphrase or not;
 5. the exact signed request has not been seen before (replay, 50114);
 6. the caller's IP is in the key's allowlist (50110) and the key has the route's permission (50120);
 7. the key's and the user's rate limits on this route (50011).
@@ -19,7 +21,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import unquote
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
@@ -113,17 +114,22 @@ class Authenticator:
             if key is None or key.revoked_at is not None or key.secret_sealed is None:
                 raise refuse(Rejection.KEY_NOT_FOUND)
             secret = self.vault.box.open(key.id, key.secret_sealed)
-            path = req.path + (f"?{req.query}" if req.query else "")
-            candidates = (path,) if unquote(path) == path else (path, unquote(path))
+            # The request target exactly as sent: the raw path and the raw query, never a decoded form.
+            target = req.path + (f"?{req.query}" if req.query else "")
             try:
                 body = req.body.decode("utf-8")
             except UnicodeDecodeError:
                 raise refuse(Rejection.SIGN_INVALID) from None
-            if not signing.signature_matches(secret, sign, timestamp, req.method, candidates, body):
+            if not signing.signature_matches(secret, sign, timestamp, req.method, target, body):
                 raise refuse(Rejection.SIGN_INVALID)
+            # Only a holder of the secret gets this far; a key whose passphrase was guessed wrong too often is
+            # frozen for a while, whatever passphrase comes next (no argon2 run either).
+            if self.limits.passphrase_locked(key.id):
+                raise refuse(Rejection.KEY_FROZEN)
             if key.passphrase_hash is None or not self.vault.passphrases.verify(
                 key.id, key.passphrase_hash, passphrase
             ):
+                self.limits.passphrase_failed(key.id)
                 raise refuse(Rejection.PASSPHRASE_WRONG)
             if not self.limits.first_use(sign, self._replay_ttl):
                 raise refuse(Rejection.REPLAYED)

@@ -15,6 +15,8 @@ class Rejection(Enum):
     """(code, message, HTTP status) for each way authentication can fail."""
 
     RATE_LIMITED = ("50011", "Too Many Requests", 429)
+    # OKX's code for a frozen key; here: too many wrong passphrases, for a while (PASSPHRASE_LOCK).
+    KEY_FROZEN = ("50100", "API frozen, please contact customer service.", 401)
     TIMESTAMP_EXPIRED = ("50102", "Timestamp request expired", 401)
     KEY_MISSING = ("50103", 'Request header "OK-ACCESS-KEY" cannot be empty.', 401)
     PASSPHRASE_MISSING = ("50104", 'Request header "OK-ACCESS-PASSPHRASE" cannot be empty.', 401)

@@ -201,9 +201,10 @@ def get_key(session: Session, user_id: str, key_id: str) -> KeyView:
 
 
 def update_ips(
-    session: Session, user_id: str, key_id: str, ips: Sequence[str], now: datetime, actor: str = "user"
+    session: Session, user_id: str, key_id: str, ips: Sequence[str], now: datetime, *, actor: str
 ) -> KeyView:
-    """Replace the key's IP allowlist. Keys issued to a third-party app stay bound to the app's servers."""
+    """Replace the key's IP allowlist. Keys issued to a third-party app stay bound to the app's servers.
+    `actor` is who really made the change (the user, an operator, the CLI), as the audit trail names it."""
     networks = policy.parse_allowlist(ips)
     key = _live_key(session, user_id, key_id, for_update=True)
     if key.app_id is not None:
@@ -228,10 +229,11 @@ def delete_key(
 
 
 def revoke(
-    session: Session, vault: KeyVault, user_id: str, key_id: str, now: datetime, actor: str = "user"
+    session: Session, vault: KeyVault, user_id: str, key_id: str, now: datetime, *, actor: str
 ) -> None:
     key = _live_key(session, user_id, key_id, for_update=True)
-    delete_key(session, vault, key, "operator" if actor in ("operator", "cli") else "user", actor, now)
+    by_back_office = actor == "cli" or actor == "operator" or actor.startswith("operator:")
+    delete_key(session, vault, key, "operator" if by_back_office else "user", actor, now)
     session.flush()
 
 
@@ -247,16 +249,16 @@ class SweepReport:
 
 
 def sweep(session: Session, vault: KeyVault, now: datetime, *, dry_run: bool = False) -> SweepReport:
-    """Delete every live key with trade or withdraw permission, no bound IP and no use for 14+ days.
+    """Delete every live key with trade or withdraw permission, not IP-bound and no use for 14+ days.
 
-    The SQL narrows to unbound, idle candidates; the policy rule decides, so the two cannot drift apart.
+    The SQL narrows to idle candidates; the policy rule decides (an allowlist broader than a /8 in total does
+    not bind the key, whatever its entry count), so the two cannot drift apart.
     """
     cutoff = now - policy.IDLE_LIMIT
     candidates = session.scalars(
         select(ApiKey)
         .where(
             ApiKey.revoked_at.is_(None),
-            ApiKey.ip_count == 0,
             ApiKey.created_at <= cutoff,
             (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at <= cutoff),
         )
@@ -266,7 +268,8 @@ def sweep(session: Session, vault: KeyVault, now: datetime, *, dry_run: bool = F
     swept: list[KeyView] = []
     for key in candidates:
         perms = policy.parse_permissions([key.permissions])
-        if not policy.sweepable(perms, key.ip_count, key.created_at, key.last_used_at, now):
+        bound = policy.ip_bound(policy.parse_allowlist(key.ips.split(",") if key.ips else []))
+        if not policy.sweepable(perms, bound, key.created_at, key.last_used_at, now):
             continue
         swept.append(KeyView.of(key))
         if not dry_run:

@@ -116,17 +116,34 @@ def ip_allowed(networks: Sequence[IpNetwork], client_ip: str) -> bool:
     return any(addr.version == n.version and addr in n for n in networks)
 
 
+# The most an allowlist may cover, per address family, and still count as binding the key to the user's
+# servers: a /8 of IPv4 (16.7 M addresses, already a large ISP), a /32 of IPv6 (one ISP's whole allocation).
+# Counted over all entries together, so 0.0.0.0/1 + 128.0.0.0/1 (the whole internet, split) is not bound.
+MAX_BOUND_V4 = 2**24
+MAX_BOUND_V6 = 2**96
+
+
+def ip_bound(networks: Sequence[IpNetwork]) -> bool:
+    """True when the allowlist really restricts where the key works from: not empty, and covering at most
+    MAX_BOUND_V4 IPv4 plus MAX_BOUND_V6 IPv6 addresses in total (overlapping entries counted once)."""
+    if not networks:
+        return False
+    v4 = list(ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv4Network)))
+    v6 = list(ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv6Network)))
+    return sum(n.num_addresses for n in v4) <= MAX_BOUND_V4 and sum(n.num_addresses for n in v6) <= MAX_BOUND_V6
+
+
 def sweepable(
     perms: Iterable[Permission],
-    ip_count: int,
+    bound: bool,
     created_at: datetime,
     last_used_at: datetime | None,
     now: datetime,
     idle_limit: timedelta = IDLE_LIMIT,
 ) -> bool:
-    """The exchange's rule: trade or withdraw permission, no bound IP, unused for 14 days or more (a key
-    never used counts from its creation)."""
-    if ip_count > 0 or not DANGEROUS.intersection(perms):
+    """The exchange's rule: trade or withdraw permission, not IP-bound (no allowlist, or one so broad it binds
+    nothing: see `ip_bound`), unused for 14 days or more (a key never used counts from its creation)."""
+    if bound or not DANGEROUS.intersection(perms):
         return False
     last = last_used_at or created_at
     return now - last >= idle_limit

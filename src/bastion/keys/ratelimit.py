@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
@@ -17,6 +18,12 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 # larger shared budget per route.
 DEFAULT_PER_KEY = "20/2 seconds"
 DEFAULT_PER_USER = "60/2 seconds"
+
+
+# Wrong passphrases: this many within the window freeze the key for the lock time (50100).
+PASSPHRASE_MAX_FAILURES = 5
+PASSPHRASE_WINDOW = timedelta(minutes=15)
+PASSPHRASE_LOCK = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,24 @@ class KeyRateLimits:
         """
         digest = hashlib.sha256(signature.encode("utf-8", "replace")).hexdigest()
         return self.storage.incr(f"{self._prefix}/replay/{digest}", ttl_seconds) == 1
+
+    def passphrase_failed(self, key_id: str) -> int:
+        """Count one wrong passphrase for the key; at `PASSPHRASE_MAX_FAILURES` within the window the key is
+        frozen for `PASSPHRASE_LOCK` (in every process sharing the storage). Returns the count so far.
+
+        A right passphrase does not reset the count: someone holding a stolen secret could otherwise keep
+        guessing between the owner's own requests."""
+        failures = self.storage.incr(f"{self._prefix}/passfail/{key_id}", int(PASSPHRASE_WINDOW.total_seconds()))
+        if failures >= PASSPHRASE_MAX_FAILURES:
+            lock = f"{self._prefix}/frozen/{key_id}"
+            if self.storage.get(lock) == 0:
+                self.storage.incr(lock, int(PASSPHRASE_LOCK.total_seconds()))
+            self.storage.clear(f"{self._prefix}/passfail/{key_id}")
+        return failures
+
+    def passphrase_locked(self, key_id: str) -> bool:
+        """True while the key is frozen for wrong passphrases."""
+        return self.storage.get(f"{self._prefix}/frozen/{key_id}") > 0
 
     def reset(self) -> None:
         self.storage.reset()

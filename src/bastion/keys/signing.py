@@ -55,18 +55,14 @@ def sign(secret: str, timestamp: str, method: str, request_path: str, body: str 
     return base64.b64encode(mac.digest()).decode("ascii")
 
 
-def signature_matches(
-    secret: str, signature: str, timestamp: str, method: str, request_paths: tuple[str, ...], body: str
-) -> bool:
-    """True when `signature` signs the request under one of `request_paths` (the path as sent on the wire,
-    then its percent-decoded form: python-okx signs the query unencoded and its HTTP client may encode it).
+def signature_matches(secret: str, signature: str, timestamp: str, method: str, request_path: str, body: str) -> bool:
+    """True when `signature` signs exactly this request: `request_path` is the target as it came off the wire
+    (path and query, percent-encoding and all). No other spelling of the same path is tried: OKX signs what the
+    client sent, and accepting `/v1/%6beys` for a signature over `/v1/keys` (or `?a=1%26b%3D2` for `?a=1&b=2`)
+    would let one signature stand for requests the signer never wrote.
 
-    Constant-time: the expected and given signatures are compared with hmac.compare_digest, and every
-    candidate path is tried even after a match, so timing says nothing about how much of the guess was right.
+    Constant-time: the expected and given signatures are compared with hmac.compare_digest.
     """
     given = signature.encode("ascii", "replace")
-    ok = False
-    for path in request_paths:
-        expected = sign(secret, timestamp, method, path, body).encode("ascii")
-        ok |= hmac.compare_digest(expected, given)
-    return ok
+    expected = sign(secret, timestamp, method, request_path, body).encode("ascii")
+    return hmac.compare_digest(expected, given)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from bastion.bounds import Identifier, LongIdentifier, Text, Timestamp
 from bastion.errors import InvalidInputError, NotFoundError
 from bastion.risk import livelog
 from bastion.risk.events import now_utc, utc
@@ -98,8 +99,8 @@ def activate_ruleset(session: Session, version: int) -> RulesetOut:
 
 
 class ListEntryIn(BaseModel):
-    value: str = Field(min_length=1, max_length=128)
-    source: str | None = Field(default=None, max_length=64)
+    value: LongIdentifier
+    source: Identifier | None = None
 
 
 def _normalize_entry(kind: str, value: str, row: int | None) -> str:
@@ -142,9 +143,9 @@ def list_entries(session: Session, kind: ListKind) -> list[str]:
 
 class SnoozeIn(BaseModel):
     rule_id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
-    until: datetime
-    reason: str | None = Field(default=None, max_length=2000)
-    created_by: str = Field(min_length=1, max_length=64)
+    until: Timestamp
+    reason: Text | None = None
+    created_by: Identifier
 
 
 class SnoozeOut(SnoozeIn):

@@ -16,16 +16,17 @@ from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal, cast
 
+from annotated_types import MaxLen
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Table, and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
+from bastion.bounds import Identifier, LongIdentifier, ShortIdentifier, Text, Timestamp
 from bastion.errors import ConflictError
 from bastion.risk import livelog
 from bastion.risk.models import RiskAddress, RiskDevice, RiskEvent, RiskLogin, RiskUserState
 
 EventId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
-UserIdF = Field(min_length=1, max_length=64)
 
 
 def utc(dt: datetime) -> datetime:
@@ -40,9 +41,9 @@ def now_utc() -> datetime:
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
     event_id: str = EventId
-    user_id: str = UserIdF
+    user_id: Identifier
     # When it happened at the exchange; defaults to arrival time. Replays send the original time.
-    at: datetime | None = None
+    at: Timestamp | None = None
 
     @field_validator("at")
     @classmethod
@@ -52,8 +53,8 @@ class _Event(BaseModel):
 
 class LoginEvent(_Event):
     ip: IPv4Address | IPv6Address
-    device_fingerprint: str = Field(min_length=1, max_length=128)
-    user_agent: str | None = Field(default=None, max_length=512)
+    device_fingerprint: LongIdentifier
+    user_agent: Annotated[Text, MaxLen(512)] | None = None
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     asn: int | None = Field(default=None, ge=0, le=4294967295)
     latitude: float | None = Field(default=None, ge=-90, le=90)
@@ -67,9 +68,9 @@ class CredentialChangeEvent(_Event):
 
 class AddressBookEvent(_Event):
     action: Literal["add", "remove", "allowlist_on", "allowlist_off"]
-    address: str | None = Field(default=None, min_length=1, max_length=128)
-    chain: str | None = Field(default=None, max_length=32)
-    label: str | None = Field(default=None, max_length=64)
+    address: LongIdentifier | None = None
+    chain: ShortIdentifier | None = None
+    label: Annotated[Text, MaxLen(64)] | None = None
 
     @field_validator("address")
     @classmethod
@@ -408,14 +409,14 @@ def ingest_batch(session: Session, items: list[LoginItem | CredentialChangeItem 
 
 
 class WithdrawalRequest(_Event):
-    asset: str = Field(min_length=1, max_length=16)
+    asset: Annotated[ShortIdentifier, MaxLen(16)]
     amount: Decimal = Field(gt=0, max_digits=28, decimal_places=8)
     # USD value at the time of the attempt (the exchange's price), the basis of "value preserved".
     amount_usd: Decimal = Field(ge=0, max_digits=28, decimal_places=8)
-    address: str = Field(min_length=1, max_length=128)
-    chain: str | None = Field(default=None, max_length=32)
+    address: LongIdentifier
+    chain: ShortIdentifier | None = None
     # The user's balance (USD) available before this withdrawal; enables the balance-drain rule.
     balance_usd: Decimal | None = Field(default=None, ge=0, max_digits=28, decimal_places=8)
     ip: IPv4Address | IPv6Address | None = None
-    device_fingerprint: str | None = Field(default=None, max_length=128)
-    user_agent: str | None = Field(default=None, max_length=512)
+    device_fingerprint: LongIdentifier | None = None
+    user_agent: Annotated[Text, MaxLen(512)] | None = None

@@ -103,13 +103,21 @@ class HotPath:
                 try:
                     await self._sync_once(needs)
                 except Exception as exc:
+                    if len(needs) == 1:
+                        _settle(needs[0].future, exc)
+                        continue
+                    # One request's data may be what broke the shared catch-up: catch up for each alone, so
+                    # only that one fails and the others still get their answers.
                     for n in needs:
-                        if not n.future.done():
-                            n.future.set_exception(exc)
+                        try:
+                            await self._sync_once([n])
+                        except Exception as alone:
+                            _settle(n.future, alone)
+                        else:
+                            _settle(n.future, None)
                 else:
                     for n in needs:
-                        if not n.future.done():
-                            n.future.set_result(None)
+                        _settle(n.future, None)
         finally:
             self._sync_task = None
 
@@ -245,22 +253,35 @@ class HotPath:
                 del self._writes[:MAX_BATCH]
                 started = time.monotonic()
                 try:
-                    rows = [(w.values, w.hits) for w in batch]
-                    pg = self.engine.dialect.name == "postgresql"
-                    ids = await self._db("writer", self._commit_pg if pg else self._commit_on, rows)
+                    ids = await self._commit(batch)
                 except Exception as exc:
+                    if len(batch) == 1:
+                        _settle(batch[0].future, exc)
+                        continue
+                    # The group commit is all or nothing, so one poisoned decision failed every one in it: store
+                    # each alone, so only the one that cannot be stored fails (nothing of the batch was kept).
                     for w in batch:
-                        if not w.future.done():
-                            w.future.set_exception(exc)
+                        try:
+                            alone = await self._commit([w])
+                        except Exception as failed:
+                            _settle(w.future, failed)
+                        else:
+                            self.stats["decisions"] += 1
+                            _settle(w.future, alone.get(w.values["event_id"]))
                 else:
                     self.stats["commits"] += 1
                     self.stats["commit_s"] += time.monotonic() - started
                     self.stats["decisions"] += len(batch)
                     for w in batch:
-                        if not w.future.done():
-                            w.future.set_result(ids.get(w.values["event_id"]))
+                        _settle(w.future, ids.get(w.values["event_id"]))
         finally:
             self._write_task = None
+
+    async def _commit(self, batch: list[_Write]) -> dict[str, int]:
+        rows = [(w.values, w.hits) for w in batch]
+        pg = self.engine.dialect.name == "postgresql"
+        ids: dict[str, int] = await self._db("writer", self._commit_pg if pg else self._commit_on, rows)
+        return ids
 
     def _commit_on(self, conn: Connection, rows: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> dict[str, int]:
         """One transaction for the batch; returns event id -> decision id for the rows stored (an event id
@@ -459,6 +480,16 @@ class _Statements:
             return [int(r[0]) for r in conn.exec_driver_sql(q, {"n": n})]
         top = int(conn.execute(select(func.coalesce(func.max(self.decision_table.c.id), 0))).scalar() or 0)
         return list(range(top + 1, top + 1 + n))
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
+    """Answer a waiting request once: an exception fails it, anything else is its result."""
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _chunks(wanted: dict[str, datetime], size: int = 500) -> list[dict[str, datetime]]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bastion.bounds import Identifier, Text, Timestamp
 from bastion.errors import ConflictError, NotFoundError
 from bastion.risk import livelog
 from bastion.risk import model as risk_model
@@ -20,9 +21,9 @@ from bastion.risk.models import RiskDecision, RiskReviewAction
 
 class ReviewIn(BaseModel):
     action: Literal["approve", "reject"]
-    analyst: str = Field(min_length=1, max_length=64)
-    note: str | None = Field(default=None, max_length=2000)
-    at: datetime | None = None
+    analyst: Identifier
+    note: Text | None = None
+    at: Timestamp | None = None
 
 
 class ReviewActionOut(BaseModel):

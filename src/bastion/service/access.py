@@ -270,8 +270,9 @@ def UserKey(need: Permission) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- table
-# Routes FastAPI itself adds; public by nature (the API's description, no data).
-FRAMEWORK_PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# Routes FastAPI itself adds, and the API docs' own scripts and styles (`app.DOCS_ASSETS`, a static mount):
+# public by nature (the API's description, no data).
+FRAMEWORK_PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/docs/assets"}
 
 
 @dataclass(frozen=True)

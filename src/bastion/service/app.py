@@ -76,7 +76,11 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
         version=__version__,
         description="Withdrawal risk, account protections, API keys and funds for a centralized exchange.",
         lifespan=lifespan,
+        # FastAPI's own /docs and /redoc load their scripts from a CDN; ours are served by the service itself.
+        docs_url=None,
+        redoc_url=None,
     )
+    _offline_docs(app)
     app.state.settings = settings
     app.state.shutdown_hooks = []
     app.state.engine = engine
@@ -138,6 +142,63 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
 
         app.fast_routes[("POST", EVALUATE_PATH)] = fast_evaluate
     return app
+
+
+DOCS_ASSETS = "/docs/assets"
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """`/docs` (Swagger UI) and `/redoc` with every script, style sheet and icon served from this process
+    (the fastapi-offline package's copies), so they work on a machine with no network, and no third party
+    learns who reads the API docs."""
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    from bastion.service.access import Public
+
+    # The pages may load nothing from elsewhere; ReDoc's bundle would otherwise fetch its logo from a CDN.
+    csp = {
+        "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
+    }
+    assets = files("fastapi_offline") / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+    oauth2_redirect = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Public])
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_swagger_ui_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=oauth2_redirect,
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+        )
+        page.headers.update(csp)
+        return page
+
+    @app.get(oauth2_redirect, include_in_schema=False, dependencies=[Public])
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False, dependencies=[Public])
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_redoc_html(
+            openapi_url=f"{root}{openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+        page.headers.update(csp)
+        return page
 
 
 def app_factory() -> FastAPI:

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from bastion.bounds import Identifier, Timestamp
 from bastion.protection import beginner, beginner_metrics
 from bastion.service.access import CurrentUser, OperatorScope, Public, ServiceScope, TradingUser
 from bastion.service.deps import SessionDep, protection_clock
@@ -63,7 +64,7 @@ class AccountBody(BaseModel):
 
 
 @router.put("/v1/beginner/accounts/{user_id}", dependencies=[Feed])
-def put_account(user_id: str, body: AccountBody, session: SessionDep, request: Request) -> dict[str, Any]:
+def put_account(user_id: Identifier, body: AccountBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """The exchange says when the account was opened and whether it traded derivatives before."""
     acc = beginner.register_account(session, user_id, _utc(body.opened_at), body.prior_derivatives, _now(request))
     session.commit()
@@ -72,7 +73,7 @@ def put_account(user_id: str, body: AccountBody, session: SessionDep, request: R
 
 class FirstTradeBody(BaseModel):
     userId: UserId
-    ts: datetime
+    ts: Timestamp
 
 
 @router.post("/v1/beginner/first-trades", dependencies=[Feed])
@@ -92,7 +93,7 @@ class MarginEventBody(BaseModel):
     id: str = Field(min_length=1, max_length=128)
     userId: UserId
     kind: beginner.MarginKind
-    ts: datetime
+    ts: Timestamp
     liquidationId: str | None = Field(default=None, min_length=1, max_length=128)
 
 
@@ -113,7 +114,9 @@ def post_margin_events(
 
 
 @router.get("/v1/beginner/metrics", dependencies=[ProtectionAdmin])
-def get_metrics(session: SessionDep, start: datetime, end: datetime, early_days: int = 30) -> dict[str, Any]:
+def get_metrics(
+    session: SessionDep, start: Timestamp, end: Timestamp, early_days: Annotated[int, Query(ge=1, le=3650)] = 30
+) -> dict[str, Any]:
     m = beginner_metrics.monthly(session, _utc(start), _utc(end), early_days)
     return metrics_json(m)
 

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from bastion.bounds import PositiveMoney, Timestamp, timestamp_ms_bounds
 from bastion.funds import ledger, metrics, public
 from bastion.funds.adl import OpenPosition, QueueEntry
 from bastion.funds.ledger import Booked, LiquidationIn, PoolKey
@@ -24,7 +25,7 @@ def _d(value: Decimal) -> str:
     """Plain decimal text without trailing zeros, so a replay prints exactly like the first answer."""
     return format(value.normalize(), "f") if value else "0"
 
-Positive = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+Positive = PositiveMoney  # NUMERIC(38, 18): at most 20 digits before the point, 18 after
 
 
 class LiquidationBody(BaseModel):
@@ -39,7 +40,7 @@ class LiquidationBody(BaseModel):
     fillPx: Positive
     ctType: ContractType = ContractType.LINEAR
     ctVal: Positive = Decimal(1)
-    ts: datetime
+    ts: Timestamp
 
     def domain(self) -> LiquidationIn:
         ts = self.ts if self.ts.tzinfo else self.ts.replace(tzinfo=UTC)
@@ -112,7 +113,7 @@ class InjectionBody(BaseModel):
     instFamily: str = Field(min_length=1, max_length=64)
     ccy: str = Field(min_length=1, max_length=16)
     amt: Positive
-    ts: datetime
+    ts: Timestamp
 
 
 @router.post("/v1/funds/injections", response_model=BookedOut, dependencies=[OperatorScope("funds:admin")])
@@ -162,6 +163,9 @@ def _ms(ts: datetime) -> str:
     return str(int(ts.timestamp() * 1000))
 
 
+_, MAX_MS = timestamp_ms_bounds()
+
+
 @router.get("/v1/public/insurance-fund", dependencies=[Public])
 def insurance_fund(
     session: SessionDep,
@@ -169,8 +173,8 @@ def insurance_fund(
     type: str | None = None,
     instFamily: str | None = None,
     ccy: str | None = None,
-    before: Annotated[int | None, Query(description="ms timestamp: entries older than this")] = None,
-    after: Annotated[int | None, Query(description="ms timestamp: entries newer than this")] = None,
+    before: Annotated[int | None, Query(ge=0, le=MAX_MS, description="ms timestamp: entries older than this")] = None,
+    after: Annotated[int | None, Query(ge=0, le=MAX_MS, description="ms timestamp: entries newer than this")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
 ) -> dict[str, object]:
     """Balance history by type, per pool, as OKX publishes it: `{"code": "0", "data": [{"total", "instFamily",
@@ -281,7 +285,7 @@ def adl(
 
 @router.get("/v1/funds/metrics", dependencies=[OperatorScope("funds:admin")])
 def fund_metrics(
-    session: SessionDep, settings: SettingsDep, start: datetime, end: datetime
+    session: SessionDep, settings: SettingsDep, start: Timestamp, end: Timestamp
 ) -> dict[str, object]:
     m = metrics.monthly(session, start, end, settings.funds.policy())
     return {

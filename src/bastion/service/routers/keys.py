@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from bastion.bounds import Timestamp
 from bastion.keys import fast_api, lifecycle, metrics
 from bastion.keys.auth import Caller
 from bastion.keys.errors import FastApiDenied, SecondFactorRejected
@@ -202,6 +203,12 @@ router = okx_router(tags=["keys"], lifespan=_lifespan)
 KeysAdmin = OperatorScope("keys:admin")
 
 
+def operator_actor(request: Request) -> str:
+    """Who the audit trail names for a back-office change: the operator credential that made it, by name."""
+    credential = getattr(request.state, "credential", None)
+    return f"operator:{credential.name}" if credential is not None else "operator"
+
+
 # ------------------------------------------------------------------------------- back office (operator)
 @router.post("/v1/users/{user_id}/keys", status_code=201, dependencies=[KeysAdmin])
 def create_key(user_id: str, body: KeyCreate, session: SessionDep, request: Request) -> KeyCreated:
@@ -219,6 +226,7 @@ def create_key(user_id: str, body: KeyCreate, session: SessionDep, request: Requ
             totp_code=body.totp_code,
             second_factor=runtime.second_factor,
             now=runtime.clock(),
+            actor=operator_actor(request),
         )
     except SecondFactorRejected as exc:
         session.commit()  # keep the TOTP failure count: repeated wrong codes lock the user's 2FA
@@ -234,7 +242,10 @@ def list_user_keys(user_id: str, session: SessionDep) -> list[KeyOut]:
 
 @router.put("/v1/users/{user_id}/keys/{key_id}/ips", dependencies=[KeysAdmin])
 def update_key_ips(user_id: str, key_id: str, body: IpsUpdate, session: SessionDep, request: Request) -> KeyOut:
-    view = lifecycle.update_ips(session, user_id, key_id, body.ips, keys_runtime(request.app).clock())
+    # The back office changed it, not the user: the audit names the operator credential.
+    view = lifecycle.update_ips(
+        session, user_id, key_id, body.ips, keys_runtime(request.app).clock(), actor=operator_actor(request)
+    )
     session.commit()
     return KeyOut.of(view)
 
@@ -242,7 +253,7 @@ def update_key_ips(user_id: str, key_id: str, body: IpsUpdate, session: SessionD
 @router.delete("/v1/users/{user_id}/keys/{key_id}", status_code=204, dependencies=[KeysAdmin])
 def revoke_key(user_id: str, key_id: str, session: SessionDep, request: Request) -> None:
     runtime = keys_runtime(request.app)
-    lifecycle.revoke(session, runtime.vault, user_id, key_id, runtime.clock(), actor="operator")
+    lifecycle.revoke(session, runtime.vault, user_id, key_id, runtime.clock(), actor=operator_actor(request))
     session.commit()
 
 
@@ -255,7 +266,7 @@ def sweep_keys(session: SessionDep, request: Request, dry_run: bool = False) -> 
 
 
 @router.get("/v1/keys/metrics", dependencies=[KeysAdmin])
-def key_metrics(session: SessionDep, start: datetime, end: datetime) -> dict[str, Any]:
+def key_metrics(session: SessionDep, start: Timestamp, end: Timestamp) -> dict[str, Any]:
     m = metrics.monthly(session, _aware(start), _aware(end))
     return {**asdict(m), "created": m.created, "rejections_by_reason": m.rejections_by_reason}
 

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from bastion.bounds import Identifier
 from bastion.errors import InvalidInputError
 from bastion.protection import anti_phishing, passkeys, totp
 from bastion.risk.events import note_credential_change
@@ -28,7 +29,7 @@ class CodeIn(BaseModel):
 
 @router.put("/anti-phishing-code")
 def put_anti_phishing_code(
-    user_id: str, body: CodeIn, session: SessionDep, settings: SettingsDep
+    user_id: Identifier, body: CodeIn, session: SessionDep, settings: SettingsDep
 ) -> dict[str, bool]:
     anti_phishing.set_code(session, settings.secret_key_bytes(), user_id, body.code)
     session.commit()
@@ -48,7 +49,7 @@ class NotificationOut(BaseModel):
 
 @router.post("/notifications/render")
 def render_notification(
-    user_id: str, body: RenderIn, session: SessionDep, settings: SettingsDep
+    user_id: Identifier, body: RenderIn, session: SessionDep, settings: SettingsDep
 ) -> NotificationOut:
     n = anti_phishing.render(session, settings.secret_key_bytes(), user_id, body.template, body.params)
     return NotificationOut(template=n.template, subject=n.subject, body=n.body)
@@ -65,7 +66,7 @@ class EnrollOut(BaseModel):
 
 @router.post("/totp/enroll")
 def totp_enroll(
-    user_id: str, body: EnrollIn, session: SessionDep, settings: SettingsDep, request: Request
+    user_id: Identifier, body: EnrollIn, session: SessionDep, settings: SettingsDep, request: Request
 ) -> EnrollOut:
     e = totp.enroll(
         session, settings.secret_key_bytes(), user_id, body.account_name, now=protection_clock(request.app)()
@@ -85,7 +86,7 @@ class CheckOut(BaseModel):
 
 @router.post("/totp/confirm")
 def totp_confirm(
-    user_id: str, body: TotpCodeIn, session: SessionDep, settings: SettingsDep, request: Request
+    user_id: Identifier, body: TotpCodeIn, session: SessionDep, settings: SettingsDep, request: Request
 ) -> CheckOut:
     now = protection_clock(request.app)()
     r = totp.confirm(session, settings.secret_key_bytes(), user_id, body.code, now)
@@ -97,7 +98,7 @@ def totp_confirm(
 
 @router.post("/totp/verify")
 def totp_verify(
-    user_id: str, body: TotpCodeIn, session: SessionDep, settings: SettingsDep, request: Request
+    user_id: Identifier, body: TotpCodeIn, session: SessionDep, settings: SettingsDep, request: Request
 ) -> CheckOut:
     r = totp.verify(session, settings.secret_key_bytes(), user_id, body.code, protection_clock(request.app)())
     session.commit()
@@ -110,7 +111,7 @@ class PasskeyOptionsIn(BaseModel):
 
 @router.post("/passkeys/registration/options")
 def passkey_registration_options(
-    user_id: str, body: PasskeyOptionsIn, session: SessionDep, settings: SettingsDep, request: Request
+    user_id: Identifier, body: PasskeyOptionsIn, session: SessionDep, settings: SettingsDep, request: Request
 ) -> dict[str, Any]:
     out = passkeys.registration_options(
         session,
@@ -132,7 +133,7 @@ def _commit_then_raise(session: SessionDep, exc: InvalidInputError) -> None:
 
 @router.post("/passkeys/registration/verify")
 def passkey_registration_verify(
-    user_id: str, credential: dict[str, Any], session: SessionDep, settings: SettingsDep, request: Request
+    user_id: Identifier, credential: dict[str, Any], session: SessionDep, settings: SettingsDep, request: Request
 ) -> dict[str, int]:
     now = protection_clock(request.app)()
     try:
@@ -149,7 +150,7 @@ def passkey_registration_verify(
 
 @router.post("/passkeys/authentication/options")
 def passkey_authentication_options(
-    user_id: str, session: SessionDep, settings: SettingsDep, request: Request
+    user_id: Identifier, session: SessionDep, settings: SettingsDep, request: Request
 ) -> dict[str, Any]:
     out = passkeys.authentication_options(session, settings.webauthn_rp_id, user_id, protection_clock(request.app)())
     session.commit()
@@ -158,7 +159,7 @@ def passkey_authentication_options(
 
 @router.post("/passkeys/authentication/verify")
 def passkey_authentication_verify(
-    user_id: str, credential: dict[str, Any], session: SessionDep, settings: SettingsDep, request: Request
+    user_id: Identifier, credential: dict[str, Any], session: SessionDep, settings: SettingsDep, request: Request
 ) -> dict[str, Any]:
     try:
         pid = passkeys.verify_authentication(

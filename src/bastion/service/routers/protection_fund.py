@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
+from bastion.bounds import PositiveInt32, Timestamp
 from bastion.protection_fund import disclosures, incidents, ledger, public, wallets
 from bastion.protection_fund.models import PfundClaim, PfundIncident
 from bastion.service.access import CurrentUser, OperatorScope, Public
@@ -61,7 +62,7 @@ class ContributionBody(BaseModel):
     ccy: str = Field(min_length=1, max_length=16)
     amount: Positive
     source: Name
-    ts: datetime
+    ts: Timestamp
     actor: Name
     memo: str = Field(default="", max_length=500)
 
@@ -72,7 +73,7 @@ class TransferBody(BaseModel):
     amount: Positive
     direction: str = Field(pattern="^(in|out)$")
     counterparty: Name
-    ts: datetime
+    ts: Timestamp
     actor: Name
     memo: str = Field(default="", max_length=500)
 
@@ -124,7 +125,7 @@ class IncidentBody(BaseModel):
     kind: incidents.IncidentKind
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=4000)
-    occurred_at: datetime
+    occurred_at: Timestamp
     actor: Name
 
 
@@ -186,7 +187,9 @@ class AffectedBody(BaseModel):
 
 
 @router.post("/v1/pfund/incidents/{incident_id}/affected", dependencies=[PfundAdmin])
-def post_affected(incident_id: int, body: AffectedBody, session: SessionDep, request: Request) -> dict[str, int]:
+def post_affected(
+    incident_id: PositiveInt32, body: AffectedBody, session: SessionDep, request: Request
+) -> dict[str, int]:
     """Record affected users and amounts: all rows or none; rows already recorded alike are skipped."""
     rows = [incidents.Affected(r.user_id, r.ccy, r.amount) for r in body.users]
     new, same = incidents.record_affected(session, incident_id, rows, _actor(request, body.actor), _now(request))
@@ -199,7 +202,7 @@ class ActorBody(BaseModel):
 
 
 @router.post("/v1/pfund/incidents/{incident_id}/payouts", dependencies=[PfundAdmin])
-def post_payouts(incident_id: int, body: ActorBody, session: SessionDep, request: Request) -> dict[str, Any]:
+def post_payouts(incident_id: PositiveInt32, body: ActorBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """Pay every recorded, unpaid claim of the incident from the fund. Safe to retry and to call from several
     places at once: each claim is paid exactly once."""
     result = incidents.pay_incident(session, incident_id, _actor(request, body.actor), _now(request))
@@ -213,14 +216,14 @@ def post_payouts(incident_id: int, body: ActorBody, session: SessionDep, request
 
 
 @router.post("/v1/pfund/incidents/{incident_id}/close", dependencies=[PfundAdmin])
-def post_close(incident_id: int, body: ActorBody, session: SessionDep, request: Request) -> dict[str, Any]:
+def post_close(incident_id: PositiveInt32, body: ActorBody, session: SessionDep, request: Request) -> dict[str, Any]:
     incident = incidents.close_incident(session, incident_id, _actor(request, body.actor), _now(request))
     session.commit()
     return _incident(incident)
 
 
 @router.get("/v1/pfund/incidents/{incident_id}", dependencies=[PfundAdmin])
-def get_incident(incident_id: int, session: SessionDep) -> dict[str, Any]:
+def get_incident(incident_id: PositiveInt32, session: SessionDep) -> dict[str, Any]:
     """The incident, every claim and the whole audit trail."""
     incident = incidents.get_incident(session, incident_id)
     return {
@@ -404,8 +407,8 @@ def _usage(v: object) -> object:
 @router.get("/v1/public/funds/disclosures", dependencies=[Public])
 def fund_disclosures(
     session: SessionDep,
-    start: Annotated[datetime | None, Query(description="period start (default: the beginning)")] = None,
-    end: Annotated[datetime | None, Query(description="period end (default: now)")] = None,
+    start: Annotated[Timestamp | None, Query(description="period start (default: the beginning)")] = None,
+    end: Annotated[Timestamp | None, Query(description="period end (default: now)")] = None,
 ) -> dict[str, Any]:
     """Both funds' disclosures: the operator's words, funding sources with their shares and usage over the
     period, from the ledgers; USD at the latest round's prices."""

@@ -21,6 +21,7 @@ from fastapi import APIRouter, BackgroundTasks, FastAPI, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
+from bastion.bounds import INT32_MAX, Identifier, PositiveInt32, Timestamp
 from bastion.errors import InvalidInputError, NotFoundError
 from bastion.protection import beginner
 from bastion.protection import cooling_off as co
@@ -64,7 +65,7 @@ class CoolingOffBody(BaseModel):
 
     request_id: str = Field(min_length=1, max_length=128)
     period: co.Period
-    custom_days: int | None = None
+    custom_days: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
     channel: co.Channel = co.Channel.WEB
 
 
@@ -94,7 +95,7 @@ def activate(body: CoolingOffBody, user: TradingUser, session: SessionDep, reque
 
 
 @router.get("/v1/cooling-off/{user_id}", response_model=CoolingOffOut)
-def status(user_id: str, user: CurrentUser, session: SessionDep, request: Request) -> CoolingOffOut:
+def status(user_id: Identifier, user: CurrentUser, session: SessionDep, request: Request) -> CoolingOffOut:
     """The caller's own period; another uid is a 404, whether it exists or not."""
     if user_id != user.uid:
         raise AccessDenied(404, "not found")
@@ -188,7 +189,7 @@ class ObservedBody(BaseModel):
     amount: Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
     usd_value: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
     user_id: str | None = None
-    observed_at: datetime
+    observed_at: Timestamp
 
 
 class CaseOut(BaseModel):
@@ -285,7 +286,7 @@ class MoveBody(BaseModel):
 @router.post(
     "/v1/deposits/cases/{case_id}/transition", response_model=CaseOut, dependencies=[OperatorScope("deposits:review")]
 )
-def transition(case_id: int, body: MoveBody, session: SessionDep, request: Request) -> CaseOut:
+def transition(case_id: PositiveInt32, body: MoveBody, session: SessionDep, request: Request) -> CaseOut:
     case = dep.get_case(session, case_id)
     dep.move(session, case, body.state, body.actor, protection_clock(request.app)(), body.note)
     session.commit()
@@ -293,7 +294,7 @@ def transition(case_id: int, body: MoveBody, session: SessionDep, request: Reque
 
 
 @router.get("/v1/deposits/cases/{case_id}")
-def case(case_id: int, user: CurrentUser, session: SessionDep) -> dict[str, object]:
+def case(case_id: PositiveInt32, user: CurrentUser, session: SessionDep) -> dict[str, object]:
     """A case and its audit trail, for the user it belongs to; anyone else's (or an unattributed one) is a
     404 worded as for a case that does not exist."""
     try:

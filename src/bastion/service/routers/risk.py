@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.types import Message, Receive, Scope, Send
 
 from bastion.access.scopes import allows
+from bastion.bounds import INT32_MAX, Identifier, LongIdentifier, PositiveInt32, Text, Timestamp
 from bastion.errors import NotFoundError
 from bastion.risk import admin, engine, events, metrics, review
 from bastion.risk.hotpath import HotPath
@@ -227,7 +228,7 @@ def _handler_for(app: FastAPI, exc: Exception) -> Any:
 
 
 @router.get("/v1/risk/decisions/{decision_id}", dependencies=[Reviewer])
-def get_decision(decision_id: int, session: SessionDep) -> dict[str, Any]:
+def get_decision(decision_id: PositiveInt32, session: SessionDep) -> dict[str, Any]:
     d = engine.get_decision(session, decision_id)
     if d is None:
         raise NotFoundError(f"decision {decision_id} does not exist")
@@ -239,14 +240,14 @@ def get_decision(decision_id: int, session: SessionDep) -> dict[str, Any]:
 
 @router.get("/v1/risk/reviews", dependencies=[Reviewer])
 def list_reviews(
-    session: SessionDep, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
+    session: SessionDep, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=INT32_MAX)
 ) -> list[engine.DecisionOut]:
     """Held withdrawals waiting for an analyst, oldest first."""
     return review.pending(session, limit, offset)
 
 
 @router.post("/v1/risk/reviews/{decision_id}", dependencies=[Reviewer])
-def post_review(decision_id: int, body: review.ReviewIn, session: SessionDep) -> engine.DecisionOut:
+def post_review(decision_id: PositiveInt32, body: review.ReviewIn, session: SessionDep) -> engine.DecisionOut:
     out = review.review(session, decision_id, body)
     session.commit()
     return out
@@ -254,8 +255,8 @@ def post_review(decision_id: int, body: review.ReviewIn, session: SessionDep) ->
 
 class RulesetIn(BaseModel):
     definition: dict[str, Any]
-    created_by: str = Field(min_length=1, max_length=64)
-    note: str | None = None
+    created_by: Identifier
+    note: Text | None = None
     activate: bool = False
 
 
@@ -274,7 +275,7 @@ def post_ruleset(body: RulesetIn, session: SessionDep) -> admin.RulesetOut:
 
 
 @router.post("/v1/risk/rulesets/{version}/activate", dependencies=[RiskAdmin])
-def post_activate(version: int, session: SessionDep) -> admin.RulesetOut:
+def post_activate(version: PositiveInt32, session: SessionDep) -> admin.RulesetOut:
     out = admin.activate_ruleset(session, version)
     session.commit()
     return out
@@ -293,26 +294,26 @@ def post_list(kind: admin.ListKind, entries: list[admin.ListEntryIn], session: S
 
 
 @router.delete("/v1/risk/lists/{kind}/{value}", dependencies=[RiskAdmin])
-def delete_list_entry(kind: admin.ListKind, value: str, session: SessionDep) -> dict[str, bool]:
+def delete_list_entry(kind: admin.ListKind, value: LongIdentifier, session: SessionDep) -> dict[str, bool]:
     removed = admin.remove_list_entry(session, kind, value)
     session.commit()
     return {"removed": removed}
 
 
 @router.get("/v1/risk/users/{user_id}/snoozes", dependencies=[RiskAdmin])
-def get_snoozes(user_id: str, session: SessionDep) -> list[admin.SnoozeOut]:
+def get_snoozes(user_id: Identifier, session: SessionDep) -> list[admin.SnoozeOut]:
     return admin.snoozes(session, user_id)
 
 
 @router.post("/v1/risk/users/{user_id}/snoozes", dependencies=[RiskAdmin], status_code=201)
-def post_snooze(user_id: str, body: admin.SnoozeIn, session: SessionDep) -> admin.SnoozeOut:
+def post_snooze(user_id: Identifier, body: admin.SnoozeIn, session: SessionDep) -> admin.SnoozeOut:
     out = admin.snooze(session, user_id, body)
     session.commit()
     return out
 
 
 @router.delete("/v1/risk/users/{user_id}/snoozes/{snooze_id}", dependencies=[RiskAdmin])
-def delete_snooze(user_id: str, snooze_id: int, session: SessionDep) -> dict[str, bool]:
+def delete_snooze(user_id: Identifier, snooze_id: PositiveInt32, session: SessionDep) -> dict[str, bool]:
     admin.end_snooze(session, user_id, snooze_id)
     session.commit()
     return {"ended": True}
@@ -337,7 +338,7 @@ class MetricsOut(BaseModel):
 
 
 @router.get("/v1/risk/metrics", dependencies=[Reviewer])
-def get_metrics(session: SessionDep, start: datetime, end: datetime, format: Literal["json"] = "json") -> MetricsOut:
+def get_metrics(session: SessionDep, start: Timestamp, end: Timestamp, format: Literal["json"] = "json") -> MetricsOut:
     m = metrics.monthly(session, start, end)
     return MetricsOut(
         **{
