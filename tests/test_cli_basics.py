@@ -59,7 +59,7 @@ def test_demo_runs_the_month_end_to_end(tmp_path: Path) -> None:
     proofs = list(demo.glob("user-proof-*.json"))
     assert len(proofs) == 1
     labels = [line.split(":")[0] for line in out.stdout.strip().splitlines()]
-    ending = ["report", "signed", "round", "reserves", "user proof", "web page", "reserve table", "risk", "API keys",
+    ending = ["report", "signed", "round", "wallets", "user proof", "web page", "reserve table", "risk", "API keys",
               "fund", "funds page", "pfund"]  # fmt: skip
     assert labels[-len(ending):] == ending, labels[-len(ending):]
     lines = out.stdout.strip().splitlines()
