@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bastion.access.gate import ENV_CREDENTIAL
+
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 _ids = itertools.count()
 
@@ -358,7 +360,10 @@ def test_review_queue_with_audit_trail(http: httpx.Client) -> None:
     )
     assert http.get("/v1/risk/reviews").json() == []
     trail = http.get(f"/v1/risk/decisions/{d['decision_id']}").json()["review_trail"]
-    assert [(t["action"], t["analyst"], t["note"]) for t in trail] == [("approve", "ana", "called the user")]
+    # the trail names the credential that acted (here the operator token's), with the analyst the body names
+    assert [(t["action"], t["analyst"], t["note"]) for t in trail] == [
+        ("approve", f"{ENV_CREDENTIAL} for ana", "called the user")
+    ]
     allowed = withdraw(http, "u8", T0 + timedelta(hours=2), "TLegitAddr1", 10, balance=1000)
     assert (
         http.post(f"/v1/risk/reviews/{allowed['decision_id']}", json={"action": "reject", "analyst": "ana"}).status_code

@@ -196,12 +196,6 @@ def test_an_empty_operator_token_is_no_credential(tmp_path: Any) -> None:
 
 
 # -------------------------------------------------------------------------------------------------- audit
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: the risk review's `analyst` and a rule set's `created_by` (like the deposit case transition's "
-    "and the beginner rules' `actor`) are stored as the body says, with no trace of the credential that acted; "
-    "the protection fund's routes and the key routes already name the credential (`<credential> for <name>`)",
-)
 def test_back_office_audit_names_the_credential_not_only_the_body(svc: tuple[Any, httpx.Client], db_url: str) -> None:
     """An analyst holding `risk:review`/`risk:admin` as credential 'eve' approves a held withdrawal and writes a
     rule set naming 'the-ceo': the audit must show that 'eve' acted (the issue: the audit names the actor that
@@ -222,8 +216,8 @@ def test_back_office_audit_names_the_credential_not_only_the_body(svc: tuple[Any
                headers=bearer(eve))  # fmt: skip
     assert r.status_code in (200, 201), r.text
     created = c.get("/v1/risk/rulesets", headers=bearer(eve)).json()[-1]
-    assert "eve" in trail[0]["analyst"], trail
-    assert "eve" in created["created_by"], created
+    assert trail[0]["analyst"] == "eve for the-ceo", trail
+    assert created["created_by"] == "eve for the-ceo", created
 
 
 # --------------------------------------------------------------------------------------------- API keys

@@ -206,6 +206,17 @@ def OperatorScope(scope: str) -> Any:
     return Depends(_mark(_scoped("operator", scope), Rule("operator", scope)))
 
 
+def acting_credential(request: Request, named: str = "", limit: int = 128) -> str:
+    """Who acted, for an audit trail: the named credential the access layer checked for this request, with the
+    person the body names beside it ("<credential> for <name>"). The body alone is never believed: a back-office
+    client may say which analyst pressed the button, but the trail always shows which credential did it."""
+    cred = getattr(request.state, "credential", None)
+    if cred is None:  # only reachable if a route lost its service/operator dependency: refuse rather than guess
+        raise AccessDenied(401, "a named credential is required")
+    who = cred.name if named in ("", cred.name) else f"{cred.name} for {named}"
+    return who[:limit]
+
+
 async def _public() -> None:
     return None
 

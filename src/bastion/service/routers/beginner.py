@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from bastion.bounds import Identifier, Timestamp
 from bastion.protection import beginner, beginner_metrics
-from bastion.service.access import CurrentUser, OperatorScope, Public, ServiceScope, TradingUser
+from bastion.service.access import CurrentUser, OperatorScope, Public, ServiceScope, TradingUser, acting_credential
 from bastion.service.deps import SessionDep, protection_clock
 from bastion.service.okx_auth import okx_router
 
@@ -47,7 +47,8 @@ class RulesBody(BaseModel):
 @router.put("/v1/beginner/rules", dependencies=[ProtectionAdmin])
 def put_rules(body: RulesBody, session: SessionDep, request: Request) -> dict[str, Any]:
     """Publish a new version of the rules and make it active (a bad field is a 422 naming it)."""
-    version = beginner.publish_rules(session, body.definition, body.actor, body.note, _now(request))
+    actor = acting_credential(request, body.actor, 128)
+    version = beginner.publish_rules(session, body.definition, actor, body.note, _now(request))
     session.commit()
     return {"version": version}
 

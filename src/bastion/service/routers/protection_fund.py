@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from bastion.bounds import PositiveInt32, Timestamp
 from bastion.protection_fund import disclosures, incidents, ledger, public, wallets
 from bastion.protection_fund.models import PfundClaim, PfundIncident
-from bastion.service.access import CurrentUser, OperatorScope, Public
+from bastion.service.access import CurrentUser, OperatorScope, Public, acting_credential
 from bastion.service.deps import SessionDep, protection_clock
 from bastion.service.okx_auth import okx_router
 
@@ -47,13 +47,7 @@ def _now(request: Request) -> datetime:
 
 
 def _actor(request: Request, named: str) -> str:
-    """Who acted, for the ledger and the audit: the operator credential that made the request (the access
-    layer checked it), with the person the body names beside it. The body alone is never believed."""
-    cred = getattr(request.state, "credential", None)
-    if cred is None:  # only reachable if a route lost its operator dependency: refuse rather than guess
-        raise HTTPException(401, "an operator credential is required")
-    who = cred.name if named in ("", cred.name) else f"{cred.name} for {named}"
-    return who[:128]
+    return acting_credential(request, named, 128)
 
 
 # ------------------------------------------------------------------------------------------ operator

@@ -27,7 +27,14 @@ from bastion.protection import beginner
 from bastion.protection import cooling_off as co
 from bastion.protection import deposits as dep
 from bastion.protection.cooling_off_cache import ActivationVersion, CoolingOffCache, FileVersion, RedisVersion
-from bastion.service.access import AccessDenied, CurrentUser, OperatorScope, ServiceScope, TradingUser
+from bastion.service.access import (
+    AccessDenied,
+    CurrentUser,
+    OperatorScope,
+    ServiceScope,
+    TradingUser,
+    acting_credential,
+)
 from bastion.service.deps import SessionDep, SettingsDep, protection_clock
 from bastion.settings import Settings
 
@@ -288,7 +295,8 @@ class MoveBody(BaseModel):
 )
 def transition(case_id: PositiveInt32, body: MoveBody, session: SessionDep, request: Request) -> CaseOut:
     case = dep.get_case(session, case_id)
-    dep.move(session, case, body.state, body.actor, protection_clock(request.app)(), body.note)
+    actor = acting_credential(request, body.actor, 128)  # the case history names the credential that acted
+    dep.move(session, case, body.state, actor, protection_clock(request.app)(), body.note)
     session.commit()
     return CaseOut.of(case)
 

@@ -19,7 +19,7 @@ from bastion.errors import NotFoundError
 from bastion.risk import admin, engine, events, metrics, review
 from bastion.risk.hotpath import HotPath
 from bastion.risk.runtime import RiskRuntime
-from bastion.service.access import OperatorScope, ServiceScope, access_gate, bearer_value
+from bastion.service.access import OperatorScope, ServiceScope, access_gate, acting_credential, bearer_value
 from bastion.service.deps import SessionDep
 
 router = APIRouter(tags=["risk"])
@@ -247,8 +247,11 @@ def list_reviews(
 
 
 @router.post("/v1/risk/reviews/{decision_id}", dependencies=[Reviewer])
-def post_review(decision_id: PositiveInt32, body: review.ReviewIn, session: SessionDep) -> engine.DecisionOut:
-    out = review.review(session, decision_id, body)
+def post_review(
+    decision_id: PositiveInt32, body: review.ReviewIn, session: SessionDep, request: Request
+) -> engine.DecisionOut:
+    analyst = acting_credential(request, body.analyst, 64)  # the trail names the credential that acted
+    out = review.review(session, decision_id, body.model_copy(update={"analyst": analyst}))
     session.commit()
     return out
 
@@ -268,8 +271,9 @@ def get_rulesets(session: SessionDep) -> list[admin.RulesetOut]:
 
 
 @router.post("/v1/risk/rulesets", dependencies=[RiskAdmin], status_code=201)
-def post_ruleset(body: RulesetIn, session: SessionDep) -> admin.RulesetOut:
-    out = admin.create_ruleset(session, body.definition, body.created_by, body.note, body.activate)
+def post_ruleset(body: RulesetIn, session: SessionDep, request: Request) -> admin.RulesetOut:
+    created_by = acting_credential(request, body.created_by, 64)
+    out = admin.create_ruleset(session, body.definition, created_by, body.note, body.activate)
     session.commit()
     return out
 
