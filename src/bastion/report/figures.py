@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.funds.metrics import FundMonth
 from bastion.keys.metrics import KeysMonthly
+from bastion.periods import month_bounds
 from bastion.por.reserves.report import RESERVES_FILE, RESERVES_FORMAT, ReserveReport
 from bastion.protection.cooling_off import CoolingOffMonth
 from bastion.protection.deposits import DepositsMonth
@@ -31,12 +32,6 @@ from bastion.risk.metrics import RiskMetrics
 
 class ReportInputError(ValueError):
     """An input file the report cannot use; the message names the file and the field."""
-
-
-def month_bounds(month: str) -> tuple[datetime, datetime]:
-    from bastion.sim.month import month_bounds as bounds
-
-    return bounds(month)
 
 
 def previous_month(month: str) -> str:

@@ -28,7 +28,6 @@ Ids carry the month (`2026-10:...`), so several months can share one database.
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import json
 import random
@@ -44,22 +43,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bastion.sim.credentials import SimCredentials
 
+from bastion.periods import month_bounds
 from bastion.sim.protection_fund import FundTruth
 
 TRUTH_FILE = "ground-truth.json"
 FORMAT = "bastion-month-truth/1"
 PROXY_IP = "127.0.0.1"  # the simulator's client: trusted to forward the simulated clients' addresses
-
-
-def month_bounds(month: str) -> tuple[datetime, datetime]:
-    """`"2026-10"` -> (2026-10-01T00:00Z, 2026-11-01T00:00Z)."""
-    try:
-        year, mon = (int(p) for p in month.split("-"))
-        start = datetime(year, mon, 1, tzinfo=UTC)
-    except ValueError as exc:
-        raise ValueError(f"month {month!r}: expected YYYY-MM") from exc
-    days = calendar.monthrange(year, mon)[1]
-    return start, start + timedelta(days=days)
 
 
 def _seed(seed: int, month: str, domain: int) -> int:

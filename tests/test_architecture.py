@@ -1,0 +1,97 @@
+"""The map in docs/architecture.md, checked: which part of `bastion` may import which (every import, also those
+inside functions), and no import circle between parts. A new edge that breaks the one-way flow fails here."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "bastion"
+
+# What each part may import (besides itself). Top-level modules (errors, settings, periods, bounds) are parts too.
+ALLOWED: dict[str, set[str]] = {
+    "stark": set(),  # the generic proof system knows nothing of exchanges
+    "errors": set(),
+    "periods": set(),
+    "bounds": set(),
+    "db": {"errors", "settings"},
+    "settings": {"funds", "protection", "errors"},  # one Settings object gathers the domains' settings blocks
+    "por": {"stark", "errors", "bounds"},
+    "access": {"db", "errors", "bounds"},
+    "funds": {"db", "errors", "bounds"},
+    "keys": {"db", "errors", "bounds"},
+    "protection": {"db", "errors", "bounds"},
+    "risk": {"db", "errors", "bounds"},
+    "protection_fund": {"db", "errors", "bounds", "funds", "por"},
+    "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "periods", "errors"},
+    "service": {"db", "errors", "bounds", "settings", "access", "funds", "keys", "por", "protection",
+                "protection_fund", "risk"},
+    "sim": {"db", "errors", "bounds", "settings", "periods", "access", "funds", "keys", "por", "protection",
+            "protection_fund", "risk", "service"},  # a client of the service: starts it, talks HTTP
+    "cli": {"*"},  # the command line sits on top of everything
+}
+
+
+def _part(path: Path) -> str:
+    rel = path.relative_to(SRC)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def _module(path: Path) -> list[str]:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    return ["bastion", *(parts[:-1] if parts[-1] == "__init__" else parts)]
+
+
+def edges() -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for path in SRC.rglob("*.py"):
+        part, mod = _part(path), _module(path)
+        package = mod if path.name == "__init__.py" else mod[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package[: len(package) - node.level + 1]
+                    names = [".".join([*base, node.module] if node.module else base)]
+                elif node.module:
+                    names = [node.module]
+            for name in names:
+                bits = name.split(".")
+                if bits[0] == "bastion" and len(bits) > 1 and bits[1] != part and bits[1] != "__init__":
+                    out.setdefault(part, set()).add(bits[1])
+    return out
+
+
+def test_every_part_is_on_the_map() -> None:
+    parts = {_part(p) for p in SRC.rglob("*.py")} - {"__init__", "__main__"}
+    assert parts <= set(ALLOWED), f"add these to docs/architecture.md and ALLOWED: {sorted(parts - set(ALLOWED))}"
+
+
+def test_imports_flow_one_way() -> None:
+    bad = {
+        f"{a} -> {b}"
+        for a, targets in edges().items()
+        for b in targets
+        if "*" not in ALLOWED.get(a, set()) and b not in ALLOWED.get(a, set())
+    }
+    assert not bad, f"imports against the map in docs/architecture.md: {sorted(bad)}"
+
+
+def test_no_import_circle_between_parts() -> None:
+    graph = edges()
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                raise AssertionError("import circle: " + " -> ".join([*trail[trail.index(nxt):], nxt]))
+            if nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for start in sorted(graph):
+        if start not in state:
+            visit(start, [start])
