@@ -124,12 +124,19 @@ class Authenticator:
                 raise refuse(Rejection.SIGN_INVALID)
             # Only a holder of the secret gets this far; a key whose passphrase was guessed wrong too often is
             # frozen for a while, whatever passphrase comes next (no argon2 run either).
-            if self.limits.passphrase_locked(key.id):
+            slot = self.limits.begin_passphrase_check(key.id)
+            if slot == "frozen":
                 raise refuse(Rejection.KEY_FROZEN)
-            if key.passphrase_hash is None or not self.vault.passphrases.verify(
-                key.id, key.passphrase_hash, passphrase
-            ):
-                self.limits.passphrase_failed(key.id)
+            if slot == "busy":  # as many checks in flight as guesses left: retry later, nothing is checked
+                raise refuse(Rejection.RATE_LIMITED)
+            right = False
+            try:
+                right = key.passphrase_hash is not None and self.vault.passphrases.verify(
+                    key.id, key.passphrase_hash, passphrase
+                )
+            finally:
+                self.limits.end_passphrase_check(key.id, right)
+            if not right:
                 raise refuse(Rejection.PASSPHRASE_WRONG)
             if not self.limits.first_use(sign, self._replay_ttl):
                 raise refuse(Rejection.REPLAYED)

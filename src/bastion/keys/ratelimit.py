@@ -24,6 +24,8 @@ DEFAULT_PER_USER = "60/2 seconds"
 PASSPHRASE_MAX_FAILURES = 5
 PASSPHRASE_WINDOW = timedelta(minutes=15)
 PASSPHRASE_LOCK = timedelta(minutes=30)
+# A slot of a passphrase check in flight lives at most this long (an argon2 check takes well under a second).
+PASSPHRASE_INFLIGHT_TTL = 60
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,40 @@ class KeyRateLimits:
     def passphrase_locked(self, key_id: str) -> bool:
         """True while the key is frozen for wrong passphrases."""
         return self.storage.get(f"{self._prefix}/frozen/{key_id}") > 0
+
+    def begin_passphrase_check(self, key_id: str) -> str:
+        """Reserve one passphrase check for the key BEFORE running it: "" to go ahead, "frozen" while the key is
+        frozen, "busy" when the checks in flight plus the failures so far would exceed `PASSPHRASE_MAX_FAILURES`.
+
+        Counting only after a check fails let a burst of concurrent guesses all pass the frozen test and all be
+        checked (19 of 19 on PostgreSQL with two workers): the slot is what bounds the guesses per window to
+        `PASSPHRASE_MAX_FAILURES` whatever the concurrency. Every "" must be closed by `end_passphrase_check`."""
+        inflight = self.storage.incr(self._inflight(key_id), PASSPHRASE_INFLIGHT_TTL)
+        failures = self.storage.get(f"{self._prefix}/passfail/{key_id}")
+        # Read after the failures: `passphrase_failed` sets the freeze before it clears the count, so a count
+        # seen cleared is always followed here by the freeze seen set.
+        if self.passphrase_locked(key_id):
+            self._release(key_id)
+            return "frozen"
+        if failures + inflight > PASSPHRASE_MAX_FAILURES:
+            self._release(key_id)
+            return "busy"
+        return ""
+
+    def end_passphrase_check(self, key_id: str, ok: bool) -> None:
+        """Close a slot from `begin_passphrase_check`; a wrong passphrase is counted before the slot is freed, so
+        failures plus checks in flight never dip below what has really been tried."""
+        try:
+            if not ok:
+                self.passphrase_failed(key_id)
+        finally:
+            self._release(key_id)
+
+    def _inflight(self, key_id: str) -> str:
+        return f"{self._prefix}/passinflight/{key_id}"
+
+    def _release(self, key_id: str) -> None:
+        self.storage.incr(self._inflight(key_id), PASSPHRASE_INFLIGHT_TTL, -1)
 
     def reset(self) -> None:
         self.storage.reset()
