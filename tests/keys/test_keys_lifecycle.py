@@ -106,9 +106,10 @@ def test_sweep_deletes_exactly_the_idle_unbound_dangerous_keys(service: Service)
         dry = lifecycle.sweep(s, service.runtime.vault, now, dry_run=True)
         s.commit()
     assert {k.key_id for k in dry.keys} == expected
-    assert {k.key_id for k in lifecycle.list_keys(service.app.state.sessionmaker(), "sweep-user")} == set(
-        ids.values()
-    )  # the dry run deleted nothing
+    # Closed at once: on SQLite every transaction is BEGIN IMMEDIATE, so a session left for the garbage
+    # collector holds the write lock and the sweep below waits behind it (a CI run timed out that way).
+    with service.app.state.sessionmaker() as s:
+        assert {k.key_id for k in lifecycle.list_keys(s, "sweep-user")} == set(ids.values())  # dry run deleted nothing
 
     service.runtime.clock = lambda: now
     with httpx.Client(headers=OPERATOR, base_url=service.url) as http:
