@@ -22,6 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "keys": {"db", "errors", "bounds"},
     "protection": {"db", "errors", "bounds"},
     "risk": {"db", "errors", "bounds"},
+    "notify": {"db", "errors", "bounds", "protection"},  # every email carries the anti-phishing code
     "protection_fund": {"db", "errors", "bounds", "funds", "por"},
     "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "periods", "errors"},
     "service": {"db", "errors", "bounds", "settings", "access", "funds", "keys", "por", "protection",
