@@ -24,9 +24,10 @@ ALLOWED: dict[str, set[str]] = {
     "risk": {"db", "errors", "bounds"},
     "notify": {"db", "errors", "bounds", "protection"},  # every email carries the anti-phishing code
     "protection_fund": {"db", "errors", "bounds", "funds", "por"},
+    "stepup": {"db", "errors", "bounds", "risk", "protection"},  # confirms a risk decision with a second factor
     "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "periods", "errors"},
     "service": {"db", "errors", "bounds", "settings", "access", "funds", "keys", "por", "protection",
-                "protection_fund", "risk"},
+                "protection_fund", "risk", "stepup"},
     "sim": {"db", "errors", "bounds", "settings", "periods", "access", "funds", "keys", "por", "protection",
             "protection_fund", "risk", "service"},  # a client of the service: starts it, talks HTTP
     "cli": {"*"},  # the command line sits on top of everything
