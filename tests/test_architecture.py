@@ -25,7 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "notify": {"db", "errors", "bounds", "protection"},  # every email carries the anti-phishing code
     "protection_fund": {"db", "errors", "bounds", "funds", "por"},
     "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "periods", "errors"},
-    "service": {"db", "errors", "bounds", "settings", "access", "funds", "keys", "por", "protection",
+    "service": {"db", "errors", "bounds", "settings", "access", "funds", "keys", "notify", "por", "protection",
                 "protection_fund", "risk"},
     "sim": {"db", "errors", "bounds", "settings", "periods", "access", "funds", "keys", "por", "protection",
             "protection_fund", "risk", "service"},  # a client of the service: starts it, talks HTTP
