@@ -15,7 +15,7 @@ ALLOWED: dict[str, set[str]] = {
     "periods": set(),
     "bounds": set(),
     "db": {"errors", "settings"},
-    "settings": {"funds", "protection", "errors"},  # one Settings object gathers the domains' settings blocks
+    "settings": {"funds", "protection", "notify", "errors"},  # one Settings object gathers the domains' settings blocks
     "por": {"stark", "errors", "bounds"},
     "access": {"db", "errors", "bounds"},
     "funds": {"db", "errors", "bounds"},
@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "protection_fund": {"db", "errors", "bounds", "funds", "por"},
     "stepup": {"db", "errors", "bounds", "risk", "protection"},  # confirms a risk decision with a second factor
     "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "periods", "errors"},
-    "service": {"db", "errors", "bounds", "settings", "access", "funds", "keys", "por", "protection",
+    "service": {"db", "errors", "bounds", "settings", "access", "funds", "keys", "notify", "por", "protection",
                 "protection_fund", "risk", "stepup"},
     "sim": {"db", "errors", "bounds", "settings", "periods", "access", "funds", "keys", "por", "protection",
             "protection_fund", "risk", "service"},  # a client of the service: starts it, talks HTTP
