@@ -21,6 +21,7 @@ ROUTER_MODULES: list[str] = [
     "bastion.service.routers.beginner",
     "bastion.service.routers.notify",
     "bastion.service.routers.stepup",
+    "bastion.service.routers.account_page",
 ]
 
 
