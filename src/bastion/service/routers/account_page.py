@@ -1,7 +1,7 @@
-"""The account security page, `/account/` (docs/web.md, "The account security page"): static HTML, CSS and a JavaScript
-module shipped in the package, no build step, no CDN. The files hold no data: the page fetches the user's
-checklist, devices and allowlist from the `/v1/account/*` user routes with the session the user brings, so
-the page itself is public, as /por/ and /funds/ are."""
+"""The account security page, `/account/` (docs/web.md, "The account security page"): static HTML, CSS
+and a JavaScript module shipped in the package, no build step, no CDN. The files hold no data: the page
+fetches the user's checklist, devices and allowlist from the `/v1/account/*` user routes with the session
+the user brings, so the page itself is public, as /por/ and /funds/ are."""
 
 from __future__ import annotations
 
