@@ -22,10 +22,13 @@ ALLOWED: dict[str, set[str]] = {
     "keys": {"db", "errors", "bounds"},
     "protection": {"db", "errors", "bounds"},
     "risk": {"db", "errors", "bounds"},
+    # the account security center drives the engines: freezes and locks block in risk, keys refuse frozen
+    # accounts, the checklist reads protection and keys, alerts go to the notify outbox
+    "account": {"db", "errors", "bounds", "risk", "keys", "protection", "access", "notify"},
     "notify": {"db", "errors", "bounds", "protection"},  # every email carries the anti-phishing code
     "protection_fund": {"db", "errors", "bounds", "funds", "por"},
     "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "periods", "errors"},
-    "service": {"db", "errors", "bounds", "settings", "access", "funds", "keys", "por", "protection",
+    "service": {"db", "errors", "bounds", "settings", "access", "account", "funds", "keys", "por", "protection",
                 "protection_fund", "risk"},
     "sim": {"db", "errors", "bounds", "settings", "periods", "access", "funds", "keys", "por", "protection",
             "protection_fund", "risk", "service"},  # a client of the service: starts it, talks HTTP

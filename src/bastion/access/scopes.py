@@ -12,6 +12,8 @@ SERVICE_SCOPES: dict[str, str] = {
     "funds:write": "liquidation engine and position feed: liquidations, ADL position snapshots",
     "orders:precheck": "order gateways: POST /v1/orders/precheck",
     "deposits:write": "chain watcher: POST /v1/deposits/observed",
+    "account:write": "the exchange's login service and the risk engine: logins (devices, sessions), account "
+    "freezes on a confirmed takeover",
 }
 # operator scopes: the back office
 OPERATOR_SCOPES: dict[str, str] = {
@@ -22,6 +24,7 @@ OPERATOR_SCOPES: dict[str, str] = {
     "deposits:review": "support: moving mistaken-deposit cases",
     "protection:admin": "user-protection rules (beginner protection) and their effect measurement",
     "pfund:admin": "user protection fund: contributions, transfers, incidents, payouts, fund disclosures",
+    "account:admin": "account security back office: freezes, unfreeze cases (identity re-verification), account trail",
 }
 SCOPES: dict[str, str] = {
     **SERVICE_SCOPES,

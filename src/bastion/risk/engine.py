@@ -15,6 +15,7 @@ from bastion.errors import ConflictError
 from bastion.risk import features as risk_features
 from bastion.risk import livelog
 from bastion.risk.events import WithdrawalRequest, now_utc, payload_hash, utc
+from bastion.risk.locks import WithdrawalLock
 from bastion.risk.model import ModelSnapshot, model_inputs
 from bastion.risk.models import RiskDecision, RiskRuleHit
 from bastion.risk.rules import Scenario, holds
@@ -66,6 +67,12 @@ class DecisionOut(BaseModel):
     requested_at: datetime
     review_status: str | None = None
     duplicate: bool = False
+    # A hard lock (`locks.py`) blocked it: why (account_frozen / withdrawal_lock / allowlist), what started the
+    # lock (password, totp, passkey, anti_phishing, allowlist_off, unfreeze, ...), and when it ends (None: not
+    # by itself). None when the rules and the score decided.
+    reason: str | None = None
+    lock_cause: str | None = None
+    locked_until: datetime | None = None
 
 
 def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
@@ -74,6 +81,7 @@ def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
         state, code = "approved", 7
     elif d.review_status == "rejected":
         state, code = "cancelled", -2
+    lock = d.inputs.get("_lock") or {}
     return DecisionOut(
         decision_id=d.id,
         event_id=d.event_id,
@@ -92,6 +100,9 @@ def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
         requested_at=utc(d.requested_at),
         review_status=d.review_status,
         duplicate=duplicate,
+        reason=lock.get("reason"),
+        lock_cause=lock.get("cause"),
+        locked_until=datetime.fromisoformat(lock["until"]) if lock.get("until") else None,
     )
 
 
@@ -160,6 +171,7 @@ def decide(
     version: int,
     scenario: Scenario,
     model: ModelSnapshot,
+    lock: WithdrawalLock | None = None,
 ) -> Decided:
     """Rules (with snoozes), the bounded learned score and the thresholds: the decision, its stored row and
     its answer (`decision_id` 0 until stored). Pure: the database path and the in-memory path share it."""
@@ -188,6 +200,8 @@ def decide(
     score = round(rules_score + model_score, 3)
     th = scenario.thresholds
     decision: Decision = "block" if score >= th.block else "review" if score >= th.review else "allow"
+    if lock is not None:
+        decision = "block"  # a hard lock is not a score: never held for review, never allowed
     model_detail = ModelResult(
         version=model.version,
         samples=model.samples,
@@ -216,7 +230,7 @@ def decide(
         "model_score": model_score,
         "ruleset_version": version,
         "model_version": model.version,
-        "inputs": {**payload, "_thresholds": thresholds},
+        "inputs": {**payload, "_thresholds": thresholds, **({"_lock": _lock_json(lock)} if lock else {})},
         "features": feats,
         "rule_results": rule_results,
         "model_detail": model_detail.model_dump(),
@@ -243,8 +257,15 @@ def decide(
         features=feats,
         requested_at=at,
         review_status=values["review_status"],
+        reason=lock.reason if lock else None,
+        lock_cause=lock.cause if lock else None,
+        locked_until=lock.until if lock else None,
     )
     return Decided(values, hits, out, decision)
+
+
+def _lock_json(lock: WithdrawalLock) -> dict[str, Any]:
+    return {"reason": lock.reason, "cause": lock.cause, "until": lock.until.isoformat() if lock.until else None}
 
 
 def live_entry(values: dict[str, Any]) -> dict[str, Any]:
@@ -271,7 +292,8 @@ def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> 
     version, scenario, lists, model = runtime.snapshot()
     at = req.at or now_utc()
     feats, snoozed = risk_features.compute(session, req, at, lists)
-    d = decide(req, at, feats, snoozed, version, scenario, model)
+    lock = risk_features.lock(session, req, at)
+    d = decide(req, at, feats, snoozed, version, scenario, model, lock)
     # Decisions are inserted under the live-log lock (the service's batched writer counts on it).
     conn = livelog.lock_session(session)
     sql = _sql(conn.dialect.name)
