@@ -15,7 +15,7 @@ ALLOWED: dict[str, set[str]] = {
     "periods": set(),
     "bounds": set(),
     "db": {"errors", "settings"},
-    "settings": {"funds", "protection", "errors"},  # one Settings object gathers the domains' settings blocks
+    "settings": {"funds", "protection", "notify", "errors"},  # one Settings object gathers the domains' settings blocks
     "por": {"stark", "errors", "bounds"},
     "access": {"db", "errors", "bounds"},
     "funds": {"db", "errors", "bounds"},
