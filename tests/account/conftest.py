@@ -64,17 +64,24 @@ class Account:
         return out
 
     def outbox(self, user_id: str) -> list[str]:
-        """The alert kinds enqueued for the user (one row per channel: the email rows)."""
+        """The alert kinds enqueued for the user (one row per channel: the email rows); each must fill its
+        notify template (not the generic fallback), so the contract with the notify domain holds."""
+        import json
+
         from sqlalchemy import select
 
         from bastion.notify.models import OutboxRow
+        from bastion.notify.render import TEMPLATES, _own
 
         with self.app.state.sessionmaker() as s:
             rows = s.scalars(
-                select(OutboxRow.kind).where(OutboxRow.user_id == user_id, OutboxRow.channel == "email")
+                select(OutboxRow).where(OutboxRow.user_id == user_id, OutboxRow.channel == "email")
                 .order_by(OutboxRow.id)
-            )  # fmt: skip
-            return list(rows)
+            ).all()  # fmt: skip
+            for r in rows:
+                subject, text = _own(r.kind, json.loads(r.data))
+                assert subject == TEMPLATES[r.kind][0] and not text.startswith("A security event"), (r.kind, r.data)
+            return [r.kind for r in rows]
 
 
 @pytest.fixture

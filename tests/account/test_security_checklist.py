@@ -24,8 +24,15 @@ def test_checklist_items_follow_what_the_user_did(account: Account) -> None:
     a.login("alice", "s-now", "fp-now")
     score, items = _items(a, "s-now")
     # nothing set up; the old device is older than 30 days and the new one is the caller's: no unknown device
-    assert items == {"two_factor": False, "passkey": False, "anti_phishing_code": False, "allowlist_only": False,
-                     "api_keys_ip_bound": True, "no_unrecognised_devices": True, "recovery_options": False}
+    assert items == {
+        "two_factor": False,
+        "passkey": False,
+        "anti_phishing_code": False,
+        "allowlist_only": False,
+        "api_keys_ip_bound": True,
+        "no_unrecognised_devices": True,
+        "recovery_options": False,
+    }
     assert score == round(100 * 2 / 7)
     # a device first seen 5 days ago that is not the caller's is worth a look
     a.clock.now += timedelta(days=5)

@@ -121,7 +121,7 @@ def add(session: Session, user_id: str, body: AddressIn, at: datetime) -> Addres
         session,
         user_id,
         "allowlist_added",
-        {"address": address, "chain": body.chain or "", "usable_from": (at + LOCK).isoformat()},
+        {"address": address, "usable_from": (at + LOCK).isoformat(), **({"chain": body.chain} if body.chain else {})},
         f"allowlist_added:{user_id}:{address}:{at.isoformat()}",
         at,
     )
@@ -178,7 +178,7 @@ def set_mode(session: Session, key: bytes, user_id: str, body: ModeIn, at: datet
             session,
             user_id,
             "allowlist_mode_off",
-            {"at": at.isoformat(), "locked_until": (at + LOCK).isoformat()},
+            {"at": at.isoformat(), "lock_until": (at + LOCK).isoformat()},
             f"allowlist_mode_off:{user_id}:{at.isoformat()}",
             at,
         )

@@ -129,11 +129,11 @@ def record_login(session: Session, ev: LoginIn, now: datetime) -> LoginOut:
             ev.user_id,
             "new_device",
             {
+                "device": ev.user_agent or ev.device_fingerprint,
                 "device_id": device.id,
-                "user_agent": ev.user_agent or "",
                 "ip": str(ev.ip),
-                "country": ev.country or "",
                 "at": at.isoformat(),
+                **({"country": ev.country} if ev.country else {}),
             },
             f"new_device:{device.id}:{at.isoformat()}",
             at,
@@ -220,7 +220,7 @@ def _remove(session: Session, user_id: str, devices: list[AccountDevice], at: da
             session,
             user_id,
             "device_removed",
-            {"device_id": d.id, "user_agent": d.user_agent or "", "at": at.isoformat()},
+            {"device": d.user_agent or d.fingerprint, "device_id": d.id, "at": at.isoformat()},
             f"device_removed:{d.id}:{at.isoformat()}",
             at,
         )

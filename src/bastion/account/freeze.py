@@ -229,7 +229,7 @@ def unfreeze(session: Session, case_id: int, body: UnfreezeIn, *, by: str, at: d
         session,
         c.user_id,
         "account_unfrozen",
-        {"at": at.isoformat(), "locked_until": until.isoformat()},
+        {"at": at.isoformat(), "lock_until": until.isoformat()},
         f"account_unfrozen:{c.id}",
         at,
     )

@@ -9,6 +9,16 @@ from sqlalchemy.orm import Session
 from bastion.account import audit
 from bastion.risk import events as risk_events
 
+# How the alert names the change ("Your {change} was changed.").
+_CHANGE = {
+    "password": "password",
+    "totp": "two-factor authentication",
+    "passkey": "passkey",
+    "anti_phishing": "anti-phishing code",
+    "phone": "phone number",
+    "email": "email address",
+}
+
 
 def after_credential_change(
     session: Session, ev: risk_events.CredentialChangeEvent, result: risk_events.IngestResult
@@ -22,7 +32,7 @@ def after_credential_change(
         session,
         ev.user_id,
         "credential_lock",
-        {"credential": ev.kind, "locked_until": until.isoformat()},
+        {"change": _CHANGE.get(ev.kind, ev.kind), "lock_until": until.isoformat()},
         f"credential_lock:{ev.event_id}",
         at,
     )
