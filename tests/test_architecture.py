@@ -27,9 +27,10 @@ ALLOWED: dict[str, set[str]] = {
     "account": {"db", "errors", "bounds", "risk", "keys", "protection", "access", "notify"},
     "notify": {"db", "errors", "bounds", "protection"},  # every email carries the anti-phishing code
     "protection_fund": {"db", "errors", "bounds", "funds", "por"},
+    "stepup": {"db", "errors", "bounds", "risk", "protection"},  # confirms a risk decision with a second factor
     "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "periods", "errors"},
-    "service": {"db", "errors", "bounds", "settings", "access", "account", "funds", "keys", "por", "protection",
-                "protection_fund", "risk"},
+    "service": {"db", "errors", "bounds", "settings", "access", "account", "funds", "keys", "notify", "por",
+                "protection", "protection_fund", "risk", "stepup"},
     "sim": {"db", "errors", "bounds", "settings", "periods", "access", "funds", "keys", "por", "protection",
             "protection_fund", "risk", "service"},  # a client of the service: starts it, talks HTTP
     "cli": {"*"},  # the command line sits on top of everything

@@ -71,7 +71,7 @@ class Account:
         from sqlalchemy import select
 
         from bastion.notify.models import OutboxRow
-        from bastion.notify.render import TEMPLATES, _own
+        from bastion.notify.render import TEMPLATES, compose
 
         with self.app.state.sessionmaker() as s:
             rows = s.scalars(
@@ -79,7 +79,7 @@ class Account:
                 .order_by(OutboxRow.id)
             ).all()  # fmt: skip
             for r in rows:
-                subject, text = _own(r.kind, json.loads(r.data))
+                subject, text = compose(r.kind, json.loads(r.data))
                 assert subject == TEMPLATES[r.kind][0] and not text.startswith("A security event"), (r.kind, r.data)
             return [r.kind for r in rows]
 

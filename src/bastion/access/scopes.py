@@ -14,6 +14,7 @@ SERVICE_SCOPES: dict[str, str] = {
     "deposits:write": "chain watcher: POST /v1/deposits/observed",
     "account:write": "the exchange's login service and the risk engine: logins (devices, sessions), account "
     "freezes on a confirmed takeover",
+    "notify:write": "account service: users' contact addresses for alert emails (PUT /v1/notify/contacts/*)",
 }
 # operator scopes: the back office
 OPERATOR_SCOPES: dict[str, str] = {
@@ -23,6 +24,7 @@ OPERATOR_SCOPES: dict[str, str] = {
     "funds:admin": "treasury: insurance-fund injections and fund metrics",
     "deposits:review": "support: moving mistaken-deposit cases",
     "protection:admin": "user-protection rules (beginner protection) and their effect measurement",
+    "notify:admin": "security communications: the official-channel registry, the alert outbox's state",
     "pfund:admin": "user protection fund: contributions, transfers, incidents, payouts, fund disclosures",
     "account:admin": "account security back office: freezes, unfreeze cases (identity re-verification), account trail",
 }

@@ -21,6 +21,7 @@ MODEL_MODULES: list[str] = [
     "bastion.access.models",
     "bastion.account.models",
     "bastion.notify.models",
+    "bastion.stepup.models",
 ]
 
 

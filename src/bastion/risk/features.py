@@ -110,12 +110,17 @@ def compute(session: Session, req: WithdrawalRequest, at: datetime, lists: Lists
 
 def lock(session: Session, req: WithdrawalRequest, at: datetime) -> WithdrawalLock | None:
     """As `LiveState.lock`, from the database."""
-    st = session.get(RiskUserState, req.user_id)
+    return lock_for(session, req.user_id, req.address, at)
+
+
+def lock_for(session: Session, user_id: str, address: str, at: datetime) -> WithdrawalLock | None:
+    """The hard lock a withdrawal of `user_id` to `address` at `at` is under (`locks.py`), from the database."""
+    st = session.get(RiskUserState, user_id)
     if st is None:
         return None
     added = None
     if st.allowlist_enabled:
-        row = session.get(RiskAddress, (req.user_id, normalize_address(req.address)))
+        row = session.get(RiskAddress, (user_id, normalize_address(address)))
         added = utc(row.added_at) if row is not None and row.removed_at is None else None
     return withdrawal_lock(
         at=at,
