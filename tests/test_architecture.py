@@ -15,19 +15,22 @@ ALLOWED: dict[str, set[str]] = {
     "periods": set(),
     "bounds": set(),
     "db": {"errors", "settings"},
-    "settings": {"funds", "protection", "errors"},  # one Settings object gathers the domains' settings blocks
+    # one Settings object gathers the domains' settings blocks
+    "settings": {"funds", "protection", "diligence", "errors"},
     "por": {"stark", "errors", "bounds"},
     "access": {"db", "errors", "bounds"},
     "funds": {"db", "errors", "bounds"},
     "keys": {"db", "errors", "bounds"},
     "protection": {"db", "errors", "bounds"},
     "risk": {"db", "errors", "bounds"},
+    "diligence": {"db", "errors", "bounds", "risk"},  # places and lifts the risk hot path's account holds
     "protection_fund": {"db", "errors", "bounds", "funds", "por"},
-    "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "periods", "errors"},
+    "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "diligence", "periods",
+               "errors"},
     "service": {"db", "errors", "bounds", "settings", "access", "funds", "keys", "por", "protection",
-                "protection_fund", "risk"},
+                "protection_fund", "risk", "diligence"},
     "sim": {"db", "errors", "bounds", "settings", "periods", "access", "funds", "keys", "por", "protection",
-            "protection_fund", "risk", "service"},  # a client of the service: starts it, talks HTTP
+            "protection_fund", "risk", "diligence", "service"},  # a client of the service: starts it, talks HTTP
     "cli": {"*"},  # the command line sits on top of everything
 }
 

@@ -12,6 +12,7 @@ SERVICE_SCOPES: dict[str, str] = {
     "funds:write": "liquidation engine and position feed: liquidations, ADL position snapshots",
     "orders:precheck": "order gateways: POST /v1/orders/precheck",
     "deposits:write": "chain watcher: POST /v1/deposits/observed",
+    "compliance:write": "compliance feeds: due-diligence signals (deposits, risk scores, jurisdictions)",
 }
 # operator scopes: the back office
 OPERATOR_SCOPES: dict[str, str] = {
@@ -22,6 +23,8 @@ OPERATOR_SCOPES: dict[str, str] = {
     "deposits:review": "support: moving mistaken-deposit cases",
     "protection:admin": "user-protection rules (beginner protection) and their effect measurement",
     "pfund:admin": "user protection fund: contributions, transfers, incidents, payouts, fund disclosures",
+    "compliance:review": "compliance officers: the due-diligence queue, users' answers and documents, decisions",
+    "compliance:admin": "compliance administrators: due-diligence triggers (versioned rule sets)",
 }
 SCOPES: dict[str, str] = {
     **SERVICE_SCOPES,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from bastion.errors import ConflictError
 from bastion.risk import features as risk_features
+from bastion.risk import holds as account_holds
 from bastion.risk import livelog
 from bastion.risk.events import WithdrawalRequest, now_utc, payload_hash, utc
 from bastion.risk.model import ModelSnapshot, model_inputs
@@ -20,13 +22,16 @@ from bastion.risk.models import RiskDecision, RiskRuleHit
 from bastion.risk.rules import Scenario, holds
 from bastion.risk.runtime import RiskRuntime, normalize_address
 
-Decision = Literal["allow", "review", "block"]
+# hold: an account hold (`risk.holds`, e.g. an open due-diligence request) keeps the withdrawal until its cause
+# is resolved; the exchange resubmits it as a new event then.
+Decision = Literal["allow", "review", "block", "hold"]
 
 # The exchange's withdrawal states each decision maps to (OKX v5 `state` codes alongside).
 EXCHANGE_STATE: dict[str, tuple[str, int]] = {
     "allow": ("approved", 7),
     "review": ("waiting_manual_review", 4),
     "block": ("cancelled", -2),
+    "hold": ("waiting_manual_review", 4),
 }
 
 
@@ -48,6 +53,11 @@ class ModelResult(BaseModel):
     features: dict[str, float]
 
 
+class HoldOut(BaseModel):
+    reason: str
+    over_usd: str
+
+
 class DecisionOut(BaseModel):
     decision_id: int
     event_id: str
@@ -66,6 +76,7 @@ class DecisionOut(BaseModel):
     requested_at: datetime
     review_status: str | None = None
     duplicate: bool = False
+    holds: list[HoldOut] = []
 
 
 def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
@@ -92,6 +103,7 @@ def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
         requested_at=utc(d.requested_at),
         review_status=d.review_status,
         duplicate=duplicate,
+        holds=[HoldOut(**h) for h in d.inputs.get("_holds", [])],
     )
 
 
@@ -160,9 +172,11 @@ def decide(
     version: int,
     scenario: Scenario,
     model: ModelSnapshot,
+    hold_limits: dict[str, Decimal] | None = None,
 ) -> Decided:
-    """Rules (with snoozes), the bounded learned score and the thresholds: the decision, its stored row and
-    its answer (`decision_id` 0 until stored). Pure: the database path and the in-memory path share it."""
+    """Rules (with snoozes), the bounded learned score and the thresholds, then the account's holds: the
+    decision, its stored row and its answer (`decision_id` 0 until stored). Pure: the database path and the
+    in-memory path share it."""
     results: list[RuleResult] = []
     rules_score = 0.0
     if feats["amount_usd"] >= scenario.trigger.min_amount_usd:
@@ -188,6 +202,9 @@ def decide(
     score = round(rules_score + model_score, 3)
     th = scenario.thresholds
     decision: Decision = "block" if score >= th.block else "review" if score >= th.review else "allow"
+    held = account_holds.applying(hold_limits, Decimal(req.amount_usd)) if hold_limits else []
+    if held and decision != "block":
+        decision = "hold"
     model_detail = ModelResult(
         version=model.version,
         samples=model.samples,
@@ -216,7 +233,7 @@ def decide(
         "model_score": model_score,
         "ruleset_version": version,
         "model_version": model.version,
-        "inputs": {**payload, "_thresholds": thresholds},
+        "inputs": {**payload, "_thresholds": thresholds, **({"_holds": held} if held else {})},
         "features": feats,
         "rule_results": rule_results,
         "model_detail": model_detail.model_dump(),
@@ -243,6 +260,7 @@ def decide(
         features=feats,
         requested_at=at,
         review_status=values["review_status"],
+        holds=[HoldOut(**h) for h in held],
     )
     return Decided(values, hits, out, decision)
 
@@ -271,7 +289,8 @@ def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> 
     version, scenario, lists, model = runtime.snapshot()
     at = req.at or now_utc()
     feats, snoozed = risk_features.compute(session, req, at, lists)
-    d = decide(req, at, feats, snoozed, version, scenario, model)
+    held = account_holds.load(session.connection(), [req.user_id]).get(req.user_id)
+    d = decide(req, at, feats, snoozed, version, scenario, model, held)
     # Decisions are inserted under the live-log lock (the service's batched writer counts on it).
     conn = livelog.lock_session(session)
     sql = _sql(conn.dialect.name)
