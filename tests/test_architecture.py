@@ -16,14 +16,15 @@ ALLOWED: dict[str, set[str]] = {
     "bounds": set(),
     "db": {"errors", "settings"},
     # one Settings object gathers the domains' settings blocks
-    "settings": {"funds", "protection", "diligence", "errors"},
+    "settings": {"funds", "protection", "notify", "diligence", "errors"},
     "por": {"stark", "errors", "bounds"},
     "access": {"db", "errors", "bounds"},
     "funds": {"db", "errors", "bounds"},
     "keys": {"db", "errors", "bounds"},
     "protection": {"db", "errors", "bounds"},
     "risk": {"db", "errors", "bounds"},
-    "diligence": {"db", "errors", "bounds", "risk"},  # places and lifts the risk hot path's account holds
+    "notify": {"db", "errors", "bounds", "protection"},  # every email carries the anti-phishing code
+    "diligence": {"db", "errors", "bounds", "risk", "notify"},  # account holds in risk; the user's alert
     "protection_fund": {"db", "errors", "bounds", "funds", "por"},
     "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "diligence", "periods",
                "errors"},

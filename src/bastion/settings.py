@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bastion.diligence.settings import DiligenceSettings
 from bastion.funds.settings import FundsSettings
+from bastion.notify.settings import NotifySettings
 from bastion.protection.cooling_off_settings import CoolingOffSettings
 from bastion.protection.deposits_settings import DepositsSettings
 
@@ -84,6 +85,8 @@ class Settings(BaseSettings):
     funds: FundsSettings = Field(default_factory=lambda: FundsSettings())
     deposits: DepositsSettings = Field(default_factory=lambda: DepositsSettings())
     cooling_off: CoolingOffSettings = Field(default_factory=lambda: CoolingOffSettings())
+    # Alert delivery (docs/alerts.md): BASTION_SMTP_URL, BASTION_ALERT_WEBHOOK_URL, BASTION_NOTIFY_*.
+    notify: NotifySettings = Field(default_factory=lambda: NotifySettings())
     # Due diligence (BASTION_DILIGENCE_*): upload cap, documents per request, retention of answers/documents.
     diligence: DiligenceSettings = Field(default_factory=lambda: DiligenceSettings())
 

@@ -149,6 +149,12 @@ def test_request_holds_large_withdrawals_until_approved(svc: Svc) -> None:
             assert large["decision"] == "hold" and large["holds"] == [{"reason": "due_diligence", "over_usd": "1000"}]
             assert large["exchange_state"] == "waiting_manual_review"
         assert withdraw(op, "bob", 5000)["decision"] == "allow"  # other users are not held
+        from bastion.notify.models import OutboxRow
+
+        with svc.app.state.sessionmaker() as s:  # the user's alert, queued with the request (one row a channel)
+            alerts = s.scalars(select(OutboxRow).where(OutboxRow.kind == "due_diligence_request")).all()
+        assert {(a.user_id, a.dedupe_key) for a in alerts} == {("alice", f"due_diligence_request:{rid}")}
+        assert f"DD-{rid}" in alerts[0].data and "deposits" not in alerts[0].data
 
         assert alice.put(f"/v1/account/due-diligence/{rid}/answers", json=ANSWERS).json()["state"] == "answered"
         assert upload(alice, rid, PDF).status_code == 201

@@ -19,6 +19,7 @@ MODEL_MODULES: list[str] = [
     "bastion.protection_fund.models",
     "bastion.protection.beginner",
     "bastion.access.models",
+    "bastion.notify.models",
     "bastion.diligence.models",
 ]
 

@@ -25,8 +25,25 @@ from bastion.protection.beginner import BeginnerAccount, BeginnerRefusal, Margin
 EARLY_DAYS = 30
 
 
+class _Rates:
+    """Shares of traders with an early margin call / liquidation, for a cohort or the month's totals."""
+
+    __slots__ = ()
+    traders: int
+    with_margin_call: int
+    liquidated: int
+
+    @property
+    def margin_call_rate(self) -> float | None:
+        return self.with_margin_call / self.traders if self.traders else None
+
+    @property
+    def liquidation_rate(self) -> float | None:
+        return self.liquidated / self.traders if self.traders else None
+
+
 @dataclass(frozen=True, slots=True)
-class Cohort:
+class Cohort(_Rates):
     week: date  # Monday of the first trade's week
     protected: bool
     traders: int
@@ -35,28 +52,12 @@ class Cohort:
     liquidated: int
     liquidations: int
 
-    @property
-    def margin_call_rate(self) -> float | None:
-        return self.with_margin_call / self.traders if self.traders else None
-
-    @property
-    def liquidation_rate(self) -> float | None:
-        return self.liquidated / self.traders if self.traders else None
-
 
 @dataclass(frozen=True, slots=True)
-class Totals:
+class Totals(_Rates):
     traders: int
     with_margin_call: int
     liquidated: int
-
-    @property
-    def margin_call_rate(self) -> float | None:
-        return self.with_margin_call / self.traders if self.traders else None
-
-    @property
-    def liquidation_rate(self) -> float | None:
-        return self.liquidated / self.traders if self.traders else None
 
 
 @dataclass(frozen=True, slots=True)

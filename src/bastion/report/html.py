@@ -12,11 +12,12 @@ import calendar
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment
 from markupsafe import Markup, escape
 
 from bastion.report import charts, protection
 from bastion.report.figures import DbFigures, MonthlyReport
+from bastion.report.templating import new_environment
 
 MONTHS = list(calendar.month_name)[1:]
 
@@ -264,18 +265,10 @@ _env: Environment | None = None
 def environment() -> Environment:
     global _env
     if _env is None:
-        env = Environment(
-            loader=PackageLoader("bastion.report", "templates"),
-            autoescape=select_autoescape(["html", "j2"], default=True),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        env.filters.update(
+        _env = new_environment(dict(
             n=n, usd=usd, signed_usd=signed_usd, amount=amount, signed=signed, pct=pct, breakable=breakable,
             month_title=month_title, css_string=css_string,
-        )  # fmt: skip
-        _env = env
+        ))  # fmt: skip
     return _env
 
 

@@ -245,17 +245,9 @@ _env: Any = None
 def _environment() -> Any:
     global _env
     if _env is None:
-        from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+        from bastion.report.templating import new_environment
 
-        env = Environment(
-            loader=PackageLoader("bastion.report", "templates"),
-            autoescape=select_autoescape(["html", "j2"], default=True),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        env.filters.update(usd=_usd, amount=_amount, pct=_pct)
-        _env = env
+        _env = new_environment({"usd": _usd, "amount": _amount, "pct": _pct})
     return _env
 
 

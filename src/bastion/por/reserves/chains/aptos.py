@@ -21,6 +21,7 @@ from bastion.por.reserves.chains.base import (
     ed25519_verify,
     from_hex,
     json_object,
+    parsed_address,
 )
 
 ED25519_SCHEME = b"\x00"
@@ -57,10 +58,7 @@ def full_message_fields(full: str) -> dict[str, str]:
 
 
 def verify(address: str, signature: str, pubkey: str, ctx: Context) -> NativeProof:
-    try:
-        account = normalize(address)
-    except ValueError as exc:
-        raise ChainProofError("address", str(exc)) from None
+    account = parsed_address(normalize, address)
     key = from_hex(pubkey) if pubkey else None
     if key is None or len(key) != 32:
         raise ChainProofError("pubkey_or_script", "must be the 32-byte ed25519 public key in hex")

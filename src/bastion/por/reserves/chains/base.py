@@ -14,7 +14,7 @@ import contextlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import base58
 
@@ -54,6 +54,17 @@ class NativeChain:
     normalize: Callable[[str], str]  # ValueError with a reason when it is not an address of the chain
     verify: Callable[[str, str, str, Context], NativeProof]  # (address, signature, pubkey_or_script, ctx)
     schemes: str  # for the docs and error texts
+
+
+T = TypeVar("T")
+
+
+def parsed_address(parse: Callable[[str], T], address: str) -> T:
+    """`parse(address)`, its ValueError turned into a refusal naming the address column."""
+    try:
+        return parse(address)
+    except ValueError as exc:
+        raise ChainProofError("address", str(exc)) from None
 
 
 def from_hex(text: str) -> bytes | None:

@@ -22,6 +22,7 @@ from bastion.por.reserves.chains.base import (
     NativeProof,
     ed25519_verify,
     from_hex,
+    parsed_address,
 )
 
 MAINNET = 1
@@ -104,10 +105,7 @@ def _public_key(text: str) -> bytes:
 
 
 def verify(address: str, signature: str, pubkey: str, ctx: Context) -> NativeProof:
-    try:
-        raw_address = address_bytes(address)
-    except ValueError as exc:
-        raise ChainProofError("address", str(exc)) from None
+    raw_address = parsed_address(address_bytes, address)
     if not pubkey:
         raise ChainProofError("pubkey_or_script", "is empty: give the COSE_Key that signData returned")
     key = _public_key(pubkey)

@@ -25,6 +25,7 @@ from bastion.por.reserves.chains.base import (
     NativeProof,
     decode_bytes,
     ed25519_verify,
+    parsed_address,
 )
 
 TAG = 2**31 + 413
@@ -72,10 +73,7 @@ def public_key(text: str) -> bytes:
 
 
 def verify(address: str, signature: str, pubkey: str, ctx: Context) -> NativeProof:
-    try:
-        account = normalize(address)
-    except ValueError as exc:
-        raise ChainProofError("address", str(exc)) from None
+    account = parsed_address(normalize, address)
     if not pubkey:
         raise ChainProofError("pubkey_or_script", "is empty: give the signing key (ed25519:<base58>)")
     key = public_key(pubkey)

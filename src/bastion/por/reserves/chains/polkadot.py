@@ -13,7 +13,14 @@ import hashlib
 
 import base58
 
-from bastion.por.reserves.chains.base import ChainProofError, Context, NativeChain, NativeProof, from_hex
+from bastion.por.reserves.chains.base import (
+    ChainProofError,
+    Context,
+    NativeChain,
+    NativeProof,
+    from_hex,
+    parsed_address,
+)
 
 SS58_PREFIX = 0  # Polkadot relay chain
 
@@ -52,10 +59,7 @@ def wrap(message: bytes) -> bytes:
 def verify(address: str, signature: str, pubkey: str, ctx: Context) -> NativeProof:
     import sr25519
 
-    try:
-        key = public_key_of(address)
-    except ValueError as exc:
-        raise ChainProofError("address", str(exc)) from None
+    key = parsed_address(public_key_of, address)
     if pubkey and from_hex(pubkey) != key:
         raise ChainProofError("pubkey_or_script", "is not the address's key")
     sig = from_hex(signature)

@@ -26,6 +26,7 @@ from bastion.por.reserves.chains.base import (
     ed25519_verify,
     from_hex,
     json_object,
+    parsed_address,
 )
 
 # Code cell hashes of the standard wallets whose data is seqno (32) + subwallet id (32) + public key (256).
@@ -95,10 +96,7 @@ def _state_init(text: str) -> tuple[bytes, bytes, str]:
 
 
 def verify(address: str, signature: str, pubkey: str, ctx: Context) -> NativeProof:
-    try:
-        wc, hash_part = _address(address)
-    except ValueError as exc:
-        raise ChainProofError("address", str(exc)) from None
+    wc, hash_part = parsed_address(_address, address)
     if not pubkey:
         raise ChainProofError("pubkey_or_script", "is empty: give the wallet's StateInit (walletStateInit)")
     state_hash, key, version = _state_init(pubkey)

@@ -21,6 +21,7 @@ from bastion.por.reserves.chains.base import (
     NativeProof,
     ed25519_verify,
     from_hex,
+    parsed_address,
 )
 
 _ACCOUNT_VERSION = b"\x00"
@@ -62,10 +63,7 @@ def verify_message(message: bytes, signature: bytes, public_key: bytes) -> bool:
 
 
 def verify(address: str, signature: str, pubkey: str, ctx: Context) -> NativeProof:
-    try:
-        normal = normalize(address)
-    except ValueError as exc:
-        raise ChainProofError("address", str(exc)) from None
+    normal = parsed_address(normalize, address)
     if not pubkey:
         raise ChainProofError(
             "pubkey_or_script", "is empty: XRPL signatures need the signing public key (33 bytes hex)"

@@ -1,0 +1,139 @@
+"""What an alert says: subject and text for each kind, with the user's anti-phishing code on top and a scam
+warning linking to the official-channel check at the bottom.
+
+The account-security kinds are Jinja2 templates here; the older notifications keep their templates in
+`protection/anti_phishing.py` and are rendered by it. A kind with no template, or whose data lacks a field its
+template needs, is sent with the generic template (its title and the data as "key: value" lines) rather than
+dropped: an alert that arrives plainly beats one that never arrives.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from jinja2 import Environment, StrictUndefined, TemplateError
+from sqlalchemy.orm import Session
+
+from bastion.protection import anti_phishing
+
+# Plain-text mail, no HTML anywhere: nothing to escape (the subject's control characters are removed below).
+_env = Environment(undefined=StrictUndefined, autoescape=False)
+
+_FREEZE_HINT = "If this was not you, freeze your account at once (Security > Freeze account) and contact support."
+
+# kind -> (subject, body); bodies see `data` as `d`.
+TEMPLATES: dict[str, tuple[str, str]] = {
+    "new_device": (
+        "New device signed in",
+        "Your account was signed in from a new device: {{ d.device }} at {{ d.ip }}"
+        "{% if d.country is defined %} ({{ d.country }}){% endif %}"
+        "{% if d.at is defined %} on {{ d.at }}{% endif %}.\n" + _FREEZE_HINT,
+    ),
+    "account_frozen": (
+        "Your account is frozen",
+        "Your account was frozen{% if d.by is defined %} by {{ d.by }}{% endif %}"
+        "{% if d.at is defined %} on {{ d.at }}{% endif %}. Withdrawals, API keys and all sessions are stopped.\n"
+        "To unfreeze it, contact support: we will verify your identity first.",
+    ),
+    "account_unfrozen": (
+        "Your account is unfrozen",
+        "Your account was unfrozen after identity verification. Withdrawals stay locked"
+        "{% if d.lock_until is defined %} until {{ d.lock_until }}{% else %} for 24 hours{% endif %}.",
+    ),
+    "device_removed": (
+        "Device removed",
+        "The device {{ d.device }} was removed from your account; its sessions were ended.\n" + _FREEZE_HINT,
+    ),
+    "allowlist_added": (
+        "Withdrawal address added",
+        "The address {{ d.address }} was added to your withdrawal allowlist"
+        "{% if d.usable_from is defined %}; it can be used from {{ d.usable_from }}{% endif %}.\n" + _FREEZE_HINT,
+    ),
+    "allowlist_removed": (
+        "Withdrawal address removed",
+        "The address {{ d.address }} was removed from your withdrawal allowlist.",
+    ),
+    "allowlist_mode_off": (
+        "Allowlist-only withdrawals switched off",
+        "Withdrawals are no longer limited to your allowlist. Withdrawals are locked"
+        "{% if d.lock_until is defined %} until {{ d.lock_until }}{% else %} for 24 hours{% endif %}.\n" + _FREEZE_HINT,
+    ),
+    "credential_lock": (
+        "Withdrawals locked after a security change",
+        "{% if d.change is defined %}Your {{ d.change }} was changed. {% endif %}Withdrawals are blocked"
+        "{% if d.lock_until is defined %} until {{ d.lock_until }}{% else %} for 24 hours{% endif %}.\n" + _FREEZE_HINT,
+    ),
+    "travel_rule_hold": (
+        "Withdrawal held for Travel Rule information",
+        "Your withdrawal{% if d.amount is defined %} of {{ d.amount }} {{ d.asset | default('') }}{% endif %} is"
+        " held until the beneficiary information required by the Travel Rule is complete.",
+    ),
+    "travel_rule_released": (
+        "Withdrawal released",
+        "Your withdrawal{% if d.amount is defined %} of {{ d.amount }} {{ d.asset | default('') }}{% endif %}"
+        " passed the Travel Rule check and is on its way.",
+    ),
+    "due_diligence_request": (
+        "Information requested about a transfer",
+        "We need more information about a transfer"
+        "{% if d.reference is defined %} ({{ d.reference }}){% endif %}. Please answer in your account's"
+        " message centre; we never ask for it by phone or social media.",
+    ),
+}
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Alert:
+    subject: str
+    body: str
+
+
+def _title(kind: str) -> str:
+    return kind.replace("_", " ").strip().capitalize() or "Security notice"
+
+
+def _generic(kind: str, data: dict[str, str]) -> tuple[str, str]:
+    lines = [f"{k}: {v}" for k, v in sorted(data.items())]
+    return _title(kind), "A security event on your account:\n" + ("\n".join(lines) if lines else _title(kind))
+
+
+def _own(kind: str, data: dict[str, str]) -> tuple[str, str]:
+    if kind in TEMPLATES:
+        subject, body = TEMPLATES[kind]
+        try:
+            return subject, _env.from_string(body).render(d=data)
+        except TemplateError:
+            pass  # a field the template needs is missing: fall through to the generic form
+    if kind in anti_phishing.TEMPLATES:
+        subject, body = anti_phishing.TEMPLATES[kind]
+        try:
+            return subject, body.format(**data)
+        except (KeyError, IndexError, ValueError):
+            pass
+    return _generic(kind, data)
+
+
+def scam_warning(verify_url: str) -> str:
+    return (
+        "Stay safe: we never ask for your password, 2FA codes or seed phrase, and never ask you to move funds to"
+        " a 'safe' address. Before trusting a website, email sender, phone number or social account that"
+        f" claims to be us, check it: {verify_url}?value=<the address, number or handle>"
+    )
+
+
+def render(session: Session, key: bytes, *, user_id: str, kind: str, data: dict[str, str], verify_url: str) -> Alert:
+    """The alert as the user reads it: anti-phishing code (unsealed now), text, scam warning."""
+    subject, text = _own(kind, data)
+    # A code that cannot be unsealed (wrong key) raises: better a retried alert than one without its code.
+    code = anti_phishing.get_code(session, key, user_id)
+    header = (
+        f"Anti-phishing code: {code}"
+        if code
+        else "Tip: set an anti-phishing code so you can tell our messages from fakes."
+    )
+    # A subject is a mail header: a newline from an event's data must not start a header of its own.
+    clean_subject = _CONTROL.sub(" ", f"[Bastion] {subject}")
+    return Alert(subject=clean_subject, body=f"{header}\n\n{text}\n\n--\n{scam_warning(verify_url)}\n")
