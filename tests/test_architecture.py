@@ -28,7 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "protection_fund": {"db", "errors", "bounds", "funds", "por"},
     "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "diligence", "periods",
                "errors"},
-    "service": {"db", "errors", "bounds", "settings", "access", "funds", "keys", "por", "protection",
+    "service": {"db", "errors", "bounds", "settings", "access", "funds", "keys", "notify", "por", "protection",
                 "protection_fund", "risk", "diligence"},
     "sim": {"db", "errors", "bounds", "settings", "periods", "access", "funds", "keys", "por", "protection",
             "protection_fund", "risk", "diligence", "service"},  # a client of the service: starts it, talks HTTP

@@ -31,6 +31,7 @@ class SmtpSink:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
         self.hold_at: int | None = None
         self.held = threading.Event()
         self.port = free_port()
@@ -42,6 +43,7 @@ class SmtpSink:
         with self.lock:
             self.messages.append(msg)
             n = len(self.messages)
+            self.changed.notify_all()
         if self.hold_at == n:
             self.held.set()
             await asyncio.Event().wait()  # never answers: the sender dies or the server stops first
@@ -59,6 +61,11 @@ class SmtpSink:
     @property
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
+
+    def wait_for(self, n: int, timeout: float = 20) -> bool:
+        """Until `n` messages arrived (woken by each arrival, not polling a clock)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: len(self.messages) >= n, timeout)
 
     def by_message_id(self) -> Counter[str]:
         with self.lock:

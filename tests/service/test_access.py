@@ -58,6 +58,9 @@ PUBLIC = {
     ("GET", "/funds"),
     ("GET", "/funds/"),
     ("GET", "/funds/static/{name}"),
+    # is this website / email sender / phone / social handle an official channel? (answers only yes/no and the
+    # normalised value, never the raw input; the registry itself is operator-only)
+    ("GET", "/v1/public/verify"),
     # a third-party app's server redeeming a code: its client secret (in the body) is the credential
     ("POST", "/v1/fast-api/token"),
 }

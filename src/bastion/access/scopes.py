@@ -12,6 +12,7 @@ SERVICE_SCOPES: dict[str, str] = {
     "funds:write": "liquidation engine and position feed: liquidations, ADL position snapshots",
     "orders:precheck": "order gateways: POST /v1/orders/precheck",
     "deposits:write": "chain watcher: POST /v1/deposits/observed",
+    "notify:write": "account service: users' contact addresses for alert emails (PUT /v1/notify/contacts/*)",
     "compliance:write": "compliance feeds: due-diligence signals (deposits, risk scores, jurisdictions)",
 }
 # operator scopes: the back office
@@ -22,6 +23,7 @@ OPERATOR_SCOPES: dict[str, str] = {
     "funds:admin": "treasury: insurance-fund injections and fund metrics",
     "deposits:review": "support: moving mistaken-deposit cases",
     "protection:admin": "user-protection rules (beginner protection) and their effect measurement",
+    "notify:admin": "security communications: the official-channel registry, the alert outbox's state",
     "pfund:admin": "user protection fund: contributions, transfers, incidents, payouts, fund disclosures",
     "compliance:review": "compliance officers: the due-diligence queue, users' answers and documents, decisions",
     "compliance:admin": "compliance administrators: due-diligence triggers (versioned rule sets)",

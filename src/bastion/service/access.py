@@ -1,6 +1,7 @@
 """Who may call each route: every route declares exactly one kind of caller, as a FastAPI dependency.
 
-- `Public`: anyone (the proof-of-reserves page and its files, public fund/ADL figures, health).
+- `Public`: anyone (the proof-of-reserves page and its files, public fund/ADL figures, the official-channel
+  check, health).
 - `CurrentUser` / `TradingUser` (user): acts for one end user, whose uid comes only from the credential: a
   session JWT from the exchange's login service, or the user's own OKX-v5-signed API key (read permission
   for `CurrentUser`, trade for `TradingUser`). `OwnPathUser` guards `/v1/users/{user_id}/...` user routes:
