@@ -36,7 +36,7 @@ def _setup_user(sessions: sessionmaker[Session], uid: str, code: str | None = "F
 def _enqueue(sessions: sessionmaker[Session], clock: Clock, n: int, kind: str = "account_frozen") -> None:
     with sessions() as s:
         for i in range(n):
-            enqueue(s, user_id="u1", kind=kind, data={"by": "you", "n": str(i)}, dedupe_key=f"ev:{i}", now=clock())
+            enqueue(s, user_id="u1", kind=kind, data={"by": "user", "n": str(i)}, dedupe_key=f"ev:{i}", now=clock())
         s.commit()
 
 
@@ -81,7 +81,7 @@ def test_email_and_webhook_arrive_with_the_anti_phishing_code(
     assert msg["Subject"] == "[Bastion] Your account is frozen"
     body = _text(msg)
     assert body.startswith("Anti-phishing code: Falcon-42\n")
-    assert "Your account was frozen by you" in body
+    assert "Your account was frozen at your request" in body
     assert f"{VERIFY}?value=" in body  # the scam warning links to the official-channel check
     [row] = _rows(session_factory)
     assert msg["Message-ID"] == message_id(row.id, "ev:0", "bastion.example")

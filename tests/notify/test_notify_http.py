@@ -140,8 +140,8 @@ def test_service_background_dispatcher_delivers(settings: Any, smtp_sink: SmtpSi
     app = create_app(settings)
     key = settings.secret_key_bytes()
     with ServerThread(app) as url, httpx.Client(base_url=url, timeout=10) as c:
-        r = c.put("/v1/notify/contacts/alice", json={"email": "alice@users.example"}, headers=OPERATOR)
-        assert r.status_code == 200
+        put = c.put("/v1/notify/contacts/alice", json={"email": "alice@users.example"}, headers=OPERATOR)
+        assert put.status_code == 200
         with app.state.sessionmaker() as s:
             anti_phishing.set_code(s, key, "alice", "Otter-99")
             enqueue(s, user_id="alice", kind="account_frozen", data={"by": "you"}, dedupe_key="f:1")
@@ -149,12 +149,12 @@ def test_service_background_dispatcher_delivers(settings: Any, smtp_sink: SmtpSi
         assert smtp_sink.wait_for(1)
         # the row is marked just after the server's 250: wait for that asynchronous step (bounded)
         deadline = time.monotonic() + 20
-        while (r := c.get("/v1/notify/outbox", headers=OPERATOR).json())[0]["status"] != "delivered":
-            assert time.monotonic() < deadline, r
+        while (rows := c.get("/v1/notify/outbox", headers=OPERATOR).json())[0]["status"] != "delivered":
+            assert time.monotonic() < deadline, rows
     app.state.engine.dispose()
     [msg] = smtp_sink.messages
     assert msg["To"] == "alice@users.example" and "Anti-phishing code: Otter-99" in str(msg.get_content())
-    assert {"channel": "email", "status": "delivered", "rows": 1} in r
+    assert {"channel": "email", "status": "delivered", "rows": 1} in rows
 
 
 def test_channels_cli(db_url: str) -> None:

@@ -14,7 +14,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -419,6 +419,52 @@ def _por_my_proof(c: httpx.Client, w: World) -> None:
         settings.round_dir = before
 
 
+def _alices_step_up(c: httpx.Client, w: World) -> tuple[str, str]:
+    """A withdrawal of alice's waiting for her step-up (a rule set with a step-up rule, her TOTP enrolled); its
+    id and a valid code."""
+    import pyotp
+
+    from bastion.protection import totp
+    from bastion.risk.rules import DEFAULT_SCENARIO
+
+    rule = {"id": "walker_step_up", "score": 0, "step_up": True, "when": {"feature": "amount_usd", "op": ">=",
+                                                                          "value": 1000}}  # fmt: skip
+    definition = {**DEFAULT_SCENARIO, "rules": [*DEFAULT_SCENARIO["rules"], rule]}
+    r = c.post("/v1/risk/rulesets", json={"definition": definition, "created_by": "walker", "activate": True},
+               headers=OPERATOR)  # fmt: skip
+    assert r.status_code == 201, r.text
+    now = datetime.now(UTC)
+    key = w.settings.secret_key_bytes()
+    with w.app.state.sessionmaker() as s:
+        before = now - timedelta(minutes=2)
+        seed = pyotp.TOTP(totp.enroll(s, key, "alice", "alice", now=before).secret)
+        assert totp.confirm(s, key, "alice", seed.at(before), before) is totp.Check.ok
+        s.commit()
+    event_id = f"walk-wd-{next(_n)}"
+    body = {"event_id": event_id, "user_id": "alice", "asset": "USDT", "amount": "1500", "amount_usd": "1500",
+            "address": "TWalker"}  # fmt: skip
+    d = c.post("/v1/withdrawals/evaluate", json=body, headers=OPERATOR).json()
+    assert d["decision"] == "step_up", d
+    return event_id, seed.now()
+
+
+def _step_up_options(c: httpx.Client, w: World) -> None:
+    event_id, _ = _alices_step_up(c, w)
+    _same_404(c.post(f"/v1/withdrawals/{event_id}/step-up/options", headers=w.user("bob")),
+              c.post("/v1/withdrawals/walk-wd-987654/step-up/options", headers=w.user("bob")))  # fmt: skip
+    r = c.post(f"/v1/withdrawals/{event_id}/step-up/options", headers=w.user("alice"))
+    assert r.status_code == 200 and r.json()["methods"] == ["totp"], r.text
+
+
+def _step_up(c: httpx.Client, w: World) -> None:
+    event_id, code = _alices_step_up(c, w)
+    body = {"method": "totp", "code": code}
+    _same_404(c.post(f"/v1/withdrawals/{event_id}/step-up", json=body, headers=w.user("bob")),
+              c.post("/v1/withdrawals/walk-wd-987654/step-up", json=body, headers=w.user("bob")))  # fmt: skip
+    r = c.post(f"/v1/withdrawals/{event_id}/step-up", json=body, headers=w.user("alice"))
+    assert r.status_code == 200 and r.json()["status"] == "passed", r.text
+
+
 def _dd_request(c: httpx.Client, user: str) -> int:
     sig = {"type": "jurisdiction", "user_id": user, "country": "KP", "at": datetime.now(UTC).isoformat()}
     r = c.post("/v1/compliance/signals", json=[sig], headers=OPERATOR)
@@ -464,6 +510,8 @@ def _dd_documents(c: httpx.Client, w: World) -> None:
 
 
 OTHER_USER: dict[tuple[str, str], Callable[[httpx.Client, World], None]] = {
+    ("POST", "/v1/withdrawals/{event_id}/step-up/options"): _step_up_options,
+    ("POST", "/v1/withdrawals/{event_id}/step-up"): _step_up,
     ("POST", "/v1/cooling-off"): _cooling_off_post,
     ("GET", "/v1/cooling-off/{user_id}"): _cooling_off_get,
     ("POST", "/v1/deposits/mistaken/check"): _mistaken_check,

@@ -23,32 +23,42 @@ _env = Environment(undefined=StrictUndefined, autoescape=False)
 _FREEZE_HINT = "If this was not you, freeze your account at once (Security > Freeze account) and contact support."
 
 # kind -> (subject, body); bodies see `data` as `d`.
+# The account domain's data (docs/account.md) names fields as below; the `default` filters also accept the
+# names the first draft of this contract used, so either arrives as a readable sentence.
+_DEVICE = "{{ d.user_agent | default(d.device | default('an unrecognised device'), true) }}"
+_UNTIL = "{{ d.locked_until | default(d.lock_until | default('24 hours from now'), true) }}"
+
+# kind -> (subject, body); bodies see `data` as `d`.
 TEMPLATES: dict[str, tuple[str, str]] = {
     "new_device": (
         "New device signed in",
-        "Your account was signed in from a new device: {{ d.device }} at {{ d.ip }}"
-        "{% if d.country is defined %} ({{ d.country }}){% endif %}"
-        "{% if d.at is defined %} on {{ d.at }}{% endif %}.\n" + _FREEZE_HINT,
+        "Your account was signed in from a new device: " + _DEVICE + "{% if d.ip is defined %} at {{ d.ip }}"
+        "{% endif %}{% if d.country %} ({{ d.country }}){% endif %}{% if d.at is defined %} on {{ d.at }}"
+        "{% endif %}.\n" + _FREEZE_HINT,
     ),
     "account_frozen": (
         "Your account is frozen",
-        "Your account was frozen{% if d.by is defined %} by {{ d.by }}{% endif %}"
+        "Your account was frozen{% if d.by == 'user' %} at your request{% elif d.by == 'operator' %} by our"
+        " security team{% elif d.by is defined %} by our security systems{% endif %}"
         "{% if d.at is defined %} on {{ d.at }}{% endif %}. Withdrawals, API keys and all sessions are stopped.\n"
         "To unfreeze it, contact support: we will verify your identity first.",
     ),
     "account_unfrozen": (
         "Your account is unfrozen",
-        "Your account was unfrozen after identity verification. Withdrawals stay locked"
-        "{% if d.lock_until is defined %} until {{ d.lock_until }}{% else %} for 24 hours{% endif %}.",
+        "Your account was unfrozen after identity verification. Withdrawals stay locked until "
+        + _UNTIL
+        + ".\n"
+        + _FREEZE_HINT,
     ),
     "device_removed": (
         "Device removed",
-        "The device {{ d.device }} was removed from your account; its sessions were ended.\n" + _FREEZE_HINT,
+        "A device (" + _DEVICE + ") was removed from your account and its sessions were ended.\n" + _FREEZE_HINT,
     ),
     "allowlist_added": (
         "Withdrawal address added",
-        "The address {{ d.address }} was added to your withdrawal allowlist"
-        "{% if d.usable_from is defined %}; it can be used from {{ d.usable_from }}{% endif %}.\n" + _FREEZE_HINT,
+        "The address {{ d.address }}{% if d.chain %} ({{ d.chain }}){% endif %} was added to your withdrawal"
+        " allowlist{% if d.usable_from is defined %}; it can be used from {{ d.usable_from }}{% endif %}.\n"
+        + _FREEZE_HINT,
     ),
     "allowlist_removed": (
         "Withdrawal address removed",
@@ -56,13 +66,16 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     ),
     "allowlist_mode_off": (
         "Allowlist-only withdrawals switched off",
-        "Withdrawals are no longer limited to your allowlist. Withdrawals are locked"
-        "{% if d.lock_until is defined %} until {{ d.lock_until }}{% else %} for 24 hours{% endif %}.\n" + _FREEZE_HINT,
+        "Withdrawals are no longer limited to your allowlist. Withdrawals are locked until "
+        + _UNTIL
+        + ".\n"
+        + _FREEZE_HINT,
     ),
     "credential_lock": (
         "Withdrawals locked after a security change",
-        "{% if d.change is defined %}Your {{ d.change }} was changed. {% endif %}Withdrawals are blocked"
-        "{% if d.lock_until is defined %} until {{ d.lock_until }}{% else %} for 24 hours{% endif %}.\n" + _FREEZE_HINT,
+        "{% set what = d.credential | default(d.change | default(''), true) %}"
+        "{% if what %}A security setting changed ({{ what | replace('_', ' ') }}). {% endif %}"
+        "Withdrawals are blocked until " + _UNTIL + ".\n" + _FREEZE_HINT,
     ),
     "travel_rule_hold": (
         "Withdrawal held for Travel Rule information",
@@ -100,7 +113,8 @@ def _generic(kind: str, data: dict[str, str]) -> tuple[str, str]:
     return _title(kind), "A security event on your account:\n" + ("\n".join(lines) if lines else _title(kind))
 
 
-def _own(kind: str, data: dict[str, str]) -> tuple[str, str]:
+def compose(kind: str, data: dict[str, str]) -> tuple[str, str]:
+    """(subject, text) of an alert: its own template, the anti_phishing.py one, or the generic one."""
     if kind in TEMPLATES:
         subject, body = TEMPLATES[kind]
         try:
@@ -126,7 +140,7 @@ def scam_warning(verify_url: str) -> str:
 
 def render(session: Session, key: bytes, *, user_id: str, kind: str, data: dict[str, str], verify_url: str) -> Alert:
     """The alert as the user reads it: anti-phishing code (unsealed now), text, scam warning."""
-    subject, text = _own(kind, data)
+    subject, text = compose(kind, data)
     # A code that cannot be unsealed (wrong key) raises: better a retried alert than one without its code.
     code = anti_phishing.get_code(session, key, user_id)
     header = (

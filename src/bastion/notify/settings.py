@@ -28,8 +28,6 @@ class NotifySettings(BaseSettings):
     # The exchange's notification service. Unset: webhook rows stay due until it is configured.
     alert_webhook_url: str | None = None
     alert_webhook_secret: SecretStr | None = None
-    # How old a webhook's timestamp may be when the receiver checks it (the replay window), in seconds.
-    alert_webhook_window_seconds: int = Field(default=300, ge=10, le=3600)
     # The public official-channel check that every alert's scam warning links to.
     alert_verify_url: str = "http://localhost:8000/v1/public/verify"
     # 0: the service does not dispatch (run `bastion notify dispatch`); > 0: a background loop every N seconds.

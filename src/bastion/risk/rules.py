@@ -104,6 +104,10 @@ class Rule(BaseModel):
     description: str = ""
     score: float = Field(ge=-100, le=1000)
     when: Condition
+    # True: when the rule fires (not snoozed) and the score does not block, the withdrawal waits for the user's
+    # step-up (a fresh TOTP code or passkey assertion bound to it, `bastion.stepup`) before the score's
+    # decision (allow, or review) applies. A user with neither factor enrolled is held for review instead.
+    step_up: bool = False
 
 
 class Trigger(BaseModel):
