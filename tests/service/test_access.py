@@ -539,6 +539,50 @@ def _step_up(c: httpx.Client, w: World) -> None:
     assert r.status_code == 200 and r.json()["status"] == "passed", r.text
 
 
+def _dd_request(c: httpx.Client, user: str) -> int:
+    sig = {"type": "jurisdiction", "user_id": user, "country": "KP", "at": datetime.now(UTC).isoformat()}
+    r = c.post("/v1/compliance/signals", json=[sig], headers=OPERATOR)
+    assert r.status_code == 200, r.text
+    return int(r.json()[0]["request_id"])
+
+
+_DD_ANSWERS = {"occupation": "Baker", "source_of_income": "employment", "expected_monthly_volume_usd": "100",
+               "expected_activity": "Savings", "source_of_funds": "Salary"}  # fmt: skip
+
+
+def _dd_list(c: httpx.Client, w: World) -> None:
+    rid = _dd_request(c, "alice")
+    assert rid not in [x["id"] for x in c.get("/v1/account/due-diligence", headers=w.user("bob")).json()]
+    assert rid in [x["id"] for x in c.get("/v1/account/due-diligence", headers=w.user("alice")).json()]
+
+
+def _dd_get(c: httpx.Client, w: World) -> None:
+    rid = _dd_request(c, "alice")
+    _same_404(c.get(f"/v1/account/due-diligence/{rid}", headers=w.user("bob")),
+              c.get("/v1/account/due-diligence/987654", headers=w.user("bob")))  # fmt: skip
+    assert c.get(f"/v1/account/due-diligence/{rid}", headers=w.user("alice")).status_code == 200
+
+
+def _dd_answers(c: httpx.Client, w: World) -> None:
+    rid = _dd_request(c, "alice")
+    _same_404(c.put(f"/v1/account/due-diligence/{rid}/answers", json=_DD_ANSWERS, headers=w.user("bob")),
+              c.put("/v1/account/due-diligence/987654/answers", json=_DD_ANSWERS, headers=w.user("bob")))  # fmt: skip
+    assert c.get(f"/v1/account/due-diligence/{rid}", headers=w.user("alice")).json()["answered"] is False
+
+
+def _dd_documents(c: httpx.Client, w: World) -> None:
+    rid = _dd_request(c, "alice")
+    pdf = b"%PDF-1.4\n%%EOF\n"
+
+    def up(r: int) -> httpx.Response:
+        files = {"file": ("a.pdf", pdf, "application/pdf")}
+        return c.post(f"/v1/account/due-diligence/{r}/documents", headers=w.user("bob"), files=files,
+                      data={"purpose": "source_of_funds"})  # fmt: skip
+
+    _same_404(up(rid), up(987654))
+    assert c.get(f"/v1/account/due-diligence/{rid}", headers=w.user("alice")).json()["documents"] == []
+
+
 OTHER_USER: dict[tuple[str, str], Callable[[httpx.Client, World], None]] = {
     ("POST", "/v1/withdrawals/{event_id}/step-up/options"): _step_up_options,
     ("POST", "/v1/withdrawals/{event_id}/step-up"): _step_up,
@@ -562,6 +606,10 @@ OTHER_USER: dict[tuple[str, str], Callable[[httpx.Client, World], None]] = {
     ("DELETE", "/v1/account/allowlist"): _account_allowlist_delete,
     ("POST", "/v1/account/allowlist/mode"): _account_allowlist_mode,
     ("GET", "/v1/account/security"): _account_security,
+    ("GET", "/v1/account/due-diligence"): _dd_list,
+    ("GET", "/v1/account/due-diligence/{request_id}"): _dd_get,
+    ("PUT", "/v1/account/due-diligence/{request_id}/answers"): _dd_answers,
+    ("POST", "/v1/account/due-diligence/{request_id}/documents"): _dd_documents,
     ("PUT", "/v1/users/{user_id}/anti-phishing-code"): _own_path("PUT", "/v1/users/{user_id}/anti-phishing-code",
                                                                  {"code": "Blue-Otter7"}),
     ("POST", "/v1/users/{user_id}/notifications/render"): _own_path(

@@ -22,6 +22,7 @@ MODEL_MODULES: list[str] = [
     "bastion.account.models",
     "bastion.notify.models",
     "bastion.stepup.models",
+    "bastion.diligence.models",
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from bastion.errors import ConflictError
 from bastion.risk import features as risk_features
+from bastion.risk import holds as account_holds
 from bastion.risk import livelog
 from bastion.risk.events import WithdrawalRequest, now_utc, payload_hash, utc
 from bastion.risk.locks import WithdrawalLock
@@ -27,7 +29,10 @@ from bastion.risk.models import RiskDecision, RiskRuleHit
 from bastion.risk.rules import Scenario, holds
 from bastion.risk.runtime import RiskRuntime, normalize_address
 
-Decision = Literal["allow", "review", "block", "step_up"]
+# hold: an account hold (`risk.holds`, e.g. an open due-diligence request) keeps the withdrawal until its cause
+# is resolved; the exchange resubmits it as a new event then. It wins over a step-up (a second factor does not
+# answer a compliance hold), not over a block.
+Decision = Literal["allow", "review", "block", "step_up", "hold"]
 
 # The exchange's withdrawal states each decision maps to (OKX v5 `state` codes alongside). OKX has no state
 # for "waiting for the user's second factor": 0 (waiting withdrawal) is the nearest, nothing has left yet.
@@ -36,6 +41,7 @@ EXCHANGE_STATE: dict[str, tuple[str, int]] = {
     "review": ("waiting_manual_review", 4),
     "block": ("cancelled", -2),
     "step_up": ("waiting_step_up", 0),
+    "hold": ("waiting_manual_review", 4),
 }
 # How long a withdrawal waits for its step-up; after that it must be requested again.
 STEP_UP_TTL = timedelta(minutes=15)
@@ -75,6 +81,11 @@ class StepUpOut(BaseModel):
     passed_at: datetime | None = None
 
 
+class HoldOut(BaseModel):
+    reason: str
+    over_usd: str
+
+
 class DecisionOut(BaseModel):
     decision_id: int
     event_id: str
@@ -100,6 +111,7 @@ class DecisionOut(BaseModel):
     lock_cause: str | None = None
     locked_until: datetime | None = None
     step_up: StepUpOut | None = None
+    holds: list[HoldOut] = []
 
 
 def step_up_view(su: dict[str, Any] | None) -> StepUpOut | None:
@@ -147,6 +159,7 @@ def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
         lock_cause=lock.get("cause"),
         locked_until=datetime.fromisoformat(lock["until"]) if lock.get("until") else None,
         step_up=step_up_view(d.inputs.get("_step_up")),
+        holds=[HoldOut(**h) for h in d.inputs.get("_holds", [])],
     )
 
 
@@ -215,10 +228,12 @@ def decide(
     version: int,
     scenario: Scenario,
     model: ModelSnapshot,
+    hold_limits: dict[str, Decimal] | None = None,
     lock: WithdrawalLock | None = None,
 ) -> Decided:
-    """Rules (with snoozes), the bounded learned score and the thresholds: the decision, its stored row and
-    its answer (`decision_id` 0 until stored). Pure: the database path and the in-memory path share it."""
+    """Rules (with snoozes), the bounded learned score and the thresholds, then the account's holds: the
+    decision, its stored row and its answer (`decision_id` 0 until stored). Pure: the database path and the
+    in-memory path share it."""
     results: list[RuleResult] = []
     step_up_rules: list[str] = []
     rules_score = 0.0
@@ -249,8 +264,11 @@ def decide(
     decision: Decision = "block" if score >= th.block else "review" if score >= th.review else "allow"
     if lock is not None:
         decision = "block"  # a hard lock is not a score: never held for review, never allowed
+    held = account_holds.applying(hold_limits, Decimal(req.amount_usd)) if hold_limits else []
+    if held and decision != "block":
+        decision = "hold"
     step_up: dict[str, Any] | None = None
-    if step_up_rules and decision != "block":
+    if step_up_rules and decision not in ("block", "hold"):
         # Which factors the user has is filled in by `settle_step_up` (the caller reads them, only now).
         step_up = {
             "rules": step_up_rules,
@@ -292,6 +310,7 @@ def decide(
             "_thresholds": thresholds,
             **({"_lock": _lock_json(lock)} if lock else {}),
             **({"_step_up": step_up} if step_up else {}),
+            **({"_holds": held} if held else {}),
         },
         "features": feats,
         "rule_results": rule_results,
@@ -323,6 +342,7 @@ def decide(
         lock_cause=lock.cause if lock else None,
         locked_until=lock.until if lock else None,
         step_up=step_up_view(step_up),
+        holds=[HoldOut(**h) for h in held],
     )
     return Decided(values, hits, out, decision)
 
@@ -397,8 +417,9 @@ def evaluate(
     version, scenario, lists, model = runtime.snapshot()
     at = req.at or now_utc()
     feats, snoozed = risk_features.compute(session, req, at, lists)
+    held = account_holds.load(session.connection(), [req.user_id]).get(req.user_id)
     lock = risk_features.lock(session, req, at)
-    d = decide(req, at, feats, snoozed, version, scenario, model, lock)
+    d = decide(req, at, feats, snoozed, version, scenario, model, held, lock)
     if d.decision == "step_up":
         settle_step_up(d, step_up_methods(session, req.user_id) if step_up_methods else [])
     # Decisions are inserted under the live-log lock (the service's batched writer counts on it).

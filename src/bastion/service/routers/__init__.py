@@ -22,6 +22,7 @@ ROUTER_MODULES: list[str] = [
     "bastion.service.routers.account",
     "bastion.service.routers.notify",
     "bastion.service.routers.stepup",
+    "bastion.service.routers.diligence",
 ]
 
 
