@@ -1,7 +1,7 @@
 """risk: frozen accounts (every withdrawal decision blocks while set)
 
-Revision ID: risk_0004
-Revises: risk_0003
+Revision ID: risk_0005
+Revises: risk_0004
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "risk_0004"
-down_revision: str | Sequence[str] | None = "risk_0003"
+revision: str = "risk_0005"
+down_revision: str | Sequence[str] | None = "risk_0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
