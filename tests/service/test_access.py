@@ -14,7 +14,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -419,7 +419,99 @@ def _por_my_proof(c: httpx.Client, w: World) -> None:
         settings.round_dir = before
 
 
+def _alices_step_up(c: httpx.Client, w: World) -> tuple[str, str]:
+    """A withdrawal of alice's waiting for her step-up (a rule set with a step-up rule, her TOTP enrolled); its
+    id and a valid code."""
+    import pyotp
+
+    from bastion.protection import totp
+    from bastion.risk.rules import DEFAULT_SCENARIO
+
+    rule = {"id": "walker_step_up", "score": 0, "step_up": True, "when": {"feature": "amount_usd", "op": ">=",
+                                                                          "value": 1000}}  # fmt: skip
+    definition = {**DEFAULT_SCENARIO, "rules": [*DEFAULT_SCENARIO["rules"], rule]}
+    r = c.post("/v1/risk/rulesets", json={"definition": definition, "created_by": "walker", "activate": True},
+               headers=OPERATOR)  # fmt: skip
+    assert r.status_code == 201, r.text
+    now = datetime.now(UTC)
+    key = w.settings.secret_key_bytes()
+    with w.app.state.sessionmaker() as s:
+        before = now - timedelta(minutes=2)
+        seed = pyotp.TOTP(totp.enroll(s, key, "alice", "alice", now=before).secret)
+        assert totp.confirm(s, key, "alice", seed.at(before), before) is totp.Check.ok
+        s.commit()
+    event_id = f"walk-wd-{next(_n)}"
+    body = {"event_id": event_id, "user_id": "alice", "asset": "USDT", "amount": "1500", "amount_usd": "1500",
+            "address": "TWalker"}  # fmt: skip
+    d = c.post("/v1/withdrawals/evaluate", json=body, headers=OPERATOR).json()
+    assert d["decision"] == "step_up", d
+    return event_id, seed.now()
+
+
+def _step_up_options(c: httpx.Client, w: World) -> None:
+    event_id, _ = _alices_step_up(c, w)
+    _same_404(c.post(f"/v1/withdrawals/{event_id}/step-up/options", headers=w.user("bob")),
+              c.post("/v1/withdrawals/walk-wd-987654/step-up/options", headers=w.user("bob")))  # fmt: skip
+    r = c.post(f"/v1/withdrawals/{event_id}/step-up/options", headers=w.user("alice"))
+    assert r.status_code == 200 and r.json()["methods"] == ["totp"], r.text
+
+
+def _step_up(c: httpx.Client, w: World) -> None:
+    event_id, code = _alices_step_up(c, w)
+    body = {"method": "totp", "code": code}
+    _same_404(c.post(f"/v1/withdrawals/{event_id}/step-up", json=body, headers=w.user("bob")),
+              c.post("/v1/withdrawals/walk-wd-987654/step-up", json=body, headers=w.user("bob")))  # fmt: skip
+    r = c.post(f"/v1/withdrawals/{event_id}/step-up", json=body, headers=w.user("alice"))
+    assert r.status_code == 200 and r.json()["status"] == "passed", r.text
+
+
+def _dd_request(c: httpx.Client, user: str) -> int:
+    sig = {"type": "jurisdiction", "user_id": user, "country": "KP", "at": datetime.now(UTC).isoformat()}
+    r = c.post("/v1/compliance/signals", json=[sig], headers=OPERATOR)
+    assert r.status_code == 200, r.text
+    return int(r.json()[0]["request_id"])
+
+
+_DD_ANSWERS = {"occupation": "Baker", "source_of_income": "employment", "expected_monthly_volume_usd": "100",
+               "expected_activity": "Savings", "source_of_funds": "Salary"}  # fmt: skip
+
+
+def _dd_list(c: httpx.Client, w: World) -> None:
+    rid = _dd_request(c, "alice")
+    assert rid not in [x["id"] for x in c.get("/v1/account/due-diligence", headers=w.user("bob")).json()]
+    assert rid in [x["id"] for x in c.get("/v1/account/due-diligence", headers=w.user("alice")).json()]
+
+
+def _dd_get(c: httpx.Client, w: World) -> None:
+    rid = _dd_request(c, "alice")
+    _same_404(c.get(f"/v1/account/due-diligence/{rid}", headers=w.user("bob")),
+              c.get("/v1/account/due-diligence/987654", headers=w.user("bob")))  # fmt: skip
+    assert c.get(f"/v1/account/due-diligence/{rid}", headers=w.user("alice")).status_code == 200
+
+
+def _dd_answers(c: httpx.Client, w: World) -> None:
+    rid = _dd_request(c, "alice")
+    _same_404(c.put(f"/v1/account/due-diligence/{rid}/answers", json=_DD_ANSWERS, headers=w.user("bob")),
+              c.put("/v1/account/due-diligence/987654/answers", json=_DD_ANSWERS, headers=w.user("bob")))  # fmt: skip
+    assert c.get(f"/v1/account/due-diligence/{rid}", headers=w.user("alice")).json()["answered"] is False
+
+
+def _dd_documents(c: httpx.Client, w: World) -> None:
+    rid = _dd_request(c, "alice")
+    pdf = b"%PDF-1.4\n%%EOF\n"
+
+    def up(r: int) -> httpx.Response:
+        files = {"file": ("a.pdf", pdf, "application/pdf")}
+        return c.post(f"/v1/account/due-diligence/{r}/documents", headers=w.user("bob"), files=files,
+                      data={"purpose": "source_of_funds"})  # fmt: skip
+
+    _same_404(up(rid), up(987654))
+    assert c.get(f"/v1/account/due-diligence/{rid}", headers=w.user("alice")).json()["documents"] == []
+
+
 OTHER_USER: dict[tuple[str, str], Callable[[httpx.Client, World], None]] = {
+    ("POST", "/v1/withdrawals/{event_id}/step-up/options"): _step_up_options,
+    ("POST", "/v1/withdrawals/{event_id}/step-up"): _step_up,
     ("POST", "/v1/cooling-off"): _cooling_off_post,
     ("GET", "/v1/cooling-off/{user_id}"): _cooling_off_get,
     ("POST", "/v1/deposits/mistaken/check"): _mistaken_check,
@@ -431,6 +523,10 @@ OTHER_USER: dict[tuple[str, str], Callable[[httpx.Client, World], None]] = {
     ("GET", "/v1/por/my-proof"): _por_my_proof,
     ("POST", "/v1/beginner/questionnaire"): _beginner_questionnaire,
     ("GET", "/v1/beginner/status"): _beginner_status,
+    ("GET", "/v1/account/due-diligence"): _dd_list,
+    ("GET", "/v1/account/due-diligence/{request_id}"): _dd_get,
+    ("PUT", "/v1/account/due-diligence/{request_id}/answers"): _dd_answers,
+    ("POST", "/v1/account/due-diligence/{request_id}/documents"): _dd_documents,
     ("PUT", "/v1/users/{user_id}/anti-phishing-code"): _own_path("PUT", "/v1/users/{user_id}/anti-phishing-code",
                                                                  {"code": "Blue-Otter7"}),
     ("POST", "/v1/users/{user_id}/notifications/render"): _own_path(

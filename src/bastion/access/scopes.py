@@ -13,6 +13,7 @@ SERVICE_SCOPES: dict[str, str] = {
     "orders:precheck": "order gateways: POST /v1/orders/precheck",
     "deposits:write": "chain watcher: POST /v1/deposits/observed",
     "notify:write": "account service: users' contact addresses for alert emails (PUT /v1/notify/contacts/*)",
+    "compliance:write": "compliance feeds: due-diligence signals (deposits, risk scores, jurisdictions)",
 }
 # operator scopes: the back office
 OPERATOR_SCOPES: dict[str, str] = {
@@ -24,6 +25,8 @@ OPERATOR_SCOPES: dict[str, str] = {
     "protection:admin": "user-protection rules (beginner protection) and their effect measurement",
     "notify:admin": "security communications: the official-channel registry, the alert outbox's state",
     "pfund:admin": "user protection fund: contributions, transfers, incidents, payouts, fund disclosures",
+    "compliance:review": "compliance officers: the due-diligence queue, users' answers and documents, decisions",
+    "compliance:admin": "compliance administrators: due-diligence triggers (versioned rule sets)",
 }
 SCOPES: dict[str, str] = {
     **SERVICE_SCOPES,

@@ -20,6 +20,8 @@ MODEL_MODULES: list[str] = [
     "bastion.protection.beginner",
     "bastion.access.models",
     "bastion.notify.models",
+    "bastion.stepup.models",
+    "bastion.diligence.models",
 ]
 
 

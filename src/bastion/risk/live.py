@@ -23,8 +23,9 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, func, or_, select
 
+from bastion.risk import holds as account_holds
 from bastion.risk.events import WithdrawalRequest, utc
-from bastion.risk.features import DAY, NEVER_HOURS
+from bastion.risk.features import DAY, NEVER_HOURS, NOT_SENT
 from bastion.risk.models import RiskAddress, RiskDecision, RiskDevice, RiskLogin, RiskSnooze, RiskUserState
 from bastion.risk.runtime import Lists, normalize_address
 
@@ -74,6 +75,8 @@ class UserState:
     snoozes: dict[int, tuple[str, datetime]] = field(default_factory=dict)  # id -> (rule, until)
     touched: float = 0.0
     newest: datetime | None = None
+    # reason -> limit: withdrawals above it are held (`risk.holds`, e.g. an open due-diligence request)
+    holds: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -136,6 +139,8 @@ def load_users(conn: Connection, wanted: dict[str, datetime]) -> list[UserState]
     q4 = select(sn.c.user_id, sn.c.id, sn.c.rule_id, sn.c.until).where(sn.c.user_id.in_(ids), sn.c.until > since)
     for uid, sid, rule, until in conn.execute(q4):
         users[uid].snoozes[sid] = (rule, utc(until))
+    for uid, held in account_holds.load(conn, ids).items():
+        users[uid].holds = held
     return list(users.values())
 
 
@@ -279,6 +284,11 @@ class LiveState:
             u.allowlist = bool(data["allow"])
         elif kind == "snooze":
             u.snoozes[int(data["id"])] = (data["rule"], cast(datetime, _ts(data["until"])))
+        elif kind == "hold":
+            if data["over"] is None:
+                u.holds.pop(data["reason"], None)
+            else:
+                u.holds[data["reason"]] = Decimal(data["over"])
 
     # --------------------------------------------------------------------------------------- features
     def features(self, req: WithdrawalRequest, at: datetime, lists: Lists) -> tuple[dict[str, Any], set[str]]:
@@ -300,7 +310,7 @@ class LiveState:
         for d in u.decisions.values():
             if t0 <= d.at <= at:
                 count += 1
-                if d.decision != "block" and d.review != "rejected":
+                if d.decision not in NOT_SENT and d.review != "rejected":
                     prior += d.usd
         first_use = u.used.get(addr)
         travel = 0.0

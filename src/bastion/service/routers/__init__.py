@@ -20,6 +20,8 @@ ROUTER_MODULES: list[str] = [
     "bastion.service.routers.protection_fund",
     "bastion.service.routers.beginner",
     "bastion.service.routers.notify",
+    "bastion.service.routers.stepup",
+    "bastion.service.routers.diligence",
 ]
 
 

@@ -21,6 +21,7 @@ from bastion.risk.hotpath import HotPath
 from bastion.risk.runtime import RiskRuntime
 from bastion.service.access import OperatorScope, ServiceScope, access_gate, acting_credential, bearer_value
 from bastion.service.deps import SessionDep
+from bastion.stepup.confirm import enrolled_methods
 
 router = APIRouter(tags=["risk"])
 EventsWriter = ServiceScope("events:write")
@@ -107,7 +108,8 @@ def _hot_path_of(app: Any) -> HotPath:
             hp = getattr(app.state, "risk_hot_path", None)
             if hp is None:
                 app_state = app.state
-                hp = HotPath(app_state.engine, app_state.sessionmaker, rt)
+                # A step-up decision reads the user's enrolled factors (risk does not import them itself).
+                hp = HotPath(app_state.engine, app_state.sessionmaker, rt, step_up_methods=enrolled_methods)
                 app_state.risk_hot_path = hp
                 hooks = getattr(app_state, "shutdown_hooks", None)
                 if hooks is not None:
