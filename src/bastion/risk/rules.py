@@ -21,7 +21,7 @@ FEATURES: dict[str, tuple[type, str]] = {
     "withdrawals_24h_count": (int, "withdrawal requests in the last 24 h including this one"),
     "withdrawals_24h_usd": (
         float,
-        "USD requested in the last 24 h including this one (blocked ones excluded)",
+        "USD requested in the last 24 h including this one (blocked and held ones excluded)",
     ),
     "device_known": (bool, "the request's device fingerprint had a successful login before"),
     "device_age_hours": (float, "hours since the device's first successful login (0 when unknown)"),
