@@ -16,9 +16,10 @@ SENT = {
     "allowlist_removed": {"address": "bc1qexample", "at": "T"},
     "allowlist_mode_off": {"at": "T", "locked_until": "L"},
     "credential_lock": {"credential": "password_changed", "locked_until": "L"},
-    "travel_rule_hold": {"amount": "2.5", "asset": "BTC"},
-    "travel_rule_released": {"amount": "2.5", "asset": "BTC"},
-    "due_diligence_request": {"reference": "DD-3"},
+    "travel_rule_hold": {"deposit_id": "7", "asset": "BTC", "amount": "2.5", "txid": "ab12", "deadline": "D"},
+    "travel_rule_returned": {"deposit_id": "7", "asset": "BTC", "amount": "2.5", "txid": "ab12"},
+    "travel_rule_released": {"deposit_id": "7", "asset": "BTC", "amount": "2.5", "txid": "ab12", "resolved_by": "R"},
+    "due_diligence_request": {"reference": "DD-3", "request_id": "3", "due_at": "2026-05-15"},
 }
 
 
@@ -28,7 +29,7 @@ def test_each_kind_renders_its_own_template(kind: str) -> None:
     assert subject == TEMPLATES[kind][0]
     assert "A security event on your account" not in text and "{" not in text
     for value in SENT[kind].values():
-        if value not in ("T", "user", "d1") and kind != "credential_lock":
+        if value not in ("T", "user", "d1", "7", "ab12", "3", "R") and kind != "credential_lock":
             assert value in text, (kind, value, text)
 
 

@@ -78,20 +78,27 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Withdrawals are blocked until " + _UNTIL + ".\n" + _FREEZE_HINT,
     ),
     "travel_rule_hold": (
-        "Withdrawal held for Travel Rule information",
-        "Your withdrawal{% if d.amount is defined %} of {{ d.amount }} {{ d.asset | default('') }}{% endif %} is"
-        " held until the beneficiary information required by the Travel Rule is complete.",
+        "Transfer held for Travel Rule information",
+        "A transfer{% if d.amount is defined %} of {{ d.amount }} {{ d.asset | default('') }}{% endif %} is held"
+        " until the originator and beneficiary information the Travel Rule requires is complete"
+        "{% if d.deadline is defined %} (by {{ d.deadline }}, or it is returned){% endif %}.",
     ),
     "travel_rule_released": (
-        "Withdrawal released",
-        "Your withdrawal{% if d.amount is defined %} of {{ d.amount }} {{ d.asset | default('') }}{% endif %}"
-        " passed the Travel Rule check and is on its way.",
+        "Transfer released",
+        "A transfer{% if d.amount is defined %} of {{ d.amount }} {{ d.asset | default('') }}{% endif %} passed"
+        " the Travel Rule check and is released.",
+    ),
+    "travel_rule_returned": (
+        "Transfer returned",
+        "A transfer{% if d.amount is defined %} of {{ d.amount }} {{ d.asset | default('') }}{% endif %} was"
+        " returned to its sender: the information the Travel Rule requires did not arrive in time.",
     ),
     "due_diligence_request": (
         "Information requested about a transfer",
         "We need more information about a transfer"
         "{% if d.reference is defined %} ({{ d.reference }}){% endif %}. Please answer in your account's"
-        " message centre; we never ask for it by phone or social media.",
+        " message centre{% if d.due_at is defined %} by {{ d.due_at }}{% endif %}; we never ask for it by phone or"
+        " social media.",
     ),
 }
 
