@@ -419,6 +419,80 @@ def _por_my_proof(c: httpx.Client, w: World) -> None:
         settings.round_dir = before
 
 
+def _account_login(c: httpx.Client, uid: str, sid: str, device: str) -> str:
+    body = {"user_id": uid, "sid": sid, "device_fingerprint": device, "ip": "203.0.113.9"}
+    r = c.post("/v1/account/logins", json=body, headers=OPERATOR)
+    assert r.status_code == 200, r.text
+    return str(r.json()["device_id"])
+
+
+def _sid_headers(w: World, uid: str, sid: str) -> dict[str, str]:
+    from auth_support import user_token
+
+    return bearer(user_token(w.settings, uid, sid=sid))
+
+
+def _account_devices(c: httpx.Client, w: World) -> None:
+    theirs = _account_login(c, "alice", f"a{next(_n)}", "fp-alice")
+    bob = c.get("/v1/account/devices", headers=w.user("bob")).json()["devices"]
+    assert theirs not in {d["device_id"] for d in bob}
+
+
+def _account_device_delete(c: httpx.Client, w: World) -> None:
+    sid = f"a{next(_n)}"
+    theirs = _account_login(c, "alice", sid, "fp-alice")
+    _same_404(c.delete(f"/v1/account/devices/{theirs}", headers=w.user("bob")),
+              c.delete("/v1/account/devices/dev_0123456789abcdef01234567", headers=w.user("bob")))  # fmt: skip
+    assert c.get("/v1/account/devices", headers=_sid_headers(w, "alice", sid)).status_code == 200
+
+
+def _account_remove_others(c: httpx.Client, w: World) -> None:
+    sid = f"a{next(_n)}"
+    _account_login(c, "alice", sid, "fp-alice")
+    assert c.post("/v1/account/devices/remove-others", headers=w.user("bob")).json()["removed_devices"] == []
+    assert c.get("/v1/account/devices", headers=_sid_headers(w, "alice", sid)).status_code == 200
+
+
+def _account_freeze(c: httpx.Client, w: World) -> None:
+    r = c.post("/v1/account/freeze", json={"confirm": True}, headers=w.user("bob"))
+    assert r.status_code == 200 and r.json()["user_id"] == "bob"
+    assert c.get("/v1/account/security", headers=w.user("alice")).status_code == 200  # alice is not frozen
+    assert c.get("/v1/account/security", headers=w.user("bob")).status_code == 401
+
+
+def _account_allowlist_get(c: httpx.Client, w: World) -> None:
+    r = c.post("/v1/account/allowlist", json={"address": "0xA11CE"}, headers=w.user("alice"))
+    assert r.status_code == 201, r.text
+    assert c.get("/v1/account/allowlist", headers=w.user("bob")).json()["addresses"] == []
+
+
+def _account_allowlist_post(c: httpx.Client, w: World) -> None:
+    assert c.post("/v1/account/allowlist", json={"address": "0xB0B"}, headers=w.user("bob")).status_code == 201
+    assert c.get("/v1/account/allowlist", headers=w.user("alice")).json()["addresses"] == []
+
+
+def _account_allowlist_delete(c: httpx.Client, w: World) -> None:
+    c.post("/v1/account/allowlist", json={"address": "0xA11CE"}, headers=w.user("alice"))
+    theirs = c.delete("/v1/account/allowlist", params={"address": "0xA11CE"}, headers=w.user("bob"))
+    nobody = c.delete("/v1/account/allowlist", params={"address": "0xN0NE"}, headers=w.user("bob"))
+    assert theirs.status_code == nobody.status_code == 404
+    assert [x["address"] for x in c.get("/v1/account/allowlist", headers=w.user("alice")).json()["addresses"]] == [
+        "0xa11ce"
+    ]
+
+
+def _account_allowlist_mode(c: httpx.Client, w: World) -> None:
+    r = c.post("/v1/account/allowlist/mode", json={"allowlist_only": True}, headers=w.user("bob"))
+    assert r.status_code == 200 and r.json()["allowlist_only"] is True
+    assert c.get("/v1/account/allowlist", headers=w.user("alice")).json()["allowlist_only"] is False
+
+
+def _account_security(c: httpx.Client, w: World) -> None:
+    c.post("/v1/account/allowlist/mode", json={"allowlist_only": True}, headers=w.user("alice"))
+    items = {i["id"]: i["done"] for i in c.get("/v1/account/security", headers=w.user("bob")).json()["items"]}
+    assert items["allowlist_only"] is False
+
+
 def _alices_step_up(c: httpx.Client, w: World) -> tuple[str, str]:
     """A withdrawal of alice's waiting for her step-up (a rule set with a step-up rule, her TOTP enrolled); its
     id and a valid code."""
@@ -523,6 +597,15 @@ OTHER_USER: dict[tuple[str, str], Callable[[httpx.Client, World], None]] = {
     ("GET", "/v1/por/my-proof"): _por_my_proof,
     ("POST", "/v1/beginner/questionnaire"): _beginner_questionnaire,
     ("GET", "/v1/beginner/status"): _beginner_status,
+    ("GET", "/v1/account/devices"): _account_devices,
+    ("DELETE", "/v1/account/devices/{device_id}"): _account_device_delete,
+    ("POST", "/v1/account/devices/remove-others"): _account_remove_others,
+    ("POST", "/v1/account/freeze"): _account_freeze,
+    ("GET", "/v1/account/allowlist"): _account_allowlist_get,
+    ("POST", "/v1/account/allowlist"): _account_allowlist_post,
+    ("DELETE", "/v1/account/allowlist"): _account_allowlist_delete,
+    ("POST", "/v1/account/allowlist/mode"): _account_allowlist_mode,
+    ("GET", "/v1/account/security"): _account_security,
     ("GET", "/v1/account/due-diligence"): _dd_list,
     ("GET", "/v1/account/due-diligence/{request_id}"): _dd_get,
     ("PUT", "/v1/account/due-diligence/{request_id}/answers"): _dd_answers,

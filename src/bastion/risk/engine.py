@@ -23,6 +23,7 @@ from bastion.risk import features as risk_features
 from bastion.risk import holds as account_holds
 from bastion.risk import livelog
 from bastion.risk.events import WithdrawalRequest, now_utc, payload_hash, utc
+from bastion.risk.locks import WithdrawalLock
 from bastion.risk.model import ModelSnapshot, model_inputs
 from bastion.risk.models import RiskDecision, RiskRuleHit
 from bastion.risk.rules import Scenario, holds
@@ -103,6 +104,12 @@ class DecisionOut(BaseModel):
     requested_at: datetime
     review_status: str | None = None
     duplicate: bool = False
+    # A hard lock (`locks.py`) blocked it: why (account_frozen / withdrawal_lock / allowlist), what started the
+    # lock (password, totp, passkey, anti_phishing, allowlist_off, unfreeze, ...), and when it ends (None: not
+    # by itself). None when the rules and the score decided.
+    reason: str | None = None
+    lock_cause: str | None = None
+    locked_until: datetime | None = None
     step_up: StepUpOut | None = None
     holds: list[HoldOut] = []
 
@@ -129,6 +136,7 @@ def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
         state, code = "approved", 7
     elif d.review_status == "rejected":
         state, code = "cancelled", -2
+    lock = d.inputs.get("_lock") or {}
     return DecisionOut(
         decision_id=d.id,
         event_id=d.event_id,
@@ -147,6 +155,9 @@ def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
         requested_at=utc(d.requested_at),
         review_status=d.review_status,
         duplicate=duplicate,
+        reason=lock.get("reason"),
+        lock_cause=lock.get("cause"),
+        locked_until=datetime.fromisoformat(lock["until"]) if lock.get("until") else None,
         step_up=step_up_view(d.inputs.get("_step_up")),
         holds=[HoldOut(**h) for h in d.inputs.get("_holds", [])],
     )
@@ -218,6 +229,7 @@ def decide(
     scenario: Scenario,
     model: ModelSnapshot,
     hold_limits: dict[str, Decimal] | None = None,
+    lock: WithdrawalLock | None = None,
 ) -> Decided:
     """Rules (with snoozes), the bounded learned score and the thresholds, then the account's holds: the
     decision, its stored row and its answer (`decision_id` 0 until stored). Pure: the database path and the
@@ -250,6 +262,8 @@ def decide(
     score = round(rules_score + model_score, 3)
     th = scenario.thresholds
     decision: Decision = "block" if score >= th.block else "review" if score >= th.review else "allow"
+    if lock is not None:
+        decision = "block"  # a hard lock is not a score: never held for review, never allowed
     held = account_holds.applying(hold_limits, Decimal(req.amount_usd)) if hold_limits else []
     if held and decision != "block":
         decision = "hold"
@@ -294,6 +308,7 @@ def decide(
         "inputs": {
             **payload,
             "_thresholds": thresholds,
+            **({"_lock": _lock_json(lock)} if lock else {}),
             **({"_step_up": step_up} if step_up else {}),
             **({"_holds": held} if held else {}),
         },
@@ -323,10 +338,17 @@ def decide(
         features=feats,
         requested_at=at,
         review_status=values["review_status"],
+        reason=lock.reason if lock else None,
+        lock_cause=lock.cause if lock else None,
+        locked_until=lock.until if lock else None,
         step_up=step_up_view(step_up),
         holds=[HoldOut(**h) for h in held],
     )
     return Decided(values, hits, out, decision)
+
+
+def _lock_json(lock: WithdrawalLock) -> dict[str, Any]:
+    return {"reason": lock.reason, "cause": lock.cause, "until": lock.until.isoformat() if lock.until else None}
 
 
 def settle_step_up(d: Decided, methods: list[str]) -> None:
@@ -347,8 +369,11 @@ def step_up_passed(session: Session, d: RiskDecision, method: str, at: datetime)
     commits."""
     su = dict(d.inputs["_step_up"])
     su.update(method=method, passed_at=at.isoformat())
-    d.inputs = {**d.inputs, "_step_up": su}
-    d.decision = su["next"]
+    # A hard lock that started while the withdrawal waited (the account was frozen, a credential changed, the
+    # allowlist tightened) wins over the second factor: the withdrawal is blocked, not released.
+    lock = risk_features.lock_for(session, d.user_id, d.address, at)
+    d.inputs = {**d.inputs, "_step_up": su, **({"_lock": _lock_json(lock)} if lock else {})}
+    d.decision = "block" if lock is not None else su["next"]
     d.review_status = "pending" if d.decision == "review" else None
     entry = live_entry(
         {
@@ -393,7 +418,8 @@ def evaluate(
     at = req.at or now_utc()
     feats, snoozed = risk_features.compute(session, req, at, lists)
     held = account_holds.load(session.connection(), [req.user_id]).get(req.user_id)
-    d = decide(req, at, feats, snoozed, version, scenario, model, held)
+    lock = risk_features.lock(session, req, at)
+    d = decide(req, at, feats, snoozed, version, scenario, model, held, lock)
     if d.decision == "step_up":
         settle_step_up(d, step_up_methods(session, req.user_id) if step_up_methods else [])
     # Decisions are inserted under the live-log lock (the service's batched writer counts on it).

@@ -214,7 +214,8 @@ class HotPath:
             raise RuntimeError("could not load the decision state")
         version, scenario, lists, model = self.runtime.snapshot()
         feats, snoozed = self.state.features(req, at, lists)
-        d = risk_engine.decide(req, at, feats, snoozed, version, scenario, model, self.state.users[req.user_id].holds)
+        u = self.state.users[req.user_id]
+        d = risk_engine.decide(req, at, feats, snoozed, version, scenario, model, u.holds, self.state.lock(req, at))
         live = LiveDecision(at, Decimal(req.amount_usd), address, d.decision, d.values["review_status"])
         self.state.add_decision(req.event_id, req.user_id, live)
         self._pending[req.event_id] = (req.user_id, live)

@@ -50,6 +50,8 @@ class RiskUserState(Base):
     last_credential_change_at: Mapped[datetime | None] = mapped_column(Ts)
     last_credential_change_kind: Mapped[str | None] = mapped_column(String(24))
     allowlist_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set while the account is frozen (the user, an operator or a service froze it): every withdrawal blocks.
+    frozen_at: Mapped[datetime | None] = mapped_column(Ts)
 
 
 class RiskDevice(Base):

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.types import Message, Receive, Scope, Send
 
 from bastion.access.scopes import allows
+from bastion.account import locks as account_locks
 from bastion.bounds import INT32_MAX, Identifier, LongIdentifier, PositiveInt32, Text, Timestamp
 from bastion.errors import NotFoundError
 from bastion.risk import admin, engine, events, metrics, review
@@ -69,7 +70,7 @@ def post_login(ev: events.LoginEvent, session: SessionDep, request: Request) -> 
 def post_credential_change(
     ev: events.CredentialChangeEvent, session: SessionDep, request: Request
 ) -> events.IngestResult:
-    return _ingest(session, events.ingest_credential_change, ev, runtime(request))
+    return _ingest(session, account_locks.ingest_credential_change, ev, runtime(request))
 
 
 @router.post("/v1/events/address-book", dependencies=[EventsWriter])
@@ -90,7 +91,7 @@ def post_batch(
 ) -> BatchOut:
     """Logins, credential and address-book changes in order (`type` says which), all or nothing."""
     runtime(request).relax_commit(session)
-    new = events.ingest_batch(session, items)
+    new = events.ingest_batch(session, items, account_locks.after_credential_change)
     session.commit()
     return BatchOut(received=len(items), new=new)
 
