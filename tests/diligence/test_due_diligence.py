@@ -361,3 +361,19 @@ def test_the_database_path_holds_too_and_a_hold_wins_over_a_step_up(session_fact
         s.commit()
     lifted = decide("zoe", 5000)
     assert lifted.decision != "hold" and lifted.holds == [] and lifted.step_up is not None
+    # A withdrawal waiting for its step-up when a request opens is held when the factor comes, not released.
+    req = WithdrawalRequest(event_id="db-waiting", user_id="yan", at=T0, asset="USDT", amount=Decimal(5000),
+                            amount_usd=Decimal(5000), address="TDestination1")  # fmt: skip
+    with session_factory() as s:
+        waiting = engine.evaluate(s, rt, req, step_up_methods=lambda _s, _u: ["totp"])
+        account_holds.place(s, "yan", account_holds.DUE_DILIGENCE, Decimal(1000), T0)
+        s.commit()
+    assert waiting.decision == "step_up"
+    from bastion.risk.models import RiskDecision
+
+    with session_factory() as s:
+        row = s.get(RiskDecision, waiting.decision_id)
+        assert row is not None
+        passed = engine.step_up_passed(s, row, "totp", T0 + timedelta(minutes=1))
+        s.commit()
+    assert passed.decision == "hold" and [h.reason for h in passed.holds] == ["due_diligence"]
