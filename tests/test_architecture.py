@@ -15,20 +15,27 @@ ALLOWED: dict[str, set[str]] = {
     "periods": set(),
     "bounds": set(),
     "db": {"errors", "settings"},
-    "settings": {"funds", "protection", "errors"},  # one Settings object gathers the domains' settings blocks
+    # one Settings object gathers the domains' settings blocks
+    "settings": {"funds", "protection", "notify", "diligence", "errors"},
     "por": {"stark", "errors", "bounds"},
     "access": {"db", "errors", "bounds"},
     "funds": {"db", "errors", "bounds"},
     "keys": {"db", "errors", "bounds"},
     "protection": {"db", "errors", "bounds"},
     "risk": {"db", "errors", "bounds"},
+    # the account security center drives the engines: freezes and locks block in risk, keys refuse frozen
+    # accounts, the checklist reads protection and keys, alerts go to the notify outbox
+    "account": {"db", "errors", "bounds", "risk", "keys", "protection", "access", "notify"},
     "notify": {"db", "errors", "bounds", "protection"},  # every email carries the anti-phishing code
+    "diligence": {"db", "errors", "bounds", "risk", "notify"},  # account holds in risk; the user's alert
     "protection_fund": {"db", "errors", "bounds", "funds", "por"},
-    "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "periods", "errors"},
-    "service": {"db", "errors", "bounds", "settings", "access", "funds", "keys", "por", "protection",
-                "protection_fund", "risk"},
+    "stepup": {"db", "errors", "bounds", "risk", "protection"},  # confirms a risk decision with a second factor
+    "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "diligence", "periods",
+               "errors"},
+    "service": {"db", "errors", "bounds", "settings", "access", "account", "funds", "keys", "notify", "por",
+                "protection", "protection_fund", "risk", "stepup", "diligence"},
     "sim": {"db", "errors", "bounds", "settings", "periods", "access", "funds", "keys", "por", "protection",
-            "protection_fund", "risk", "service"},  # a client of the service: starts it, talks HTTP
+            "protection_fund", "risk", "diligence", "service"},  # a client of the service: starts it, talks HTTP
     "cli": {"*"},  # the command line sits on top of everything
 }
 
