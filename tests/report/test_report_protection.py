@@ -72,7 +72,7 @@ def test_section_equals_ledger_and_ground_truth(db_url: str, tmp_path: Path) -> 
     # the account security center: the report's figures are the simulated month's
     a, at = fig["account_security"], truth.account
     assert (a["freezes"], a["freezes_by_source"]) == (at.freezes, at.freezes_by_source) and at.freezes > 0
-    assert at.takeovers_stopped_by_freeze == at.takeovers and at.attacker_withdrawals_blocked == 2 * at.takeovers
+    assert at.takeovers_stopped_by_freeze == at.takeovers > 0
     assert (a["devices_removed"], a["new_device_logins"]) == (at.devices_removed, at.new_device_logins)
     assert a["alerts_sent_by_kind"] == at.alerts_received_by_kind  # counted at the local receivers
     for kind, n in at.alerts_planned_by_kind.items():

@@ -22,7 +22,7 @@
   users paid (the payout sent twice) and the incident closed;
 - the account security center (`sim.account_security`): logins from new devices, device removals, checklist
   adoption (anti-phishing code, 2FA, allowlist-only, a contact address), takeovers the users stop by freezing
-  (the thief's withdrawals then blocked), and the alert outbox delivered at the month's end to a local SMTP
+  (the thief's session refused from then on), and the alert outbox delivered at the month's end to a local SMTP
   server and webhook receiver.
 
 What was generated (attacks, values, counts) and what the service was seen to do is written to
