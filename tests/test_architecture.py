@@ -35,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "service": {"db", "errors", "bounds", "settings", "access", "account", "funds", "keys", "notify", "por",
                 "protection", "protection_fund", "risk", "stepup", "diligence"},
     "sim": {"db", "errors", "bounds", "settings", "periods", "access", "funds", "keys", "por", "protection",
-            "protection_fund", "risk", "diligence", "service", "notify"},  # a client of the service: starts it, talks HTTP
+            "protection_fund", "risk", "diligence", "service", "notify"},  # a client of the service, over HTTP
     "cli": {"*"},  # the command line sits on top of everything
 }
 
