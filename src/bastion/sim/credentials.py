@@ -28,6 +28,7 @@ SERVICE_SCOPES = [
     "funds:write",
     "orders:precheck",
     "deposits:write",
+    "compliance:write",
     "account:write",
     "notify:write",
 ]
@@ -39,6 +40,8 @@ OPERATOR_SCOPES = [
     "deposits:review",
     "protection:admin",
     "pfund:admin",
+    "compliance:review",
+    "compliance:admin",
 ]
 _SESSION_TTL = timedelta(hours=1)
 

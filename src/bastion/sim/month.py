@@ -20,6 +20,9 @@
   first trades and their margin events;
 - the user protection fund (`sim.protection_fund`): contributions, a transfer, one hack with its affected
   users paid (the payout sent twice) and the incident closed;
+- due diligence (`sim.diligence`): the month's triggers as a new version, the feeds' deposits, risk scores and
+  jurisdictions, the users' answers and documents (as the user), the officers' decisions; the diligence clock
+  follows the simulated time;
 - the account security center (`sim.account_security`): logins from new devices, device removals, checklist
   adoption (anti-phishing code, 2FA, allowlist-only, a contact address), takeovers the users stop by freezing
   (the thief's session refused from then on), and the alert outbox delivered at the month's end to a local SMTP
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
 
 from bastion.periods import month_bounds
 from bastion.sim.account_security import AccountTruth
+from bastion.sim.diligence import DiligenceTruth
 from bastion.sim.protection_fund import FundTruth
 
 TRUTH_FILE = "ground-truth.json"
@@ -180,6 +184,7 @@ class MonthGroundTruth:
     beginners: BeginnersTruth = field(default_factory=BeginnersTruth)
     protection_fund: FundTruth = field(default_factory=FundTruth)
     account: AccountTruth = field(default_factory=AccountTruth)
+    diligence: DiligenceTruth = field(default_factory=DiligenceTruth)
     seconds: dict[str, float] = field(default_factory=dict)
     format: str = FORMAT
 
@@ -200,7 +205,8 @@ class MonthGroundTruth:
             **{
                 k: v
                 for k, v in raw.items()
-                if k not in ("risk", "keys", "funds", "protection", "beginners", "protection_fund", "account")
+                if k
+                not in ("risk", "keys", "funds", "protection", "beginners", "protection_fund", "account", "diligence")
             },
             risk=RiskTruth(**raw["risk"]),
             keys=KeysTruth(**raw["keys"]),
@@ -212,6 +218,7 @@ class MonthGroundTruth:
             beginners=BeginnersTruth(**raw.get("beginners", {})),
             protection_fund=FundTruth(**raw.get("protection_fund", {})),
             account=AccountTruth(**raw.get("account", {})),
+            diligence=DiligenceTruth(**raw.get("diligence", {})),
         )
 
 
@@ -730,6 +737,28 @@ def _run_account(
         set_protection_clock(app, None)
 
 
+def _run_diligence(
+    app: Any, client: Any, truth: DiligenceTruth, month: str, start: datetime, days: int, users: int, seed: int,
+    step: Step, creds: SimCredentials,
+) -> None:  # fmt: skip
+    from bastion.service.routers.diligence import set_diligence_clock
+    from bastion.sim import diligence
+
+    plan = diligence.simulate(seed=seed, users=users, start=start, days=days, prefix=f"{month}:")
+    clock = [start]
+
+    def set_time(at: datetime) -> None:
+        clock[0] = at
+
+    set_diligence_clock(app, lambda: clock[0])
+    try:
+        diligence.send(client, plan, set_time, creds.user, progress=lambda i, n: step("due diligence", i, n))
+    finally:
+        set_diligence_clock(app, None)
+    for k, v in vars(plan.truth).items():
+        setattr(truth, k, v)
+
+
 # ------------------------------------------------------------------------------------------------- main
 def simulate_month(
     out_dir: Path | str,
@@ -816,8 +845,11 @@ def simulate_month(
             _run_protection_fund(app, client, truth.protection_fund, month, start, days, _seed(seed, month, 6))
             truth.seconds["protection_fund"] = round(time.perf_counter() - t0, 2)
             t0 = time.perf_counter()
+            _run_diligence(app, client, truth.diligence, month, start, days, users, _seed(seed, month, 7), step, creds)
+            truth.seconds["diligence"] = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter()  # last: its dispatcher delivers every alert the month raised
             _run_account(
-                app, client, truth.account, month, start, days, max(12, users // 8), _seed(seed, month, 7), step,
+                app, client, truth.account, month, start, days, max(12, users // 8), _seed(seed, month, 8), step,
                 creds,
             )  # fmt: skip
             truth.seconds["account"] = round(time.perf_counter() - t0, 2)
