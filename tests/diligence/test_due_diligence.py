@@ -320,3 +320,60 @@ def test_purge_removes_exactly_what_is_past_retention(svc: Svc) -> None:
     bad = CliRunner().invoke(cli, ["compliance", "purge", "--by", "dpo", "--now", "yesterday",
                                    "--database-url", svc.db_url])  # fmt: skip
     assert bad.exit_code == 2 and "--now" in bad.output and "Traceback" not in bad.output
+
+
+# ------------------------------------------------------------------------------------ the database path
+def test_the_database_path_holds_too_and_a_hold_wins_over_a_step_up(session_factory: Any) -> None:
+    """`risk.engine.evaluate` (the path that reads everything from the database) applies the same holds; a
+    withdrawal a step-up rule touches is held, not sent to a second factor (a factor does not answer compliance)."""
+    from decimal import Decimal
+
+    from bastion.risk import admin, engine
+    from bastion.risk import holds as account_holds
+    from bastion.risk.events import WithdrawalRequest
+    from bastion.risk.rules import DEFAULT_SCENARIO
+    from bastion.risk.runtime import RiskRuntime
+
+    step_up = {"id": "big_step_up", "score": 0, "step_up": True, "when": {"feature": "amount_usd", "op": ">=",
+                                                                          "value": 100}}  # fmt: skip
+    with session_factory() as s:
+        admin.create_ruleset(s, {**DEFAULT_SCENARIO, "rules": [*DEFAULT_SCENARIO["rules"], step_up]}, "t", None, True)
+        account_holds.place(s, "zoe", account_holds.DUE_DILIGENCE, Decimal(1000), T0)
+        s.commit()
+    rt = RiskRuntime(cache_seconds=0)
+
+    def decide(user: str, usd: int) -> engine.DecisionOut:
+        req = WithdrawalRequest(event_id=f"db-{next(_ids)}", user_id=user, at=T0, asset="USDT", amount=Decimal(usd),
+                                amount_usd=Decimal(usd), address="TDestination1")  # fmt: skip
+        with session_factory() as s:
+            out = engine.evaluate(s, rt, req)
+            s.commit()
+            return out
+
+    held = decide("zoe", 5000)
+    assert held.decision == "hold" and held.step_up is None and [h.reason for h in held.holds] == ["due_diligence"]
+    # Under the hold's limit, or without a hold, the step-up rule applies as usual (no factor enrolled here, so
+    # the engine holds it for review: the step-up was reached, which the hold above prevented).
+    assert decide("zoe", 500).step_up is not None
+    assert decide("yan", 5000).step_up is not None
+    with session_factory() as s:
+        account_holds.lift(s, "zoe", account_holds.DUE_DILIGENCE)
+        s.commit()
+    lifted = decide("zoe", 5000)
+    assert lifted.decision != "hold" and lifted.holds == [] and lifted.step_up is not None
+    # A withdrawal waiting for its step-up when a request opens is held when the factor comes, not released.
+    req = WithdrawalRequest(event_id="db-waiting", user_id="yan", at=T0, asset="USDT", amount=Decimal(5000),
+                            amount_usd=Decimal(5000), address="TDestination1")  # fmt: skip
+    with session_factory() as s:
+        waiting = engine.evaluate(s, rt, req, step_up_methods=lambda _s, _u: ["totp"])
+        account_holds.place(s, "yan", account_holds.DUE_DILIGENCE, Decimal(1000), T0)
+        s.commit()
+    assert waiting.decision == "step_up"
+    from bastion.risk.models import RiskDecision
+
+    with session_factory() as s:
+        row = s.get(RiskDecision, waiting.decision_id)
+        assert row is not None
+        passed = engine.step_up_passed(s, row, "totp", T0 + timedelta(minutes=1))
+        s.commit()
+    assert passed.decision == "hold" and [h.reason for h in passed.holds] == ["due_diligence"]

@@ -372,8 +372,16 @@ def step_up_passed(session: Session, d: RiskDecision, method: str, at: datetime)
     # A hard lock that started while the withdrawal waited (the account was frozen, a credential changed, the
     # allowlist tightened) wins over the second factor: the withdrawal is blocked, not released.
     lock = risk_features.lock_for(session, d.user_id, d.address, at)
-    d.inputs = {**d.inputs, "_step_up": su, **({"_lock": _lock_json(lock)} if lock else {})}
-    d.decision = "block" if lock is not None else su["next"]
+    # Likewise an account hold placed meanwhile (a due-diligence request opened): held, not released.
+    limits = account_holds.load(session.connection(), [d.user_id]).get(d.user_id)
+    held = account_holds.applying(limits, Decimal(d.amount_usd)) if limits and lock is None else []
+    d.inputs = {
+        **d.inputs,
+        "_step_up": su,
+        **({"_lock": _lock_json(lock)} if lock else {}),
+        **({"_holds": held} if held else {}),
+    }
+    d.decision = "block" if lock is not None else "hold" if held else su["next"]
     d.review_status = "pending" if d.decision == "review" else None
     entry = live_entry(
         {
