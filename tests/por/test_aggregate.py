@@ -7,6 +7,8 @@ honest control runs in the same style."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -22,8 +24,9 @@ from bastion.por.aggregate_air import (
 from bastion.por.totals_hash import PERIOD, TotalsChain, chain_inputs, commitment
 from bastion.stark import field as F
 from bastion.stark import poseidon2_ref as ref
-from bastion.stark.params import INSECURE_TEST_PARAMS
+from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, PROVEN_PARAMS
 from bastion.stark.prover import prove
+from bastion.stark.security import MIN_SECURITY_BITS, report_for
 from bastion.stark.verifier import VerificationError, verify
 
 PARAMS = INSECURE_TEST_PARAMS
@@ -164,3 +167,19 @@ def test_salts_hide_equal_totals() -> None:
     msgs = [[5, 0, 0, 0, 0, 0, 0, 0]] * 3
     assert commitment([1, 2, 3, 4], msgs) != commitment([1, 2, 3, 5], msgs)
     assert commitment([1, 2, 3, 4], msgs) == commitment([1, 2, 3, 4], msgs)
+
+
+@pytest.mark.parametrize(("batches", "assets"), [(1, 1), (16, 22), (16, 200)])
+def test_aggregation_soundness_is_counted_by_the_same_function_and_reaches_the_gate(batches: int, assets: int) -> None:
+    air = AggregateAir([[0] * 4] * batches, [0] * assets, [0] * assets, STATEMENT)
+    assert report_for(air, DEFAULT_PARAMS).conjectured_bits >= MIN_SECURITY_BITS
+    assert report_for(air, PROVEN_PARAMS).proven_bits >= MIN_SECURITY_BITS
+    lookups = report_for(air, DEFAULT_PARAMS).inputs.lookups
+    assert [lk.name for lk in lookups] == ["batch_totals"] and lookups[0].table_rows == assets
+
+
+def test_verifier_gate_refuses_an_aggregation_proof_below_100_bits(honest: tuple) -> None:
+    salts, eq, dt, commits, proof = honest
+    air = AggregateAir(commits, *global_totals(eq, dt), STATEMENT)
+    with pytest.raises(VerificationError, match="bits"):
+        verify(air, proof, dataclasses.replace(PARAMS, allow_insecure=False))
