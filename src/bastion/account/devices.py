@@ -90,6 +90,8 @@ def record_login(session: Session, ev: LoginIn, now: datetime) -> LoginOut:
             raise ConflictError("sid names a session that was ended; the login service must issue a new sid")
         device = session.get(AccountDevice, known.device_id)
         assert device is not None
+        if device.fingerprint != ev.device_fingerprint:
+            raise ConflictError("sid is already the session of another device")
         return LoginOut(user_id=ev.user_id, sid=ev.sid, device_id=device.id, new_device=False, frozen=frozen)
     device = session.scalars(
         select(AccountDevice)
