@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bastion.funds.settings import FundsSettings
 from bastion.protection.cooling_off_settings import CoolingOffSettings
 from bastion.protection.deposits_settings import DepositsSettings
+from bastion.travel_rule.settings import TravelRuleSettings
 
 
 class Settings(BaseSettings):
@@ -78,10 +79,12 @@ class Settings(BaseSettings):
     # numbered in order of snapshot time; the newest is the one /por/ shows. Takes precedence over round_dir.
     rounds_dir: Path | None = None
 
-    # Domain settings with their own prefixes: BASTION_FUNDS_*, BASTION_DEPOSITS_*, BASTION_COOLING_OFF_*.
+    # Domain settings with their own prefixes: BASTION_FUNDS_*, BASTION_DEPOSITS_*, BASTION_COOLING_OFF_*,
+    # BASTION_TRAVEL_RULE_*.
     funds: FundsSettings = Field(default_factory=lambda: FundsSettings())
     deposits: DepositsSettings = Field(default_factory=lambda: DepositsSettings())
     cooling_off: CoolingOffSettings = Field(default_factory=lambda: CoolingOffSettings())
+    travel_rule: TravelRuleSettings = Field(default_factory=lambda: TravelRuleSettings())
 
     @field_validator("operator_token")
     @classmethod

@@ -12,6 +12,8 @@ SERVICE_SCOPES: dict[str, str] = {
     "funds:write": "liquidation engine and position feed: liquidations, ADL position snapshots",
     "orders:precheck": "order gateways: POST /v1/orders/precheck",
     "deposits:write": "chain watcher: POST /v1/deposits/observed",
+    "travel_rule:write": "wallet service: observed deposits and sent withdrawals for the Travel Rule "
+    "(POST /v1/travel-rule/deposits, /v1/travel-rule/withdrawals/sent)",
 }
 # operator scopes: the back office
 OPERATOR_SCOPES: dict[str, str] = {
@@ -22,6 +24,7 @@ OPERATOR_SCOPES: dict[str, str] = {
     "deposits:review": "support: moving mistaken-deposit cases",
     "protection:admin": "user-protection rules (beginner protection) and their effect measurement",
     "pfund:admin": "user protection fund: contributions, transfers, incidents, payouts, fund disclosures",
+    "travel_rule:review": "compliance: Travel Rule held deposits, transfers, answers to counterparties' inquiries",
 }
 SCOPES: dict[str, str] = {
     **SERVICE_SCOPES,

@@ -20,6 +20,7 @@ MODEL_MODULES: list[str] = [
     "bastion.protection.beginner",
     "bastion.access.models",
     "bastion.notify.models",
+    "bastion.travel_rule.models",
 ]
 
 

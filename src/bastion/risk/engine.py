@@ -20,13 +20,16 @@ from bastion.risk.models import RiskDecision, RiskRuleHit
 from bastion.risk.rules import Scenario, holds
 from bastion.risk.runtime import RiskRuntime, normalize_address
 
-Decision = Literal["allow", "review", "block"]
+# hold: an account hold (`risk.holds`, e.g. an open due-diligence request) keeps the withdrawal until its cause
+# is resolved; the exchange resubmits it as a new event then.
+Decision = Literal["allow", "review", "block", "hold"]
 
 # The exchange's withdrawal states each decision maps to (OKX v5 `state` codes alongside).
 EXCHANGE_STATE: dict[str, tuple[str, int]] = {
     "allow": ("approved", 7),
     "review": ("waiting_manual_review", 4),
     "block": ("cancelled", -2),
+    "hold": ("waiting_manual_review", 4),
 }
 
 
@@ -48,6 +51,16 @@ class ModelResult(BaseModel):
     features: dict[str, float]
 
 
+class HoldOut(BaseModel):
+    """Why a withdrawal is held and what would release it (e.g. reason travel_rule, missing ownership_proof)."""
+
+    reason: str
+    over_usd: str | None = None
+    missing: list[str] = []
+    rule: str | None = None
+    counterparty: str | None = None
+
+
 class DecisionOut(BaseModel):
     decision_id: int
     event_id: str
@@ -66,6 +79,7 @@ class DecisionOut(BaseModel):
     requested_at: datetime
     review_status: str | None = None
     duplicate: bool = False
+    holds: list[HoldOut] = []
 
 
 def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
@@ -92,6 +106,7 @@ def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
         requested_at=utc(d.requested_at),
         review_status=d.review_status,
         duplicate=duplicate,
+        holds=[HoldOut(**h) for h in d.inputs.get("_holds", [])],
     )
 
 
@@ -160,9 +175,12 @@ def decide(
     version: int,
     scenario: Scenario,
     model: ModelSnapshot,
+    outside_holds: list[dict[str, Any]] | None = None,
 ) -> Decided:
     """Rules (with snoozes), the bounded learned score and the thresholds: the decision, its stored row and
-    its answer (`decision_id` 0 until stored). Pure: the database path and the in-memory path share it."""
+    its answer (`decision_id` 0 until stored). Pure: the database path and the in-memory path share it.
+    `outside_holds` are other domains' reasons to hold this withdrawal (the Travel Rule, `HotPath.hold_checks`):
+    any of them turns allow or review into `hold`; a block stays a block."""
     results: list[RuleResult] = []
     rules_score = 0.0
     if feats["amount_usd"] >= scenario.trigger.min_amount_usd:
@@ -188,6 +206,9 @@ def decide(
     score = round(rules_score + model_score, 3)
     th = scenario.thresholds
     decision: Decision = "block" if score >= th.block else "review" if score >= th.review else "allow"
+    held = list(outside_holds or [])
+    if held and decision != "block":
+        decision = "hold"
     model_detail = ModelResult(
         version=model.version,
         samples=model.samples,
@@ -216,7 +237,7 @@ def decide(
         "model_score": model_score,
         "ruleset_version": version,
         "model_version": model.version,
-        "inputs": {**payload, "_thresholds": thresholds},
+        "inputs": {**payload, "_thresholds": thresholds, **({"_holds": held} if held else {})},
         "features": feats,
         "rule_results": rule_results,
         "model_detail": model_detail.model_dump(),
@@ -243,6 +264,7 @@ def decide(
         features=feats,
         requested_at=at,
         review_status=values["review_status"],
+        holds=[HoldOut(**h) for h in held],
     )
     return Decided(values, hits, out, decision)
 

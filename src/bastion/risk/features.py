@@ -16,6 +16,8 @@ from bastion.risk.runtime import Lists, normalize_address
 
 NEVER_HOURS = 1e6
 DAY = timedelta(hours=24)
+# Decisions whose funds never left: not counted in the 24 h sums (a held withdrawal is resubmitted later).
+NOT_SENT = ("block", "hold")
 
 
 def _hours(since: datetime | None, at: datetime) -> float | None:
@@ -32,7 +34,7 @@ def _statement() -> Select[Any]:
     at = bindparam("at", type_=RiskDecision.requested_at.type)
     t0 = bindparam("t0", type_=RiskDecision.requested_at.type)
     not_blocked = and_(
-        RiskDecision.decision != "block",
+        RiskDecision.decision.not_in(NOT_SENT),
         or_(RiskDecision.review_status.is_(None), RiskDecision.review_status != "rejected"),
     )
     recent = and_(RiskDecision.user_id == u, RiskDecision.requested_at >= t0, RiskDecision.requested_at <= at)

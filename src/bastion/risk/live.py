@@ -24,7 +24,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, func, or_, select
 
 from bastion.risk.events import WithdrawalRequest, utc
-from bastion.risk.features import DAY, NEVER_HOURS
+from bastion.risk.features import DAY, NEVER_HOURS, NOT_SENT
 from bastion.risk.models import RiskAddress, RiskDecision, RiskDevice, RiskLogin, RiskSnooze, RiskUserState
 from bastion.risk.runtime import Lists, normalize_address
 
@@ -300,7 +300,7 @@ class LiveState:
         for d in u.decisions.values():
             if t0 <= d.at <= at:
                 count += 1
-                if d.decision != "block" and d.review != "rejected":
+                if d.decision not in NOT_SENT and d.review != "rejected":
                     prior += d.usd
         first_use = u.used.get(addr)
         travel = 0.0

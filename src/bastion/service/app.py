@@ -133,6 +133,10 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
 
     for router in all_routers():
         app.include_router(router)
+    from bastion.service.routers.travel_rule import gate_of
+
+    # Other domains' reasons to hold a withdrawal, consulted by the risk hot path (`HotPath.hold_checks`).
+    app.state.withdrawal_hold_checks = [gate_of(app)]
     app.fast_routes = {}
     app.boundary = Boundary(
         app._dispatch, max_body_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth

@@ -19,6 +19,7 @@ ROUTER_MODULES: list[str] = [
     "bastion.service.routers.por_user",
     "bastion.service.routers.protection_fund",
     "bastion.service.routers.beginner",
+    "bastion.service.routers.travel_rule",
 ]
 
 

@@ -108,6 +108,7 @@ def _hot_path_of(app: Any) -> HotPath:
             if hp is None:
                 app_state = app.state
                 hp = HotPath(app_state.engine, app_state.sessionmaker, rt)
+                hp.hold_checks = list(getattr(app_state, "withdrawal_hold_checks", []))
                 app_state.risk_hot_path = hp
                 hooks = getattr(app_state, "shutdown_hooks", None)
                 if hooks is not None:
