@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bastion.diligence.metrics import DiligenceMonth
 from bastion.funds.metrics import FundMonth
 from bastion.keys.metrics import KeysMonthly
 from bastion.periods import month_bounds
@@ -275,6 +276,7 @@ class DbFigures:
     cooling_off: CoolingOffMonth
     deposits: DepositsMonth
     fund_series: list[PoolSeries] = field(default_factory=list)
+    diligence: DiligenceMonth | None = None
 
     @property
     def empty(self) -> bool:
@@ -287,6 +289,7 @@ class DbFigures:
             or self.funds_activity
             or self.cooling_off.activations
             or self.deposits.cases
+            or (self.diligence is not None and self.diligence.opened)
         )
 
     @property
@@ -334,6 +337,7 @@ def _fund_series(session: Session, start: datetime, end: datetime) -> list[PoolS
 
 
 def db_figures(factory: sessionmaker[Session], start: datetime, end: datetime) -> DbFigures:
+    from bastion.diligence import metrics as diligence_metrics
     from bastion.funds import metrics as funds_metrics
     from bastion.keys import metrics as keys_metrics
     from bastion.protection import cooling_off, deposits
@@ -348,6 +352,7 @@ def db_figures(factory: sessionmaker[Session], start: datetime, end: datetime) -
             funds=funds_metrics.monthly(s, start, end),
             cooling_off=cooling_off.monthly(s, start, end),
             deposits=deposits.monthly(s, start, end),
+            diligence=diligence_metrics.monthly(s, start, end),
             fund_series=_fund_series(s, start, end),
         )
 
@@ -486,6 +491,19 @@ def _opt(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+def _diligence_figures(d: DiligenceMonth | None) -> dict[str, Any]:
+    if d is None:
+        return {}
+    return {
+        "due_diligence_opened": d.opened,
+        "due_diligence_opened_by_reason": d.opened_by_reason,
+        "due_diligence_answered": d.answered,
+        "due_diligence_approved": d.approved,
+        "due_diligence_rejected": d.rejected,
+        "due_diligence_overdue": d.overdue,
+    }
+
+
 def figures_json(r: MonthlyReport) -> dict[str, Any]:
     """The report's figures, machine-readable (report.json beside report.html)."""
 
@@ -541,6 +559,7 @@ def figures_json(r: MonthlyReport) -> dict[str, Any]:
             "mistaken_deposits_automatic": f.deposits.automatic_returned,
             "mistaken_deposits_automatic_usd": str(f.deposits.automatic_value_usd),
             "mistaken_deposits_unrecoverable": f.deposits.unrecoverable,
+            **_diligence_figures(f.diligence),
         }
 
     fund: dict[str, Any] | None = None

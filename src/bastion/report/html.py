@@ -315,6 +315,12 @@ def context(r: MonthlyReport) -> dict[str, Any]:
             "unlisted_token": "Token not listed",
             "missing_memo": "Memo missing",
         },
+        "dd_reasons": {
+            "deposits_30d": "Deposits over the 30-day threshold",
+            "risk_score": "High withdrawal risk score",
+            "jurisdiction": "High-risk jurisdiction",
+            "operator": "Compliance officer's request",
+        },
         "no_data": NO_DATA,
         # the user protection fund, both funds' disclosures and beginner protection: its own template
         "protection_section": Markup(protection.render(r.protection) if r.protection is not None else ""),

@@ -11,6 +11,7 @@ from sqlalchemy import Select, String, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from bastion.risk.events import WithdrawalRequest, utc
+from bastion.risk.locks import WithdrawalLock, withdrawal_lock
 from bastion.risk.models import RiskAddress, RiskDecision, RiskDevice, RiskLogin, RiskSnooze, RiskUserState
 from bastion.risk.runtime import Lists, normalize_address
 
@@ -107,3 +108,27 @@ def compute(session: Session, req: WithdrawalRequest, at: datetime, lists: Lists
     if row["snoozes"]:
         snoozed = set(session.scalars(select(RiskSnooze.rule_id).where(RiskSnooze.user_id == u, RiskSnooze.until > at)))
     return f, snoozed
+
+
+def lock(session: Session, req: WithdrawalRequest, at: datetime) -> WithdrawalLock | None:
+    """As `LiveState.lock`, from the database."""
+    return lock_for(session, req.user_id, req.address, at)
+
+
+def lock_for(session: Session, user_id: str, address: str, at: datetime) -> WithdrawalLock | None:
+    """The hard lock a withdrawal of `user_id` to `address` at `at` is under (`locks.py`), from the database."""
+    st = session.get(RiskUserState, user_id)
+    if st is None:
+        return None
+    added = None
+    if st.allowlist_enabled:
+        row = session.get(RiskAddress, (user_id, normalize_address(address)))
+        added = utc(row.added_at) if row is not None and row.removed_at is None else None
+    return withdrawal_lock(
+        at=at,
+        frozen=st.frozen_at is not None,
+        credential_at=utc(st.last_credential_change_at) if st.last_credential_change_at else None,
+        credential_kind=st.last_credential_change_kind,
+        allowlist=bool(st.allowlist_enabled),
+        address_added_at=added,
+    )

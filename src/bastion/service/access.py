@@ -1,6 +1,7 @@
 """Who may call each route: every route declares exactly one kind of caller, as a FastAPI dependency.
 
-- `Public`: anyone (the proof-of-reserves page and its files, public fund/ADL figures, health).
+- `Public`: anyone (the proof-of-reserves page and its files, public fund/ADL figures, the official-channel
+  check, health).
 - `CurrentUser` / `TradingUser` (user): acts for one end user, whose uid comes only from the credential: a
   session JWT from the exchange's login service, or the user's own OKX-v5-signed API key (read permission
   for `CurrentUser`, trade for `TradingUser`). `OwnPathUser` guards `/v1/users/{user_id}/...` user routes:
@@ -34,7 +35,13 @@ from starlette.concurrency import run_in_threadpool
 
 from bastion.access.gate import Credential, CredentialGate
 from bastion.access.scopes import OPERATOR_SCOPES, SERVICE_SCOPES, allows
-from bastion.access.sessions import SessionRejected, SessionVerifier, dev_key, load_verification_keys
+from bastion.access.sessions import (
+    SessionRejected,
+    SessionVerifier,
+    UserSession,
+    dev_key,
+    load_verification_keys,
+)
 from bastion.keys.auth import Caller
 from bastion.keys.policy import Permission
 from bastion.settings import Settings
@@ -217,6 +224,15 @@ def acting_credential(request: Request, named: str = "", limit: int = 128) -> st
     return who[:limit]
 
 
+def _session_refused(app: Any, s: UserSession) -> str | None:
+    """A signed, unexpired session the account security center ended (device removed, account frozen): one
+    database round trip of two primary-key look-ups, so a removal takes effect at once on every worker."""
+    from bastion.account.devices import session_refused
+
+    with app.state.sessionmaker() as db:
+        return session_refused(db, s.uid, s.sid, s.issued_at)
+
+
 async def _public() -> None:
     return None
 
@@ -256,6 +272,9 @@ def _user(need: Permission | None) -> Callable[[Request], Coroutine[Any, Any, Us
             s = session_verifier(request.app).verify(token)
         except SessionRejected as exc:
             raise AccessDenied(401, str(exc)) from None
+        refused = await run_in_threadpool(_session_refused, request.app, s)
+        if refused is not None:
+            raise AccessDenied(401, refused)
         return UserCaller(s.uid, s.sid, "session")
 
     return check

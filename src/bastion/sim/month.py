@@ -19,7 +19,10 @@
   (`sim.beginners`): accounts, questionnaires (as the user, signed), first orders through the precheck,
   first trades and their margin events;
 - the user protection fund (`sim.protection_fund`): contributions, a transfer, one hack with its affected
-  users paid (the payout sent twice) and the incident closed.
+  users paid (the payout sent twice) and the incident closed;
+- due diligence (`sim.diligence`): the month's triggers as a new version, the feeds' deposits, risk scores and
+  jurisdictions, the users' answers and documents (as the user), the officers' decisions; the diligence clock
+  follows the simulated time.
 
 What was generated (attacks, values, counts) and what the service was seen to do is written to
 `out_dir/ground-truth.json`; the report's figures are checked against it in tests.
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
     from bastion.sim.credentials import SimCredentials
 
 from bastion.periods import month_bounds
+from bastion.sim.diligence import DiligenceTruth
 from bastion.sim.protection_fund import FundTruth
 
 TRUTH_FILE = "ground-truth.json"
@@ -174,6 +178,7 @@ class MonthGroundTruth:
     protection: ProtectionTruth = field(default_factory=ProtectionTruth)
     beginners: BeginnersTruth = field(default_factory=BeginnersTruth)
     protection_fund: FundTruth = field(default_factory=FundTruth)
+    diligence: DiligenceTruth = field(default_factory=DiligenceTruth)
     seconds: dict[str, float] = field(default_factory=dict)
     format: str = FORMAT
 
@@ -194,7 +199,7 @@ class MonthGroundTruth:
             **{
                 k: v
                 for k, v in raw.items()
-                if k not in ("risk", "keys", "funds", "protection", "beginners", "protection_fund")
+                if k not in ("risk", "keys", "funds", "protection", "beginners", "protection_fund", "diligence")
             },
             risk=RiskTruth(**raw["risk"]),
             keys=KeysTruth(**raw["keys"]),
@@ -205,6 +210,7 @@ class MonthGroundTruth:
             protection=ProtectionTruth(**raw["protection"]),
             beginners=BeginnersTruth(**raw.get("beginners", {})),
             protection_fund=FundTruth(**raw.get("protection_fund", {})),
+            diligence=DiligenceTruth(**raw.get("diligence", {})),
         )
 
 
@@ -705,6 +711,28 @@ def _run_protection_fund(
         setattr(truth, k, v)
 
 
+def _run_diligence(
+    app: Any, client: Any, truth: DiligenceTruth, month: str, start: datetime, days: int, users: int, seed: int,
+    step: Step, creds: SimCredentials,
+) -> None:  # fmt: skip
+    from bastion.service.routers.diligence import set_diligence_clock
+    from bastion.sim import diligence
+
+    plan = diligence.simulate(seed=seed, users=users, start=start, days=days, prefix=f"{month}:")
+    clock = [start]
+
+    def set_time(at: datetime) -> None:
+        clock[0] = at
+
+    set_diligence_clock(app, lambda: clock[0])
+    try:
+        diligence.send(client, plan, set_time, creds.user, progress=lambda i, n: step("due diligence", i, n))
+    finally:
+        set_diligence_clock(app, None)
+    for k, v in vars(plan.truth).items():
+        setattr(truth, k, v)
+
+
 # ------------------------------------------------------------------------------------------------- main
 def simulate_month(
     out_dir: Path | str,
@@ -790,6 +818,11 @@ def simulate_month(
             t0 = time.perf_counter()
             _run_protection_fund(app, client, truth.protection_fund, month, start, days, _seed(seed, month, 6))
             truth.seconds["protection_fund"] = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter()
+            _run_diligence(
+                app, client, truth.diligence, month, start, days, users, _seed(seed, month, 7), step, creds
+            )
+            truth.seconds["diligence"] = round(time.perf_counter() - t0, 2)
     finally:
         creds.revoke(app.state.sessionmaker)
     app.state.engine.dispose()
