@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
@@ -86,10 +86,11 @@ class HoldOut(BaseModel):
     what another domain's check still needs (`missing`, e.g. the Travel Rule's ownership_proof)."""
 
     reason: str
-    over_usd: str | None = None
-    missing: list[str] = []
-    rule: str | None = None
-    counterparty: str | None = None
+    # Each kind of hold shows only its own fields (an account hold its limit, a check what is missing).
+    over_usd: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    missing: list[str] | None = Field(default=None, exclude_if=lambda v: v is None)
+    rule: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    counterparty: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class DecisionOut(BaseModel):

@@ -21,7 +21,9 @@ class TravelRuleSettings(BaseSettings):
     # A syntactically valid placeholder (ISO 17442 check digits); production sets the exchange's own.
     lei: str = "5299000J2N45DDNE4Y28"
     name: str = "Bastion Exchange"
-    jurisdiction: str = "EU"
+    # INTL matches only the rules for every jurisdiction (`*`, the FATF default); an EU exchange sets EU, which
+    # adds the TFR's rules (every VASP transfer, self-hosted wallets above EUR 1,000).
+    jurisdiction: str = Field(default="INTL", pattern=r"^[A-Z]{2,8}$")
     endpoint: str = "http://127.0.0.1:8000"
     signing_key_file: Path | None = None
     # A held deposit is returned to its sender after this many days without what the rule needs.
