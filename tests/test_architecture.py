@@ -33,11 +33,11 @@ ALLOWED: dict[str, set[str]] = {
     "travel_rule": {"db", "errors", "bounds", "por", "notify"},
     "stepup": {"db", "errors", "bounds", "risk", "protection"},  # confirms a risk decision with a second factor
     "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "diligence", "periods",
-               "errors"},
+               "errors", "account", "notify"},
     "service": {"db", "errors", "bounds", "settings", "access", "account", "funds", "keys", "notify", "por",
                 "protection", "protection_fund", "risk", "stepup", "diligence", "travel_rule"},
     "sim": {"db", "errors", "bounds", "settings", "periods", "access", "funds", "keys", "por", "protection",
-            "protection_fund", "risk", "diligence", "service"},  # a client of the service: starts it, talks HTTP
+            "protection_fund", "risk", "diligence", "service", "notify"},  # a client of the service, over HTTP
     "cli": {"*"},  # the command line sits on top of everything
 }
 

@@ -61,6 +61,10 @@ PUBLIC = {
     # is this website / email sender / phone / social handle an official channel? (answers only yes/no and the
     # normalised value, never the raw input; the registry itself is operator-only)
     ("GET", "/v1/public/verify"),
+    # the account security page: static files only; its data comes from the /v1/account/* user routes
+    ("GET", "/account"),
+    ("GET", "/account/"),
+    ("GET", "/account/static/{name}"),
     # a third-party app's server redeeming a code: its client secret (in the body) is the credential
     ("POST", "/v1/fast-api/token"),
     # another exchange's Travel Rule message: its JWS signature by the key in our VASP directory is the credential

@@ -383,3 +383,38 @@ def test_database_path_decides_the_same(session_factory: Any) -> None:
         req2 = WithdrawalRequest.model_validate({**base, "event_id": "db-2", "at": T0.isoformat()})
         assert engine.evaluate(s, RiskRuntime(cache_seconds=0), req2).decision == "review"  # no look-up given
         s.commit()
+
+
+def test_a_lock_after_the_request_stops_the_step_up(
+    svc: httpx.Client, users: dict[str, User], clock: Clock, settings: Any
+) -> None:
+    """A lock that began while the withdrawal waited wins over its second factor: a password changed after the
+    request blocks it; a frozen account's sessions cannot even try."""
+    grace = users["grace"]
+    settle(svc, "grace")
+    totp = enroll_totp(grace, clock)
+    clock.now = T0
+    assert withdraw(svc, "grace", 1500, "wd-g1")["decision"] == "step_up"
+    change = {"event_id": "ev-grace-pw", "user_id": "grace", "at": (T0 + timedelta(seconds=20)).isoformat()}
+    assert svc.post("/v1/events/credential-changes", json={**change, "kind": "password"}).status_code == 200
+    clock.now = T0 + timedelta(seconds=30)
+    r = grace.step_up("wd-g1", method="totp", code=totp.at(clock.now))
+    assert r.status_code == 200 and r.json()["decision"] == "block", r.text
+    d = withdraw(svc, "grace", 1500, "wd-g1")
+    assert d["decision"] == "block" and d["reason"] == "withdrawal_lock" and d["lock_cause"] == "password", d
+
+    heidi = users["heidi"]
+    settle(svc, "heidi")
+    clock.now = T0 - timedelta(days=3)
+    totp = enroll_totp(heidi, clock)
+    clock.now = T0
+    assert withdraw(svc, "heidi", 1500, "wd-h1")["decision"] == "step_up"
+    r = svc.post("/v1/account/ops/freeze", json={"user_id": "heidi", "reason": "confirmed takeover"})
+    assert r.status_code == 200, r.text
+    # Her sessions ended with the freeze; a fresh one (as the login service would refuse to issue) is refused
+    # too, and the withdrawal stays unconfirmed.
+    assert heidi.step_up("wd-h1", method="totp", code=totp.at(T0)).status_code == 401
+    fresh = User(str(svc.base_url).rstrip("/"), settings, "heidi")
+    assert fresh.step_up("wd-h1", method="totp", code=totp.at(T0)).status_code == 401
+    fresh.http.close()
+    assert withdraw(svc, "heidi", 1500, "wd-h1")["decision"] == "step_up"

@@ -26,6 +26,8 @@ from bastion.periods import month_bounds
 from bastion.por.reserves.report import RESERVES_FILE, RESERVES_FORMAT, ReserveReport
 from bastion.protection.cooling_off import CoolingOffMonth
 from bastion.protection.deposits import DepositsMonth
+from bastion.report.account_security import AccountSecurityMonth
+from bastion.report.account_security import to_json as account_security_json
 from bastion.report.protection import ProtectionSection
 from bastion.report.protection import to_json as protection_json
 from bastion.risk.metrics import RiskMetrics
@@ -373,6 +375,8 @@ class MonthlyReport:
     signer_public_key: str | None = None
     # The user protection fund, both funds' disclosures and beginner protection (bastion.report.protection).
     protection: ProtectionSection | None = None
+    # The account security center: freezes, devices removed, alerts, checklist adoption.
+    account_security: AccountSecurityMonth | None = None
 
     @property
     def prices(self) -> dict[str, Decimal]:
@@ -469,10 +473,11 @@ def gather(
         number = (n, words)
         previous_round = previous_round or before
     fund = load_fund_security(round_dir, reserves, previous_round, number) if round_dir is not None else None
-    from bastion.report import protection
+    from bastion.report import account_security, protection
 
     with factory() as s:
         section = protection.gather(s, start, end)
+        account_section = account_security.gather(s, start, end)
     return MonthlyReport(
         month=month,
         exchange=fund.report.exchange if fund else "",
@@ -484,6 +489,7 @@ def gather(
         public_url=public_url,
         signer_public_key=signer_public_key,
         protection=section,
+        account_security=account_section,
     )
 
 
@@ -630,4 +636,5 @@ def figures_json(r: MonthlyReport) -> dict[str, Any]:
         "previous_month": r.previous_month,
         "previous": None if r.previous is None else db(r.previous),
         **({} if r.protection is None else protection_json(r.protection)),
+        **({} if r.account_security is None else account_security_json(r.account_security)),
     }

@@ -22,7 +22,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.access import credentials, sessions
 
-SERVICE_SCOPES = ["risk:write", "events:write", "funds:write", "orders:precheck", "deposits:write", "compliance:write"]
+SERVICE_SCOPES = [
+    "risk:write",
+    "events:write",
+    "funds:write",
+    "orders:precheck",
+    "deposits:write",
+    "compliance:write",
+    "account:write",
+    "notify:write",
+]
 OPERATOR_SCOPES = [
     "risk:review",
     "risk:admin",
