@@ -25,6 +25,7 @@ def test_logins_record_devices_and_a_new_device_alerts(account: Account) -> None
     again = a.login("alice", "s-phone-2", "fp-phone")  # the same device, a new session: not new
     assert again.json()["new_device"] is False and again.json()["device_id"] == phone["device_id"]
     assert a.login("alice", "s-phone-2", "fp-phone").json() == again.json()  # a retry of the same login
+    assert a.login("alice", "s-phone-2", "fp-other").status_code == 409  # one session, one device
     laptop = a.login("alice", "s-laptop-1", "fp-laptop").json()
     assert a.outbox("alice") == ["new_device", "new_device"]  # phone and laptop, not the repeat
 

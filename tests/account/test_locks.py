@@ -131,3 +131,32 @@ def _enroll_totp(a: Account, uid: str) -> str:
         assert totp.confirm(s, key, uid, pyotp.TOTP(enrolled.secret).at(a.clock.now), a.clock.now) is totp.Check.ok
         s.commit()
     return enrolled.secret
+
+
+def test_a_lock_that_starts_while_a_step_up_waits_wins_over_the_second_factor(account: Account) -> None:
+    """A thief starts a withdrawal that waits for the second factor, then changes the password: passing the
+    step-up must not release it during the 24-hour lock."""
+    from bastion.risk.rules import DEFAULT_SCENARIO
+
+    a = account
+    rule = {"id": "big_step_up", "score": 0, "step_up": True, "when": {"feature": "amount_usd", "op": ">=",
+                                                                      "value": 1000}}  # fmt: skip
+    definition = {**DEFAULT_SCENARIO, "rules": [*DEFAULT_SCENARIO["rules"], rule]}
+    from auth_support import OPERATOR
+
+    r = a.c.post("/v1/risk/rulesets", json={"definition": definition, "created_by": "t", "activate": True},
+                 headers=OPERATOR)  # fmt: skip
+    assert r.status_code == 201, r.text
+    a.clock.now = T0
+    seed = pyotp.TOTP(_enroll_totp(a, "alice"))
+    a.clock.now = T0 + timedelta(minutes=1)
+    d = a.withdraw("alice", a.clock.now, amount="1500", amount_usd="1500")
+    assert d["decision"] == "step_up", d
+    _change(a, "alice", "password", a.clock.now + SECOND, "cc-thief")
+    a.clock.now += timedelta(seconds=30)
+    r = a.c.post(f"/v1/withdrawals/{d['event_id']}/step-up", json={"method": "totp", "code": seed.at(a.clock.now)},
+                 headers=a.as_user("alice", "s-a"))  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["decision"] == "block" and r.json()["exchange_state"] == "cancelled", r.text
+    stored = a.c.get(f"/v1/risk/decisions/{d['decision_id']}", headers=OPERATOR).json()
+    assert (stored["decision"], stored["reason"], stored["lock_cause"]) == ("block", "withdrawal_lock", "password")

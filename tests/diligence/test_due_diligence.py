@@ -206,6 +206,12 @@ def test_triggers_are_idempotent_versioned_data_and_the_queue_has_deadlines(svc:
         # a rejected request keeps the user's larger withdrawals held
         settled(op, "frank")
         assert withdraw(op, "frank", 5000, T0 + timedelta(days=11))["decision"] == "hold"
+        # a new hold limit applies to users already held
+        limit = {**new, "hold_over_usd": "8000"}
+        r = op.post("/v1/compliance/due-diligence/rules", json={"definition": limit, "activate": True})
+        assert r.status_code == 201, r.text
+        assert withdraw(op, "frank", 5000, T0 + timedelta(days=11))["decision"] == "allow"
+        assert withdraw(op, "frank", 9000, T0 + timedelta(days=11))["holds"][0]["over_usd"] == "8000"
         # the feed's credential cannot review, the officer's cannot feed
         assert off.post("/v1/compliance/signals", json=[{"type": "risk_score", "user_id": "x", "score": 1,
                                                          "at": T0.isoformat()}]).status_code == 403  # fmt: skip
@@ -377,3 +383,47 @@ def test_the_database_path_holds_too_and_a_hold_wins_over_a_step_up(session_fact
         passed = engine.step_up_passed(s, row, "totp", T0 + timedelta(minutes=1))
         s.commit()
     assert passed.decision == "hold" and [h.reason for h in passed.holds] == ["due_diligence"]
+
+
+def test_cli_rules_request_and_queue(db_url: str, tmp_path: Any) -> None:
+    from bastion.cli import app as cli
+
+    run = CliRunner().invoke
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"answer_days": 0}')
+    r = run(cli, ["compliance", "rules", "load", str(bad), "--by", "ann", "--database-url", db_url])
+    assert r.exit_code == 2 and "definition.answer_days" in r.output and "Traceback" not in r.output
+    good = tmp_path / "good.json"
+    good.write_text('{"answer_days": 3, "hold_over_usd": "500"}')
+    r = run(cli, ["compliance", "rules", "load", str(good), "--by", "ann", "--activate", "--database-url", db_url])
+    assert r.exit_code == 0 and "version 1 (active)" in r.output, r.output
+    assert '"answer_days": 3' in run(cli, ["compliance", "rules", "show", "--database-url", db_url]).output
+    r = run(cli, ["compliance", "request", "gus", "--by", "ann", "--note", "tip-off", "--database-url", db_url])
+    assert r.exit_code == 0 and "opened: request" in r.output, r.output
+    again = run(cli, ["compliance", "request", "gus", "--by", "ann", "--database-url", db_url])
+    assert "already open" in again.output
+    assert "gus" in run(cli, ["compliance", "queue", "--state", "open", "--database-url", db_url]).output
+    r = run(cli, ["compliance", "queue", "--state", "lost", "--database-url", db_url])
+    assert r.exit_code == 2 and "--state" in r.output
+    r = run(cli, ["compliance", "request", "bad\nid", "--by", "ann", "--database-url", db_url])
+    assert r.exit_code == 2 and "user_id" in r.output and "Traceback" not in r.output
+
+
+def test_concurrent_triggers_open_one_request(svc: Svc) -> None:
+    """The feeds may report the same user at once from several machines: one request, one hold, one alert."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bastion.notify.models import OutboxRow
+    from bastion.risk.models import RiskAccountHold
+
+    def send(i: int) -> dict[str, Any]:
+        with svc.client(OPERATOR) as c:
+            return signal(c, type="risk_score", user_id="racer", score=90 + i)
+
+    with ThreadPoolExecutor(8) as pool:
+        outs = list(pool.map(send, range(8)))
+    assert len({o["request_id"] for o in outs}) == 1 and sum(o["created"] for o in outs) == 1
+    with svc.app.state.sessionmaker() as s:
+        assert len(s.scalars(select(DiligenceRequest)).all()) == 1
+        assert len(s.scalars(select(RiskAccountHold)).all()) == 1
+        assert len({a.dedupe_key for a in s.scalars(select(OutboxRow))}) == 1

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from annotated_types import MaxLen
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress
-from sqlalchemy import Select, String, bindparam, func, select, update
+from sqlalchemy import Connection, Select, String, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from bastion.account import audit
@@ -90,6 +90,8 @@ def record_login(session: Session, ev: LoginIn, now: datetime) -> LoginOut:
             raise ConflictError("sid names a session that was ended; the login service must issue a new sid")
         device = session.get(AccountDevice, known.device_id)
         assert device is not None
+        if device.fingerprint != ev.device_fingerprint:
+            raise ConflictError("sid is already the session of another device")
         return LoginOut(user_id=ev.user_id, sid=ev.sid, device_id=device.id, new_device=False, frozen=frozen)
     device = session.scalars(
         select(AccountDevice)
@@ -265,11 +267,11 @@ def _refusal_statement() -> Select[Any]:
     )
 
 
-def session_refused(session: Session, uid: str, sid: str, issued_at: datetime | None) -> str | None:
+def session_refused(db: Session | Connection, uid: str, sid: str, issued_at: datetime | None) -> str | None:
     """Why a validly signed session token must still be refused, or None: its session was ended (device
     removed, account frozen), its sid is another user's, the account is frozen, or it was issued before the
     account's cut-off (a freeze ends even sessions the login service never reported)."""
-    row = session.execute(_refusal_statement(), {"sid": sid, "uid": uid}).one()
+    row = db.execute(_refusal_statement(), {"sid": sid, "uid": uid}).one()
     if row.ended is not None:
         return "session ended"
     if row.owner is not None and row.owner != uid:

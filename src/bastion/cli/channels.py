@@ -42,7 +42,7 @@ def add(
     value: str = typer.Argument(..., help="as users meet it; stored normalised"),
     note: str = typer.Option("", "--note", help="What it is for (shown to users who check it)."),
     database_url: str = UrlOpt,
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
     """Register an official channel."""
     from bastion.notify import channels
@@ -59,7 +59,7 @@ def add(
 def list_(
     kind: str = typer.Option(None, "--kind", help="Only this kind."),
     database_url: str = UrlOpt,
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
     """Every registered official channel."""
     from bastion.notify import channels

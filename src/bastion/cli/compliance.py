@@ -143,5 +143,9 @@ def rules_load(
         raise CliError(f"{file}: expected a JSON object")
     with _session(url, "write") as s:
         out = rules.create(s, definition, _actor(by), note or None, activate, datetime.now(UTC))
+        if out.active:
+            from bastion.diligence import requests as dd
+
+            dd.refresh_all_holds(s, datetime.now(UTC))  # the new hold limit applies to users held already
         s.commit()
     typer.echo(f"stored version {out.version}{' (active)' if out.active else ''}")

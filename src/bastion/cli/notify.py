@@ -55,7 +55,9 @@ def dispatch(
 
 
 @app.command("status")
-def status(database_url: str = UrlOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+def status(
+    database_url: str = UrlOpt, as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout.")
+) -> None:
     """Rows of the outbox by channel and status (pending, delivered, failed, skipped)."""
     from bastion.notify.dispatch import status_counts
 

@@ -88,6 +88,16 @@ def refresh_hold(session: Session, user_id: str, at: datetime) -> None:
         account_holds.lift(session, user_id, account_holds.DUE_DILIGENCE)
 
 
+def refresh_all_holds(session: Session, at: datetime) -> int:
+    """Every held user's limit to the active triggers' `hold_over_usd` (after a new version is activated)."""
+    users = session.scalars(select(DiligenceRequest.user_id).where(DiligenceRequest.status.in_(HOLDING)).distinct())
+    n = 0
+    for user_id in list(users):
+        refresh_hold(session, user_id, at)
+        n += 1
+    return n
+
+
 def open_request(
     session: Session, user_id: str, reason: dd_rules.Reason, detail: dict[str, Any], actor: str, at: datetime
 ) -> tuple[DiligenceRequest, bool]:

@@ -163,14 +163,17 @@ def post_rules(body: RuleSetIn, session: SessionDep, request: Request) -> dd_rul
     """A new version of the triggers, validated whole (errors name the field); optionally activated."""
     who = acting_credential(request, body.created_by, 128)
     out = dd_rules.create(session, body.definition, who, body.note, body.activate, _now(request))
+    if out.active:
+        dd.refresh_all_holds(session, _now(request))  # the new hold limit applies to users held already
     session.commit()
     return out
 
 
 @router.post("/v1/compliance/due-diligence/rules/{version}/activate", dependencies=[ComplianceAdmin])
-def post_activate_rules(version: PositiveInt32, session: SessionDep) -> dd_rules.RuleSetOut:
+def post_activate_rules(version: PositiveInt32, session: SessionDep, request: Request) -> dd_rules.RuleSetOut:
     """Make a stored version of the triggers the active one (requests opened from now on use it)."""
     out = dd_rules.activate_version(session, version)
+    dd.refresh_all_holds(session, _now(request))
     session.commit()
     return out
 
