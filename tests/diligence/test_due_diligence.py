@@ -407,3 +407,23 @@ def test_cli_rules_request_and_queue(db_url: str, tmp_path: Any) -> None:
     assert r.exit_code == 2 and "--state" in r.output
     r = run(cli, ["compliance", "request", "bad\nid", "--by", "ann", "--database-url", db_url])
     assert r.exit_code == 2 and "user_id" in r.output and "Traceback" not in r.output
+
+
+def test_concurrent_triggers_open_one_request(svc: Svc) -> None:
+    """The feeds may report the same user at once from several machines: one request, one hold, one alert."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bastion.notify.models import OutboxRow
+    from bastion.risk.models import RiskAccountHold
+
+    def send(i: int) -> dict[str, Any]:
+        with svc.client(OPERATOR) as c:
+            return signal(c, type="risk_score", user_id="racer", score=90 + i)
+
+    with ThreadPoolExecutor(8) as pool:
+        outs = list(pool.map(send, range(8)))
+    assert len({o["request_id"] for o in outs}) == 1 and sum(o["created"] for o in outs) == 1
+    with svc.app.state.sessionmaker() as s:
+        assert len(s.scalars(select(DiligenceRequest)).all()) == 1
+        assert len(s.scalars(select(RiskAccountHold)).all()) == 1
+        assert len({a.dedupe_key for a in s.scalars(select(OutboxRow))}) == 1
