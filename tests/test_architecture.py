@@ -30,7 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "diligence": {"db", "errors", "bounds", "risk", "notify"},  # account holds in risk; the user's alert
     "protection_fund": {"db", "errors", "bounds", "funds", "por"},
     # wallet ownership is checked with the reserves verifiers; alerts go through the outbox
-    "travel_rule": {"db", "errors", "bounds", "por", "notify"},
+    "travel_rule": {"db", "errors", "bounds", "periods", "por", "notify"},
     "stepup": {"db", "errors", "bounds", "risk", "protection"},  # confirms a risk decision with a second factor
     "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "diligence", "periods",
                "errors", "account", "notify"},

@@ -55,7 +55,7 @@ class Side:
         return self.app.state.sessionmaker()
 
 
-def make_settings(db_url: str, data_dir: Path, name: str, lei: str, port: int, **tr: Any) -> Settings:
+def make_settings(db_url: str, data_dir: Path, name: str, lei: str, port: int, cache_seconds: float = 0.0) -> Settings:
     return Settings(
         database_url=db_url,
         data_dir=data_dir,
@@ -63,7 +63,7 @@ def make_settings(db_url: str, data_dir: Path, name: str, lei: str, port: int, *
         operator_token=OPERATOR_TOKEN,  # type: ignore[arg-type]
         risk_cache_seconds=0.0,
         travel_rule=TravelRuleSettings(
-            lei=lei, name=name, jurisdiction="EU", endpoint=f"http://127.0.0.1:{port}", cache_seconds=0.0, **tr
+            lei=lei, name=name, jurisdiction="EU", endpoint=f"http://127.0.0.1:{port}", cache_seconds=cache_seconds
         ),
     )
 

@@ -183,6 +183,10 @@ def _inquiry(sender: Side, receiver: Side, **over: Any) -> protocol.Message:
     return protocol.Message.model_validate(fields | over)
 
 
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 def _post(to: Side, token: str) -> httpx.Response:
     # No bearer credential: the signature is the message's credential.
     return httpx.post(to.url + protocol.MESSAGES_PATH, json={"jws": token})
@@ -235,6 +239,16 @@ def test_counterparty_messages_are_refused_unless_signed_fresh_unique_and_consis
     assert _post(a, protocol.sign(me, answer)).status_code == 404
     # not a JWS at all
     assert _post(a, "hello").status_code == 422
+    # "alg": "none" with the payload unsigned is no signature at all
+    unsigned = _b64(json.dumps({"alg": "none", "kid": b.lei, "typ": "trp+jws"}).encode()) + "."
+    unsigned += _b64(_inquiry(b, a).model_dump_json(exclude_none=True).encode()) + "."
+    assert _post(a, unsigned).status_code == 401
+    # a counterparty still signing with the older "EdDSA" name for Ed25519 is understood
+    from joserfc import jws
+
+    header = {"alg": "EdDSA", "kid": b.lei, "typ": "trp+jws"}
+    legacy = jws.serialize_compact(header, _inquiry(b, a).model_dump_json(exclude_none=True), me.key, ["EdDSA"])
+    assert _post(a, legacy).status_code == 200
 
     with a.session() as s:
         stored = s.query(TravelRuleMessage).filter_by(direction="in", sender_lei=b.lei, kind="inquiry").count()

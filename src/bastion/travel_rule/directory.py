@@ -18,7 +18,10 @@ from stdnum.exceptions import ValidationError as StdnumError
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError
 from bastion.travel_rule.models import TravelRuleVasp, TravelRuleVaspAddress
 
-SIGNING_ALGS: dict[str, str] = {"OKP": "EdDSA", "EC": "ES256"}
+# The algorithm we sign with per key type: Ed25519 by its RFC 9864 name (joserfc deprecates the generic "EdDSA").
+SIGNING_ALGS: dict[str, str] = {"OKP": "Ed25519", "EC": "ES256"}
+# What we accept from counterparties: also "EdDSA", which TRP implementations still send for Ed25519 keys.
+ACCEPTED_ALGS: dict[str, list[str]] = {"OKP": ["Ed25519", "EdDSA"], "EC": ["ES256"]}
 
 
 def normalize_address(address: str) -> str:

@@ -28,7 +28,7 @@ from joserfc.jwk import ECKey, OKPKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bastion.errors import BastionError
-from bastion.travel_rule.directory import SIGNING_ALGS
+from bastion.travel_rule.directory import ACCEPTED_ALGS, SIGNING_ALGS
 from bastion.travel_rule.ivms101 import IdentityPayload
 
 MESSAGES_PATH = "/v1/travel-rule/messages"
@@ -162,8 +162,7 @@ def verify(token: str, jwk: dict[str, Any]) -> Message:
     """The message, if `token` is signed by the key `jwk` (any change to the payload breaks the signature)."""
     try:
         key = _import(jwk)
-        alg = SIGNING_ALGS[key.key_type]
-        obj = jws.deserialize_compact(token, key, algorithms=[alg])
+        obj = jws.deserialize_compact(token, key, algorithms=ACCEPTED_ALGS[key.key_type])
     except (JoseError, ValueError, TypeError, KeyError):
         raise MessageRefused(
             401, "bad signature: the message is not signed by the sender's key in our directory"

@@ -118,7 +118,8 @@ def parse_ruleset(definition: dict[str, Any]) -> RuleSet:
     except ValidationError as exc:
         e = exc.errors(include_url=False)[0]
         loc = e.get("loc", ())
-        row = next((x for x in loc if isinstance(x, int)), None)
+        index = next((x for x in loc if isinstance(x, int)), None)
+        row = None if index is None else index + 1  # rule 1 is the first, as a person counts
         name = ".".join(str(x) for x in loc if not isinstance(x, int)) or "definition"
         raise InvalidInputError(name, e.get("msg", "invalid"), row=row) from None
 

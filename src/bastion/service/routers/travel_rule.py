@@ -26,6 +26,7 @@ from bastion.service.access import (
 )
 from bastion.service.deps import SessionDep
 from bastion.travel_rule import flows, protocol
+from bastion.travel_rule.figures import TravelRuleFigures, month_figures
 from bastion.travel_rule.gate import TravelRuleGate
 from bastion.travel_rule.ivms101 import Originator
 from bastion.travel_rule.models import TravelRuleDeposit, TravelRuleTransfer
@@ -337,6 +338,13 @@ def _answer(transfer_id: str, ok: bool, body: AnswerIn, session: Session, reques
     session.commit()
     _deliver(request, session, ctx, out)
     return _tr(row)
+
+
+@router.get("/v1/compliance/travel-rule/figures", dependencies=[Compliance])
+def figures(session: SessionDep, month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]) -> TravelRuleFigures:
+    """The month's figures: messages sent and received, deposits held, released (by what) and returned, the
+    median hours from arrival to release."""
+    return month_figures(session, month)
 
 
 class SweepOut(BaseModel):
