@@ -407,3 +407,45 @@ def test_cli_rules_request_and_queue(db_url: str, tmp_path: Any) -> None:
     assert r.exit_code == 2 and "--state" in r.output
     r = run(cli, ["compliance", "request", "bad\nid", "--by", "ann", "--database-url", db_url])
     assert r.exit_code == 2 and "user_id" in r.output and "Traceback" not in r.output
+
+
+def test_concurrent_triggers_open_one_request(svc: Svc) -> None:
+    """The feeds may report the same user at once from several machines: one request, one hold, one alert."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bastion.notify.models import OutboxRow
+    from bastion.risk.models import RiskAccountHold
+
+    def send(i: int) -> dict[str, Any]:
+        with svc.client(OPERATOR) as c:
+            return signal(c, type="risk_score", user_id="racer", score=90 + i)
+
+    with ThreadPoolExecutor(8) as pool:
+        outs = list(pool.map(send, range(8)))
+    assert len({o["request_id"] for o in outs}) == 1 and sum(o["created"] for o in outs) == 1
+    with svc.app.state.sessionmaker() as s:
+        assert len(s.scalars(select(DiligenceRequest)).all()) == 1
+        assert len(s.scalars(select(RiskAccountHold)).all()) == 1
+        assert len({a.dedupe_key for a in s.scalars(select(OutboxRow))}) == 1
+
+
+def test_scan_opens_risk_score_requests_from_stored_decisions(svc: Svc) -> None:
+    """The risk-score trigger read from the risk engine's own decisions (`bastion compliance scan-risk`)."""
+    from bastion.cli import app as cli
+
+    with svc.client(OPERATOR) as op:
+        settled(op, "calm")
+        assert withdraw(op, "calm", 100)["score"] < 40
+        risky = withdraw(op, "fresh", 3000)  # a new device sending to a new address: 50 points
+        assert risky["score"] >= 40
+        r = op.post("/v1/compliance/due-diligence/rules", json={"definition": {"risk_score_at_least": 40},
+                                                                "activate": True})  # fmt: skip
+        assert r.status_code == 201
+    args = ["compliance", "scan-risk", "--by", "ann", "--since", (T0 - timedelta(days=1)).isoformat(),
+            "--until", (T0 + timedelta(days=1)).isoformat(), "--database-url", svc.db_url]  # fmt: skip
+    first, again = CliRunner().invoke(cli, args), CliRunner().invoke(cli, args)
+    assert first.exit_code == 0 and "1 users at or over the risk-score threshold; 1 requests opened" in first.output
+    assert "1 requests" not in again.output.split(";")[1] and "0 requests opened" in again.output
+    with svc.app.state.sessionmaker() as s:
+        opened = s.scalars(select(DiligenceRequest)).all()
+    assert [(r.user_id, r.reason, r.detail["score"]) for r in opened] == [("fresh", "risk_score", str(risky["score"]))]

@@ -175,3 +175,23 @@ def test_channels_cli(db_url: str) -> None:
     assert r.exit_code == 2 and "no official channel 999" in r.output
     r = runner.invoke(cli_app, ["notify", "status", "--database-url", db_url])
     assert r.exit_code == 0 and "the outbox is empty" in r.output
+
+
+def test_service_refuses_to_start_with_a_webhook_but_no_secret(settings: Any) -> None:
+    """The service's dispatcher is built at start: a webhook URL without its secret fails the start, naming it."""
+    import asyncio
+
+    from bastion.errors import InvalidInputError
+    from bastion.service.routers.notify import _lifespan
+
+    bad = NotifySettings(alert_webhook_url="https://notify.internal/x", notify_dispatch_interval_seconds=5)  # type: ignore[call-arg]
+    app = create_app(settings.model_copy(update={"notify": bad}))
+
+    async def start() -> None:
+        async with _lifespan(app):
+            pass
+
+    with pytest.raises(InvalidInputError) as exc:
+        asyncio.run(start())
+    assert exc.value.field == "alert_webhook_secret"
+    app.state.engine.dispose()

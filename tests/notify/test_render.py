@@ -14,6 +14,7 @@ SENT = {
     "account_unfrozen": {"at": "T", "locked_until": "2026-05-02T10:00:00+00:00"},
     "allowlist_added": {"address": "bc1qexample", "chain": "BTC", "usable_from": "U"},
     "allowlist_removed": {"address": "bc1qexample", "at": "T"},
+    "allowlist_mode_on": {"at": "T"},
     "allowlist_mode_off": {"at": "T", "locked_until": "L"},
     "credential_lock": {"credential": "password_changed", "locked_until": "L"},
     "travel_rule_hold": {"deposit_id": "7", "asset": "BTC", "amount": "2.5", "txid": "ab12", "deadline": "D"},

@@ -179,7 +179,7 @@ def test_aggregation_soundness_is_counted_by_the_same_function_and_reaches_the_g
 
 
 def test_verifier_gate_refuses_an_aggregation_proof_below_100_bits(honest: tuple) -> None:
-    salts, eq, dt, commits, proof = honest
+    _salts, eq, dt, commits, proof = honest
     air = AggregateAir(commits, *global_totals(eq, dt), STATEMENT)
     with pytest.raises(VerificationError, match="bits"):
         verify(air, proof, dataclasses.replace(PARAMS, allow_insecure=False))

@@ -202,7 +202,7 @@ def test_report_figures_equal_the_ground_truth(month: Month) -> None:
     assert f["mistaken_deposits_unrecoverable"] == pt.unrecoverable
     # Due diligence: requests opened (by trigger), answered, approved, rejected, overdue at the month's end
     dt = t.diligence
-    assert dt.opened > 0 and dt.answered > 0 and dt.approved > 0 and dt.overdue > 0
+    assert dt.opened > 0 and dt.answered > 0 and dt.approved > 0 and dt.rejected > 0 and dt.overdue > 0
     assert f["due_diligence_opened"] == dt.opened == sum(dt.opened_by_reason.values())
     assert f["due_diligence_opened_by_reason"] == dt.opened_by_reason
     assert (f["due_diligence_answered"], f["due_diligence_approved"], f["due_diligence_rejected"],

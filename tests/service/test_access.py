@@ -67,6 +67,9 @@ PUBLIC = {
     ("GET", "/account/static/{name}"),
     # a third-party app's server redeeming a code: its client secret (in the body) is the credential
     ("POST", "/v1/fast-api/token"),
+    # another exchange's Travel Rule message: its JWS signature by the key in our VASP directory is the credential
+    # (refusals: tests/travel_rule/test_exchange.py)
+    ("POST", "/v1/travel-rule/messages"),
 }
 
 
@@ -587,9 +590,67 @@ def _dd_documents(c: httpx.Client, w: World) -> None:
     assert c.get(f"/v1/account/due-diligence/{rid}", headers=w.user("alice")).json()["documents"] == []
 
 
+def _tr_deposit(c: httpx.Client, user: str) -> int:
+    body = {"deposit_id": f"walk-tr-{next(_n)}", "user_id": user, "chain": "ethereum", "asset": "USD",
+            "amount": "5000", "txid": f"walk-{next(_n)}", "to_address": "0x" + "11" * 20,
+            "from_address": "0x" + "22" * 20}  # fmt: skip
+    r = c.post("/v1/travel-rule/deposits", json=body, headers=OPERATOR)
+    assert r.status_code == 200 and r.json()["status"] == "held", r.text
+    return int(r.json()["id"])
+
+
+def _tr_my_deposits(c: httpx.Client, w: World) -> None:
+    _tr_deposit(c, "alice")
+    assert c.get("/v1/account/travel-rule/deposits", headers=w.user("bob")).json() == []
+    assert [d["user_id"] for d in c.get("/v1/account/travel-rule/deposits", headers=w.user("alice")).json()]
+
+
+_ORIGINATOR = {"originatorPersons": [{"naturalPerson": {"name": [{"nameIdentifier": [
+    {"primaryIdentifier": "Walker", "nameIdentifierType": "LEGL"}]}]}}]}  # fmt: skip
+
+
+def _tr_originator(c: httpx.Client, w: World) -> None:
+    dep = _tr_deposit(c, "alice")
+    path = "/v1/account/travel-rule/deposits/{}/originator"
+    _same_404(c.post(path.format(dep), json=_ORIGINATOR, headers=w.user("bob")),
+              c.post(path.format(987654), json=_ORIGINATOR, headers=w.user("bob")))  # fmt: skip
+    assert c.post(path.format(dep), json=_ORIGINATOR, headers=w.user("alice")).json()["status"] == "released"
+
+
+def _tr_wallets(c: httpx.Client, w: World) -> None:
+    """A challenge and a proof are the caller's own: bob's proof never proves alice's wallet."""
+    wallet = {"chain": "ethereum", "address": "0x" + "33" * 20}
+    alice = c.post("/v1/account/travel-rule/wallets/challenge", json=wallet, headers=w.user("alice")).json()
+    assert "alice" in alice["message"]
+    bob = c.post("/v1/account/travel-rule/wallets/proof", json=wallet | {"signature": "0x" + "00" * 65},
+                 headers=w.user("bob"))  # fmt: skip
+    assert bob.status_code == 422 and "challenge" in bob.text
+
+
+def _tr_transfer(c: httpx.Client, w: World) -> None:
+    # the transfer is the caller's: there is no field naming a user; an unknown destination is refused for anyone
+    body = {
+        "asset": "ETH",
+        "chain": "ethereum",
+        "amount": "1",
+        "address": "0x" + "44" * 20,
+        "originator": _ORIGINATOR,
+        "beneficiary": {"beneficiaryPersons": _ORIGINATOR["originatorPersons"]},
+    }
+    r = c.post("/v1/account/travel-rule/transfers", json=body | {"user_id": "alice"}, headers=w.user("bob"))
+    assert r.status_code == 422 and "user_id" in r.text
+    r = c.post("/v1/account/travel-rule/transfers", json=body, headers=w.user("bob"))
+    assert r.status_code == 422 and "no VASP" in r.text
+
+
 OTHER_USER: dict[tuple[str, str], Callable[[httpx.Client, World], None]] = {
     ("POST", "/v1/withdrawals/{event_id}/step-up/options"): _step_up_options,
     ("POST", "/v1/withdrawals/{event_id}/step-up"): _step_up,
+    ("GET", "/v1/account/travel-rule/deposits"): _tr_my_deposits,
+    ("POST", "/v1/account/travel-rule/deposits/{deposit_id}/originator"): _tr_originator,
+    ("POST", "/v1/account/travel-rule/wallets/challenge"): _tr_wallets,
+    ("POST", "/v1/account/travel-rule/wallets/proof"): _tr_wallets,
+    ("POST", "/v1/account/travel-rule/transfers"): _tr_transfer,
     ("POST", "/v1/cooling-off"): _cooling_off_post,
     ("GET", "/v1/cooling-off/{user_id}"): _cooling_off_get,
     ("POST", "/v1/deposits/mistaken/check"): _mistaken_check,

@@ -16,6 +16,8 @@ SERVICE_SCOPES: dict[str, str] = {
     "freezes on a confirmed takeover",
     "notify:write": "account service: users' contact addresses for alert emails (PUT /v1/notify/contacts/*)",
     "compliance:write": "compliance feeds: due-diligence signals (deposits, risk scores, jurisdictions)",
+    "travel_rule:write": "wallet service: observed deposits and sent withdrawals for the Travel Rule "
+    "(POST /v1/travel-rule/deposits, /v1/travel-rule/withdrawals/sent)",
 }
 # operator scopes: the back office
 OPERATOR_SCOPES: dict[str, str] = {
@@ -30,6 +32,7 @@ OPERATOR_SCOPES: dict[str, str] = {
     "account:admin": "account security back office: freezes, unfreeze cases (identity re-verification), account trail",
     "compliance:review": "compliance officers: the due-diligence queue, users' answers and documents, decisions",
     "compliance:admin": "compliance administrators: due-diligence triggers (versioned rule sets)",
+    "travel_rule:review": "compliance: Travel Rule held deposits, transfers, answers to counterparties' inquiries",
 }
 SCOPES: dict[str, str] = {
     **SERVICE_SCOPES,

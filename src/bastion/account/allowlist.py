@@ -121,7 +121,7 @@ def add(session: Session, user_id: str, body: AddressIn, at: datetime) -> Addres
         session,
         user_id,
         "allowlist_added",
-        {"address": address, "usable_from": (at + LOCK).isoformat(), **({"chain": body.chain} if body.chain else {})},
+        {"address": address, "usable_from": (at + LOCK).isoformat(), "chain": body.chain or ""},
         f"allowlist_added:{user_id}:{address}:{at.isoformat()}",
         at,
     )
@@ -173,7 +173,16 @@ def set_mode(session: Session, key: bytes, user_id: str, body: ModeIn, at: datet
         session, risk_events.AddressBookEvent(event_id=_event_id(), user_id=user_id, action=action, at=at)
     )
     audit.record(session, user_id, f"allowlist_mode_{'on' if body.allowlist_only else 'off'}", "user", at)
-    if not body.allowlist_only:
+    if body.allowlist_only:
+        audit.alert(
+            session,
+            user_id,
+            "allowlist_mode_on",
+            {"at": at.isoformat()},
+            f"allowlist_mode_on:{user_id}:{at.isoformat()}",
+            at,
+        )
+    else:
         audit.alert(
             session,
             user_id,

@@ -20,6 +20,7 @@ ALERT_KINDS = frozenset(
         "account_unfrozen",
         "allowlist_added",
         "allowlist_removed",
+        "allowlist_mode_on",
         "allowlist_mode_off",
         "credential_lock",
     }

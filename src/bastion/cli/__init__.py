@@ -26,6 +26,7 @@ from bastion.cli import (
     sim,
     stark,
     tokens,
+    travel_rule,
 )
 from bastion.cli import por_liabilities as por_liabilities  # registers prove, verify, user-proof, verify-user
 from bastion.cli.common import BastionGroup
@@ -72,6 +73,7 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(tokens.users_app, name="users")
 app.add_typer(notify.app, name="notify")
 app.add_typer(channels.app, name="channels")
+app.add_typer(travel_rule.app, name="travel-rule")
 serve.register(app)
 demo.register(app)
 

@@ -70,6 +70,27 @@ def purge(
     )
 
 
+@app.command("scan-risk")
+def scan_risk(
+    by: str = ByOpt,
+    since: str = typer.Option(..., "--since", help="From this time (ISO 8601)."),
+    until: str = typer.Option(None, "--until", help="To this time (ISO 8601; default: now)."),
+    url: str = UrlOpt,
+) -> None:
+    """Open `risk_score` requests from the stored withdrawal decisions: every user whose score reached the
+    active threshold in the window (idempotent: run it as often as you like)."""
+    from bastion.diligence import requests as dd
+
+    start, end = _when(since, "--since"), _when(until, "--until")
+    if end <= start:
+        raise CliError("--until: must be after --since")
+    with _session(url, "write") as s:
+        outs = dd.scan_risk_scores(s, start, end, _actor(by))
+        s.commit()
+    opened = sum(o.created for o in outs)
+    typer.echo(f"{len(outs)} users at or over the risk-score threshold; {opened} requests opened")
+
+
 @app.command("queue")
 def queue(
     state: str = typer.Option(None, "--state", help="open, answered, approved, rejected or overdue."),

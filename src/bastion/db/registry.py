@@ -23,6 +23,7 @@ MODEL_MODULES: list[str] = [
     "bastion.notify.models",
     "bastion.stepup.models",
     "bastion.diligence.models",
+    "bastion.travel_rule.models",
 ]
 
 

@@ -198,6 +198,27 @@ def ingest(session: Session, sig: Signal, actor: str) -> SignalOut:
     return SignalOut(user_id=sig.user_id, triggered=True, request_id=r.id, created=created)
 
 
+def scan_risk_scores(session: Session, since: datetime, until: datetime, actor: str) -> list[SignalOut]:
+    """The `risk_score` trigger from the risk engine's own stored decisions in [since, until): each user's
+    highest score there, as a signal (so no feed has to relay scores); idempotent like any signal."""
+    from bastion.risk.models import RiskDecision as D
+
+    _, t = dd_rules.active(session)
+    if t.risk_score_at_least is None:
+        return []
+    rows = session.execute(
+        select(D.user_id, func.max(D.score), func.max(D.requested_at))
+        .where(D.requested_at >= since, D.requested_at < until, D.score >= t.risk_score_at_least)
+        .group_by(D.user_id)
+        .order_by(D.user_id)
+    ).all()
+    out = []
+    for user_id, score, at in rows:
+        sig = RiskScoreSignal(type="risk_score", user_id=user_id, score=float(score), ref="risk_decisions", at=at)
+        out.append(ingest(session, sig, actor))
+    return out
+
+
 def _deposits_30d(session: Session, user_id: str, at: datetime) -> Decimal:
     rows = session.scalars(
         select(DiligenceDeposit.amount_usd).where(

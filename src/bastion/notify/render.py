@@ -64,6 +64,11 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Withdrawal address removed",
         "The address {{ d.address }} was removed from your withdrawal allowlist.",
     ),
+    "allowlist_mode_on": (
+        "Allowlist-only withdrawals switched on",
+        "Withdrawals can now go only to addresses in your allowlist, each from 24 hours after it was added.\n"
+        + _FREEZE_HINT,
+    ),
     "allowlist_mode_off": (
         "Allowlist-only withdrawals switched off",
         "Withdrawals are no longer limited to your allowlist. Withdrawals are locked until "

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
@@ -82,8 +82,15 @@ class StepUpOut(BaseModel):
 
 
 class HoldOut(BaseModel):
+    """Why a withdrawal is held and what would release it: an account hold's limit (`over_usd`, due diligence), or
+    what another domain's check still needs (`missing`, e.g. the Travel Rule's ownership_proof)."""
+
     reason: str
-    over_usd: str
+    # Each kind of hold shows only its own fields (an account hold its limit, a check what is missing).
+    over_usd: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    missing: list[str] | None = Field(default=None, exclude_if=lambda v: v is None)
+    rule: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    counterparty: str | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class DecisionOut(BaseModel):
@@ -230,10 +237,12 @@ def decide(
     model: ModelSnapshot,
     hold_limits: dict[str, Decimal] | None = None,
     lock: WithdrawalLock | None = None,
+    outside_holds: list[dict[str, Any]] | None = None,
 ) -> Decided:
     """Rules (with snoozes), the bounded learned score and the thresholds, then the account's holds: the
     decision, its stored row and its answer (`decision_id` 0 until stored). Pure: the database path and the
-    in-memory path share it."""
+    in-memory path share it. `outside_holds` are other domains' reasons to hold this withdrawal (the Travel Rule,
+    `HotPath.hold_checks`): like an account hold, any of them turns allow or review into `hold`."""
     results: list[RuleResult] = []
     step_up_rules: list[str] = []
     rules_score = 0.0
@@ -265,6 +274,7 @@ def decide(
     if lock is not None:
         decision = "block"  # a hard lock is not a score: never held for review, never allowed
     held = account_holds.applying(hold_limits, Decimal(req.amount_usd)) if hold_limits else []
+    held += outside_holds or []
     if held and decision != "block":
         decision = "hold"
     step_up: dict[str, Any] | None = None

@@ -241,6 +241,16 @@ async def _public() -> None:
 Public = Depends(_mark(_public, Rule("public")))
 
 
+async def _counterparty() -> None:
+    return None
+
+
+# A counterparty exchange's Travel Rule message: no bearer credential can exist (the sender is another company),
+# so the door is open like a public route, and the message authenticates itself: the route refuses anything that
+# is not a JWS signed by the key our directory holds for the sender's LEI, and replays (`bastion.travel_rule`).
+Counterparty = Depends(_mark(_counterparty, Rule("public", "JWS", "signed by a VASP in the directory")))
+
+
 def _user(need: Permission | None) -> Callable[[Request], Coroutine[Any, Any, UserCaller]]:
     """`need` None: a session only (account-security routes: an API key never changes 2FA or passkeys)."""
 
@@ -381,6 +391,8 @@ def _row(r: RouteAccess) -> str:
     if rule.kind == "user":
         shown = {"session only": "session", "": f"session, or API key with {need}"}
         need = shown.get(rule.note, f"API key with {need}")
+    if rule.kind == "public" and rule.need:  # a self-authenticating public route (a counterparty's JWS)
+        need = f"{need}: {rule.note}"
     methods = ", ".join(m for m in r.methods if m != "HEAD")
     return f"| {methods} | `{r.path}` | {rule.kind} | {need or '-'} | {r.summary.replace('|', '/')} |"
 

@@ -138,6 +138,10 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
 
     for router in all_routers():
         app.include_router(router)
+    from bastion.service.routers.travel_rule import gate_of
+
+    # Other domains' reasons to hold a withdrawal, consulted by the risk hot path (`HotPath.hold_checks`).
+    app.state.withdrawal_hold_checks = [gate_of(app)]
     app.fast_routes = {}
     from bastion.service.routers.diligence import uploads as diligence_uploads
 

@@ -222,6 +222,7 @@ def send(
                     raise RuntimeError(f"account sim: TOTP confirm refused for {u.uid}: {r}")
             if u.allowlist_only:
                 ok(client.post("/v1/account/allowlist/mode", json={"allowlist_only": True}, headers=me), "allowlist")
+                planned["allowlist_mode_on"] += 1
         elif kind == "phone":
             phones[u.uid] = login(u, at, "phone", "198.51.100.8", "DE")["device_id"]
         elif kind == "remove_phone":

@@ -55,6 +55,7 @@ def simulate(seed: int, users: int, start: datetime, days: int, prefix: str) -> 
     rng = random.Random(seed)
     end = start + timedelta(days=days)
     cases: list[_Case] = []
+    decided = 0
     n = max(8, users // 8)
     for i in range(n):
         user = f"{prefix}dd-{i}"
@@ -84,7 +85,9 @@ def simulate(seed: int, users: int, start: datetime, days: int, prefix: str) -> 
                 c.answer_at = at + timedelta(hours=rng.randint(2, 24 * 6))
                 if rng.random() < 0.8:
                     c.decide_at = c.answer_at + timedelta(hours=rng.randint(1, 72))
-                    c.action = "approve" if rng.random() < 0.75 else "reject"
+                    # every third decision a rejection, so even a small month has both outcomes
+                    c.action = "reject" if decided % 3 == 1 else "approve"
+                    decided += 1
         cases.append(c)
     truth = DiligenceTruth(signals=sum(len(c.signals) for c in cases))
     for c in cases:

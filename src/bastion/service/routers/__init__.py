@@ -24,6 +24,7 @@ ROUTER_MODULES: list[str] = [
     "bastion.service.routers.stepup",
     "bastion.service.routers.diligence",
     "bastion.service.routers.account_page",
+    "bastion.service.routers.travel_rule",
 ]
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from bastion.bounds import Identifier
 from bastion.notify import channels, contacts
-from bastion.notify.dispatch import from_settings, status_counts
+from bastion.notify.dispatch import Dispatcher, from_settings, status_counts
 from bastion.service.access import OperatorScope, Public, ServiceScope, acting_credential
 from bastion.service.deps import SessionDep, SettingsDep
 
@@ -28,9 +28,7 @@ log = logging.getLogger("bastion.notify")
 
 
 # ------------------------------------------------------------------------------------ background dispatch
-async def _dispatch_loop(app: FastAPI, interval: float) -> None:
-    settings = app.state.settings
-    dispatcher = from_settings(settings.notify, app.state.sessionmaker, settings.secret_key_bytes())
+async def _dispatch_loop(dispatcher: Dispatcher, interval: float) -> None:
     try:
         while True:
             try:
@@ -44,8 +42,13 @@ async def _dispatch_loop(app: FastAPI, interval: float) -> None:
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    interval = app.state.settings.notify.notify_dispatch_interval_seconds
-    task = asyncio.create_task(_dispatch_loop(app, interval)) if interval > 0 else None
+    settings = app.state.settings
+    interval = settings.notify.notify_dispatch_interval_seconds
+    task = None
+    if interval > 0:
+        # Built here, not in the task: a bad channel setting stops the service at start, in one line.
+        dispatcher = from_settings(settings.notify, app.state.sessionmaker, settings.secret_key_bytes())
+        task = asyncio.create_task(_dispatch_loop(dispatcher, interval))
     try:
         yield
     finally:

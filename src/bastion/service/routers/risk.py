@@ -111,6 +111,7 @@ def _hot_path_of(app: Any) -> HotPath:
                 app_state = app.state
                 # A step-up decision reads the user's enrolled factors (risk does not import them itself).
                 hp = HotPath(app_state.engine, app_state.sessionmaker, rt, step_up_methods=enrolled_methods)
+                hp.hold_checks = list(getattr(app_state, "withdrawal_hold_checks", []))
                 app_state.risk_hot_path = hp
                 hooks = getattr(app_state, "shutdown_hooks", None)
                 if hooks is not None:
