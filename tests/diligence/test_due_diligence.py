@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import itertools
 import struct
+import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,12 +17,15 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.exceptions import InvalidTag
+from pypdf import PdfWriter
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from auth_support import OPERATOR, bearer, named_credential, user_headers
+from bastion.diligence import documents as docs
 from bastion.diligence import requests as dd
 from bastion.diligence.models import DiligenceAnswer, DiligenceAudit, DiligenceDocument, DiligenceRequest
+from bastion.errors import InvalidInputError
 from bastion.service.app import create_app
 from bastion.service.routers.diligence import set_diligence_clock
 from bastion.service.testing import ServerThread
@@ -44,11 +48,38 @@ def png(extra: int = 0) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")
 
 
-PDF = (
-    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
-    b"% SECRET-PAYSLIP-MARKER salary 123456\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-)
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64 + b"\xff\xd9"
+def pdf(marker: str = "SECRETPAYSLIPMARKER salary 123456") -> bytes:
+    """A real one-page PDF written by pypdf; the marker sits in its metadata, in clear in the file."""
+    writer = PdfWriter()
+    writer.add_blank_page(width=72, height=72)
+    writer.add_metadata({"/Subject": marker})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def jpeg() -> bytes:
+    """A real baseline 1x1 grey JPEG (decodes to one pixel of 128): a quantisation table, the frame header,
+    a DC and an AC Huffman table of one 1-bit code each (DC difference 0, end of block), one scan."""
+
+    def segment(marker: int, body: bytes) -> bytes:
+        return bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body
+
+    one_code = b"\x01" + b"\x00" * 15 + b"\x00"  # 16 code-length counts (one code of length 1), its value 0
+    return (
+        b"\xff\xd8"
+        + segment(0xDB, b"\x00" + b"\x01" * 64)
+        + segment(0xC0, b"\x08" + struct.pack(">HH", 1, 1) + b"\x01" + b"\x01\x11\x00")
+        + segment(0xC4, b"\x00" + one_code)
+        + segment(0xC4, b"\x10" + one_code)
+        + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+        + b"\x3f"  # bits 0 (DC diff 0), 0 (EOB), padded with ones
+        + b"\xff\xd9"
+    )
+
+
+PDF = pdf()
+JPEG = jpeg()
 HTML = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>"
 ANSWERS = {
     "occupation": "Dentist at SECRET-CLINIC-MARKER",
@@ -242,6 +273,79 @@ def test_uploads_are_checked_by_content_and_size(svc: Svc) -> None:
         assert bad.status_code == 422 and field_of(bad) == "occupation"
 
 
+def _zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("x.html", "<script>alert(1)</script>")
+    return out.getvalue()
+
+
+def _pdf_without_pages() -> bytes:
+    out = io.BytesIO()
+    PdfWriter().write(out)
+    return out.getvalue()
+
+
+# Files that start like an allowed type and go on as something else (the review's polyglots first), and
+# damaged documents: every one is refused on its structure, not its first bytes.
+POLYGLOTS: dict[str, tuple[bytes, str]] = {  # name: (content, what the refusal says)
+    "pdf+html": (b"%PDF-1.4\n<html><script>alert(1)</script></html>", "no %%EOF"),
+    "pdf+zip": (b"%PDF-1.7\n" + _zip(), "no %%EOF"),
+    "png-signature+html": (b"\x89PNG\r\n\x1a\n<html>", "ends inside a chunk"),
+    "jpeg-3-bytes+MZ": (b"\xff\xd8\xffMZ\x90\x00", "EOI"),
+    "pdf+html+eof": (b"%PDF-1.4\n<html><script>alert(1)</script></html>\n%%EOF\n", "does not parse"),
+    "pdf-without-eof": (PDF.replace(b"%%EOF", b"%%EOX"), "no %%EOF"),
+    "pdf+1k-after-eof": (PDF + b"<html>" + b" " * 1024, "no %%EOF"),
+    "pdf-without-pages": (_pdf_without_pages(), "no pages"),
+    "pdf-unknown-version": (b"%PDF-9.9\n" + PDF[9:], "header"),
+    "png+html-after-iend": (png() + b"<html><script>alert(1)</script></html>", "after IEND"),
+    "png-bad-crc": (png()[:-1] + bytes([png()[-1] ^ 1]), "wrong CRC"),
+    "png-no-iend": (png()[:-12], "no IEND"),
+    "png-iend-only": (b"\x89PNG\r\n\x1a\n" + png()[-12:], "IHDR"),
+    "jpeg-no-eoi": (JPEG[:-2], "EOI"),
+    "jpeg+html-between-segments": (JPEG[:71] + b"<html><script>alert(1)</script></html>" + JPEG[71:], "not a marker"),
+    "jpeg-segment-past-end": (JPEG[:4] + b"\xff\xff" + JPEG[6:], "runs past"),
+    "jpeg-no-frame": (JPEG[:2] + JPEG[JPEG.index(b"\xff\xda") :], "frame header"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(POLYGLOTS))
+def test_media_type_checks_the_structure_not_the_first_bytes(name: str) -> None:
+    data, reason = POLYGLOTS[name]
+    with pytest.raises(InvalidInputError) as refused:
+        docs.media_type(data)
+    assert refused.value.field == "file" and "PDF, PNG or JPEG" in refused.value.message
+    assert reason in refused.value.message, refused.value.message
+
+
+def test_real_documents_pass_the_structure_checks() -> None:
+    assert docs.media_type(PDF) == "application/pdf"
+    assert docs.media_type(PDF + b"\r\n" + b"\x00" * 500) == "application/pdf"  # a little padding after %%EOF
+    assert docs.media_type(png()) == docs.media_type(png(100)) == "image/png"
+    assert docs.media_type(JPEG) == "image/jpeg"
+
+
+def test_polyglots_and_repeated_parts_are_refused_over_http_and_nothing_is_stored(svc: Svc) -> None:
+    with svc.client(OPERATOR) as op, svc.client(svc.user("alice")) as alice:
+        rid = signal(op, type="jurisdiction", user_id="alice", country="MM")["request_id"]
+        for name in ("pdf+html", "pdf+zip", "png-signature+html", "jpeg-3-bytes+MZ"):
+            r = upload(alice, rid, POLYGLOTS[name][0], "x.pdf")
+            assert r.status_code == 422 and field_of(r) == "file", (name, r.text)
+            assert "PDF, PNG or JPEG" in r.json()["message"], r.text
+        url = f"/v1/account/due-diligence/{rid}/documents"
+        two = alice.post(url, files=[("file", ("a.pdf", PDF)), ("file", ("b.png", png()))],
+                         data={"purpose": "source_of_funds"})  # fmt: skip
+        assert two.status_code == 422 and field_of(two) == "file", two.text
+        purposes = alice.post(url, files={"file": ("a.pdf", PDF)},
+                              data={"purpose": ["source_of_funds", "source_of_wealth"]})  # fmt: skip
+        assert purposes.status_code == 422 and field_of(purposes) == "purpose", purposes.text
+        assert alice.get(f"/v1/account/due-diligence/{rid}").json()["documents"] == []
+        with svc.app.state.sessionmaker() as s:
+            assert s.scalars(select(DiligenceDocument)).all() == []
+        # the same request still takes one real document
+        assert upload(alice, rid, PDF).status_code == 201
+
+
 def test_uploads_and_answers_are_sealed_and_only_operators_read_them(svc: Svc) -> None:
     with svc.client(OPERATOR) as op, svc.client(svc.user("alice")) as alice:
         rid = signal(op, type="jurisdiction", user_id="alice", country="MM")["request_id"]
@@ -252,7 +356,7 @@ def test_uploads_and_answers_are_sealed_and_only_operators_read_them(svc: Svc) -
             stored_answer = s.scalars(select(DiligenceAnswer.sealed)).one()
             r = s.get(DiligenceRequest, rid)
             assert r is not None
-        assert b"SECRET-PAYSLIP-MARKER" not in stored_doc and b"%PDF" not in stored_doc
+        assert b"SECRETPAYSLIPMARKER" in PDF and b"SECRETPAYSLIPMARKER" not in stored_doc and b"%PDF" not in stored_doc
         assert b"SECRET-CLINIC-MARKER" not in stored_answer and b"occupation" not in stored_answer
         wrong = dd.sealer(b"another-key-0123456789abcdef0123456789")
         with pytest.raises(InvalidTag):

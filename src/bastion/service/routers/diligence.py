@@ -16,6 +16,7 @@ from bastion.db.sealed import Sealer
 from bastion.diligence import documents as dd_documents
 from bastion.diligence import requests as dd
 from bastion.diligence import rules as dd_rules
+from bastion.errors import InvalidInputError
 from bastion.service.access import CurrentUser, OperatorScope, ServiceScope, SessionUser, acting_credential
 from bastion.service.boundary import Upload
 from bastion.service.deps import Clock, SessionDep, SettingsDep, wall_clock
@@ -100,7 +101,12 @@ async def post_document(
     request: Request,
 ) -> dd.DocumentOut:
     """Upload a source-of-funds or source-of-wealth document (multipart: `file`, `purpose`). Its type is
-    read from its content, not its name or Content-Type; over the size cap it is refused (413)."""
+    read from its content, not its name or Content-Type; over the size cap it is refused (413). Exactly one
+    `file` and one `purpose` part: a repeated one is refused (422) rather than one of them silently dropped."""
+    form = await request.form()  # already parsed for the parameters above; Starlette caches it
+    for name in ("file", "purpose"):
+        if len(form.getlist(name)) > 1:
+            raise InvalidInputError(name, f"send exactly one `{name}` part (this request has several)")
     cap = settings.diligence.upload_max_bytes
     if file.size is not None and file.size > cap:
         raise dd_documents.too_large(cap)
