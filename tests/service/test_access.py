@@ -10,6 +10,7 @@ a user route added without an other-user case here fails `test_every_user_route_
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pypdf import PdfWriter
 
 from auth_support import OPERATOR, bearer, named_credential, user_headers
 from bastion.access.scopes import OPERATOR_SCOPES, SERVICE_SCOPES
@@ -579,7 +581,11 @@ def _dd_answers(c: httpx.Client, w: World) -> None:
 
 def _dd_documents(c: httpx.Client, w: World) -> None:
     rid = _dd_request(c, "alice")
-    pdf = b"%PDF-1.4\n%%EOF\n"
+    out = io.BytesIO()  # a real PDF, so only the ownership check can refuse it (the content would pass)
+    writer = PdfWriter()
+    writer.add_blank_page(width=72, height=72)
+    writer.write(out)
+    pdf = out.getvalue()
 
     def up(r: int) -> httpx.Response:
         files = {"file": ("a.pdf", pdf, "application/pdf")}

@@ -7,16 +7,30 @@ The month's triggers are stored as a new version (deadline 7 days, so a month ha
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pypdf import PdfWriter
+
 ANSWER_DAYS = 7
 TRIGGERS = {"deposits_30d_usd": "15000", "risk_score_at_least": 80, "high_risk_jurisdictions": ["KP", "IR", "MM"],
             "answer_days": ANSWER_DAYS, "hold_over_usd": "1000"}  # fmt: skip
-PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+def _statement() -> bytes:
+    """A real one-page PDF (pypdf): the service parses uploads, so a catalog without pages is refused."""
+    out = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    writer.write(out)
+    return out.getvalue()
+
+
+PDF = _statement()
 ANSWERS = {"occupation": "Engineer", "source_of_income": "employment", "expected_monthly_volume_usd": "5000",
            "expected_activity": "Monthly savings in BTC", "source_of_funds": "Salary"}  # fmt: skip
 
