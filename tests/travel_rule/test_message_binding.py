@@ -12,7 +12,7 @@ import httpx
 
 from bastion.notify.models import OutboxRow
 from bastion.travel_rule import protocol
-from bastion.travel_rule.models import TravelRuleDeposit
+from bastion.travel_rule.models import TravelRuleDeposit, TravelRuleTransfer
 from conftest import Side
 
 _n = itertools.count(1)
@@ -166,3 +166,35 @@ def test_a_signed_message_with_an_iat_beyond_any_date_is_refused_not_a_500(pair:
         assert "iat" in str(exc)
     else:
         raise AssertionError("an iat beyond any date passed the time check")
+
+
+def test_one_approved_inquiry_lets_one_withdrawal_through(pair: tuple[Side, Side]) -> None:
+    a, b = pair
+
+    def travel_rule_holds(ca: httpx.Client, event_id: str) -> list[dict[str, Any]]:
+        body = {"event_id": event_id, "user_id": "kim", "asset": "ETH", "amount": "2", "amount_usd": "6600",
+                "address": b.address, "chain": "ethereum"}  # fmt: skip
+        r = ca.post("/v1/withdrawals/evaluate", json=body)
+        assert r.status_code == 200, r.text
+        return [h for h in r.json()["holds"] if h["reason"] == "travel_rule"]
+
+    with a.client() as ca, b.client() as cb:
+        r = ca.post("/v1/account/travel-rule/transfers", headers=a.user("kim"), json={
+            "asset": "ETH", "chain": "ethereum", "amount": "2", "address": b.address,
+            "originator": ORIGINATOR, "beneficiary": BENEFICIARY})  # fmt: skip
+        assert r.status_code == 200, r.text
+        tid = r.json()["transfer_id"]
+        assert cb.post(f"/v1/compliance/travel-rule/transfers/{tid}/approve", json={}).status_code == 200
+        first = f"wd-{next(_n)}"
+        assert travel_rule_holds(ca, first) == []
+        assert travel_rule_holds(ca, first) == []  # the same event asked again is still the one it covers
+        for _ in range(2):  # any other withdrawal needs its own inquiry
+            again = travel_rule_holds(ca, f"wd-{next(_n)}")
+            assert [h["missing"] for h in again] == [["beneficiary_information"]]
+        with a.session() as s:
+            row = s.query(TravelRuleTransfer).filter_by(transfer_id=tid, role="originator").one()
+            assert row.withdrawal_event == first
+        # The bound withdrawal is the one reported sent: its confirm goes out.
+        sent = {"user_id": "kim", "asset": "ETH", "amount": "2", "address": b.address, "txid": "0x" + "9a" * 32}
+        r = ca.post("/v1/travel-rule/withdrawals/sent", json=sent)
+        assert r.status_code == 200 and r.json()["transfer_id"] == tid, r.text
