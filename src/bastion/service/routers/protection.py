@@ -19,11 +19,12 @@ from bastion.protection import anti_phishing, passkeys, totp
 from bastion.risk.events import note_credential_change
 from bastion.service.access import OwnPathUser
 from bastion.service.deps import SessionDep, SettingsDep, protection_clock
+from bastion.service.schemas import RequestBody
 
 router = APIRouter(prefix="/v1/users/{user_id}", tags=["protection"], dependencies=[OwnPathUser])
 
 
-class CodeIn(BaseModel):
+class CodeIn(RequestBody):
     code: str = Field(min_length=1, max_length=64)
 
 
@@ -36,9 +37,9 @@ def put_anti_phishing_code(
     return {"set": True}
 
 
-class RenderIn(BaseModel):
+class RenderIn(RequestBody):
     template: str
-    params: dict[str, str] = {}
+    params: dict[str, str] = Field(default_factory=dict)
 
 
 class NotificationOut(BaseModel):
@@ -55,7 +56,7 @@ def render_notification(
     return NotificationOut(template=n.template, subject=n.subject, body=n.body)
 
 
-class EnrollIn(BaseModel):
+class EnrollIn(RequestBody):
     account_name: str = Field(min_length=1, max_length=128)
 
 
@@ -75,7 +76,7 @@ def totp_enroll(
     return EnrollOut(secret=e.secret, provisioning_uri=e.provisioning_uri)
 
 
-class TotpCodeIn(BaseModel):
+class TotpCodeIn(RequestBody):
     code: str = Field(pattern=r"^\d{6}$")
 
 
@@ -105,7 +106,7 @@ def totp_verify(
     return CheckOut(result=r, ok=r is totp.Check.ok)
 
 
-class PasskeyOptionsIn(BaseModel):
+class PasskeyOptionsIn(RequestBody):
     user_name: str = Field(min_length=1, max_length=128)
 
 
