@@ -28,3 +28,7 @@ class InvalidInputError(BastionError):
         self.message = message
         where = f"row {row}, " if row is not None else ""
         super().__init__(f"{where}{field}: {message}")
+
+
+class TooLargeError(InvalidInputError):
+    """A named field (an uploaded file) larger than its cap: the service answers 413."""

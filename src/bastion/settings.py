@@ -13,9 +13,12 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bastion.diligence.settings import DiligenceSettings
 from bastion.funds.settings import FundsSettings
+from bastion.notify.settings import NotifySettings
 from bastion.protection.cooling_off_settings import CoolingOffSettings
 from bastion.protection.deposits_settings import DepositsSettings
+from bastion.travel_rule.settings import TravelRuleSettings
 
 
 class Settings(BaseSettings):
@@ -78,10 +81,17 @@ class Settings(BaseSettings):
     # numbered in order of snapshot time; the newest is the one /por/ shows. Takes precedence over round_dir.
     rounds_dir: Path | None = None
 
-    # Domain settings with their own prefixes: BASTION_FUNDS_*, BASTION_DEPOSITS_*, BASTION_COOLING_OFF_*.
+    # Domain settings with their own prefixes: BASTION_FUNDS_*, BASTION_DEPOSITS_*, BASTION_COOLING_OFF_*,
+    # BASTION_DILIGENCE_*, BASTION_TRAVEL_RULE_*.
     funds: FundsSettings = Field(default_factory=lambda: FundsSettings())
     deposits: DepositsSettings = Field(default_factory=lambda: DepositsSettings())
     cooling_off: CoolingOffSettings = Field(default_factory=lambda: CoolingOffSettings())
+    # Alert delivery (docs/alerts.md): BASTION_SMTP_URL, BASTION_ALERT_WEBHOOK_URL, BASTION_NOTIFY_*.
+    notify: NotifySettings = Field(default_factory=lambda: NotifySettings())
+    # Due diligence (BASTION_DILIGENCE_*): upload cap, documents per request, retention of answers/documents.
+    diligence: DiligenceSettings = Field(default_factory=lambda: DiligenceSettings())
+    # The Travel Rule (BASTION_TRAVEL_RULE_*): who we are to counterparties, hold deadline, message window.
+    travel_rule: TravelRuleSettings = Field(default_factory=lambda: TravelRuleSettings())
 
     @field_validator("operator_token")
     @classmethod

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.errors import InvalidInputError
 from bastion.notify.models import OutboxRow
@@ -16,7 +17,7 @@ from bastion.notify.outbox import CHANNELS, enqueue
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
-def test_enqueue_is_idempotent_on_the_dedupe_key(session_factory) -> None:  # type: ignore[no-untyped-def]
+def test_enqueue_is_idempotent_on_the_dedupe_key(session_factory: sessionmaker[Session]) -> None:
     for _ in range(2):
         with session_factory() as s:
             enqueue(s, user_id="u1", kind="account_frozen", data={"by": "user"}, dedupe_key="freeze:1", now=T0)
@@ -29,7 +30,7 @@ def test_enqueue_is_idempotent_on_the_dedupe_key(session_factory) -> None:  # ty
     assert json.loads(rows[0].data) == {"by": "user"}
 
 
-def test_rolled_back_event_leaves_no_alert(session_factory) -> None:  # type: ignore[no-untyped-def]
+def test_rolled_back_event_leaves_no_alert(session_factory: sessionmaker[Session]) -> None:
     with session_factory() as s:
         enqueue(s, user_id="u1", kind="new_device", data={}, dedupe_key="login:9", now=T0)
         s.rollback()
@@ -45,7 +46,9 @@ def test_rolled_back_event_leaves_no_alert(session_factory) -> None:  # type: ig
         ("data", {"data": {"n": 3}}),
     ],
 )
-def test_bad_enqueue_names_the_field(session_factory, field: str, kwargs: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+def test_bad_enqueue_names_the_field(
+    session_factory: sessionmaker[Session], field: str, kwargs: dict[str, object]
+) -> None:
     args: dict[str, object] = {"user_id": "u1", "kind": "new_device", "data": {}, "dedupe_key": "k"} | kwargs
     with session_factory() as s, pytest.raises(InvalidInputError) as exc:
         enqueue(s, **args)  # type: ignore[arg-type]

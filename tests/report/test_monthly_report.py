@@ -200,6 +200,13 @@ def test_report_figures_equal_the_ground_truth(month: Month) -> None:
     assert f["mistaken_deposits_recovered"] == pt.recovered
     assert Decimal(f["mistaken_deposits_recovered_usd"]) == Decimal(pt.manual_value_usd) + Decimal(pt.auto_value_usd)
     assert f["mistaken_deposits_unrecoverable"] == pt.unrecoverable
+    # Due diligence: requests opened (by trigger), answered, approved, rejected, overdue at the month's end
+    dt = t.diligence
+    assert dt.opened > 0 and dt.answered > 0 and dt.approved > 0 and dt.rejected > 0 and dt.overdue > 0
+    assert f["due_diligence_opened"] == dt.opened == sum(dt.opened_by_reason.values())
+    assert f["due_diligence_opened_by_reason"] == dt.opened_by_reason
+    assert (f["due_diligence_answered"], f["due_diligence_approved"], f["due_diligence_rejected"],
+            f["due_diligence_overdue"]) == (dt.answered, dt.approved, dt.rejected, dt.overdue)  # fmt: skip
     # Fund security: round.json's user assets, the verified wallets' assets, and the round's facts
     fund = rep["fund_security"]
     doc, before = _round_json(), _previous_round_json()
@@ -278,6 +285,7 @@ def test_report_figures_equal_the_ground_truth(month: Month) -> None:
     # 3 charts, plus the protection section's 2 (fund size over time, beginners' margin calls by cohort)
     assert page.count("<svg") == 5 and "<script" not in page
     assert "No data" not in page  # a full month has no empty section
+    assert 'id="due-diligence"' in page and "deadline passed this month unanswered" in page
     _the_layout_holds(pdf, page)
     _the_signature_verifies_and_fails_on_one_changed_byte(month)
 

@@ -69,7 +69,22 @@ def test_section_equals_ledger_and_ground_truth(db_url: str, tmp_path: Path) -> 
     assert (b["questionnaire_passed"], b["questionnaire_failed"]) == (gt.questionnaire_passed, gt.questionnaire_failed)
     assert b["cohorts"] == gt.cohorts and {c["protected"] for c in b["cohorts"]} == {True, False}
 
+    # the account security center: the report's figures are the simulated month's
+    a, at = fig["account_security"], truth.account
+    assert (a["freezes"], a["freezes_by_source"]) == (at.freezes, at.freezes_by_source) and at.freezes > 0
+    assert at.takeovers_stopped_by_freeze == at.takeovers > 0
+    assert (a["devices_removed"], a["new_device_logins"]) == (at.devices_removed, at.new_device_logins)
+    assert a["alerts_sent_by_kind"] == at.alerts_received_by_kind  # counted at the local receivers
+    for kind, n in at.alerts_planned_by_kind.items():
+        assert a["alerts_by_kind"][kind] == a["alerts_sent_by_kind"][kind] == n
+    assert a["checklist_users"] == at.users
+    assert {k: a["checklist_adoption"][k] for k in at.adoption} == at.adoption
+    assert at.duplicate_deliveries == 0 and at.emails_with_anti_phishing_code == at.emails_to_users_with_code > 0
+    assert a["alert_deliveries"]["webhook"] == {"delivered": sum(a["alerts_by_kind"].values())}
+
     page = paths.html.read_text()
+    assert "Account security center" in page and 'id="checklist-adoption"' in page
+    assert f"<td>account frozen</td><td>{at.freezes}</td><td>{at.freezes}</td>" in page
     assert "User protection fund" in page and "Beginner protection" in page
     assert "New traders with a margin call in their first 30 days" in page
     assert "Risk provision fund" in page and "Fund disclosures" in page
@@ -84,5 +99,6 @@ def test_empty_month_says_no_data(db_url: str, tmp_path: Path) -> None:
     page = paths.html.read_text()
     assert "No data: the fund has no bookings yet." in page
     assert "No new derivatives traders this month" in page
+    assert "No data: no account security activity this month." in page
     fig = json.loads(paths.json.read_text())
     assert fig["protection_fund"]["total_usd"] is None and fig["beginner_protection"]["cohorts"] == []

@@ -14,7 +14,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +58,18 @@ PUBLIC = {
     ("GET", "/funds"),
     ("GET", "/funds/"),
     ("GET", "/funds/static/{name}"),
+    # is this website / email sender / phone / social handle an official channel? (answers only yes/no and the
+    # normalised value, never the raw input; the registry itself is operator-only)
+    ("GET", "/v1/public/verify"),
+    # the account security page: static files only; its data comes from the /v1/account/* user routes
+    ("GET", "/account"),
+    ("GET", "/account/"),
+    ("GET", "/account/static/{name}"),
     # a third-party app's server redeeming a code: its client secret (in the body) is the credential
     ("POST", "/v1/fast-api/token"),
+    # another exchange's Travel Rule message: its JWS signature by the key in our VASP directory is the credential
+    # (refusals: tests/travel_rule/test_exchange.py)
+    ("POST", "/v1/travel-rule/messages"),
 }
 
 
@@ -416,7 +426,231 @@ def _por_my_proof(c: httpx.Client, w: World) -> None:
         settings.round_dir = before
 
 
+def _account_login(c: httpx.Client, uid: str, sid: str, device: str) -> str:
+    body = {"user_id": uid, "sid": sid, "device_fingerprint": device, "ip": "203.0.113.9"}
+    r = c.post("/v1/account/logins", json=body, headers=OPERATOR)
+    assert r.status_code == 200, r.text
+    return str(r.json()["device_id"])
+
+
+def _sid_headers(w: World, uid: str, sid: str) -> dict[str, str]:
+    from auth_support import user_token
+
+    return bearer(user_token(w.settings, uid, sid=sid))
+
+
+def _account_devices(c: httpx.Client, w: World) -> None:
+    theirs = _account_login(c, "alice", f"a{next(_n)}", "fp-alice")
+    bob = c.get("/v1/account/devices", headers=w.user("bob")).json()["devices"]
+    assert theirs not in {d["device_id"] for d in bob}
+
+
+def _account_device_delete(c: httpx.Client, w: World) -> None:
+    sid = f"a{next(_n)}"
+    theirs = _account_login(c, "alice", sid, "fp-alice")
+    _same_404(c.delete(f"/v1/account/devices/{theirs}", headers=w.user("bob")),
+              c.delete("/v1/account/devices/dev_0123456789abcdef01234567", headers=w.user("bob")))  # fmt: skip
+    assert c.get("/v1/account/devices", headers=_sid_headers(w, "alice", sid)).status_code == 200
+
+
+def _account_remove_others(c: httpx.Client, w: World) -> None:
+    sid = f"a{next(_n)}"
+    _account_login(c, "alice", sid, "fp-alice")
+    assert c.post("/v1/account/devices/remove-others", headers=w.user("bob")).json()["removed_devices"] == []
+    assert c.get("/v1/account/devices", headers=_sid_headers(w, "alice", sid)).status_code == 200
+
+
+def _account_freeze(c: httpx.Client, w: World) -> None:
+    r = c.post("/v1/account/freeze", json={"confirm": True}, headers=w.user("bob"))
+    assert r.status_code == 200 and r.json()["user_id"] == "bob"
+    assert c.get("/v1/account/security", headers=w.user("alice")).status_code == 200  # alice is not frozen
+    assert c.get("/v1/account/security", headers=w.user("bob")).status_code == 401
+
+
+def _account_allowlist_get(c: httpx.Client, w: World) -> None:
+    r = c.post("/v1/account/allowlist", json={"address": "0xA11CE"}, headers=w.user("alice"))
+    assert r.status_code == 201, r.text
+    assert c.get("/v1/account/allowlist", headers=w.user("bob")).json()["addresses"] == []
+
+
+def _account_allowlist_post(c: httpx.Client, w: World) -> None:
+    assert c.post("/v1/account/allowlist", json={"address": "0xB0B"}, headers=w.user("bob")).status_code == 201
+    assert c.get("/v1/account/allowlist", headers=w.user("alice")).json()["addresses"] == []
+
+
+def _account_allowlist_delete(c: httpx.Client, w: World) -> None:
+    c.post("/v1/account/allowlist", json={"address": "0xA11CE"}, headers=w.user("alice"))
+    theirs = c.delete("/v1/account/allowlist", params={"address": "0xA11CE"}, headers=w.user("bob"))
+    nobody = c.delete("/v1/account/allowlist", params={"address": "0xN0NE"}, headers=w.user("bob"))
+    assert theirs.status_code == nobody.status_code == 404
+    assert [x["address"] for x in c.get("/v1/account/allowlist", headers=w.user("alice")).json()["addresses"]] == [
+        "0xa11ce"
+    ]
+
+
+def _account_allowlist_mode(c: httpx.Client, w: World) -> None:
+    r = c.post("/v1/account/allowlist/mode", json={"allowlist_only": True}, headers=w.user("bob"))
+    assert r.status_code == 200 and r.json()["allowlist_only"] is True
+    assert c.get("/v1/account/allowlist", headers=w.user("alice")).json()["allowlist_only"] is False
+
+
+def _account_security(c: httpx.Client, w: World) -> None:
+    c.post("/v1/account/allowlist/mode", json={"allowlist_only": True}, headers=w.user("alice"))
+    items = {i["id"]: i["done"] for i in c.get("/v1/account/security", headers=w.user("bob")).json()["items"]}
+    assert items["allowlist_only"] is False
+
+
+def _alices_step_up(c: httpx.Client, w: World) -> tuple[str, str]:
+    """A withdrawal of alice's waiting for her step-up (a rule set with a step-up rule, her TOTP enrolled); its
+    id and a valid code."""
+    import pyotp
+
+    from bastion.protection import totp
+    from bastion.risk.rules import DEFAULT_SCENARIO
+
+    rule = {"id": "walker_step_up", "score": 0, "step_up": True, "when": {"feature": "amount_usd", "op": ">=",
+                                                                          "value": 1000}}  # fmt: skip
+    definition = {**DEFAULT_SCENARIO, "rules": [*DEFAULT_SCENARIO["rules"], rule]}
+    r = c.post("/v1/risk/rulesets", json={"definition": definition, "created_by": "walker", "activate": True},
+               headers=OPERATOR)  # fmt: skip
+    assert r.status_code == 201, r.text
+    now = datetime.now(UTC)
+    key = w.settings.secret_key_bytes()
+    with w.app.state.sessionmaker() as s:
+        before = now - timedelta(minutes=2)
+        seed = pyotp.TOTP(totp.enroll(s, key, "alice", "alice", now=before).secret)
+        assert totp.confirm(s, key, "alice", seed.at(before), before) is totp.Check.ok
+        s.commit()
+    event_id = f"walk-wd-{next(_n)}"
+    body = {"event_id": event_id, "user_id": "alice", "asset": "USDT", "amount": "1500", "amount_usd": "1500",
+            "address": "TWalker"}  # fmt: skip
+    d = c.post("/v1/withdrawals/evaluate", json=body, headers=OPERATOR).json()
+    assert d["decision"] == "step_up", d
+    return event_id, seed.now()
+
+
+def _step_up_options(c: httpx.Client, w: World) -> None:
+    event_id, _ = _alices_step_up(c, w)
+    _same_404(c.post(f"/v1/withdrawals/{event_id}/step-up/options", headers=w.user("bob")),
+              c.post("/v1/withdrawals/walk-wd-987654/step-up/options", headers=w.user("bob")))  # fmt: skip
+    r = c.post(f"/v1/withdrawals/{event_id}/step-up/options", headers=w.user("alice"))
+    assert r.status_code == 200 and r.json()["methods"] == ["totp"], r.text
+
+
+def _step_up(c: httpx.Client, w: World) -> None:
+    event_id, code = _alices_step_up(c, w)
+    body = {"method": "totp", "code": code}
+    _same_404(c.post(f"/v1/withdrawals/{event_id}/step-up", json=body, headers=w.user("bob")),
+              c.post("/v1/withdrawals/walk-wd-987654/step-up", json=body, headers=w.user("bob")))  # fmt: skip
+    r = c.post(f"/v1/withdrawals/{event_id}/step-up", json=body, headers=w.user("alice"))
+    assert r.status_code == 200 and r.json()["status"] == "passed", r.text
+
+
+def _dd_request(c: httpx.Client, user: str) -> int:
+    sig = {"type": "jurisdiction", "user_id": user, "country": "KP", "at": datetime.now(UTC).isoformat()}
+    r = c.post("/v1/compliance/signals", json=[sig], headers=OPERATOR)
+    assert r.status_code == 200, r.text
+    return int(r.json()[0]["request_id"])
+
+
+_DD_ANSWERS = {"occupation": "Baker", "source_of_income": "employment", "expected_monthly_volume_usd": "100",
+               "expected_activity": "Savings", "source_of_funds": "Salary"}  # fmt: skip
+
+
+def _dd_list(c: httpx.Client, w: World) -> None:
+    rid = _dd_request(c, "alice")
+    assert rid not in [x["id"] for x in c.get("/v1/account/due-diligence", headers=w.user("bob")).json()]
+    assert rid in [x["id"] for x in c.get("/v1/account/due-diligence", headers=w.user("alice")).json()]
+
+
+def _dd_get(c: httpx.Client, w: World) -> None:
+    rid = _dd_request(c, "alice")
+    _same_404(c.get(f"/v1/account/due-diligence/{rid}", headers=w.user("bob")),
+              c.get("/v1/account/due-diligence/987654", headers=w.user("bob")))  # fmt: skip
+    assert c.get(f"/v1/account/due-diligence/{rid}", headers=w.user("alice")).status_code == 200
+
+
+def _dd_answers(c: httpx.Client, w: World) -> None:
+    rid = _dd_request(c, "alice")
+    _same_404(c.put(f"/v1/account/due-diligence/{rid}/answers", json=_DD_ANSWERS, headers=w.user("bob")),
+              c.put("/v1/account/due-diligence/987654/answers", json=_DD_ANSWERS, headers=w.user("bob")))  # fmt: skip
+    assert c.get(f"/v1/account/due-diligence/{rid}", headers=w.user("alice")).json()["answered"] is False
+
+
+def _dd_documents(c: httpx.Client, w: World) -> None:
+    rid = _dd_request(c, "alice")
+    pdf = b"%PDF-1.4\n%%EOF\n"
+
+    def up(r: int) -> httpx.Response:
+        files = {"file": ("a.pdf", pdf, "application/pdf")}
+        return c.post(f"/v1/account/due-diligence/{r}/documents", headers=w.user("bob"), files=files,
+                      data={"purpose": "source_of_funds"})  # fmt: skip
+
+    _same_404(up(rid), up(987654))
+    assert c.get(f"/v1/account/due-diligence/{rid}", headers=w.user("alice")).json()["documents"] == []
+
+
+def _tr_deposit(c: httpx.Client, user: str) -> int:
+    body = {"deposit_id": f"walk-tr-{next(_n)}", "user_id": user, "chain": "ethereum", "asset": "USD",
+            "amount": "5000", "txid": f"walk-{next(_n)}", "to_address": "0x" + "11" * 20,
+            "from_address": "0x" + "22" * 20}  # fmt: skip
+    r = c.post("/v1/travel-rule/deposits", json=body, headers=OPERATOR)
+    assert r.status_code == 200 and r.json()["status"] == "held", r.text
+    return int(r.json()["id"])
+
+
+def _tr_my_deposits(c: httpx.Client, w: World) -> None:
+    _tr_deposit(c, "alice")
+    assert c.get("/v1/account/travel-rule/deposits", headers=w.user("bob")).json() == []
+    assert [d["user_id"] for d in c.get("/v1/account/travel-rule/deposits", headers=w.user("alice")).json()]
+
+
+_ORIGINATOR = {"originatorPersons": [{"naturalPerson": {"name": [{"nameIdentifier": [
+    {"primaryIdentifier": "Walker", "nameIdentifierType": "LEGL"}]}]}}]}  # fmt: skip
+
+
+def _tr_originator(c: httpx.Client, w: World) -> None:
+    dep = _tr_deposit(c, "alice")
+    path = "/v1/account/travel-rule/deposits/{}/originator"
+    _same_404(c.post(path.format(dep), json=_ORIGINATOR, headers=w.user("bob")),
+              c.post(path.format(987654), json=_ORIGINATOR, headers=w.user("bob")))  # fmt: skip
+    assert c.post(path.format(dep), json=_ORIGINATOR, headers=w.user("alice")).json()["status"] == "released"
+
+
+def _tr_wallets(c: httpx.Client, w: World) -> None:
+    """A challenge and a proof are the caller's own: bob's proof never proves alice's wallet."""
+    wallet = {"chain": "ethereum", "address": "0x" + "33" * 20}
+    alice = c.post("/v1/account/travel-rule/wallets/challenge", json=wallet, headers=w.user("alice")).json()
+    assert "alice" in alice["message"]
+    bob = c.post("/v1/account/travel-rule/wallets/proof", json=wallet | {"signature": "0x" + "00" * 65},
+                 headers=w.user("bob"))  # fmt: skip
+    assert bob.status_code == 422 and "challenge" in bob.text
+
+
+def _tr_transfer(c: httpx.Client, w: World) -> None:
+    # the transfer is the caller's: there is no field naming a user; an unknown destination is refused for anyone
+    body = {
+        "asset": "ETH",
+        "chain": "ethereum",
+        "amount": "1",
+        "address": "0x" + "44" * 20,
+        "originator": _ORIGINATOR,
+        "beneficiary": {"beneficiaryPersons": _ORIGINATOR["originatorPersons"]},
+    }
+    r = c.post("/v1/account/travel-rule/transfers", json=body | {"user_id": "alice"}, headers=w.user("bob"))
+    assert r.status_code == 422 and "user_id" in r.text
+    r = c.post("/v1/account/travel-rule/transfers", json=body, headers=w.user("bob"))
+    assert r.status_code == 422 and "no VASP" in r.text
+
+
 OTHER_USER: dict[tuple[str, str], Callable[[httpx.Client, World], None]] = {
+    ("POST", "/v1/withdrawals/{event_id}/step-up/options"): _step_up_options,
+    ("POST", "/v1/withdrawals/{event_id}/step-up"): _step_up,
+    ("GET", "/v1/account/travel-rule/deposits"): _tr_my_deposits,
+    ("POST", "/v1/account/travel-rule/deposits/{deposit_id}/originator"): _tr_originator,
+    ("POST", "/v1/account/travel-rule/wallets/challenge"): _tr_wallets,
+    ("POST", "/v1/account/travel-rule/wallets/proof"): _tr_wallets,
+    ("POST", "/v1/account/travel-rule/transfers"): _tr_transfer,
     ("POST", "/v1/cooling-off"): _cooling_off_post,
     ("GET", "/v1/cooling-off/{user_id}"): _cooling_off_get,
     ("POST", "/v1/deposits/mistaken/check"): _mistaken_check,
@@ -428,6 +662,19 @@ OTHER_USER: dict[tuple[str, str], Callable[[httpx.Client, World], None]] = {
     ("GET", "/v1/por/my-proof"): _por_my_proof,
     ("POST", "/v1/beginner/questionnaire"): _beginner_questionnaire,
     ("GET", "/v1/beginner/status"): _beginner_status,
+    ("GET", "/v1/account/devices"): _account_devices,
+    ("DELETE", "/v1/account/devices/{device_id}"): _account_device_delete,
+    ("POST", "/v1/account/devices/remove-others"): _account_remove_others,
+    ("POST", "/v1/account/freeze"): _account_freeze,
+    ("GET", "/v1/account/allowlist"): _account_allowlist_get,
+    ("POST", "/v1/account/allowlist"): _account_allowlist_post,
+    ("DELETE", "/v1/account/allowlist"): _account_allowlist_delete,
+    ("POST", "/v1/account/allowlist/mode"): _account_allowlist_mode,
+    ("GET", "/v1/account/security"): _account_security,
+    ("GET", "/v1/account/due-diligence"): _dd_list,
+    ("GET", "/v1/account/due-diligence/{request_id}"): _dd_get,
+    ("PUT", "/v1/account/due-diligence/{request_id}/answers"): _dd_answers,
+    ("POST", "/v1/account/due-diligence/{request_id}/documents"): _dd_documents,
     ("PUT", "/v1/users/{user_id}/anti-phishing-code"): _own_path("PUT", "/v1/users/{user_id}/anti-phishing-code",
                                                                  {"code": "Blue-Otter7"}),
     ("POST", "/v1/users/{user_id}/notifications/render"): _own_path(

@@ -27,7 +27,8 @@ def http(live_server: str, settings: Any) -> Iterator[httpx.Client]:
 
 
 def test_anti_phishing_code_in_every_template(http: httpx.Client, session_factory) -> None:  # type: ignore[no-untyped-def]
-    params = {k: "x" for k in ("device", "ip", "amount", "asset", "address", "label", "perms")}
+    names = ("device", "ip", "amount", "asset", "address", "label", "perms", "credential", "locked_until")
+    params = {k: "x" for k in names}
     before = http.post("/v1/users/u1/notifications/render", json={"template": "password_changed"}).json()
     assert "Anti-phishing code" not in before["body"]
     assert http.put("/v1/users/u1/anti-phishing-code", json={"code": "Blue-Otter7"}).status_code == 200

@@ -49,6 +49,10 @@ def test_two_months_in_one_database(tmp_path: Path) -> None:
     assert f.cooling_off.activations == second.protection.activations
     assert f.cooling_off.orders_refused == second.protection.refused
     assert f.deposits.cases == second.protection.mistaken_deposits
+    assert f.diligence is not None and second.diligence.opened > 0
+    assert (f.diligence.opened, f.diligence.answered, f.diligence.approved, f.diligence.rejected,
+            f.diligence.overdue) == (second.diligence.opened, second.diligence.answered, second.diligence.approved,
+                                     second.diligence.rejected, second.diligence.overdue)  # fmt: skip
     # The fund's reference model starts from empty pools: with October's balances carried over, November's
     # fund figures are the service's own (ground truth for the fund holds on a fresh database only).
     assert f.funds_activity

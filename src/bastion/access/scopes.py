@@ -12,6 +12,12 @@ SERVICE_SCOPES: dict[str, str] = {
     "funds:write": "liquidation engine and position feed: liquidations, ADL position snapshots",
     "orders:precheck": "order gateways: POST /v1/orders/precheck",
     "deposits:write": "chain watcher: POST /v1/deposits/observed",
+    "account:write": "the exchange's login service and the risk engine: logins (devices, sessions), account "
+    "freezes on a confirmed takeover",
+    "notify:write": "account service: users' contact addresses for alert emails (PUT /v1/notify/contacts/*)",
+    "compliance:write": "compliance feeds: due-diligence signals (deposits, risk scores, jurisdictions)",
+    "travel_rule:write": "wallet service: observed deposits and sent withdrawals for the Travel Rule "
+    "(POST /v1/travel-rule/deposits, /v1/travel-rule/withdrawals/sent)",
 }
 # operator scopes: the back office
 OPERATOR_SCOPES: dict[str, str] = {
@@ -21,7 +27,12 @@ OPERATOR_SCOPES: dict[str, str] = {
     "funds:admin": "treasury: insurance-fund injections and fund metrics",
     "deposits:review": "support: moving mistaken-deposit cases",
     "protection:admin": "user-protection rules (beginner protection) and their effect measurement",
+    "notify:admin": "security communications: the official-channel registry, the alert outbox's state",
     "pfund:admin": "user protection fund: contributions, transfers, incidents, payouts, fund disclosures",
+    "account:admin": "account security back office: freezes, unfreeze cases (identity re-verification), account trail",
+    "compliance:review": "compliance officers: the due-diligence queue, users' answers and documents, decisions",
+    "compliance:admin": "compliance administrators: due-diligence triggers (versioned rule sets)",
+    "travel_rule:review": "compliance: Travel Rule held deposits, transfers, answers to counterparties' inquiries",
 }
 SCOPES: dict[str, str] = {
     **SERVICE_SCOPES,

@@ -45,6 +45,7 @@ class UserSession:
     uid: str
     sid: str
     expires_at: datetime
+    issued_at: datetime | None = None  # `iat` when the token carries one
 
 
 def _load_key_text(text: str) -> KeySet:
@@ -153,4 +154,10 @@ class SessionVerifier:
         # bool is an int; an exp beyond what a datetime holds (10**20) would raise OverflowError: a 500
         if not isinstance(exp, int) or isinstance(exp, bool) or exp > MAX_EXP:
             raise SessionRejected("session token not valid: exp")
-        return UserSession(sub, sid, datetime.fromtimestamp(exp, UTC))
+        iat = claims.get("iat")
+        issued = (
+            datetime.fromtimestamp(iat, UTC)
+            if isinstance(iat, int) and not isinstance(iat, bool) and 0 <= iat <= MAX_EXP
+            else None
+        )
+        return UserSession(sub, sid, datetime.fromtimestamp(exp, UTC), issued)

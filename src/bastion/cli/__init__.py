@@ -10,7 +10,24 @@ from __future__ import annotations
 import typer
 
 from bastion import __version__
-from bastion.cli import db, demo, funds, keys, pfund, por, report, risk, serve, sim, stark, tokens
+from bastion.cli import (
+    channels,
+    compliance,
+    db,
+    demo,
+    funds,
+    keys,
+    notify,
+    pfund,
+    por,
+    report,
+    risk,
+    serve,
+    sim,
+    stark,
+    tokens,
+    travel_rule,
+)
 from bastion.cli import por_liabilities as por_liabilities  # registers prove, verify, user-proof, verify-user
 from bastion.cli.common import BastionGroup
 
@@ -49,10 +66,14 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(funds.app, name="funds")
 app.add_typer(pfund.app, name="pfund")
 app.add_typer(risk.app, name="risk")
+app.add_typer(compliance.app, name="compliance")
 app.add_typer(por.app, name="por")
 app.add_typer(report.app, name="report")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(tokens.users_app, name="users")
+app.add_typer(notify.app, name="notify")
+app.add_typer(channels.app, name="channels")
+app.add_typer(travel_rule.app, name="travel-rule")
 serve.register(app)
 demo.register(app)
 

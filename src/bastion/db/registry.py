@@ -19,7 +19,11 @@ MODEL_MODULES: list[str] = [
     "bastion.protection_fund.models",
     "bastion.protection.beginner",
     "bastion.access.models",
+    "bastion.account.models",
     "bastion.notify.models",
+    "bastion.stepup.models",
+    "bastion.diligence.models",
+    "bastion.travel_rule.models",
 ]
 
 

@@ -18,7 +18,7 @@ Every refusal is stored (code, key header, IP, path) for the monthly counts, in 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -70,8 +70,12 @@ class Authenticator:
         limits: KeyRateLimits,
         *,
         max_skew: timedelta = signing.MAX_SKEW,
+        account_frozen: Callable[[Session, str], bool] | None = None,
     ) -> None:
         self.sessions = sessions
+        # Whether the key's user is frozen (the account domain's check, given by the service): every key of a
+        # frozen account is refused (50007), whichever way it was made (own key, Fast API app).
+        self.account_frozen = account_frozen
         self.vault = vault
         self.limits = limits
         self.max_skew = max_skew
@@ -138,6 +142,9 @@ class Authenticator:
                 self.limits.end_passphrase_check(key.id, right)
             if not right:
                 raise refuse(Rejection.PASSPHRASE_WRONG)
+            # Only the key's full holder learns the account is frozen (after the signature and the passphrase).
+            if self.account_frozen is not None and self.account_frozen(session, key.user_id):
+                raise refuse(Rejection.ACCOUNT_FROZEN)
             if not self.limits.first_use(sign, self._replay_ttl):
                 raise refuse(Rejection.REPLAYED)
             networks = policy.parse_allowlist(key.ips.split(",") if key.ips else [])

@@ -14,6 +14,9 @@ from bastion.errors import BastionError, InvalidInputError, NotFoundError
 class Rejection(Enum):
     """(code, message, HTTP status) for each way authentication can fail."""
 
+    # OKX's "Account blocked": the account is frozen (the user, an operator or the risk engine froze it). OKX
+    # answers it with HTTP 200; here it refuses a credential, so 401 like every other refusal above.
+    ACCOUNT_FROZEN = ("50007", "Account blocked.", 401)
     RATE_LIMITED = ("50011", "Too Many Requests", 429)
     # OKX's code for a frozen key; here: too many wrong passphrases, for a while (PASSPHRASE_LOCK).
     KEY_FROZEN = ("50100", "API frozen, please contact customer service.", 401)

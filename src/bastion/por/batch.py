@@ -30,7 +30,6 @@ from bastion.por.solvency_air import (
     Aux,
     Ch,
     Col,
-    Pub,
     SolvencyAir,
     limbs,
 )
@@ -325,11 +324,7 @@ def build_aux(air: SolvencyAir, main: U64, challenges: list[tuple[int, int]]) ->
     tab_inv = F.ext_batch_inv(_ext_minus(beta_t, _compress(alpha, [pub[c] for c in TUPLE_PUB])))
     aux[Aux.ROW_INV], aux[Aux.TABLE_INV] = row_inv, tab_inv
     row_num = _numerator(mu, np.ones(n, dtype=np.uint64), [*main[Col.EQ : Col.EQ + 4], *main[Col.DEBT : Col.DEBT + 4]])
-    tab_num = _numerator(
-        mu,
-        main[Col.TABLE_MULT],
-        [*(pub[Pub.T_EQ_TOTAL + k] for k in range(4)), *(pub[Pub.T_DEBT_TOTAL + k] for k in range(4))],
-    )
+    tab_num = _numerator(mu, main[Col.TABLE_MULT], air.table_amount_columns(main, pub))
     term = F.ext_add_vec(term, F.ext_mul_vec(row_inv, row_num))
     term = F.ext_sub_vec(term, F.ext_mul_vec(tab_inv, tab_num))
     _prefix_sum_ext(np.ascontiguousarray(term), aux[Aux.SUM])
@@ -348,8 +343,13 @@ def make_air(
     statement: list[int],
 ) -> SolvencyAir:
     """The batch statement as the verifier builds it: ``leaf_words`` (n, 4) from the published leaf list."""
-    return SolvencyAir(table, np.ascontiguousarray(leaf_words.T), np.array(equity_totals, dtype=object),
-                       np.array(debt_totals, dtype=object), statement)
+    return SolvencyAir(
+        table,
+        np.ascontiguousarray(leaf_words.T),
+        np.array(equity_totals, dtype=object),
+        np.array(debt_totals, dtype=object),
+        statement,
+    )
 
 
 def batch_security(table: list[AssetRow], rows: int, params: StarkParams) -> SecurityReport:

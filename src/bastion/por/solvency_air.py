@@ -180,13 +180,14 @@ def _system_digest(air: Air) -> str:
     return _SYSTEM_DIGESTS[key]
 
 
-
 class SolvencyAir(Air):
     name = NAME
     main_width = MAIN_WIDTH
     aux_width = Aux.WIDTH
     num_challenges = Ch.COUNT
     max_degree = 3
+    #: asset-table row a sits on trace row a * table_stride (the hidden-totals circuit spaces them by 32)
+    table_stride = 1
 
     def __init__(
         self,
@@ -231,17 +232,20 @@ class SolvencyAir(Air):
         # numerator carries the totals with powers of mu (degree 8)
         return [
             Lookup("range", len(RANGE_EXPRS), 1 << RANGE_BITS),
-            Lookup("asset_table", 1, len(self.table), compression_degree=len(TUPLE_COLS) - 1,
-                   numerator_degree=2 * LIMBS),
+            Lookup(
+                "asset_table", 1, len(self.table), compression_degree=len(TUPLE_COLS) - 1, numerator_degree=2 * LIMBS
+            ),
         ]
 
     def public_columns(self) -> list[U64]:
         n, a = self.n_used, len(self.table)
         cols = [self.leaves[k] for k in range(4)]
 
+        stride = self.table_stride
+
         def table_col(values: list[int], pad_with_first: bool = True) -> U64:
             out = np.full(n, values[0] if pad_with_first else 0, dtype=np.uint64)
-            out[:a] = np.array(values, dtype=np.uint64)
+            out[: a * stride : stride] = np.array(values, dtype=np.uint64)
             return out
 
         cols.append(table_col(list(range(a))))
@@ -348,11 +352,8 @@ class SolvencyAir(Air):
                 t = t + a[Aux.PAIRS + p]
             t = t - row[Col.RANGE_MULT] * a[Aux.RANGE_TABLE_INV]
             row_num = numerator(1, [row[Col.EQ + k] for k in range(4)], [row[Col.DEBT + k] for k in range(4)])
-            tab_num = numerator(
-                row[Col.TABLE_MULT],
-                [pb[Pub.T_EQ_TOTAL + k] for k in range(4)],
-                [pb[Pub.T_DEBT_TOTAL + k] for k in range(4)],
-            )
+            amounts = self.table_amounts(row, pb)
+            tab_num = numerator(row[Col.TABLE_MULT], amounts[:LIMBS], amounts[LIMBS:])
             return t + a[Aux.ROW_INV] * row_num - a[Aux.TABLE_INV] * tab_num
 
         s, s_n = aux[Aux.SUM], aux_n[Aux.SUM]
@@ -364,7 +365,22 @@ class SolvencyAir(Air):
             s - row_term(cur, aux, pub),
         ]
         last_row = [last - 1, s]
-        return Constraints(transition=transition, every_row=every, first_row=first, last_row=last_row)
+        out = Constraints(transition=transition, every_row=every, first_row=first, last_row=last_row)
+        return out.extend(self.extra_constraints(f))
+
+    # -- hooks for the hidden-totals circuit (por/batch_commit.py); these defaults are version 1 ---------
+    def table_amounts(self, row: list[Val], pub_row: list[Val]) -> list[Val]:
+        """The 8 limb totals (equity then debt) an asset-table row carries in its LogUp numerator."""
+        return [pub_row[Pub.T_EQ_TOTAL + k] for k in range(LIMBS)] + [
+            pub_row[Pub.T_DEBT_TOTAL + k] for k in range(LIMBS)
+        ]
+
+    def table_amount_columns(self, main: U64, pub: list[U64]) -> list[U64]:
+        """The same as columns, for the prover's auxiliary trace."""
+        return [pub[Pub.T_EQ_TOTAL + k] for k in range(LIMBS)] + [pub[Pub.T_DEBT_TOTAL + k] for k in range(LIMBS)]
+
+    def extra_constraints(self, f: Frame) -> Constraints:
+        return Constraints()
 
     def shape_descriptor(self) -> str:
         """The engine's descriptor (name, widths, degree, periodic columns) plus a hash of the constraint

@@ -44,6 +44,10 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Password changed",
         "Your password was changed. Withdrawals are locked for 24 hours.",
     ),
+    "credential_lock": (
+        "Withdrawals locked for 24 hours",
+        "Your {credential} was changed. For your protection withdrawals are blocked until {locked_until} (UTC).",
+    ),
     "totp_enabled": ("Two-factor authentication on", "Authenticator-app 2FA was enabled on your account."),
     "passkey_added": ("Passkey added", "A passkey was added to your account."),
     "address_added": ("Withdrawal address added", "The address {address} was added to your address book."),

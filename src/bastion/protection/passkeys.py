@@ -63,9 +63,7 @@ def _store_challenge(session: Session, user_id: str, purpose: str, challenge: by
     )
 
 
-def _take_challenge(
-    session: Session, user_id: str, purpose: str, credential: dict[str, Any], now: datetime
-) -> bytes:
+def _take_challenge(session: Session, user_id: str, purpose: str, credential: dict[str, Any], now: datetime) -> bytes:
     from webauthn import base64url_to_bytes
 
     try:
@@ -97,9 +95,7 @@ def registration_options(
     )
 
     now = now or datetime.now(UTC)
-    existing = session.scalars(
-        select(PasskeyCredential.credential_id).where(PasskeyCredential.user_id == user_id)
-    )
+    existing = session.scalars(select(PasskeyCredential.credential_id).where(PasskeyCredential.user_id == user_id))
     opts = generate_registration_options(
         rp_id=rp_id,
         rp_name=rp_name,
@@ -134,9 +130,7 @@ def verify_registration(
         )
     except (InvalidRegistrationResponse, ValueError, KeyError) as exc:
         raise InvalidInputError("credential", f"registration did not verify: {exc}") from None
-    if session.scalars(
-        select(PasskeyCredential).where(PasskeyCredential.credential_id == v.credential_id)
-    ).first():
+    if session.scalars(select(PasskeyCredential).where(PasskeyCredential.credential_id == v.credential_id)).first():
         raise InvalidInputError("credential.id", "this passkey is already registered")
     row = PasskeyCredential(
         user_id=user_id,
@@ -152,16 +146,12 @@ def verify_registration(
     return row.id
 
 
-def authentication_options(
-    session: Session, rp_id: str, user_id: str, now: datetime | None = None
-) -> dict[str, Any]:
+def authentication_options(session: Session, rp_id: str, user_id: str, now: datetime | None = None) -> dict[str, Any]:
     from webauthn import generate_authentication_options, options_to_json
     from webauthn.helpers.structs import PublicKeyCredentialDescriptor
 
     now = now or datetime.now(UTC)
-    creds = list(
-        session.scalars(select(PasskeyCredential.credential_id).where(PasskeyCredential.user_id == user_id))
-    )
+    creds = list(session.scalars(select(PasskeyCredential.credential_id).where(PasskeyCredential.user_id == user_id)))
     if not creds:
         raise NotFoundError(f"user {user_id} has no passkey")
     opts = generate_authentication_options(
@@ -183,11 +173,26 @@ def verify_authentication(
     now: datetime | None = None,
 ) -> int:
     """Check an assertion; returns the passkey id. Raises InvalidInputError when it does not verify."""
+    now = now or datetime.now(UTC)
+    challenge = _take_challenge(session, user_id, "authenticate", credential, now)
+    return verify_assertion(session, rp_id, origin, user_id, credential, challenge, now)
+
+
+def verify_assertion(
+    session: Session,
+    rp_id: str,
+    origin: str,
+    user_id: str,
+    credential: dict[str, Any],
+    challenge: bytes,
+    now: datetime,
+    require_user_verification: bool = False,
+) -> int:
+    """Check an assertion over a challenge the caller issued and has consumed (a login's, or a withdrawal's
+    step-up in `bastion.stepup`); returns the passkey id and moves its counter on."""
     from webauthn import base64url_to_bytes, verify_authentication_response
     from webauthn.helpers.exceptions import InvalidAuthenticationResponse
 
-    now = now or datetime.now(UTC)
-    challenge = _take_challenge(session, user_id, "authenticate", credential, now)
     try:
         raw_id = base64url_to_bytes(credential["rawId"])
     except (KeyError, TypeError, ValueError):
@@ -205,6 +210,7 @@ def verify_authentication(
             expected_origin=origin,
             credential_public_key=row.public_key,
             credential_current_sign_count=row.sign_count,
+            require_user_verification=require_user_verification,
         )
     except (InvalidAuthenticationResponse, ValueError, KeyError) as exc:
         raise InvalidInputError("credential", f"authentication did not verify: {exc}") from None

@@ -19,12 +19,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bastion.diligence.metrics import DiligenceMonth
 from bastion.funds.metrics import FundMonth
 from bastion.keys.metrics import KeysMonthly
 from bastion.periods import month_bounds
 from bastion.por.reserves.report import RESERVES_FILE, RESERVES_FORMAT, ReserveReport
 from bastion.protection.cooling_off import CoolingOffMonth
 from bastion.protection.deposits import DepositsMonth
+from bastion.report.account_security import AccountSecurityMonth
+from bastion.report.account_security import to_json as account_security_json
 from bastion.report.protection import ProtectionSection
 from bastion.report.protection import to_json as protection_json
 from bastion.risk.metrics import RiskMetrics
@@ -275,6 +278,7 @@ class DbFigures:
     cooling_off: CoolingOffMonth
     deposits: DepositsMonth
     fund_series: list[PoolSeries] = field(default_factory=list)
+    diligence: DiligenceMonth | None = None
 
     @property
     def empty(self) -> bool:
@@ -287,6 +291,7 @@ class DbFigures:
             or self.funds_activity
             or self.cooling_off.activations
             or self.deposits.cases
+            or (self.diligence is not None and self.diligence.opened)
         )
 
     @property
@@ -334,6 +339,7 @@ def _fund_series(session: Session, start: datetime, end: datetime) -> list[PoolS
 
 
 def db_figures(factory: sessionmaker[Session], start: datetime, end: datetime) -> DbFigures:
+    from bastion.diligence import metrics as diligence_metrics
     from bastion.funds import metrics as funds_metrics
     from bastion.keys import metrics as keys_metrics
     from bastion.protection import cooling_off, deposits
@@ -348,6 +354,7 @@ def db_figures(factory: sessionmaker[Session], start: datetime, end: datetime) -
             funds=funds_metrics.monthly(s, start, end),
             cooling_off=cooling_off.monthly(s, start, end),
             deposits=deposits.monthly(s, start, end),
+            diligence=diligence_metrics.monthly(s, start, end),
             fund_series=_fund_series(s, start, end),
         )
 
@@ -368,6 +375,8 @@ class MonthlyReport:
     signer_public_key: str | None = None
     # The user protection fund, both funds' disclosures and beginner protection (bastion.report.protection).
     protection: ProtectionSection | None = None
+    # The account security center: freezes, devices removed, alerts, checklist adoption.
+    account_security: AccountSecurityMonth | None = None
 
     @property
     def prices(self) -> dict[str, Decimal]:
@@ -464,10 +473,11 @@ def gather(
         number = (n, words)
         previous_round = previous_round or before
     fund = load_fund_security(round_dir, reserves, previous_round, number) if round_dir is not None else None
-    from bastion.report import protection
+    from bastion.report import account_security, protection
 
     with factory() as s:
         section = protection.gather(s, start, end)
+        account_section = account_security.gather(s, start, end)
     return MonthlyReport(
         month=month,
         exchange=fund.report.exchange if fund else "",
@@ -479,11 +489,25 @@ def gather(
         public_url=public_url,
         signer_public_key=signer_public_key,
         protection=section,
+        account_security=account_section,
     )
 
 
 def _opt(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+def _diligence_figures(d: DiligenceMonth | None) -> dict[str, Any]:
+    if d is None:
+        return {}
+    return {
+        "due_diligence_opened": d.opened,
+        "due_diligence_opened_by_reason": d.opened_by_reason,
+        "due_diligence_answered": d.answered,
+        "due_diligence_approved": d.approved,
+        "due_diligence_rejected": d.rejected,
+        "due_diligence_overdue": d.overdue,
+    }
 
 
 def figures_json(r: MonthlyReport) -> dict[str, Any]:
@@ -541,6 +565,7 @@ def figures_json(r: MonthlyReport) -> dict[str, Any]:
             "mistaken_deposits_automatic": f.deposits.automatic_returned,
             "mistaken_deposits_automatic_usd": str(f.deposits.automatic_value_usd),
             "mistaken_deposits_unrecoverable": f.deposits.unrecoverable,
+            **_diligence_figures(f.diligence),
         }
 
     fund: dict[str, Any] | None = None
@@ -611,4 +636,5 @@ def figures_json(r: MonthlyReport) -> dict[str, Any]:
         "previous_month": r.previous_month,
         "previous": None if r.previous is None else db(r.previous),
         **({} if r.protection is None else protection_json(r.protection)),
+        **({} if r.account_security is None else account_security_json(r.account_security)),
     }

@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import Environment
 from markupsafe import Markup, escape
 
-from bastion.report import charts, protection
+from bastion.report import account_security, charts, protection
 from bastion.report.figures import DbFigures, MonthlyReport
 from bastion.report.templating import new_environment
 
@@ -315,9 +315,19 @@ def context(r: MonthlyReport) -> dict[str, Any]:
             "unlisted_token": "Token not listed",
             "missing_memo": "Memo missing",
         },
+        "dd_reasons": {
+            "deposits_30d": "Deposits over the 30-day threshold",
+            "risk_score": "High withdrawal risk score",
+            "jurisdiction": "High-risk jurisdiction",
+            "operator": "Compliance officer's request",
+        },
         "no_data": NO_DATA,
         # the user protection fund, both funds' disclosures and beginner protection: its own template
         "protection_section": Markup(protection.render(r.protection) if r.protection is not None else ""),
+        # the account security center: freezes, devices removed, alerts, checklist adoption
+        "account_section": Markup(
+            account_security.render(r.account_security) if r.account_security is not None else ""
+        ),
     }
 
 

@@ -1,33 +1,54 @@
 """The decision: features -> scenario rules (+ snoozes) -> bounded learned score -> allow / review / block,
-stored with its inputs and every fired rule, and mapped to the exchange's withdrawal states."""
+stored with its inputs and every fired rule, and mapped to the exchange's withdrawal states.
+
+A fired rule marked `step_up` turns an allow or a review into `step_up`: the withdrawal waits for the user to
+confirm it with a second factor they have enrolled (TOTP, passkey; `bastion.stepup`), then the score's
+decision applies (`step_up_passed`). Which factors the user has is read only for those decisions
+(`settle_step_up`), so a decision no step-up rule touches costs nothing more."""
 
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal, cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from bastion.errors import ConflictError
 from bastion.risk import features as risk_features
+from bastion.risk import holds as account_holds
 from bastion.risk import livelog
 from bastion.risk.events import WithdrawalRequest, now_utc, payload_hash, utc
+from bastion.risk.locks import WithdrawalLock
 from bastion.risk.model import ModelSnapshot, model_inputs
 from bastion.risk.models import RiskDecision, RiskRuleHit
 from bastion.risk.rules import Scenario, holds
 from bastion.risk.runtime import RiskRuntime, normalize_address
 
-Decision = Literal["allow", "review", "block"]
+# hold: an account hold (`risk.holds`, e.g. an open due-diligence request) keeps the withdrawal until its cause
+# is resolved; the exchange resubmits it as a new event then. It wins over a step-up (a second factor does not
+# answer a compliance hold), not over a block.
+Decision = Literal["allow", "review", "block", "step_up", "hold"]
 
-# The exchange's withdrawal states each decision maps to (OKX v5 `state` codes alongside).
+# The exchange's withdrawal states each decision maps to (OKX v5 `state` codes alongside). OKX has no state
+# for "waiting for the user's second factor": 0 (waiting withdrawal) is the nearest, nothing has left yet.
 EXCHANGE_STATE: dict[str, tuple[str, int]] = {
     "allow": ("approved", 7),
     "review": ("waiting_manual_review", 4),
     "block": ("cancelled", -2),
+    "step_up": ("waiting_step_up", 0),
+    "hold": ("waiting_manual_review", 4),
 }
+# How long a withdrawal waits for its step-up; after that it must be requested again.
+STEP_UP_TTL = timedelta(minutes=15)
+# The second factors a step-up accepts, strongest (phishing-resistant) first.
+STEP_UP_METHODS = ("passkey", "totp")
+# Looks up the step-up factors a user has enrolled (wired by the service: risk does not import protection).
+MethodsLookup = Callable[[Session, str], list[str]]
 
 
 class RuleResult(BaseModel):
@@ -48,6 +69,30 @@ class ModelResult(BaseModel):
     features: dict[str, float]
 
 
+class StepUpOut(BaseModel):
+    """A withdrawal a step-up rule touched: what the user may confirm it with, and how it went."""
+
+    rules: list[str]
+    methods: list[str]  # enrolled when decided; empty: none, so the withdrawal was held for review instead
+    next: Literal["allow", "review"]  # the score's decision, applied once the step-up passes
+    expires_at: datetime
+    status: Literal["pending", "passed", "not_enrolled"]
+    method: str | None = None
+    passed_at: datetime | None = None
+
+
+class HoldOut(BaseModel):
+    """Why a withdrawal is held and what would release it: an account hold's limit (`over_usd`, due diligence), or
+    what another domain's check still needs (`missing`, e.g. the Travel Rule's ownership_proof)."""
+
+    reason: str
+    # Each kind of hold shows only its own fields (an account hold its limit, a check what is missing).
+    over_usd: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    missing: list[str] | None = Field(default=None, exclude_if=lambda v: v is None)
+    rule: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    counterparty: str | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
 class DecisionOut(BaseModel):
     decision_id: int
     event_id: str
@@ -66,6 +111,30 @@ class DecisionOut(BaseModel):
     requested_at: datetime
     review_status: str | None = None
     duplicate: bool = False
+    # A hard lock (`locks.py`) blocked it: why (account_frozen / withdrawal_lock / allowlist), what started the
+    # lock (password, totp, passkey, anti_phishing, allowlist_off, unfreeze, ...), and when it ends (None: not
+    # by itself). None when the rules and the score decided.
+    reason: str | None = None
+    lock_cause: str | None = None
+    locked_until: datetime | None = None
+    step_up: StepUpOut | None = None
+    holds: list[HoldOut] = []
+
+
+def step_up_view(su: dict[str, Any] | None) -> StepUpOut | None:
+    """The stored `inputs["_step_up"]` as the answer shows it (pending until `expires_at`, then dead)."""
+    if not su:
+        return None
+    status = "passed" if su.get("passed_at") else "pending" if su.get("methods") else "not_enrolled"
+    return StepUpOut(
+        rules=su["rules"],
+        methods=su.get("methods") or [],
+        next=su["next"],
+        expires_at=datetime.fromisoformat(su["expires_at"]),
+        status=status,  # type: ignore[arg-type]
+        method=su.get("method"),
+        passed_at=datetime.fromisoformat(su["passed_at"]) if su.get("passed_at") else None,
+    )
 
 
 def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
@@ -74,6 +143,7 @@ def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
         state, code = "approved", 7
     elif d.review_status == "rejected":
         state, code = "cancelled", -2
+    lock = d.inputs.get("_lock") or {}
     return DecisionOut(
         decision_id=d.id,
         event_id=d.event_id,
@@ -92,6 +162,11 @@ def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
         requested_at=utc(d.requested_at),
         review_status=d.review_status,
         duplicate=duplicate,
+        reason=lock.get("reason"),
+        lock_cause=lock.get("cause"),
+        locked_until=datetime.fromisoformat(lock["until"]) if lock.get("until") else None,
+        step_up=step_up_view(d.inputs.get("_step_up")),
+        holds=[HoldOut(**h) for h in d.inputs.get("_holds", [])],
     )
 
 
@@ -160,15 +235,23 @@ def decide(
     version: int,
     scenario: Scenario,
     model: ModelSnapshot,
+    hold_limits: dict[str, Decimal] | None = None,
+    lock: WithdrawalLock | None = None,
+    outside_holds: list[dict[str, Any]] | None = None,
 ) -> Decided:
-    """Rules (with snoozes), the bounded learned score and the thresholds: the decision, its stored row and
-    its answer (`decision_id` 0 until stored). Pure: the database path and the in-memory path share it."""
+    """Rules (with snoozes), the bounded learned score and the thresholds, then the account's holds: the
+    decision, its stored row and its answer (`decision_id` 0 until stored). Pure: the database path and the
+    in-memory path share it. `outside_holds` are other domains' reasons to hold this withdrawal (the Travel Rule,
+    `HotPath.hold_checks`): like an account hold, any of them turns allow or review into `hold`."""
     results: list[RuleResult] = []
+    step_up_rules: list[str] = []
     rules_score = 0.0
     if feats["amount_usd"] >= scenario.trigger.min_amount_usd:
         for rule in scenario.rules:
             if holds(rule.when, feats):
                 is_snoozed = rule.id in snoozed
+                if rule.step_up and not is_snoozed:
+                    step_up_rules.append(rule.id)
                 contribution = 0.0 if is_snoozed else rule.score
                 rules_score += contribution
                 results.append(
@@ -188,6 +271,22 @@ def decide(
     score = round(rules_score + model_score, 3)
     th = scenario.thresholds
     decision: Decision = "block" if score >= th.block else "review" if score >= th.review else "allow"
+    if lock is not None:
+        decision = "block"  # a hard lock is not a score: never held for review, never allowed
+    held = account_holds.applying(hold_limits, Decimal(req.amount_usd)) if hold_limits else []
+    held += outside_holds or []
+    if held and decision != "block":
+        decision = "hold"
+    step_up: dict[str, Any] | None = None
+    if step_up_rules and decision not in ("block", "hold"):
+        # Which factors the user has is filled in by `settle_step_up` (the caller reads them, only now).
+        step_up = {
+            "rules": step_up_rules,
+            "next": decision,
+            "methods": None,
+            "expires_at": (at + STEP_UP_TTL).isoformat(),
+        }
+        decision = "step_up"
     model_detail = ModelResult(
         version=model.version,
         samples=model.samples,
@@ -216,7 +315,13 @@ def decide(
         "model_score": model_score,
         "ruleset_version": version,
         "model_version": model.version,
-        "inputs": {**payload, "_thresholds": thresholds},
+        "inputs": {
+            **payload,
+            "_thresholds": thresholds,
+            **({"_lock": _lock_json(lock)} if lock else {}),
+            **({"_step_up": step_up} if step_up else {}),
+            **({"_holds": held} if held else {}),
+        },
         "features": feats,
         "rule_results": rule_results,
         "model_detail": model_detail.model_dump(),
@@ -243,8 +348,64 @@ def decide(
         features=feats,
         requested_at=at,
         review_status=values["review_status"],
+        reason=lock.reason if lock else None,
+        lock_cause=lock.cause if lock else None,
+        locked_until=lock.until if lock else None,
+        step_up=step_up_view(step_up),
+        holds=[HoldOut(**h) for h in held],
     )
     return Decided(values, hits, out, decision)
+
+
+def _lock_json(lock: WithdrawalLock) -> dict[str, Any]:
+    return {"reason": lock.reason, "cause": lock.cause, "until": lock.until.isoformat() if lock.until else None}
+
+
+def settle_step_up(d: Decided, methods: list[str]) -> None:
+    """A `step_up` decision learns the user's enrolled factors: it waits for one of them, or, with none, is
+    held for review (a step-up rule fired; allowing without the second factor would defeat it)."""
+    su = d.values["inputs"]["_step_up"]
+    su["methods"] = [m for m in STEP_UP_METHODS if m in methods]
+    if not su["methods"]:
+        d.decision = d.values["decision"] = d.out.decision = "review"
+        d.values["review_status"] = d.out.review_status = "pending"
+    d.out.exchange_state, d.out.exchange_state_code = EXCHANGE_STATE[d.decision]
+    d.out.step_up = step_up_view(su)
+
+
+def step_up_passed(session: Session, d: RiskDecision, method: str, at: datetime) -> DecisionOut:
+    """The user confirmed a `step_up` withdrawal (the caller verified the factor and holds the row locked):
+    the score's decision applies now (allow, or review), seen by every worker through the live log. Caller
+    commits."""
+    su = dict(d.inputs["_step_up"])
+    su.update(method=method, passed_at=at.isoformat())
+    # A hard lock that started while the withdrawal waited (the account was frozen, a credential changed, the
+    # allowlist tightened) wins over the second factor: the withdrawal is blocked, not released.
+    lock = risk_features.lock_for(session, d.user_id, d.address, at)
+    # Likewise an account hold placed meanwhile (a due-diligence request opened): held, not released.
+    limits = account_holds.load(session.connection(), [d.user_id]).get(d.user_id)
+    held = account_holds.applying(limits, Decimal(d.amount_usd)) if limits and lock is None else []
+    d.inputs = {
+        **d.inputs,
+        "_step_up": su,
+        **({"_lock": _lock_json(lock)} if lock else {}),
+        **({"_holds": held} if held else {}),
+    }
+    d.decision = "block" if lock is not None else "hold" if held else su["next"]
+    d.review_status = "pending" if d.decision == "review" else None
+    entry = live_entry(
+        {
+            "user_id": d.user_id,
+            "event_id": d.event_id,
+            "requested_at": utc(d.requested_at),
+            "amount_usd": d.amount_usd,
+            "address": d.address,
+            "decision": d.decision,
+            "review_status": d.review_status,
+        }
+    )
+    livelog.append(session, entry["user_id"], "decision", entry["data"])
+    return _out(d, duplicate=False)
 
 
 def live_entry(values: dict[str, Any]) -> dict[str, Any]:
@@ -263,15 +424,22 @@ def live_entry(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def evaluate(session: Session, runtime: RiskRuntime, req: WithdrawalRequest) -> DecisionOut:
+def evaluate(
+    session: Session, runtime: RiskRuntime, req: WithdrawalRequest, step_up_methods: MethodsLookup | None = None
+) -> DecisionOut:
     """Decide on one withdrawal request from the database and store the decision (caller commits). The
-    service's hot path is `bastion.risk.live`; this one reads everything from the database."""
+    service's hot path is `bastion.risk.live`; this one reads everything from the database. Without
+    `step_up_methods`, a step-up decision finds no factor and is held for review."""
     runtime.refresh(session)
     runtime.relax_commit(session)
     version, scenario, lists, model = runtime.snapshot()
     at = req.at or now_utc()
     feats, snoozed = risk_features.compute(session, req, at, lists)
-    d = decide(req, at, feats, snoozed, version, scenario, model)
+    held = account_holds.load(session.connection(), [req.user_id]).get(req.user_id)
+    lock = risk_features.lock(session, req, at)
+    d = decide(req, at, feats, snoozed, version, scenario, model, held, lock)
+    if d.decision == "step_up":
+        settle_step_up(d, step_up_methods(session, req.user_id) if step_up_methods else [])
     # Decisions are inserted under the live-log lock (the service's batched writer counts on it).
     conn = livelog.lock_session(session)
     sql = _sql(conn.dialect.name)

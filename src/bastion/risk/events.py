@@ -11,6 +11,7 @@ import functools
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from ipaddress import IPv4Address, IPv6Address
@@ -24,7 +25,9 @@ from sqlalchemy.orm import Session
 from bastion.bounds import Identifier, LongIdentifier, ShortIdentifier, Text, Timestamp
 from bastion.errors import ConflictError
 from bastion.risk import livelog
+from bastion.risk.locks import LOCK
 from bastion.risk.models import RiskAddress, RiskDevice, RiskEvent, RiskLogin, RiskUserState
+from bastion.risk.runtime import normalize_address
 
 EventId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
 
@@ -75,12 +78,16 @@ class AddressBookEvent(_Event):
     @field_validator("address")
     @classmethod
     def _strip(cls, v: str | None) -> str | None:
-        return v.strip() if v is not None else None
+        # Stored as decisions compare it (`normalize_address`): a checksummed EVM address must match its
+        # lower-case form in a withdrawal, or an allowlisted address would count as not allowlisted.
+        return normalize_address(v) if v is not None else None
 
 
 class IngestResult(BaseModel):
     event_id: str
     duplicate: bool
+    # A credential change that starts the 24 h withdrawal lock: when it ends (what the user's notice says).
+    withdrawals_locked_until: datetime | None = None
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
@@ -306,8 +313,42 @@ def _log_user(session: Session, st: RiskUserState) -> None:
         session,
         st.user_id,
         "user",
-        {"cred": None if cred is None else utc(cred).isoformat(), "allow": bool(st.allowlist_enabled)},
+        {
+            "cred": None if cred is None else utc(cred).isoformat(),
+            "kind": st.last_credential_change_kind,
+            "allow": bool(st.allowlist_enabled),
+            "frozen": st.frozen_at is not None,
+        },
     )
+
+
+def set_frozen(session: Session, user_id: str, frozen: bool, at: datetime) -> None:
+    """Freeze (every withdrawal decision blocks, `locks.py`) or unfreeze the account; unfreezing starts the 24 h
+    withdrawal lock, as a credential change does. In the caller's transaction, on every worker at its next
+    decision (the live log)."""
+    st = _state(session, user_id)
+    if frozen:
+        if st.frozen_at is None:
+            st.frozen_at = at
+        _log_user(session, st)
+    else:
+        st.frozen_at = None
+        note_credential_change(session, user_id, "unfreeze", at)
+
+
+def is_frozen(session: Session, user_id: str) -> bool:
+    st = session.get(RiskUserState, user_id)
+    return st is not None and st.frozen_at is not None
+
+
+def _had_anti_phishing_code(session: Session, user_id: str, event_id: str) -> bool:
+    """Whether an earlier event set this user's anti-phishing code (so this one changes it)."""
+    payloads = session.scalars(
+        select(RiskEvent.payload).where(
+            RiskEvent.user_id == user_id, RiskEvent.kind == "credential_change", RiskEvent.event_id != event_id
+        )
+    )
+    return any(p.get("kind") == "anti_phishing" for p in payloads)
 
 
 def _log_address(session: Session, row: RiskAddress) -> None:
@@ -323,9 +364,11 @@ def ingest_credential_change(session: Session, ev: CredentialChangeEvent) -> Ing
     at = ev.at or now_utc()
     if not _record(session, "credential_change", ev, at):
         return IngestResult(event_id=ev.event_id, duplicate=True)
-    # Setting an anti-phishing code protects the user; it does not start the 24 h withdrawal lock.
-    if ev.kind != "anti_phishing":
+    # Setting a first anti-phishing code protects the user and starts no lock; changing it does (whoever
+    # changes it can make phishing mails look genuine), as a password or 2FA change does.
+    if ev.kind != "anti_phishing" or _had_anti_phishing_code(session, ev.user_id, ev.event_id):
         note_credential_change(session, ev.user_id, ev.kind, at)
+        return IngestResult(event_id=ev.event_id, duplicate=False, withdrawals_locked_until=at + LOCK)
     return IngestResult(event_id=ev.event_id, duplicate=False)
 
 
@@ -386,9 +429,14 @@ BatchEvent = Annotated[LoginItem | CredentialChangeItem | AddressBookItem, Field
 MAX_BATCH = 1000
 
 
-def ingest_batch(session: Session, items: list[LoginItem | CredentialChangeItem | AddressBookItem]) -> int:
+def ingest_batch(
+    session: Session,
+    items: list[LoginItem | CredentialChangeItem | AddressBookItem],
+    on_credential_change: Callable[[Session, CredentialChangeEvent, IngestResult], None] | None = None,
+) -> int:
     """Ingest events in order, all or nothing (the caller commits only if this returns); returns how many
-    were new. Errors name the row."""
+    were new. Errors name the row. `on_credential_change` sees each new credential change with its result
+    (the account domain's lock alert, in the same transaction)."""
     from bastion.errors import InvalidInputError
 
     new = 0
@@ -398,6 +446,8 @@ def ingest_batch(session: Session, items: list[LoginItem | CredentialChangeItem 
                 r = ingest_login(session, item)
             elif isinstance(item, CredentialChangeItem):
                 r = ingest_credential_change(session, item)
+                if on_credential_change is not None and not r.duplicate:
+                    on_credential_change(session, item, r)
             else:
                 r = ingest_address_book(session, item)
         except InvalidInputError as exc:

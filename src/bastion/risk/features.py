@@ -11,11 +11,14 @@ from sqlalchemy import Select, String, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from bastion.risk.events import WithdrawalRequest, utc
+from bastion.risk.locks import WithdrawalLock, withdrawal_lock
 from bastion.risk.models import RiskAddress, RiskDecision, RiskDevice, RiskLogin, RiskSnooze, RiskUserState
 from bastion.risk.runtime import Lists, normalize_address
 
 NEVER_HOURS = 1e6
 DAY = timedelta(hours=24)
+# Decisions whose funds never left: not counted in the 24 h sums (a held withdrawal is resubmitted later).
+NOT_SENT = ("block", "hold")
 
 
 def _hours(since: datetime | None, at: datetime) -> float | None:
@@ -32,7 +35,7 @@ def _statement() -> Select[Any]:
     at = bindparam("at", type_=RiskDecision.requested_at.type)
     t0 = bindparam("t0", type_=RiskDecision.requested_at.type)
     not_blocked = and_(
-        RiskDecision.decision != "block",
+        RiskDecision.decision.not_in(NOT_SENT),
         or_(RiskDecision.review_status.is_(None), RiskDecision.review_status != "rejected"),
     )
     recent = and_(RiskDecision.user_id == u, RiskDecision.requested_at >= t0, RiskDecision.requested_at <= at)
@@ -105,3 +108,27 @@ def compute(session: Session, req: WithdrawalRequest, at: datetime, lists: Lists
     if row["snoozes"]:
         snoozed = set(session.scalars(select(RiskSnooze.rule_id).where(RiskSnooze.user_id == u, RiskSnooze.until > at)))
     return f, snoozed
+
+
+def lock(session: Session, req: WithdrawalRequest, at: datetime) -> WithdrawalLock | None:
+    """As `LiveState.lock`, from the database."""
+    return lock_for(session, req.user_id, req.address, at)
+
+
+def lock_for(session: Session, user_id: str, address: str, at: datetime) -> WithdrawalLock | None:
+    """The hard lock a withdrawal of `user_id` to `address` at `at` is under (`locks.py`), from the database."""
+    st = session.get(RiskUserState, user_id)
+    if st is None:
+        return None
+    added = None
+    if st.allowlist_enabled:
+        row = session.get(RiskAddress, (user_id, normalize_address(address)))
+        added = utc(row.added_at) if row is not None and row.removed_at is None else None
+    return withdrawal_lock(
+        at=at,
+        frozen=st.frozen_at is not None,
+        credential_at=utc(st.last_credential_change_at) if st.last_credential_change_at else None,
+        credential_kind=st.last_credential_change_kind,
+        allowlist=bool(st.allowlist_enabled),
+        address_added_at=added,
+    )

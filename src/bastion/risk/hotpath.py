@@ -13,6 +13,9 @@ Per request, on the worker's event loop:
    commit runs, so the wait is at most about one commit; nothing is answered before its commit.
 A retry (an event id already decided) is answered from the database, as before: same body, the original
 answer; another body, a 409.
+
+A decision a step-up rule touched (`step_up`, rare) reads the user's enrolled factors from the database before
+it is stored (`step_up_methods`, wired by the service); no other decision does.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 from sqlalchemy import Connection, Engine, String, Table, bindparam, func, select
@@ -41,6 +44,17 @@ from bastion.risk.runtime import RiskRuntime, normalize_address
 MAX_BATCH = 256
 # How often the writer prunes the live log.
 PRUNE_EVERY_S = 60.0
+
+
+class HoldCheck(Protocol):
+    """Another domain's reason to hold a withdrawal (the Travel Rule's `TravelRuleGate`). `screen` runs on the
+    event loop from memory and answers whether the withdrawal needs a look at all, so a withdrawal no check
+    touches costs no extra database round trip; `check` runs in a worker thread and answers the hold
+    (`{"reason": ..., "missing": [...]}`) or None."""
+
+    def screen(self, req: WithdrawalRequest, at: datetime) -> bool: ...
+
+    def check(self, req: WithdrawalRequest, at: datetime) -> dict[str, Any] | None: ...
 
 
 @dataclass
@@ -67,6 +81,10 @@ class HotPath:
     sessionmaker: sessionmaker[Session]
     runtime: RiskRuntime
     state: LiveState = field(default_factory=LiveState)
+    # Other domains' reasons to hold a withdrawal (wired by the service: the Travel Rule).
+    hold_checks: list[HoldCheck] = field(default_factory=list)
+    # The user's enrolled step-up factors (the service wires `bastion.stepup.enrolled_methods`); None: none.
+    step_up_methods: risk_engine.MethodsLookup | None = None
     _needs: list[_Need] = field(default_factory=list)
     _sync_task: asyncio.Task[None] | None = None
     _writes: list[_Write] = field(default_factory=list)
@@ -190,6 +208,8 @@ class HotPath:
             raise RuntimeError("the service is shutting down")
         at = req.at or now_utc()
         address = normalize_address(req.address)
+        # Before the state is prepared: nothing may await between the catch-up and the decision.
+        held = await self._outside_holds(req, at)
         for _ in range(5):
             prior = self._pending_done.get(req.event_id)
             if prior is not None:  # a retry of a decision of ours still being stored
@@ -209,12 +229,27 @@ class HotPath:
             raise RuntimeError("could not load the decision state")
         version, scenario, lists, model = self.runtime.snapshot()
         feats, snoozed = self.state.features(req, at, lists)
-        d = risk_engine.decide(req, at, feats, snoozed, version, scenario, model)
+        u = self.state.users[req.user_id]
+        d = risk_engine.decide(
+            req, at, feats, snoozed, version, scenario, model, u.holds, self.state.lock(req, at), held
+        )
         live = LiveDecision(at, Decimal(req.amount_usd), address, d.decision, d.values["review_status"])
         self.state.add_decision(req.event_id, req.user_id, live)
         self._pending[req.event_id] = (req.user_id, live)
         fut: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._pending_done[req.event_id] = fut
+        if d.decision == "step_up":
+            # The only extra round trip, and only here: which factors can confirm it (none: held for review).
+            try:
+                methods = await self._methods(req.user_id)
+            except BaseException:
+                _settle(fut, None)  # a retry waiting on it reads the database, finds nothing and fails alike
+                self.state.drop_decision(req.event_id, req.user_id, address)
+                self._pending.pop(req.event_id, None)
+                self._pending_done.pop(req.event_id, None)
+                raise
+            risk_engine.settle_step_up(d, methods)
+            live.decision, live.review = d.decision, d.values["review_status"]
         self._writes.append(_Write(d.values, d.hits, fut))
         if self._write_task is None:
             self._write_task = asyncio.create_task(self._write_loop())
@@ -231,6 +266,26 @@ class HotPath:
             return await self._existing(req)
         d.out.decision_id = decision_id
         return d.out
+
+    async def _outside_holds(self, req: WithdrawalRequest, at: datetime) -> list[dict[str, Any]]:
+        held: list[dict[str, Any]] = []
+        for check in self.hold_checks:
+            if check.screen(req, at):  # memory only; most withdrawals stop here
+                found = await asyncio.to_thread(check.check, req, at)
+                if found:
+                    held.append(found)
+        return held
+
+    async def _methods(self, user_id: str) -> list[str]:
+        lookup = self.step_up_methods
+        if lookup is None:
+            return []
+
+        def run() -> list[str]:
+            with self.sessionmaker() as session:
+                return lookup(session, user_id)
+
+        return await asyncio.to_thread(run)
 
     async def _existing_or_none(self, req: WithdrawalRequest) -> risk_engine.DecisionOut | None:
         def run() -> risk_engine.DecisionOut | None:

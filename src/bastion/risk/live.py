@@ -23,8 +23,10 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, func, or_, select
 
+from bastion.risk import holds as account_holds
 from bastion.risk.events import WithdrawalRequest, utc
-from bastion.risk.features import DAY, NEVER_HOURS
+from bastion.risk.features import DAY, NEVER_HOURS, NOT_SENT
+from bastion.risk.locks import WithdrawalLock, withdrawal_lock
 from bastion.risk.models import RiskAddress, RiskDecision, RiskDevice, RiskLogin, RiskSnooze, RiskUserState
 from bastion.risk.runtime import Lists, normalize_address
 
@@ -67,13 +69,17 @@ class UserState:
     devices: dict[str, datetime] = field(default_factory=dict)  # device -> first seen
     book: dict[str, datetime] = field(default_factory=dict)  # address as stored -> added at (not removed)
     credential_at: datetime | None = None
+    credential_kind: str | None = None
     allowlist: bool = False
+    frozen: bool = False
     decisions: dict[str, LiveDecision] = field(default_factory=dict)  # by event id
     used: dict[str, datetime] = field(default_factory=dict)  # address -> first allowed/approved decision
     logins: dict[str, LiveLogin] = field(default_factory=dict)  # by event id
     snoozes: dict[int, tuple[str, datetime]] = field(default_factory=dict)  # id -> (rule, until)
     touched: float = 0.0
     newest: datetime | None = None
+    # reason -> limit: withdrawals above it are held (`risk.holds`, e.g. an open due-diligence request)
+    holds: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -108,10 +114,18 @@ def load_users(conn: Connection, wanted: dict[str, datetime]) -> list[UserState]
     )
     for uid, address, added in conn.execute(q):
         users[uid].book[address] = utc(added)
-    q = select(st.c.user_id, st.c.last_credential_change_at, st.c.allowlist_enabled).where(st.c.user_id.in_(ids))
-    for uid, cred, allow in conn.execute(q):
+    qs = select(
+        st.c.user_id,
+        st.c.last_credential_change_at,
+        st.c.last_credential_change_kind,
+        st.c.allowlist_enabled,
+        st.c.frozen_at,
+    ).where(st.c.user_id.in_(ids))
+    for uid, cred, cred_kind, allow, frozen_at in conn.execute(qs):
         users[uid].credential_at = None if cred is None else utc(cred)
+        users[uid].credential_kind = cred_kind
         users[uid].allowlist = bool(allow)
+        users[uid].frozen = frozen_at is not None
     q = select(
         d.c.user_id, d.c.event_id, d.c.requested_at, d.c.amount_usd, d.c.address, d.c.decision, d.c.review_status
     ).where(d.c.user_id.in_(ids), d.c.requested_at >= since)
@@ -136,6 +150,8 @@ def load_users(conn: Connection, wanted: dict[str, datetime]) -> list[UserState]
     q4 = select(sn.c.user_id, sn.c.id, sn.c.rule_id, sn.c.until).where(sn.c.user_id.in_(ids), sn.c.until > since)
     for uid, sid, rule, until in conn.execute(q4):
         users[uid].snoozes[sid] = (rule, utc(until))
+    for uid, held in account_holds.load(conn, ids).items():
+        users[uid].holds = held
     return list(users.values())
 
 
@@ -276,11 +292,30 @@ class LiveState:
                 u.book[data["a"]] = cast(datetime, _ts(data["added"]))
         elif kind == "user":
             u.credential_at = _ts(data["cred"])
+            u.credential_kind = data.get("kind")
             u.allowlist = bool(data["allow"])
+            u.frozen = bool(data.get("frozen", False))
         elif kind == "snooze":
             u.snoozes[int(data["id"])] = (data["rule"], cast(datetime, _ts(data["until"])))
+        elif kind == "hold":
+            if data["over"] is None:
+                u.holds.pop(data["reason"], None)
+            else:
+                u.holds[data["reason"]] = Decimal(data["over"])
 
     # --------------------------------------------------------------------------------------- features
+    def lock(self, req: WithdrawalRequest, at: datetime) -> WithdrawalLock | None:
+        """The hard lock this withdrawal is under (`locks.py`), from memory (the user must be loaded)."""
+        u = self.users[req.user_id]
+        return withdrawal_lock(
+            at=at,
+            frozen=u.frozen,
+            credential_at=u.credential_at,
+            credential_kind=u.credential_kind,
+            allowlist=u.allowlist,
+            address_added_at=u.book.get(normalize_address(req.address)),
+        )
+
     def features(self, req: WithdrawalRequest, at: datetime, lists: Lists) -> tuple[dict[str, Any], set[str]]:
         """As `bastion.risk.features.compute`, from memory (the user and destination must be loaded)."""
         user_id, addr = req.user_id, normalize_address(req.address)
@@ -300,7 +335,7 @@ class LiveState:
         for d in u.decisions.values():
             if t0 <= d.at <= at:
                 count += 1
-                if d.decision != "block" and d.review != "rejected":
+                if d.decision not in NOT_SENT and d.review != "rejected":
                     prior += d.usd
         first_use = u.used.get(addr)
         travel = 0.0

@@ -50,6 +50,8 @@ class RiskUserState(Base):
     last_credential_change_at: Mapped[datetime | None] = mapped_column(Ts)
     last_credential_change_kind: Mapped[str | None] = mapped_column(String(24))
     allowlist_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set while the account is frozen (the user, an operator or a service froze it): every withdrawal blocks.
+    frozen_at: Mapped[datetime | None] = mapped_column(Ts)
 
 
 class RiskDevice(Base):
@@ -224,3 +226,16 @@ class RiskLiveLog(Base):
     kind: Mapped[str] = mapped_column(String(16))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(Ts, index=True)
+
+
+class RiskAccountHold(Base):
+    """A hold another part of the exchange places on a user's withdrawals (today: an open due-diligence
+    request): while the row exists, the user's withdrawals above `over_usd` are answered `hold` with `reason`.
+    Kept in memory by the hot path like the other account state (loaded with the user, fresh through the live
+    log), so checking it costs no query."""
+
+    __tablename__ = "risk_account_holds"
+    user_id: Mapped[str] = mapped_column(UserId, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(24), primary_key=True)
+    over_usd: Mapped[Decimal] = mapped_column(Money)
+    since: Mapped[datetime] = mapped_column(Ts)

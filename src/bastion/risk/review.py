@@ -15,7 +15,7 @@ from bastion.errors import ConflictError, NotFoundError
 from bastion.risk import livelog
 from bastion.risk import model as risk_model
 from bastion.risk.engine import DecisionOut, _out
-from bastion.risk.events import now_utc, utc
+from bastion.risk.events import is_frozen, now_utc, utc
 from bastion.risk.models import RiskDecision, RiskReviewAction
 
 
@@ -65,6 +65,8 @@ def review(session: Session, decision_id: int, r: ReviewIn) -> DecisionOut:
         return _out(d, duplicate=True)
     if d.review_status != "pending":
         raise ConflictError(f"decision {decision_id} is already {d.review_status}")
+    if outcome == "approved" and is_frozen(session, d.user_id):
+        raise ConflictError(f"decision {decision_id}: the account is frozen; its withdrawals cannot be approved")
     at = r.at or now_utc()
     d.review_status, d.reviewed_by, d.reviewed_at = outcome, r.analyst, at
     session.add(RiskReviewAction(decision_id=d.id, action=r.action, analyst=r.analyst, note=r.note, at=at))
@@ -76,3 +78,23 @@ def review(session: Session, decision_id: int, r: ReviewIn) -> DecisionOut:
         {"e": d.event_id, "a": d.address, "at": utc(d.requested_at).isoformat(), "r": outcome},
     )
     return _out(d, duplicate=False)
+
+
+def block_pending(session: Session, user_id: str, by: str, at: datetime) -> list[int]:
+    """Cancel every withdrawal of `user_id` held for review (the account was frozen): rejected, with the
+    reason in the audit trail, and not taught to the model (a freeze says nothing about that withdrawal)."""
+    rows = session.scalars(
+        select(RiskDecision)
+        .where(RiskDecision.user_id == user_id, RiskDecision.review_status == "pending")
+        .with_for_update()
+    ).all()
+    for d in rows:
+        d.review_status, d.reviewed_by, d.reviewed_at = "rejected", by[:64], at
+        session.add(RiskReviewAction(decision_id=d.id, action="reject", analyst=by[:64], note="account_frozen", at=at))
+        livelog.append(
+            session,
+            d.user_id,
+            "review",
+            {"e": d.event_id, "a": d.address, "at": utc(d.requested_at).isoformat(), "r": "rejected"},
+        )
+    return [d.id for d in rows]

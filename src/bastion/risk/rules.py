@@ -21,7 +21,7 @@ FEATURES: dict[str, tuple[type, str]] = {
     "withdrawals_24h_count": (int, "withdrawal requests in the last 24 h including this one"),
     "withdrawals_24h_usd": (
         float,
-        "USD requested in the last 24 h including this one (blocked ones excluded)",
+        "USD requested in the last 24 h including this one (blocked and held ones excluded)",
     ),
     "device_known": (bool, "the request's device fingerprint had a successful login before"),
     "device_age_hours": (float, "hours since the device's first successful login (0 when unknown)"),
@@ -104,6 +104,10 @@ class Rule(BaseModel):
     description: str = ""
     score: float = Field(ge=-100, le=1000)
     when: Condition
+    # True: when the rule fires (not snoozed) and the score does not block, the withdrawal waits for the user's
+    # step-up (a fresh TOTP code or passkey assertion bound to it, `bastion.stepup`) before the score's
+    # decision (allow, or review) applies. A user with neither factor enrolled is held for review instead.
+    step_up: bool = False
 
 
 class Trigger(BaseModel):

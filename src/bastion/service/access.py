@@ -1,6 +1,7 @@
 """Who may call each route: every route declares exactly one kind of caller, as a FastAPI dependency.
 
-- `Public`: anyone (the proof-of-reserves page and its files, public fund/ADL figures, health).
+- `Public`: anyone (the proof-of-reserves page and its files, public fund/ADL figures, the official-channel
+  check, health).
 - `CurrentUser` / `TradingUser` (user): acts for one end user, whose uid comes only from the credential: a
   session JWT from the exchange's login service, or the user's own OKX-v5-signed API key (read permission
   for `CurrentUser`, trade for `TradingUser`). `OwnPathUser` guards `/v1/users/{user_id}/...` user routes:
@@ -34,7 +35,13 @@ from starlette.concurrency import run_in_threadpool
 
 from bastion.access.gate import Credential, CredentialGate
 from bastion.access.scopes import OPERATOR_SCOPES, SERVICE_SCOPES, allows
-from bastion.access.sessions import SessionRejected, SessionVerifier, dev_key, load_verification_keys
+from bastion.access.sessions import (
+    SessionRejected,
+    SessionVerifier,
+    UserSession,
+    dev_key,
+    load_verification_keys,
+)
 from bastion.keys.auth import Caller
 from bastion.keys.policy import Permission
 from bastion.settings import Settings
@@ -217,11 +224,31 @@ def acting_credential(request: Request, named: str = "", limit: int = 128) -> st
     return who[:limit]
 
 
+def _session_refused(app: Any, s: UserSession) -> str | None:
+    """A signed, unexpired session the account security center ended (device removed, account frozen): one
+    database round trip of two primary-key look-ups, so a removal takes effect at once on every worker."""
+    from bastion.account.devices import session_refused
+
+    # A bare connection and a prebuilt Core statement: a third of an ORM session's cost on this path.
+    with app.state.engine.connect() as conn:
+        return session_refused(conn, s.uid, s.sid, s.issued_at)
+
+
 async def _public() -> None:
     return None
 
 
 Public = Depends(_mark(_public, Rule("public")))
+
+
+async def _counterparty() -> None:
+    return None
+
+
+# A counterparty exchange's Travel Rule message: no bearer credential can exist (the sender is another company),
+# so the door is open like a public route, and the message authenticates itself: the route refuses anything that
+# is not a JWS signed by the key our directory holds for the sender's LEI, and replays (`bastion.travel_rule`).
+Counterparty = Depends(_mark(_counterparty, Rule("public", "JWS", "signed by a VASP in the directory")))
 
 
 def _user(need: Permission | None) -> Callable[[Request], Coroutine[Any, Any, UserCaller]]:
@@ -246,6 +273,9 @@ def _user(need: Permission | None) -> Callable[[Request], Coroutine[Any, Any, Us
             s = session_verifier(request.app).verify(token)
         except SessionRejected as exc:
             raise AccessDenied(401, str(exc)) from None
+        refused = await run_in_threadpool(_session_refused, request.app, s)
+        if refused is not None:
+            raise AccessDenied(401, refused)
         return UserCaller(s.uid, s.sid, "session")
 
     return check
@@ -361,6 +391,8 @@ def _row(r: RouteAccess) -> str:
     if rule.kind == "user":
         shown = {"session only": "session", "": f"session, or API key with {need}"}
         need = shown.get(rule.note, f"API key with {need}")
+    if rule.kind == "public" and rule.need:  # a self-authenticating public route (a counterparty's JWS)
+        need = f"{need}: {rule.note}"
     methods = ", ".join(m for m in r.methods if m != "HEAD")
     return f"| {methods} | `{r.path}` | {rule.kind} | {need or '-'} | {r.summary.replace('|', '/')} |"
 

@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from bastion import __version__
 from bastion.db.session import make_engine, make_sessionmaker
-from bastion.errors import ConflictError, InvalidInputError, NotFoundError
+from bastion.errors import ConflictError, InvalidInputError, NotFoundError, TooLargeError
 from bastion.keys.errors import AuthRejected
 from bastion.service.access import AccessDenied, Public, access_gate
 from bastion.service.boundary import Boundary, field_error
@@ -111,6 +111,11 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
         where = f"row {first['row']}, " if first["row"] is not None else ""
         return _problem(422, "validation_error", f"{where}{first['field']}: {first['message']}", details)
 
+    @app.exception_handler(TooLargeError)
+    async def _too_large(_req: Request, exc: TooLargeError) -> JSONResponse:
+        detail = {"field": exc.field, "row": exc.row, "message": exc.message, "type": "too_large"}
+        return _problem(413, "payload_too_large", str(exc), [detail])
+
     @app.exception_handler(InvalidInputError)
     async def _invalid(_req: Request, exc: InvalidInputError) -> JSONResponse:
         detail = {"field": exc.field, "row": exc.row, "message": exc.message, "type": "value_error"}
@@ -133,9 +138,18 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
 
     for router in all_routers():
         app.include_router(router)
+    from bastion.service.routers.travel_rule import gate_of
+
+    # Other domains' reasons to hold a withdrawal, consulted by the risk hot path (`HotPath.hold_checks`).
+    app.state.withdrawal_hold_checks = [gate_of(app)]
     app.fast_routes = {}
+    from bastion.service.routers.diligence import uploads as diligence_uploads
+
     app.boundary = Boundary(
-        app._dispatch, max_body_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth
+        app._dispatch,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+        uploads=(diligence_uploads(settings),),
     )
     if fast_routes:
         from bastion.service.routers.risk import EVALUATE_PATH, fast_evaluate

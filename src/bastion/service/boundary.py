@@ -5,11 +5,13 @@ nothing reaches a parser, a route or the database that could knock a worker over
 
 - the body is capped (`BASTION_MAX_BODY_BYTES`, 1 MiB by default): a larger Content-Length is refused before
   a byte is read, a chunked body as soon as it grows past the cap (413);
-- a body is JSON or nothing: it is parsed once here by orjson (its own bounded, non-recursive-in-Python
-  parser), then walked without recursion; nesting deeper than `BASTION_MAX_JSON_DEPTH` levels, NUL and other
-  control characters (tab, line feed and carriage return excepted) in any string or key, numbers beyond what a
-  64-bit database column holds, NaN/Infinity and malformed UTF-8 are refused (422 naming the field) before
-  the framework's own JSON parser (the standard library's, recursive in C) ever runs;
+- a body is JSON or nothing (except a multipart upload to a route registered in `uploads`, e.g. a
+  due-diligence document, capped by that route's own limit instead, and parsed by the route): it is parsed
+  once here by orjson (its own bounded, non-recursive-in-Python parser), then walked without recursion;
+  nesting deeper than `BASTION_MAX_JSON_DEPTH` levels, NUL and other control characters (tab, line feed and
+  carriage return excepted) in any string or key, numbers beyond what a 64-bit database column holds,
+  NaN/Infinity and malformed UTF-8 are refused (422 naming the field) before the framework's own JSON parser
+  (the standard library's, recursive in C) ever runs;
 - the path and the query string carry no control characters once percent-decoded (422 naming the part).
 
 Field-level bounds (identifiers, 32-bit integers, timestamps, decimal digits) are the request models' job,
@@ -19,6 +21,7 @@ through the types in `bastion.bounds`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -53,6 +56,20 @@ def problem(status: int, error: str, message: str, details: list[dict[str, Any]]
     if details is not None:
         body["detail"] = details
     return orjson.dumps(body)
+
+
+# Room for the multipart framing (boundaries, part headers, small form fields) around an upload's file.
+MULTIPART_SLACK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A route that takes one multipart file upload (not JSON): its path, the file's cap, the form field."""
+
+    path: re.Pattern[str]
+    max_file_bytes: int
+    field: str = "file"
+    setting: str = "the route's upload limit"
 
 
 class Refused(Exception):
@@ -141,10 +158,12 @@ class Boundary:
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_json_depth: int = DEFAULT_MAX_JSON_DEPTH,
+        uploads: tuple[Upload, ...] = (),
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
+        self.uploads = uploads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -152,23 +171,37 @@ class Boundary:
             return
         try:
             check_target(scope)
-            body = await self._read_body(scope, receive)
+            upload = self._upload(scope)
+            if upload is None:
+                body = await self._read_body(scope, receive, self.max_body_bytes, None)
+            else:
+                body = await self._read_body(scope, receive, upload.max_file_bytes + MULTIPART_SLACK, upload)
             if body is None:
                 return  # the client went away before its body was complete: nobody to answer
-            if body.strip():
+            if upload is None and body.strip():
                 check_json(body, self.max_json_depth)
         except Refused as refused:
             await _answer(send, refused)
             return
         await self.app(scope, _replay(body, receive), send)
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
-        limit = self.max_body_bytes
+    def _upload(self, scope: Scope) -> Upload | None:
+        """The upload route this request is for, if it is a multipart POST to one."""
+        if not self.uploads or scope.get("method") != "POST":
+            return None
+        for up in self.uploads:
+            if up.path.fullmatch(scope.get("path", "")):
+                for name, value in scope["headers"]:
+                    if name == b"content-type":
+                        return up if value.lower().startswith(b"multipart/form-data") else None
+        return None
+
+    async def _read_body(self, scope: Scope, receive: Receive, limit: int, upload: Upload | None) -> bytes | None:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 # uvicorn has checked it is a number; a larger one is refused before reading anything.
                 if value.isdigit() and int(value) > limit:
-                    raise _too_large(limit)
+                    raise _too_large(limit, upload)
                 break
         chunks: list[bytes] = []
         size = 0
@@ -179,13 +212,20 @@ class Boundary:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                raise _too_large(limit)
+                raise _too_large(limit, upload)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _too_large(limit: int) -> Refused:
+def _too_large(limit: int, upload: Upload | None = None) -> Refused:
+    if upload is not None:
+        cap = upload.max_file_bytes
+        msg = f"{upload.field}: the upload is larger than {cap} bytes ({upload.setting})"
+        detail = [
+            {"field": upload.field, "row": None, "message": msg, "type": "too_large", "loc": ["body", upload.field]}
+        ]
+        return Refused(413, problem(413, "payload_too_large", msg, detail))
     msg = f"body: the request body is larger than {limit} bytes (BASTION_MAX_BODY_BYTES)"
     return Refused(413, problem(413, "payload_too_large", msg))
 

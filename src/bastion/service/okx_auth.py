@@ -25,6 +25,7 @@ from fastapi.routing import APIRoute, APIRouter
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from bastion.account import freeze as account_freeze
 from bastion.keys import policy
 from bastion.keys.auth import Authenticator, Caller, SignedRequest
 from bastion.keys.errors import AuthRejected
@@ -77,7 +78,7 @@ def build_runtime(settings: Settings, sessions: sessionmaker[Session]) -> KeysRu
     return KeysRuntime(
         vault=vault,
         limits=limits,
-        authenticator=Authenticator(sessions, vault, limits),
+        authenticator=Authenticator(sessions, vault, limits, account_frozen=account_freeze.is_frozen),
         trusted_proxies=policy.parse_allowlist(proxies, field="trusted_proxies") if proxies else [],
         second_factor=totp_second_factor(settings.secret_key_bytes),
     )

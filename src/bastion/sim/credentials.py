@@ -22,7 +22,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.access import credentials, sessions
 
-SERVICE_SCOPES = ["risk:write", "events:write", "funds:write", "orders:precheck", "deposits:write"]
+SERVICE_SCOPES = [
+    "risk:write",
+    "events:write",
+    "funds:write",
+    "orders:precheck",
+    "deposits:write",
+    "compliance:write",
+    "account:write",
+    "notify:write",
+]
 OPERATOR_SCOPES = [
     "risk:review",
     "risk:admin",
@@ -31,6 +40,8 @@ OPERATOR_SCOPES = [
     "deposits:review",
     "protection:admin",
     "pfund:admin",
+    "compliance:review",
+    "compliance:admin",
 ]
 _SESSION_TTL = timedelta(hours=1)
 

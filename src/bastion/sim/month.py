@@ -19,7 +19,14 @@
   (`sim.beginners`): accounts, questionnaires (as the user, signed), first orders through the precheck,
   first trades and their margin events;
 - the user protection fund (`sim.protection_fund`): contributions, a transfer, one hack with its affected
-  users paid (the payout sent twice) and the incident closed.
+  users paid (the payout sent twice) and the incident closed;
+- due diligence (`sim.diligence`): the month's triggers as a new version, the feeds' deposits, risk scores and
+  jurisdictions, the users' answers and documents (as the user), the officers' decisions; the diligence clock
+  follows the simulated time;
+- the account security center (`sim.account_security`): logins from new devices, device removals, checklist
+  adoption (anti-phishing code, 2FA, allowlist-only, a contact address), takeovers the users stop by freezing
+  (the thief's session refused from then on), and the alert outbox delivered at the month's end to a local SMTP
+  server and webhook receiver.
 
 What was generated (attacks, values, counts) and what the service was seen to do is written to
 `out_dir/ground-truth.json`; the report's figures are checked against it in tests.
@@ -44,6 +51,8 @@ if TYPE_CHECKING:
     from bastion.sim.credentials import SimCredentials
 
 from bastion.periods import month_bounds
+from bastion.sim.account_security import AccountTruth
+from bastion.sim.diligence import DiligenceTruth
 from bastion.sim.protection_fund import FundTruth
 
 TRUTH_FILE = "ground-truth.json"
@@ -174,6 +183,8 @@ class MonthGroundTruth:
     protection: ProtectionTruth = field(default_factory=ProtectionTruth)
     beginners: BeginnersTruth = field(default_factory=BeginnersTruth)
     protection_fund: FundTruth = field(default_factory=FundTruth)
+    account: AccountTruth = field(default_factory=AccountTruth)
+    diligence: DiligenceTruth = field(default_factory=DiligenceTruth)
     seconds: dict[str, float] = field(default_factory=dict)
     format: str = FORMAT
 
@@ -194,7 +205,8 @@ class MonthGroundTruth:
             **{
                 k: v
                 for k, v in raw.items()
-                if k not in ("risk", "keys", "funds", "protection", "beginners", "protection_fund")
+                if k
+                not in ("risk", "keys", "funds", "protection", "beginners", "protection_fund", "account", "diligence")
             },
             risk=RiskTruth(**raw["risk"]),
             keys=KeysTruth(**raw["keys"]),
@@ -205,6 +217,8 @@ class MonthGroundTruth:
             protection=ProtectionTruth(**raw["protection"]),
             beginners=BeginnersTruth(**raw.get("beginners", {})),
             protection_fund=FundTruth(**raw.get("protection_fund", {})),
+            account=AccountTruth(**raw.get("account", {})),
+            diligence=DiligenceTruth(**raw.get("diligence", {})),
         )
 
 
@@ -705,6 +719,46 @@ def _run_protection_fund(
         setattr(truth, k, v)
 
 
+def _run_account(
+    app: Any, client: Any, truth: AccountTruth, month: str, start: datetime, days: int, users: int, seed: int,
+    step: Step, creds: SimCredentials,
+) -> None:  # fmt: skip
+    from bastion.service.deps import set_protection_clock
+    from bastion.sim import account_security
+
+    planned = account_security.plan(seed, users, start, days, prefix=f"{month}:")
+    _, end = month_bounds(month)
+    try:
+        account_security.send(
+            app, client, planned, _simulated_clock(app), end, creds, truth,
+            progress=lambda i, n: step("account security and alerts", i, n),
+        )  # fmt: skip
+    finally:
+        set_protection_clock(app, None)
+
+
+def _run_diligence(
+    app: Any, client: Any, truth: DiligenceTruth, month: str, start: datetime, days: int, users: int, seed: int,
+    step: Step, creds: SimCredentials,
+) -> None:  # fmt: skip
+    from bastion.service.routers.diligence import set_diligence_clock
+    from bastion.sim import diligence
+
+    plan = diligence.simulate(seed=seed, users=users, start=start, days=days, prefix=f"{month}:")
+    clock = [start]
+
+    def set_time(at: datetime) -> None:
+        clock[0] = at
+
+    set_diligence_clock(app, lambda: clock[0])
+    try:
+        diligence.send(client, plan, set_time, creds.user, progress=lambda i, n: step("due diligence", i, n))
+    finally:
+        set_diligence_clock(app, None)
+    for k, v in vars(plan.truth).items():
+        setattr(truth, k, v)
+
+
 # ------------------------------------------------------------------------------------------------- main
 def simulate_month(
     out_dir: Path | str,
@@ -790,6 +844,15 @@ def simulate_month(
             t0 = time.perf_counter()
             _run_protection_fund(app, client, truth.protection_fund, month, start, days, _seed(seed, month, 6))
             truth.seconds["protection_fund"] = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter()
+            _run_diligence(app, client, truth.diligence, month, start, days, users, _seed(seed, month, 7), step, creds)
+            truth.seconds["diligence"] = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter()  # last: its dispatcher delivers every alert the month raised
+            _run_account(
+                app, client, truth.account, month, start, days, max(12, users // 8), _seed(seed, month, 8), step,
+                creds,
+            )  # fmt: skip
+            truth.seconds["account"] = round(time.perf_counter() - t0, 2)
     finally:
         creds.revoke(app.state.sessionmaker)
     app.state.engine.dispose()

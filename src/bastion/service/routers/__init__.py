@@ -19,6 +19,12 @@ ROUTER_MODULES: list[str] = [
     "bastion.service.routers.por_user",
     "bastion.service.routers.protection_fund",
     "bastion.service.routers.beginner",
+    "bastion.service.routers.account",
+    "bastion.service.routers.notify",
+    "bastion.service.routers.stepup",
+    "bastion.service.routers.diligence",
+    "bastion.service.routers.account_page",
+    "bastion.service.routers.travel_rule",
 ]
 
 

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from bastion.account import freeze as account_freeze
 from bastion.bounds import Timestamp
 from bastion.keys import fast_api, lifecycle, metrics
 from bastion.keys.auth import Caller
@@ -338,6 +339,10 @@ def token(body: TokenIn, session: SessionDep, request: Request) -> TokenOut | JS
     except FastApiDenied as exc:
         session.rollback()
         return _oauth_error(exc)
+    if account_freeze.is_frozen(session, issued.user_id):
+        # A code granted before the freeze must not mint a key after it (the key would be refused anyway).
+        session.rollback()
+        return _oauth_error(FastApiDenied("access_denied", "the user's account is frozen"))
     session.commit()
     assert issued.passphrase is not None
     return TokenOut(

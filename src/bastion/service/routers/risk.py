@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.types import Message, Receive, Scope, Send
 
 from bastion.access.scopes import allows
+from bastion.account import locks as account_locks
 from bastion.bounds import INT32_MAX, Identifier, LongIdentifier, PositiveInt32, Text, Timestamp
 from bastion.errors import NotFoundError
 from bastion.risk import admin, engine, events, metrics, review
@@ -22,6 +23,7 @@ from bastion.risk.runtime import RiskRuntime
 from bastion.service.access import OperatorScope, ServiceScope, access_gate, acting_credential, bearer_value
 from bastion.service.deps import SessionDep
 from bastion.service.schemas import RequestBody
+from bastion.stepup.confirm import enrolled_methods
 
 router = APIRouter(tags=["risk"])
 EventsWriter = ServiceScope("events:write")
@@ -69,7 +71,7 @@ def post_login(ev: events.LoginEvent, session: SessionDep, request: Request) -> 
 def post_credential_change(
     ev: events.CredentialChangeEvent, session: SessionDep, request: Request
 ) -> events.IngestResult:
-    return _ingest(session, events.ingest_credential_change, ev, runtime(request))
+    return _ingest(session, account_locks.ingest_credential_change, ev, runtime(request))
 
 
 @router.post("/v1/events/address-book", dependencies=[EventsWriter])
@@ -90,7 +92,7 @@ def post_batch(
 ) -> BatchOut:
     """Logins, credential and address-book changes in order (`type` says which), all or nothing."""
     runtime(request).relax_commit(session)
-    new = events.ingest_batch(session, items)
+    new = events.ingest_batch(session, items, account_locks.after_credential_change)
     session.commit()
     return BatchOut(received=len(items), new=new)
 
@@ -108,7 +110,9 @@ def _hot_path_of(app: Any) -> HotPath:
             hp = getattr(app.state, "risk_hot_path", None)
             if hp is None:
                 app_state = app.state
-                hp = HotPath(app_state.engine, app_state.sessionmaker, rt)
+                # A step-up decision reads the user's enrolled factors (risk does not import them itself).
+                hp = HotPath(app_state.engine, app_state.sessionmaker, rt, step_up_methods=enrolled_methods)
+                hp.hold_checks = list(getattr(app_state, "withdrawal_hold_checks", []))
                 app_state.risk_hot_path = hp
                 hooks = getattr(app_state, "shutdown_hooks", None)
                 if hooks is not None:

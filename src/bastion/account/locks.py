@@ -1,0 +1,45 @@
+"""The credential-change lock as promised: after a password, 2FA, passkey, anti-phishing-code, phone or email
+change, withdrawals are blocked (not held) for exactly 24 hours (`risk/locks.py`), and the user is told when
+the lock ends (the `credential_lock` alert, in the same transaction as the event)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from bastion.account import audit
+from bastion.risk import events as risk_events
+
+# How the alert names the change ("Your {change} was changed.").
+_CHANGE = {
+    "password": "password",
+    "totp": "two-factor authentication",
+    "passkey": "passkey",
+    "anti_phishing": "anti-phishing code",
+    "phone": "phone number",
+    "email": "email address",
+}
+
+
+def after_credential_change(
+    session: Session, ev: risk_events.CredentialChangeEvent, result: risk_events.IngestResult
+) -> None:
+    until = result.withdrawals_locked_until
+    if until is None or result.duplicate:
+        return
+    at = ev.at or risk_events.now_utc()
+    audit.record(session, ev.user_id, "credential_lock", "events", at, kind=ev.kind, until=until.isoformat())
+    audit.alert(
+        session,
+        ev.user_id,
+        "credential_lock",
+        {"change": _CHANGE.get(ev.kind, ev.kind), "lock_until": until.isoformat()},
+        f"credential_lock:{ev.event_id}",
+        at,
+    )
+
+
+def ingest_credential_change(session: Session, ev: risk_events.CredentialChangeEvent) -> risk_events.IngestResult:
+    """The risk engine's ingestion of the event, then the lock's alert (the caller commits)."""
+    result = risk_events.ingest_credential_change(session, ev)
+    after_credential_change(session, ev, result)
+    return result
