@@ -13,10 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from bastion.account import locks as account_locks
 from bastion.bounds import Identifier
 from bastion.errors import InvalidInputError
 from bastion.protection import anti_phishing, passkeys, totp
-from bastion.risk.events import note_credential_change
 from bastion.service.access import OwnPathUser
 from bastion.service.deps import SessionDep, SettingsDep, protection_clock
 from bastion.service.schemas import RequestBody
@@ -30,9 +30,11 @@ class CodeIn(RequestBody):
 
 @router.put("/anti-phishing-code")
 def put_anti_phishing_code(
-    user_id: Identifier, body: CodeIn, session: SessionDep, settings: SettingsDep
+    user_id: Identifier, body: CodeIn, session: SessionDep, settings: SettingsDep, request: Request
 ) -> dict[str, bool]:
-    anti_phishing.set_code(session, settings.secret_key_bytes(), user_id, body.code)
+    if anti_phishing.set_code(session, settings.secret_key_bytes(), user_id, body.code):
+        now = protection_clock(request.app)()
+        account_locks.credential_changed(session, user_id, "anti_phishing", now, now.isoformat())
     session.commit()
     return {"set": True}
 
@@ -92,7 +94,7 @@ def totp_confirm(
     now = protection_clock(request.app)()
     r = totp.confirm(session, settings.secret_key_bytes(), user_id, body.code, now)
     if r is totp.Check.ok:
-        note_credential_change(session, user_id, "totp", now)
+        account_locks.credential_changed(session, user_id, "totp", now, now.isoformat())
     session.commit()
     return CheckOut(result=r, ok=r is totp.Check.ok)
 
@@ -144,7 +146,7 @@ def passkey_registration_verify(
     except InvalidInputError as exc:
         _commit_then_raise(session, exc)
         raise
-    note_credential_change(session, user_id, "passkey", now)
+    account_locks.credential_changed(session, user_id, "passkey", now, str(pid))
     session.commit()
     return {"passkey_id": pid}
 
