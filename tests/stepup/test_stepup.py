@@ -418,3 +418,26 @@ def test_a_lock_after_the_request_stops_the_step_up(
     assert fresh.step_up("wd-h1", method="totp", code=totp.at(T0)).status_code == 401
     fresh.http.close()
     assert withdraw(svc, "heidi", 1500, "wd-h1")["decision"] == "step_up"
+
+
+def test_one_code_two_withdrawals_at_once(svc: httpx.Client, users: dict[str, User], clock: Clock) -> None:
+    """The same TOTP code sent for two withdrawals at the same moment confirms exactly one of them (the
+    code's row is locked while it is checked), and the same passkey assertion sent twice at once is
+    accepted once (its challenge's row likewise)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ivan = users["ivan"]
+    settle(svc, "ivan")
+    totp = enroll_totp(ivan, clock)
+    auth = enroll_passkey(ivan)
+    clock.now = T0
+    for e in ("wd-i1", "wd-i2", "wd-i3"):
+        assert withdraw(svc, "ivan", 1500, e)["decision"] == "step_up"
+    code = totp.at(T0)
+    with ThreadPoolExecutor(2) as pool:
+        both = list(pool.map(lambda e: ivan.step_up(e, method="totp", code=code), ("wd-i1", "wd-i2")))
+    assert sorted(r.status_code for r in both) == [200, 422], [r.text for r in both]
+    assertion = auth.authenticate(ivan.options("wd-i3").json()["public_key"])
+    with ThreadPoolExecutor(2) as pool:
+        twice = list(pool.map(lambda _: ivan.step_up("wd-i3", method="passkey", credential=assertion), range(2)))
+    assert sorted(r.status_code for r in twice) in ([200, 409], [200, 422]), [r.text for r in twice]
