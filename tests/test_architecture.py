@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "travel_rule": {"db", "errors", "bounds", "periods", "por", "notify"},
     "stepup": {"db", "errors", "bounds", "risk", "protection"},  # confirms a risk decision with a second factor
     "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "diligence", "periods",
-               "errors", "account", "notify"},
+               "errors", "account", "notify", "travel_rule"},
     "service": {"db", "errors", "bounds", "settings", "access", "account", "funds", "keys", "notify", "por",
                 "protection", "protection_fund", "risk", "stepup", "diligence", "travel_rule"},
     "sim": {"db", "errors", "bounds", "settings", "periods", "access", "funds", "keys", "por", "protection",

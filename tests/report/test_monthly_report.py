@@ -207,6 +207,18 @@ def test_report_figures_equal_the_ground_truth(month: Month) -> None:
     assert f["due_diligence_opened_by_reason"] == dt.opened_by_reason
     assert (f["due_diligence_answered"], f["due_diligence_approved"], f["due_diligence_rejected"],
             f["due_diligence_overdue"]) == (dt.answered, dt.approved, dt.rejected, dt.overdue)  # fmt: skip
+    # Travel Rule: deposits held, released (by originator / wallet proof), returned at the deadline; one instance
+    # exchanges no messages
+    tr = t.travel_rule
+    assert tr.deposits_released > 0 and tr.deposits_returned > 0 and set(tr.released_by) == {"originator", "ownership"}
+    assert (f["travel_rule_messages_sent"], f["travel_rule_messages_received"]) == (tr.messages_sent,
+                                                                                     tr.messages_received)  # fmt: skip
+    assert (f["travel_rule_deposits_held"], f["travel_rule_deposits_released"], f["travel_rule_deposits_returned"]) == (
+        tr.deposits_held, tr.deposits_released, tr.deposits_returned)  # fmt: skip
+    assert tr.deposits_held == tr.deposits_released + tr.deposits_returned
+    assert f["travel_rule_released_by"] == tr.released_by
+    assert tr.median_hours_to_release is not None
+    assert f["travel_rule_median_hours_to_release"] == tr.median_hours_to_release
     # Fund security: round.json's user assets, the verified wallets' assets, and the round's facts
     fund = rep["fund_security"]
     doc, before = _round_json(), _previous_round_json()
@@ -286,6 +298,8 @@ def test_report_figures_equal_the_ground_truth(month: Month) -> None:
     assert page.count("<svg") == 5 and "<script" not in page
     assert "No data" not in page  # a full month has no empty section
     assert 'id="due-diligence"' in page and "deadline passed this month unanswered" in page
+    assert 'id="travel-rule"' in page and "the user&#39;s proof of owning the sending wallet" in page
+    assert f"{t.travel_rule.median_hours_to_release:.1f} h" in page
     _the_layout_holds(pdf, page)
     _the_signature_verifies_and_fails_on_one_changed_byte(month)
 
@@ -295,7 +309,7 @@ def test_report_figures_equal_the_ground_truth(month: Month) -> None:
 def _the_layout_holds(pdf: Path, page: str) -> None:
     """No near-empty page but the last, no page ending on a heading, no word split across two lines."""
     pages, height = page_lines(pdf)
-    assert 3 <= len(pages) <= 12
+    assert 3 <= len(pages) <= 13  # 13 since the Travel Rule section
     headings, words = headings_and_words(page)
     assert "What the proof does not show" in headings and "Wallets" in headings
     for i, lines in enumerate(pages[:-1], start=1):

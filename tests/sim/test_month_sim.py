@@ -53,6 +53,11 @@ def test_two_months_in_one_database(tmp_path: Path) -> None:
     assert (f.diligence.opened, f.diligence.answered, f.diligence.approved, f.diligence.rejected,
             f.diligence.overdue) == (second.diligence.opened, second.diligence.answered, second.diligence.approved,
                                      second.diligence.rejected, second.diligence.overdue)  # fmt: skip
+    assert f.travel_rule is not None and second.travel_rule.deposits_held > 0
+    assert (f.travel_rule.deposits_held, f.travel_rule.deposits_released, f.travel_rule.released_by,
+            f.travel_rule.deposits_returned, f.travel_rule.median_hours_to_release) == (
+        second.travel_rule.deposits_held, second.travel_rule.deposits_released, second.travel_rule.released_by,
+        second.travel_rule.deposits_returned, second.travel_rule.median_hours_to_release)  # fmt: skip
     # The fund's reference model starts from empty pools: with October's balances carried over, November's
     # fund figures are the service's own (ground truth for the fund holds on a fresh database only).
     assert f.funds_activity

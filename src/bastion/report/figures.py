@@ -31,6 +31,7 @@ from bastion.report.account_security import to_json as account_security_json
 from bastion.report.protection import ProtectionSection
 from bastion.report.protection import to_json as protection_json
 from bastion.risk.metrics import RiskMetrics
+from bastion.travel_rule.figures import TravelRuleFigures
 
 
 class ReportInputError(ValueError):
@@ -279,6 +280,7 @@ class DbFigures:
     deposits: DepositsMonth
     fund_series: list[PoolSeries] = field(default_factory=list)
     diligence: DiligenceMonth | None = None
+    travel_rule: TravelRuleFigures | None = None
 
     @property
     def empty(self) -> bool:
@@ -292,6 +294,7 @@ class DbFigures:
             or self.cooling_off.activations
             or self.deposits.cases
             or (self.diligence is not None and self.diligence.opened)
+            or (self.travel_rule is not None and _travel_rule_activity(self.travel_rule))
         )
 
     @property
@@ -344,6 +347,7 @@ def db_figures(factory: sessionmaker[Session], start: datetime, end: datetime) -
     from bastion.keys import metrics as keys_metrics
     from bastion.protection import cooling_off, deposits
     from bastion.risk import metrics as risk_metrics
+    from bastion.travel_rule import figures as travel_rule_figures
 
     with factory() as s:
         return DbFigures(
@@ -355,8 +359,14 @@ def db_figures(factory: sessionmaker[Session], start: datetime, end: datetime) -
             cooling_off=cooling_off.monthly(s, start, end),
             deposits=deposits.monthly(s, start, end),
             diligence=diligence_metrics.monthly(s, start, end),
+            travel_rule=travel_rule_figures.month_figures(s, f"{start.year:04d}-{start.month:02d}"),
             fund_series=_fund_series(s, start, end),
         )
+
+
+def _travel_rule_activity(t: TravelRuleFigures) -> bool:
+    return bool(t.messages_sent or t.messages_received or t.deposits_held or t.deposits_released
+                or t.deposits_returned)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ the report
@@ -497,6 +507,20 @@ def _opt(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+def _travel_rule_figures(t: TravelRuleFigures | None) -> dict[str, Any]:
+    if t is None:
+        return {}
+    return {
+        "travel_rule_messages_sent": t.messages_sent,
+        "travel_rule_messages_received": t.messages_received,
+        "travel_rule_deposits_held": t.deposits_held,
+        "travel_rule_deposits_released": t.deposits_released,
+        "travel_rule_released_by": t.released_by,
+        "travel_rule_deposits_returned": t.deposits_returned,
+        "travel_rule_median_hours_to_release": t.median_hours_to_release,
+    }
+
+
 def _diligence_figures(d: DiligenceMonth | None) -> dict[str, Any]:
     if d is None:
         return {}
@@ -566,6 +590,7 @@ def figures_json(r: MonthlyReport) -> dict[str, Any]:
             "mistaken_deposits_automatic_usd": str(f.deposits.automatic_value_usd),
             "mistaken_deposits_unrecoverable": f.deposits.unrecoverable,
             **_diligence_figures(f.diligence),
+            **_travel_rule_figures(f.travel_rule),
         }
 
     fund: dict[str, Any] | None = None

@@ -321,6 +321,11 @@ def context(r: MonthlyReport) -> dict[str, Any]:
             "jurisdiction": "High-risk jurisdiction",
             "operator": "Compliance officer's request",
         },
+        "tr_release": {
+            "message": "the counterparty exchange's message",
+            "originator": "the originator supplied by the user",
+            "ownership": "the user's proof of owning the sending wallet",
+        },
         "no_data": NO_DATA,
         # the user protection fund, both funds' disclosures and beginner protection: its own template
         "protection_section": Markup(protection.render(r.protection) if r.protection is not None else ""),

@@ -31,6 +31,7 @@ SERVICE_SCOPES = [
     "compliance:write",
     "account:write",
     "notify:write",
+    "travel_rule:write",
 ]
 OPERATOR_SCOPES = [
     "risk:review",
@@ -42,6 +43,7 @@ OPERATOR_SCOPES = [
     "pfund:admin",
     "compliance:review",
     "compliance:admin",
+    "travel_rule:review",
 ]
 _SESSION_TTL = timedelta(hours=1)
 

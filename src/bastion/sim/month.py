@@ -23,6 +23,9 @@
 - due diligence (`sim.diligence`): the month's triggers as a new version, the feeds' deposits, risk scores and
   jurisdictions, the users' answers and documents (as the user), the officers' decisions; the diligence clock
   follows the simulated time;
+- the Travel Rule (`sim.travel_rule`): deposits from unidentified wallets, held above the threshold and released
+  by the user's originator information or wallet-ownership proof, or returned by the compliance sweep at their
+  deadline; the Travel Rule clock follows the simulated time (one instance: no counterparty messages);
 - the account security center (`sim.account_security`): logins from new devices, device removals, checklist
   adoption (anti-phishing code, 2FA, allowlist-only, a contact address), takeovers the users stop by freezing
   (the thief's session refused from then on), and the alert outbox delivered at the month's end to a local SMTP
@@ -54,6 +57,7 @@ from bastion.periods import month_bounds
 from bastion.sim.account_security import AccountTruth
 from bastion.sim.diligence import DiligenceTruth
 from bastion.sim.protection_fund import FundTruth
+from bastion.sim.travel_rule import TravelRuleTruth
 
 TRUTH_FILE = "ground-truth.json"
 FORMAT = "bastion-month-truth/1"
@@ -185,6 +189,7 @@ class MonthGroundTruth:
     protection_fund: FundTruth = field(default_factory=FundTruth)
     account: AccountTruth = field(default_factory=AccountTruth)
     diligence: DiligenceTruth = field(default_factory=DiligenceTruth)
+    travel_rule: TravelRuleTruth = field(default_factory=TravelRuleTruth)
     seconds: dict[str, float] = field(default_factory=dict)
     format: str = FORMAT
 
@@ -206,7 +211,17 @@ class MonthGroundTruth:
                 k: v
                 for k, v in raw.items()
                 if k
-                not in ("risk", "keys", "funds", "protection", "beginners", "protection_fund", "account", "diligence")
+                not in (
+                    "risk",
+                    "keys",
+                    "funds",
+                    "protection",
+                    "beginners",
+                    "protection_fund",
+                    "account",
+                    "diligence",
+                    "travel_rule",
+                )
             },
             risk=RiskTruth(**raw["risk"]),
             keys=KeysTruth(**raw["keys"]),
@@ -219,6 +234,7 @@ class MonthGroundTruth:
             protection_fund=FundTruth(**raw.get("protection_fund", {})),
             account=AccountTruth(**raw.get("account", {})),
             diligence=DiligenceTruth(**raw.get("diligence", {})),
+            travel_rule=TravelRuleTruth(**raw.get("travel_rule", {})),
         )
 
 
@@ -759,6 +775,28 @@ def _run_diligence(
         setattr(truth, k, v)
 
 
+def _run_travel_rule(
+    app: Any, client: Any, truth: TravelRuleTruth, month: str, start: datetime, days: int, users: int, seed: int,
+    step: Step, creds: SimCredentials,
+) -> None:  # fmt: skip
+    from bastion.sim import travel_rule
+
+    plan = travel_rule.simulate(seed=seed, users=users, start=start, days=days, prefix=f"{month}:")
+    clock = [start]
+
+    def set_time(at: datetime) -> None:
+        clock[0] = at
+
+    # The Travel Rule routes read `app.state.travel_rule_clock` when set (the wall clock otherwise).
+    app.state.travel_rule_clock = lambda: clock[0]
+    try:
+        travel_rule.send(client, plan, set_time, creds.user, progress=lambda i, n: step("travel rule", i, n))
+    finally:
+        app.state.travel_rule_clock = None
+    for k, v in vars(plan.truth).items():
+        setattr(truth, k, v)
+
+
 # ------------------------------------------------------------------------------------------------- main
 def simulate_month(
     out_dir: Path | str,
@@ -847,6 +885,11 @@ def simulate_month(
             t0 = time.perf_counter()
             _run_diligence(app, client, truth.diligence, month, start, days, users, _seed(seed, month, 7), step, creds)
             truth.seconds["diligence"] = round(time.perf_counter() - t0, 2)
+            t0 = time.perf_counter()
+            _run_travel_rule(
+                app, client, truth.travel_rule, month, start, days, users, _seed(seed, month, 9), step, creds
+            )
+            truth.seconds["travel_rule"] = round(time.perf_counter() - t0, 2)
             t0 = time.perf_counter()  # last: its dispatcher delivers every alert the month raised
             _run_account(
                 app, client, truth.account, month, start, days, max(12, users // 8), _seed(seed, month, 8), step,

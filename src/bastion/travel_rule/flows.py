@@ -71,9 +71,10 @@ def audit(session: Session, ctx: Context, action: str, subject: str, **detail: A
     session.add(TravelRuleAudit(at=ctx.now, actor=ctx.actor[:128], action=action, subject=subject, detail=clean))
 
 
-def _alert(session: Session, ctx: Context, dep: TravelRuleDeposit, kind: str, **data: str) -> None:
+def _alert(session: Session, ctx: Context, dep: TravelRuleDeposit, kind: str, cause: str = "", **data: str) -> None:
     body = {"deposit_id": str(dep.id), "asset": dep.asset, "amount": _fmt(dep.amount), "txid": dep.txid, **data}
-    enqueue(session, user_id=dep.user_id, kind=kind, data=body, dedupe_key=f"{kind}:{dep.id}", now=ctx.now)
+    key = f"{kind}:{dep.id}" + (f":{cause}" if cause else "")  # a second hold (inquiry rejected) alerts again
+    enqueue(session, user_id=dep.user_id, kind=kind, data=body, dedupe_key=key, now=ctx.now)
 
 
 def _fmt(d: Decimal) -> str:
@@ -217,15 +218,37 @@ def observe_deposit(session: Session, ctx: Context, obs: ObservedDeposit) -> Tra
     return dep
 
 
+def _same_transfer(dep: TravelRuleDeposit, row: TravelRuleTransfer) -> bool:
+    """The deposit is what the transfer announced: same chain, asset, amount and our receiving address."""
+    return (dep.chain, dep.asset, dep.amount, dep.to_address) == (row.chain, row.asset, row.amount, row.address)
+
+
+def _confirmed_by(dep: TravelRuleDeposit, row: TravelRuleTransfer) -> bool:
+    """A confirm names a txid, which is public: it settles only the deposit it describes, from a source that is
+    the sender or one we do not know (a self-hosted wallet the originator's VASP sent from), never a rejected one."""
+    return (
+        row.status != "rejected"
+        and dep.txid == row.txid
+        and _same_transfer(dep, row)
+        and (dep.source_lei is None or dep.source_lei == row.counterparty_lei)
+    )
+
+
+def _inquired_by(dep: TravelRuleDeposit, row: TravelRuleTransfer) -> bool:
+    """An inquiry alone names no txid, so it settles only a deposit sent from the inquiring VASP's own known
+    address; one from an unknown source waits for a confirm (txid and amount) or the user."""
+    return row.status != "rejected" and dep.source_lei == row.counterparty_lei and _same_transfer(dep, row)
+
+
 def _message_for(session: Session, dep: TravelRuleDeposit) -> TravelRuleTransfer | None:
-    """A received inquiry (or confirm) this deposit answers: by txid, else by account, asset and amount."""
+    """A received confirm (by txid) or inquiry (by chain, account, asset, amount and sender) this deposit answers."""
     t = TravelRuleTransfer
     q = select(t).where(t.role == "beneficiary", t.status.in_(("inquired", "approved", "confirmed")))
-    by_tx = session.scalars(q.where(t.txid == dep.txid)).first()
-    if by_tx is not None:
-        return by_tx
+    for by_tx in session.scalars(q.where(t.txid == dep.txid)):
+        if _confirmed_by(dep, by_tx):
+            return by_tx
     for cand in session.scalars(q.where(t.address == dep.to_address, t.asset == dep.asset, t.txid.is_(None))):
-        if cand.amount == dep.amount and not _claimed(session, cand.transfer_id):
+        if _inquired_by(dep, cand) and not _claimed(session, cand.transfer_id):
             return cand
     return None
 
@@ -446,7 +469,24 @@ def answer_inquiry(
         reason=reason,
     )
     audit(session, ctx, f"inquiry_{row.status}", f"transfer:{transfer_id}", reason=reason)
+    if not approve:
+        _rehold(session, ctx, row)
     return row, _outgoing(session, ctx, row.callback, m)
+
+
+def _rehold(session: Session, ctx: Context, row: TravelRuleTransfer) -> None:
+    """A deposit the inquiry released (or cleared on arrival) rested on it alone: rejected, it is held again,
+    with its original deadline (counted from arrival), until the user or another message settles it."""
+    d = TravelRuleDeposit
+    q = select(d).where(d.transfer_id == row.transfer_id, d.resolved_by == "message", d.status != "returned")
+    for dep in session.scalars(q.order_by(d.id)):
+        dep.status, dep.transfer_id = "held", None
+        dep.resolved_by, dep.resolved_at = None, None
+        if dep.deadline is None:
+            dep.deadline = dep.observed_at.astimezone(UTC) + timedelta(days=ctx.hold_days)
+        audit(session, ctx, "deposit_held", f"deposit:{dep.id}", why="inquiry rejected",
+              transfer_id=row.transfer_id, deadline=dep.deadline)  # fmt: skip
+        _alert(session, ctx, dep, "travel_rule_hold", f"rejected:{row.id}", deadline=dep.deadline.isoformat())
 
 
 class SentWithdrawal(BaseModel):
@@ -555,7 +595,7 @@ def _on_inquiry(session: Session, ctx: Context, vasp: directory.Vasp, m: Message
     session.flush()
     released = []
     for dep in held_deposits(session):
-        if (dep.to_address, dep.asset, dep.amount) == (row.address, row.asset, row.amount):
+        if _inquired_by(dep, row):
             row.user_id = dep.user_id
             dep.transfer_id = row.transfer_id
             _release(session, ctx, dep, "message", transfer_id=row.transfer_id, sender=m.sender)
@@ -577,9 +617,12 @@ def _on_answer(session: Session, ctx: Context, vasp: directory.Vasp, m: Message)
         raise MessageRefused(404, f"transfer_id: no transfer {m.transfer_id} between us and {vasp.lei}")
     released: list[int] = []
     if m.type == "confirm":
+        # The protocol confirms a transfer we approved; one we rejected or never reviewed is not confirmable.
+        if row.status != "approved":
+            raise MessageRefused(409, f"transfer_id: transfer {m.transfer_id} is {row.status}, not approved")
         row.status, row.txid, row.updated_at = "confirmed", m.txid, ctx.now
         for dep in held_deposits(session):
-            if dep.txid == m.txid or (dep.transfer_id == row.transfer_id):
+            if _confirmed_by(dep, row):
                 dep.transfer_id = row.transfer_id
                 _release(session, ctx, dep, "message", transfer_id=row.transfer_id, sender=m.sender)
                 released.append(dep.id)
