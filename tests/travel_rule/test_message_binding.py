@@ -148,3 +148,21 @@ def test_a_confirm_on_a_transfer_we_rejected_or_never_reviewed_is_refused(pair: 
         r = _raw(a, b, type="confirm", transfer_id=tid, txid="0x" + "e1" * 32)
         assert r.status_code == 409 and "rejected" in r.text, r.text
         assert _status(a, dep["id"]) == "held"
+
+
+def test_a_signed_message_with_an_iat_beyond_any_date_is_refused_not_a_500(pair: tuple[Side, Side]) -> None:
+    a, b = pair
+    for iat in (300 * 10**12, 2**62, 253_402_300_800):  # the last: one second past 9999-12-31
+        # Built without validation: what a counterparty's own code could sign and send.
+        m = protocol.Message.model_construct(id=protocol.new_id(), type="confirm", sender=b.lei, receiver=a.lei,
+                                             iat=iat, transfer_id=protocol.new_id(), txid="0x" + "f1" * 32)  # fmt: skip
+        r = httpx.post(a.url + protocol.MESSAGES_PATH, json={"jws": protocol.sign(b.identity(), m)}, timeout=20)
+        assert r.status_code == 422 and "iat" in r.text, (iat, r.status_code, r.text)
+    far = protocol.Message.model_construct(id="x", type="confirm", sender=b.lei, receiver=a.lei, iat=2**62,
+                                           transfer_id="t", txid="x")  # fmt: skip
+    try:
+        protocol.check_time(far, a.clock[0], 300)
+    except protocol.MessageRefused as exc:
+        assert "iat" in str(exc)
+    else:
+        raise AssertionError("an iat beyond any date passed the time check")
