@@ -68,9 +68,13 @@ def _raw(a: Side, b: Side, **kw: Any) -> httpx.Response:
 
 
 def _holds(side: Side, deposit_id: int) -> int:
+    return _alerts(side, "travel_rule_hold", deposit_id)
+
+
+def _alerts(side: Side, kind: str, deposit_id: int) -> int:
     with side.session() as s:
-        keys = [r.dedupe_key for r in s.query(OutboxRow).filter(OutboxRow.kind == "travel_rule_hold")]
-    key = f"travel_rule_hold:{deposit_id}"
+        keys = [r.dedupe_key for r in s.query(OutboxRow).filter(OutboxRow.kind == kind)]
+    key = f"{kind}:{deposit_id}"
     return len({k for k in keys if k == key or k.startswith(key + ":")})  # one row per channel
 
 
@@ -129,6 +133,10 @@ def test_a_deposit_released_by_an_inquiry_we_reject_is_held_again(pair: tuple[Si
             assert (again.status, again.transfer_id, again.resolved_by) == ("held", None, None)
             assert again.deadline is not None
         assert _holds(a, dep["id"]) == 2  # the user is told twice: on arrival and when the inquiry is rejected
+        # Settled again (here by the user): released, and the user told again.
+        r = ca.post(f"/v1/account/travel-rule/deposits/{dep['id']}/originator", json=ORIGINATOR, headers=a.user("hal"))
+        assert r.status_code == 200 and r.json()["status"] == "released", r.text
+        assert _alerts(a, "travel_rule_released", dep["id"]) == 2
         # Cleared on arrival by an inquiry that came first: rejected, it is held too.
         _, tid = _inquire(cb, a, b, "0.72")
         first = _deposit(ca, a, "ida", b.address, "0.72")

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bastion.bounds import LongIdentifier
@@ -257,11 +257,17 @@ def _claimed(session: Session, transfer_id: str) -> bool:
     return session.scalar(select(TravelRuleDeposit.id).where(TravelRuleDeposit.transfer_id == transfer_id)) is not None
 
 
+REHELD = "deposit_held_again"  # audit action: released by an inquiry our operator then rejected
+
+
 def _release(session: Session, ctx: Context, dep: TravelRuleDeposit, how: str, **detail: Any) -> None:
     dep.status = "released"
     dep.resolved_by, dep.resolved_at = how, ctx.now
     audit(session, ctx, "deposit_released", f"deposit:{dep.id}", by=how, **detail)
-    _alert(session, ctx, dep, "travel_rule_released", resolved_by=how)
+    # Held again after a rejected inquiry, a later release is news to the user too (its own alert key).
+    a = TravelRuleAudit
+    again = session.scalar(select(func.count(a.id)).where(a.subject == f"deposit:{dep.id}", a.action == REHELD))
+    _alert(session, ctx, dep, "travel_rule_released", f"again:{again}" if again else "", resolved_by=how)
 
 
 def held_deposits(session: Session, user_id: str | None = None) -> list[TravelRuleDeposit]:
@@ -484,7 +490,7 @@ def _rehold(session: Session, ctx: Context, row: TravelRuleTransfer) -> None:
         dep.resolved_by, dep.resolved_at = None, None
         if dep.deadline is None:
             dep.deadline = dep.observed_at.astimezone(UTC) + timedelta(days=ctx.hold_days)
-        audit(session, ctx, "deposit_held", f"deposit:{dep.id}", why="inquiry rejected",
+        audit(session, ctx, REHELD, f"deposit:{dep.id}", why="inquiry rejected",
               transfer_id=row.transfer_id, deadline=dep.deadline)  # fmt: skip
         _alert(session, ctx, dep, "travel_rule_hold", f"rejected:{row.id}", deadline=dep.deadline.isoformat())
 
