@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from conftest import Account
+from account_support import Account
 
 
 def _same_404(a: object, b: object) -> None:

@@ -6,10 +6,11 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from account_support import Account
+
 from auth_support import OPERATOR
 from bastion.keys import lifecycle, signing
 from bastion.service.okx_auth import keys_runtime
-from conftest import Account
 
 FREEZE = {"confirm": True, "reason": "I did not make these logins"}
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import pyotp
 import pytest
-
-from conftest import T0, Account
+from account_support import T0, Account
 
 DAY = timedelta(hours=24)
 SECOND = timedelta(seconds=1)

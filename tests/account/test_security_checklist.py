@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from account_support import Account
+
 from bastion.keys import lifecycle
 from bastion.service.okx_auth import keys_runtime
-from conftest import Account
 
 
 def _items(a: Account, sid: str) -> tuple[int, dict[str, bool]]:

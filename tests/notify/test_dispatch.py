@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
+from notify_support import WEBHOOK_SECRET, Clock, SmtpSink, WebhookSink
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,7 +20,6 @@ from bastion.notify.dispatch import Dispatcher, DispatchPolicy, EmailChannel, We
 from bastion.notify.models import OutboxRow
 from bastion.notify.outbox import enqueue
 from bastion.protection import anti_phishing
-from conftest import WEBHOOK_SECRET, Clock, SmtpSink, WebhookSink  # tests/notify/conftest.py
 
 KEY = b"k" * 32
 VERIFY = "https://bastion.example/v1/public/verify"

@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from notify_support import Clock, SmtpSink
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,7 +20,6 @@ from bastion.notify.dispatch import Dispatcher, DispatchPolicy, EmailChannel, me
 from bastion.notify.models import OutboxRow
 from bastion.notify.outbox import enqueue
 from bastion.protection import anti_phishing
-from conftest import Clock, SmtpSink  # tests/notify/conftest.py
 
 SECRET = "kill-test-secret-key-0123456789abcdef"
 CLI = [sys.executable, "-c", "from bastion.cli import main; main()", "notify", "dispatch"]

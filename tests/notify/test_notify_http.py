@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from notify_support import SmtpSink
 from typer.testing import CliRunner
 
 from auth_support import OPERATOR, bearer, named_credential
@@ -18,7 +19,6 @@ from bastion.notify.settings import NotifySettings
 from bastion.protection import anti_phishing
 from bastion.service.app import create_app
 from bastion.service.testing import ServerThread
-from conftest import SmtpSink
 
 CHANNELS = [
     ("website", "https://www.Bastion.example/", "main site"),

@@ -137,7 +137,10 @@ def test_bad_input_is_a_4xx_naming_the_field(live: Any) -> None:
     body = {"ref": "x", "ccy": "USDT", "amount": "1.000000001", "source": "s", "ts": T0.isoformat(), "actor": "a"}
     r = live.http.post("/v1/pfund/contributions", json=body)
     assert r.status_code == 422 and "amount" in r.json()["message"]
-    r = live.http.post("/v1/pfund/transfers", json={**body, "amount": "5", "direction": "out", "counterparty": "c"})
+    transfer = {k: v for k, v in body.items() if k != "source"}
+    transfer |= {"amount": "5", "direction": "out", "counterparty": "c"}
+    assert live.http.post("/v1/pfund/transfers", json={**transfer, "source": "s"}).status_code == 422  # unknown field
+    r = live.http.post("/v1/pfund/transfers", json=transfer)
     assert r.status_code == 409 and "holds 0 USDT" in r.json()["message"]
     iid = _open(live)
     r = live.http.post(

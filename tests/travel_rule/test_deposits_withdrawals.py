@@ -14,13 +14,13 @@ import httpx
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from travel_rule_support import T0, Side, make_lei, make_settings, seed_prices
 
 from auth_support import OPERATOR
 from bastion.notify.models import OutboxRow
 from bastion.service.app import create_app
 from bastion.service.testing import ServerThread, free_port
 from bastion.travel_rule.models import TravelRuleAudit, TravelRuleDeposit
-from conftest import T0, Side, make_lei, make_settings, seed_prices
 
 _n = itertools.count(1000)
 

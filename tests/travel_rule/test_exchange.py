@@ -12,13 +12,13 @@ from typing import Any
 
 import httpx
 from joserfc.jwk import OKPKey
+from travel_rule_support import Side
 
 from auth_support import OPERATOR
 from bastion.notify.models import OutboxRow
 from bastion.travel_rule import protocol
 from bastion.travel_rule.ivms101 import IdentityPayload
 from bastion.travel_rule.models import TravelRuleMessage
-from conftest import Side
 
 _n = itertools.count(1)
 
@@ -216,7 +216,7 @@ def test_counterparty_messages_are_refused_unless_signed_fresh_unique_and_consis
     assert r.status_code == 401 and "bad signature" in r.json()["message"]
 
     # a VASP Alpha's directory does not know
-    from conftest import make_lei
+    from travel_rule_support import make_lei
 
     stranger = protocol.Identity(make_lei("529900STRANGER0000"), "Stranger", "EU", "http://127.0.0.1:9",
                                  OKPKey.generate_key("Ed25519"))  # fmt: skip

@@ -11,8 +11,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
-
-from conftest import T0, Side
+from travel_rule_support import T0, Side
 
 ORIGINATOR = {"originatorPersons": [{"naturalPerson": {"name": [{"nameIdentifier": [
     {"primaryIdentifier": "Sim", "nameIdentifierType": "LEGL"}]}]}}]}  # fmt: skip

@@ -12,7 +12,7 @@ import httpx
 
 from bastion.notify.models import OutboxRow
 from bastion.travel_rule import protocol
-from bastion.travel_rule.models import TravelRuleDeposit
+from bastion.travel_rule.models import TravelRuleDeposit, TravelRuleTransfer
 from conftest import Side
 
 _n = itertools.count(1)
@@ -68,9 +68,13 @@ def _raw(a: Side, b: Side, **kw: Any) -> httpx.Response:
 
 
 def _holds(side: Side, deposit_id: int) -> int:
+    return _alerts(side, "travel_rule_hold", deposit_id)
+
+
+def _alerts(side: Side, kind: str, deposit_id: int) -> int:
     with side.session() as s:
-        keys = [r.dedupe_key for r in s.query(OutboxRow).filter(OutboxRow.kind == "travel_rule_hold")]
-    key = f"travel_rule_hold:{deposit_id}"
+        keys = [r.dedupe_key for r in s.query(OutboxRow).filter(OutboxRow.kind == kind)]
+    key = f"{kind}:{deposit_id}"
     return len({k for k in keys if k == key or k.startswith(key + ":")})  # one row per channel
 
 
@@ -129,6 +133,10 @@ def test_a_deposit_released_by_an_inquiry_we_reject_is_held_again(pair: tuple[Si
             assert (again.status, again.transfer_id, again.resolved_by) == ("held", None, None)
             assert again.deadline is not None
         assert _holds(a, dep["id"]) == 2  # the user is told twice: on arrival and when the inquiry is rejected
+        # Settled again (here by the user): released, and the user told again.
+        r = ca.post(f"/v1/account/travel-rule/deposits/{dep['id']}/originator", json=ORIGINATOR, headers=a.user("hal"))
+        assert r.status_code == 200 and r.json()["status"] == "released", r.text
+        assert _alerts(a, "travel_rule_released", dep["id"]) == 2
         # Cleared on arrival by an inquiry that came first: rejected, it is held too.
         _, tid = _inquire(cb, a, b, "0.72")
         first = _deposit(ca, a, "ida", b.address, "0.72")
@@ -148,3 +156,53 @@ def test_a_confirm_on_a_transfer_we_rejected_or_never_reviewed_is_refused(pair: 
         r = _raw(a, b, type="confirm", transfer_id=tid, txid="0x" + "e1" * 32)
         assert r.status_code == 409 and "rejected" in r.text, r.text
         assert _status(a, dep["id"]) == "held"
+
+
+def test_a_signed_message_with_an_iat_beyond_any_date_is_refused_not_a_500(pair: tuple[Side, Side]) -> None:
+    a, b = pair
+    for iat in (300 * 10**12, 2**62, 253_402_300_800):  # the last: one second past 9999-12-31
+        # Built without validation: what a counterparty's own code could sign and send.
+        m = protocol.Message.model_construct(id=protocol.new_id(), type="confirm", sender=b.lei, receiver=a.lei,
+                                             iat=iat, transfer_id=protocol.new_id(), txid="0x" + "f1" * 32)  # fmt: skip
+        r = httpx.post(a.url + protocol.MESSAGES_PATH, json={"jws": protocol.sign(b.identity(), m)}, timeout=20)
+        assert r.status_code == 422 and "iat" in r.text, (iat, r.status_code, r.text)
+    far = protocol.Message.model_construct(id="x", type="confirm", sender=b.lei, receiver=a.lei, iat=2**62,
+                                           transfer_id="t", txid="x")  # fmt: skip
+    try:
+        protocol.check_time(far, a.clock[0], 300)
+    except protocol.MessageRefused as exc:
+        assert "iat" in str(exc)
+    else:
+        raise AssertionError("an iat beyond any date passed the time check")
+
+
+def test_one_approved_inquiry_lets_one_withdrawal_through(pair: tuple[Side, Side]) -> None:
+    a, b = pair
+
+    def travel_rule_holds(ca: httpx.Client, event_id: str) -> list[dict[str, Any]]:
+        body = {"event_id": event_id, "user_id": "kim", "asset": "ETH", "amount": "2", "amount_usd": "6600",
+                "address": b.address, "chain": "ethereum"}  # fmt: skip
+        r = ca.post("/v1/withdrawals/evaluate", json=body)
+        assert r.status_code == 200, r.text
+        return [h for h in r.json()["holds"] if h["reason"] == "travel_rule"]
+
+    with a.client() as ca, b.client() as cb:
+        r = ca.post("/v1/account/travel-rule/transfers", headers=a.user("kim"), json={
+            "asset": "ETH", "chain": "ethereum", "amount": "2", "address": b.address,
+            "originator": ORIGINATOR, "beneficiary": BENEFICIARY})  # fmt: skip
+        assert r.status_code == 200, r.text
+        tid = r.json()["transfer_id"]
+        assert cb.post(f"/v1/compliance/travel-rule/transfers/{tid}/approve", json={}).status_code == 200
+        first = f"wd-{next(_n)}"
+        assert travel_rule_holds(ca, first) == []
+        assert travel_rule_holds(ca, first) == []  # the same event asked again is still the one it covers
+        for _ in range(2):  # any other withdrawal needs its own inquiry
+            again = travel_rule_holds(ca, f"wd-{next(_n)}")
+            assert [h["missing"] for h in again] == [["beneficiary_information"]]
+        with a.session() as s:
+            row = s.query(TravelRuleTransfer).filter_by(transfer_id=tid, role="originator").one()
+            assert row.withdrawal_event == first
+        # The bound withdrawal is the one reported sent: its confirm goes out.
+        sent = {"user_id": "kim", "asset": "ETH", "amount": "2", "address": b.address, "txid": "0x" + "9a" * 32}
+        r = ca.post("/v1/travel-rule/withdrawals/sent", json=sent)
+        assert r.status_code == 200 and r.json()["transfer_id"] == tid, r.text

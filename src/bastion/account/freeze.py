@@ -208,6 +208,8 @@ def unfreeze(session: Session, case_id: int, body: UnfreezeIn, *, by: str, at: d
     # Who verified: the acting credential with the person it names ('<credential> for <person>'), never the body alone.
     c.verified_by, c.verification_method, c.evidence_ref = by[:128], body.verification_method, body.evidence_ref
     st.frozen_at, st.frozen_by, st.frozen_reason = None, None, None
+    # Sessions start afresh: a token the login service minted while the account was frozen stays refused.
+    st.sessions_not_before = at
     risk_events.set_frozen(session, c.user_id, False, at)  # starts the 24 h withdrawal lock
     # Withdrawals decided while the freeze was being committed (in flight on another worker) may have been
     # held after the freeze cancelled the held ones; none of them was the user's to approve: cancel them now.

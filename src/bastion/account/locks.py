@@ -4,10 +4,13 @@ the lock ends (the `credential_lock` alert, in the same transaction as the event
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from bastion.account import audit
 from bastion.risk import events as risk_events
+from bastion.risk.locks import LOCK
 
 # How the alert names the change ("Your {change} was changed.").
 _CHANGE = {
@@ -36,6 +39,24 @@ def after_credential_change(
         f"credential_lock:{ev.event_id}",
         at,
     )
+
+
+def credential_changed(session: Session, user_id: str, kind: str, at: datetime, ref: str) -> datetime:
+    """A change made through Bastion's own routes (2FA confirmed, a passkey registered, the anti-phishing code
+    replaced): the same 24 h lock, audit row and alert as a change the login service reports, so a stolen session
+    cannot add a factor or swap the code silently. `ref` names the change for the alert's dedupe key."""
+    risk_events.note_credential_change(session, user_id, kind, at)
+    until = at + LOCK
+    audit.record(session, user_id, "credential_lock", "user", at, kind=kind, until=until.isoformat())
+    audit.alert(
+        session,
+        user_id,
+        "credential_lock",
+        {"change": _CHANGE.get(kind, kind), "lock_until": until.isoformat()},
+        f"credential_lock:{user_id}:{kind}:{ref}",
+        at,
+    )
+    return until
 
 
 def ingest_credential_change(session: Session, ev: risk_events.CredentialChangeEvent) -> risk_events.IngestResult:

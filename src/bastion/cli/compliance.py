@@ -94,7 +94,7 @@ def scan_risk(
 @app.command("queue")
 def queue(
     state: str = typer.Option(None, "--state", help="open, answered, approved, rejected or overdue."),
-    limit: int = typer.Option(100, min=1, max=1000, help="At most this many requests (1 to 1000)."),
+    limit: int = typer.Option(100, min=1, max=1000, help="At most this many requests, nearest deadline first."),
     url: str = UrlOpt,
 ) -> None:
     """The due-diligence queue, nearest deadline first."""

@@ -66,7 +66,8 @@ def _sealer(key: bytes) -> Sealer:
     return Sealer(key, "anti-phishing")
 
 
-def set_code(session: Session, key: bytes, user_id: str, code: str) -> None:
+def set_code(session: Session, key: bytes, user_id: str, code: str) -> bool:
+    """Set the user's code; True when it replaced one (a change, which locks withdrawals), False for the first."""
     if not CODE_RE.fullmatch(code):
         raise InvalidInputError("code", "4 to 20 letters, digits, '_' or '-'")
     sealed = _sealer(key).seal(code.encode(), user_id.encode())
@@ -74,8 +75,9 @@ def set_code(session: Session, key: bytes, user_id: str, code: str) -> None:
     now = datetime.now(UTC)
     if row is None:
         session.add(AntiPhishingCode(user_id=user_id, code_sealed=sealed, updated_at=now))
-    else:
-        row.code_sealed, row.updated_at = sealed, now
+        return False
+    row.code_sealed, row.updated_at = sealed, now
+    return True
 
 
 def get_code(session: Session, key: bytes, user_id: str) -> str | None:

@@ -120,7 +120,7 @@ def verify_registration(
 ) -> int:
     """Store the new passkey; returns its id. Raises InvalidInputError when the ceremony does not verify."""
     from webauthn import verify_registration_response
-    from webauthn.helpers.exceptions import InvalidRegistrationResponse
+    from webauthn.helpers.exceptions import WebAuthnException
 
     now = now or datetime.now(UTC)
     challenge = _take_challenge(session, user_id, "register", credential, now)
@@ -128,7 +128,7 @@ def verify_registration(
         v = verify_registration_response(
             credential=credential, expected_challenge=challenge, expected_rp_id=rp_id, expected_origin=origin
         )
-    except (InvalidRegistrationResponse, ValueError, KeyError) as exc:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:  # any malformed credential is a 422
         raise InvalidInputError("credential", f"registration did not verify: {exc}") from None
     if session.scalars(select(PasskeyCredential).where(PasskeyCredential.credential_id == v.credential_id)).first():
         raise InvalidInputError("credential.id", "this passkey is already registered")
@@ -191,7 +191,7 @@ def verify_assertion(
     """Check an assertion over a challenge the caller issued and has consumed (a login's, or a withdrawal's
     step-up in `bastion.stepup`); returns the passkey id and moves its counter on."""
     from webauthn import base64url_to_bytes, verify_authentication_response
-    from webauthn.helpers.exceptions import InvalidAuthenticationResponse
+    from webauthn.helpers.exceptions import WebAuthnException
 
     try:
         raw_id = base64url_to_bytes(credential["rawId"])
@@ -212,7 +212,7 @@ def verify_assertion(
             credential_current_sign_count=row.sign_count,
             require_user_verification=require_user_verification,
         )
-    except (InvalidAuthenticationResponse, ValueError, KeyError) as exc:
+    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:  # any malformed assertion is a 422
         raise InvalidInputError("credential", f"authentication did not verify: {exc}") from None
     row.sign_count, row.last_used_at = v.new_sign_count, now
     return row.id

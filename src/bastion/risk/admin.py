@@ -6,7 +6,7 @@ import ipaddress
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -99,6 +99,8 @@ def activate_ruleset(session: Session, version: int) -> RulesetOut:
 
 
 class ListEntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, not silently ignored
+
     value: LongIdentifier
     source: Identifier | None = None
 
@@ -142,6 +144,8 @@ def list_entries(session: Session, kind: ListKind) -> list[str]:
 
 
 class SnoozeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, not silently ignored
+
     rule_id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")
     until: Timestamp
     reason: Text | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,10 +16,13 @@ from bastion.risk import livelog
 from bastion.risk import model as risk_model
 from bastion.risk.engine import DecisionOut, _out
 from bastion.risk.events import is_frozen, now_utc, utc
+from bastion.risk.features import lock_for
 from bastion.risk.models import RiskDecision, RiskReviewAction
 
 
 class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, not silently ignored
+
     action: Literal["approve", "reject"]
     analyst: Identifier
     note: Text | None = None
@@ -66,6 +69,14 @@ def review(session: Session, decision_id: int, r: ReviewIn) -> DecisionOut:
     if outcome == "approved" and is_frozen(session, d.user_id):
         raise ConflictError(f"decision {decision_id}: the account is frozen; its withdrawals cannot be approved")
     at = r.at or now_utc()
+    if outcome == "approved":
+        # A hard lock that began while the withdrawal waited (a password or 2FA change, allowlist-only switched
+        # off) outranks the analyst, as it outranks a passed step-up: approving would release the money the lock
+        # exists to keep.
+        lock = lock_for(session, d.user_id, d.address, at)
+        if lock is not None:
+            until = f" until {lock.until.isoformat()}" if lock.until else ""
+            raise ConflictError(f"decision {decision_id}: withdrawals are locked ({lock.reason}){until}")
     d.review_status, d.reviewed_by, d.reviewed_at = outcome, r.analyst, at
     session.add(RiskReviewAction(decision_id=d.id, action=r.action, analyst=r.analyst, note=r.note, at=at))
     risk_model.learn(session, d.features, fraud=(outcome == "rejected"))

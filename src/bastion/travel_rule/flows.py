@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bastion.bounds import LongIdentifier
@@ -257,11 +257,17 @@ def _claimed(session: Session, transfer_id: str) -> bool:
     return session.scalar(select(TravelRuleDeposit.id).where(TravelRuleDeposit.transfer_id == transfer_id)) is not None
 
 
+REHELD = "deposit_held_again"  # audit action: released by an inquiry our operator then rejected
+
+
 def _release(session: Session, ctx: Context, dep: TravelRuleDeposit, how: str, **detail: Any) -> None:
     dep.status = "released"
     dep.resolved_by, dep.resolved_at = how, ctx.now
     audit(session, ctx, "deposit_released", f"deposit:{dep.id}", by=how, **detail)
-    _alert(session, ctx, dep, "travel_rule_released", resolved_by=how)
+    # Held again after a rejected inquiry, a later release is news to the user too (its own alert key).
+    a = TravelRuleAudit
+    again = session.scalar(select(func.count(a.id)).where(a.subject == f"deposit:{dep.id}", a.action == REHELD))
+    _alert(session, ctx, dep, "travel_rule_released", f"again:{again}" if again else "", resolved_by=how)
 
 
 def held_deposits(session: Session, user_id: str | None = None) -> list[TravelRuleDeposit]:
@@ -484,7 +490,7 @@ def _rehold(session: Session, ctx: Context, row: TravelRuleTransfer) -> None:
         dep.resolved_by, dep.resolved_at = None, None
         if dep.deadline is None:
             dep.deadline = dep.observed_at.astimezone(UTC) + timedelta(days=ctx.hold_days)
-        audit(session, ctx, "deposit_held", f"deposit:{dep.id}", why="inquiry rejected",
+        audit(session, ctx, REHELD, f"deposit:{dep.id}", why="inquiry rejected",
               transfer_id=row.transfer_id, deadline=dep.deadline)  # fmt: skip
         _alert(session, ctx, dep, "travel_rule_hold", f"rejected:{row.id}", deadline=dep.deadline.isoformat())
 
@@ -523,8 +529,39 @@ def _approved_transfer(
 ) -> TravelRuleTransfer | None:
     t = TravelRuleTransfer
     q = select(t).where(t.role == "originator", t.user_id == user_id, t.address == address, t.asset == asset,
-                        t.status == "approved").order_by(t.id)  # fmt: skip
+                        t.status == "approved")  # fmt: skip
+    # The one a withdrawal event already used first: that is the withdrawal being reported.
+    q = q.order_by(t.withdrawal_event.is_(None), t.id)
     return next((r for r in session.scalars(q) if r.amount == amount), None)
+
+
+def _covering_transfer(
+    session: Session, user_id: str, address: str, asset: str, amount: Decimal, event_id: str | None, now: datetime
+) -> bool:
+    """An approved transfer covers one withdrawal: the one bound to `event_id`, else the first unbound one, which
+    is bound to it here (a conditional update, so two withdrawals evaluated at once cannot both take it)."""
+    t = TravelRuleTransfer
+    q = select(t).where(t.role == "originator", t.user_id == user_id, t.address == address, t.asset == asset,
+                        t.status == "approved").order_by(t.id)  # fmt: skip
+    rows = [r for r in session.scalars(q) if r.amount == amount]
+    if event_id is not None and any(r.withdrawal_event == event_id for r in rows):
+        return True
+    for r in rows:
+        if r.withdrawal_event is not None:
+            continue
+        if event_id is None:
+            return True  # asked without an event (nothing to bind): an unused approval exists
+        took = session.execute(
+            update(t)
+            .where(t.id == r.id, t.withdrawal_event.is_(None))
+            .values(withdrawal_event=event_id, updated_at=now)
+        )
+        if took.rowcount == 1:  # type: ignore[attr-defined]
+            used = {"withdrawal_event": event_id}
+            session.add(TravelRuleAudit(at=now, actor="risk", action="transfer_used",
+                                        subject=f"transfer:{r.transfer_id}", detail=used))  # fmt: skip
+            return True
+    return False
 
 
 # ------------------------------------------------------------------------------------ receiving
@@ -658,14 +695,19 @@ def withdrawal_missing(
     chain: str | None,
     owner: tuple[str, str] | None,
     requires: tuple[str, ...],
+    event_id: str | None = None,
+    now: datetime | None = None,
 ) -> list[str]:
     """What the rule still needs before this withdrawal may leave (empty: nothing). `owner` is the destination's
-    VASP (LEI, jurisdiction) or None for a self-hosted wallet; `requires` what the rule demands."""
+    VASP (LEI, jurisdiction) or None for a self-hosted wallet; `requires` what the rule demands. An approved
+    transfer is bound to the withdrawal event `event_id` that uses it first (the caller commits); another event
+    needs its own inquiry."""
     address = directory.normalize_address(address)
     if owner is not None:
         if "beneficiary_information" not in requires:
             return []
-        if _approved_transfer(session, user_id, address, asset, amount) is not None:
+        at = now or datetime.now(UTC)
+        if _covering_transfer(session, user_id, address, asset, amount, event_id, at):
             return []
         t = TravelRuleTransfer
         pending = session.scalar(

@@ -26,6 +26,8 @@ REASON = "travel_rule"
 
 class WithdrawalLike(Protocol):
     @property
+    def event_id(self) -> str: ...
+    @property
     def user_id(self) -> str: ...
     @property
     def asset(self) -> str: ...
@@ -119,8 +121,10 @@ class TravelRuleGate:
                 chain=req.chain,
                 owner=owner,
                 requires=verdict.requires,
+                event_id=req.event_id,
+                now=at,
             )
-            session.rollback()
+            session.commit()  # the approved transfer this withdrawal event used, if any, is now bound to it
         if not missing:
             return None
         assert verdict.rule is not None

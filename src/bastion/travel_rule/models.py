@@ -101,6 +101,8 @@ class TravelRuleTransfer(Base):
     reason: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The withdrawal event (risk `event_id`) this approved transfer let through: it covers that one only.
+    withdrawal_event: Mapped[str | None] = mapped_column(String(64))
     ivms_sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 

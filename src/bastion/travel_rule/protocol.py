@@ -59,13 +59,17 @@ class Asset(BaseModel):
     chain: Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,32}$")]
 
 
+MAX_IAT = 253_402_300_799
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     id: Token
     type: Kind
     sender: Annotated[str, Field(pattern=r"^[A-Z0-9]{20}$")]
     receiver: Annotated[str, Field(pattern=r"^[A-Z0-9]{20}$")]
-    iat: int = Field(ge=0)
+    # Seconds since the epoch, at most 9999-12-31T23:59:59Z: a larger one cannot be a datetime (no 500 on it).
+    iat: int = Field(ge=0, le=MAX_IAT)
     transfer_id: Token
     asset: Asset | None = None
     amount: Decimal | None = Field(default=None, gt=0, max_digits=38, decimal_places=18)
@@ -178,7 +182,10 @@ def verify(token: str, jwk: dict[str, Any]) -> Message:
 
 
 def check_time(message: Message, now: datetime, window_seconds: int) -> datetime:
-    issued = datetime.fromtimestamp(message.iat, UTC)
+    try:
+        issued = datetime.fromtimestamp(message.iat, UTC)
+    except (OverflowError, ValueError, OSError):  # a model built without validation: refuse, never 500
+        raise MessageRefused(422, "iat: not a time (seconds since the epoch)") from None
     if abs((now - issued).total_seconds()) > window_seconds:
         raise MessageRefused(422, f"iat: issued outside the {window_seconds} s window (a stale or replayed message)")
     return issued

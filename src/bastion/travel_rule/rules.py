@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bastion.errors import InvalidInputError, NotFoundError
@@ -128,7 +129,13 @@ def parse_ruleset(definition: dict[str, Any]) -> RuleSet:
 def ensure_default(session: Session, now: datetime | None = None) -> None:
     """Install the built-in rules as version 1 if there is no rule set yet (caller commits)."""
     if session.scalar(select(func.count()).select_from(TravelRuleRuleset)) == 0:
-        install(session, DEFAULT_RULESET, by="built-in", note="default rules", now=now)
+        # Two workers' first withdrawals race here: the loser's insert of version 1 conflicts. Its savepoint
+        # rolls back and the winner's identical built-in set is used (a 500 for that withdrawal otherwise).
+        try:
+            with session.begin_nested():
+                install(session, DEFAULT_RULESET, by="built-in", note="default rules", now=now)
+        except IntegrityError:
+            pass
 
 
 def install(

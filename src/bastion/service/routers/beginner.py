@@ -13,13 +13,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bastion.bounds import Identifier, Timestamp
 from bastion.protection import beginner, beginner_metrics
 from bastion.service.access import CurrentUser, OperatorScope, Public, ServiceScope, TradingUser, acting_credential
 from bastion.service.deps import SessionDep, protection_clock
 from bastion.service.okx_auth import okx_router
+from bastion.service.schemas import RequestBody
 
 router = APIRouter(tags=["beginner protection"])
 # the exchange's rules and the effect measurement: the back office; the traders' facts: the exchange's feeds
@@ -38,7 +39,7 @@ def _now(request: Request) -> datetime:
     return protection_clock(request.app)()
 
 
-class RulesBody(BaseModel):
+class RulesBody(RequestBody):
     definition: dict[str, Any]
     actor: str = Field(min_length=1, max_length=128)
     note: str = Field(default="", max_length=1000)
@@ -59,7 +60,7 @@ def get_rules(session: SessionDep) -> dict[str, Any]:
     return {"version": version, "definition": rules.model_dump(mode="json")}
 
 
-class AccountBody(BaseModel):
+class AccountBody(RequestBody):
     opened_at: datetime
     prior_derivatives: bool = False
 
@@ -72,7 +73,7 @@ def put_account(user_id: Identifier, body: AccountBody, session: SessionDep, req
     return {"user_id": acc.user_id, "opened_at": acc.opened_at, "prior_derivatives": acc.prior_derivatives}
 
 
-class FirstTradeBody(BaseModel):
+class FirstTradeBody(RequestBody):
     userId: UserId
     ts: Timestamp
 
@@ -90,7 +91,7 @@ def post_first_trade(body: FirstTradeBody, session: SessionDep, request: Request
     }
 
 
-class MarginEventBody(BaseModel):
+class MarginEventBody(RequestBody):
     id: str = Field(min_length=1, max_length=128)
     userId: UserId
     kind: beginner.MarginKind
@@ -157,7 +158,7 @@ def get_questionnaire(session: SessionDep) -> dict[str, Any]:
     }
 
 
-class AnswersBody(BaseModel):
+class AnswersBody(RequestBody):
     answers: dict[Annotated[str, Field(max_length=32)], Annotated[int, Field(ge=0, le=100)]] = Field(max_length=50)
 
 

@@ -8,7 +8,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, File, Form, Query, Request, Response, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from bastion.bounds import INT32_MAX, PositiveInt32, Text
@@ -20,6 +20,7 @@ from bastion.errors import InvalidInputError
 from bastion.service.access import CurrentUser, OperatorScope, ServiceScope, SessionUser, acting_credential
 from bastion.service.boundary import Upload
 from bastion.service.deps import Clock, SessionDep, SettingsDep, wall_clock
+from bastion.service.schemas import RequestBody
 from bastion.settings import Settings
 
 router = APIRouter(tags=["due diligence"])
@@ -151,7 +152,7 @@ def post_signals(
 
 
 # ----------------------------------------------------------------------------------------- operators
-class RuleSetIn(BaseModel):
+class RuleSetIn(RequestBody):
     definition: dict[str, Any]
     created_by: Annotated[str, Field(min_length=1, max_length=64)] = ""
     note: Text | None = None

@@ -17,6 +17,7 @@ from bastion.funds.ledger import Booked, LiquidationIn, PoolKey
 from bastion.funds.liquidation import ContractType, PositionSide
 from bastion.service.access import OperatorScope, Public, ServiceScope
 from bastion.service.deps import SessionDep, SettingsDep
+from bastion.service.schemas import RequestBody
 
 router = APIRouter(tags=["funds"])
 
@@ -25,10 +26,11 @@ def _d(value: Decimal) -> str:
     """Plain decimal text without trailing zeros, so a replay prints exactly like the first answer."""
     return format(value.normalize(), "f") if value else "0"
 
+
 Positive = PositiveMoney  # NUMERIC(38, 18): at most 20 digits before the point, 18 after
 
 
-class LiquidationBody(BaseModel):
+class LiquidationBody(RequestBody):
     id: str = Field(min_length=1, max_length=128)
     instType: Literal["SWAP", "FUTURES", "OPTION", "MARGIN"]
     instFamily: str = Field(min_length=1, max_length=64)
@@ -107,7 +109,7 @@ def post_liquidations(
     return [BookedOut.of(b) for b in booked]
 
 
-class InjectionBody(BaseModel):
+class InjectionBody(RequestBody):
     id: str = Field(min_length=1, max_length=100)
     instType: Literal["SWAP", "FUTURES", "OPTION", "MARGIN"]
     instFamily: str = Field(min_length=1, max_length=64)
@@ -125,7 +127,7 @@ def post_injection(body: InjectionBody, session: SessionDep, settings: SettingsD
     return BookedOut.of(booked)
 
 
-class PositionBody(BaseModel):
+class PositionBody(RequestBody):
     posId: str = Field(min_length=1, max_length=128)
     userId: str = Field(min_length=1, max_length=128)
     posSide: PositionSide
@@ -135,7 +137,7 @@ class PositionBody(BaseModel):
     margin: Positive
 
 
-class PositionsBody(BaseModel):
+class PositionsBody(RequestBody):
     instType: Literal["SWAP", "FUTURES", "OPTION", "MARGIN"]
     instFamily: str
     ccy: str
@@ -148,10 +150,7 @@ def put_positions(body: PositionsBody, session: SessionDep, settings: SettingsDe
     n = public.replace_positions(
         session,
         PoolKey(body.instType, body.instFamily, body.ccy),
-        [
-            OpenPosition(p.posId, p.userId, p.posSide, p.pos, p.avgPx, p.markPx, p.margin)
-            for p in body.positions
-        ],
+        [OpenPosition(p.posId, p.userId, p.posSide, p.pos, p.avgPx, p.markPx, p.margin) for p in body.positions],
         datetime.now(UTC),
         settings.funds.policy(),
     )
@@ -182,9 +181,7 @@ def insurance_fund(
     b = datetime.fromtimestamp(before / 1000, UTC) if before is not None else None
     a = datetime.fromtimestamp(after / 1000, UTC) if after is not None else None
     data = []
-    for pool, balance, entries, events in public.history(
-        session, instType, type, instFamily, ccy, b, a, limit
-    ):
+    for pool, balance, entries, events in public.history(session, instType, type, instFamily, ccy, b, a, limit):
         details: list[dict[str, str]] = [
             {
                 "amt": _d(e.amount),
@@ -284,9 +281,7 @@ def adl(
 
 
 @router.get("/v1/funds/metrics", dependencies=[OperatorScope("funds:admin")])
-def fund_metrics(
-    session: SessionDep, settings: SettingsDep, start: Timestamp, end: Timestamp
-) -> dict[str, object]:
+def fund_metrics(session: SessionDep, settings: SettingsDep, start: Timestamp, end: Timestamp) -> dict[str, object]:
     m = metrics.monthly(session, start, end, settings.funds.policy())
     return {
         "start": m.start,

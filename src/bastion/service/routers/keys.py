@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from bastion.account import freeze as account_freeze
@@ -34,6 +34,7 @@ from bastion.keys.policy import Permission, okx_permissions_text
 from bastion.service.access import OperatorScope, Public, SessionUser, UserKey
 from bastion.service.deps import SessionDep
 from bastion.service.okx_auth import client_ip, keys_runtime, okx_ok, okx_router
+from bastion.service.schemas import RequestBody
 
 log = logging.getLogger("bastion.keys")
 
@@ -47,7 +48,7 @@ def _perm_list(value: str | list[str]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------------ schemas
-class KeyCreate(BaseModel):
+class KeyCreate(RequestBody):
     label: str = Field(min_length=1, max_length=50)
     perms: list[str] = Field(default=["read"], description="read, trade, withdraw (read is always included)")
     ips: list[str] = Field(default=[], max_length=20, description="IP addresses or CIDR ranges, at most 20")
@@ -105,7 +106,7 @@ class KeyCreated(BaseModel):
         )
 
 
-class IpsUpdate(BaseModel):
+class IpsUpdate(RequestBody):
     ips: list[str] = Field(max_length=20)
 
 
@@ -116,7 +117,7 @@ class SweepOut(BaseModel):
     keys: list[KeyOut]
 
 
-class AppCreate(BaseModel):
+class AppCreate(RequestBody):
     name: str = Field(min_length=1, max_length=80)
     redirect_uri: str
     ips: list[str] = Field(min_length=1, max_length=20)
@@ -132,12 +133,12 @@ class AppOut(BaseModel):
     client_secret: str | None = None
 
 
-class AuthorizeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # the user is the session's: a user_id here is refused
+class AuthorizeIn(RequestBody):
+    # the user is the session's: a user_id here is refused (RequestBody forbids unknown fields)
 
     client_id: str
     scope: str = fast_api.SCOPE
-    perms: list[str] = ["read"]
+    perms: list[str] = Field(default_factory=lambda: ["read"])
     redirect_uri: str
     state: str = Field(default="", max_length=500)
 
@@ -150,7 +151,7 @@ class AuthorizeOut(BaseModel):
     expires_at: datetime
 
 
-class TokenIn(BaseModel):
+class TokenIn(RequestBody):
     grant_type: Literal["authorization_code"]
     client_id: str
     client_secret: str

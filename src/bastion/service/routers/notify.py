@@ -23,6 +23,7 @@ from bastion.notify import channels, contacts
 from bastion.notify.dispatch import Dispatcher, from_settings, status_counts
 from bastion.service.access import OperatorScope, Public, ServiceScope, acting_credential
 from bastion.service.deps import SessionDep, SettingsDep
+from bastion.service.schemas import RequestBody
 
 log = logging.getLogger("bastion.notify")
 
@@ -63,7 +64,7 @@ NotifyAdmin = OperatorScope("notify:admin")
 
 
 # ------------------------------------------------------------------------------- contacts (account service)
-class ContactIn(BaseModel):
+class ContactIn(RequestBody):
     email: str = Field(min_length=3, max_length=254)
 
 
@@ -86,7 +87,7 @@ def delete_contact(user_id: Identifier, session: SessionDep) -> dict[str, bool]:
 ChannelKind = Literal["website", "email", "phone", "social"]
 
 
-class ChannelIn(BaseModel):
+class ChannelIn(RequestBody):
     kind: ChannelKind
     value: str = Field(min_length=1, max_length=channels.MAX_VALUE)
     note: str = Field(default="", max_length=100)

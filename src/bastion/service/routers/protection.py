@@ -13,32 +13,35 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from bastion.account import locks as account_locks
 from bastion.bounds import Identifier
 from bastion.errors import InvalidInputError
 from bastion.protection import anti_phishing, passkeys, totp
-from bastion.risk.events import note_credential_change
 from bastion.service.access import OwnPathUser
 from bastion.service.deps import SessionDep, SettingsDep, protection_clock
+from bastion.service.schemas import RequestBody
 
 router = APIRouter(prefix="/v1/users/{user_id}", tags=["protection"], dependencies=[OwnPathUser])
 
 
-class CodeIn(BaseModel):
+class CodeIn(RequestBody):
     code: str = Field(min_length=1, max_length=64)
 
 
 @router.put("/anti-phishing-code")
 def put_anti_phishing_code(
-    user_id: Identifier, body: CodeIn, session: SessionDep, settings: SettingsDep
+    user_id: Identifier, body: CodeIn, session: SessionDep, settings: SettingsDep, request: Request
 ) -> dict[str, bool]:
-    anti_phishing.set_code(session, settings.secret_key_bytes(), user_id, body.code)
+    if anti_phishing.set_code(session, settings.secret_key_bytes(), user_id, body.code):
+        now = protection_clock(request.app)()
+        account_locks.credential_changed(session, user_id, "anti_phishing", now, now.isoformat())
     session.commit()
     return {"set": True}
 
 
-class RenderIn(BaseModel):
+class RenderIn(RequestBody):
     template: str
-    params: dict[str, str] = {}
+    params: dict[str, str] = Field(default_factory=dict)
 
 
 class NotificationOut(BaseModel):
@@ -55,7 +58,7 @@ def render_notification(
     return NotificationOut(template=n.template, subject=n.subject, body=n.body)
 
 
-class EnrollIn(BaseModel):
+class EnrollIn(RequestBody):
     account_name: str = Field(min_length=1, max_length=128)
 
 
@@ -75,7 +78,7 @@ def totp_enroll(
     return EnrollOut(secret=e.secret, provisioning_uri=e.provisioning_uri)
 
 
-class TotpCodeIn(BaseModel):
+class TotpCodeIn(RequestBody):
     code: str = Field(pattern=r"^\d{6}$")
 
 
@@ -91,7 +94,7 @@ def totp_confirm(
     now = protection_clock(request.app)()
     r = totp.confirm(session, settings.secret_key_bytes(), user_id, body.code, now)
     if r is totp.Check.ok:
-        note_credential_change(session, user_id, "totp", now)
+        account_locks.credential_changed(session, user_id, "totp", now, now.isoformat())
     session.commit()
     return CheckOut(result=r, ok=r is totp.Check.ok)
 
@@ -105,7 +108,7 @@ def totp_verify(
     return CheckOut(result=r, ok=r is totp.Check.ok)
 
 
-class PasskeyOptionsIn(BaseModel):
+class PasskeyOptionsIn(RequestBody):
     user_name: str = Field(min_length=1, max_length=128)
 
 
@@ -143,7 +146,7 @@ def passkey_registration_verify(
     except InvalidInputError as exc:
         _commit_then_raise(session, exc)
         raise
-    note_credential_change(session, user_id, "passkey", now)
+    account_locks.credential_changed(session, user_id, "passkey", now, str(pid))
     session.commit()
     return {"passkey_id": pid}
 

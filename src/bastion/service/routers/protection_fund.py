@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bastion.bounds import PositiveInt32, Timestamp
 from bastion.protection_fund import disclosures, incidents, ledger, public, wallets
@@ -22,6 +22,7 @@ from bastion.protection_fund.models import PfundClaim, PfundIncident
 from bastion.service.access import CurrentUser, OperatorScope, Public, acting_credential
 from bastion.service.deps import SessionDep, protection_clock
 from bastion.service.okx_auth import okx_router
+from bastion.service.schemas import RequestBody
 
 router = APIRouter(tags=["protection fund"])
 PfundAdmin = OperatorScope("pfund:admin")
@@ -51,7 +52,7 @@ def _actor(request: Request, named: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ operator
-class ContributionBody(BaseModel):
+class ContributionBody(RequestBody):
     ref: Name
     ccy: str = Field(min_length=1, max_length=16)
     amount: Positive
@@ -61,7 +62,7 @@ class ContributionBody(BaseModel):
     memo: str = Field(default="", max_length=500)
 
 
-class TransferBody(BaseModel):
+class TransferBody(RequestBody):
     ref: Name
     ccy: str = Field(min_length=1, max_length=16)
     amount: Positive
@@ -114,7 +115,7 @@ def post_transfer(body: TransferBody, session: SessionDep, request: Request) -> 
     return _booking(b)
 
 
-class IncidentBody(BaseModel):
+class IncidentBody(RequestBody):
     ref: Name
     kind: incidents.IncidentKind
     title: str = Field(min_length=1, max_length=200)
@@ -169,13 +170,13 @@ def post_incident(body: IncidentBody, session: SessionDep, request: Request) -> 
     return {**_incident(incident), "created": created}
 
 
-class AffectedRow(BaseModel):
+class AffectedRow(RequestBody):
     user_id: str = Field(min_length=1, max_length=128)
     ccy: str = Field(min_length=1, max_length=16)
     amount: Positive
 
 
-class AffectedBody(BaseModel):
+class AffectedBody(RequestBody):
     actor: Name
     users: list[AffectedRow] = Field(min_length=1, max_length=10_000)
 
@@ -191,7 +192,7 @@ def post_affected(
     return {"recorded": new, "already_recorded": same}
 
 
-class ActorBody(BaseModel):
+class ActorBody(RequestBody):
     actor: Name
 
 
@@ -236,7 +237,7 @@ def ledger_check(session: SessionDep) -> dict[str, Any]:
     return {"entries": result.entries, "balanced": result.balanced, "problems": result.problems[:50]}
 
 
-class WordsBody(BaseModel):
+class WordsBody(RequestBody):
     purpose: str = Field(min_length=1, max_length=4000)
     structure: str = Field(min_length=1, max_length=4000)
     triggers: str = Field(min_length=1, max_length=4000)

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, FastAPI, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from bastion.bounds import INT32_MAX, Identifier, PositiveInt32, Timestamp
@@ -36,6 +36,7 @@ from bastion.service.access import (
     acting_credential,
 )
 from bastion.service.deps import SessionDep, SettingsDep, protection_clock
+from bastion.service.schemas import RequestBody
 from bastion.settings import Settings
 
 router = APIRouter(tags=["user protection"])
@@ -67,8 +68,8 @@ def cooling_off_cache(app: FastAPI) -> CoolingOffCache:
     return cache
 
 
-class CoolingOffBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # the user is the credential's: a user_id here is refused
+class CoolingOffBody(RequestBody):
+    # the user is the credential's: a user_id here is refused (RequestBody forbids unknown fields)
 
     request_id: str = Field(min_length=1, max_length=128)
     period: co.Period
@@ -110,7 +111,7 @@ def status(user_id: Identifier, user: CurrentUser, session: SessionDep, request:
     return CoolingOffOut(user_id=user_id, active=until is not None, ends_at=until)
 
 
-class PrecheckBody(BaseModel):
+class PrecheckBody(RequestBody):
     userId: str = Field(min_length=1, max_length=128)
     channel: co.Channel
     instType: co.InstType
@@ -135,9 +136,7 @@ class PrecheckOut(BaseModel):
     rule: str | None = None
 
 
-def _record_refusal(
-    sessions: sessionmaker[Session], body: PrecheckBody, effect: co.OrderEffect, at: datetime
-) -> None:
+def _record_refusal(sessions: sessionmaker[Session], body: PrecheckBody, effect: co.OrderEffect, at: datetime) -> None:
     with sessions() as session:
         co.record_refusal(session, body.userId, body.channel, body.instType, body.instId, effect, at)
         session.commit()
@@ -186,7 +185,7 @@ def precheck(body: PrecheckBody, request: Request, background: BackgroundTasks) 
     )
 
 
-class ObservedBody(BaseModel):
+class ObservedBody(RequestBody):
     chain: str = Field(min_length=1, max_length=32)
     txid: str = Field(min_length=1, max_length=128)
     token: str = Field(min_length=1, max_length=64)
@@ -239,9 +238,7 @@ class CaseOut(BaseModel):
 def observed(body: ObservedBody, session: SessionDep, settings: SettingsDep) -> dict[str, object]:
     """The chain watcher reports a transfer it could not credit; unlisted tokens go back automatically."""
     at = body.observed_at if body.observed_at.tzinfo else body.observed_at.replace(tzinfo=UTC)
-    obs = dep.ObservedDeposit(
-        body.chain, body.txid, body.token, body.to_address, body.memo, body.memo_matches_account
-    )
+    obs = dep.ObservedDeposit(body.chain, body.txid, body.token, body.to_address, body.memo, body.memo_matches_account)
     case = dep.record_observation(
         session,
         obs,
@@ -256,8 +253,8 @@ def observed(body: ObservedBody, session: SessionDep, settings: SettingsDep) -> 
     return {"recorded": True, "case": None if case is None else CaseOut.of(case).model_dump(mode="json")}
 
 
-class CheckBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # the user is the credential's: a user_id here is refused
+class CheckBody(RequestBody):
+    # the user is the credential's: a user_id here is refused (RequestBody forbids unknown fields)
 
     chain: str = Field(min_length=1, max_length=32)
     txid: str = Field(min_length=1, max_length=128)
@@ -284,7 +281,7 @@ def check(
     }
 
 
-class MoveBody(BaseModel):
+class MoveBody(RequestBody):
     state: dep.CaseState
     actor: str = Field(min_length=1, max_length=128)
     note: str = Field(default="", max_length=500)

@@ -22,6 +22,7 @@ from bastion.risk.hotpath import HotPath
 from bastion.risk.runtime import RiskRuntime
 from bastion.service.access import OperatorScope, ServiceScope, access_gate, acting_credential, bearer_value
 from bastion.service.deps import SessionDep
+from bastion.service.schemas import RequestBody
 from bastion.stepup.confirm import enrolled_methods
 
 router = APIRouter(tags=["risk"])
@@ -260,7 +261,7 @@ def post_review(
     return out
 
 
-class RulesetIn(BaseModel):
+class RulesetIn(RequestBody):
     definition: dict[str, Any]
     created_by: Identifier
     note: Text | None = None

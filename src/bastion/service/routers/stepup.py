@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from bastion.bounds import Identifier
 from bastion.errors import BastionError, InvalidInputError
 from bastion.service.access import SessionUser
 from bastion.service.deps import SessionDep, SettingsDep, protection_clock
+from bastion.service.schemas import RequestBody
 from bastion.stepup import confirm
 
 router = APIRouter(prefix="/v1/withdrawals/{event_id}/step-up", tags=["step-up"])
@@ -40,7 +41,7 @@ def post_options(
     return out
 
 
-class StepUpIn(BaseModel):
+class StepUpIn(RequestBody):
     method: Literal["totp", "passkey"]
     # method totp: the 6-digit code of the current 30-second step.
     code: str | None = Field(default=None, pattern=r"^\d{6}$")

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bastion.db.sealed import Sealer
+from bastion.periods import MONTH_PATTERN
 from bastion.service.access import (
     Counterparty,
     CurrentUser,
@@ -341,7 +342,7 @@ def _answer(transfer_id: str, ok: bool, body: AnswerIn, session: Session, reques
 
 
 @router.get("/v1/compliance/travel-rule/figures", dependencies=[Compliance])
-def figures(session: SessionDep, month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]) -> TravelRuleFigures:
+def figures(session: SessionDep, month: Annotated[str, Query(pattern=MONTH_PATTERN)]) -> TravelRuleFigures:
     """The month's figures: messages sent and received, deposits held, released (by what) and returned, the
     median hours from arrival to release."""
     return month_figures(session, month)
