@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "stepup": {"db", "errors", "bounds", "risk", "protection"},  # confirms a risk decision with a second factor
     "report": {"stark", "por", "funds", "keys", "protection", "protection_fund", "risk", "diligence", "periods",
                "errors", "account", "notify", "travel_rule"},
-    "service": {"db", "errors", "bounds", "settings", "access", "account", "funds", "keys", "notify", "por",
+    "service": {"db", "errors", "bounds", "settings", "periods", "access", "account", "funds", "keys", "notify", "por",
                 "protection", "protection_fund", "risk", "stepup", "diligence", "travel_rule"},
     "sim": {"db", "errors", "bounds", "settings", "periods", "access", "funds", "keys", "por", "protection",
             "protection_fund", "risk", "diligence", "service", "notify"},  # a client of the service, over HTTP
