@@ -11,7 +11,7 @@ from sqlalchemy import DateTime, LargeBinary, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bastion.db.base import Base
-from bastion.db.sealed import Sealer
+from bastion.db.sealing import Keyring
 from bastion.errors import InvalidInputError, NotFoundError
 
 
@@ -62,8 +62,8 @@ class Notification:
     body: str
 
 
-def _sealer(key: bytes) -> Sealer:
-    return Sealer(key, "anti-phishing")
+def _sealer(key: bytes) -> Keyring:
+    return Keyring.derived(key, "anti-phishing")
 
 
 def set_code(session: Session, key: bytes, user_id: str, code: str) -> bool:

@@ -16,7 +16,7 @@ from sqlalchemy import DateTime, Integer, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bastion.db.base import Base
-from bastion.db.sealed import Sealer
+from bastion.db.sealing import Keyring
 from bastion.errors import ConflictError, NotFoundError
 
 STEP_SECONDS = 30
@@ -49,8 +49,8 @@ class Enrollment:
     provisioning_uri: str
 
 
-def _sealer(key: bytes) -> Sealer:
-    return Sealer(key, "totp")
+def _sealer(key: bytes) -> Keyring:
+    return Keyring.derived(key, "totp")
 
 
 def _aware(dt: datetime | None) -> datetime | None:
