@@ -20,8 +20,7 @@ from sqlalchemy.orm import Session, object_session
 
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError
 from bastion.protection import passkeys, totp
-from bastion.protection.passkeys import PasskeyCredential
-from bastion.protection.totp import TotpCredential
+from bastion.protection.models import PasskeyCredential, TotpCredential
 from bastion.risk.clock import utc
 from bastion.risk.decide import decision as risk_decision
 from bastion.risk.models import RiskDecision
