@@ -223,12 +223,12 @@ def _published_totals(doc: dict[str, Any]) -> tuple[list[int], list[int], list[A
                               f"{dec} decimals")
             units[key] = value
         eq, dt = units["total_equity"], units["total_debt"]
-        if _units(asset.get("net_liabilities"), dec) != eq - dt:
-            raise _Reject(f"{name}: net_liabilities is published as {asset.get('net_liabilities')!r} but equity - "
-                          f"debt is {units_to_decimal(eq - dt, dec)}")
         for key, value in (("total_equity_units", eq), ("total_debt_units", dt)):
             if key in asset and str(asset[key]) != str(value):
                 raise _Reject(f"{name}: {key} is not {key.removesuffix('_units')} ({value} base units)")
+        if _units(asset.get("net_liabilities"), dec) != eq - dt:
+            raise _Reject(f"{name}: net_liabilities is published as {asset.get('net_liabilities')!r} but equity - "
+                          f"debt is {units_to_decimal(eq - dt, dec)}")
         equity.append(eq)
         debt.append(dt)
         checks.append(AssetCheck(str(asset["asset"]), units_to_decimal(eq, dec), units_to_decimal(dt, dec),
