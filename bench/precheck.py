@@ -28,7 +28,7 @@ from fastapi import BackgroundTasks, FastAPI, Request
 from bastion.db.migrate import upgrade
 from bastion.db.session import make_engine, make_sessionmaker
 from bastion.protection import cooling_off as co
-from bastion.protection.cooling_off_settings import CoolingOffSettings
+from bastion.protection.settings import CoolingOffSettings
 from bastion.service.app import create_app
 from bastion.service.routers import protection_user as route
 from bastion.service.testing import ServerThread

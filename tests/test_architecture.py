@@ -15,6 +15,9 @@ ALLOWED: dict[str, set[str]] = {
     "periods": set(),
     "bounds": set(),
     "db": {"errors", "settings"},
+    # every domain's tables by plain imports, for what needs the whole schema (tests, drafting a migration)
+    "models": {"db", "access", "account", "diligence", "funds", "keys", "notify", "protection", "protection_fund",
+               "risk", "stepup", "travel_rule"},
     # one Settings object gathers the domains' settings blocks
     "settings": {"funds", "protection", "notify", "diligence", "travel_rule", "errors"},
     "por": {"stark", "errors", "bounds"},
@@ -36,8 +39,9 @@ ALLOWED: dict[str, set[str]] = {
                "errors", "account", "notify", "travel_rule"},
     "service": {"db", "errors", "bounds", "settings", "periods", "access", "account", "funds", "keys", "notify", "por",
                 "protection", "protection_fund", "risk", "stepup", "diligence", "travel_rule"},
+    # a client of the service, over HTTP: whoever starts the service (cli, a test) hands it the client
     "sim": {"db", "errors", "bounds", "settings", "periods", "access", "funds", "keys", "por", "protection",
-            "protection_fund", "risk", "diligence", "service", "notify"},  # a client of the service, over HTTP
+            "protection_fund", "risk", "diligence", "notify"},
     "cli": {"*"},  # the command line sits on top of everything
 }
 
@@ -87,6 +91,21 @@ def test_imports_flow_one_way() -> None:
         if "*" not in ALLOWED.get(a, set()) and b not in ALLOWED.get(a, set())
     }
     assert not bad, f"imports against the map in docs/architecture.md: {sorted(bad)}"
+
+
+DOMAINS = {"access", "account", "diligence", "funds", "keys", "notify", "por", "protection", "protection_fund",
+           "risk", "stepup", "travel_rule"}
+
+
+def test_domains_never_import_the_web_layer_the_cli_or_the_simulator() -> None:
+    # stated on its own (not only through ALLOWED) so that widening a domain's row cannot quietly allow it
+    bad = {f"{a} -> {b}" for a, targets in edges().items() if a in DOMAINS for b in targets & {"service", "cli", "sim"}}
+    assert not bad, f"a domain reaches up into the service, the CLI or the simulator: {sorted(bad)}"
+
+
+def test_sim_never_imports_the_service() -> None:
+    # the simulator drives the service over HTTP with the client its caller hands it (cli/sim_month.py)
+    assert "service" not in edges().get("sim", set()), "sim imports bastion.service: talk HTTP instead"
 
 
 def test_no_import_circle_between_parts() -> None:

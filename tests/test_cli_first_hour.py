@@ -518,7 +518,7 @@ def test_a_long_bad_value_is_quoted_short(published: dict[str, Path], tmp_path: 
 @pytest.fixture(scope="module")
 def month_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A simulated month through the real service (withdrawals held, blocked, reviewed) in a SQLite file."""
-    from bastion.sim.month import simulate_month
+    from bastion.cli.sim_month import simulate_month
 
     out = tmp_path_factory.mktemp("month")
     url = f"sqlite:///{out / 'bastion.sqlite'}"

@@ -16,8 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bastion.diligence.settings import DiligenceSettings
 from bastion.funds.settings import FundsSettings
 from bastion.notify.settings import NotifySettings
-from bastion.protection.cooling_off_settings import CoolingOffSettings
-from bastion.protection.deposits_settings import DepositsSettings
+from bastion.protection.settings import CoolingOffSettings, DepositsSettings
 from bastion.travel_rule.settings import TravelRuleSettings
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from auth_support import OPERATOR, OPERATOR_TOKEN
 from bastion.funds.settings import FundsSettings, default_policy
-from bastion.protection.deposits_settings import DepositsSettings, default_deposits
+from bastion.protection.settings import DepositsSettings, default_deposits
 from bastion.service.app import create_app
 from bastion.service.testing import ServerThread
 from bastion.settings import Settings

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
+from bastion.db.sealing import Keyring
 from bastion.keys import crypto
 from bastion.keys.errors import KeyInputError
 
@@ -19,35 +22,39 @@ def test_generated_material_has_okx_shape_and_is_unique() -> None:
     crypto.check_passphrase(crypto.new_passphrase())
 
 
+def _key() -> bytes:
+    return base64.b64decode(crypto.new_encryption_key())
+
+
 def test_sealed_secret_opens_only_for_its_own_key() -> None:
-    box = crypto.SecretBox([crypto.new_encryption_key()])
-    sealed = box.seal("key-a", "SECRET")
+    box = Keyring([_key()])
+    sealed = box.seal_text("SECRET", "key-a")
     assert "SECRET" not in sealed
-    assert box.open("key-a", sealed) == "SECRET"
+    assert box.open_text(sealed, "key-a") == "SECRET"
     with pytest.raises(ValueError, match="tampered or moved"):
-        box.open("key-b", sealed)  # a ciphertext copied onto another key's row
-    prefix, kid, payload = sealed.split(":")
+        box.open_text(sealed, "key-b")  # a ciphertext copied onto another key's row
+    prefix, payload = sealed.split(":")
     flipped = payload[:-4] + ("AAAA" if payload[-4:] != "AAAA" else "BBBB")
     with pytest.raises(ValueError):
-        box.open("key-a", f"{prefix}:{kid}:{flipped}")
+        box.open_text(f"{prefix}:{flipped}", "key-a")
     with pytest.raises(ValueError, match="unknown encryption key"):
-        crypto.SecretBox([crypto.new_encryption_key()]).open("key-a", sealed)  # wrong master key
-    assert box.seal("key-a", "SECRET") != sealed  # fresh nonce each time
+        Keyring([_key()]).open_text(sealed, "key-a")  # wrong master key
+    assert box.seal_text("SECRET", "key-a") != sealed  # fresh nonce each time
 
 
 def test_rotation_first_key_seals_all_keys_open() -> None:
     old, new = crypto.new_encryption_key(), crypto.new_encryption_key()
-    sealed_old = crypto.SecretBox([old]).seal("k", "S")
-    rotated = crypto.SecretBox.from_setting(f"{new},{old}")
-    assert rotated.open("k", sealed_old) == "S"
+    sealed_old = Keyring.from_setting(old).seal_text("S", "k")
+    rotated = Keyring.from_setting(f"{new},{old}")
+    assert rotated.open_text(sealed_old, "k") == "S"
     assert rotated.needs_reseal(sealed_old)
-    assert not rotated.needs_reseal(rotated.seal("k", "S"))
+    assert not rotated.needs_reseal(rotated.seal_text("S", "k"))
 
 
 @pytest.mark.parametrize("bad", ["", "not base64!", "AAAA"])
 def test_bad_master_keys_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
-        crypto.SecretBox([bad] if bad else [])
+        Keyring.from_setting(bad)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from auth_support import OPERATOR, user_headers
 from bastion.keys import fast_api, lifecycle, metrics
 from bastion.keys.errors import FastApiDenied, KeyInputError
 from bastion.keys.models import ApiKey, ApiKeyEvent
+from bastion.protection.models import TotpCredential
 from bastion.service.okx_auth import keys_runtime
 from bastion.service.testing import ServerThread
 
@@ -352,5 +353,5 @@ def test_withdraw_key_with_the_account_protection_totp(keys_settings: Any) -> No
         # The same code cannot make a second withdraw key.
         assert http.post("/v1/users/p-user/keys", json={**body, "totp_code": good}).status_code == 403
     with app.state.sessionmaker() as s:
-        row = s.get(totp.TotpCredential, "p-user")
+        row = s.get(TotpCredential, "p-user")
         assert row is not None and row.last_step > 0

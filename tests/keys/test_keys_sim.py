@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bastion.db.sealing import Keyring
 from bastion.keys import metrics
-from bastion.keys.crypto import SecretBox, new_encryption_key
+from bastion.keys.crypto import new_encryption_key
 from bastion.keys.lifecycle import KeyVault
 from bastion.sim.api_keys import simulate_month
 
 
 def test_simulated_month_matches_metrics(session_factory: Any) -> None:
     start = datetime(2025, 5, 1, tzinfo=UTC)
-    vault = KeyVault(SecretBox([new_encryption_key()]))
+    vault = KeyVault(Keyring.from_setting(new_encryption_key()))
     out = simulate_month(session_factory, vault, start, users=8, requests=100, seed=3)
     with session_factory() as s:
         m = metrics.monthly(s, start, start + timedelta(days=31))

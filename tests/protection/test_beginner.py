@@ -142,7 +142,7 @@ def test_questionnaire_lifts_it_and_cannot_be_brute_forced(svc: Any) -> None:
     with app.state.sessionmaker() as s:
         from sqlalchemy import select
 
-        from bastion.protection.beginner import QuestionnaireAttempt
+        from bastion.protection.models import QuestionnaireAttempt
 
         rows = s.scalars(select(QuestionnaireAttempt).order_by(QuestionnaireAttempt.id)).all()
         assert [(r.user_id, r.score, r.passed) for r in rows] == [("bea", 1, False), ("bea", 2, True)]

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from auth_support import OPERATOR, OPERATOR_TOKEN, user_headers
 from bastion.protection import cooling_off as co
 from bastion.protection.cooling_off_cache import CoolingOffCache, FileVersion, RedisVersion
-from bastion.protection.cooling_off_settings import CoolingOffSettings
+from bastion.protection.settings import CoolingOffSettings
 from bastion.service.app import create_app
 from bastion.service.testing import ServerThread
 from bastion.settings import Settings

@@ -29,7 +29,7 @@ from bastion.protection.deposits import (
     check_transition,
     mistake_reason,
 )
-from bastion.protection.deposits_settings import default_deposits
+from bastion.protection.settings import default_deposits
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 LISTING = default_deposits().listing()

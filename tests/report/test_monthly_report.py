@@ -18,9 +18,10 @@ from pypdf import PdfReader
 from typer.testing import CliRunner
 
 from bastion.cli import app
+from bastion.cli.sim_month import simulate_month
 from bastion.db.session import make_engine, make_sessionmaker
 from bastion.report import write_monthly
-from bastion.sim.month import TRUTH_FILE, MonthGroundTruth, simulate_month
+from bastion.sim.month import TRUTH_FILE, MonthGroundTruth
 from bastion.sim.wallets import make_wallet_set
 
 runner = CliRunner()

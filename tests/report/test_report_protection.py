@@ -10,12 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bastion.cli.sim_month import simulate_month
 from bastion.db.session import make_engine, make_sessionmaker
 from bastion.por.reserves.round import ROUND_FORMAT, load_round
 from bastion.por.reserves.walletset import read_wallet_set
 from bastion.protection_fund import ledger, wallets
 from bastion.report import write_monthly
-from bastion.sim.month import simulate_month
 from bastion.sim.protection_fund import make_fund_wallet_set
 
 MONTH = "2026-10"

@@ -384,7 +384,7 @@ def _beginner_questionnaire(c: httpx.Client, w: World) -> None:
     _beginner_rules(c)
     r = c.post("/v1/beginner/questionnaire", json={"answers": {"a": 1}}, headers=w.user("bob"))
     assert r.status_code == 200 and r.json()["passed"] is True, r.text
-    from bastion.protection.beginner import QuestionnaireAttempt
+    from bastion.protection.models import QuestionnaireAttempt
 
     with w.app.state.sessionmaker() as s:
         assert {a.user_id for a in s.query(QuestionnaireAttempt).all()} == {"bob"}

@@ -237,7 +237,7 @@ def test_a_read_only_key_cannot_lift_beginner_protection(svc: tuple[Any, httpx.C
     path, body = "/v1/beginner/questionnaire", json.dumps({"answers": {"a": 0}})
     r = c.post(path, content=body, headers=user_key_headers(app, "carol", "POST", path, body))
     assert r.status_code == 401 and r.json()["code"] == "50120", r.text  # OKX: the key lacks the permission
-    from bastion.protection.beginner import QuestionnaireAttempt
+    from bastion.protection.models import QuestionnaireAttempt
 
     with app.state.sessionmaker() as s:  # nothing was stored: the user's own next attempt is not blocked
         assert s.query(QuestionnaireAttempt).count() == 0

@@ -42,15 +42,12 @@ def test_models_match_migrations(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from bastion.db.base import Base
-    from bastion.db.registry import import_all_models
-
-    import_all_models()
+    from bastion.models import metadata
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-            diff = compare_metadata(ctx, Base.metadata)
+            diff = compare_metadata(ctx, metadata)
     finally:
         engine.dispose()
     assert diff == []

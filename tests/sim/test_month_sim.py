@@ -11,10 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from bastion.cli import app
+from bastion.cli.sim_month import simulate_month
 from bastion.db.session import make_engine, make_sessionmaker
 from bastion.periods import month_bounds
 from bastion.report.figures import db_figures
-from bastion.sim.month import TRUTH_FILE, MonthGroundTruth, simulate_month
+from bastion.sim.month import TRUTH_FILE, MonthGroundTruth
 
 
 def test_month_bounds() -> None:

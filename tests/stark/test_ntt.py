@@ -36,6 +36,41 @@ def test_coset_lde_matches_reference(log_n: int) -> None:
     assert back[:, :n].tolist() == coeffs and not back[:, n:].any()
 
 
+def test_nlogn_oracle_matches_the_quadratic_reference() -> None:
+    rng = random.Random(5)
+    for log_n in range(6):
+        coeffs = [rng.randrange(R.P) for _ in range(1 << log_n)]
+        assert R.ntt_nlogn(coeffs) == R.ntt(coeffs)
+
+
+# Sizes around every switch in the batched kernels: below/at the transposed radix-8 run (2^9), below/at/above
+# the in-cache block (2^13, then the gathered upper stages), above the 64 x 64 bit-reversal tile (2^12), and
+# column counts that do not divide among the workers.
+@pytest.mark.parametrize(("log_n", "k"), [(5, 3), (8, 2), (9, 3), (10, 1), (11, 5), (12, 2), (13, 3), (14, 3), (16, 2)])
+def test_batched_kernels_match_the_oracle(log_n: int, k: int) -> None:
+    rng = np.random.default_rng(100 + log_n)
+    n = 1 << log_n
+    coeffs = rng.integers(0, R.P, (k, n), dtype=np.uint64)
+    coeffs[0, :5] = [0, 1, R.P - 1, R.P - 2, 2**63]  # edge values of the field arithmetic
+    want = [R.ntt_nlogn(coeffs[c].tolist()) for c in range(k)]
+    evals = N.ntt(coeffs)
+    assert evals.tolist() == want
+    assert (N.intt(evals) == coeffs).all()
+    rev = N.bit_reversal(log_n)
+    assert (N.bitrev_columns(coeffs) == coeffs[:, rev]).all()
+    assert (N.intt_bitrev(evals) == coeffs[:, rev]).all()
+    # the coset LDE: evaluations on shift * <omega_4n> = the size-4n transform of coefficients scaled by shift^i
+    shift = 7
+    lde = N.lde(evals, 4, shift)
+    scaled = [[int(v) * pow(shift, i, R.P) % R.P for i, v in enumerate(coeffs[c].tolist())] + [0] * (3 * n)
+              for c in range(min(k, 2))]
+    for c, sc in enumerate(scaled):
+        assert lde[c].tolist() == R.ntt_nlogn(sc)
+    assert (N.coset_evaluate(coeffs, 4 * n, shift) == lde).all()
+    back = N.coset_interpolate(lde, shift)
+    assert (back[:, :n] == coeffs).all() and not back[:, n:].any()
+
+
 def test_extension_column_layout_round_trips() -> None:
     rng = np.random.default_rng(3)
     cols = rng.integers(0, R.P, (3, 16, 2), dtype=np.uint64)

@@ -14,8 +14,7 @@ from bastion.account.models import AccountDevice
 from bastion.keys.models import ApiKey
 from bastion.notify.models import Contact
 from bastion.protection import totp
-from bastion.protection.anti_phishing import AntiPhishingCode
-from bastion.protection.passkeys import PasskeyCredential
+from bastion.protection.models import AntiPhishingCode, PasskeyCredential
 from bastion.risk.models import RiskUserState
 
 RECENT_DEVICES = timedelta(days=30)

@@ -44,6 +44,7 @@ def _step(n: int, total: int, title: str) -> None:
 def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: bool) -> None:
     from bastion.cli.output import print_reserve_report
     from bastion.cli.por_liabilities import RichProgress, progress_bar
+    from bastion.cli.sim_month import simulate_month
     from bastion.db.session import make_engine, make_sessionmaker
     from bastion.periods import month_bounds
     from bastion.por.reserves.publish import publish_reserve_files
@@ -57,7 +58,6 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     from bastion.por.user_proof import verify_user_proof
     from bastion.report import write_monthly
     from bastion.sim.liabilities import simulate_liabilities
-    from bastion.sim.month import simulate_month
     from bastion.sim.wallets import make_wallet_set
 
     month = month or _previous_month()

@@ -111,7 +111,8 @@ def month(
     attacks, API keys, liquidations and ADL, cooling-offs, mistaken deposits; ground truth in OUT."""
     import time
 
-    from bastion.sim.month import TRUTH_FILE, simulate_month
+    from bastion.cli.sim_month import simulate_month
+    from bastion.sim.month import TRUTH_FILE
 
     parse_month(month)
     from bastion.cli.common import describe_database, note

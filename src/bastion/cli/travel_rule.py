@@ -196,7 +196,7 @@ def sweep(
     database_url: str = UrlOpt,
 ) -> None:
     """Return every held deposit whose deadline has passed (each audited, its user alerted)."""
-    from bastion.db.sealed import Sealer
+    from bastion.db.sealing import Keyring
     from bastion.settings import Settings
     from bastion.travel_rule import flows, protocol
 
@@ -208,7 +208,7 @@ def sweep(
     tr = settings.travel_rule
     me = protocol.Identity(tr.lei, tr.name, tr.jurisdiction, tr.endpoint,
                            protocol.signing_key(settings.ensure_data_dir(), tr.signing_key_file))  # fmt: skip
-    ctx = flows.Context(me, Sealer(settings.secret_key_bytes(), flows.SEAL_PURPOSE), at, tr.hold_days,
+    ctx = flows.Context(me, Keyring.derived(settings.secret_key_bytes(), flows.SEAL_PURPOSE), at, tr.hold_days,
                         tr.message_window_seconds, "cli")  # fmt: skip
     url = open_database(database_url, mode="write")
     with sessions_for(url)() as s:

@@ -1,6 +1,6 @@
 """Tables of the due-diligence domain (migration branch `diligence`).
 
-Answers and documents are personal data: stored sealed (AES-256-GCM, `bastion.db.sealed`, bound to their
+Answers and documents are personal data: stored sealed (AES-256-GCM, `bastion.db.sealing`, bound to their
 request and user), never in clear, and deleted by the purge once past retention."""
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bastion.bounds import Identifier, NonNegativeMoney, PositiveMoney, Text, Timestamp
-from bastion.db.sealed import Sealer
+from bastion.db.sealing import Keyring
 from bastion.diligence import alerts
 from bastion.diligence import documents as docs
 from bastion.diligence import rules as dd_rules
@@ -43,8 +43,8 @@ HOLDING = ("open", "answered", "rejected")
 Purpose = Literal["source_of_funds", "source_of_wealth"]
 
 
-def sealer(key_material: bytes) -> Sealer:
-    return Sealer(key_material, "diligence")
+def sealer(key_material: bytes) -> Keyring:
+    return Keyring.derived(key_material, "diligence")
 
 
 def _answer_context(r: DiligenceRequest) -> bytes:
@@ -335,7 +335,7 @@ def _undecided(r: DiligenceRequest) -> None:
 
 
 def answer(
-    session: Session, box: Sealer, user_id: str, request_id: int, q: Questionnaire, at: datetime
+    session: Session, box: Keyring, user_id: str, request_id: int, q: Questionnaire, at: datetime
 ) -> MyRequestOut:
     """Store (or replace, until decided) the user's answers, sealed; the request is then `answered`."""
     r = _mine(session, user_id, request_id, lock=True)
@@ -355,7 +355,7 @@ def answer(
 
 def add_document(
     session: Session,
-    box: Sealer,
+    box: Keyring,
     user_id: str,
     request_id: int,
     purpose: Purpose,
@@ -463,7 +463,7 @@ def queue(
     return [queue_row(session, r, now) for r in rows]
 
 
-def detail(session: Session, box: Sealer, request_id: int, actor: str, now: datetime) -> RequestDetailOut:
+def detail(session: Session, box: Keyring, request_id: int, actor: str, now: datetime) -> RequestDetailOut:
     """Everything about a request, answers opened; the read is audited (personal data)."""
     r = _get(session, request_id)
     row = session.get(DiligenceAnswer, r.id)
@@ -480,7 +480,7 @@ def detail(session: Session, box: Sealer, request_id: int, actor: str, now: date
 
 
 def document(
-    session: Session, box: Sealer, request_id: int, document_id: int, actor: str, at: datetime
+    session: Session, box: Keyring, request_id: int, document_id: int, actor: str, at: datetime
 ) -> tuple[bytes, str]:
     """A document's bytes and type, for an operator; the read is audited."""
     r = _get(session, request_id)

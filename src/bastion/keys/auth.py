@@ -117,7 +117,7 @@ class Authenticator:
             key = session.get(ApiKey, key_id.lower())
             if key is None or key.revoked_at is not None or key.secret_sealed is None:
                 raise refuse(Rejection.KEY_NOT_FOUND)
-            secret = self.vault.box.open(key.id, key.secret_sealed)
+            secret = self.vault.box.open_text(key.secret_sealed, key.id)
             # The request target exactly as sent: the raw path and the raw query, never a decoded form.
             target = req.path + (f"?{req.query}" if req.query else "")
             try:

@@ -1,9 +1,9 @@
 """Key material: generating keys, the secret encrypted at rest, the passphrase as an argon2 hash.
 
 The signing secret must be readable by the server (it recomputes every HMAC), so it cannot be hashed: it is
-sealed with AES-256-GCM under a key from the environment, with the API key id as associated data so a
-ciphertext copied onto another key's row does not open. Several encryption keys may be configured: the
-first seals, all open, so the key can be rotated without a flag day.
+sealed (`bastion.db.sealing`, AES-256-GCM) under a key from the environment, with the API key id as associated
+data so a ciphertext copied onto another key's row does not open. Several encryption keys may be configured:
+the first seals, all open, so the key can be rotated without a flag day.
 
 The passphrase is only ever compared, so it is stored as an argon2id hash. Argon2 is deliberately slow
 (tens of ms), too slow to run on every request; after one successful check the verifier remembers a keyed
@@ -26,14 +26,11 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bastion.keys.errors import KeyInputError
 
-_SEALED_PREFIX = "aesgcm1"
 PASSPHRASE_MIN, PASSPHRASE_MAX = 8, 32
 _PASSPHRASE_CHARS = set(string.ascii_letters + string.digits + string.punctuation)
 
@@ -78,56 +75,6 @@ def derive_encryption_key(material: bytes) -> str:
 def new_encryption_key() -> str:
     """A fresh value for BASTION_KEYS_ENCRYPTION_KEYS (base64 of 32 random bytes)."""
     return base64.b64encode(os.urandom(32)).decode("ascii")
-
-
-class SecretBox:
-    """Seals and opens key secrets with AES-256-GCM; `keys` are base64 32-byte keys, the first one seals."""
-
-    def __init__(self, keys: list[str]) -> None:
-        if not keys:
-            raise ValueError("at least one encryption key is needed (BASTION_KEYS_ENCRYPTION_KEYS)")
-        self._ciphers: dict[str, AESGCM] = {}
-        self._current = ""
-        for i, encoded in enumerate(keys):
-            try:
-                raw = base64.b64decode(encoded.strip(), validate=True)
-            except ValueError:
-                raise ValueError(f"encryption key #{i + 1} is not valid base64") from None
-            if len(raw) != 32:
-                raise ValueError(f"encryption key #{i + 1} must be 32 bytes, got {len(raw)}")
-            kid = hashlib.sha256(raw).hexdigest()[:8]
-            self._ciphers[kid] = AESGCM(raw)
-            if i == 0:
-                self._current = kid
-
-    @classmethod
-    def from_setting(cls, value: str) -> SecretBox:
-        """From a comma-separated list, as BASTION_KEYS_ENCRYPTION_KEYS holds it."""
-        return cls([k for k in value.split(",") if k.strip()])
-
-    def seal(self, key_id: str, secret: str) -> str:
-        nonce = os.urandom(12)
-        sealed = self._ciphers[self._current].encrypt(nonce, secret.encode("utf-8"), key_id.encode("utf-8"))
-        return f"{_SEALED_PREFIX}:{self._current}:{base64.b64encode(nonce + sealed).decode('ascii')}"
-
-    def open(self, key_id: str, sealed: str) -> str:
-        """The secret sealed for `key_id`; ValueError when it was sealed for another key id or tampered."""
-        try:
-            prefix, kid, payload = sealed.split(":", 2)
-            blob = base64.b64decode(payload, validate=True)
-        except ValueError:
-            raise ValueError("sealed secret is malformed") from None
-        if prefix != _SEALED_PREFIX or kid not in self._ciphers:
-            raise ValueError(f"sealed secret uses an unknown encryption key {kid!r}")
-        try:
-            plain = self._ciphers[kid].decrypt(blob[:12], blob[12:], key_id.encode("utf-8"))
-        except InvalidTag:
-            raise ValueError("sealed secret does not open for this key (tampered or moved)") from None
-        return plain.decode("utf-8")
-
-    def needs_reseal(self, sealed: str) -> bool:
-        """True when `sealed` was made with an older key (for rotation)."""
-        return sealed.split(":", 2)[1] != self._current
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bastion.db.sealing import Keyring
 from bastion.keys import policy
 from bastion.keys.crypto import (
     PassphraseVerifier,
-    SecretBox,
     check_passphrase,
     derive_encryption_key,
     new_api_key,
@@ -37,15 +37,15 @@ MAX_LABEL = 50
 class KeyVault:
     """What it takes to hold key material: the sealing box and the passphrase verifier."""
 
-    box: SecretBox
+    box: Keyring
     passphrases: PassphraseVerifier = field(default_factory=PassphraseVerifier)
 
     @classmethod
     def from_keyring(cls, keyring: str | None, secret_material: Callable[[], bytes]) -> KeyVault:
         """From BASTION_KEYS_ENCRYPTION_KEYS when set, else a key derived from the service secret key."""
         if keyring:
-            return cls(SecretBox.from_setting(keyring))
-        return cls(SecretBox([derive_encryption_key(secret_material())]))
+            return cls(Keyring.from_setting(keyring))
+        return cls(Keyring.from_setting(derive_encryption_key(secret_material())))
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def create_key(
         permissions=policy.permissions_text(perms),
         ips=ips_text,
         ip_count=len(networks),
-        secret_sealed=vault.box.seal(key_id, secret),
+        secret_sealed=vault.box.seal_text(secret, key_id),
         passphrase_hash=vault.passphrases.hash(passphrase),
         source=source,
         app_id=app_id,

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bastion.db.sealed import Sealer
+from bastion.db.sealing import Keyring
 from bastion.errors import InvalidInputError
 from bastion.notify.models import Contact
 
@@ -17,8 +17,8 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
 EMAIL_RE = re.compile(rf"^[^@\s<>\"',;]{{1,64}}@{_LABEL}(?:\.{_LABEL})+$")
 
 
-def _sealer(key: bytes) -> Sealer:
-    return Sealer(key, "notify-contact")
+def _sealer(key: bytes) -> Keyring:
+    return Keyring.derived(key, "notify-contact")
 
 
 def set_email(session: Session, key: bytes, user_id: str, email: str, now: datetime) -> None:

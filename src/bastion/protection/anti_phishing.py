@@ -7,21 +7,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, LargeBinary, String
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from bastion.db.base import Base
-from bastion.db.sealed import Sealer
+from bastion.db.sealing import Keyring
 from bastion.errors import InvalidInputError, NotFoundError
-
-
-class AntiPhishingCode(Base):
-    __tablename__ = "account_anti_phishing"
-    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    # Sealed: a leaked database must not hand phishers the codes that make their mails look genuine.
-    code_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
+from bastion.protection.models import AntiPhishingCode
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_\-]{4,20}$")
 
@@ -62,8 +52,8 @@ class Notification:
     body: str
 
 
-def _sealer(key: bytes) -> Sealer:
-    return Sealer(key, "anti-phishing")
+def _sealer(key: bytes) -> Keyring:
+    return Keyring.derived(key, "anti-phishing")
 
 
 def set_code(session: Session, key: bytes, user_id: str, code: str) -> bool:

@@ -23,14 +23,19 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
-from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from bastion.db.base import Base
-from bastion.db.types import UtcDateTime
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError
+from bastion.protection.models import (
+    BeginnerAccount,
+    BeginnerRefusal,
+    BeginnerRuleset,
+    MarginEvent,
+    QuestionnaireAttempt,
+)
 
 
 # ------------------------------------------------------------------------------------------------ rules
@@ -120,75 +125,14 @@ class Criterion(enum.StrEnum):
     QUESTIONNAIRE_NOT_PASSED = "questionnaire_not_passed"
 
 
-# --------------------------------------------------------------------------------------------- storage
-class BeginnerRuleset(Base):
-    __tablename__ = "beginner_rulesets"
-
-    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
-    active: Mapped[bool] = mapped_column(Boolean, index=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    created_by: Mapped[str] = mapped_column(String(128))
-    note: Mapped[str] = mapped_column(Text)
 
 
-class BeginnerAccount(Base):
-    """What Bastion knows of a trader's experience: told by the exchange, or first seen at a precheck."""
-
-    __tablename__ = "beginner_accounts"
-
-    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    prior_derivatives: Mapped[bool] = mapped_column(Boolean)  # traded derivatives before Bastion knew them
-    first_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)  # starts the cooling-off
-    first_trade_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
-    # Whether beginner protection applied to the trader when their first derivatives trade happened, and
-    # under which rule-set version: the cohorts of the effect measurement.
-    protected_at_first_trade: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    version_at_first_trade: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    questionnaire_passed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
-class BeginnerRefusal(Base):
-    __tablename__ = "beginner_refusals"
-    __table_args__ = (Index("ix_beginner_refusals_at", "at"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(128), index=True)
-    at: Mapped[datetime] = mapped_column(UtcDateTime)
-    rule: Mapped[str] = mapped_column(String(32))
-    version: Mapped[int] = mapped_column(Integer)
-    criteria: Mapped[list[str]] = mapped_column(JSON)
 
 
-class QuestionnaireAttempt(Base):
-    """Every attempt, with the answers given: the audit of who lifted their protection and how."""
-
-    __tablename__ = "beginner_questionnaire_attempts"
-    __table_args__ = (Index("ix_beginner_questionnaire_user_at", "user_id", "at"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(128))
-    at: Mapped[datetime] = mapped_column(UtcDateTime)
-    version: Mapped[int] = mapped_column(Integer)
-    answers: Mapped[dict[str, int]] = mapped_column(JSON)
-    score: Mapped[int] = mapped_column(Integer)
-    passed: Mapped[bool] = mapped_column(Boolean)
 
 
-class MarginEvent(Base):
-    """A margin call or a liquidation of one trader, as the exchange's risk engine reports it (idempotent by
-    id). The fund's liquidation feed carries no user; this one does, which the effect measurement needs."""
-
-    __tablename__ = "beginner_margin_events"
-    __table_args__ = (Index("ix_beginner_margin_events_user_ts", "user_id", "ts"),)
-
-    id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(128))
-    kind: Mapped[str] = mapped_column(String(16))  # margin_call | liquidation
-    ts: Mapped[datetime] = mapped_column(UtcDateTime)
-    liquidation_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class MarginKind(enum.StrEnum):

@@ -20,7 +20,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bastion.protection.beginner import BeginnerAccount, BeginnerRefusal, MarginEvent, MarginKind, QuestionnaireAttempt
+from bastion.protection.beginner import MarginKind
+from bastion.protection.models import BeginnerAccount, BeginnerRefusal, MarginEvent, QuestionnaireAttempt
 
 EARLY_DAYS = 30
 

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Index, Integer, String, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from bastion.db.base import Base
-from bastion.db.types import UtcDateTime
 from bastion.errors import ConflictError, InvalidInputError
+from bastion.protection.models import CoolingOffActivation, CoolingOffRefusal
 
 MAX_CUSTOM_DAYS = 365
 
@@ -168,32 +167,8 @@ def precheck(effect: OrderEffect, cooling_off_until: datetime | None, now: datet
 # shortened" holds even against a bug that tried to rewrite a row.
 
 
-class CoolingOffActivation(Base):
-    __tablename__ = "protection_cooling_off_activations"
-    __table_args__ = (Index("ix_protection_cooling_off_user_end", "user_id", "ends_at"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    request_id: Mapped[str] = mapped_column(String(128), unique=True)  # idempotency key
-    user_id: Mapped[str] = mapped_column(String(128))
-    period: Mapped[str] = mapped_column(String(8))
-    days: Mapped[int] = mapped_column(Integer)
-    channel: Mapped[str] = mapped_column(String(16))
-    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    ends_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class CoolingOffRefusal(Base):
-    """An order refused because of a running period: the monthly report counts them."""
-
-    __tablename__ = "protection_cooling_off_refusals"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(128), index=True)
-    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
-    channel: Mapped[str] = mapped_column(String(16))
-    inst_type: Mapped[str] = mapped_column(String(16))
-    inst_id: Mapped[str] = mapped_column(String(64))
-    effect: Mapped[str] = mapped_column(String(16))
 
 
 def active_until(session: Session, user_id: str, now: datetime) -> datetime | None:

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from bastion.db.base import Base
-from bastion.db.types import ExactDecimal, UtcDateTime
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError
-from bastion.protection.deposits_settings import default_deposits
+from bastion.protection.models import DepositCase, DepositCaseEvent, DepositObservation
+from bastion.protection.settings import default_deposits
 
 
 class DepositReason(enum.StrEnum):
@@ -66,7 +65,7 @@ def check_transition(current: CaseState, target: CaseState) -> None:
 @dataclass(frozen=True, slots=True)
 class Listing:
     """What the exchange takes: tokens per chain, chains that need a memo, chains it can auto-return on.
-    Values: `deposits_settings` (BASTION_DEPOSITS_*)."""
+    Values: `settings.DepositsSettings` (BASTION_DEPOSITS_*)."""
 
     tokens: dict[str, frozenset[str]] = field(default_factory=dict)  # chain -> listed token ids
     memo_chains: frozenset[str] = frozenset()
@@ -104,7 +103,7 @@ def mistake_reason(deposit: ObservedDeposit, listing: Listing) -> DepositReason 
 @dataclass(frozen=True, slots=True)
 class FeeSchedule:
     """Manual recovery costs engineering time: a share of the value with a floor; automatic returns cost
-    only the network fee. Fees never exceed the deposit. Values: `deposits_settings` (BASTION_DEPOSITS_*)."""
+    only the network fee. Fees never exceed the deposit. Values: `settings.DepositsSettings` (BASTION_DEPOSITS_*)."""
 
     manual_rate: Decimal
     manual_min_usd: Decimal
@@ -137,57 +136,10 @@ def automatic_return(
 UNIT = Decimal("0.00000001")
 
 
-class DepositObservation(Base):
-    """A transfer the chain watcher saw arrive and could not credit as an ordinary deposit."""
-
-    __tablename__ = "protection_deposit_observations"
-    __table_args__ = (UniqueConstraint("chain", "txid"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    chain: Mapped[str] = mapped_column(String(32))
-    txid: Mapped[str] = mapped_column(String(128))
-    token: Mapped[str] = mapped_column(String(64))
-    to_address: Mapped[str] = mapped_column(String(128))
-    memo: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    memo_matches_account: Mapped[bool] = mapped_column(Boolean)
-    amount: Mapped[Decimal] = mapped_column(ExactDecimal)
-    usd_value: Mapped[Decimal] = mapped_column(ExactDecimal)  # at arrival
-    user_id: Mapped[str | None] = mapped_column(String(128), nullable=True)  # owner of the address, if known
-    observed_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class DepositCase(Base):
-    __tablename__ = "protection_deposit_cases"
-    __table_args__ = (UniqueConstraint("chain", "txid"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    chain: Mapped[str] = mapped_column(String(32))
-    txid: Mapped[str] = mapped_column(String(128))
-    user_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
-    reason: Mapped[str] = mapped_column(String(32))
-    state: Mapped[str] = mapped_column(String(16))
-    automatic: Mapped[bool] = mapped_column(Boolean)
-    token: Mapped[str] = mapped_column(String(64))
-    amount: Mapped[Decimal] = mapped_column(ExactDecimal)
-    usd_value: Mapped[Decimal] = mapped_column(ExactDecimal)
-    fee: Mapped[Decimal] = mapped_column(ExactDecimal)  # token units, charged when returned or credited
-    opened_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
-    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
-    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
-class DepositCaseEvent(Base):
-    """Audit trail: every state a case entered, when, by whom, and why."""
-
-    __tablename__ = "protection_deposit_case_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("protection_deposit_cases.id"), index=True)
-    at: Mapped[datetime] = mapped_column(UtcDateTime)
-    actor: Mapped[str] = mapped_column(String(128))
-    from_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    to_state: Mapped[str] = mapped_column(String(16))
-    note: Mapped[str] = mapped_column(String(500), default="")
 
 
 AUTO_ACTOR = "auto-return"

@@ -13,37 +13,17 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from bastion.db.base import Base
 from bastion.errors import InvalidInputError, NotFoundError
+from bastion.protection.models import PasskeyCredential, WebAuthnChallenge
 
 CHALLENGE_TTL = timedelta(minutes=5)
 
 
-class PasskeyCredential(Base):
-    __tablename__ = "account_passkeys"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[str] = mapped_column(String(64), index=True)
-    credential_id: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
-    public_key: Mapped[bytes] = mapped_column(LargeBinary)
-    sign_count: Mapped[int] = mapped_column(Integer)
-    transports: Mapped[list[str]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class WebAuthnChallenge(Base):
-    __tablename__ = "account_webauthn_challenges"
-    # SHA-256 of the challenge: looked up from the clientDataJSON the browser signs.
-    challenge_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(64))
-    purpose: Mapped[str] = mapped_column(String(16))
-    challenge: Mapped[bytes] = mapped_column(LargeBinary)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    used: Mapped[bool] = mapped_column(Boolean, default=False)
-    credential_ref: Mapped[int | None] = mapped_column(ForeignKey("account_passkeys.id", ondelete="CASCADE"))
 
 
 def _aware(dt: datetime) -> datetime:

@@ -12,27 +12,18 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import pyotp
-from sqlalchemy import DateTime, Integer, LargeBinary, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from bastion.db.base import Base
-from bastion.db.sealed import Sealer
+from bastion.db.sealing import Keyring
 from bastion.errors import ConflictError, NotFoundError
+from bastion.protection.models import TotpCredential
 
 STEP_SECONDS = 30
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 
 
-class TotpCredential(Base):
-    __tablename__ = "account_totp"
-    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_step: Mapped[int] = mapped_column(Integer, default=0)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Check(StrEnum):
@@ -49,8 +40,8 @@ class Enrollment:
     provisioning_uri: str
 
 
-def _sealer(key: bytes) -> Sealer:
-    return Sealer(key, "totp")
+def _sealer(key: bytes) -> Keyring:
+    return Keyring.derived(key, "totp")
 
 
 def _aware(dt: datetime | None) -> datetime | None:

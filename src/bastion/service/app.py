@@ -19,6 +19,7 @@ from bastion.errors import ConflictError, InvalidInputError, NotFoundError, TooL
 from bastion.keys.errors import AuthRejected
 from bastion.service.access import AccessDenied, Public, access_gate
 from bastion.service.boundary import Boundary, field_error
+from bastion.service.deps import InProcessOverrides
 from bastion.service.routers import all_routers
 from bastion.settings import Settings
 
@@ -58,8 +59,11 @@ class BastionApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, fast_routes: bool = True) -> FastAPI:
-    """The service; `fast_routes=False` serves the hot routes through FastAPI only (tests compare the two)."""
+def create_app(
+    settings: Settings | None = None, *, fast_routes: bool = True, overrides: InProcessOverrides | None = None
+) -> FastAPI:
+    """The service; `fast_routes=False` serves the hot routes through FastAPI only (tests compare the two);
+    `overrides` (tests, the month simulator) replace clocks in this process only (see `InProcessOverrides`)."""
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
 
@@ -85,6 +89,7 @@ def create_app(settings: Settings | None = None, *, fast_routes: bool = True) ->
     app.state.shutdown_hooks = []
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    (overrides or InProcessOverrides()).install(app)
     gate = access_gate(app)
 
     async def _flush_audit() -> None:

@@ -6,6 +6,7 @@ ServiceScope, OperatorScope...), one per route."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -47,6 +48,27 @@ def protection_clock(app: FastAPI) -> Clock:
     the month simulator), as the keys routes' clock is `KeysRuntime.clock`. No request can change it."""
     clock: Clock | None = getattr(app.state, "protection_clock", None)
     return wall_clock if clock is None else clock
+
+
+@dataclass(frozen=True)
+class InProcessOverrides:
+    """What only the code that creates the app in its own process may replace (tests, `bastion sim month`):
+    each part's "now" and the keys domain's second-factor check. It is an argument of `create_app`, never a
+    setting, a header or a route, so a production app (`bastion serve`, `app_factory`) always runs on the wall
+    clock with the real TOTP check, and no request can move its time."""
+
+    protection_clock: Clock | None = None
+    diligence_clock: Clock | None = None
+    travel_rule_clock: Clock | None = None
+    keys_clock: Clock | None = None
+    keys_second_factor: Callable[[Session, str, str, datetime], bool] | None = None
+
+    def install(self, app: FastAPI) -> None:
+        """Put the overrides where the routes read them (the keys runtime reads `app.state.overrides`)."""
+        app.state.overrides = self
+        app.state.protection_clock = self.protection_clock
+        app.state.diligence_clock = self.diligence_clock
+        app.state.travel_rule_clock = self.travel_rule_clock
 
 
 def set_protection_clock(app: FastAPI, clock: Clock | None) -> None:

@@ -95,6 +95,11 @@ def keys_runtime(app: FastAPI) -> KeysRuntime:
             runtime = getattr(app.state, "keys_runtime", None)
             if runtime is None:
                 runtime = build_runtime(app.state.settings, app.state.sessionmaker)
+                overrides = getattr(app.state, "overrides", None)
+                if overrides is not None and overrides.keys_clock is not None:
+                    runtime.clock = overrides.keys_clock
+                if overrides is not None and overrides.keys_second_factor is not None:
+                    runtime.second_factor = overrides.keys_second_factor
                 app.state.keys_runtime = runtime
     return runtime
 

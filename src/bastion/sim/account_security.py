@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -20,7 +21,10 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 ADOPTION = {"anti_phishing_code": 0.6, "two_factor": 0.4, "allowlist_only": 0.25, "recovery_options": 0.8}
 WEBHOOK_SECRET = b"sim-notification-service-secret"
@@ -93,6 +97,12 @@ def plan(seed: int, users: int, start: datetime, days: int, prefix: str) -> list
 
 
 # ------------------------------------------------------------------------------------------ the receivers
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class _Receivers:
     """A local SMTP server (aiosmtpd) and a webhook receiver (stdlib HTTP server) that verifies signatures."""
 
@@ -100,7 +110,6 @@ class _Receivers:
         from aiosmtpd.controller import Controller
 
         from bastion.notify.webhook import WebhookRejected, WebhookVerifier
-        from bastion.service.testing import free_port
 
         self.emails: dict[str, Any] = {}  # Message-ID -> message
         self.email_copies = 0
@@ -139,7 +148,7 @@ class _Receivers:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.smtp_port = free_port()
+        self.smtp_port = _free_port()
         self.smtp = Controller(SmtpHandler(), hostname="127.0.0.1", port=self.smtp_port)
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
         self.webhook_url = f"http://127.0.0.1:{self.http.server_address[1]}/alerts"
@@ -158,7 +167,8 @@ class _Receivers:
 
 # --------------------------------------------------------------------------------------------- the month
 def send(
-    app: Any,
+    sessions_: sessionmaker[Session],
+    secret_key: bytes,
     client: Any,
     users: list[_User],
     set_time: Callable[[datetime], None],
@@ -265,8 +275,8 @@ def send(
     now = [end]
     with _Receivers(lambda: now[0].timestamp()) as recv:
         dispatcher = Dispatcher(
-            app.state.sessionmaker,
-            app.state.settings.secret_key_bytes(),
+            sessions_,
+            secret_key,
             email=EmailChannel(f"smtp://127.0.0.1:{recv.smtp_port}", "Bastion <alerts@bastion.example>", 30),
             webhook=WebhookChannel(recv.webhook_url, WEBHOOK_SECRET, 30),
             verify_url="https://bastion.example/v1/public/verify",

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
@@ -90,23 +89,25 @@ class SimCredentials:
             self._users[uid] = held
         return {"Authorization": f"Bearer {held[0]}"}
 
-    def by_route(self, app: Any) -> httpx.Auth:
+    def by_route(self, routes: Iterable[RouteKind]) -> httpx.Auth:
         """An httpx auth that sends the service credential on service routes and the operator one on operator
-        routes (from the app's own route table), unless the request already carries a credential; user
-        routes get nothing added: a user's request says which user (`user(uid)` or a signed key)."""
-        return _ByRoute(self, app)
+        routes (`routes`: the service's route table as plain data, handed over by whoever started the service),
+        unless the request already carries a credential; user routes get nothing added: a user's request says
+        which user (`user(uid)` or a signed key)."""
+        return _ByRoute(self, routes)
+
+
+# (HTTP method, path template as declared, e.g. "/v1/users/{user_id}/keys", caller kind: public/user/service/operator)
+RouteKind = tuple[str, str, str]
 
 
 class _ByRoute(httpx.Auth):
-    def __init__(self, creds: SimCredentials, app: Any) -> None:
-        from bastion.service.access import route_table
-
+    def __init__(self, creds: SimCredentials, routes: Iterable[RouteKind]) -> None:
         self.creds = creds
         self.routes: list[tuple[str, re.Pattern[str], str]] = []
-        for r in route_table(app):
-            pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(r.path))
-            for m in r.methods:
-                self.routes.append((m, re.compile(f"^{pattern}$"), r.rule.kind))
+        for method, path, kind in routes:
+            pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(path))
+            self.routes.append((method, re.compile(f"^{pattern}$"), kind))
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if "authorization" not in request.headers and "ok-access-key" not in request.headers:

@@ -42,7 +42,7 @@ import dataclasses
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,10 +51,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bastion.sim.credentials import SimCredentials
+    import httpx
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from bastion.settings import Settings
+    from bastion.sim.credentials import RouteKind, SimCredentials
 
 from bastion.periods import month_bounds
 from bastion.sim.account_security import AccountTruth
+from bastion.sim.clock import SimClocks
 from bastion.sim.diligence import DiligenceTruth
 from bastion.sim.protection_fund import FundTruth
 from bastion.sim.travel_rule import TravelRuleTruth
@@ -420,11 +425,10 @@ def _keys_reference(keys: list[_PlannedKey], reqs: list[_Request], sweeps: list[
 
 
 def _run_keys(
-    app: Any, client: Any, truth: KeysTruth, month: str, start: datetime, days: int, users: int, seed: int,
+    clocks: SimClocks, client: Any, truth: KeysTruth, month: str, start: datetime, days: int, users: int, seed: int,
     step: Step, creds: SimCredentials,
 ) -> None:  # fmt: skip
     from bastion.keys import signing
-    from bastion.service.okx_auth import keys_runtime
 
     rng = random.Random(seed)
     n_requests = users * 15
@@ -439,16 +443,13 @@ def _run_keys(
     truth.withdraw_keys = sum(1 for k in keys if "withdraw" in k.perms)
     truth.bound_later = sum(1 for k in keys if k.bind_at is not None)
 
-    # The service's clock is the simulated one; the simulated user's second factor is always right (the
-    # TOTP check itself is tested with the protection routes).
-    clock = [start]
-    runtime = keys_runtime(app)
-    runtime.clock = lambda: clock[0]
-    runtime.second_factor = lambda _s, _u, _c, _n: True
+    # The keys routes' clock is the simulated one (the service that runs the month accepts the simulated
+    # user's second factor: the TOTP check itself is tested with the protection routes).
+    clocks.keys.set(start)
 
     def call(method: str, path: str, at: datetime, ip: str = "", **kw: Any) -> Any:
         """As the back office unless `headers` says who else (a user's session, a signed key, nobody: {})."""
-        clock[0] = at
+        clocks.keys.set(at)
         headers = dict(kw.pop("headers", creds.operator))
         if ip:
             headers["X-Forwarded-For"] = ip
@@ -542,7 +543,7 @@ def _run_keys(
     step("api keys: lifecycle and traffic", len(actions), len(actions))
     if swept != truth.swept:
         raise RuntimeError(f"the sweeper deleted {swept} keys, the policy says {truth.swept}")
-    runtime.clock = lambda: datetime.now(UTC)
+    clocks.keys.set(None)
 
 
 # ------------------------------------------------------------------------------------------------ funds
@@ -597,13 +598,12 @@ def _run_funds(
 
 # ------------------------------------------------------------------------------------------- protection
 def _run_protection(
-    app: Any, client: Any, truth: ProtectionTruth, month: str, start: datetime, days: int, users: int, seed: int,
-    step: Step, creds: SimCredentials,
+    svc: _Service, client: Any, truth: ProtectionTruth, month: str, start: datetime, days: int, users: int,
+    seed: int, step: Step, creds: SimCredentials,
 ) -> None:  # fmt: skip
     from sqlalchemy import func, select
 
-    from bastion.protection.cooling_off import CoolingOffRefusal
-    from bastion.service.deps import set_protection_clock
+    from bastion.protection.models import CoolingOffRefusal
     from bastion.sim import user_protection as up
 
     m = up.simulate(seed=seed, users=users, start=start, days=days)
@@ -621,16 +621,13 @@ def _run_protection(
         for x in m.mistakes
     ]
     # The service's protection clock is the simulated one while the month goes through its routes.
-    clock = [start]
-
-    def set_time(at: datetime) -> None:
-        clock[0] = at
-
-    set_protection_clock(app, lambda: clock[0])
+    svc.clocks.protection.set(start)
     try:
-        sent = up.send(client, m, set_time, progress=lambda i, n: step("user protection", i, n), creds=creds)
+        sent = up.send(
+            client, m, svc.clocks.protection.set, progress=lambda i, n: step("user protection", i, n), creds=creds
+        )
     finally:
-        set_protection_clock(app, None)
+        svc.clocks.protection.set(None)
     t = m.truth
     if sent.refused != t.refused:
         raise RuntimeError(f"the service refused {sent.refused} orders, the simulated periods say {t.refused}")
@@ -639,7 +636,7 @@ def _run_protection(
     # A refusal is written by the service right after its answer: wait until all of this month's are stored.
     deadline = time.monotonic() + 60
     while True:
-        with app.state.sessionmaker() as s:
+        with svc.sessions() as s:
             mine = CoolingOffRefusal.user_id.startswith(f"{month}:")
             stored = s.scalar(select(func.count()).select_from(CoolingOffRefusal).where(mine))
         if stored == sent.refused:
@@ -662,39 +659,52 @@ def _run_protection(
 
 
 # ---------------------------------------------------------------------------------- beginners, protection fund
-def _simulated_clock(app: Any) -> Callable[[datetime], None]:
-    from bastion.service.deps import set_protection_clock
-
-    clock = [datetime.now(UTC)]
-    set_protection_clock(app, lambda: clock[0])
-
-    def set_time(at: datetime) -> None:
-        clock[0] = at
-
-    return set_time
+def _simulated_clock(clocks: SimClocks) -> Callable[[datetime], None]:
+    """The protection routes' clock, simulated from now on (until set back to None)."""
+    clocks.protection.set(datetime.now(UTC))
+    return clocks.protection.set
 
 
-def _beginners_off(app: Any, client: Any, start: datetime) -> None:
+def _beginners_off(clocks: SimClocks, client: Any, start: datetime) -> None:
     """The exchange's beginner rules are off when the month starts (a month simulated earlier in the same
     database may have left them on), so the cooling-off phase's orders meet only the user's own periods."""
-    from bastion.service.deps import set_protection_clock
     from bastion.sim import beginners
 
-    _simulated_clock(app)(start)
+    _simulated_clock(clocks)(start)
     try:
         r = client.put("/v1/beginner/rules", json={"definition": beginners.rules(False), "actor": "sim"})
         if r.status_code != 200:
             raise RuntimeError(f"beginner rules: HTTP {r.status_code} {r.text[:200]}")
     finally:
-        set_protection_clock(app, None)
+        clocks.protection.set(None)
+
+
+def _user_key_headers(client: Any, user: str, method: str, path: str, body: str) -> dict[str, str]:
+    """Headers of one request signed (OKX v5) with a read+trade key the back office made for `user` through
+    the keys routes, as the user's own client would send it."""
+    from bastion.keys import signing
+
+    passphrase = "Sim-Passphrase-123!"
+    r = client.post(f"/v1/users/{user}/keys", json={
+        "label": "as-user", "perms": ["read", "trade"], "ips": [], "passphrase": passphrase,
+    })  # fmt: skip
+    if r.status_code != 201:
+        raise RuntimeError(f"key for {user}: HTTP {r.status_code} {r.text[:200]}")
+    key = r.json()
+    ts = signing.format_timestamp(datetime.now(UTC))
+    return {
+        "OK-ACCESS-KEY": key["key_id"],
+        "OK-ACCESS-SIGN": signing.sign(key["secret"], ts, method, path, body),
+        "OK-ACCESS-TIMESTAMP": ts,
+        "OK-ACCESS-PASSPHRASE": passphrase,
+        "Content-Type": "application/json",
+    }
 
 
 def _run_beginners(
-    app: Any, client: Any, truth: BeginnersTruth, month: str, start: datetime, days: int, users: int, seed: int,
-    step: Step,
+    clocks: SimClocks, client: Any, truth: BeginnersTruth, month: str, start: datetime, days: int, users: int,
+    seed: int, step: Step,
 ) -> None:  # fmt: skip
-    from bastion.service.deps import set_protection_clock
-    from bastion.service.testing import user_key_headers
     from bastion.sim import beginners
 
     m = beginners.simulate(seed=seed, traders=max(40, users // 5), start=start, days=days, prefix=f"{month}:")
@@ -702,12 +712,12 @@ def _run_beginners(
         sent = beginners.send(
             client,
             m,
-            _simulated_clock(app),
-            lambda u, meth, p, b: user_key_headers(app, u, meth, p, b, ("read", "trade")),
+            _simulated_clock(clocks),
+            lambda u, meth, p, b: _user_key_headers(client, u, meth, p, b),
             progress=lambda i, n: step("beginners", i, n),
         )
     finally:
-        set_protection_clock(app, None)
+        clocks.protection.set(None)
     if sent.surprises:
         raise RuntimeError(f"beginner protection answered otherwise than planned: {sent.surprises[:3]}")
     t = m.truth
@@ -721,110 +731,82 @@ def _run_beginners(
 
 
 def _run_protection_fund(
-    app: Any, client: Any, truth: FundTruth, month: str, start: datetime, days: int, seed: int
+    clocks: SimClocks, client: Any, truth: FundTruth, month: str, start: datetime, days: int, seed: int
 ) -> None:
-    from bastion.service.deps import set_protection_clock
     from bastion.sim import protection_fund
 
     m = protection_fund.simulate_month(seed=seed, start=start, days=days, prefix=f"{month}:")
     try:
-        protection_fund.send_month(client, m, _simulated_clock(app))
+        protection_fund.send_month(client, m, _simulated_clock(clocks))
     finally:
-        set_protection_clock(app, None)
+        clocks.protection.set(None)
     for k, v in vars(m.truth).items():
         setattr(truth, k, v)
 
 
 def _run_account(
-    app: Any, client: Any, truth: AccountTruth, month: str, start: datetime, days: int, users: int, seed: int,
+    svc: _Service, client: Any, truth: AccountTruth, month: str, start: datetime, days: int, users: int, seed: int,
     step: Step, creds: SimCredentials,
 ) -> None:  # fmt: skip
-    from bastion.service.deps import set_protection_clock
     from bastion.sim import account_security
 
     planned = account_security.plan(seed, users, start, days, prefix=f"{month}:")
     _, end = month_bounds(month)
     try:
         account_security.send(
-            app, client, planned, _simulated_clock(app), end, creds, truth,
-            progress=lambda i, n: step("account security and alerts", i, n),
+            svc.sessions, svc.settings.secret_key_bytes(), client, planned, _simulated_clock(svc.clocks), end, creds,
+            truth, progress=lambda i, n: step("account security and alerts", i, n),
         )  # fmt: skip
     finally:
-        set_protection_clock(app, None)
+        svc.clocks.protection.set(None)
 
 
 def _run_diligence(
-    app: Any, client: Any, truth: DiligenceTruth, month: str, start: datetime, days: int, users: int, seed: int,
-    step: Step, creds: SimCredentials,
+    clocks: SimClocks, client: Any, truth: DiligenceTruth, month: str, start: datetime, days: int, users: int,
+    seed: int, step: Step, creds: SimCredentials,
 ) -> None:  # fmt: skip
-    from bastion.service.routers.diligence import set_diligence_clock
     from bastion.sim import diligence
 
     plan = diligence.simulate(seed=seed, users=users, start=start, days=days, prefix=f"{month}:")
-    clock = [start]
-
-    def set_time(at: datetime) -> None:
-        clock[0] = at
-
-    set_diligence_clock(app, lambda: clock[0])
+    clocks.diligence.set(start)
     try:
-        diligence.send(client, plan, set_time, creds.user, progress=lambda i, n: step("due diligence", i, n))
+        diligence.send(
+            client, plan, clocks.diligence.set, creds.user, progress=lambda i, n: step("due diligence", i, n)
+        )
     finally:
-        set_diligence_clock(app, None)
+        clocks.diligence.set(None)
     for k, v in vars(plan.truth).items():
         setattr(truth, k, v)
 
 
 def _run_travel_rule(
-    app: Any, client: Any, truth: TravelRuleTruth, month: str, start: datetime, days: int, users: int, seed: int,
-    step: Step, creds: SimCredentials,
+    clocks: SimClocks, client: Any, truth: TravelRuleTruth, month: str, start: datetime, days: int, users: int,
+    seed: int, step: Step, creds: SimCredentials,
 ) -> None:  # fmt: skip
     from bastion.sim import travel_rule
 
     plan = travel_rule.simulate(seed=seed, users=users, start=start, days=days, prefix=f"{month}:")
-    clock = [start]
-
-    def set_time(at: datetime) -> None:
-        clock[0] = at
-
-    # The Travel Rule routes read `app.state.travel_rule_clock` when set (the wall clock otherwise).
-    app.state.travel_rule_clock = lambda: clock[0]
+    clocks.travel_rule.set(start)
     try:
-        travel_rule.send(client, plan, set_time, creds.user, progress=lambda i, n: step("travel rule", i, n))
+        travel_rule.send(
+            client, plan, clocks.travel_rule.set, creds.user, progress=lambda i, n: step("travel rule", i, n)
+        )
     finally:
-        app.state.travel_rule_clock = None
+        clocks.travel_rule.set(None)
     for k, v in vars(plan.truth).items():
         setattr(truth, k, v)
 
 
 # ------------------------------------------------------------------------------------------------- main
-def simulate_month(
-    out_dir: Path | str,
-    month: str,
-    users: int = 400,
-    seed: int = 7,
-    db_url: str | None = None,
-    progress: bool = True,
-) -> MonthGroundTruth:
-    """Simulate `month` ("YYYY-MM") with `users` users through the service; write `out_dir/ground-truth.json`."""
-    import httpx
-
-    from bastion.db.migrate import upgrade
-    from bastion.service.app import create_app
-    from bastion.service.testing import ServerThread
+def service_settings(out_dir: Path | str, db_url: str | None = None) -> Settings:
+    """The settings of the service a month runs through: its database (`db_url`, else a SQLite file in
+    `out_dir`), a private data dir, the sweeper left to the simulator, rate limits out of the way, and the
+    simulated users' proxy trusted for their addresses."""
     from bastion.settings import Settings
-    from bastion.sim.credentials import SimCredentials
 
-    if users < 20:
-        raise ValueError("users: at least 20 (attacks are a share of the users)")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    start, end = month_bounds(month)
-    days = (end - start).days
-    url = db_url or f"sqlite:///{(out / 'bastion.sqlite').resolve()}"
-    upgrade(url)
-    settings = Settings(
-        database_url=url,
+    return Settings(
+        database_url=db_url or f"sqlite:///{(out / 'bastion.sqlite').resolve()}",
         data_dir=out / "service-data",
         redis_url=None,
         operator_token=None,  # the simulator's own named credentials, revoked at the end
@@ -833,71 +815,138 @@ def simulate_month(
         keys_rate_limit_per_user="100000/second",
         trusted_proxies=PROXY_IP,
     )
-    app = create_app(settings)
-    with app.state.sessionmaker() as s:
-        from sqlalchemy import select
 
-        from bastion.funds.models import FundEntry
-        from bastion.risk.models import RiskDecision
 
-        fresh = s.scalar(select(FundEntry.id).limit(1)) is None
-        done = s.scalar(
-            select(RiskDecision.id).where(RiskDecision.requested_at >= start, RiskDecision.requested_at < end).limit(1)
-        )
+def always_right(_session: Any, _user: str, _code: str, _now: datetime) -> bool:
+    """The simulated users' second factor when they make a withdraw key: always right (the TOTP check itself is
+    tested with the protection routes). The service's starter installs it in-process."""
+    return True
+
+
+@dataclass
+class _Service:
+    """What the month needs besides HTTP: the clocks it moves, the settings the service runs with (its data dir
+    holds the development key users' sessions are signed with), and the database for its setup and checks."""
+
+    clocks: SimClocks
+    settings: Settings
+    sessions: sessionmaker[Session]
+
+
+def prepare_month(out_dir: Path | str, month: str, users: int, db_url: str | None = None) -> Settings:
+    """Check the arguments, create or upgrade the database, refuse a month already in it; the service's settings.
+    Run before the service is started on them."""
+    from sqlalchemy import select
+
+    from bastion.db.migrate import upgrade
+    from bastion.db.session import make_engine, make_sessionmaker
+    from bastion.risk.models import RiskDecision
+
+    if users < 20:
+        raise ValueError("users: at least 20 (attacks are a share of the users)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start, end = month_bounds(month)
+    settings = service_settings(out, db_url)
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as s:
+            done = s.scalar(
+                select(RiskDecision.id)
+                .where(RiskDecision.requested_at >= start, RiskDecision.requested_at < end)
+                .limit(1)
+            )
+    finally:
+        engine.dispose()
     if done is not None:
-        app.state.engine.dispose()
         raise ValueError(f"{month} is already in the database: simulate another month (ids are per month)")
+    return settings
+
+
+def simulate_month(
+    client: httpx.Client,
+    clocks: SimClocks,
+    routes: Iterable[RouteKind],
+    settings: Settings,
+    out_dir: Path | str,
+    month: str,
+    users: int = 400,
+    seed: int = 7,
+    embedded: bool = True,
+    progress: bool = True,
+) -> MonthGroundTruth:
+    """Simulate `month` ("YYYY-MM") with `users` users through the running service that `client` talks to;
+    write `out_dir/ground-truth.json`.
+
+    The caller started the service on `settings` (from `prepare_month`) with `clocks` installed in it and hands
+    over its route table (`routes`, for the credential each route takes); the simulator only talks HTTP, never
+    to the service's objects. `embedded`: the database is the default SQLite file (said so in the truth)."""
+    from sqlalchemy import select
+
+    from bastion.db.session import make_engine, make_sessionmaker
+    from bastion.funds.models import FundEntry
+    from bastion.sim.credentials import SimCredentials
+
+    out = Path(out_dir)
+    start, end = month_bounds(month)
+    days = (end - start).days
+    url = settings.database_url
+    engine = make_engine(url)
+    svc = _Service(clocks, settings, make_sessionmaker(engine))
+    with svc.sessions() as s:
+        fresh = s.scalar(select(FundEntry.id).limit(1)) is None
     truth = MonthGroundTruth(
         month=month, start=start.isoformat(), end=end.isoformat(), users=users, seed=seed,
-        database="embedded SQLite" if db_url is None else url.split("://", 1)[0], fresh_database=fresh,
+        database="embedded SQLite" if embedded else url.split("://", 1)[0], fresh_database=fresh,
     )  # fmt: skip
-    creds = SimCredentials.create(app.state.sessionmaker, settings.data_dir, f"sim-{month}")
+    creds = SimCredentials.create(svc.sessions, settings.data_dir, f"sim-{month}")
+    # the exchange's machines and back office present their credential by route; users their own
+    client.auth = creds.by_route(routes)
     try:
-        with (
-            _rich_progress(progress) as step,
-            ServerThread(app) as base_url,
-            # the exchange's machines and back office present their credential by route; users their own
-            httpx.Client(base_url=base_url, timeout=120, auth=creds.by_route(app)) as client,
-        ):
+        with _rich_progress(progress) as step:
             t0 = time.perf_counter()
             _run_risk(client, truth.risk, month, start, days, users, _seed(seed, month, 1), step, creds)
             truth.seconds["risk"] = round(time.perf_counter() - t0, 2)
             t0 = time.perf_counter()
             _run_keys(
-                app, client, truth.keys, month, start, days, max(6, users // 20), _seed(seed, month, 2), step, creds
-            )
+                clocks, client, truth.keys, month, start, days, max(6, users // 20), _seed(seed, month, 2), step,
+                creds,
+            )  # fmt: skip
             truth.seconds["keys"] = round(time.perf_counter() - t0, 2)
             t0 = time.perf_counter()
             _run_funds(client, truth.funds, month, start, days, users, _seed(seed, month, 3), step, creds)
             truth.seconds["funds"] = round(time.perf_counter() - t0, 2)
             t0 = time.perf_counter()
-            _beginners_off(app, client, start)
+            _beginners_off(clocks, client, start)
             _run_protection(
-                app, client, truth.protection, month, start, days, users, _seed(seed, month, 4), step, creds
+                svc, client, truth.protection, month, start, days, users, _seed(seed, month, 4), step, creds
             )
             truth.seconds["protection"] = round(time.perf_counter() - t0, 2)
             t0 = time.perf_counter()
-            _run_beginners(app, client, truth.beginners, month, start, days, users, _seed(seed, month, 5), step)
+            _run_beginners(clocks, client, truth.beginners, month, start, days, users, _seed(seed, month, 5), step)
             truth.seconds["beginners"] = round(time.perf_counter() - t0, 2)
             t0 = time.perf_counter()
-            _run_protection_fund(app, client, truth.protection_fund, month, start, days, _seed(seed, month, 6))
+            _run_protection_fund(clocks, client, truth.protection_fund, month, start, days, _seed(seed, month, 6))
             truth.seconds["protection_fund"] = round(time.perf_counter() - t0, 2)
             t0 = time.perf_counter()
-            _run_diligence(app, client, truth.diligence, month, start, days, users, _seed(seed, month, 7), step, creds)
+            _run_diligence(
+                clocks, client, truth.diligence, month, start, days, users, _seed(seed, month, 7), step, creds
+            )
             truth.seconds["diligence"] = round(time.perf_counter() - t0, 2)
             t0 = time.perf_counter()
             _run_travel_rule(
-                app, client, truth.travel_rule, month, start, days, users, _seed(seed, month, 9), step, creds
+                clocks, client, truth.travel_rule, month, start, days, users, _seed(seed, month, 9), step, creds
             )
             truth.seconds["travel_rule"] = round(time.perf_counter() - t0, 2)
             t0 = time.perf_counter()  # last: its dispatcher delivers every alert the month raised
             _run_account(
-                app, client, truth.account, month, start, days, max(12, users // 8), _seed(seed, month, 8), step,
+                svc, client, truth.account, month, start, days, max(12, users // 8), _seed(seed, month, 8), step,
                 creds,
             )  # fmt: skip
             truth.seconds["account"] = round(time.perf_counter() - t0, 2)
     finally:
-        creds.revoke(app.state.sessionmaker)
-    app.state.engine.dispose()
+        creds.revoke(svc.sessions)
+        engine.dispose()
     truth.write(out / TRUTH_FILE)
     return truth

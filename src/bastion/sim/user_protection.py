@@ -23,7 +23,7 @@ from bastion.protection import deposits as dep
 
 if TYPE_CHECKING:
     from bastion.sim.credentials import SimCredentials
-from bastion.protection.deposits_settings import default_deposits
+from bastion.protection.settings import default_deposits
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,7 @@ from sqlalchemy.orm import Session, object_session
 
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError
 from bastion.protection import passkeys, totp
-from bastion.protection.passkeys import PasskeyCredential
-from bastion.protection.totp import TotpCredential
+from bastion.protection.models import PasskeyCredential, TotpCredential
 from bastion.risk import engine as risk_engine
 from bastion.risk.events import utc
 from bastion.risk.models import RiskDecision

@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bastion.bounds import LongIdentifier
-from bastion.db.sealed import Sealer
+from bastion.db.sealing import Keyring
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError
 from bastion.notify.outbox import enqueue
 from bastion.travel_rule import directory, ownership, protocol
@@ -47,7 +47,7 @@ SEAL_PURPOSE = "travel_rule"
 @dataclass
 class Context:
     me: Identity
-    sealer: Sealer
+    sealer: Keyring
     now: datetime
     hold_days: int = 14
     window_seconds: int = 300
@@ -85,7 +85,7 @@ def _seal(ctx: Context, data: dict[str, Any], context: str) -> bytes:
     return ctx.sealer.seal(json.dumps(data, sort_keys=True).encode(), context.encode())
 
 
-def unseal(sealer: Sealer, blob: bytes, context: str) -> dict[str, Any]:
+def unseal(sealer: Keyring, blob: bytes, context: str) -> dict[str, Any]:
     out: dict[str, Any] = json.loads(sealer.open(blob, context.encode()))
     return out
 
@@ -301,7 +301,7 @@ def supply_originator(
     return dep
 
 
-def originator_of(sealer: Sealer, dep: TravelRuleDeposit) -> dict[str, Any] | None:
+def originator_of(sealer: Keyring, dep: TravelRuleDeposit) -> dict[str, Any] | None:
     if dep.originator_sealed is None:
         return None
     return unseal(sealer, dep.originator_sealed, _deposit_context(dep.deposit_ref))
@@ -680,7 +680,7 @@ def transfers(session: Session, role: str | None = None, status: str | None = No
     return list(session.scalars(q))
 
 
-def transfer_ivms(sealer: Sealer, row: TravelRuleTransfer) -> dict[str, Any]:
+def transfer_ivms(sealer: Keyring, row: TravelRuleTransfer) -> dict[str, Any]:
     return unseal(sealer, row.ivms_sealed, _transfer_context(row.transfer_id, row.role))
 
 

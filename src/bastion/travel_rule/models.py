@@ -1,6 +1,6 @@
 """The Travel Rule's tables: the VASP directory, rule sets, prices, messages, transfers, held deposits, wallet
 ownership proofs and the audit trail. Personal data (IVMS101 payloads, a user's originator information) is only
-ever stored sealed (`bastion.db.sealed`), bound to its row."""
+ever stored sealed (`bastion.db.sealing`), bound to its row."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
 from bastion.bounds import INT32_MAX, PositiveInt32, Text
-from bastion.db.sealed import Sealer
+from bastion.db.sealing import Keyring
 from bastion.diligence import documents as dd_documents
 from bastion.diligence import requests as dd
 from bastion.diligence import rules as dd_rules
@@ -57,7 +57,7 @@ def _now(request: Request) -> Any:
     return diligence_clock(request.app)()
 
 
-def _box(settings: Settings) -> Sealer:
+def _box(settings: Settings) -> Keyring:
     return dd.sealer(settings.secret_key_bytes())
 
 

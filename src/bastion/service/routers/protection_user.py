@@ -27,6 +27,7 @@ from bastion.protection import beginner
 from bastion.protection import cooling_off as co
 from bastion.protection import deposits as dep
 from bastion.protection.cooling_off_cache import ActivationVersion, CoolingOffCache, FileVersion, RedisVersion
+from bastion.protection.models import DepositCase
 from bastion.service.access import (
     AccessDenied,
     CurrentUser,
@@ -215,7 +216,7 @@ class CaseOut(BaseModel):
     closed_at: datetime | None
 
     @classmethod
-    def of(cls, c: dep.DepositCase) -> CaseOut:
+    def of(cls, c: DepositCase) -> CaseOut:
         return cls(
             id=c.id,
             chain=c.chain,

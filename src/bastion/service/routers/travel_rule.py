@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bastion.db.sealed import Sealer
+from bastion.db.sealing import Keyring
 from bastion.periods import MONTH_PATTERN
 from bastion.service.access import (
     Counterparty,
@@ -45,7 +45,7 @@ class _State:
         tr = settings.travel_rule
         key = protocol.signing_key(settings.ensure_data_dir(), tr.signing_key_file)
         self.identity = protocol.Identity(tr.lei, tr.name, tr.jurisdiction, tr.endpoint, key)
-        self.sealer = Sealer(settings.secret_key_bytes(), flows.SEAL_PURPOSE)
+        self.sealer = Keyring.derived(settings.secret_key_bytes(), flows.SEAL_PURPOSE)
         self.hold_days = tr.hold_days
         self.window = tr.message_window_seconds
         self.timeout = tr.send_timeout_seconds

@@ -1,4 +1,12 @@
-"""Mistaken-deposit fee schedule and listing, from BASTION_DEPOSITS_* environment variables.
+"""The protection domain's settings, from environment variables: one block per protection.
+
+Cooling-off fast path knobs (BASTION_COOLING_OFF_*):
+
+    BASTION_COOLING_OFF_REDIS_PREFIX=bastion:cooling-off:   key prefix in BASTION_REDIS_URL's Redis
+    BASTION_COOLING_OFF_CACHE_SECONDS=60                     longest a "no period" answer is reused
+    BASTION_COOLING_OFF_CACHE_ENTRIES=1000000                users remembered per process
+
+Mistaken-deposit fee schedule and listing (BASTION_DEPOSITS_*):
 
     BASTION_DEPOSITS_MANUAL_FEE_RATE=0.05       manual recovery: this share of the value ...
     BASTION_DEPOSITS_MANUAL_FEE_MIN_USD=20      ... and at least this much
@@ -7,8 +15,8 @@
     BASTION_DEPOSITS_MEMO_CHAINS='["XRP", "TON"]'             chains whose deposits need a memo/tag
     BASTION_DEPOSITS_AUTO_RETURN_CHAINS='["ETH", "TRON"]'     chains unlisted tokens are sent back on
 
-`bastion.settings.Settings.deposits` holds one; the domain functions take the resulting `Listing` and
-`FeeSchedule`, never the environment.
+`bastion.settings.Settings.cooling_off` and `.deposits` hold one each; the domain functions take the resulting
+values (`Listing`, `FeeSchedule`, ...), never the environment.
 """
 
 from __future__ import annotations
@@ -21,6 +29,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:  # the settings stay importable without the storage layer
     from bastion.protection.deposits import FeeSchedule, Listing
+
+
+class CoolingOffSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BASTION_COOLING_OFF_", extra="ignore", frozen=True)
+
+    redis_prefix: str = "bastion:cooling-off:"
+    # A backstop only: an activation invalidates "no period" answers at once (see cooling_off_cache). This
+    # bounds how long one may live if that signal was lost (an activation that failed after its commit).
+    cache_seconds: float = Field(default=60.0, ge=0)
+    cache_entries: int = Field(default=1_000_000, ge=1)
 
 
 def _default_tokens() -> dict[str, list[str]]:
