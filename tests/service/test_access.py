@@ -411,7 +411,7 @@ def _por_my_proof(c: httpx.Client, w: World) -> None:
 
     base = Path(tempfile.mkdtemp(prefix="walker-round-"))
     (base / "users").mkdir()
-    (base / "round.json").write_text(json.dumps({"format": "bastion-round/2", "round_id": "walk"}))
+    (base / "round.json").write_text(json.dumps({"format": "bastion-round/3", "round_id": "walk"}))
     for uid in ("alice", "bob"):
         (base / "users" / f"{uid}.json").write_text(json.dumps({"format": "bastion-user-proof/1", "uid": uid}))
     settings = w.app.state.settings
