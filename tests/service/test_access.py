@@ -508,7 +508,7 @@ def _alices_step_up(c: httpx.Client, w: World) -> tuple[str, str]:
     import pyotp
 
     from bastion.protection import totp
-    from bastion.risk.rules import DEFAULT_SCENARIO
+    from bastion.risk.decide.rules import DEFAULT_SCENARIO
 
     rule = {"id": "walker_step_up", "score": 0, "step_up": True, "when": {"feature": "amount_usd", "op": ">=",
                                                                           "value": 1000}}  # fmt: skip

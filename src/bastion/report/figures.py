@@ -477,7 +477,7 @@ def gather(
 ) -> MonthlyReport:
     """Every figure of the month. The round: `round_dir`, or picked from `rounds_dir` (then numbered, and
     compared with the round before it); `previous_round` compares with that round instead."""
-    from bastion.risk.events import now_utc
+    from bastion.risk.clock import now_utc
 
     start, end = month_bounds(month)
     current = db_figures(factory, start, end)

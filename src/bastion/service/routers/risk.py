@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-import threading
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -11,49 +9,38 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from bastion.access.scopes import allows
 from bastion.account import locks as account_locks
 from bastion.bounds import INT32_MAX, Identifier, LongIdentifier, PositiveInt32, Text, Timestamp
 from bastion.errors import NotFoundError
-from bastion.risk import admin, engine, events, metrics, review
-from bastion.risk.hotpath import HotPath
-from bastion.risk.runtime import RiskRuntime
+from bastion.risk import admin, ingest, metrics, review
+from bastion.risk.decide import decision
+from bastion.risk.schemas import (
+    MAX_BATCH,
+    AddressBookEvent,
+    BatchEvent,
+    CredentialChangeEvent,
+    IngestResult,
+    LoginEvent,
+    WithdrawalRequest,
+)
+from bastion.risk.state.config import RiskRuntime
 from bastion.service.access import OperatorScope, ServiceScope, access_gate, acting_credential, bearer_value
-from bastion.service.deps import SessionDep
+from bastion.service.asgi_route import AsgiRoute, run_dependency, send_error, served_by
+from bastion.service.deps import RiskRuntimeDep, SessionDep, risk_hot_path
 from bastion.service.schemas import RequestBody
-from bastion.stepup.confirm import enrolled_methods
 
 router = APIRouter(tags=["risk"])
 EventsWriter = ServiceScope("events:write")
 Reviewer = OperatorScope("risk:review")
 RiskAdmin = OperatorScope("risk:admin")
 RISK_WRITE = "risk:write"
-_runtime_lock = threading.Lock()
-
-
-def runtime(request: Request) -> RiskRuntime:
-    """The process's cache of rules, lists and model (one per app, made on first use)."""
-    return _runtime_of(request.app)
-
-
-def _runtime_of(app: Any) -> RiskRuntime:
-    rt: RiskRuntime | None = getattr(app.state, "risk_runtime", None)
-    if rt is None:
-        with _runtime_lock:
-            rt = getattr(app.state, "risk_runtime", None)
-            if rt is None:
-                settings = app.state.settings
-                rt = RiskRuntime(cache_seconds=settings.risk_cache_seconds, async_commit=settings.risk_async_commit)
-                app.state.risk_runtime = rt
-    return rt
-
-
-def _ingest(session: SessionDep, fn: Any, ev: Any, rt: RiskRuntime) -> events.IngestResult:
+def _ingest(session: SessionDep, fn: Any, ev: Any, rt: RiskRuntime) -> IngestResult:
     try:
         rt.relax_commit(session)
-        result: events.IngestResult = fn(session, ev)
+        result: IngestResult = fn(session, ev)
         session.commit()
     except IntegrityError:
         # The same event arrived twice at once; the other request stored it. Answer as the retry we are.
@@ -63,20 +50,20 @@ def _ingest(session: SessionDep, fn: Any, ev: Any, rt: RiskRuntime) -> events.In
 
 
 @router.post("/v1/events/logins", dependencies=[EventsWriter])
-def post_login(ev: events.LoginEvent, session: SessionDep, request: Request) -> events.IngestResult:
-    return _ingest(session, events.ingest_login, ev, runtime(request))
+def post_login(ev: LoginEvent, session: SessionDep, rt: RiskRuntimeDep) -> IngestResult:
+    return _ingest(session, ingest.ingest_login, ev, rt)
 
 
 @router.post("/v1/events/credential-changes", dependencies=[EventsWriter])
 def post_credential_change(
-    ev: events.CredentialChangeEvent, session: SessionDep, request: Request
-) -> events.IngestResult:
-    return _ingest(session, account_locks.ingest_credential_change, ev, runtime(request))
+    ev: CredentialChangeEvent, session: SessionDep, rt: RiskRuntimeDep
+) -> IngestResult:
+    return _ingest(session, account_locks.ingest_credential_change, ev, rt)
 
 
 @router.post("/v1/events/address-book", dependencies=[EventsWriter])
-def post_address_book(ev: events.AddressBookEvent, session: SessionDep, request: Request) -> events.IngestResult:
-    return _ingest(session, events.ingest_address_book, ev, runtime(request))
+def post_address_book(ev: AddressBookEvent, session: SessionDep, rt: RiskRuntimeDep) -> IngestResult:
+    return _ingest(session, ingest.ingest_address_book, ev, rt)
 
 
 class BatchOut(BaseModel):
@@ -86,155 +73,104 @@ class BatchOut(BaseModel):
 
 @router.post("/v1/events/batch", dependencies=[EventsWriter])
 def post_batch(
-    items: Annotated[list[events.BatchEvent], Field(min_length=1, max_length=events.MAX_BATCH)],
+    items: Annotated[list[BatchEvent], Field(min_length=1, max_length=MAX_BATCH)],
     session: SessionDep,
-    request: Request,
+    rt: RiskRuntimeDep,
 ) -> BatchOut:
     """Logins, credential and address-book changes in order (`type` says which), all or nothing."""
-    runtime(request).relax_commit(session)
-    new = events.ingest_batch(session, items, account_locks.after_credential_change)
+    rt.relax_commit(session)
+    new = ingest.ingest_batch(session, items, account_locks.after_credential_change)
     session.commit()
     return BatchOut(received=len(items), new=new)
 
 
-def hot_path(request: Request) -> HotPath:
-    """The process's in-memory decision state and group-commit writer (one per app, made on first use)."""
-    return _hot_path_of(request.app)
-
-
-def _hot_path_of(app: Any) -> HotPath:
-    hp: HotPath | None = getattr(app.state, "risk_hot_path", None)
-    if hp is None:
-        rt = _runtime_of(app)  # before taking the (non-reentrant) lock it takes too
-        with _runtime_lock:
-            hp = getattr(app.state, "risk_hot_path", None)
-            if hp is None:
-                app_state = app.state
-                # A step-up decision reads the user's enrolled factors (risk does not import them itself).
-                hp = HotPath(app_state.engine, app_state.sessionmaker, rt, step_up_methods=enrolled_methods)
-                hp.hold_checks = list(getattr(app_state, "withdrawal_hold_checks", []))
-                app_state.risk_hot_path = hp
-                hooks = getattr(app_state, "shutdown_hooks", None)
-                if hooks is not None:
-                    hooks.append(hp.close)
-    return hp
-
-
 _WITHDRAWAL_BODY = {
     "required": True,
-    "content": {"application/json": {"schema": events.WithdrawalRequest.model_json_schema()}},
+    "content": {"application/json": {"schema": WithdrawalRequest.model_json_schema()}},
 }
-
-
-@router.post(
-    "/v1/withdrawals/evaluate",
-    response_model=engine.DecisionOut,
-    openapi_extra={"requestBody": _WITHDRAWAL_BODY},
-    dependencies=[ServiceScope(RISK_WRITE)],
-)
-async def evaluate_withdrawal(request: Request) -> Response:
-    """Decide: allow (approved), review (waiting manual review) or block (cancelled). Idempotent by id.
-    Service route (the wallet service's credential, scope risk:write). The body is a `WithdrawalRequest`,
-    parsed and validated in one step (pydantic, from the raw bytes)."""
-    try:
-        req = events.WithdrawalRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
-        ) from None
-    out = await hot_path(request).evaluate(req)
-    # Serialized once here, by pydantic's Rust serializer; no re-validation of a model we just built.
-    return Response(content=out.model_dump_json(), media_type="application/json")
-
-
-# ------------------------------------------------------------------------------------------ fast route
 EVALUATE_PATH = "/v1/withdrawals/evaluate"
 _EVALUATE_ROUTE = f"POST {EVALUATE_PATH}"
-_JSON_HEADERS = b"application/json"
+_JSON = b"application/json"
+_WALLET_SERVICE = ServiceScope(RISK_WRITE)
 
 
-async def fast_evaluate(app: FastAPI, scope: Scope, receive: Receive, send: Send) -> None:
-    """`POST /v1/withdrawals/evaluate` as plain ASGI, in front of FastAPI (`create_app` wires it): the route
-    above without the framework's per-request routing, middleware and request objects, which cost as much
-    event-loop time as the decision. It answers only what it is sure of the same way: a request with the
-    operator token (when one is set) and a valid body gets its decision here; anything else (no or a wrong
-    token, a body that does not validate) goes, untouched, to the FastAPI route above, so a 401 or a 422 is
-    FastAPI's own. Errors from the decision (a 409 for a reused id) go through the app's exception handlers,
-    as they would from the route; anything unhandled reaches uvicorn, which answers 500."""
+async def evaluate(app: FastAPI, scope: Scope, receive: Receive, send: Send) -> None:
+    """`POST /v1/withdrawals/evaluate`, the one handler of the route, in plain ASGI (`service/asgi_route.py`:
+    `create_app` calls it before FastAPI's routing, whose per-request work costs as much event-loop time as the
+    decision). In FastAPI's order: the access check, then the body, then the decision.
+
+    The common case costs no I/O before the decision: a bearer credential this process already holds in its
+    cache, with the scope, is checked here from memory (one use counted); anything else (none, a user's JWT, an
+    uncached or unknown one) runs the route's declared `ServiceScope` dependency, which looks the credential up
+    (and caches it) or refuses (401/403). The body is read and validated in one pydantic call from the raw
+    bytes (a 422 naming the field). Every error goes through the app's exception handlers, as from any route;
+    anything unhandled reaches uvicorn, which answers 500."""
     authorization = None
     for name, value in scope["headers"]:
         if name == b"authorization":  # the first one, as Starlette's `headers.get` takes
             authorization = value.decode("latin-1")
             break
-    # Only a credential this process already holds, with the scope, is answered here (no I/O on the loop);
-    # anything else goes to the FastAPI route, whose dependency looks it up or refuses (401/403).
     token = bearer_value(authorization)
     gate = access_gate(app)
     cred = gate.cached(token) if token is not None else None
-    if cred is None or not allows(cred.scopes, RISK_WRITE):
-        await FastAPI.__call__(app, scope, receive, send)
-        return
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return  # the client went away before sending its body: nobody to answer
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     try:
-        req = events.WithdrawalRequest.model_validate_json(body)
-    except ValidationError:
-        await FastAPI.__call__(app, scope, _replay(body, receive), send)
-        return
-    gate.record(cred.name, _EVALUATE_ROUTE)
-    try:
-        out = await _hot_path_of(app).evaluate(req)
+        if cred is not None and allows(cred.scopes, RISK_WRITE):
+            gate.record(cred.name, _EVALUATE_ROUTE)
+        else:
+            await run_dependency(app, _WALLET_SERVICE, scope, receive)
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client went away before sending its body: nobody to answer
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        try:
+            req = WithdrawalRequest.model_validate_json(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
+            ) from None
+        out = await risk_hot_path(app).evaluate(req)
     except Exception as exc:
-        handler = _handler_for(app, exc)
-        if handler is None:
-            raise
-        response = handler(Request(scope, receive), exc)
-        if inspect.isawaitable(response):
-            response = await response
-        await response(scope, receive, send)
+        await send_error(app, exc, scope, receive, send)
         return
+    # Serialized once, by pydantic's Rust serializer; no re-validation of a model just built.
     content = out.model_dump_json().encode()
     await send(
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [(b"content-length", str(len(content)).encode()), (b"content-type", _JSON_HEADERS)],
+            "headers": [(b"content-length", str(len(content)).encode()), (b"content-type", _JSON)],
         }
     )
     await send({"type": "http.response.body", "body": content})
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body already read, once, then whatever the connection says next (a disconnect)."""
-    sent = False
-
-    async def again() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return again
+@served_by(evaluate)
+async def evaluate_withdrawal(request: Request) -> Response:
+    """Decide: allow (approved), review (waiting manual review) or block (cancelled). Idempotent by id.
+    Service route (the wallet service's credential, scope risk:write). The body is a `WithdrawalRequest`,
+    parsed and validated in one step (pydantic, from the raw bytes)."""
+    # Never called: the route is an AsgiRoute, answered by `evaluate`; FastAPI documents this signature.
+    raise AssertionError("POST /v1/withdrawals/evaluate is served by routers.risk.evaluate")
 
 
-def _handler_for(app: FastAPI, exc: Exception) -> Any:
-    for cls in type(exc).__mro__:
-        if cls is not Exception and cls in app.exception_handlers:
-            return app.exception_handlers[cls]
-    return None
+router.add_api_route(
+    EVALUATE_PATH,
+    evaluate_withdrawal,
+    methods=["POST"],
+    response_model=decision.DecisionOut,
+    openapi_extra={"requestBody": _WITHDRAWAL_BODY},
+    dependencies=[_WALLET_SERVICE],
+    route_class_override=AsgiRoute,
+)
 
 
 @router.get("/v1/risk/decisions/{decision_id}", dependencies=[Reviewer])
 def get_decision(decision_id: PositiveInt32, session: SessionDep) -> dict[str, Any]:
-    d = engine.get_decision(session, decision_id)
+    d = decision.get_decision(session, decision_id)
     if d is None:
         raise NotFoundError(f"decision {decision_id} does not exist")
     return {
@@ -246,7 +182,7 @@ def get_decision(decision_id: PositiveInt32, session: SessionDep) -> dict[str, A
 @router.get("/v1/risk/reviews", dependencies=[Reviewer])
 def list_reviews(
     session: SessionDep, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=INT32_MAX)
-) -> list[engine.DecisionOut]:
+) -> list[decision.DecisionOut]:
     """Held withdrawals waiting for an analyst, oldest first."""
     return review.pending(session, limit, offset)
 
@@ -254,7 +190,7 @@ def list_reviews(
 @router.post("/v1/risk/reviews/{decision_id}", dependencies=[Reviewer])
 def post_review(
     decision_id: PositiveInt32, body: review.ReviewIn, session: SessionDep, request: Request
-) -> engine.DecisionOut:
+) -> decision.DecisionOut:
     analyst = acting_credential(request, body.analyst, 64)  # the trail names the credential that acted
     out = review.review(session, decision_id, body.model_copy(update={"analyst": analyst}))
     session.commit()
