@@ -134,7 +134,7 @@ def _enroll_totp(a: Account, uid: str) -> str:
 def test_a_lock_that_starts_while_a_step_up_waits_wins_over_the_second_factor(account: Account) -> None:
     """A thief starts a withdrawal that waits for the second factor, then changes the password: passing the
     step-up must not release it during the 24-hour lock."""
-    from bastion.risk.rules import DEFAULT_SCENARIO
+    from bastion.risk.decide.rules import DEFAULT_SCENARIO
 
     a = account
     rule = {"id": "big_step_up", "score": 0, "step_up": True, "when": {"feature": "amount_usd", "op": ">=",

@@ -434,15 +434,17 @@ def test_purge_removes_exactly_what_is_past_retention(svc: Svc) -> None:
 
 # ------------------------------------------------------------------------------------ the database path
 def test_the_database_path_holds_too_and_a_hold_wins_over_a_step_up(session_factory: Any) -> None:
-    """`risk.engine.evaluate` (the path that reads everything from the database) applies the same holds; a
+    """The tests' decision oracle (`tests/risk/oracle.py`: every feature from the database) applies the same holds; a
     withdrawal a step-up rule touches is held, not sent to a second factor (a factor does not answer compliance)."""
     from decimal import Decimal
 
-    from bastion.risk import admin, engine
+    from bastion.risk import admin
     from bastion.risk import holds as account_holds
-    from bastion.risk.events import WithdrawalRequest
-    from bastion.risk.rules import DEFAULT_SCENARIO
-    from bastion.risk.runtime import RiskRuntime
+    from bastion.risk.decide import decision
+    from bastion.risk.decide.rules import DEFAULT_SCENARIO
+    from bastion.risk.schemas import WithdrawalRequest
+    from bastion.risk.state.config import RiskRuntime
+    from risk import oracle
 
     step_up = {"id": "big_step_up", "score": 0, "step_up": True, "when": {"feature": "amount_usd", "op": ">=",
                                                                           "value": 100}}  # fmt: skip
@@ -452,11 +454,11 @@ def test_the_database_path_holds_too_and_a_hold_wins_over_a_step_up(session_fact
         s.commit()
     rt = RiskRuntime(cache_seconds=0)
 
-    def decide(user: str, usd: int) -> engine.DecisionOut:
+    def decide(user: str, usd: int) -> decision.DecisionOut:
         req = WithdrawalRequest(event_id=f"db-{next(_ids)}", user_id=user, at=T0, asset="USDT", amount=Decimal(usd),
                                 amount_usd=Decimal(usd), address="TDestination1")  # fmt: skip
         with session_factory() as s:
-            out = engine.evaluate(s, rt, req)
+            out = oracle.evaluate(s, rt, req)
             s.commit()
             return out
 
@@ -475,7 +477,7 @@ def test_the_database_path_holds_too_and_a_hold_wins_over_a_step_up(session_fact
     req = WithdrawalRequest(event_id="db-waiting", user_id="yan", at=T0, asset="USDT", amount=Decimal(5000),
                             amount_usd=Decimal(5000), address="TDestination1")  # fmt: skip
     with session_factory() as s:
-        waiting = engine.evaluate(s, rt, req, step_up_methods=lambda _s, _u: ["totp"])
+        waiting = oracle.evaluate(s, rt, req, step_up_methods=lambda _s, _u: ["totp"])
         account_holds.place(s, "yan", account_holds.DUE_DILIGENCE, Decimal(1000), T0)
         s.commit()
     assert waiting.decision == "step_up"
@@ -484,7 +486,7 @@ def test_the_database_path_holds_too_and_a_hold_wins_over_a_step_up(session_fact
     with session_factory() as s:
         row = s.get(RiskDecision, waiting.decision_id)
         assert row is not None
-        passed = engine.step_up_passed(s, row, "totp", T0 + timedelta(minutes=1))
+        passed = decision.step_up_passed(s, row, "totp", T0 + timedelta(minutes=1))
         s.commit()
     assert passed.decision == "hold" and [h.reason for h in passed.holds] == ["due_diligence"]
 

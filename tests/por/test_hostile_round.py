@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bastion.por.round import RoundConfig, prove_round
-from bastion.por.round_format import ROUND_FILE, round_digest, statement_words
+from bastion.por.round_format import AGGREGATE_FILE, ROUND_FILE, round_digest, statement_words
 from bastion.por.round_verify import RoundVerdict, verify_round
 from bastion.sim.liabilities import simulate_liabilities
 from bastion.stark.params import INSECURE_TEST_PARAMS
@@ -78,7 +78,11 @@ def _verdict_in_time(d: Path, bound: float) -> RoundVerdict:
 
 # fields the batch proofs do not bind (informational, or bound by the reserves side's signatures): a
 # well-typed value in range is accepted there, anything else refused like everywhere else
-_FREE = {("prover_version",), ("users",), ("rows",), ("circuit", "name"), ("block_heights",)}
+_FREE = {("prover_version",), ("users",), ("rows",), ("circuit", "name"), ("block_heights",),
+         # an asset's symbol is the exchange's label (like its price, it is what users and the reserves side
+         # read); the proofs bind its index, decimals, price, haircut and cap. bastion-round/2 tied it only to
+         # the keys of the per-batch totals it no longer publishes
+         ("assets", 0, "asset")}
 
 
 def _well_typed(path: tuple[Any, ...], value: Any) -> bool:
@@ -104,7 +108,7 @@ def test_every_field_of_round_json_bounded_before_arithmetic(honest_round: tuple
             (d / ROUND_FILE).write_text(json.dumps(_set(doc, path, value)))
             verdict = _verdict_in_time(d, bound)
             if verdict.ok:
-                assert path[:2] in _FREE or path[:1] in _FREE, (path, _short(value))
+                assert path in _FREE or path[:2] in _FREE or path[:1] in _FREE, (path, _short(value))
                 assert _well_typed(path, value), (path, _short(value))
                 continue
             # a named check refused it, not the catch-all around an unexpected exception
@@ -172,6 +176,31 @@ def test_mutated_proof_files_end_in_a_verdict(honest_round: tuple[Path, float], 
         assert "rejected" in (verdict.reason or ""), (name, verdict.reason)
 
 
+def test_mutated_aggregation_proof_ends_in_a_verdict(honest_round: tuple[Path, float], tmp_path: Path) -> None:
+    """The aggregation proof mutated (its SHA-256 updated in round.json): a verdict naming it, in bounded time."""
+    src, t_honest = honest_round
+    doc = json.loads((src / ROUND_FILE).read_text())
+    data = (src / AGGREGATE_FILE).read_bytes()
+    for name, bad in _mutations(data):
+        d = tmp_path / name.replace(" ", "-")
+        shutil.copytree(src, d)
+        (d / AGGREGATE_FILE).write_bytes(bad)
+        (d / ROUND_FILE).write_text(json.dumps(_set(doc, ("aggregate", "sha256"), hashlib.sha256(bad).hexdigest())))
+        verdict = _verdict_in_time(d, 3 * t_honest * max(1.0, len(bad) / len(data)) + 1.0)
+        assert not verdict.ok, name
+        assert "aggregation proof" in (verdict.reason or "") and "rejected" in (verdict.reason or ""), (
+            name, verdict.reason)
+    # missing, or another file than round.json states
+    d = tmp_path / "missing"
+    shutil.copytree(src, d)
+    (d / AGGREGATE_FILE).unlink()
+    assert "aggregate.proof is missing" in (_verdict_in_time(d, 3 * t_honest + 1.0).reason or "")
+    d = tmp_path / "other"
+    shutil.copytree(src, d)
+    (d / AGGREGATE_FILE).write_bytes(data + b"\x00")
+    assert "SHA-256 differs" in (_verdict_in_time(d, 3 * t_honest + 1.0).reason or "")
+
+
 def test_mutated_leaf_files_end_in_a_verdict(honest_round: tuple[Path, float], tmp_path: Path) -> None:
     src, t_honest = honest_round
     doc = json.loads((src / ROUND_FILE).read_text())
@@ -198,6 +227,13 @@ def test_old_format_refused_by_name(honest_round: tuple[Path, float], tmp_path: 
     verdict = verify_round(d, allow_insecure_params=True)
     assert not verdict.ok
     assert "bastion-round/1 is refused" in (verdict.reason or "") and "re-prove" in (verdict.reason or "")
+    # version 2 published every batch's per-asset totals: refused by name, in one line that says so
+    doc["format"] = "bastion-round/2"
+    (d / ROUND_FILE).write_text(json.dumps(doc))
+    verdict = verify_round(d, allow_insecure_params=True)
+    assert not verdict.ok and verdict.reason is not None
+    assert "bastion-round/2 is refused" in verdict.reason and "per-batch amounts" in verdict.reason
+    assert "\n" not in verdict.reason
 
 
 def test_ambiguous_statement_pair_gives_different_words() -> None:
@@ -239,6 +275,9 @@ def test_round_states_its_soundness_per_batch_and_the_verifier_recomputes_it(
     src, _ = honest_round
     doc = json.loads((src / ROUND_FILE).read_text())
     sec = doc["batches"][0]["security"]
+    agg = doc["aggregate"]["security"]
+    assert agg["inputs"]["num_queries"] == 8 and agg["union_conjectured"] < 100  # the same shape, counted alike
+    assert [lk["name"] for lk in agg["inputs"]["lookups"]] == ["batch_totals"]
     assert sec["inputs"]["num_queries"] == 8 and sec["inputs"]["rows_used"] == doc["batches"][0]["rows"]
     assert {"fri_queries", "fri_folding", "deep_batching", "ood_deep_ali", "logup_range", "union"} <= set(
         sec["conjectured_bits"])
@@ -251,4 +290,9 @@ def test_round_states_its_soundness_per_batch_and_the_verifier_recomputes_it(
     sec["union_conjectured"] = 128.0  # a round claiming more than its shape gives
     (d / ROUND_FILE).write_text(json.dumps(doc))
     verdict = verify_round(d, allow_insecure_params=True)
-    assert not verdict.ok and "security" in (verdict.reason or "")
+    assert not verdict.ok and "batches[0].security" in (verdict.reason or "")
+    sec["union_conjectured"] = json.loads((src / ROUND_FILE).read_text())["batches"][0]["security"]["union_conjectured"]
+    agg["union_conjectured"] = 128.0
+    (d / ROUND_FILE).write_text(json.dumps(doc))
+    verdict = verify_round(d, allow_insecure_params=True)
+    assert not verdict.ok and "aggregate.security" in (verdict.reason or "")

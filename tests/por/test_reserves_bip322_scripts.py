@@ -28,7 +28,7 @@ from bitcoinutils.utils import ControlBlock  # noqa: E402
 
 setup("mainnet")
 ROUND: dict[str, Any] = {
-    "format": "bastion-round/2",
+    "format": "bastion-round/3",
     "exchange": "Demo Exchange",
     "round_id": "2026-11",
     "snapshot_time": "2026-11-01T00:00:00Z",

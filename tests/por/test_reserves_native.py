@@ -22,7 +22,7 @@ from bastion.por.reserves.walletset import read_wallet_set, write_wallet_csv
 from bastion.sim.native_wallets import ROUND_SIGNERS, SIGNERS
 
 ROUND: dict[str, Any] = {
-    "format": "bastion-round/2",
+    "format": "bastion-round/3",
     "exchange": "Demo Exchange",
     "round_id": "2026-11",
     "snapshot_time": "2026-11-01T00:00:00Z",

@@ -36,7 +36,7 @@ from bastion.sim.wallets import make_wallet_set
 
 CHAIN_DECIMALS = {"xrpl": 6, "solana": 9, "near": 24, "aptos": 8, "polkadot": 10, "cardano": 6, "ton": 9}
 ROUND = {
-    "format": "bastion-round/2",
+    "format": "bastion-round/3",
     "exchange": "Demo Exchange",
     "round_id": "2026-11",
     "snapshot_time": "2026-11-01T00:00:00Z",

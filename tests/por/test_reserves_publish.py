@@ -29,7 +29,7 @@ _OWED = {"total_equity": "5000", "total_debt": "0", "net_liabilities": "5000"}
 
 def _round_json() -> dict[str, Any]:
     return {
-        "format": "bastion-round/2",
+        "format": "bastion-round/3",
         "exchange": "Demo Exchange",
         "round_id": "2026-11",
         "snapshot_time": "2026-11-01T00:00:00Z",

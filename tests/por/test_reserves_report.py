@@ -20,7 +20,7 @@ runner = CliRunner()
 
 def _round(round_id: str, nonce: str, btc: str, usdt: str, btc_price: str) -> dict[str, Any]:
     return {
-        "format": "bastion-round/2",
+        "format": "bastion-round/3",
         "exchange": "Demo Exchange",
         "round_id": round_id,
         "snapshot_time": f"{round_id}-01T00:00:00Z",

@@ -100,7 +100,7 @@ def node() -> Iterator[tuple[str, StandIn]]:
 
 
 ROUND = {
-    "format": "bastion-round/2",
+    "format": "bastion-round/3",
     "exchange": "Demo Exchange",
     "round_id": "2026-11",
     "snapshot_time": "2026-11-01T00:00:00Z",

@@ -20,7 +20,7 @@ from bastion.sim.wallets import make_wallet_set
 
 def round_json(round_id: str = "2026-11", nonce: str = "9f86d081884c7d659a2feaa0c55ad015") -> dict[str, Any]:
     return {
-        "format": "bastion-round/2",
+        "format": "bastion-round/3",
         "exchange": "Demo Exchange",
         "round_id": round_id,
         "snapshot_time": "2026-11-01T00:00:00Z",
@@ -276,6 +276,6 @@ def test_round_json_errors_name_the_field(tmp_path: Path) -> None:
     text = str(info.value)
     assert "nonce: must be 32 lowercase hex" in text
     assert "assets[1].net_liabilities: not a decimal amount" in text
-    assert "format: expected 'bastion-round/2'" in text
+    assert "format: expected 'bastion-round/3'" in text
     with pytest.raises(ReservesInputError, match="file not found"):
         load_round(tmp_path / "missing")

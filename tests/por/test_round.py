@@ -57,7 +57,7 @@ def test_a_round_of_thousands_of_users_with_22_assets_verifies_with_exact_totals
     assert len(doc["nonce"]) == 32 and {"bitcoin", "ethereum", "tron", "arbitrum"} <= set(doc["block_heights"])
     # nothing private is published next to the public files
     public = {p.name for p in out.iterdir()}
-    assert public == {"round.json", "leaves.bin", "batches", "private"}
+    assert public == {"round.json", "leaves.bin", "batches", "aggregate.proof", "private"}
 
 
 def test_every_sampled_user_finds_all_their_rows_with_their_values(round22: tuple[Path, Path]) -> None:

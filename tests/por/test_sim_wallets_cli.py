@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROUND = {
-    "format": "bastion-round/2", "exchange": "Demo Exchange", "round_id": "2026-11",
+    "format": "bastion-round/3", "exchange": "Demo Exchange", "round_id": "2026-11",
     "snapshot_time": "2026-11-01T00:00:00Z", "nonce": "00112233445566778899aabbccddeeff",
     "block_heights": {"bitcoin": 870000, "ethereum": 21000000, "tron": 60000000},
     "assets": [

@@ -51,7 +51,7 @@ def _round_json() -> dict[str, Any]:
                 "amount_bits": 50, "total_equity": equity, "total_debt": debt, "net_liabilities": net}  # fmt: skip
 
     return {
-        "format": "bastion-round/2",
+        "format": "bastion-round/3",
         "exchange": "Demo Exchange",
         "round_id": MONTH,
         "snapshot_time": "2026-10-31T23:59:59Z",

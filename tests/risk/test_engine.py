@@ -479,14 +479,14 @@ def test_batch_is_ordered_all_or_nothing_and_names_the_row(http: httpx.Client) -
 def test_async_commit_is_opt_in_and_scoped_to_the_transaction(session_factory) -> None:  # type: ignore[no-untyped-def]
     from sqlalchemy import text
 
-    from bastion.risk import engine
-    from bastion.risk.events import WithdrawalRequest
-    from bastion.risk.runtime import RiskRuntime
+    from bastion.risk.schemas import WithdrawalRequest
+    from bastion.risk.state.config import RiskRuntime
+    from risk import oracle
 
     req = WithdrawalRequest(event_id="ac-1", user_id="ac", asset="USDT", amount=1, amount_usd=1, address="T1")
     for async_commit in (False, True):
         with session_factory() as s:
-            out = engine.evaluate(s, RiskRuntime(cache_seconds=0, async_commit=async_commit), req)
+            out = oracle.evaluate(s, RiskRuntime(cache_seconds=0, async_commit=async_commit), req)
             if s.get_bind().dialect.name == "postgresql":
                 assert s.execute(text("SHOW synchronous_commit")).scalar() == ("off" if async_commit else "on")
             s.commit()

@@ -1,7 +1,7 @@
-"""The in-memory decision state (`bastion.risk.live`) and the batched writer (`bastion.risk.hotpath`): the state
-a worker builds from the live log equals what the database says, after a restart too; two workers on one
-database see each other's events and decisions before deciding; retries across workers stay idempotent;
-every answered decision is stored."""
+"""The in-memory decision state (`bastion.risk.state.memory`) and the batched writer (`bastion.risk.hotpath`):
+the state a worker builds from the commit log equals what the database says (the oracle, `oracle.py`), after a
+restart too; two workers on one database see each other's events and decisions before deciding; retries across
+workers stay idempotent; every answered decision is stored."""
 
 from __future__ import annotations
 
@@ -18,13 +18,14 @@ import pytest
 from pydantic import SecretStr
 
 from auth_support import OPERATOR
-from bastion.risk.events import WithdrawalRequest
-from bastion.risk.features import compute
-from bastion.risk.live import LiveState, load_address, load_user
-from bastion.risk.runtime import load_lists, normalize_address
+from bastion.risk.schemas import WithdrawalRequest, normalize_address
+from bastion.risk.state.config import RiskRuntime, load_lists
+from bastion.risk.state.memory import LiveState, load_address, load_user
 from bastion.service.app import create_app
 from bastion.service.testing import ServerThread
 from bastion.sim.risk_traffic import month, replay
+from risk import oracle
+from risk.oracle import compute
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 _ids = itertools.count()
@@ -78,9 +79,10 @@ def _fresh_features(app: Any, req: WithdrawalRequest) -> tuple[dict[str, Any], s
 
 
 def test_state_built_from_the_log_equals_the_database_and_a_restart(settings: Any) -> None:
-    """A replayed week through one worker; then, for every user and destination it saw, the features of a
-    probe at several times agree three ways: the worker's memory (built incrementally from the live log),
-    a fresh load (a restarted worker) and the database query of the old path."""
+    """A replayed week through one worker; then, for every user and destination it saw, a probe at several
+    times gets the same decision (score, rules, features, answer) from the hot path as from the oracle on the
+    same history, and the features of the next instant agree three ways: the worker's memory (built
+    incrementally from the commit log), a fresh load (a restarted worker) and the oracle's database query."""
     traffic = month(seed=5, users=30, days=5, ato_rate=0.15, phishing_rate=0.15)
     app = create_app(settings)
     with ServerThread(app) as url, httpx.Client(headers=OPERATOR, base_url=url, timeout=30) as http:
@@ -90,15 +92,20 @@ def test_state_built_from_the_log_equals_the_database_and_a_restart(settings: An
         seen = [(e.body["user_id"], e.body["address"], e.body.get("device_fingerprint")) for e in traffic.withdrawals()]
         probes = sorted(set(seen))[:60]
         compared = 0
+        decided: dict[str, int] = {}
         for when in (traffic.end - timedelta(hours=12), traffic.end, traffic.end + timedelta(hours=20)):
             for user, address, device in probes:
-                req = _probe(user, address, device, when)
+                req = _probe(user, address, device, when).model_copy(update={"event_id": eid("sync")})
+                # the oracle's decision on the same history, not kept (rolled back)
+                with app.state.sessionmaker() as s:
+                    want = oracle.evaluate(s, RiskRuntime(cache_seconds=0), req).model_dump(mode="json")
+                    s.rollback()
                 # the worker's own state, brought up to date the way a request would
-                r = http.post(
-                    "/v1/withdrawals/evaluate",
-                    json={**req.model_dump(mode="json"), "event_id": eid("sync")},
-                )
+                r = http.post("/v1/withdrawals/evaluate", json=req.model_dump(mode="json"))
                 assert r.status_code == 200, r.text
+                got = r.json()
+                assert {**got, "decision_id": 0} == {**want, "decision_id": 0}, (user, address, when)
+                decided[got["decision"]] = decided.get(got["decision"], 0) + 1
                 # the probe decision itself is now part of the history: compare on the next instant
                 later = _probe(user, address, device, when + timedelta(seconds=1))
                 mem = hp.state.features(later, later.at, hp.runtime.lists)
@@ -108,6 +115,7 @@ def test_state_built_from_the_log_equals_the_database_and_a_restart(settings: An
                 assert fresh == db, (user, address, when)
                 compared += 1
         assert compared == 3 * len(probes)
+        assert len(decided) > 1, decided  # the comparison saw more than one kind of decision
         assert hp.stats["decisions"] >= len(traffic.withdrawals())
 
 

@@ -26,10 +26,11 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from bastion.risk.events import WithdrawalRequest
 from bastion.risk.models import RiskDecision
+from bastion.risk.schemas import WithdrawalRequest
 from bastion.service.app import create_app
-from bastion.service.routers.risk import EVALUATE_PATH, _hot_path_of
+from bastion.service.deps import start_risk
+from bastion.service.routers.risk import EVALUATE_PATH
 from bastion.service.testing import ServerThread
 
 TOKEN = "poisoned-batch-operator-token"
@@ -120,7 +121,7 @@ def test_hot_path_isolates_a_poison_that_slipped_past_validation(settings: Any, 
     in the group commit (a NUL byte the database refuses) fail alone; the 28 innocent requests sharing the
     catch-up and the commit with them are all answered and stored."""
     app = create_app(settings)
-    hp = _hot_path_of(app)
+    hp = start_risk(app)  # as the app's lifespan builds it
     poisons = {5: _unchecked("catchup-poison", at=datetime(1, 1, 2, tzinfo=UTC))}
     if db_url.startswith("postgresql"):
         poisons[20] = _unchecked("commit-poison", address="T\u0000commit")

@@ -411,7 +411,7 @@ def _por_my_proof(c: httpx.Client, w: World) -> None:
 
     base = Path(tempfile.mkdtemp(prefix="walker-round-"))
     (base / "users").mkdir()
-    (base / "round.json").write_text(json.dumps({"format": "bastion-round/2", "round_id": "walk"}))
+    (base / "round.json").write_text(json.dumps({"format": "bastion-round/3", "round_id": "walk"}))
     for uid in ("alice", "bob"):
         (base / "users" / f"{uid}.json").write_text(json.dumps({"format": "bastion-user-proof/1", "uid": uid}))
     settings = w.app.state.settings
@@ -508,7 +508,7 @@ def _alices_step_up(c: httpx.Client, w: World) -> tuple[str, str]:
     import pyotp
 
     from bastion.protection import totp
-    from bastion.risk.rules import DEFAULT_SCENARIO
+    from bastion.risk.decide.rules import DEFAULT_SCENARIO
 
     rule = {"id": "walker_step_up", "score": 0, "step_up": True, "when": {"feature": "amount_usd", "op": ">=",
                                                                           "value": 1000}}  # fmt: skip

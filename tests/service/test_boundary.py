@@ -62,7 +62,7 @@ def serve_process(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tu
     # A published round (the smallest one the page reads): `GET /por/api/round` then imports the reserves code.
     round_dir = tmp_path / "round"
     round_dir.mkdir()
-    (round_dir / "round.json").write_text('{"format": "bastion-round/2", "round_id": "boundary"}')
+    (round_dir / "round.json").write_text('{"format": "bastion-round/3", "round_id": "boundary"}')
     env = {
         **os.environ,
         "BASTION_DATA_DIR": str(tmp_path / "data"),

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import Engine, event, select
 
 from auth_support import OPERATOR, user_headers
-from bastion.risk.rules import DEFAULT_SCENARIO
+from bastion.risk.decide.rules import DEFAULT_SCENARIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))  # the shared software authenticator
 from webauthn_soft_authenticator import SoftAuthenticator
@@ -352,13 +352,14 @@ def test_no_step_up_rule_no_extra_round_trip(svc: httpx.Client, users: dict[str,
 
 
 def test_database_path_decides_the_same(session_factory: Any) -> None:
-    """The database decision path (`engine.evaluate`) asks the same look-up and answers alike."""
+    """The tests' database decision oracle (`tests/risk/oracle.py`) asks the same look-up and answers alike."""
     from bastion.protection import totp
-    from bastion.risk import engine
-    from bastion.risk.events import WithdrawalRequest
     from bastion.risk.models import RiskRuleset
-    from bastion.risk.runtime import RiskRuntime, bump_config
+    from bastion.risk.schemas import WithdrawalRequest
+    from bastion.risk.state.config import RiskRuntime
+    from bastion.risk.state.config_versions import bump_config
     from bastion.stepup.confirm import enrolled_methods
+    from risk import oracle
 
     key = b"k" * 32
     with session_factory() as s:
@@ -378,10 +379,10 @@ def test_database_path_decides_the_same(session_factory: Any) -> None:
         assert enrolled_methods(s, "frank") == ["totp"] and enrolled_methods(s, "nobody") == []
         base = {"user_id": "frank", "asset": "USDT", "amount": "1200", "amount_usd": "1200", "address": "TX"}
         req = WithdrawalRequest.model_validate({**base, "event_id": "db-1", "at": T0.isoformat()})
-        out = engine.evaluate(s, RiskRuntime(cache_seconds=0), req, enrolled_methods)
+        out = oracle.evaluate(s, RiskRuntime(cache_seconds=0), req, enrolled_methods)
         assert out.decision == "step_up" and out.step_up is not None and out.step_up.methods == ["totp"]
         req2 = WithdrawalRequest.model_validate({**base, "event_id": "db-2", "at": T0.isoformat()})
-        assert engine.evaluate(s, RiskRuntime(cache_seconds=0), req2).decision == "review"  # no look-up given
+        assert oracle.evaluate(s, RiskRuntime(cache_seconds=0), req2).decision == "review"  # no look-up given
         s.commit()
 
 

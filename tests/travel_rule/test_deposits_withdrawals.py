@@ -152,7 +152,7 @@ def test_withdrawals_are_held_until_the_rule_is_met(eu_service: Any) -> None:
         # Under EUR 1,000 to a self-hosted wallet: not the Travel Rule's business (and no look-up: `screen` says so).
         small = _withdraw(c, "hana", wallet.address, "0.3", "990")
         assert small["decision"] != "hold" and small["holds"] == []
-        from bastion.risk.events import WithdrawalRequest
+        from bastion.risk.schemas import WithdrawalRequest
 
         gate = app.state.travel_rule_gate
         probe = WithdrawalRequest.model_validate(

@@ -78,12 +78,14 @@ def test_a_round_without_reserves_shows_liabilities_only(bare_server: str, bare_
 def test_public_files_download_with_the_digests_of_round_json(por_server: str, web_round: WebRound) -> None:
     view = httpx.get(f"{por_server}/por/api/round").json()
     names = {f["name"] for f in view["files"]}
-    assert names == {"round.json", "leaves.bin", "batches/batch-00000.proof", "reserves.json"}
+    assert names == {"round.json", "leaves.bin", "batches/batch-00000.proof", "aggregate.proof", "reserves.json"}
     rj = web_round.round_json
     leaves = httpx.get(f"{por_server}/por/files/leaves.bin")
     assert leaves.status_code == 200 and hashlib.sha256(leaves.content).hexdigest() == rj["leaves"]["sha256"]
     batch = httpx.get(f"{por_server}/por/files/batches/batch-00000.proof")
     assert hashlib.sha256(batch.content).hexdigest() == rj["batches"][0]["sha256"]
+    agg = httpx.get(f"{por_server}/por/files/aggregate.proof")
+    assert agg.status_code == 200 and hashlib.sha256(agg.content).hexdigest() == rj["aggregate"]["sha256"]
     assert httpx.get(f"{por_server}/por/files/round.json").json() == rj
 
 
@@ -124,7 +126,7 @@ def test_a_round_json_naming_secret_files_or_symlinks_to_them_gets_nothing(
     (rd / "round.json").write_text(json.dumps(raw))
     with serve(tmp_path / "srv", rd) as base_url:
         listed = {f["name"] for f in httpx.get(f"{base_url}/por/api/round").json()["files"]}
-        assert listed == {"round.json", "leaves.bin", "batches/batch-00000.proof", "reserves.json"}
+        assert listed == {"round.json", "leaves.bin", "batches/batch-00000.proof", "aggregate.proof", "reserves.json"}
         for name in ("batches/batch-00001.proof", "private/user-salts.json", "users/u000000.json",
                      "batches/people/u000000.json"):
             assert httpx.get(f"{base_url}/por/files/{name}").status_code == 404, name

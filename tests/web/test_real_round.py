@@ -132,7 +132,8 @@ def test_the_real_round_publishes_its_files_and_none_of_its_secrets(real_server:
     files = {f["name"] for f in httpx.get(f"{real_server}/por/api/round").json()["files"]}
     # reserves verify published the signed wallet set and the price table beside reserves.json
     assert files == {
-        "round.json", "leaves.bin", "reserves.json", "wallets.csv", "prices.json", *(b["file"] for b in doc["batches"])
+        "round.json", "leaves.bin", "reserves.json", "wallets.csv", "prices.json", *(b["file"] for b in doc["batches"]),
+        doc["aggregate"]["file"],
     }  # fmt: skip
     listed = json.loads((real.round / "reserves.json").read_text())["public_files"]
     for entry in listed:

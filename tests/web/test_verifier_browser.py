@@ -48,7 +48,8 @@ def test_header_and_reserve_table_match_the_round(page: Any, por_server: str, we
         assert cells[5] == "first round"  # served alone: no previous round to compare with
     assert "FULLY RESERVED" in page.inner_text("#reserves-status")
     files = page.locator("#files a").all_inner_texts()
-    assert sorted(files) == ["batches/batch-00000.proof", "leaves.bin", "reserves.json", "round.json"]
+    assert sorted(files) == [
+        "aggregate.proof", "batches/batch-00000.proof", "leaves.bin", "reserves.json", "round.json"]
     assert not page.recorded.console, page.recorded.console
 
 

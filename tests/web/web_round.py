@@ -106,28 +106,31 @@ def make_round(out: Path, *, users: int = 24, padding: int = 5, seed: int = 7, r
             t[1] += row["debt_units"]
     proof_bytes = b"BSTK" + secrets.token_bytes(600)
     (out / "batches" / "batch-00000.proof").write_bytes(proof_bytes)
+    aggregate_bytes = b"BSTK" + secrets.token_bytes(400)
+    (out / "aggregate.proof").write_bytes(aggregate_bytes)
 
     round_json: dict[str, Any] = {
-        "format": "bastion-round/2",
+        "format": "bastion-round/3",
         "exchange": "Demo Exchange",
         "round_id": round_id,
         "snapshot_time": snapshot_time,
         "nonce": NONCE,
         "block_heights": {"bitcoin": 870000, "ethereum": 21000000},
         "prover_version": "bastion 0.1.0",
-        "circuit": {"name": "bastion.por.solvency/1", "digest": CIRCUIT_DIGEST, "stark_params": {}},
+        "circuit": {"name": "bastion.por.solvency/2", "digest": CIRCUIT_DIGEST, "stark_params": {}},
         "assets": [
             {"index": i, "asset": name, "decimals": dec, "price_usd": price, "haircut": "1", "amount_bits": 50,
              "total_equity": format_units(totals[name][0], dec), "total_debt": format_units(totals[name][1], dec),
              "net_liabilities": format_units(totals[name][0] - totals[name][1], dec)}
             for i, (name, dec, price) in enumerate(ASSETS)
         ],
-        "users": users,
-        "rows": sum(len(r) for _, _, r, _ in placed),
         "leaves": {"file": "leaves.bin", "count": len(leaves), "sha256": hashlib.sha256(leaves_file).hexdigest(),
                    "root": root.hex()},
         "batches": [{"index": 0, "file": "batches/batch-00000.proof", "leaf_start": 0, "rows": len(leaves),
-                     "sha256": hashlib.sha256(proof_bytes).hexdigest(), "totals": {}}],
+                     "sha256": hashlib.sha256(proof_bytes).hexdigest(), "totals_commitment": secrets.token_hex(16)
+                     + "00" * 16}],
+        "aggregate": {"file": "aggregate.proof", "circuit": {"name": "bastion.por.aggregate/1", "digest": "00" * 32},
+                      "sha256": hashlib.sha256(aggregate_bytes).hexdigest(), "security": {}},
     }
     (out / "round.json").write_text(json.dumps(round_json, indent=2))
 

@@ -1,6 +1,6 @@
 """Allowlist management: the user's withdrawal allowlist is the risk engine's address book (`risk_addresses`),
-changed here through the same address-book events the exchange's feeds send (`risk/events.py`), so the
-engine's enforcement (`risk/locks.py`: allowlist-only mode, a new address usable only 24 hours after it was
+changed here through the same address-book events the exchange's feeds send (`risk/ingest.py`), so the
+engine's enforcement (`risk/decide/locks.py`: allowlist-only mode, a new address usable only 24 hours after it was
 added) and this list can never disagree.
 
 Switching allowlist-only mode on needs nothing; switching it off loosens security, so it needs a step-up (a
@@ -22,10 +22,12 @@ from bastion.account import audit
 from bastion.bounds import LongIdentifier, ShortIdentifier, Text
 from bastion.errors import BastionError, ConflictError, NotFoundError
 from bastion.protection import totp
-from bastion.risk import events as risk_events
-from bastion.risk.locks import LOCK
+from bastion.risk import clock as risk_clock
+from bastion.risk import ingest as risk_ingest
+from bastion.risk import schemas as risk_schemas
+from bastion.risk.decide.locks import LOCK
 from bastion.risk.models import RiskAddress, RiskUserState
-from bastion.risk.runtime import normalize_address
+from bastion.risk.schemas import normalize_address
 
 
 class StepUpRequired(BastionError):
@@ -79,7 +81,7 @@ def get(session: Session, user_id: str, at: datetime) -> AllowlistOut:
     )
     out = []
     for r in rows:
-        added = risk_events.utc(r.added_at)
+        added = risk_clock.utc(r.added_at)
         out.append(
             AddressOut(
                 address=r.address,
@@ -92,7 +94,7 @@ def get(session: Session, user_id: str, at: datetime) -> AllowlistOut:
         )
     until = None
     if st is not None and st.last_credential_change_at is not None:
-        end = risk_events.utc(st.last_credential_change_at) + LOCK
+        end = risk_clock.utc(st.last_credential_change_at) + LOCK
         until = end if at < end else None
     return AllowlistOut(
         allowlist_only=bool(st.allowlist_enabled) if st else False, addresses=out, withdrawals_locked_until=until
@@ -104,9 +106,9 @@ def add(session: Session, user_id: str, body: AddressIn, at: datetime) -> Addres
     row = session.get(RiskAddress, (user_id, address))
     if row is not None and row.removed_at is None:
         raise ConflictError("address is already in the allowlist")
-    risk_events.ingest_address_book(
+    risk_ingest.ingest_address_book(
         session,
-        risk_events.AddressBookEvent(
+        risk_schemas.AddressBookEvent(
             event_id=_event_id(),
             user_id=user_id,
             action="add",
@@ -135,9 +137,9 @@ def remove(session: Session, user_id: str, address: str, at: datetime) -> None:
     row = session.get(RiskAddress, (user_id, address))
     if row is None or row.removed_at is not None:
         raise NotFoundError("address is not in the allowlist")
-    risk_events.ingest_address_book(
+    risk_ingest.ingest_address_book(
         session,
-        risk_events.AddressBookEvent(event_id=_event_id(), user_id=user_id, action="remove", address=address, at=at),
+        risk_schemas.AddressBookEvent(event_id=_event_id(), user_id=user_id, action="remove", address=address, at=at),
     )
     audit.record(session, user_id, "allowlist_removed", "user", at, address=address)
     audit.alert(
@@ -169,8 +171,8 @@ def set_mode(session: Session, key: bytes, user_id: str, body: ModeIn, at: datet
             }.get(check, "wrong code")
             raise StepUpRequired("totp_code", why)
     action: Literal["allowlist_on", "allowlist_off"] = "allowlist_on" if body.allowlist_only else "allowlist_off"
-    risk_events.ingest_address_book(
-        session, risk_events.AddressBookEvent(event_id=_event_id(), user_id=user_id, action=action, at=at)
+    risk_ingest.ingest_address_book(
+        session, risk_schemas.AddressBookEvent(event_id=_event_id(), user_id=user_id, action=action, at=at)
     )
     audit.record(session, user_id, f"allowlist_mode_{'on' if body.allowlist_only else 'off'}", "user", at)
     if body.allowlist_only:

@@ -20,7 +20,9 @@ from bastion.account import audit
 from bastion.account.models import AccountDevice, AccountSession, AccountState
 from bastion.bounds import Identifier, LongIdentifier, Text, Timestamp
 from bastion.errors import ConflictError, NotFoundError
-from bastion.risk import events as risk_events
+from bastion.risk import clock as risk_clock
+from bastion.risk import ingest as risk_ingest
+from bastion.risk import schemas as risk_schemas
 
 SidField = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
 
@@ -111,7 +113,7 @@ def record_login(session: Session, ev: LoginIn, now: datetime) -> LoginOut:
     elif device.removed_at is not None:  # removed by the user: logging in again makes it new again
         device.removed_at, device.first_seen_at, device.last_seen_at = None, at, at
     else:
-        device.last_seen_at = max(risk_events.utc(device.last_seen_at), at)
+        device.last_seen_at = max(risk_clock.utc(device.last_seen_at), at)
     device.user_agent, device.ip, device.asn, device.country = ev.user_agent, str(ev.ip), ev.asn, ev.country
     session.flush()
     session.add(
@@ -142,9 +144,9 @@ def record_login(session: Session, ev: LoginIn, now: datetime) -> LoginOut:
         )
     # The risk engine sees the same login (devices, new ASN/country, travel), so the login service reports a
     # successful login once, here.
-    risk_events.ingest_login(
+    risk_ingest.ingest_login(
         session,
-        risk_events.LoginEvent(
+        risk_schemas.LoginEvent(
             event_id=_risk_event_id(ev.sid),
             user_id=ev.user_id,
             at=at,
@@ -202,8 +204,8 @@ def list_devices(session: Session, user_id: str, sid: str | None) -> list[Device
             ip=d.ip,
             country=d.country,
             asn=d.asn,
-            first_seen_at=risk_events.utc(d.first_seen_at),
-            last_seen_at=risk_events.utc(d.last_seen_at),
+            first_seen_at=risk_clock.utc(d.first_seen_at),
+            last_seen_at=risk_clock.utc(d.last_seen_at),
             active_sessions=int(active.get(d.id, 0)),
             current=d.id == current,
         )
@@ -278,6 +280,6 @@ def session_refused(db: Session | Connection, uid: str, sid: str, issued_at: dat
         return "session ended"
     if row.frozen is not None:
         return "account frozen"
-    if row.nbf is not None and (issued_at is None or issued_at < risk_events.utc(row.nbf)):
+    if row.nbf is not None and (issued_at is None or issued_at < risk_clock.utc(row.nbf)):
         return "session ended"
     return None

@@ -1,7 +1,7 @@
 """Freeze and recovery.
 
 A freeze (the user in one step, an operator, or a service such as the risk engine on a confirmed takeover)
-at once: blocks every withdrawal decision (`risk/locks.py`, through the live log, on every worker), cancels
+at once: blocks every withdrawal decision (`risk/decide/locks.py`, through the live log, on every worker), cancels
 the withdrawals held for review, ends every session (also tokens the login service never reported: any
 token issued before the freeze is refused), makes the user's API keys answer OKX's 50007 (`keys/auth.py`),
 and alerts the user. All in one transaction.
@@ -24,9 +24,10 @@ from bastion.account import audit, devices
 from bastion.account.models import AccountState, AccountUnfreezeCase
 from bastion.bounds import Identifier, LongIdentifier, Text
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError
-from bastion.risk import events as risk_events
+from bastion.risk import clock as risk_clock
+from bastion.risk import ingest as risk_ingest
 from bastion.risk import review as risk_review
-from bastion.risk.locks import LOCK
+from bastion.risk.decide.locks import LOCK
 from bastion.risk.models import RiskUserState
 
 Source = Literal["user", "operator", "service"]
@@ -95,10 +96,10 @@ def freeze(session: Session, user_id: str, *, source: Source, by: str, reason: s
     if not already:
         st.frozen_at, st.frozen_by, st.frozen_reason = at, f"{source}:{by}"[:128], (reason or "")[:256] or None
     # Even when already frozen: sessions the login service reported since are ended again, nothing loosens.
-    nbf = risk_events.utc(st.sessions_not_before) if st.sessions_not_before else None
+    nbf = risk_clock.utc(st.sessions_not_before) if st.sessions_not_before else None
     st.sessions_not_before = at if nbf is None else max(nbf, at)
     ended = devices.end_sessions(session, user_id, "account_frozen", at)
-    risk_events.set_frozen(session, user_id, True, at)
+    risk_ingest.set_frozen(session, user_id, True, at)
     cancelled = risk_review.block_pending(session, user_id, f"account_frozen:{source}", at)
     audit.record(
         session,
@@ -123,7 +124,7 @@ def freeze(session: Session, user_id: str, *, source: Source, by: str, reason: s
     return FreezeOut(
         user_id=user_id,
         frozen=True,
-        frozen_at=risk_events.utc(st.frozen_at) if st.frozen_at else at,
+        frozen_at=risk_clock.utc(st.frozen_at) if st.frozen_at else at,
         sessions_ended=ended,
         reviews_cancelled=cancelled,
         already_frozen=already,
@@ -135,7 +136,7 @@ def state(session: Session, user_id: str, at: datetime) -> StateOut:
     risk = session.get(RiskUserState, user_id)
     until = None
     if risk is not None and risk.last_credential_change_at is not None:
-        end = risk_events.utc(risk.last_credential_change_at) + LOCK
+        end = risk_clock.utc(risk.last_credential_change_at) + LOCK
         until = end if at < end else None
     case = session.scalars(
         select(AccountUnfreezeCase.id).where(
@@ -146,7 +147,7 @@ def state(session: Session, user_id: str, at: datetime) -> StateOut:
     return StateOut(
         user_id=user_id,
         frozen=frozen_at is not None,
-        frozen_at=risk_events.utc(frozen_at) if frozen_at else None,
+        frozen_at=risk_clock.utc(frozen_at) if frozen_at else None,
         frozen_by=st.frozen_by if st else None,
         frozen_reason=st.frozen_reason if st else None,
         withdrawals_locked_until=until,
@@ -160,12 +161,12 @@ def _case_out(c: AccountUnfreezeCase, until: datetime | None = None) -> CaseOut:
         user_id=c.user_id,
         status=c.status,
         opened_by=c.opened_by,
-        opened_at=risk_events.utc(c.opened_at),
+        opened_at=risk_clock.utc(c.opened_at),
         note=c.note,
         verified_by=c.verified_by,
         verification_method=c.verification_method,
         evidence_ref=c.evidence_ref,
-        closed_at=risk_events.utc(c.closed_at) if c.closed_at else None,
+        closed_at=risk_clock.utc(c.closed_at) if c.closed_at else None,
         withdrawals_locked_until=until,
     )
 
@@ -210,7 +211,7 @@ def unfreeze(session: Session, case_id: int, body: UnfreezeIn, *, by: str, at: d
     st.frozen_at, st.frozen_by, st.frozen_reason = None, None, None
     # Sessions start afresh: a token the login service minted while the account was frozen stays refused.
     st.sessions_not_before = at
-    risk_events.set_frozen(session, c.user_id, False, at)  # starts the 24 h withdrawal lock
+    risk_ingest.set_frozen(session, c.user_id, False, at)  # starts the 24 h withdrawal lock
     # Withdrawals decided while the freeze was being committed (in flight on another worker) may have been
     # held after the freeze cancelled the held ones; none of them was the user's to approve: cancel them now.
     risk_review.block_pending(session, c.user_id, "account_frozen:unfreeze", at)

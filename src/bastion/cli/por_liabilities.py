@@ -20,12 +20,13 @@ EXIT_FAILED = 1
 
 
 class RichProgress:
-    """Rich progress bars for the round's stages (plan, leaves, batches, tree)."""
+    """Rich progress bars for the round's stages (plan, leaves, batches, aggregation, tree)."""
 
     LABELS: ClassVar[dict[str, str]] = {
         "ids": "user ids",
         "leaves": "leaves (Poseidon2)",
         "batches": "batch proofs (zk-STARK)",
+        "aggregate": "aggregation proof (totals)",
         "tree": "liabilities tree (SHA-256)",
     }
 
@@ -140,8 +141,8 @@ def verify(
 
         print_tables(proven_totals_table(verdict, _round_prices(round_dir)))
         typer.echo(
-            f"VERIFIED: {verdict.batches_verified} batch proofs, {verdict.leaves:,} leaves under root "
-            f"{verdict.leaf_root}, totals exact ({took:.1f} s)\n"
+            f"VERIFIED: {verdict.batches_verified} batch proofs and the aggregation proof, {verdict.leaves:,} leaves "
+            f"under root {verdict.leaf_root}, totals exact ({took:.1f} s)\n"
             # the union of every soundness term (stark/security.py), in under 80 columns
             f"soundness: {verdict.security_bits:.1f} bits conjectured, {verdict.proven_security_bits:.1f} proven "
             f"({verdict.security_profile} claimed)"

@@ -1,4 +1,4 @@
-"""The solvency circuit with hidden batch totals (``bastion.por.solvency/2``, issue 14; not yet used by rounds).
+"""The solvency circuit with hidden batch totals (``bastion.por.solvency/2``, issue 14): what rounds prove.
 
 Version 1 (``solvency_air``) carries each asset's 8 limb totals in public columns: the asset-table side of its
 LogUp sum. Here they are witness cells instead (TOT, 8 columns, on asset-table row a, which sits on trace
@@ -18,12 +18,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bastion.por.batch import BatchRows, limb_totals, main_trace
-from bastion.por.solvency_air import LIMBS, MAIN_WIDTH, AssetRow, Col, Pub, SolvencyAir
+from bastion.por.solvency_air import LIMBS, MAIN_WIDTH, MIN_ROWS, AssetRow, Col, Pub, SolvencyAir
 from bastion.por.totals_hash import DIGEST, MESSAGE, PERIOD, SALT_WORDS, TotalsChain, chain_inputs, periodic_columns
 from bastion.stark import field as F
 from bastion.stark.air import Constraints, Frame
 from bastion.stark.params import DEFAULT_PARAMS, StarkParams
 from bastion.stark.prover import Progress, prove
+from bastion.stark.security import SecurityReport, report_for
 from bastion.stark.vals import Val
 from bastion.stark.verifier import verify
 
@@ -151,3 +152,11 @@ def verify_hidden_batch(
     params: StarkParams = DEFAULT_PARAMS,
 ) -> None:
     verify(HiddenTotalsAir(table, np.ascontiguousarray(leaf_words.T), commitment, statement), proof, params)
+
+
+def hidden_batch_security(table: list[AssetRow], rows: int, params: StarkParams) -> SecurityReport:
+    """The soundness count (stark/security.py) of a hidden-totals batch proof of ``rows`` rows over ``table``:
+    the shape depends on the row count, the asset count and the parameters only, not on the data."""
+    n = max(MIN_ROWS, PERIOD * len(table))
+    air = HiddenTotalsAir(table, np.zeros((4, n), dtype=np.uint64), [0] * DIGEST, [])
+    return report_for(air, params, n_used=rows)

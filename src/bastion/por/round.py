@@ -4,9 +4,17 @@ Stages, each checkpointed in ``ROUND_DIR/private`` so a killed run resumes where
 
 1. **plan**: fresh secrets, users' ids (SHA-256 of uid and a per-user salt), shuffle (by id), batches of
    whole users padded to one size, row salts, all leaves (``leaves.bin``);
-2. **prove**: each batch's STARK in a process pool (or on a Ray cluster); a batch is done when its proof
-   and totals are on disk, written atomically;
-3. **publish**: the SHA-256 tree over the leaves, the totals and ``round.json``.
+2. **prove**: each batch's STARK (the hidden-totals circuit, ``batch_commit``) in a process pool (or on a Ray
+   cluster); a batch is done when its proof, its totals commitment and (privately) its limb totals are on disk,
+   written atomically;
+3. **publish**: the aggregation proof (the committed batch totals add up to the published per-asset totals,
+   ``aggregate_air``; checkpointed too), the SHA-256 tree over the leaves and ``round.json``.
+
+Secrets. ``private/secret.bin`` (32 random bytes per round, never published: ``private/`` is the one folder
+of a round directory that is never served nor listed in round.json) keys every per-round random value: users'
+salts, row salts, padding, and each batch's 4-word totals salt (``batch_totals_salt``). The totals salts and
+the batches' limb totals are never written to a public file; the limb totals sit in the private batch
+checkpoints, the salts are derived again when needed.
 
 Users' inclusion proofs are made later, on request, from the private data (``make_user_proof``).
 """
@@ -19,6 +27,7 @@ import json
 import os
 import secrets
 import shutil
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,15 +40,23 @@ from numpy.typing import NDArray
 
 from bastion import __version__
 from bastion.por import commit
-from bastion.por.batch import BatchError, BatchRows, batch_security, leaves, prove_batch
+from bastion.por.aggregate_air import MAX_BATCHES, AggregateAir, aggregate_trace
+from bastion.por.aggregate_air import NAME as AGGREGATE_NAME
+from bastion.por.batch import BatchError, BatchRows, leaves
+from bastion.por.batch_commit import NAME as SOLVENCY_NAME
+from bastion.por.batch_commit import hidden_batch_security, prove_hidden_batch
 from bastion.por.progress import Progress, SilentProgress
 from bastion.por.round_format import (
+    AGGREGATE_FILE,
     BATCH_DIR,
     LEAVES_FILE,
     PRIVATE_DIR,
     ROUND_FILE,
     ROUND_FORMAT,
     batch_file,
+    commitment_hex,
+    digest_words,
+    known_aggregate_digest,
     known_circuit_digest,
     params_to_json,
     read_leaves,
@@ -54,11 +71,13 @@ from bastion.por.round_format import (
 )
 from bastion.por.snapshot import Snapshot, load_snapshot
 from bastion.por.solvency_air import MIN_ROWS, AssetRow, asset_row
-from bastion.por.solvency_air import NAME as SOLVENCY_NAME
+from bastion.por.totals_hash import SALT_WORDS
 from bastion.por.user_proof import FORMAT as USER_PROOF_FORMAT
 from bastion.por.user_proof import format_units
+from bastion.stark import field as F
 from bastion.stark.params import DEFAULT_PARAMS, StarkParams
-from bastion.stark.security import MIN_SECURITY_BITS
+from bastion.stark.prover import prove
+from bastion.stark.security import MIN_SECURITY_BITS, SecurityReport, report_for
 
 U64 = NDArray[np.uint64]
 PLAN_FILE = "plan.json"
@@ -108,6 +127,16 @@ def _field_stream(secret: bytes, context: bytes, count: int) -> U64:
     """``count`` random field elements of 63 bits from the round secret (BLAKE3 keyed XOF, per context)."""
     xof = blake3.blake3(context, key=secret).digest(length=8 * count)
     return np.frombuffer(xof, dtype="<u8").astype(np.uint64) & np.uint64((1 << 63) - 1)
+
+
+def batch_totals_salt(secret: bytes, index: int) -> list[int]:
+    """Batch ``index``'s secret salt for its totals commitment: 4 field elements, each 128 bits of a BLAKE3
+    keyed XOF (keyed by the round secret, per batch) reduced mod p, so uniform up to 2^-64 and unrelated to
+    anything public. A fresh secret per round and the index in the context make every salt of every round
+    distinct (equal totals under one salt would commit alike)."""
+    context = b"bastion-batch-totals-salt/1\x00" + index.to_bytes(4, "big")
+    xof = blake3.blake3(context, key=secret).digest(length=16 * SALT_WORDS)
+    return [int.from_bytes(xof[16 * k : 16 * k + 16], "little") % F.P_INT for k in range(SALT_WORDS)]
 
 
 def _snapshot_digest(snapshot: Snapshot) -> str:
@@ -270,6 +299,12 @@ def _batch_done_file(round_dir: Path, index: int) -> Path:
     return round_dir / PRIVATE_DIR / f"batch-{index:05d}.json"
 
 
+def _batch_is_done(round_dir: Path, index: int) -> bool:
+    """A checkpoint of this version (with its totals commitment); one of an older version is proven again."""
+    path = _batch_done_file(round_dir, index)
+    return path.exists() and "totals_commitment" in json.loads(path.read_text())
+
+
 def prove_one_batch(round_dir_text: str, index: int, table_json: str) -> dict[str, Any]:
     """Prove batch ``index`` of the planned round and checkpoint it; returns its public record."""
     round_dir = Path(round_dir_text)
@@ -280,7 +315,8 @@ def prove_one_batch(round_dir_text: str, index: int, table_json: str) -> dict[st
     lo = info["leaf_start"]
     rows = _rows_of(_load_rows(round_dir), slice(lo, lo + info["rows"]))
     statement = statement_words(round_digest(plan), index, lo)
-    proof, _, eq_tot, debt_tot = prove_batch(rows, table, statement, params)
+    salt = batch_totals_salt((round_dir / PRIVATE_DIR / "secret.bin").read_bytes(), index)
+    proof, _, eq_tot, debt_tot, commitment = prove_hidden_batch(rows, table, statement, salt, params)
     path = round_dir / batch_file(index)
     write_bytes_atomic(path, proof)
     record = {
@@ -290,7 +326,9 @@ def prove_one_batch(round_dir_text: str, index: int, table_json: str) -> dict[st
         "rows": info["rows"],
         "sha256": hashlib.sha256(proof).hexdigest(),
         "proof_bytes": len(proof),
-        "security": batch_security(table, info["rows"], params).to_json(),
+        "security": hidden_batch_security(table, info["rows"], params).to_json(),
+        "totals_commitment": commitment_hex(commitment),
+        # private (this checkpoint, never published): the aggregation proof's witness
         "equity_limbs": [[str(v) for v in row] for row in eq_tot],
         "debt_limbs": [[str(v) for v in row] for row in debt_tot],
     }
@@ -406,7 +444,7 @@ def prove_round(snapshot_dir: Path, round_dir: Path, config: RoundConfig | None 
 
     _check_security(table, plan, config)
     n_batches = len(plan["batches"])
-    todo = [i for i in range(n_batches) if not _batch_done_file(round_dir, i).exists()]
+    todo = [i for i in range(n_batches) if not _batch_is_done(round_dir, i)]
     resumed = n_batches - len(todo)
     prog.start("batches", n_batches)
     if resumed:
@@ -425,13 +463,62 @@ def _check_security(table: list[AssetRow], plan: dict[str, Any], config: RoundCo
     """Refuse to spend hours proving a round whose proofs the verifier would refuse (< 100 bits)."""
     if config.security not in SECURITY_PROFILES:
         raise RoundError(f"--security must be one of {', '.join(SECURITY_PROFILES)}")
-    report = batch_security(table, plan["capacity"], config.params)
-    bits = report.conjectured_bits if config.security == "conjectured" else report.proven_bits
-    if bits < MIN_SECURITY_BITS and not config.params.allow_insecure:
-        raise RoundError(
-            f"the STARK parameters give {bits:.1f} bits of {config.security} soundness for batches of "
-            f"{plan['capacity']} rows, below {MIN_SECURITY_BITS}"
-        )
+    n_batches, n_assets = len(plan["batches"]), len(table)
+    if n_batches > MAX_BATCHES:
+        raise RoundError(f"{n_batches} batches: the aggregation proof takes at most {MAX_BATCHES} (raise "
+                         "--max-log-rows)")
+    for what, report in (
+        (f"batches of {plan['capacity']} rows", hidden_batch_security(table, plan["capacity"], config.params)),
+        (f"the aggregation of {n_batches} batches", _aggregate_security(n_batches, n_assets, config.params)),
+    ):
+        bits = report.conjectured_bits if config.security == "conjectured" else report.proven_bits
+        if bits < MIN_SECURITY_BITS and not config.params.allow_insecure:
+            raise RoundError(
+                f"the STARK parameters give {bits:.1f} bits of {config.security} soundness for {what}, below "
+                f"{MIN_SECURITY_BITS}"
+            )
+
+
+def _aggregate_security(n_batches: int, n_assets: int, params: StarkParams) -> SecurityReport:
+    """The aggregation proof's soundness count: its shape is fixed by the numbers of batches and assets."""
+    return report_for(AggregateAir([[0] * 4] * n_batches, [0] * n_assets, [0] * n_assets, []), params)
+
+
+def _prove_aggregate(round_dir: Path, plan: dict[str, Any], records: list[dict[str, Any]], equity: list[int],
+                     debt: list[int]) -> dict[str, Any]:
+    """Prove (or take from its checkpoint) that the batches' committed totals add up to ``equity`` / ``debt``
+    per asset, for this round's digest; returns its public record."""
+    done = round_dir / PRIVATE_DIR / "aggregate.json"
+    commitments = [r["totals_commitment"] for r in records]
+    if done.exists():
+        record: dict[str, Any] = json.loads(done.read_text())
+        path = round_dir / AGGREGATE_FILE
+        if (record.get("commitments") == commitments and path.exists()
+                and hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"]):
+            return record
+    params = StarkParams(**plan["stark_params"])
+    secret = (round_dir / PRIVATE_DIR / "secret.bin").read_bytes()
+    salts = [batch_totals_salt(secret, r["index"]) for r in records]
+    eq = np.array([[[int(v) for v in row] for row in r["equity_limbs"]] for r in records], dtype=object)
+    dt = np.array([[[int(v) for v in row] for row in r["debt_limbs"]] for r in records], dtype=object)
+    main, commits = aggregate_trace(salts, eq, dt)
+    if [commitment_hex(c) for c in commits] != commitments:
+        raise RoundError("internal error: the aggregation's commitments differ from the batch proofs'")
+    air = AggregateAir(commits, equity, debt, digest_words(round_digest(plan)))
+    started = time.perf_counter()
+    proof = prove(air, main, params)
+    took = time.perf_counter() - started
+    write_bytes_atomic(round_dir / AGGREGATE_FILE, proof)
+    record = {
+        "file": AGGREGATE_FILE,
+        "circuit": {"name": AGGREGATE_NAME, "digest": known_aggregate_digest()},
+        "sha256": hashlib.sha256(proof).hexdigest(),
+        "security": report_for(air, params).to_json(),
+        "commitments": commitments,  # the checkpoint's key: a re-proven batch invalidates it
+        "prove_seconds": round(took, 3),  # private, for bench/por.py
+    }
+    write_json_atomic(done, record)
+    return record
 
 
 def _publish(round_dir: Path, snapshot: Snapshot, plan: dict[str, Any], table: list[AssetRow], prog: Progress,
@@ -445,6 +532,10 @@ def _publish(round_dir: Path, snapshot: Snapshot, plan: dict[str, Any], table: l
     for a, tot in enumerate(snapshot.totals):
         if (eq[a], dt[a]) != (tot.equity, tot.debt):
             raise RoundError(f"internal error: batch totals of {snapshot.assets[a].symbol} differ from the snapshot")
+
+    prog.start("aggregate", 1)
+    agg = _prove_aggregate(round_dir, plan, records_by_index, eq, dt)
+    prog.advance("aggregate")
 
     records_leaves, leaves_sha = read_leaves(round_dir / LEAVES_FILE)
     n_leaves = len(records_leaves) // commit.LEAF_BYTES
@@ -496,13 +587,12 @@ def _publish(round_dir: Path, snapshot: Snapshot, plan: dict[str, Any], table: l
                 "rows": r["rows"],
                 "sha256": r["sha256"],
                 "security": r["security"],
-                "totals": {
-                    snapshot.assets[a].symbol: {"equity_limbs": r["equity_limbs"][a], "debt_limbs": r["debt_limbs"][a]}
-                    for a in range(n_assets)
-                },
+                # a hiding commitment (salted Poseidon2) to the batch's per-asset totals, never the totals
+                "totals_commitment": r["totals_commitment"],
             }
             for r in records_by_index
         ],
+        "aggregate": {k: agg[k] for k in ("file", "circuit", "sha256", "security")},
     }
     write_json_atomic(round_dir / ROUND_FILE, doc)
     return RoundSummary(round_dir, plan["round_id"], plan["users"], plan["rows"], len(records), n_leaves, root, resumed)

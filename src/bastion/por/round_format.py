@@ -17,13 +17,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.por.solvency_air import LIMB_BITS, LIMBS, AssetRow, SolvencyAir, asset_row
+from bastion.por.aggregate_air import AggregateAir
+from bastion.por.batch_commit import HiddenTotalsAir
+from bastion.por.solvency_air import LIMB_BITS, MIN_ROWS, AssetRow, asset_row
+from bastion.stark import field as F
 from bastion.stark.air import circuit_digest
 from bastion.stark.params import StarkParams
 
-ROUND_FORMAT = "bastion-round/2"
+ROUND_FORMAT = "bastion-round/3"
 # Formats this verifier refuses by name, with the reason (docs/spec/round-format.md, "Versions").
 REFUSED_FORMATS = {
+    "bastion-round/2": (
+        "it publishes per-batch amounts (every batch's per-asset limb totals), which show co-holders of an asset "
+        "in a batch each other's balances; re-prove the round with this version"
+    ),
     "bastion-round/1": (
         "its batch statements joined round id and nonce without length prefixes and kept only 112 bits of "
         "their hash, so two different rounds could share a statement; re-prove the round with this version"
@@ -33,6 +40,7 @@ ROUND_FILE = "round.json"
 LEAVES_FILE = "leaves.bin"
 LEAVES_MAGIC = b"BLEAVES1"
 BATCH_DIR = "batches"
+AGGREGATE_FILE = "aggregate.proof"  # the aggregation proof: committed batch totals add up to the published ones
 PRIVATE_DIR = "private"
 USERS_DIR = "users"
 
@@ -48,15 +56,33 @@ def batch_file(index: int) -> str:
 
 
 def known_circuit_digest() -> str:
-    """The digest of the solvency circuit this code proves and verifies (independent of batch data)."""
-    dummy = SolvencyAir(
-        [asset_row(8, "1", "1", 48)],
-        np.zeros((4, 1 << 16), dtype=np.uint64),
-        np.zeros((1, LIMBS), dtype=object),
-        np.zeros((1, LIMBS), dtype=object),
-        [],
-    )
+    """The digest of the batch circuit this code proves and verifies (``bastion.por.solvency/2``, hidden
+    totals; independent of batch data)."""
+    dummy = HiddenTotalsAir([asset_row(8, "1", "1", 48)], np.zeros((4, MIN_ROWS), dtype=np.uint64), [0] * 4, [])
     return circuit_digest(dummy).hex()
+
+
+def known_aggregate_digest() -> str:
+    """The digest of the aggregation circuit (``bastion.por.aggregate/1``; independent of the numbers of batches
+    and assets, which are public inputs)."""
+    return circuit_digest(AggregateAir([[0] * 4], [0], [0], [])).hex()
+
+
+def commitment_hex(words: list[int]) -> str:
+    """A batch's totals commitment (4 field elements) as 64 hex: the words as u64 little-endian, like a leaf."""
+    return b"".join(int(w).to_bytes(8, "little") for w in words).hex()
+
+
+def commitment_words(text: str) -> list[int]:
+    """The 4 words of a published commitment; ValueError unless 64 hex of 4 canonical field elements (a word
+    w + p would be the same field element as w: two encodings of one commitment)."""
+    if not isinstance(text, str) or _HEX32.fullmatch(text) is None:
+        raise ValueError("a totals commitment is 64 lowercase hex")
+    raw = bytes.fromhex(text)
+    words = [int.from_bytes(raw[8 * k : 8 * k + 8], "little") for k in range(4)]
+    if any(w >= F.P_INT for w in words):
+        raise ValueError("a totals commitment word is not a canonical field element (>= p)")
+    return words
 
 
 ROUND_DIGEST_DOMAIN = b"bastion-round-statement/2"
@@ -77,14 +103,19 @@ def round_digest(fields: dict[str, Any]) -> bytes:
     return h.digest()
 
 
-def statement_words(digest: bytes, batch_index: int, leaf_start: int) -> list[int]:
-    """Public words binding a batch proof to its round (all 256 bits of ``round_digest``, as four 56-bit words
-    and one 32-bit word, each below p so the field keeps them distinct) and to its place in the leaf list."""
+def digest_words(digest: bytes) -> list[int]:
+    """The round digest as 5 field words (4 x 56 + 32 bits, without loss): the aggregation proof's statement
+    and the first 5 words of every batch statement."""
     if len(digest) != 32:
         raise ValueError("the round digest must be 32 bytes")
     d = int.from_bytes(digest, "little")
-    words = [(d >> (56 * k)) & ((1 << 56) - 1) for k in range(4)] + [d >> 224]
-    return [*words, batch_index, leaf_start]
+    return [(d >> (56 * k)) & ((1 << 56) - 1) for k in range(4)] + [d >> 224]
+
+
+def statement_words(digest: bytes, batch_index: int, leaf_start: int) -> list[int]:
+    """Public words binding a batch proof to its round (all 256 bits of ``round_digest``, as four 56-bit words
+    and one 32-bit word, each below p so the field keeps them distinct) and to its place in the leaf list."""
+    return [*digest_words(digest), batch_index, leaf_start]
 
 
 PARAM_FIELDS = ("log_blowup", "num_queries", "grinding_bits", "log_final_degree", "salt_bytes")
@@ -325,17 +356,23 @@ def check_round_doc(doc: dict[str, Any]) -> None:
         security: Any = b.get("security")
         _need(isinstance(security, dict) and len(security) <= 16, f"batches[{i}].security",
               "must be the batch's soundness count (an object)")
-        totals: Any = b.get("totals")
-        _need(isinstance(totals, dict) and len(totals) == len(assets), f"batches[{i}].totals",
-              "must list every asset of the round")
-        for sym, t in totals.items():
-            _need(isinstance(t, dict), f"batches[{i}].totals", f"{_short(sym)} must be an object")
-            for key in ("equity_limbs", "debt_limbs"):
-                limbs: Any = t.get(key)
-                _need(isinstance(limbs, list) and len(limbs) == 4, f"batches[{i}].totals.{sym}.{key}",
-                      "expected 4 limb totals")
-                for v in limbs:
-                    ok = (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 48) or (
-                        isinstance(v, str) and _DIGITS.fullmatch(v) is not None and len(v) <= 15)
-                    _need(ok, f"batches[{i}].totals.{sym}.{key}",
-                          f"limb totals must be integers in [0, 2^48), got {_short(v)}")
+        # version 3 publishes no per-batch amount: a batch's totals are only its hiding commitment
+        _need("totals" not in b, f"batches[{i}].totals", "per-batch totals are not part of bastion-round/3")
+        c = _text(b, "totals_commitment", where, pattern=_HEX32)
+        try:
+            commitment_words(c)
+        except ValueError as exc:
+            _need(False, f"{where}totals_commitment", str(exc))
+
+    agg: Any = doc.get("aggregate")
+    _need(isinstance(agg, dict), "aggregate", "must be the aggregation proof's record (an object)")
+    _need(agg.get("file") == AGGREGATE_FILE, "aggregate.file",
+          f"must be {AGGREGATE_FILE!r}, got {_short(agg.get('file'))}")
+    _text(agg, "sha256", "aggregate.", pattern=_HEX32)
+    agg_circuit: Any = agg.get("circuit")
+    _need(isinstance(agg_circuit, dict), "aggregate.circuit", "must be an object")
+    _text(agg_circuit, "name", "aggregate.circuit.")
+    _text(agg_circuit, "digest", "aggregate.circuit.", pattern=re.compile(r"[0-9a-f]{1,128}"))
+    agg_security: Any = agg.get("security")
+    _need(isinstance(agg_security, dict) and len(agg_security) <= 16, "aggregate.security",
+          "must be the aggregation proof's soundness count (an object)")

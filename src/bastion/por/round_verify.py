@@ -1,8 +1,10 @@
 """``bastion por verify ROUND_DIR``: check everything a round publishes, with one specific reason on failure.
 
-Order: the formats, the circuit digest and parameters, the asset table (recomputed from the published
-prices), the leaf list (hash, count, root), every batch proof against its slice of the leaf list and its
-totals, and finally that the batches' totals add up to the published per-asset totals.
+Order: the formats, the circuit digests and parameters, the asset table (recomputed from the published
+prices), the published per-asset totals (net = equity - debt), the aggregation proof (the batches' committed
+totals add up to those totals, for this round's digest), the leaf list (hash, count, root), and every batch
+proof against its slice of the leaf list, its totals commitment and its statement. No batch's totals are
+published (``bastion-round/3``): the aggregation proof is what ties the batch proofs to the published totals.
 """
 
 from __future__ import annotations
@@ -17,33 +19,36 @@ from typing import Any
 import numpy as np
 
 from bastion.por import commit
-from bastion.por.batch import batch_security, verify_batch
+from bastion.por.aggregate_air import MAX_BATCHES, MAX_TOTAL, AggregateAir
+from bastion.por.aggregate_air import NAME as AGGREGATE_NAME
+from bastion.por.batch_commit import hidden_batch_security, verify_hidden_batch
 from bastion.por.progress import SilentProgress
 from bastion.por.round_format import (
+    AGGREGATE_FILE,
     LEAVES_FILE,
     RoundFormatError,
     asset_table,
     check_round_doc,
+    commitment_words,
+    digest_words,
+    known_aggregate_digest,
     known_circuit_digest,
     leaf_words_of,
     params_from_json,
     read_leaves,
     read_round,
-    recombine,
     round_digest,
     statement_words,
     units_to_decimal,
 )
-from bastion.por.solvency_air import LIMBS
-from bastion.stark.security import MIN_SECURITY_BITS
-from bastion.stark.verifier import VerificationError
+from bastion.stark.security import MIN_SECURITY_BITS, report_for
+from bastion.stark.verifier import VerificationError, verify
 
 
 class _Reject(Exception):
     pass
 
 
-_UINT = re.compile(r"(0|[1-9][0-9]*)")  # ASCII digits only (str.isdigit and int() also take other scripts)
 _DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]*))?")
 
 
@@ -63,7 +68,7 @@ class RoundVerdict:
     batches_verified: int = 0
     leaves: int = 0
     leaf_root: str | None = None
-    security_bits: float | None = None  # the smallest union over batches, conjectured regime
+    security_bits: float | None = None  # the smallest union over the proofs (batches, aggregation), conjectured
     proven_security_bits: float | None = None  # the same, proven regime
     security_profile: str | None = None
     assets: list[AssetCheck] = field(default_factory=list)
@@ -113,6 +118,21 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
     symbols = [str(a.get("asset")) for a in doc["assets"]]
     if len(set(symbols)) != len(symbols):
         raise _Reject("round.json: an asset is listed twice")
+    totals_eq, totals_debt, checks = _published_totals(doc)
+    batches = doc.get("batches")
+    if not isinstance(batches, list) or not batches:
+        raise _Reject("round.json: batches must be a non-empty list")
+    if len(batches) > MAX_BATCHES:
+        raise _Reject(f"round.json: at most {MAX_BATCHES} batches (the aggregation's exactness bound)")
+    commitments = []
+    for i, b in enumerate(batches):
+        try:
+            commitments.append(commitment_words(str(b.get("totals_commitment")) if isinstance(b, dict) else ""))
+        except ValueError as exc:
+            raise _Reject(f"batches[{i}].totals_commitment: {exc}") from None
+
+    # the aggregation: the committed batch totals add up exactly to the published totals, for this round
+    _verify_aggregate(round_dir, doc, commitments, totals_eq, totals_debt, digest, params, verdict)
 
     # the leaf list and its root
     leaves_doc = doc.get("leaves")
@@ -138,12 +158,7 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
         raise _Reject(f"{LEAVES_FILE}: leaf {int(np.argmax((words >= np.uint64(commit.P)).any(axis=1)))} holds a "
                       "word that is not a canonical field element (>= p)")
 
-    # every batch proof against its slice of the leaf list
-    batches = doc.get("batches")
-    if not isinstance(batches, list) or not batches:
-        raise _Reject("round.json: batches must be a non-empty list")
-    totals_eq = [0] * len(table)
-    totals_debt = [0] * len(table)
+    # every batch proof against its slice of the leaf list and its totals commitment
     at = 0
     progress.start("batches", len(batches))
     for i, b in enumerate(batches):
@@ -162,24 +177,19 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
         proof = proof_path.read_bytes()
         if hashlib.sha256(proof).hexdigest() != b.get("sha256"):
             raise _Reject(f"{where}: {file} is not the file round.json publishes (SHA-256 differs)")
-        eq_limbs, debt_limbs = _batch_totals(b, symbols, where)
         statement = statement_words(digest, i, at)
         try:
-            verify_batch(proof, table, words[at : at + rows], eq_limbs, debt_limbs, statement, params)
+            verify_hidden_batch(proof, table, words[at : at + rows], commitments[i], statement, params)
         except VerificationError as exc:
             raise _Reject(f"{where}: the proof in {file} is rejected: {exc}") from None
         except ValueError as exc:
             raise _Reject(f"{where}: {exc}") from None
         # after the proof, whose refusal names the more specific fault (other parameters, a tampered byte)
-        expect_security = batch_security(table, rows, params).to_json()
+        expect_security = hidden_batch_security(table, rows, params).to_json()
         if json.dumps(b.get("security"), sort_keys=True) != json.dumps(expect_security, sort_keys=True):
             raise _Reject(f"{where}.security: not the soundness count of this batch's shape and parameters "
                           "(recomputed by stark/security.py)")
-        verdict.security_bits = min(verdict.security_bits or 1e9, expect_security["union_conjectured"])
-        verdict.proven_security_bits = min(verdict.proven_security_bits or 1e9, expect_security["union_proven"])
-        for a in range(len(table)):
-            totals_eq[a] += recombine(eq_limbs[a])
-            totals_debt[a] += recombine(debt_limbs[a])
+        _count_security(verdict, expect_security)
         at += rows
         verdict.batches_verified += 1
         progress.advance("batches")
@@ -188,72 +198,86 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
     # the STARK verifier refused any proof below 100 bits (conjectured); a round claiming the proven regime
     # must reach it there too
     if profile == "proven" and (verdict.proven_security_bits or 0) < MIN_SECURITY_BITS and not allow_insecure:
-        raise _Reject(f"round.json claims the proven security profile but its batches give "
+        raise _Reject(f"round.json claims the proven security profile but its proofs give "
                       f"{verdict.proven_security_bits} proven bits, below {MIN_SECURITY_BITS}")
+    verdict.assets = checks  # the published totals, now proven
 
-    # the published totals are the proven ones
+
+def _count_security(verdict: RoundVerdict, report: dict[str, Any]) -> None:
+    verdict.security_bits = min(verdict.security_bits or 1e9, report["union_conjectured"])
+    verdict.proven_security_bits = min(verdict.proven_security_bits or 1e9, report["union_proven"])
+
+
+def _published_totals(doc: dict[str, Any]) -> tuple[list[int], list[int], list[AssetCheck]]:
+    """Each asset's published total equity and debt in base units (what the aggregation proof is checked
+    against), with net = equity - debt and the ``*_units`` fields, where given, saying the same."""
+    equity, debt, checks = [], [], []
     for a, asset in enumerate(doc["assets"]):
         dec = int(asset["decimals"])
-        expect = {
-            "total_equity": units_to_decimal(totals_eq[a], dec),
-            "total_debt": units_to_decimal(totals_debt[a], dec),
-            "net_liabilities": units_to_decimal(totals_eq[a] - totals_debt[a], dec),
-        }
-        for key, value in expect.items():
-            if _canonical(asset.get(key), dec) != value:
-                raise _Reject(
-                    f"assets[{a}] ({asset.get('asset')}): {key} is published as {asset.get(key)!r} but the proofs "
-                    f"sum to {value}"
-                )
-        for key, units in (("total_equity_units", totals_eq[a]), ("total_debt_units", totals_debt[a])):
-            if key in asset and str(asset[key]) != str(units):
-                raise _Reject(f"assets[{a}] ({asset.get('asset')}): {key} differs from the proven total {units}")
-        verdict.assets.append(AssetCheck(str(asset["asset"]), *expect.values()))
+        name = f"assets[{a}] ({asset.get('asset')})"
+        units = {}
+        for key in ("total_equity", "total_debt"):
+            value = _units(asset.get(key), dec)
+            if value is None or not 0 <= value < MAX_TOTAL:
+                raise _Reject(f"{name}: {key} {asset.get(key)!r} is not an amount in [0, 2^104) base units at "
+                              f"{dec} decimals")
+            units[key] = value
+        eq, dt = units["total_equity"], units["total_debt"]
+        for key, value in (("total_equity_units", eq), ("total_debt_units", dt)):
+            if key in asset and str(asset[key]) != str(value):
+                raise _Reject(f"{name}: {key} is not {key.removesuffix('_units')} ({value} base units)")
+        if _units(asset.get("net_liabilities"), dec) != eq - dt:
+            raise _Reject(f"{name}: net_liabilities is published as {asset.get('net_liabilities')!r} but equity - "
+                          f"debt is {units_to_decimal(eq - dt, dec)}")
+        equity.append(eq)
+        debt.append(dt)
+        checks.append(AssetCheck(str(asset["asset"]), units_to_decimal(eq, dec), units_to_decimal(dt, dec),
+                                 units_to_decimal(eq - dt, dec)))
+    return equity, debt, checks
+
+
+def _verify_aggregate(round_dir: Path, doc: dict[str, Any], commitments: list[list[int]], equity: list[int],
+                      debt: list[int], digest: bytes, params: Any, verdict: RoundVerdict) -> None:
+    agg = doc["aggregate"]
+    known = known_aggregate_digest()
+    circuit = agg.get("circuit") or {}
+    if circuit.get("name") != AGGREGATE_NAME:
+        raise _Reject(f"aggregate.circuit.name must be {AGGREGATE_NAME!r}, got {str(circuit.get('name'))[:60]!r}")
+    if circuit.get("digest") != known:
+        raise _Reject(f"aggregate.circuit names digest {circuit.get('digest')!r}, which this verifier does not know "
+                      f"(it knows {known})")
+    path = round_dir / AGGREGATE_FILE
+    if not path.exists():
+        raise _Reject(f"aggregate: {AGGREGATE_FILE} is missing")
+    proof = path.read_bytes()
+    if hashlib.sha256(proof).hexdigest() != agg.get("sha256"):
+        raise _Reject(f"aggregate: {AGGREGATE_FILE} is not the file round.json publishes (SHA-256 differs)")
+    air = AggregateAir(commitments, equity, debt, digest_words(digest))
+    try:
+        verify(air, proof, params)
+    except VerificationError as exc:
+        raise _Reject(f"aggregate: the aggregation proof in {AGGREGATE_FILE} is rejected: {exc}") from None
+    except ValueError as exc:
+        raise _Reject(f"aggregate: {exc}") from None
+    expect = report_for(air, params).to_json()
+    if json.dumps(agg.get("security"), sort_keys=True) != json.dumps(expect, sort_keys=True):
+        raise _Reject("aggregate.security: not the soundness count of the aggregation's shape and parameters "
+                      "(recomputed by stark/security.py)")
+    _count_security(verdict, expect)
 
 
 def _inside(round_dir: Path, file: str) -> bool:
     return (round_dir / file).resolve().is_relative_to(round_dir.resolve())
 
 
-def _canonical(text: Any, decimals: int) -> str | None:
-    """A published decimal string re-rendered at full precision (so '1.50' and '1.5' compare equal)."""
+def _units(text: Any, decimals: int) -> int | None:
+    """A published decimal string as exact base units ('1.50' and '1.5' alike), None if it is not one or has
+    more fraction digits than the asset's decimals. Bounded by check_round_doc (at most 40 + 40 digits)."""
     m = _DECIMAL.fullmatch(text) if isinstance(text, str) else None
     if m is None:
         return None
-    sign, whole, frac = m.group(1), m.group(2), m.group(3) or ""
+    sign, whole, frac = str(m.group(1)), str(m.group(2)), str(m.group(3) or "")
     if len(frac.rstrip("0")) > decimals:
         return None
-    units = int(whole) * 10**decimals + int((frac[:decimals] or "0").ljust(decimals, "0") or "0")
-    return units_to_decimal(-units if sign else units, decimals)
-
-
-def _batch_totals(b: Any, symbols: list[str], where: str) -> tuple[list[list[int]], list[list[int]]]:
-    totals = b.get("totals")
-    if not isinstance(totals, dict) or set(totals) != set(symbols):
-        raise _Reject(f"{where}.totals: must list every asset of the round")
-    eq, debt = [], []
-    for sym in symbols:
-        t = totals[sym]
-        pair = []
-        for key in ("equity_limbs", "debt_limbs"):
-            limbs = t.get(key) if isinstance(t, dict) else None
-            if not isinstance(limbs, list) or len(limbs) != LIMBS:
-                raise _Reject(f"{where}.totals.{sym}.{key}: expected {LIMBS} limb totals")
-            values = [v for v in map(_limb_total, limbs) if v is not None]
-            if len(values) != LIMBS:
-                raise _Reject(f"{where}.totals.{sym}.{key}: limb totals must be integers (or decimal strings)")
-            if any(not 0 <= v < 1 << 48 for v in values):
-                raise _Reject(f"{where}.totals.{sym}.{key}: limb totals must be in [0, 2^48)")
-            pair.append(values)
-        eq.append(pair[0])
-        debt.append(pair[1])
-    return eq, debt
-
-
-def _limb_total(v: Any) -> int | None:
-    """A published limb total: a JSON integer or a string of ASCII digits (no floats, no other scripts)."""
-    if isinstance(v, int) and not isinstance(v, bool):
-        return v
-    if isinstance(v, str) and _UINT.fullmatch(v):
-        return int(v)
-    return None
+    units: int = int(whole) * 10**decimals + int((frac[:decimals] or "0").ljust(decimals, "0") or "0")
+    return -units if sign else units

@@ -45,9 +45,11 @@ def previous_month(month: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ fund security
-def _batch_bits(batches: Any) -> list[float]:
+def _batch_bits(batches: Any, aggregate: Any = None) -> list[float]:
+    """The stated soundness of every proof of the round: each batch proof and the aggregation proof."""
     out = []
-    for b in batches if isinstance(batches, list) else []:
+    proofs = [*(batches if isinstance(batches, list) else []), *([aggregate] if isinstance(aggregate, dict) else [])]
+    for b in proofs:
         sec = b.get("security") if isinstance(b, dict) else None
         bits = sec.get("union_conjectured") if isinstance(sec, dict) else None
         if isinstance(bits, (int, float)) and not isinstance(bits, bool):
@@ -66,7 +68,8 @@ class ProofInfo:
     leaf_root: str | None
     leaf_count: int | None
     batches: int
-    # each batch's stated soundness (round.json batches[].security, recomputed by `bastion por verify`)
+    # each proof's stated soundness (round.json batches[].security and aggregate.security, recomputed by
+    # `bastion por verify`)
     batch_bits: list[float] = field(default_factory=list)
 
 
@@ -118,7 +121,7 @@ class FundSecurity:
 
     @property
     def security_bits(self) -> float | None:
-        # the weakest batch's union of every soundness term (stark/security.py), as round.json states it and
+        # the weakest proof's union of every soundness term (stark/security.py), as round.json states it and
         # `bastion por verify` recomputes it
         return min(self.proof.batch_bits) if self.proof.batch_bits else None
 
@@ -129,7 +132,8 @@ class FundSecurity:
             return "Not stated in round.json."
         blowup = 1 << int(p.get("log_blowup", 0))
         return (
-            f"Each batch proof is a zk-STARK over the Goldilocks field (challenges from its degree-2 extension, "
+            f"Each batch proof (and the proof that the batches' hidden totals add up) is a zk-STARK over the "
+            f"Goldilocks field (challenges from its degree-2 extension, "
             f"BLAKE3 commitments) with a blowup factor of {blowup}, {p.get('num_queries')} FRI queries and "
             f"{p.get('grinding_bits')} bits of proof of work: {bits:.1f} bits of conjectured soundness, the union of "
             f"every error term counted from the proof's shape, that is, a forged proof succeeds with probability "
@@ -156,6 +160,9 @@ def _published_files(round_dir: Path, raw_round: dict[str, Any], reserves_path: 
     for b in raw_round.get("batches") or []:
         if isinstance(b, dict) and isinstance(b.get("file"), str):
             wanted.append((b["file"], round_dir / b["file"], "batch proof", b.get("sha256")))
+    agg = raw_round.get("aggregate")
+    if isinstance(agg, dict) and isinstance(agg.get("file"), str):
+        wanted.append((agg["file"], round_dir / agg["file"], "aggregation proof", agg.get("sha256")))
     wanted.append((RESERVES_FILE, reserves_path, "reserves verification", None))
     # the files reserves.json publishes beside it (the signed wallet set, the price table), with their digests
     try:
@@ -239,7 +246,7 @@ def load_fund_security(
         leaf_root=leaves.get("root"),
         leaf_count=leaves.get("count"),
         batches=len(raw_round.get("batches") or []),
-        batch_bits=_batch_bits(raw_round.get("batches")),
+        batch_bits=_batch_bits(raw_round.get("batches"), raw_round.get("aggregate")),
     )
     ws = raw.get("wallet_set") or {}
     return FundSecurity(
@@ -470,7 +477,7 @@ def gather(
 ) -> MonthlyReport:
     """Every figure of the month. The round: `round_dir`, or picked from `rounds_dir` (then numbered, and
     compared with the round before it); `previous_round` compares with that round instead."""
-    from bastion.risk.events import now_utc
+    from bastion.risk.clock import now_utc
 
     start, end = month_bounds(month)
     current = db_figures(factory, start, end)

@@ -12,11 +12,13 @@ from sqlalchemy.orm import Session
 
 from bastion.bounds import Identifier, LongIdentifier, Text, Timestamp
 from bastion.errors import InvalidInputError, NotFoundError
-from bastion.risk import livelog
-from bastion.risk.events import now_utc, utc
+from bastion.risk.clock import now_utc, utc
+from bastion.risk.decide.rules import parse_scenario
 from bastion.risk.models import RiskListEntry, RiskRuleset, RiskSnooze
-from bastion.risk.rules import parse_scenario
-from bastion.risk.runtime import bump_config, ensure_default_ruleset, normalize_address
+from bastion.risk.schemas import normalize_address
+from bastion.risk.state import commit_log
+from bastion.risk.state.config import ensure_default_ruleset
+from bastion.risk.state.config_versions import bump_config
 
 ListKind = Literal["phishing_address", "bad_ip"]
 
@@ -210,4 +212,4 @@ def end_snooze(session: Session, user_id: str, snooze_id: int) -> None:
 
 def _log_snooze(session: Session, row: RiskSnooze) -> None:
     data = {"id": row.id, "rule": row.rule_id, "until": utc(row.until).isoformat()}
-    livelog.append(session, row.user_id, "snooze", data)
+    commit_log.append(session, row.user_id, "snooze", data)

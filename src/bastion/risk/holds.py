@@ -1,10 +1,10 @@
 """Account holds: other parts of the exchange (due diligence) hold a user's larger withdrawals for a reason.
 
-A hold is a row (`risk_account_holds`: user, reason, the amount above which it applies) and a live-log entry
-(kind `hold`), so every service worker's in-memory user state (`risk.live.UserState.holds`) has it before its
-next decision, exactly as it has the user's devices or address book: deciding costs no extra query. The
-decision (`engine.decide`) answers `hold` with the reasons whose limit the amount exceeds, unless the rules
-block it anyway.
+A hold is a row (`risk_account_holds`: user, reason, the amount above which it applies) and a commit-log entry
+(kind `hold`), so every service worker's in-memory user state (`UserState.holds` of `risk.decide.features`, kept
+by `risk.state.memory`) has it before its next decision, exactly as it has the user's devices or address book:
+deciding costs no extra query. The decision (`risk.decide.decision.decide`) answers `hold` with the reasons whose
+limit the amount exceeds, unless the rules block it anyway.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, delete, select
 from sqlalchemy.orm import Session
 
-from bastion.risk import livelog
 from bastion.risk.models import RiskAccountHold
+from bastion.risk.state import commit_log
 
 DUE_DILIGENCE = "due_diligence"
 
@@ -31,7 +31,7 @@ def place(session: Session, user_id: str, reason: str, over_usd: Decimal, at: da
         return
     else:
         row.over_usd = over_usd
-    livelog.append(session, user_id, "hold", {"reason": reason, "over": format(over_usd.normalize(), "f")})
+    commit_log.append(session, user_id, "hold", {"reason": reason, "over": format(over_usd.normalize(), "f")})
 
 
 def lift(session: Session, user_id: str, reason: str) -> None:
@@ -39,7 +39,7 @@ def lift(session: Session, user_id: str, reason: str) -> None:
         delete(RiskAccountHold).where(RiskAccountHold.user_id == user_id, RiskAccountHold.reason == reason)
     )
     if getattr(res, "rowcount", 0):
-        livelog.append(session, user_id, "hold", {"reason": reason, "over": None})
+        commit_log.append(session, user_id, "hold", {"reason": reason, "over": None})
 
 
 def load(conn: Connection, user_ids: list[str]) -> dict[str, dict[str, Decimal]]:

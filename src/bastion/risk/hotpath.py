@@ -6,7 +6,7 @@ Per request, on the worker's event loop:
    change committed by any worker since the last one), reloads the rules/lists/model if they changed, and
    loads the user and the destination if this worker does not hold them yet. One database round trip
    serves every request waiting at that moment.
-2. features from memory (`LiveState.features`), the rules and the learned score (`engine.decide`); the
+2. features from memory (`LiveState.features`), the rules and the learned score (`decide.decision.decide`); the
    decision enters this worker's state at once, so the user's next request sees it even before it is stored.
 3. `store`: the decision joins the next group commit (one transaction: decisions, rule hits and live-log
    entries as multi-row INSERTs, then COMMIT). The writer takes whatever is queued while the previous
@@ -33,12 +33,14 @@ from sqlalchemy import Connection, Engine, String, Table, bindparam, func, selec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bastion.risk import engine as risk_engine
-from bastion.risk import livelog
-from bastion.risk.events import WithdrawalRequest, now_utc
-from bastion.risk.live import LOAD_BACK, LiveDecision, LiveState, load_addresses, load_users
+from bastion.risk.clock import now_utc
+from bastion.risk.decide import decision as risk_decision
+from bastion.risk.decide.features import LiveDecision
 from bastion.risk.models import RiskDecision, RiskRuleHit
-from bastion.risk.runtime import RiskRuntime, normalize_address
+from bastion.risk.schemas import WithdrawalRequest, normalize_address
+from bastion.risk.state import commit_log
+from bastion.risk.state.config import RiskRuntime
+from bastion.risk.state.memory import LOAD_BACK, LiveState, load_addresses, load_users
 
 # Most decisions in one group commit (more wait for the next).
 MAX_BATCH = 256
@@ -84,7 +86,7 @@ class HotPath:
     # Other domains' reasons to hold a withdrawal (wired by the service: the Travel Rule).
     hold_checks: list[HoldCheck] = field(default_factory=list)
     # The user's enrolled step-up factors (the service wires `bastion.stepup.enrolled_methods`); None: none.
-    step_up_methods: risk_engine.MethodsLookup | None = None
+    step_up_methods: risk_decision.MethodsLookup | None = None
     _needs: list[_Need] = field(default_factory=list)
     _sync_task: asyncio.Task[None] | None = None
     _writes: list[_Write] = field(default_factory=list)
@@ -141,7 +143,7 @@ class HotPath:
 
     async def _sync_once(self, needs: list[_Need]) -> None:
         st = self.state
-        if time.monotonic() - self._last_sync > livelog.RETENTION.total_seconds() / 2:
+        if time.monotonic() - self._last_sync > commit_log.RETENTION.total_seconds() / 2:
             st.clear()  # idle for long: entries we have not read may be pruned; start over
             st.seq = -1
         users: dict[str, datetime] = {}
@@ -178,10 +180,10 @@ class HotPath:
         least as new as the log read, so nothing falls between)."""
         entries: list[Any] = []
         if seq < 0:
-            seq = livelog.last_seq(conn)
+            seq = commit_log.last_seq(conn)
         else:
             while True:
-                chunk = livelog.read_after(conn, seq)
+                chunk = commit_log.read_after(conn, seq)
                 entries.extend(chunk)
                 if not chunk:
                     break
@@ -203,7 +205,7 @@ class HotPath:
             session.commit()  # the refresh may have installed the built-in rule set (first start)
 
     # ---------------------------------------------------------------------------------------- deciding
-    async def evaluate(self, req: WithdrawalRequest) -> risk_engine.DecisionOut:
+    async def evaluate(self, req: WithdrawalRequest) -> risk_decision.DecisionOut:
         if self._closed:
             raise RuntimeError("the service is shutting down")
         at = req.at or now_utc()
@@ -230,7 +232,7 @@ class HotPath:
         version, scenario, lists, model = self.runtime.snapshot()
         feats, snoozed = self.state.features(req, at, lists)
         u = self.state.users[req.user_id]
-        d = risk_engine.decide(
+        d = risk_decision.decide(
             req, at, feats, snoozed, version, scenario, model, u.holds, self.state.lock(req, at), held
         )
         live = LiveDecision(at, Decimal(req.amount_usd), address, d.decision, d.values["review_status"])
@@ -248,7 +250,7 @@ class HotPath:
                 self._pending.pop(req.event_id, None)
                 self._pending_done.pop(req.event_id, None)
                 raise
-            risk_engine.settle_step_up(d, methods)
+            risk_decision.settle_step_up(d, methods)
             live.decision, live.review = d.decision, d.values["review_status"]
         self._writes.append(_Write(d.values, d.hits, fut))
         if self._write_task is None:
@@ -287,14 +289,14 @@ class HotPath:
 
         return await asyncio.to_thread(run)
 
-    async def _existing_or_none(self, req: WithdrawalRequest) -> risk_engine.DecisionOut | None:
-        def run() -> risk_engine.DecisionOut | None:
+    async def _existing_or_none(self, req: WithdrawalRequest) -> risk_decision.DecisionOut | None:
+        def run() -> risk_decision.DecisionOut | None:
             with self.sessionmaker() as session:
-                return risk_engine.existing(session, req)
+                return risk_decision.existing(session, req)
 
         return await asyncio.to_thread(run)
 
-    async def _existing(self, req: WithdrawalRequest) -> risk_engine.DecisionOut:
+    async def _existing(self, req: WithdrawalRequest) -> risk_decision.DecisionOut:
         found = await self._existing_or_none(req)
         if found is None:
             raise RuntimeError(f"decision {req.event_id!r} was neither stored nor refused")
@@ -342,7 +344,7 @@ class HotPath:
         """One transaction for the batch; returns event id -> decision id for the rows stored (an event id
         already taken, by an earlier decision or earlier in this batch, is left out).
 
-        Every decision insert holds the live-log lock (here and in `engine.evaluate`), so the look-up of taken
+        Every decision insert holds the commit-log lock (here and in the tests' oracle), so the look-up of taken
         event ids is exact, and the ids can be drawn up front: the rows then go as one prepared INSERT sent
         for many rows (psycopg pipelines it) instead of a multi-row statement parsed anew for each size."""
         sql = _statements(conn.dialect.name)
@@ -351,7 +353,7 @@ class HotPath:
             with conn.begin():
                 if self.runtime.async_commit and conn.dialect.name == "postgresql":
                     conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                livelog.lock(conn)
+                commit_log.lock(conn)
                 wanted = [v["event_id"] for v, _ in rows]
                 taken = {r[0] for r in conn.execute(sql.taken(wanted), sql.taken_params(wanted))}
                 fresh: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
@@ -368,10 +370,10 @@ class HotPath:
                     hits = [{"decision_id": v["id"], **h} for v, hs in fresh for h in hs]
                     if hits:
                         conn.execute(sql.hits, hits)
-                    livelog.insert_rows(conn, [risk_engine.live_entry(v) for v, _ in fresh], now)
+                    commit_log.insert_rows(conn, [risk_decision.live_entry(v) for v, _ in fresh], now)
                 if now.timestamp() - self._last_prune > PRUNE_EVERY_S:
                     self._last_prune = now.timestamp()
-                    livelog.prune(conn, now)
+                    commit_log.prune(conn, now)
         finally:
             for v, _ in rows:
                 v.pop("id", None)
@@ -394,7 +396,7 @@ class HotPath:
             seen.add(e)
             decisions.append(v)
             hits.extend({"event_id": e, **h} for h in hs)
-            log.append({"event_id": e, "data": risk_engine.live_entry(v)["data"]})
+            log.append({"event_id": e, "data": risk_decision.live_entry(v)["data"]})
         params = {
             "rows": orjson.dumps(decisions, default=str).decode(),
             "hits": orjson.dumps(hits, default=str).decode(),
@@ -408,7 +410,7 @@ class HotPath:
         now = now_utc()
         if now.timestamp() - self._last_prune > PRUNE_EVERY_S:
             self._last_prune = now.timestamp()
-            livelog.prune(conn, now)
+            commit_log.prune(conn, now)
             conn.commit()
         return ids
 
@@ -486,7 +488,7 @@ WITH ins AS (
     INSERT INTO risk_decisions ({_DECISION_COLUMNS})
     SELECT {_DECISION_COLUMNS}
     FROM json_populate_recordset(NULL::risk_decisions, CAST(%(rows)s AS json))
-    WHERE (SELECT pg_advisory_xact_lock({livelog.ADVISORY_LOCK_KEY})::text) IS NOT NULL
+    WHERE (SELECT pg_advisory_xact_lock({commit_log.ADVISORY_LOCK_KEY})::text) IS NOT NULL
     ON CONFLICT (event_id) DO NOTHING
     RETURNING id, event_id, user_id, requested_at
 ), hits AS (

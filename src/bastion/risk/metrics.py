@@ -17,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from bastion.risk.events import utc
+from bastion.risk.clock import utc
 from bastion.risk.models import RiskDecision, RiskRuleHit
 
 

@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from bastion.bounds import Identifier, Text, Timestamp
 from bastion.errors import ConflictError, NotFoundError
-from bastion.risk import livelog
-from bastion.risk import model as risk_model
-from bastion.risk.engine import DecisionOut, _out
-from bastion.risk.events import is_frozen, now_utc, utc
-from bastion.risk.features import lock_for
+from bastion.risk.clock import now_utc, utc
+from bastion.risk.decide import score
+from bastion.risk.decide.decision import DecisionOut, stored_answer
+from bastion.risk.decide.locks import lock_for
+from bastion.risk.ingest import is_frozen
 from bastion.risk.models import RiskDecision, RiskReviewAction
+from bastion.risk.state import commit_log
 
 
 class ReviewIn(BaseModel):
@@ -44,7 +45,7 @@ def pending(session: Session, limit: int = 100, offset: int = 0) -> list[Decisio
         .limit(limit)
         .offset(offset)
     )
-    return [_out(d, duplicate=False) for d in rows]
+    return [stored_answer(d, duplicate=False) for d in rows]
 
 
 def trail(session: Session, decision_id: int) -> list[ReviewActionOut]:
@@ -63,7 +64,7 @@ def review(session: Session, decision_id: int, r: ReviewIn) -> DecisionOut:
     if d.review_status is None:
         raise ConflictError(f"decision {decision_id} was {d.decision}ed, not held for review")
     if d.review_status == outcome:
-        return _out(d, duplicate=True)
+        return stored_answer(d, duplicate=True)
     if d.review_status != "pending":
         raise ConflictError(f"decision {decision_id} is already {d.review_status}")
     if outcome == "approved" and is_frozen(session, d.user_id):
@@ -79,14 +80,14 @@ def review(session: Session, decision_id: int, r: ReviewIn) -> DecisionOut:
             raise ConflictError(f"decision {decision_id}: withdrawals are locked ({lock.reason}){until}")
     d.review_status, d.reviewed_by, d.reviewed_at = outcome, r.analyst, at
     session.add(RiskReviewAction(decision_id=d.id, action=r.action, analyst=r.analyst, note=r.note, at=at))
-    risk_model.learn(session, d.features, fraud=(outcome == "rejected"))
-    livelog.append(
+    score.learn(session, d.features, fraud=(outcome == "rejected"))
+    commit_log.append(
         session,
         d.user_id,
         "review",
         {"e": d.event_id, "a": d.address, "at": utc(d.requested_at).isoformat(), "r": outcome},
     )
-    return _out(d, duplicate=False)
+    return stored_answer(d, duplicate=False)
 
 
 def block_pending(session: Session, user_id: str, by: str, at: datetime) -> list[int]:
@@ -100,7 +101,7 @@ def block_pending(session: Session, user_id: str, by: str, at: datetime) -> list
     for d in rows:
         d.review_status, d.reviewed_by, d.reviewed_at = "rejected", by[:64], at
         session.add(RiskReviewAction(decision_id=d.id, action="reject", analyst=by[:64], note="account_frozen", at=at))
-        livelog.append(
+        commit_log.append(
             session,
             d.user_id,
             "review",

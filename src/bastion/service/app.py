@@ -19,7 +19,7 @@ from bastion.errors import ConflictError, InvalidInputError, NotFoundError, TooL
 from bastion.keys.errors import AuthRejected
 from bastion.service.access import AccessDenied, Public, access_gate
 from bastion.service.boundary import Boundary, field_error
-from bastion.service.deps import InProcessOverrides
+from bastion.service.deps import InProcessOverrides, start_risk
 from bastion.service.routers import all_routers
 from bastion.settings import Settings
 
@@ -69,6 +69,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        start_risk(_app)  # the withdrawal hot path: built once per process, handed to routes by deps.py
         yield
         # Domains register coroutines to run before the engine goes (e.g. flushing batched writes).
         for hook in list(_app.state.shutdown_hooks):

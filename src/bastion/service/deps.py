@@ -1,4 +1,5 @@
-"""Request dependencies shared by every router: settings, a database session; the protection routes' clock.
+"""Request dependencies shared by every router: settings, a database session; the protection routes' clock; the
+risk hot path, built in the app's lifespan (`start_risk`).
 
 Who may call a route is declared with the markers of `bastion.service.access` (Public, CurrentUser,
 ServiceScope, OperatorScope...), one per route."""
@@ -13,7 +14,10 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from bastion.risk.hotpath import HotPath
+from bastion.risk.state.config import RiskRuntime
 from bastion.settings import Settings
+from bastion.stepup.confirm import enrolled_methods
 
 
 # Dependencies that do no I/O are `async def`: FastAPI runs sync ones in the threadpool, a thread hop per
@@ -74,3 +78,34 @@ class InProcessOverrides:
 def set_protection_clock(app: FastAPI, clock: Clock | None) -> None:
     """Replace the protection routes' clock in this process; None puts the wall clock back."""
     app.state.protection_clock = clock
+
+
+# ------------------------------------------------------------------------------------------------- risk
+def start_risk(app: FastAPI) -> HotPath:
+    """Build the risk domain's per-process parts (the app's lifespan calls this once, before serving): the cache
+    of rules, lists and model, and the hot path every withdrawal decision goes through (state in memory, one
+    catch-up read and one group commit for the requests in flight). Its queue is flushed at shutdown."""
+    settings: Settings = app.state.settings
+    runtime = RiskRuntime(cache_seconds=settings.risk_cache_seconds, async_commit=settings.risk_async_commit)
+    # A step-up decision reads the user's enrolled factors, and other domains' checks may hold a withdrawal
+    # (the Travel Rule's): risk imports neither, the service hands them in.
+    hot_path = HotPath(app.state.engine, app.state.sessionmaker, runtime, step_up_methods=enrolled_methods)
+    hot_path.hold_checks = list(getattr(app.state, "withdrawal_hold_checks", []))
+    app.state.risk_runtime = runtime
+    app.state.risk_hot_path = hot_path
+    app.state.shutdown_hooks.append(hot_path.close)
+    return hot_path
+
+
+def risk_hot_path(app: FastAPI) -> HotPath:
+    hot_path: HotPath | None = getattr(app.state, "risk_hot_path", None)
+    if hot_path is None:
+        raise RuntimeError("the risk hot path is built in the app's lifespan (start_risk): serve the app with it on")
+    return hot_path
+
+
+async def get_risk_runtime(request: Request) -> RiskRuntime:
+    return risk_hot_path(request.app).runtime
+
+
+RiskRuntimeDep = Annotated[RiskRuntime, Depends(get_risk_runtime)]

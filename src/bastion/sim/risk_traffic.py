@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from bastion.risk.events import COUNTRY_CENTROIDS
+from bastion.risk.ingest import COUNTRY_CENTROIDS
 
 if TYPE_CHECKING:
     from bastion.sim.credentials import SimCredentials

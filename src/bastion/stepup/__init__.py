@@ -10,5 +10,5 @@ user confirms it with a second factor they have enrolled, bound to that withdraw
   verification required.
 
 Every attempt, passed or refused, is audited (`StepUpAttempt`); a passed one moves the risk decision on to the
-score's decision (allow, or review) through `risk.engine.step_up_passed`.
+score's decision (allow, or review) through `risk.decide.decision.step_up_passed`.
 """

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, object_session
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError
 from bastion.protection import passkeys, totp
 from bastion.protection.models import PasskeyCredential, TotpCredential
-from bastion.risk import engine as risk_engine
-from bastion.risk.events import utc
+from bastion.risk.clock import utc
+from bastion.risk.decide import decision as risk_decision
 from bastion.risk.models import RiskDecision
 from bastion.stepup.models import StepUpAttempt, StepUpChallenge
 
@@ -77,7 +77,7 @@ def session_of(d: RiskDecision) -> Session:
 
 
 def _view(d: RiskDecision, cls: type[StepUpView] = StepUpView, **extra: Any) -> Any:
-    out = risk_engine.get_decision(session_of(d), d.id)
+    out = risk_decision.get_decision(session_of(d), d.id)
     assert out is not None and out.step_up is not None
     su = out.step_up
     return cls(
@@ -241,7 +241,7 @@ def confirm_totp(
             totp.Check.not_enrolled: "no TOTP enrolled",
         }[result]
         _refuse(session, d, sid, "totp", now, InvalidInputError("code", why))
-    risk_engine.step_up_passed(session, d, "totp", now)
+    risk_decision.step_up_passed(session, d, "totp", now)
     _audit(session, d, sid, "totp", now)
     out: StepUpView = _view(d)
     return out
@@ -294,7 +294,7 @@ def confirm_passkey(
         )
     except InvalidInputError as exc:
         _refuse(session, d, sid, "passkey", now, exc)
-    risk_engine.step_up_passed(session, d, "passkey", now)
+    risk_decision.step_up_passed(session, d, "passkey", now)
     _audit(session, d, sid, "passkey", now)
     out: StepUpView = _view(d)
     return out

@@ -1,4 +1,4 @@
-"""The round the reserves are checked against: read from `ROUND_DIR/round.json` (format `bastion-round/2`).
+"""The round the reserves are checked against: read from `ROUND_DIR/round.json` (format `bastion-round/3`).
 
 Only the keys the reserves side needs are read (exchange, round id, snapshot time, nonce, block heights and
 the per-asset liabilities); the liabilities pipeline may write more, which is ignored.
@@ -17,7 +17,7 @@ from typing import Any
 from bastion.por.reserves.amounts import parse_amount
 from bastion.por.reserves.errors import ReservesInputError
 
-ROUND_FORMAT = "bastion-round/2"
+ROUND_FORMAT = "bastion-round/3"  # the same as por/round_format.py's (kept light: no STARK imports here)
 ROUND_FILE = "round.json"
 _NONCE = re.compile(r"[0-9a-f]{32}")
 _ROUND_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

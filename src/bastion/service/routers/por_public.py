@@ -4,8 +4,8 @@ that checks a user's inclusion proof in the browser (docs/web.md); the rounds in
 The rounds are `Settings.rounds_dir` (BASTION_ROUNDS_DIR, `bastion serve --rounds DIR`: every round directory
 in it, numbered in order, the newest shown by default), or the one round of `Settings.round_dir`
 (BASTION_ROUND_DIR, `bastion serve --round DIR`). Only the files round.json names (itself, the leaf list,
-the batch proofs), reserves.json and the files reserves.json lists (the signed wallet set, prices.json) are
-served, by exact name:
+the batch proofs, the aggregation proof), reserves.json and the files reserves.json lists (the signed wallet
+set, prices.json) are served, by exact name:
 never `private/` (the prover's secrets) nor `users/` (each user's own proof). The page is static HTML, CSS
 and JavaScript modules shipped in the package; nothing on it is fetched from anywhere but this service.
 """
@@ -22,6 +22,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from bastion.por.history import RoundHistory
+from bastion.por.reserves.round import ROUND_FORMAT
 from bastion.service.access import Public
 from bastion.service.deps import SettingsDep
 from bastion.settings import Settings
@@ -127,8 +128,8 @@ def _read_round(round_dir: Path) -> dict[str, Any]:
         raise HTTPException(404, f"no round.json in the round directory {round_dir}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HTTPException(500, f"round.json is not readable: {exc}") from None
-    if not isinstance(raw, dict) or raw.get("format") != "bastion-round/2":
-        raise HTTPException(500, "round.json is not a bastion-round/2 file")
+    if not isinstance(raw, dict) or raw.get("format") != ROUND_FORMAT:
+        raise HTTPException(500, f"round.json is not a {ROUND_FORMAT} file")
     return raw
 
 
@@ -163,8 +164,8 @@ def _reserve_files(round_dir: Path) -> list[tuple[str, str | None, str]]:
 
 
 def public_files(round_dir: Path, raw: dict[str, Any]) -> list[PublicFile]:
-    """The files anyone may download: round.json, the leaf list, the batch proofs, reserves.json and the
-    files reserves.json lists (the signed wallet set, the price table)."""
+    """The files anyone may download: round.json, the leaf list, the batch proofs, the aggregation proof,
+    reserves.json and the files reserves.json lists (the signed wallet set, the price table)."""
     wanted: list[tuple[str, str | None, str]] = [("round.json", None, "round")]
     leaves = raw.get("leaves")
     if isinstance(leaves, dict) and isinstance(leaves.get("file"), str):
@@ -172,6 +173,9 @@ def public_files(round_dir: Path, raw: dict[str, Any]) -> list[PublicFile]:
     for batch in raw.get("batches") or []:
         if isinstance(batch, dict) and isinstance(batch.get("file"), str):
             wanted.append((batch["file"], batch.get("sha256"), "batch proof"))
+    agg = raw.get("aggregate")
+    if isinstance(agg, dict) and isinstance(agg.get("file"), str):
+        wanted.append((agg["file"], agg.get("sha256"), "aggregation proof"))
     wanted.append(("reserves.json", None, "reserves"))
     wanted.extend(_reserve_files(round_dir))
     out: list[PublicFile] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import threading
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -17,43 +16,31 @@ from bastion.access.scopes import allows
 from bastion.account import locks as account_locks
 from bastion.bounds import INT32_MAX, Identifier, LongIdentifier, PositiveInt32, Text, Timestamp
 from bastion.errors import NotFoundError
-from bastion.risk import admin, engine, events, metrics, review
-from bastion.risk.hotpath import HotPath
-from bastion.risk.runtime import RiskRuntime
+from bastion.risk import admin, ingest, metrics, review
+from bastion.risk.decide import decision
+from bastion.risk.schemas import (
+    MAX_BATCH,
+    AddressBookEvent,
+    BatchEvent,
+    CredentialChangeEvent,
+    IngestResult,
+    LoginEvent,
+    WithdrawalRequest,
+)
+from bastion.risk.state.config import RiskRuntime
 from bastion.service.access import OperatorScope, ServiceScope, access_gate, acting_credential, bearer_value
-from bastion.service.deps import SessionDep
+from bastion.service.deps import RiskRuntimeDep, SessionDep, risk_hot_path
 from bastion.service.schemas import RequestBody
-from bastion.stepup.confirm import enrolled_methods
 
 router = APIRouter(tags=["risk"])
 EventsWriter = ServiceScope("events:write")
 Reviewer = OperatorScope("risk:review")
 RiskAdmin = OperatorScope("risk:admin")
 RISK_WRITE = "risk:write"
-_runtime_lock = threading.Lock()
-
-
-def runtime(request: Request) -> RiskRuntime:
-    """The process's cache of rules, lists and model (one per app, made on first use)."""
-    return _runtime_of(request.app)
-
-
-def _runtime_of(app: Any) -> RiskRuntime:
-    rt: RiskRuntime | None = getattr(app.state, "risk_runtime", None)
-    if rt is None:
-        with _runtime_lock:
-            rt = getattr(app.state, "risk_runtime", None)
-            if rt is None:
-                settings = app.state.settings
-                rt = RiskRuntime(cache_seconds=settings.risk_cache_seconds, async_commit=settings.risk_async_commit)
-                app.state.risk_runtime = rt
-    return rt
-
-
-def _ingest(session: SessionDep, fn: Any, ev: Any, rt: RiskRuntime) -> events.IngestResult:
+def _ingest(session: SessionDep, fn: Any, ev: Any, rt: RiskRuntime) -> IngestResult:
     try:
         rt.relax_commit(session)
-        result: events.IngestResult = fn(session, ev)
+        result: IngestResult = fn(session, ev)
         session.commit()
     except IntegrityError:
         # The same event arrived twice at once; the other request stored it. Answer as the retry we are.
@@ -63,20 +50,20 @@ def _ingest(session: SessionDep, fn: Any, ev: Any, rt: RiskRuntime) -> events.In
 
 
 @router.post("/v1/events/logins", dependencies=[EventsWriter])
-def post_login(ev: events.LoginEvent, session: SessionDep, request: Request) -> events.IngestResult:
-    return _ingest(session, events.ingest_login, ev, runtime(request))
+def post_login(ev: LoginEvent, session: SessionDep, rt: RiskRuntimeDep) -> IngestResult:
+    return _ingest(session, ingest.ingest_login, ev, rt)
 
 
 @router.post("/v1/events/credential-changes", dependencies=[EventsWriter])
 def post_credential_change(
-    ev: events.CredentialChangeEvent, session: SessionDep, request: Request
-) -> events.IngestResult:
-    return _ingest(session, account_locks.ingest_credential_change, ev, runtime(request))
+    ev: CredentialChangeEvent, session: SessionDep, rt: RiskRuntimeDep
+) -> IngestResult:
+    return _ingest(session, account_locks.ingest_credential_change, ev, rt)
 
 
 @router.post("/v1/events/address-book", dependencies=[EventsWriter])
-def post_address_book(ev: events.AddressBookEvent, session: SessionDep, request: Request) -> events.IngestResult:
-    return _ingest(session, events.ingest_address_book, ev, runtime(request))
+def post_address_book(ev: AddressBookEvent, session: SessionDep, rt: RiskRuntimeDep) -> IngestResult:
+    return _ingest(session, ingest.ingest_address_book, ev, rt)
 
 
 class BatchOut(BaseModel):
@@ -86,49 +73,26 @@ class BatchOut(BaseModel):
 
 @router.post("/v1/events/batch", dependencies=[EventsWriter])
 def post_batch(
-    items: Annotated[list[events.BatchEvent], Field(min_length=1, max_length=events.MAX_BATCH)],
+    items: Annotated[list[BatchEvent], Field(min_length=1, max_length=MAX_BATCH)],
     session: SessionDep,
-    request: Request,
+    rt: RiskRuntimeDep,
 ) -> BatchOut:
     """Logins, credential and address-book changes in order (`type` says which), all or nothing."""
-    runtime(request).relax_commit(session)
-    new = events.ingest_batch(session, items, account_locks.after_credential_change)
+    rt.relax_commit(session)
+    new = ingest.ingest_batch(session, items, account_locks.after_credential_change)
     session.commit()
     return BatchOut(received=len(items), new=new)
 
 
-def hot_path(request: Request) -> HotPath:
-    """The process's in-memory decision state and group-commit writer (one per app, made on first use)."""
-    return _hot_path_of(request.app)
-
-
-def _hot_path_of(app: Any) -> HotPath:
-    hp: HotPath | None = getattr(app.state, "risk_hot_path", None)
-    if hp is None:
-        rt = _runtime_of(app)  # before taking the (non-reentrant) lock it takes too
-        with _runtime_lock:
-            hp = getattr(app.state, "risk_hot_path", None)
-            if hp is None:
-                app_state = app.state
-                # A step-up decision reads the user's enrolled factors (risk does not import them itself).
-                hp = HotPath(app_state.engine, app_state.sessionmaker, rt, step_up_methods=enrolled_methods)
-                hp.hold_checks = list(getattr(app_state, "withdrawal_hold_checks", []))
-                app_state.risk_hot_path = hp
-                hooks = getattr(app_state, "shutdown_hooks", None)
-                if hooks is not None:
-                    hooks.append(hp.close)
-    return hp
-
-
 _WITHDRAWAL_BODY = {
     "required": True,
-    "content": {"application/json": {"schema": events.WithdrawalRequest.model_json_schema()}},
+    "content": {"application/json": {"schema": WithdrawalRequest.model_json_schema()}},
 }
 
 
 @router.post(
     "/v1/withdrawals/evaluate",
-    response_model=engine.DecisionOut,
+    response_model=decision.DecisionOut,
     openapi_extra={"requestBody": _WITHDRAWAL_BODY},
     dependencies=[ServiceScope(RISK_WRITE)],
 )
@@ -137,12 +101,12 @@ async def evaluate_withdrawal(request: Request) -> Response:
     Service route (the wallet service's credential, scope risk:write). The body is a `WithdrawalRequest`,
     parsed and validated in one step (pydantic, from the raw bytes)."""
     try:
-        req = events.WithdrawalRequest.model_validate_json(await request.body())
+        req = WithdrawalRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
         ) from None
-    out = await hot_path(request).evaluate(req)
+    out = await risk_hot_path(request.app).evaluate(req)
     # Serialized once here, by pydantic's Rust serializer; no re-validation of a model we just built.
     return Response(content=out.model_dump_json(), media_type="application/json")
 
@@ -184,13 +148,13 @@ async def fast_evaluate(app: FastAPI, scope: Scope, receive: Receive, send: Send
             break
     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     try:
-        req = events.WithdrawalRequest.model_validate_json(body)
+        req = WithdrawalRequest.model_validate_json(body)
     except ValidationError:
         await FastAPI.__call__(app, scope, _replay(body, receive), send)
         return
     gate.record(cred.name, _EVALUATE_ROUTE)
     try:
-        out = await _hot_path_of(app).evaluate(req)
+        out = await risk_hot_path(app).evaluate(req)
     except Exception as exc:
         handler = _handler_for(app, exc)
         if handler is None:
@@ -234,7 +198,7 @@ def _handler_for(app: FastAPI, exc: Exception) -> Any:
 
 @router.get("/v1/risk/decisions/{decision_id}", dependencies=[Reviewer])
 def get_decision(decision_id: PositiveInt32, session: SessionDep) -> dict[str, Any]:
-    d = engine.get_decision(session, decision_id)
+    d = decision.get_decision(session, decision_id)
     if d is None:
         raise NotFoundError(f"decision {decision_id} does not exist")
     return {
@@ -246,7 +210,7 @@ def get_decision(decision_id: PositiveInt32, session: SessionDep) -> dict[str, A
 @router.get("/v1/risk/reviews", dependencies=[Reviewer])
 def list_reviews(
     session: SessionDep, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=INT32_MAX)
-) -> list[engine.DecisionOut]:
+) -> list[decision.DecisionOut]:
     """Held withdrawals waiting for an analyst, oldest first."""
     return review.pending(session, limit, offset)
 
@@ -254,7 +218,7 @@ def list_reviews(
 @router.post("/v1/risk/reviews/{decision_id}", dependencies=[Reviewer])
 def post_review(
     decision_id: PositiveInt32, body: review.ReviewIn, session: SessionDep, request: Request
-) -> engine.DecisionOut:
+) -> decision.DecisionOut:
     analyst = acting_credential(request, body.analyst, 64)  # the trail names the credential that acted
     out = review.review(session, decision_id, body.model_copy(update={"analyst": analyst}))
     session.commit()

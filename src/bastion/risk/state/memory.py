@@ -3,20 +3,20 @@ each service worker so that deciding costs no database query.
 
 A user is loaded once from the database (devices, address book, account settings, the decisions and logins
 of the window the request needs, earlier uses of destinations, snoozes); a destination likewise (who sent to
-it recently, for `destination_users_24h`). From then on the worker applies the live log (`livelog`), which
+it recently, for `destination_users_24h`). From then on the worker applies the commit log (`commit_log`), which
 every writer appends in commit order, so a change acknowledged by any worker is in every worker's state
 before its next decision (`LiveState.apply`). Its own decisions enter its state the moment they are made,
 before they are stored, so concurrent requests of one user see each other (the database path could not).
 
-`features` computes exactly what `bastion.risk.features.compute` computes from the database: the tests
-compare the two on the same data.
+The records themselves and the features computed from them are the decision's (`bastion.risk.decide.features`);
+`LiveState.features` computes exactly what the tests' database oracle (`tests/risk/oracle.py`) computes from
+the tables: the tests compare the two on the same data.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
@@ -24,11 +24,19 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, func, or_, select
 
 from bastion.risk import holds as account_holds
-from bastion.risk.events import WithdrawalRequest, utc
-from bastion.risk.features import DAY, NEVER_HOURS, NOT_SENT
-from bastion.risk.locks import WithdrawalLock, withdrawal_lock
+from bastion.risk.clock import utc
+from bastion.risk.decide.features import (
+    DAY,
+    AddressState,
+    Lists,
+    LiveDecision,
+    LiveLogin,
+    UserState,
+    compute,
+)
+from bastion.risk.decide.locks import WithdrawalLock, withdrawal_lock
 from bastion.risk.models import RiskAddress, RiskDecision, RiskDevice, RiskLogin, RiskSnooze, RiskUserState
-from bastion.risk.runtime import Lists, normalize_address
+from bastion.risk.schemas import WithdrawalRequest, normalize_address
 
 # How far back a user's or destination's window goes when it is loaded: the request's 24 h plus slack, so
 # a user whose requests come in slightly out of order is not reloaded.
@@ -41,53 +49,6 @@ KEEP = timedelta(hours=48)
 
 def _ts(s: str | None) -> datetime | None:
     return None if s is None else utc(datetime.fromisoformat(s))
-
-
-@dataclass(slots=True)
-class LiveDecision:
-    at: datetime
-    usd: Decimal
-    address: str
-    decision: str
-    review: str | None
-
-
-@dataclass(slots=True)
-class LiveLogin:
-    at: datetime
-    success: bool
-    new_asn: bool
-    new_country: bool
-    travel_kmh: float | None
-
-
-@dataclass(slots=True)
-class UserState:
-    user_id: str
-    # Everything with a time at or after `horizon` is here (decisions, logins); older ones may not be.
-    horizon: datetime
-    devices: dict[str, datetime] = field(default_factory=dict)  # device -> first seen
-    book: dict[str, datetime] = field(default_factory=dict)  # address as stored -> added at (not removed)
-    credential_at: datetime | None = None
-    credential_kind: str | None = None
-    allowlist: bool = False
-    frozen: bool = False
-    decisions: dict[str, LiveDecision] = field(default_factory=dict)  # by event id
-    used: dict[str, datetime] = field(default_factory=dict)  # address -> first allowed/approved decision
-    logins: dict[str, LiveLogin] = field(default_factory=dict)  # by event id
-    snoozes: dict[int, tuple[str, datetime]] = field(default_factory=dict)  # id -> (rule, until)
-    touched: float = 0.0
-    newest: datetime | None = None
-    # reason -> limit: withdrawals above it are held (`risk.holds`, e.g. an open due-diligence request)
-    holds: dict[str, Decimal] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class AddressState:
-    address: str
-    horizon: datetime
-    senders: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # decision event id -> (user, at)
-    touched: float = 0.0
 
 
 def _t(model: Any) -> Table:
@@ -177,10 +138,6 @@ def load_addresses(conn: Connection, wanted: dict[str, datetime]) -> list[Addres
 
 def load_address(conn: Connection, address: str, horizon: datetime) -> AddressState:
     return load_addresses(conn, {address: horizon})[0]
-
-
-def _hours(since: datetime | None, at: datetime) -> float | None:
-    return None if since is None else max((at - since).total_seconds() / 3600, 0.0)
 
 
 class LiveState:
@@ -317,68 +274,17 @@ class LiveState:
         )
 
     def features(self, req: WithdrawalRequest, at: datetime, lists: Lists) -> tuple[dict[str, Any], set[str]]:
-        """As `bastion.risk.features.compute`, from memory (the user and destination must be loaded)."""
-        user_id, addr = req.user_id, normalize_address(req.address)
-        u = self.users[user_id]
-        a = self.addresses[addr]
-        now = time.monotonic()
-        u.touched = a.touched = now
+        """The request's features (`decide.features.compute`) from this worker's memory (the user and the
+        destination must be loaded); touches both for the cache's bound and trims a long history."""
+        u = self.users[req.user_id]
+        a = self.addresses[normalize_address(req.address)]
+        u.touched = a.touched = time.monotonic()
         if u.newest is None or at > u.newest:
             u.newest = at
-        t0 = at - DAY
-        first_seen = u.devices.get(req.device_fingerprint or "")
-        device_age = _hours(first_seen if first_seen is not None and first_seen <= at else None, at)
-        address_age = _hours(u.book.get(addr), at)
-        cred_hours = _hours(u.credential_at, at)
-        count = 0
-        prior = Decimal(0)
-        for d in u.decisions.values():
-            if t0 <= d.at <= at:
-                count += 1
-                if d.decision not in NOT_SENT and d.review != "rejected":
-                    prior += d.usd
-        first_use = u.used.get(addr)
-        travel = 0.0
-        new_asn = new_country = False
-        failed = 0
-        for lg in u.logins.values():
-            if t0 <= lg.at <= at:
-                if lg.success:
-                    if lg.travel_kmh is not None and lg.travel_kmh > travel:
-                        travel = lg.travel_kmh
-                else:
-                    failed += 1
-                new_asn = new_asn or lg.new_asn
-                new_country = new_country or lg.new_country
-        others = {uid for uid, t in a.senders.values() if uid != user_id and t0 <= t <= at}
-        amount = float(req.amount_usd)
-        balance = float(req.balance_usd) if req.balance_usd is not None else None
-        prior_usd = float(prior)
-        f: dict[str, Any] = {
-            "amount_usd": amount,
-            "balance_share": amount / balance if balance else 0.0,
-            "drained_share_24h": (prior_usd + amount) / (balance + prior_usd) if balance else 0.0,
-            "withdrawals_24h_count": count + 1,
-            "withdrawals_24h_usd": prior_usd + amount,
-            "device_known": device_age is not None,
-            "device_age_hours": device_age or 0.0,
-            "address_in_book": address_age is not None,
-            "address_age_hours": address_age or 0.0,
-            "address_used_before": first_use is not None and first_use < at,
-            "allowlist_enabled": u.allowlist,
-            "hours_since_credential_change": NEVER_HOURS if cred_hours is None else cred_hours,
-            "destination_on_phishing_list": addr in lists.phishing_addresses,
-            "ip_on_reputation_list": lists.ip_is_bad(str(req.ip) if req.ip is not None else None),
-            "login_new_asn_24h": new_asn,
-            "login_new_country_24h": new_country,
-            "max_travel_kmh_24h": travel,
-            "failed_logins_24h": failed,
-            "destination_users_24h": len(others),
-        }
-        snoozed = {rule for rule, until in u.snoozes.values() if until > at}
+        out = compute(u, a, req, at, lists)
         if len(u.decisions) + len(u.logins) > 256:
             self._trim(u)
-        return f, snoozed
+        return out
 
     @staticmethod
     def _trim(u: UserState) -> None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import pickle
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.risk.models import RiskModelState
+from bastion.risk.state.config_versions import bump_config
 
 MODEL_NAME = "withdrawal"
 
@@ -74,10 +76,6 @@ def load(session: Session) -> ModelSnapshot:
 
 def learn(session: Session, features: dict[str, Any], fraud: bool) -> int:
     """One labelled example; returns the new model version. Caller commits."""
-    from datetime import UTC, datetime
-
-    from bastion.risk.runtime import bump_config
-
     row = session.scalars(select(RiskModelState).where(RiskModelState.name == MODEL_NAME).with_for_update()).first()
     pipeline = new_pipeline() if row is None else pickle.loads(row.blob)
     pipeline.learn_one(model_inputs(features), fraud)

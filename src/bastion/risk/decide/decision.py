@@ -19,15 +19,14 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from bastion.errors import ConflictError
-from bastion.risk import features as risk_features
 from bastion.risk import holds as account_holds
-from bastion.risk import livelog
-from bastion.risk.events import WithdrawalRequest, now_utc, payload_hash, utc
-from bastion.risk.locks import WithdrawalLock
-from bastion.risk.model import ModelSnapshot, model_inputs
-from bastion.risk.models import RiskDecision, RiskRuleHit
-from bastion.risk.rules import Scenario, holds
-from bastion.risk.runtime import RiskRuntime, normalize_address
+from bastion.risk.clock import utc
+from bastion.risk.decide.locks import WithdrawalLock, lock_for
+from bastion.risk.decide.rules import Scenario, holds
+from bastion.risk.decide.score import ModelSnapshot, model_inputs
+from bastion.risk.models import RiskDecision
+from bastion.risk.schemas import WithdrawalRequest, normalize_address, payload_hash
+from bastion.risk.state import commit_log
 
 # hold: an account hold (`risk.holds`, e.g. an open due-diligence request) keeps the withdrawal until its cause
 # is resolved; the exchange resubmits it as a new event then. It wins over a step-up (a second factor does not
@@ -137,7 +136,8 @@ def step_up_view(su: dict[str, Any] | None) -> StepUpOut | None:
     )
 
 
-def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
+def stored_answer(d: RiskDecision, duplicate: bool) -> DecisionOut:
+    """A stored decision as the route answers it (after reviews and step-ups, as it stands now)."""
     state, code = EXCHANGE_STATE[d.decision]
     if d.review_status == "approved":
         state, code = "approved", 7
@@ -172,31 +172,19 @@ def _out(d: RiskDecision, duplicate: bool) -> DecisionOut:
 
 def get_decision(session: Session, decision_id: int) -> DecisionOut | None:
     d = session.get(RiskDecision, decision_id)
-    return None if d is None else _out(d, duplicate=False)
+    return None if d is None else stored_answer(d, duplicate=False)
 
 
-def _request_payload(req: WithdrawalRequest) -> dict[str, Any]:
+def request_payload(req: WithdrawalRequest) -> dict[str, Any]:
     return req.model_dump(mode="json", exclude={"at"})
 
 
 class _Sql:
-    """Hot-path statements, built once, run on the session's connection (see events._Sql)."""
+    """The retry look-up, built once, run on the session's connection (see ingest._Sql)."""
 
     def __init__(self, dialect: str) -> None:
         d = cast(Table, RiskDecision.__table__)
         self.decision_get = select(d.c.id, d.c.payload_hash).where(d.c.event_id == bindparam("event_id"))
-        # A retry racing its original finds the row already there and returns nothing (then read it) instead
-        # of failing the transaction; the common case needs no look-up before the insert.
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            self.decision_put: Any = pg_insert(d).on_conflict_do_nothing(index_elements=["event_id"])
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            self.decision_put = sqlite_insert(d).on_conflict_do_nothing(index_elements=["event_id"])
-        self.decision_put = self.decision_put.returning(d.c.id)
-        self.hit_put = cast(Table, RiskRuleHit.__table__).insert()
 
 
 @functools.cache
@@ -211,11 +199,11 @@ def existing(session: Session, req: WithdrawalRequest) -> DecisionOut | None:
     found = conn.execute(_sql(conn.dialect.name).decision_get, {"event_id": req.event_id}).first()
     if found is None:
         return None
-    if found.payload_hash != payload_hash(_request_payload(req)):
+    if found.payload_hash != payload_hash(request_payload(req)):
         raise ConflictError(f"event_id {req.event_id!r} was already used for a different withdrawal")
     d = session.get(RiskDecision, found.id)
     assert d is not None
-    return _out(d, duplicate=True)
+    return stored_answer(d, duplicate=True)
 
 
 class Decided:
@@ -240,9 +228,10 @@ def decide(
     outside_holds: list[dict[str, Any]] | None = None,
 ) -> Decided:
     """Rules (with snoozes), the bounded learned score and the thresholds, then the account's holds: the
-    decision, its stored row and its answer (`decision_id` 0 until stored). Pure: the database path and the
-    in-memory path share it. `outside_holds` are other domains' reasons to hold this withdrawal (the Travel Rule,
-    `HotPath.hold_checks`): like an account hold, any of them turns allow or review into `hold`."""
+    decision, its stored row and its answer (`decision_id` 0 until stored). Pure: the service's hot path and
+    the tests' database oracle share it. `outside_holds` are other domains' reasons to hold this withdrawal
+    (the Travel Rule, `HotPath.hold_checks`): like an account hold, any of them turns allow or review into
+    `hold`."""
     results: list[RuleResult] = []
     step_up_rules: list[str] = []
     rules_score = 0.0
@@ -297,7 +286,7 @@ def decide(
         features={k: round(v, 6) for k, v in inputs.items()},
     )
 
-    payload = _request_payload(req)
+    payload = request_payload(req)
     thresholds = {"review": th.review, "block": th.block}
     rule_results = [r.model_dump() for r in results]
     values: dict[str, Any] = {
@@ -381,7 +370,7 @@ def step_up_passed(session: Session, d: RiskDecision, method: str, at: datetime)
     su.update(method=method, passed_at=at.isoformat())
     # A hard lock that started while the withdrawal waited (the account was frozen, a credential changed, the
     # allowlist tightened) wins over the second factor: the withdrawal is blocked, not released.
-    lock = risk_features.lock_for(session, d.user_id, d.address, at)
+    lock = lock_for(session, d.user_id, d.address, at)
     # Likewise an account hold placed meanwhile (a due-diligence request opened): held, not released.
     limits = account_holds.load(session.connection(), [d.user_id]).get(d.user_id)
     held = account_holds.applying(limits, Decimal(d.amount_usd)) if limits and lock is None else []
@@ -404,8 +393,8 @@ def step_up_passed(session: Session, d: RiskDecision, method: str, at: datetime)
             "review_status": d.review_status,
         }
     )
-    livelog.append(session, entry["user_id"], "decision", entry["data"])
-    return _out(d, duplicate=False)
+    commit_log.append(session, entry["user_id"], "decision", entry["data"])
+    return stored_answer(d, duplicate=False)
 
 
 def live_entry(values: dict[str, Any]) -> dict[str, Any]:
@@ -422,35 +411,3 @@ def live_entry(values: dict[str, Any]) -> dict[str, Any]:
             "r": values["review_status"],
         },
     }
-
-
-def evaluate(
-    session: Session, runtime: RiskRuntime, req: WithdrawalRequest, step_up_methods: MethodsLookup | None = None
-) -> DecisionOut:
-    """Decide on one withdrawal request from the database and store the decision (caller commits). The
-    service's hot path is `bastion.risk.live`; this one reads everything from the database. Without
-    `step_up_methods`, a step-up decision finds no factor and is held for review."""
-    runtime.refresh(session)
-    runtime.relax_commit(session)
-    version, scenario, lists, model = runtime.snapshot()
-    at = req.at or now_utc()
-    feats, snoozed = risk_features.compute(session, req, at, lists)
-    held = account_holds.load(session.connection(), [req.user_id]).get(req.user_id)
-    lock = risk_features.lock(session, req, at)
-    d = decide(req, at, feats, snoozed, version, scenario, model, held, lock)
-    if d.decision == "step_up":
-        settle_step_up(d, step_up_methods(session, req.user_id) if step_up_methods else [])
-    # Decisions are inserted under the live-log lock (the service's batched writer counts on it).
-    conn = livelog.lock_session(session)
-    sql = _sql(conn.dialect.name)
-    decision_id = conn.execute(sql.decision_put, d.values).scalar()
-    if decision_id is None:  # the same event id was stored meanwhile: answer as the retry we are
-        prior = existing(session, req)
-        assert prior is not None
-        return prior
-    if d.hits:
-        conn.execute(sql.hit_put, [{"decision_id": decision_id, **h} for h in d.hits])
-    entry = live_entry(d.values)
-    livelog.append(session, entry["user_id"], "decision", entry["data"])
-    d.out.decision_id = decision_id
-    return d.out

@@ -1,97 +1,38 @@
 """Events in: logins, credential changes and address-book changes, each idempotent by its event id.
 
-The schemas here are the domain's input types (the router uses them as request bodies too). Each ingest
-function records the event, then updates the derived state decisions read (devices, login flags, account
-settings, address book), all in the caller's transaction.
+Each ingest function records the event (`schemas.py` has its type), then updates the derived state decisions
+read (devices, login flags, account settings, address book) and appends the resulting state to the commit log,
+all in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
-from decimal import Decimal
-from ipaddress import IPv4Address, IPv6Address
-from typing import Annotated, Any, Literal, cast
+from datetime import datetime
+from typing import Any, cast
 
-from annotated_types import MaxLen
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel
 from sqlalchemy import Table, and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
-from bastion.bounds import Identifier, LongIdentifier, ShortIdentifier, Text, Timestamp
-from bastion.errors import ConflictError
-from bastion.risk import livelog
-from bastion.risk.locks import LOCK
+from bastion.errors import ConflictError, InvalidInputError
+from bastion.risk.clock import now_utc, utc
+from bastion.risk.decide.locks import LOCK
 from bastion.risk.models import RiskAddress, RiskDevice, RiskEvent, RiskLogin, RiskUserState
-from bastion.risk.runtime import normalize_address
-
-EventId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")
-
-
-def utc(dt: datetime) -> datetime:
-    """Naive timestamps are taken as UTC; everything stored is aware UTC."""
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-class _Event(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    event_id: str = EventId
-    user_id: Identifier
-    # When it happened at the exchange; defaults to arrival time. Replays send the original time.
-    at: Timestamp | None = None
-
-    @field_validator("at")
-    @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        return None if v is None else utc(v)
-
-
-class LoginEvent(_Event):
-    ip: IPv4Address | IPv6Address
-    device_fingerprint: LongIdentifier
-    user_agent: Annotated[Text, MaxLen(512)] | None = None
-    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
-    asn: int | None = Field(default=None, ge=0, le=4294967295)
-    latitude: float | None = Field(default=None, ge=-90, le=90)
-    longitude: float | None = Field(default=None, ge=-180, le=180)
-    success: bool = True
-
-
-class CredentialChangeEvent(_Event):
-    kind: Literal["password", "totp", "phone", "email", "passkey", "anti_phishing"]
-
-
-class AddressBookEvent(_Event):
-    action: Literal["add", "remove", "allowlist_on", "allowlist_off"]
-    address: LongIdentifier | None = None
-    chain: ShortIdentifier | None = None
-    label: Annotated[Text, MaxLen(64)] | None = None
-
-    @field_validator("address")
-    @classmethod
-    def _strip(cls, v: str | None) -> str | None:
-        # Stored as decisions compare it (`normalize_address`): a checksummed EVM address must match its
-        # lower-case form in a withdrawal, or an allowlisted address would count as not allowlisted.
-        return normalize_address(v) if v is not None else None
-
-
-class IngestResult(BaseModel):
-    event_id: str
-    duplicate: bool
-    # A credential change that starts the 24 h withdrawal lock: when it ends (what the user's notice says).
-    withdrawals_locked_until: datetime | None = None
-
-
-def payload_hash(payload: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+from bastion.risk.schemas import (
+    AddressBookEvent,
+    AddressBookItem,
+    CredentialChangeEvent,
+    CredentialChangeItem,
+    EventIn,
+    IngestResult,
+    LoginEvent,
+    LoginItem,
+    payload_hash,
+)
+from bastion.risk.state import commit_log
 
 
 def _payload(ev: BaseModel) -> dict[str, Any]:
@@ -140,7 +81,7 @@ def _sql() -> _Sql:
     return _Sql()
 
 
-def _record(session: Session, kind: str, ev: _Event, at: datetime) -> bool:
+def _record(session: Session, kind: str, ev: EventIn, at: datetime) -> bool:
     """Store the event; False when it is a duplicate. Raises ConflictError for an id reused differently."""
     payload = _payload(ev)
     h = payload_hash(payload)
@@ -242,7 +183,7 @@ def ingest_login(session: Session, ev: LoginEvent) -> IngestResult:
         else:
             conn.execute(sql.device_touch, {**key, "at": at})
         first = at if first_seen is None else min(utc(first_seen), at)
-        livelog.append(session, ev.user_id, "device", {"d": ev.device_fingerprint, "first": first.isoformat()})
+        commit_log.append(session, ev.user_id, "device", {"d": ev.device_fingerprint, "first": first.isoformat()})
         # One round trip: how many earlier successful logins, and how many from this ASN / country.
         seen = conn.execute(sql.login_seen, {"u": ev.user_id, "asn": ev.asn, "country": ev.country}).one()
         if seen[0]:
@@ -275,7 +216,7 @@ def ingest_login(session: Session, ev: LoginEvent) -> IngestResult:
             "travel_kmh": travel_kmh,
         },
     )
-    livelog.append(
+    commit_log.append(
         session,
         ev.user_id,
         "login",
@@ -309,7 +250,7 @@ def note_credential_change(session: Session, user_id: str, kind: str, at: dateti
 
 def _log_user(session: Session, st: RiskUserState) -> None:
     cred = st.last_credential_change_at
-    livelog.append(
+    commit_log.append(
         session,
         st.user_id,
         "user",
@@ -352,7 +293,7 @@ def _had_anti_phishing_code(session: Session, user_id: str, event_id: str) -> bo
 
 
 def _log_address(session: Session, row: RiskAddress) -> None:
-    livelog.append(
+    commit_log.append(
         session,
         row.user_id,
         "address",
@@ -373,8 +314,6 @@ def ingest_credential_change(session: Session, ev: CredentialChangeEvent) -> Ing
 
 
 def ingest_address_book(session: Session, ev: AddressBookEvent) -> IngestResult:
-    from bastion.errors import InvalidInputError
-
     if ev.action in ("add", "remove") and not ev.address:
         raise InvalidInputError("address", f"required for action {ev.action!r}")
     at = ev.at or now_utc()
@@ -413,22 +352,6 @@ def ingest_address_book(session: Session, ev: AddressBookEvent) -> IngestResult:
     return IngestResult(event_id=ev.event_id, duplicate=False)
 
 
-class LoginItem(LoginEvent):
-    type: Literal["login"]
-
-
-class CredentialChangeItem(CredentialChangeEvent):
-    type: Literal["credential_change"]
-
-
-class AddressBookItem(AddressBookEvent):
-    type: Literal["address_book"]
-
-
-BatchEvent = Annotated[LoginItem | CredentialChangeItem | AddressBookItem, Field(discriminator="type")]
-MAX_BATCH = 1000
-
-
 def ingest_batch(
     session: Session,
     items: list[LoginItem | CredentialChangeItem | AddressBookItem],
@@ -437,8 +360,6 @@ def ingest_batch(
     """Ingest events in order, all or nothing (the caller commits only if this returns); returns how many
     were new. Errors name the row. `on_credential_change` sees each new credential change with its result
     (the account domain's lock alert, in the same transaction)."""
-    from bastion.errors import InvalidInputError
-
     new = 0
     for i, item in enumerate(items):
         try:
@@ -458,15 +379,3 @@ def ingest_batch(
     return new
 
 
-class WithdrawalRequest(_Event):
-    asset: Annotated[ShortIdentifier, MaxLen(16)]
-    amount: Decimal = Field(gt=0, max_digits=28, decimal_places=8)
-    # USD value at the time of the attempt (the exchange's price), the basis of "value preserved".
-    amount_usd: Decimal = Field(ge=0, max_digits=28, decimal_places=8)
-    address: LongIdentifier
-    chain: ShortIdentifier | None = None
-    # The user's balance (USD) available before this withdrawal; enables the balance-drain rule.
-    balance_usd: Decimal | None = Field(default=None, ge=0, max_digits=28, decimal_places=8)
-    ip: IPv4Address | IPv6Address | None = None
-    device_fingerprint: LongIdentifier | None = None
-    user_agent: Annotated[Text, MaxLen(512)] | None = None

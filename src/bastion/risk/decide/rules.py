@@ -1,7 +1,7 @@
 """Rules as data: a scenario (trigger, rules that add score, thresholds review <= block), versioned in the
 database and changed without code.
 
-A rule is a condition over named *features* (computed for every withdrawal by `bastion.risk.features`) and
+A rule is a condition over named *features* (computed for every withdrawal by `bastion.risk.decide.features`) and
 a score it adds when the condition holds. Conditions nest: `{"all": [...]}`, `{"any": [...]}`,
 `{"not": {...}}`, and comparisons `{"feature": "amount_usd", "op": ">=", "value": 1000}`. Validation names
 the offending rule and field, so a bad upload is refused whole before it can be activated.

@@ -11,28 +11,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bastion.risk import model as risk_model
+from bastion.risk.decide import score
+from bastion.risk.decide.features import Lists
+from bastion.risk.decide.rules import DEFAULT_SCENARIO, Scenario, parse_scenario
 from bastion.risk.models import RiskConfigVersion, RiskListEntry, RiskRuleset
-from bastion.risk.rules import DEFAULT_SCENARIO, Scenario, parse_scenario
+from bastion.risk.schemas import normalize_address
+from bastion.risk.state.config_versions import bump_config
 
 LIST_KINDS = ("phishing_address", "bad_ip")
-
-
-def bump_config(session: Session, name: str) -> None:
-    """Tell every process that `name` (rules, lists, model) changed. Caller commits."""
-    stmt = update(RiskConfigVersion).where(RiskConfigVersion.name == name)
-    if session.execute(stmt.values(version=RiskConfigVersion.version + 1)).rowcount:  # type: ignore[attr-defined]
-        return
-    try:
-        with session.begin_nested():
-            session.add(RiskConfigVersion(name=name, version=1))
-    except IntegrityError:
-        # Another process created the counter at the same moment: count on top of it.
-        session.execute(stmt.values(version=RiskConfigVersion.version + 1))
 
 
 def ensure_default_ruleset(session: Session) -> None:
@@ -56,29 +46,6 @@ def ensure_default_ruleset(session: Session) -> None:
         pass  # another worker installed it at the same moment
 
 
-@dataclass
-class Lists:
-    phishing_addresses: frozenset[str] = frozenset()
-    bad_ips: frozenset[str] = frozenset()
-    bad_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
-
-    def ip_is_bad(self, ip: str | None) -> bool:
-        if not ip:
-            return False
-        if ip in self.bad_ips:
-            return True
-        if not self.bad_networks:
-            return False
-        addr = ipaddress.ip_address(ip)
-        return any(addr in net for net in self.bad_networks)
-
-
-def normalize_address(address: str) -> str:
-    """Compare destinations case-insensitively for hex (EVM) addresses; other chains are case-sensitive."""
-    a = address.strip()
-    return a.lower() if a[:2] in ("0x", "0X") else a
-
-
 def load_lists(session: Session) -> Lists:
     phishing: set[str] = set()
     ips: set[str] = set()
@@ -100,7 +67,7 @@ class RiskRuntime:
     ruleset_version: int = 0
     scenario: Scenario | None = None
     lists: Lists = field(default_factory=Lists)
-    model: risk_model.ModelSnapshot | None = None
+    model: score.ModelSnapshot | None = None
     _seen: dict[str, int] = field(default_factory=dict)
     _checked_at: float = -1e18
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -126,7 +93,7 @@ class RiskRuntime:
             if versions.get("lists") != self._seen.get("lists") or "lists" not in self._seen:
                 self.lists = load_lists(session)
             if self.model is None or versions.get("model") != self._seen.get("model"):
-                self.model = risk_model.load(session)
+                self.model = score.load(session)
             self._seen = {k: versions.get(k, 0) for k in ("rules", "lists", "model")}
             self._checked_at = now
 
@@ -137,7 +104,7 @@ class RiskRuntime:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
-    def snapshot(self) -> tuple[int, Scenario, Lists, risk_model.ModelSnapshot]:
+    def snapshot(self) -> tuple[int, Scenario, Lists, score.ModelSnapshot]:
         assert self.scenario is not None and self.model is not None
         return self.ruleset_version, self.scenario, self.lists, self.model
 

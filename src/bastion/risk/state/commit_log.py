@@ -1,9 +1,10 @@
-"""The live log (`risk_live_log`): every change to what decisions read, appended in commit order.
+"""The commit log (the table `risk_live_log`, "the live log" in docs/risk.md): every change to what decisions
+read, appended in commit order.
 
-Service workers keep the decision state in memory (`bastion.risk.live`) and read this log before deciding, so
-an event or decision acknowledged by any worker is seen by every worker's next decision. Appends take one lock
-per database until commit (PostgreSQL: a transaction-scoped advisory lock; SQLite has one writer anyway), so
-`seq` grows in commit order and a reader that has seen `seq <= n` never misses a row committed later.
+Service workers keep the decision state in memory (`bastion.risk.state.memory`) and read this log before
+deciding, so an event or decision acknowledged by any worker is seen by every worker's next decision. Appends
+take one lock per database until commit (PostgreSQL: a transaction-scoped advisory lock; SQLite has one writer
+anyway), so `seq` grows in commit order and a reader that has seen `seq <= n` never misses a row committed later.
 
 Each entry carries the resulting state, not the action, so applying it twice (a worker that loaded a user from
 the database and then reads entries already in that snapshot) changes nothing.
@@ -18,6 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, delete, func, select
 from sqlalchemy.orm import Session
 
+from bastion.risk.clock import now_utc
 from bastion.risk.models import RiskLiveLog
 
 # Any constant 64-bit key, the same in every process: "bastion risk live log".
@@ -66,8 +68,6 @@ _PENDING = "risk_live_pending"
 def _before_commit(session: Session) -> None:
     rows = session.info.pop(_PENDING, None)
     if rows:
-        from bastion.risk.events import now_utc
-
         # Row locks first, the live-log lock last: whoever holds it then needs no other lock (no deadlock).
         session.flush()
         insert_rows(lock_session(session), rows, now_utc())

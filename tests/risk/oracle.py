@@ -1,24 +1,31 @@
-"""The features of one withdrawal request, read in one database round trip (scalar subqueries)."""
+"""The tests' oracle for withdrawal decisions: the database path. It reads every feature with one SQL query of
+scalar subqueries (no memory, no commit log), decides with the same pure `decide`, and stores the decision
+under the commit-log lock as the service's group commit does, one transaction per request.
+
+The service never runs it: its one decision path is `bastion.risk.hotpath` (state in memory). The tests run
+both on the same seeded traffic and compare (`test_live.py`), so a change to what the hot path remembers or
+how it catches up is checked against a plain reading of the tables. Call it as `from risk.oracle import ...`.
+"""
 
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, String, and_, bindparam, case, func, or_, select
+from sqlalchemy import Select, String, Table, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from bastion.risk.events import WithdrawalRequest, utc
-from bastion.risk.locks import WithdrawalLock, withdrawal_lock
-from bastion.risk.models import RiskAddress, RiskDecision, RiskDevice, RiskLogin, RiskSnooze, RiskUserState
-from bastion.risk.runtime import Lists, normalize_address
-
-NEVER_HOURS = 1e6
-DAY = timedelta(hours=24)
-# Decisions whose funds never left: not counted in the 24 h sums (a held withdrawal is resubmitted later).
-NOT_SENT = ("block", "hold")
+from bastion.risk import holds as account_holds
+from bastion.risk.clock import now_utc, utc
+from bastion.risk.decide import decision
+from bastion.risk.decide.features import DAY, NEVER_HOURS, NOT_SENT, Lists
+from bastion.risk.decide.locks import lock_for
+from bastion.risk.models import RiskAddress, RiskDecision, RiskDevice, RiskLogin, RiskRuleHit, RiskSnooze, RiskUserState
+from bastion.risk.schemas import WithdrawalRequest, normalize_address
+from bastion.risk.state import commit_log
+from bastion.risk.state.config import RiskRuntime
 
 
 def _hours(since: datetime | None, at: datetime) -> float | None:
@@ -73,7 +80,7 @@ def _statement() -> Select[Any]:
 
 
 def compute(session: Session, req: WithdrawalRequest, at: datetime, lists: Lists) -> tuple[dict[str, Any], set[str]]:
-    """Features (see `bastion.risk.rules.FEATURES`) and the rule ids snoozed for this user at `at`."""
+    """Features (see `bastion.risk.decide.rules.FEATURES`) and the rule ids snoozed for this user at `at`."""
     u, addr = req.user_id, normalize_address(req.address)
     params = {"u": u, "addr": addr, "dev": req.device_fingerprint or "", "at": at, "t0": at - DAY}
     row = session.connection().execute(_statement(), params).one()._mapping
@@ -110,25 +117,57 @@ def compute(session: Session, req: WithdrawalRequest, at: datetime, lists: Lists
     return f, snoozed
 
 
-def lock(session: Session, req: WithdrawalRequest, at: datetime) -> WithdrawalLock | None:
-    """As `LiveState.lock`, from the database."""
-    return lock_for(session, req.user_id, req.address, at)
+class _Sql:
+    def __init__(self, dialect: str) -> None:
+        d = cast(Table, RiskDecision.__table__)
+        # A retry racing its original finds the row already there and returns nothing (then read it) instead
+        # of failing the transaction.
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            self.decision_put: Any = pg_insert(d).on_conflict_do_nothing(index_elements=["event_id"])
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self.decision_put = sqlite_insert(d).on_conflict_do_nothing(index_elements=["event_id"])
+        self.decision_put = self.decision_put.returning(d.c.id)
+        self.hit_put = cast(Table, RiskRuleHit.__table__).insert()
 
 
-def lock_for(session: Session, user_id: str, address: str, at: datetime) -> WithdrawalLock | None:
-    """The hard lock a withdrawal of `user_id` to `address` at `at` is under (`locks.py`), from the database."""
-    st = session.get(RiskUserState, user_id)
-    if st is None:
-        return None
-    added = None
-    if st.allowlist_enabled:
-        row = session.get(RiskAddress, (user_id, normalize_address(address)))
-        added = utc(row.added_at) if row is not None and row.removed_at is None else None
-    return withdrawal_lock(
-        at=at,
-        frozen=st.frozen_at is not None,
-        credential_at=utc(st.last_credential_change_at) if st.last_credential_change_at else None,
-        credential_kind=st.last_credential_change_kind,
-        allowlist=bool(st.allowlist_enabled),
-        address_added_at=added,
-    )
+@functools.cache
+def _sql(dialect: str) -> _Sql:
+    return _Sql(dialect)
+
+
+def evaluate(
+    session: Session,
+    runtime: RiskRuntime,
+    req: WithdrawalRequest,
+    step_up_methods: decision.MethodsLookup | None = None,
+) -> decision.DecisionOut:
+    """Decide on one withdrawal request from the database and store the decision (caller commits). Without
+    `step_up_methods`, a step-up decision finds no factor and is held for review."""
+    runtime.refresh(session)
+    runtime.relax_commit(session)
+    version, scenario, lists, model = runtime.snapshot()
+    at = req.at or now_utc()
+    feats, snoozed = compute(session, req, at, lists)
+    held = account_holds.load(session.connection(), [req.user_id]).get(req.user_id)
+    lock = lock_for(session, req.user_id, req.address, at)
+    d = decision.decide(req, at, feats, snoozed, version, scenario, model, held, lock)
+    if d.decision == "step_up":
+        decision.settle_step_up(d, step_up_methods(session, req.user_id) if step_up_methods else [])
+    # Decisions are inserted under the commit-log lock (the service's batched writer counts on it).
+    conn = commit_log.lock_session(session)
+    sql = _sql(conn.dialect.name)
+    decision_id = conn.execute(sql.decision_put, d.values).scalar()
+    if decision_id is None:  # the same event id was stored meanwhile: answer as the retry we are
+        prior = decision.existing(session, req)
+        assert prior is not None
+        return prior
+    if d.hits:
+        conn.execute(sql.hit_put, [{"decision_id": decision_id, **h} for h in d.hits])
+    entry = decision.live_entry(d.values)
+    commit_log.append(session, entry["user_id"], "decision", entry["data"])
+    d.out.decision_id = decision_id
+    return d.out
