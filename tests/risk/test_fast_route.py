@@ -1,7 +1,9 @@
-"""`POST /v1/withdrawals/evaluate` served by the plain ASGI fast route (`routers.risk.fast_evaluate`) and by the
-FastAPI route behind it answer alike, through a real HTTP client against live servers on one database: the
-same decision, the same 401 without the operator token, the same 422 naming the field, idempotent retries
-(made on either), the same 409 for an id reused with another body; and the other routes still reach FastAPI."""
+"""`POST /v1/withdrawals/evaluate` has one front door: a plain ASGI handler (`routers.risk.evaluate`, declared to
+FastAPI as an `AsgiRoute` so it is documented and classified like any route). Through a real HTTP client against
+live servers on one database, it answers exactly as a FastAPI route would: the oracle is the FastAPI route this
+handler replaced, kept here (`_fastapi_route`) and served by a second app. The same decision, the same 401
+without a credential, the same 422 naming the field, idempotent retries (made on either), the same 409 for an
+id reused with another body; and the other routes still reach FastAPI."""
 
 from __future__ import annotations
 
@@ -13,10 +15,17 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import SecretStr, ValidationError
 
+from auth_support import bearer, named_credential, user_headers
+from bastion.risk.schemas import WithdrawalRequest
+from bastion.service.access import ServiceScope, route_table
 from bastion.service.app import create_app
-from bastion.service.routers.risk import EVALUATE_PATH, fast_evaluate
+from bastion.service.asgi_route import AsgiRoute
+from bastion.service.deps import risk_hot_path
+from bastion.service.routers.risk import EVALUATE_PATH, evaluate
 from bastion.service.testing import ServerThread
 
 TOKEN = "fast-route-operator-token"
@@ -28,17 +37,39 @@ _ids = itertools.count()
 FAST_CALLS: list[str] = []
 
 
+async def _fastapi_route(request: Request) -> Response:
+    """The oracle: the route as FastAPI served it before it had one front door (its access rule declared as a
+    dependency, the body read and validated by the route)."""
+    try:
+        req = WithdrawalRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
+        ) from None
+    out = await risk_hot_path(request.app).evaluate(req)
+    return Response(content=out.model_dump_json(), media_type="application/json")
+
+
 @pytest.fixture
 def fast_and_plain(settings: Any) -> Iterator[tuple[httpx.Client, httpx.Client]]:
-    """Two live servers on one database: one with the fast route, one serving the route through FastAPI only."""
+    """Two live servers on one database: one as the service is, one answering the route with the oracle."""
     settings.operator_token = SecretStr(TOKEN)
-    fast, plain = create_app(settings), create_app(settings, fast_routes=False)
-    assert fast.fast_routes == {("POST", EVALUATE_PATH): fast_evaluate}  # type: ignore[attr-defined]
-    assert plain.fast_routes == {}  # type: ignore[attr-defined]
+    fast, plain = create_app(settings), create_app(settings)
+    assert fast.fast_routes == {("POST", EVALUATE_PATH): evaluate}  # type: ignore[attr-defined]
+    # One front door: the path has one route, the ASGI one, classified as a service route like any other.
+    routes = [r for r in route_table(fast) if r.path == EVALUATE_PATH]
+    assert [(r.methods, r.rule.kind, r.rule.need, r.in_schema) for r in routes] == [
+        (("POST",), "service", "risk:write", True)
+    ]
+    assert "post" in fast.openapi()["paths"][EVALUATE_PATH]
+    plain.fast_routes = {}  # type: ignore[attr-defined]
+    plain.add_api_route(EVALUATE_PATH, _fastapi_route, methods=["POST"], dependencies=[ServiceScope("risk:write")])
+    plain.router.routes.insert(0, plain.router.routes.pop())  # matched before the included ASGI route
+    assert not isinstance(plain.router.routes[0], AsgiRoute)
 
     async def counted(app: Any, scope: Any, receive: Any, send: Any) -> None:
         FAST_CALLS.append(scope["path"])
-        await fast_evaluate(app, scope, receive, send)
+        await evaluate(app, scope, receive, send)
 
     fast.fast_routes[("POST", EVALUATE_PATH)] = counted  # type: ignore[attr-defined]
     FAST_CALLS.clear()
@@ -80,7 +111,9 @@ def _without_ids(out: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if k not in ("decision_id", "event_id", "user_id")}
 
 
-def test_fast_route_and_fastapi_route_agree(fast_and_plain: tuple[httpx.Client, httpx.Client]) -> None:
+def test_fast_route_and_fastapi_route_agree(
+    fast_and_plain: tuple[httpx.Client, httpx.Client], settings: Any, db_url: str
+) -> None:
     fast, plain = fast_and_plain
 
     # the same decision for the same history (two fresh users, one through each)
@@ -103,6 +136,18 @@ def test_fast_route_and_fastapi_route_agree(fast_and_plain: tuple[httpx.Client, 
     a = fast.post(EVALUATE_PATH, json=body, headers=two)
     _same(a, plain.post(EVALUATE_PATH, json=body, headers=two))
     assert a.status_code == 401
+    # named credentials neither process has seen yet (looked up through the route's declared dependency, then
+    # cached): the wallet service's is answered, one without the scope is a 403, a user's session a 403
+    wallet = bearer(named_credential(db_url, "wallet-fast", "risk:write"))
+    reviewer = bearer(named_credential(db_url, "reviewer-fast", "risk:review"))
+    for headers, status in ((reviewer, 403), (user_headers(settings, "fast-u3"), 403)):
+        a = fast.post(EVALUATE_PATH, json=body, headers=headers)
+        _same(a, plain.post(EVALUATE_PATH, json=body, headers=headers))
+        assert a.status_code == status, a.text
+    first = fast.post(EVALUATE_PATH, json=_body("fast-u5"), headers=wallet)
+    again = plain.post(EVALUATE_PATH, json=_body("fast-u6"), headers=wallet)
+    assert first.status_code == again.status_code == 200, (first.text, again.text)
+    assert _without_ids(first.json()) == _without_ids(again.json())
     # nothing was decided for the refused requests
     assert fast.get("/v1/risk/reviews", headers=AUTH).status_code == 200
 
@@ -164,4 +209,21 @@ def test_fast_route_and_fastapi_route_agree(fast_and_plain: tuple[httpx.Client, 
     posts = len(FAST_CALLS)
     _same(fast.get(EVALUATE_PATH, headers=AUTH), plain.get(EVALUATE_PATH, headers=AUTH))
     assert fast.get(EVALUATE_PATH, headers=AUTH).status_code == 405
-    assert posts == 1 + 4 + len(bad) + 1 + (3 + 2) + 1 and len(FAST_CALLS) == posts
+    assert posts == 1 + 4 + 3 + len(bad) + 1 + (3 + 2) + 1 and len(FAST_CALLS) == posts
+
+
+def test_fastapi_routing_reaches_the_same_handler(settings: Any) -> None:
+    """`create_app(fast_routes=False)`: FastAPI's router matches the route and hands it to the same ASGI handler
+    (nothing else can answer it): a decision, a 401 with its header, a 422, and FastAPI's 405 for another method."""
+    settings.operator_token = SecretStr(TOKEN)
+    app = create_app(settings, fast_routes=False)
+    assert app.fast_routes == {}  # type: ignore[attr-defined]
+    with ServerThread(app) as url, httpx.Client(base_url=url, timeout=30) as c:
+        ok = c.post(EVALUATE_PATH, json=_body("routed-u1"), headers=AUTH)
+        assert ok.status_code == 200 and ok.json()["decision_id"] > 0, ok.text
+        refused = c.post(EVALUATE_PATH, json=_body("routed-u1"))
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        assert refused.json()["error"] == "unauthenticated"
+        bad = c.post(EVALUATE_PATH, json=_body("routed-u1", amount="-1"), headers=AUTH)
+        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "amount", bad.text
+        assert c.get(EVALUATE_PATH, headers=AUTH).status_code == 405

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,6 +18,7 @@ from bastion.db.session import make_engine, make_sessionmaker
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError, TooLargeError
 from bastion.keys.errors import AuthRejected
 from bastion.service.access import AccessDenied, Public, access_gate
+from bastion.service.asgi_route import AsgiHandler, asgi_routes
 from bastion.service.boundary import Boundary, field_error
 from bastion.service.deps import InProcessOverrides, start_risk
 from bastion.service.routers import all_routers
@@ -34,14 +35,11 @@ def _problem(
     return JSONResponse(status_code=status, content=body)
 
 
-FastRoute = Callable[[FastAPI, Scope, Receive, Send], Awaitable[None]]
-
-
 class BastionApp(FastAPI):
-    """FastAPI, with plain ASGI routes matched (method and path) before it: the hot routes, which answer
-    what they are sure of themselves and hand everything else to FastAPI's own route."""
+    """FastAPI, with plain ASGI routes matched (method and path) before it: the hot routes, declared to FastAPI
+    as `AsgiRoute`s (documented, classified) and answered only by their handler (`service/asgi_route.py`)."""
 
-    fast_routes: dict[tuple[str, str], FastRoute]
+    fast_routes: dict[tuple[str, str], AsgiHandler]
     # The request boundary (body cap, JSON shape, control characters) in front of everything, fast routes too.
     boundary: Boundary | None = None
 
@@ -63,8 +61,9 @@ class BastionApp(FastAPI):
 def create_app(
     settings: Settings | None = None, *, fast_routes: bool = True, overrides: InProcessOverrides | None = None
 ) -> FastAPI:
-    """The service; `fast_routes=False` serves the hot routes through FastAPI only (tests compare the two);
-    `overrides` (tests, the month simulator) replace clocks in this process only (see `InProcessOverrides`)."""
+    """The service; `fast_routes=False` lets FastAPI's routing find the hot routes' handlers (the same ones: it
+    measures what the framework costs); `overrides` (tests, the month simulator) replace clocks in this process
+    only (see `InProcessOverrides`)."""
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
 
@@ -160,9 +159,7 @@ def create_app(
         uploads=(diligence_uploads(settings),),
     )
     if fast_routes:
-        from bastion.service.routers.risk import EVALUATE_PATH, fast_evaluate
-
-        app.fast_routes[("POST", EVALUATE_PATH)] = fast_evaluate
+        app.fast_routes = asgi_routes(app)  # each answered by its one ASGI handler, before FastAPI's routing
     return app
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -10,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from bastion.access.scopes import allows
 from bastion.account import locks as account_locks
@@ -29,6 +28,7 @@ from bastion.risk.schemas import (
 )
 from bastion.risk.state.config import RiskRuntime
 from bastion.service.access import OperatorScope, ServiceScope, access_gate, acting_credential, bearer_value
+from bastion.service.asgi_route import AsgiRoute, run_dependency, send_error, served_by
 from bastion.service.deps import RiskRuntimeDep, SessionDep, risk_hot_path
 from bastion.service.schemas import RequestBody
 
@@ -88,112 +88,84 @@ _WITHDRAWAL_BODY = {
     "required": True,
     "content": {"application/json": {"schema": WithdrawalRequest.model_json_schema()}},
 }
-
-
-@router.post(
-    "/v1/withdrawals/evaluate",
-    response_model=decision.DecisionOut,
-    openapi_extra={"requestBody": _WITHDRAWAL_BODY},
-    dependencies=[ServiceScope(RISK_WRITE)],
-)
-async def evaluate_withdrawal(request: Request) -> Response:
-    """Decide: allow (approved), review (waiting manual review) or block (cancelled). Idempotent by id.
-    Service route (the wallet service's credential, scope risk:write). The body is a `WithdrawalRequest`,
-    parsed and validated in one step (pydantic, from the raw bytes)."""
-    try:
-        req = WithdrawalRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
-        ) from None
-    out = await risk_hot_path(request.app).evaluate(req)
-    # Serialized once here, by pydantic's Rust serializer; no re-validation of a model we just built.
-    return Response(content=out.model_dump_json(), media_type="application/json")
-
-
-# ------------------------------------------------------------------------------------------ fast route
 EVALUATE_PATH = "/v1/withdrawals/evaluate"
 _EVALUATE_ROUTE = f"POST {EVALUATE_PATH}"
-_JSON_HEADERS = b"application/json"
+_JSON = b"application/json"
+_WALLET_SERVICE = ServiceScope(RISK_WRITE)
 
 
-async def fast_evaluate(app: FastAPI, scope: Scope, receive: Receive, send: Send) -> None:
-    """`POST /v1/withdrawals/evaluate` as plain ASGI, in front of FastAPI (`create_app` wires it): the route
-    above without the framework's per-request routing, middleware and request objects, which cost as much
-    event-loop time as the decision. It answers only what it is sure of the same way: a request with the
-    operator token (when one is set) and a valid body gets its decision here; anything else (no or a wrong
-    token, a body that does not validate) goes, untouched, to the FastAPI route above, so a 401 or a 422 is
-    FastAPI's own. Errors from the decision (a 409 for a reused id) go through the app's exception handlers,
-    as they would from the route; anything unhandled reaches uvicorn, which answers 500."""
+async def evaluate(app: FastAPI, scope: Scope, receive: Receive, send: Send) -> None:
+    """`POST /v1/withdrawals/evaluate`, the one handler of the route, in plain ASGI (`service/asgi_route.py`:
+    `create_app` calls it before FastAPI's routing, whose per-request work costs as much event-loop time as the
+    decision). In FastAPI's order: the access check, then the body, then the decision.
+
+    The common case costs no I/O before the decision: a bearer credential this process already holds in its
+    cache, with the scope, is checked here from memory (one use counted); anything else (none, a user's JWT, an
+    uncached or unknown one) runs the route's declared `ServiceScope` dependency, which looks the credential up
+    (and caches it) or refuses (401/403). The body is read and validated in one pydantic call from the raw
+    bytes (a 422 naming the field). Every error goes through the app's exception handlers, as from any route;
+    anything unhandled reaches uvicorn, which answers 500."""
     authorization = None
     for name, value in scope["headers"]:
         if name == b"authorization":  # the first one, as Starlette's `headers.get` takes
             authorization = value.decode("latin-1")
             break
-    # Only a credential this process already holds, with the scope, is answered here (no I/O on the loop);
-    # anything else goes to the FastAPI route, whose dependency looks it up or refuses (401/403).
     token = bearer_value(authorization)
     gate = access_gate(app)
     cred = gate.cached(token) if token is not None else None
-    if cred is None or not allows(cred.scopes, RISK_WRITE):
-        await FastAPI.__call__(app, scope, receive, send)
-        return
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return  # the client went away before sending its body: nobody to answer
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     try:
-        req = WithdrawalRequest.model_validate_json(body)
-    except ValidationError:
-        await FastAPI.__call__(app, scope, _replay(body, receive), send)
-        return
-    gate.record(cred.name, _EVALUATE_ROUTE)
-    try:
+        if cred is not None and allows(cred.scopes, RISK_WRITE):
+            gate.record(cred.name, _EVALUATE_ROUTE)
+        else:
+            await run_dependency(app, _WALLET_SERVICE, scope, receive)
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the client went away before sending its body: nobody to answer
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        try:
+            req = WithdrawalRequest.model_validate_json(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
+            ) from None
         out = await risk_hot_path(app).evaluate(req)
     except Exception as exc:
-        handler = _handler_for(app, exc)
-        if handler is None:
-            raise
-        response = handler(Request(scope, receive), exc)
-        if inspect.isawaitable(response):
-            response = await response
-        await response(scope, receive, send)
+        await send_error(app, exc, scope, receive, send)
         return
+    # Serialized once, by pydantic's Rust serializer; no re-validation of a model just built.
     content = out.model_dump_json().encode()
     await send(
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": [(b"content-length", str(len(content)).encode()), (b"content-type", _JSON_HEADERS)],
+            "headers": [(b"content-length", str(len(content)).encode()), (b"content-type", _JSON)],
         }
     )
     await send({"type": "http.response.body", "body": content})
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body already read, once, then whatever the connection says next (a disconnect)."""
-    sent = False
-
-    async def again() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return again
+@served_by(evaluate)
+async def evaluate_withdrawal(request: Request) -> Response:
+    """Decide: allow (approved), review (waiting manual review) or block (cancelled). Idempotent by id.
+    Service route (the wallet service's credential, scope risk:write). The body is a `WithdrawalRequest`,
+    parsed and validated in one step (pydantic, from the raw bytes)."""
+    # Never called: the route is an AsgiRoute, answered by `evaluate`; FastAPI documents this signature.
+    raise AssertionError("POST /v1/withdrawals/evaluate is served by routers.risk.evaluate")
 
 
-def _handler_for(app: FastAPI, exc: Exception) -> Any:
-    for cls in type(exc).__mro__:
-        if cls is not Exception and cls in app.exception_handlers:
-            return app.exception_handlers[cls]
-    return None
+router.add_api_route(
+    EVALUATE_PATH,
+    evaluate_withdrawal,
+    methods=["POST"],
+    response_model=decision.DecisionOut,
+    openapi_extra={"requestBody": _WITHDRAWAL_BODY},
+    dependencies=[_WALLET_SERVICE],
+    route_class_override=AsgiRoute,
+)
 
 
 @router.get("/v1/risk/decisions/{decision_id}", dependencies=[Reviewer])
