@@ -156,6 +156,12 @@ def test_a_killed_run_resumes_from_its_checkpoints(two_batches: Path, tmp_path: 
     assert summary.batches == 2 and summary.resumed_batches == 1
     assert (out / "batches" / "batch-00000.proof").read_bytes() == first_proof  # not proven twice
     assert verify_round(out, allow_insecure_params=True).ok
+    # run again after publication (say it was killed while writing round.json): the aggregation proof comes
+    # from its checkpoint, not proven twice, and the round still verifies
+    aggregate = (out / "aggregate.proof").read_bytes()
+    assert prove_round(two_batches, out, config).resumed_batches == 2
+    assert (out / "aggregate.proof").read_bytes() == aggregate
+    assert verify_round(out, allow_insecure_params=True).ok
 
 
 def test_batches_proven_on_a_ray_cluster(two_batches: Path, tmp_path: Path) -> None:
