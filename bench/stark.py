@@ -215,6 +215,9 @@ def main() -> None:
     s = bench_merkle(big, 64, runs)
     rows.append((f"Merkle commit 2^{big} rows x 64 cols", s.wall_text(), s.cpu_text(), ""))
 
+    from bastion.stark import buffers
+
+    buffers.release()  # the proving children need the memory the transforms above left idle in this process
     results = bench_prove(log_rows, 64, runs)
     label = f"2^{log_rows} rows x 64 cols, degree 3"
 

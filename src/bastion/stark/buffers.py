@@ -4,7 +4,9 @@ On the 2-core reference machine (a VM) a fresh page costs more than the arithmet
 2^20 rows x 64 columns spent as much system time faulting in and zeroing fresh memory (~16 s) as user time.
 The proof-of-reserves workers prove batch after batch of the same shape in one process, so the big
 arrays of one proof (trace evaluations, coefficients, the LDEs) can serve the next one instead of going
-back to the OS and being faulted in again.
+back to the OS and being faulted in again. Only arrays that live for a whole proof come from here (the
+blinded trace evaluations and the LDEs): keeping them idle until the next proof then adds nothing to a
+proof's peak memory, where a recycled temporary would stay resident beside the rest of the proof.
 
 :func:`empty` hands out an uninitialized uint64 array like ``np.empty`` and keeps a reference to it. An
 array is handed out again only once nothing else refers to it (its reference count says so: views,

@@ -444,7 +444,7 @@ def ntt(cols: U64) -> U64:
     """Evaluations at omega_n^i of the polynomials with these coefficient columns (a new array)."""
     src = np.ascontiguousarray(_as_2d(cols), dtype=np.uint64)
     log_n = _log2(src.shape[1])
-    out = buffers.empty(src.shape)
+    out = np.empty_like(src)
     _ntt_columns(src, out, twiddles(log_n, False), bit_reversal(log_n), log_n, _TILE_LOG)
     return out.reshape(np.shape(cols))
 
@@ -453,7 +453,7 @@ def bitrev_columns(cols: U64) -> U64:
     """Each column of (k, n) with its entries in bit-reversed order (a new array)."""
     src = np.ascontiguousarray(_as_2d(cols), dtype=np.uint64)
     log_n = _log2(src.shape[1])
-    out = buffers.empty(src.shape)
+    out = np.empty_like(src)
     _bitrev_columns(src, out, bit_reversal(log_n), log_n, _TILE_LOG)
     return out
 
@@ -470,9 +470,7 @@ def _intt_bitrev_columns(a: U64, tw_inv: U64, log_n: int, n_inv: np.uint64) -> N
 def intt_bitrev(cols: U64) -> U64:
     """Coefficients in BIT-REVERSED order (a new (k, n) array): the inverse transform without its
     permutation, for :func:`coset_evaluate_bitrev`, which wants exactly that order."""
-    src = _as_2d(cols)
-    a = buffers.empty(src.shape)
-    np.copyto(a, src, casting="unsafe")
+    a = np.array(_as_2d(cols), dtype=np.uint64, order="C", copy=True)
     n = a.shape[1]
     log_n = _log2(n)
     _intt_bitrev_columns(a, twiddles(log_n, True), log_n, np.uint64(pow(n, F.P_INT - 2, F.P_INT)))
@@ -530,6 +528,8 @@ def coset_evaluate_bitrev(coeffs_br: U64, size: int, shift: int) -> U64:
         raise ValueError("coset smaller than the polynomial")
     log_size = _log2(size)
     log_n = _log2(n)
+    # recycled: in the prover an LDE lives for the whole proof, so keeping it for the next proof adds
+    # nothing to the peak (the transforms' short-lived temporaries are plain arrays for that reason)
     out = buffers.empty((k, size))
     powers = _coset_powers_bitrev(log_n, log_size, shift % F.P_INT)
     workers = max(1, min(k, nb.get_num_threads()))
