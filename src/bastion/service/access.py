@@ -22,6 +22,7 @@ for another user's object -> 404. Bodies are `{"error": ..., "message": ...}` li
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -382,18 +383,21 @@ def render_docs(current: str, app: FastAPI) -> str:
     return f"{head}{BEGIN}\n{table_markdown(app)}\n{END}{tail}"
 
 
-def _app_for_docs() -> FastAPI:
+def main(argv: list[str]) -> int:
     from bastion.service.app import create_app
 
-    return create_app(Settings(database_url="sqlite://"))
-
-
-def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m bastion.service.access docs/security.md", file=sys.stderr)
         return 2
     path = Path(argv[0])
-    path.write_text(render_docs(path.read_text(), _app_for_docs()))
+    # A throwaway data dir: creating the app makes its keys (secret, session, Travel Rule) in it, and the
+    # generator must leave nothing behind in the directory it runs in.
+    with tempfile.TemporaryDirectory() as data_dir:
+        app = create_app(Settings(database_url="sqlite://", data_dir=Path(data_dir)))
+        try:
+            path.write_text(render_docs(path.read_text(), app))
+        finally:
+            app.state.engine.dispose()
     return 0
 
 
