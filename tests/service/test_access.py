@@ -118,7 +118,7 @@ def test_docs_security_md_is_generated_from_the_code(settings: Any) -> None:
     app = create_app(settings)
     current = (ROOT / "docs" / "security.md").read_text()
     assert render_docs(current, app) == current, (
-        "docs/security.md is stale: python -m bastion.service.access docs/security.md"
+        "docs/security.md is stale: python -m bastion.service.route_docs docs/security.md"
     )
     app.state.engine.dispose()
 
