@@ -507,18 +507,32 @@ def _aggregate_security(n_batches: int, n_assets: int, params: StarkParams) -> S
     return report_for(AggregateAir([[0] * 4] * n_batches, [0] * n_assets, [0] * n_assets, []), params)
 
 
+AGGREGATE_RECORD_KEYS = ("file", "circuit", "sha256", "security", "commitments")
+
+
+def _aggregate_checkpoint_ok(round_dir: Path, done: Path, commitments: list[str]) -> bool:
+    """Whether ``private/aggregate.json`` is this version's checkpoint of this round's aggregation: every key
+    the publication reads, this verifier's aggregation circuit, the batches' current commitments and the proof
+    file it hashed. Anything else (an older version's checkpoint, a half-written file) is proven again."""
+    try:
+        record = json.loads(done.read_text())
+    except (OSError, ValueError):
+        return False
+    path = round_dir / AGGREGATE_FILE
+    return (isinstance(record, dict) and all(k in record for k in AGGREGATE_RECORD_KEYS)
+            and record["circuit"] == {"name": AGGREGATE_NAME, "digest": known_aggregate_digest()}
+            and record["commitments"] == commitments and path.exists()
+            and hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"])
+
+
 def _prove_aggregate(round_dir: Path, plan: dict[str, Any], records: list[dict[str, Any]], equity: list[int],
                      debt: list[int]) -> dict[str, Any]:
     """Prove (or take from its checkpoint) that the batches' committed totals add up to ``equity`` / ``debt``
     per asset, for this round's digest; returns its public record."""
     done = round_dir / PRIVATE_DIR / "aggregate.json"
     commitments = [r["totals_commitment"] for r in records]
-    if done.exists():
-        record: dict[str, Any] = json.loads(done.read_text())
-        path = round_dir / AGGREGATE_FILE
-        if (record.get("commitments") == commitments and path.exists()
-                and hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"]):
-            return record
+    if _aggregate_checkpoint_ok(round_dir, done, commitments):
+        return dict(json.loads(done.read_text()))
     params = StarkParams(**plan["stark_params"])
     secret = (round_dir / PRIVATE_DIR / "secret.bin").read_bytes()
     salts = [batch_totals_salt(secret, r["index"]) for r in records]
