@@ -73,3 +73,31 @@ def test_demo_runs_the_month_end_to_end(tmp_path: Path) -> None:
     assert "User protection fund" in report and "Beginner protection" in report
     check = _bastion("por", "verify-user", str(proofs[0]), "--round", str(demo / "round"))
     assert check.returncode == 0 and "VERIFIED" in check.stdout
+    # Every command the README's table offers to try on the demo's output runs as printed there.
+    for command in _readme_demo_commands(demo, month="2026-09"):
+        done = _bastion(*command[1:])
+        assert done.returncode == 0, f"README command {' '.join(command)} failed:\n{done.stdout}{done.stderr}"
+
+
+def _readme_demo_commands(demo: Path, month: str) -> list[list[str]]:
+    """The `bastion ...` commands of the README's "What runs today" table, with the demo's paths filled in.
+
+    A command that starts a server (`serve`) or names a placeholder the reader fills in (`--uid U`) is left out.
+    """
+    import glob
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert not re.search(r"^(<{7}|={7}|>{7})( |$)", readme, re.M), "README.md holds merge-conflict markers"
+    table = readme.split("## What runs today", 1)[1].split("\n\n")
+    rows = [line for block in table[:4] for line in block.splitlines() if line.startswith("| ")]
+    db = f"sqlite:///{demo / 'month' / 'bastion.sqlite'}"
+    commands: list[list[str]] = []
+    for row in rows:
+        for text in re.findall(r"`(bastion [^`]+)`", row.rsplit("|", 2)[-2]):
+            words = text.replace("$DB", db).replace("$M", month).replace("demo-out", str(demo)).split()
+            if words[1] == "serve" or "U" in words:
+                continue
+            commands.append([w for pattern in words for w in (sorted(glob.glob(pattern)) or [pattern])])
+    assert len(commands) >= 12, commands  # the table was found and read
+    return commands

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.account.models import AccountAudit
@@ -25,6 +26,12 @@ ALERT_KINDS = frozenset(
         "credential_lock",
     }
 )
+
+
+def trail(session: Session, user_id: str, limit: int = 200) -> list[AccountAudit]:
+    """The account's trail, newest first."""
+    q = select(AccountAudit).where(AccountAudit.user_id == user_id).order_by(AccountAudit.id.desc()).limit(limit)
+    return list(session.scalars(q))
 
 
 def record(session: Session, user_id: str, action: str, actor: str, at: datetime, **detail: Any) -> None:

@@ -11,16 +11,16 @@ send from are returned automatically, for the network fee only.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError
 from bastion.protection.models import DepositCase, DepositCaseEvent, DepositObservation
-from bastion.protection.settings import default_deposits
+from bastion.protection.settings import FeeSchedule, Listing, default_deposits
 
 
 class DepositReason(enum.StrEnum):
@@ -63,19 +63,6 @@ def check_transition(current: CaseState, target: CaseState) -> None:
 
 
 @dataclass(frozen=True, slots=True)
-class Listing:
-    """What the exchange takes: tokens per chain, chains that need a memo, chains it can auto-return on.
-    Values: `settings.DepositsSettings` (BASTION_DEPOSITS_*)."""
-
-    tokens: dict[str, frozenset[str]] = field(default_factory=dict)  # chain -> listed token ids
-    memo_chains: frozenset[str] = frozenset()
-    auto_return_chains: frozenset[str] = frozenset()
-
-    def listed_anywhere(self, token: str) -> bool:
-        return any(token in listed for listed in self.tokens.values())
-
-
-@dataclass(frozen=True, slots=True)
 class ObservedDeposit:
     """A transfer the exchange's chain watcher saw arrive at one of its addresses."""
 
@@ -98,26 +85,6 @@ def mistake_reason(deposit: ObservedDeposit, listing: Listing) -> DepositReason 
     if deposit.chain in listing.memo_chains and (not deposit.memo or not deposit.memo_matches_account):
         return DepositReason.MISSING_MEMO
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class FeeSchedule:
-    """Manual recovery costs engineering time: a share of the value with a floor; automatic returns cost
-    only the network fee. Fees never exceed the deposit. Values: `settings.DepositsSettings` (BASTION_DEPOSITS_*)."""
-
-    manual_rate: Decimal
-    manual_min_usd: Decimal
-    network_fee_usd: Decimal
-
-    def fee(self, amount: Decimal, usd_value: Decimal, automatic: bool, unit: Decimal) -> Decimal:
-        """Fee in token units for a deposit of `amount` worth `usd_value`, rounded up to `unit`."""
-        if amount <= 0 or usd_value <= 0:
-            return Decimal(0)  # nothing priced: nothing to charge against
-        price = usd_value / amount
-        fee_usd = (
-            self.network_fee_usd if automatic else max(self.manual_rate * usd_value, self.manual_min_usd)
-        )
-        return min(amount, (fee_usd / price).quantize(unit, rounding=ROUND_CEILING))
 
 
 def automatic_return(

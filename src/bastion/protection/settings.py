@@ -21,14 +21,11 @@ values (`Listing`, `FeeSchedule`, ...), never the environment.
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-if TYPE_CHECKING:  # the settings stay importable without the storage layer
-    from bastion.protection.deposits import FeeSchedule, Listing
 
 
 class CoolingOffSettings(BaseSettings):
@@ -39,6 +36,40 @@ class CoolingOffSettings(BaseSettings):
     # bounds how long one may live if that signal was lost (an activation that failed after its commit).
     cache_seconds: float = Field(default=60.0, ge=0)
     cache_entries: int = Field(default=1_000_000, ge=1)
+
+
+# The values the deposits domain works with (plain data, no storage: the settings stay importable without it).
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What the exchange takes: tokens per chain, chains that need a memo, chains it can auto-return on.
+    Values: `DepositsSettings` (BASTION_DEPOSITS_*)."""
+
+    tokens: dict[str, frozenset[str]] = field(default_factory=dict)  # chain -> listed token ids
+    memo_chains: frozenset[str] = frozenset()
+    auto_return_chains: frozenset[str] = frozenset()
+
+    def listed_anywhere(self, token: str) -> bool:
+        return any(token in listed for listed in self.tokens.values())
+
+
+@dataclass(frozen=True, slots=True)
+class FeeSchedule:
+    """Manual recovery costs engineering time: a share of the value with a floor; automatic returns cost
+    only the network fee. Fees never exceed the deposit. Values: `DepositsSettings` (BASTION_DEPOSITS_*)."""
+
+    manual_rate: Decimal
+    manual_min_usd: Decimal
+    network_fee_usd: Decimal
+
+    def fee(self, amount: Decimal, usd_value: Decimal, automatic: bool, unit: Decimal) -> Decimal:
+        """Fee in token units for a deposit of `amount` worth `usd_value`, rounded up to `unit`."""
+        if amount <= 0 or usd_value <= 0:
+            return Decimal(0)  # nothing priced: nothing to charge against
+        price = usd_value / amount
+        fee_usd = (
+            self.network_fee_usd if automatic else max(self.manual_rate * usd_value, self.manual_min_usd)
+        )
+        return min(amount, (fee_usd / price).quantize(unit, rounding=ROUND_CEILING))
 
 
 def _default_tokens() -> dict[str, list[str]]:
@@ -70,8 +101,6 @@ class DepositsSettings(BaseSettings):
         return self
 
     def listing(self) -> Listing:
-        from bastion.protection.deposits import Listing
-
         return Listing(
             tokens={chain: frozenset(tokens) for chain, tokens in self.tokens.items()},
             memo_chains=frozenset(self.memo_chains),
@@ -79,8 +108,6 @@ class DepositsSettings(BaseSettings):
         )
 
     def fees(self) -> FeeSchedule:
-        from bastion.protection.deposits import FeeSchedule
-
         return FeeSchedule(self.manual_fee_rate, self.manual_fee_min_usd, self.network_fee_usd)
 
 

@@ -22,10 +22,9 @@ for another user's object -> 404. Bodies are `{"error": ..., "message": ...}` li
 from __future__ import annotations
 
 import sys
-import threading
+import tempfile
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -39,8 +38,6 @@ from bastion.access.sessions import (
     SessionRejected,
     SessionVerifier,
     UserSession,
-    dev_key,
-    load_verification_keys,
 )
 from bastion.keys.auth import Caller
 from bastion.keys.policy import Permission
@@ -87,48 +84,15 @@ def _mark(fn: Callable[..., Any], rule: Rule) -> Callable[..., Any]:
 
 
 # ----------------------------------------------------------------------------------------- app state
-_lock = threading.Lock()
-
-
 def access_gate(app: Any) -> CredentialGate:
-    """The app's service/operator credential gate (made in `create_app`, or on first use)."""
-    gate: CredentialGate | None = getattr(app.state, "access_gate", None)
-    if gate is None:
-        with _lock:
-            gate = getattr(app.state, "access_gate", None)
-            if gate is None:
-                settings: Settings = app.state.settings
-                token = settings.operator_token.get_secret_value() if settings.operator_token else None
-                gate = CredentialGate(
-                    app.state.sessionmaker,
-                    token,
-                    cache_seconds=settings.access_cache_seconds,
-                    audit_seconds=settings.access_audit_seconds,
-                )
-                app.state.access_gate = gate
+    """The app's service/operator credential gate (built by `create_app`, `service/wiring.py`)."""
+    gate: CredentialGate = app.state.access_gate
     return gate
 
 
 def session_verifier(app: Any) -> SessionVerifier:
-    """The app's user-session verifier: the configured key(s), else the data dir's development key."""
-    verifier: SessionVerifier | None = getattr(app.state, "session_verifier", None)
-    if verifier is None:
-        with _lock:
-            verifier = getattr(app.state, "session_verifier", None)
-            if verifier is None:
-                settings: Settings = app.state.settings
-                from joserfc.jwk import KeySet
-
-                if settings.user_session_keys is not None:
-                    keys = load_verification_keys(settings.user_session_keys)
-                else:
-                    keys = KeySet.import_key_set({"keys": [dev_key(settings.ensure_data_dir()).as_dict(private=False)]})
-                verifier = SessionVerifier(
-                    keys,
-                    audience=settings.user_session_audience,
-                    max_skew=timedelta(seconds=settings.user_session_max_skew_seconds),
-                )
-                app.state.session_verifier = verifier
+    """The app's user-session verifier (built by `create_app`, `service/wiring.py`)."""
+    verifier: SessionVerifier = app.state.session_verifier
     return verifier
 
 
@@ -419,18 +383,21 @@ def render_docs(current: str, app: FastAPI) -> str:
     return f"{head}{BEGIN}\n{table_markdown(app)}\n{END}{tail}"
 
 
-def _app_for_docs() -> FastAPI:
+def main(argv: list[str]) -> int:
     from bastion.service.app import create_app
 
-    return create_app(Settings(database_url="sqlite://"))
-
-
-def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m bastion.service.access docs/security.md", file=sys.stderr)
         return 2
     path = Path(argv[0])
-    path.write_text(render_docs(path.read_text(), _app_for_docs()))
+    # A throwaway data dir: creating the app makes its keys (secret, session, Travel Rule) in it, and the
+    # generator must leave nothing behind in the directory it runs in.
+    with tempfile.TemporaryDirectory() as data_dir:
+        app = create_app(Settings(database_url="sqlite://", data_dir=Path(data_dir)))
+        try:
+            path.write_text(render_docs(path.read_text(), app))
+        finally:
+            app.state.engine.dispose()
     return 0
 
 

@@ -22,6 +22,7 @@ from bastion.service.asgi_route import AsgiHandler, asgi_routes
 from bastion.service.boundary import Boundary, field_error
 from bastion.service.deps import InProcessOverrides, start_risk
 from bastion.service.routers import all_routers
+from bastion.service.wiring import wire
 from bastion.settings import Settings
 
 
@@ -90,6 +91,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     (overrides or InProcessOverrides()).install(app)
+    wire(app)  # what routes share for the app's life (service/wiring.py), read through service/deps.py
     gate = access_gate(app)
 
     async def _flush_audit() -> None:

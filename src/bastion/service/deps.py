@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,6 +18,11 @@ from bastion.risk.hotpath import HotPath
 from bastion.risk.state.config import RiskRuntime
 from bastion.settings import Settings
 from bastion.stepup.confirm import enrolled_methods
+
+if TYPE_CHECKING:
+    from bastion.protection.cooling_off_cache import CoolingOffCache
+    from bastion.service.wiring import KeysRuntime, TravelRuleState
+    from bastion.travel_rule.gate import TravelRuleGate
 
 
 # Dependencies that do no I/O are `async def`: FastAPI runs sync ones in the threadpool, a thread hop per
@@ -36,6 +41,32 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+# ------------------------------------------------------------------------------------- shared app parts
+# Built once by `create_app` (`service/wiring.py`); routes read them here, no router keeps a singleton.
+def keys_runtime(app: FastAPI) -> KeysRuntime:
+    """The app's keys machinery: vault, rate limits, the OKX-v5 authenticator, its clock."""
+    runtime: KeysRuntime = app.state.keys_runtime
+    return runtime
+
+
+def cooling_off_cache(app: FastAPI) -> CoolingOffCache:
+    """The app's cooling-off cache (activations announced through Redis, or a file in the data dir)."""
+    cache: CoolingOffCache = app.state.cooling_off_cache
+    return cache
+
+
+def travel_rule_state(app: FastAPI) -> TravelRuleState:
+    """This exchange as a Travel Rule counterparty (identity, sealer, windows, sender)."""
+    state: TravelRuleState = app.state.travel_rule
+    return state
+
+
+def travel_rule_gate(app: FastAPI) -> TravelRuleGate:
+    """The withdrawal hot path's Travel Rule check."""
+    gate: TravelRuleGate = app.state.travel_rule_gate
+    return gate
 
 
 # ------------------------------------------------------------------------------------------------ clock

@@ -13,95 +13,22 @@ The checks themselves live in `bastion.keys.auth`; this module only adapts them 
 from __future__ import annotations
 
 import ipaddress
-import threading
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, APIRouter
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from bastion.account import freeze as account_freeze
 from bastion.keys import policy
-from bastion.keys.auth import Authenticator, Caller, SignedRequest
+from bastion.keys.auth import Caller, SignedRequest
 from bastion.keys.errors import AuthRejected
-from bastion.keys.lifecycle import KeyVault, SecondFactor
 from bastion.keys.policy import Permission
-from bastion.keys.ratelimit import KeyRateLimits
-from bastion.settings import Settings
+from bastion.service.deps import keys_runtime
+from bastion.service.wiring import KeysRuntime
 
 __all__ = ["Caller", "KeysRuntime", "OkxRoute", "Permission", "keys_runtime", "okx_router", "require_key"]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class KeysRuntime:
-    """Per-app key machinery: vault, limits (in memory or Redis), the authenticator and the clock."""
-
-    vault: KeyVault
-    limits: KeyRateLimits
-    authenticator: Authenticator
-    trusted_proxies: list[policy.IpNetwork] = field(default_factory=list)
-    clock: Callable[[], datetime] = _utcnow  # tests replace it to control time
-    # The user's TOTP check, needed to create a withdraw key; None refuses every withdraw key.
-    second_factor: SecondFactor | None = None
-
-
-def totp_second_factor(secret_key: Callable[[], bytes]) -> SecondFactor:
-    """The account-protection TOTP check (confirmed enrollment, one use per code, lockout after failures)."""
-    from bastion.protection import totp
-
-    def check(session: Session, user_id: str, code: str, now: datetime) -> bool:
-        return totp.verify(session, secret_key(), user_id, code, now) == totp.Check.ok
-
-    return check
-
-
-def build_runtime(settings: Settings, sessions: sessionmaker[Session]) -> KeysRuntime:
-    vault = KeyVault.from_keyring(
-        settings.keys_encryption_keys.get_secret_value() if settings.keys_encryption_keys else None,
-        settings.secret_key_bytes,
-    )
-    limits = KeyRateLimits(
-        settings.redis_url or "memory://",
-        per_key=settings.keys_rate_limit_per_key,
-        per_user=settings.keys_rate_limit_per_user,
-    )
-    proxies = [p for p in settings.trusted_proxies.split(",") if p.strip()]
-    return KeysRuntime(
-        vault=vault,
-        limits=limits,
-        authenticator=Authenticator(sessions, vault, limits, account_frozen=account_freeze.is_frozen),
-        trusted_proxies=policy.parse_allowlist(proxies, field="trusted_proxies") if proxies else [],
-        second_factor=totp_second_factor(settings.secret_key_bytes),
-    )
-
-
-_runtime_lock = threading.Lock()
-
-
-def keys_runtime(app: FastAPI) -> KeysRuntime:
-    """The app's KeysRuntime, built on first use from app.state.settings (one per app instance)."""
-    runtime: KeysRuntime | None = getattr(app.state, "keys_runtime", None)
-    if runtime is None:
-        with _runtime_lock:
-            runtime = getattr(app.state, "keys_runtime", None)
-            if runtime is None:
-                runtime = build_runtime(app.state.settings, app.state.sessionmaker)
-                overrides = getattr(app.state, "overrides", None)
-                if overrides is not None and overrides.keys_clock is not None:
-                    runtime.clock = overrides.keys_clock
-                if overrides is not None and overrides.keys_second_factor is not None:
-                    runtime.second_factor = overrides.keys_second_factor
-                app.state.keys_runtime = runtime
-    return runtime
 
 
 def client_ip(request: Request, trusted_proxies: list[policy.IpNetwork]) -> str:

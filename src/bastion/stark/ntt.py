@@ -19,6 +19,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
+from bastion.stark import buffers
 from bastion.stark import field as F
 from bastion.stark.field import add, mul, sub
 
@@ -260,9 +261,10 @@ def _scale_into(dst: U64, src: U64, pw: U64) -> None:
 
 
 @nb.njit(cache=True, nogil=True)
-def _dit_from(dst: U64, src: U64, pw: U64, scale: bool, tw: U64, log_n: int) -> None:
+def _dit_from(dst: U64, src: U64, pw: U64, scale: bool, tw: U64, log_n: int, upper: bool = True) -> None:
     """dst := DIT of (src times pw elementwise) if scale, else DIT of dst in place (src and pw unused):
-    bit-reversed input, natural-order output."""
+    bit-reversed input, natural-order output. ``upper=False`` stops after the in-block stages (the caller
+    runs the stages above _BLOCK_LOG itself, see :func:`_upper_stages_interleaved`)."""
     n = dst.shape[0]
     if log_n < _T_LOG:  # shorter than one transposed run (8 x 64): the plain stages
         for i in range(n):
@@ -287,8 +289,47 @@ def _dit_from(dst: U64, src: U64, pw: U64, scale: bool, tw: U64, log_n: int) -> 
             m = 1 << s
             for g in range(start, start + block, 2 * m):
                 _dit_butterflies(dst, tw, g, m)
-    if block_log < log_n:
+    if upper and block_log < log_n:
         _upper_stages(dst, tw, log_n, block_log, False)
+
+
+@nb.njit(cache=True, nogil=True)
+def _upper_stages_interleaved(bufs: U64, tw: U64, log_n: int, low_log: int, out: U64) -> None:
+    """The DIT stages low_log..log_n-1 of the b rows of ``bufs`` (b, n) at once, written interleaved:
+    out[i * b + r] = (transform of row r)[i]. The coset LDE's sub-cosets leave the upper stages in one
+    buffer per sub-coset; scattering them interleaved here saves a separate pass over the 4n output."""
+    b, n = bufs.shape
+    stride = 1 << low_log
+    rows = n >> low_log
+    ub = np.empty((b, rows, _LANES), dtype=np.uint64)
+    for l0 in range(0, stride, _LANES):
+        for r in range(b):
+            u = ub[r]
+            src_row = bufs[r]
+            for j in range(rows):
+                src = src_row[l0 + j * stride : l0 + j * stride + _LANES]
+                dst = u[j]
+                for t in range(_LANES):
+                    dst[t] = src[t]
+            for step in range(log_n - low_log):
+                m = 1 << (low_log + step)
+                half = m >> low_log
+                for g in range(0, rows, 2 * half):
+                    for jj in range(half):
+                        base = m - 1 + l0 + jj * stride
+                        w = tw[base : base + _LANES]
+                        r0 = u[g + jj]
+                        r1 = u[g + jj + half]
+                        for t in range(_LANES):
+                            x = r0[t]
+                            v = mul(r1[t], w[t])
+                            r0[t] = add(x, v)
+                            r1[t] = sub(x, v)
+        for j in range(rows):
+            run = out[(l0 + j * stride) * b : (l0 + j * stride + _LANES) * b]
+            for t in range(_LANES):
+                for r in range(b):
+                    run[t * b + r] = ub[r, j, t]
 
 
 @nb.njit(cache=True, nogil=True)
@@ -457,12 +498,17 @@ def _coset_evaluate_bitrev(coeffs_br: U64, coset_powers_br: U64, tw: U64, log_n:
         buf = np.empty((b, n), dtype=np.uint64)
         for c in range(wk, k, workers):
             src = coeffs_br[c]
-            for r in range(b):
-                _dit_from(buf[r], src, coset_powers_br[r], True, tw, log_n)
-            dst = out[c]
-            for i in range(n):
+            if log_n > _BLOCK_LOG:
                 for r in range(b):
-                    dst[i * b + r] = buf[r, i]
+                    _dit_from(buf[r], src, coset_powers_br[r], True, tw, log_n, False)
+                _upper_stages_interleaved(buf, tw, log_n, _BLOCK_LOG, out[c])
+            else:
+                for r in range(b):
+                    _dit_from(buf[r], src, coset_powers_br[r], True, tw, log_n)
+                dst = out[c]
+                for i in range(n):
+                    for r in range(b):
+                        dst[i * b + r] = buf[r, i]
 
 
 @lru_cache(maxsize=32)
@@ -482,7 +528,9 @@ def coset_evaluate_bitrev(coeffs_br: U64, size: int, shift: int) -> U64:
         raise ValueError("coset smaller than the polynomial")
     log_size = _log2(size)
     log_n = _log2(n)
-    out = np.empty((k, size), dtype=np.uint64)
+    # recycled: in the prover an LDE lives for the whole proof, so keeping it for the next proof adds
+    # nothing to the peak (the transforms' short-lived temporaries are plain arrays for that reason)
+    out = buffers.empty((k, size))
     powers = _coset_powers_bitrev(log_n, log_size, shift % F.P_INT)
     workers = max(1, min(k, nb.get_num_threads()))
     _coset_evaluate_bitrev(c, powers, twiddles(log_n, False), log_n, out, workers)

@@ -22,9 +22,9 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from bastion.stark import buffers, fri, symbolic
 from bastion.stark import field as F
 from bastion.stark import field_ref as R
-from bastion.stark import fri, symbolic
 from bastion.stark.air import Air, Frame, circuit_digest
 from bastion.stark.merkle import MerkleTree
 from bastion.stark.ntt import (
@@ -93,7 +93,7 @@ class _Randomness:
 def _blind(values: U64, n: int, rng: _Randomness) -> U64:
     """(k, n_used) -> (k, n) with random rows appended: the zero-knowledge randomizer."""
     k, n_used = values.shape
-    out = np.empty((k, n), dtype=np.uint64)
+    out = buffers.empty((k, n))
     out[:, :n_used] = values
     out[:, n_used:] = rng.field((k, n - n_used))
     return out

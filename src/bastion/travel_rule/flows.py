@@ -277,6 +277,14 @@ def held_deposits(session: Session, user_id: str | None = None) -> list[TravelRu
     return list(session.scalars(q))
 
 
+def deposits(session: Session, status: str | None = None, limit: int = 1000) -> list[TravelRuleDeposit]:
+    """Deposits in id order, of one status when given (the compliance review's list)."""
+    q = select(TravelRuleDeposit).order_by(TravelRuleDeposit.id)
+    if status:
+        q = q.where(TravelRuleDeposit.status == status)
+    return list(session.scalars(q.limit(limit)))
+
+
 def user_deposits(session: Session, user_id: str) -> list[TravelRuleDeposit]:
     q = select(TravelRuleDeposit).where(TravelRuleDeposit.user_id == user_id).order_by(TravelRuleDeposit.id)
     return list(session.scalars(q))

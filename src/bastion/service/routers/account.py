@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bastion.account import allowlist, checklist, devices
+from bastion.account import audit as account_audit
 from bastion.account import freeze as acct
-from bastion.account.models import AccountAudit
 from bastion.bounds import Identifier, LongIdentifier, PositiveInt32, Text
 from bastion.service.access import OperatorScope, ServiceScope, SessionUser, acting_credential
 from bastion.service.deps import SessionDep, SettingsDep, protection_clock
@@ -151,11 +151,7 @@ class AccountOut(BaseModel):
 @router.get("/v1/account/ops/users/{user_id}", dependencies=[AccountAdmin])
 def operator_account(user_id: Identifier, session: SessionDep, request: Request) -> AccountOut:
     """An account as the back office sees it: frozen or not, devices, unfreeze cases, the trail (newest 200)."""
-    from sqlalchemy import select
-
-    trail = session.scalars(
-        select(AccountAudit).where(AccountAudit.user_id == user_id).order_by(AccountAudit.id.desc()).limit(200)
-    )
+    trail = account_audit.trail(session, user_id, limit=200)
     return AccountOut(
         state=acct.state(session, user_id, _now(request)),
         devices=devices.list_devices(session, user_id, None),

@@ -32,8 +32,8 @@ from bastion.keys.errors import FastApiDenied, SecondFactorRejected
 from bastion.keys.lifecycle import IssuedKey, KeyView
 from bastion.keys.policy import Permission, okx_permissions_text
 from bastion.service.access import OperatorScope, Public, SessionUser, UserKey
-from bastion.service.deps import SessionDep
-from bastion.service.okx_auth import client_ip, keys_runtime, okx_ok, okx_router
+from bastion.service.deps import SessionDep, keys_runtime
+from bastion.service.okx_auth import client_ip, okx_ok, okx_router
 from bastion.service.schemas import RequestBody
 
 log = logging.getLogger("bastion.keys")

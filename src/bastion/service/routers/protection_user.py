@@ -12,12 +12,11 @@ the wall clock in production; tests and the month simulator replace it in-proces
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, FastAPI, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,7 +25,6 @@ from bastion.errors import InvalidInputError, NotFoundError
 from bastion.protection import beginner
 from bastion.protection import cooling_off as co
 from bastion.protection import deposits as dep
-from bastion.protection.cooling_off_cache import ActivationVersion, CoolingOffCache, FileVersion, RedisVersion
 from bastion.protection.models import DepositCase
 from bastion.service.access import (
     AccessDenied,
@@ -36,39 +34,11 @@ from bastion.service.access import (
     TradingUser,
     acting_credential,
 )
-from bastion.service.deps import SessionDep, SettingsDep, protection_clock
+from bastion.service.deps import SessionDep, SettingsDep, cooling_off_cache, protection_clock
 from bastion.service.schemas import RequestBody
-from bastion.settings import Settings
 
 router = APIRouter(tags=["user protection"])
 log = logging.getLogger(__name__)
-_cache_lock = threading.Lock()
-
-
-def cooling_off_cache(app: FastAPI) -> CoolingOffCache:
-    """The app's cooling-off cache, built on first use: activations announced through Redis when
-    BASTION_REDIS_URL is set (every process, every machine), else through a file in the data dir."""
-    cache: CoolingOffCache | None = getattr(app.state, "cooling_off_cache", None)
-    if cache is None:
-        with _cache_lock:
-            cache = getattr(app.state, "cooling_off_cache", None)
-            if cache is None:
-                settings: Settings = app.state.settings
-                version: ActivationVersion = (
-                    RedisVersion.from_url(settings.redis_url, settings.cooling_off.redis_prefix)
-                    if settings.redis_url
-                    else FileVersion(settings.ensure_data_dir() / "cooling-off.version")
-                )
-                cache = CoolingOffCache(
-                    app.state.sessionmaker,
-                    version,
-                    settings.cooling_off.cache_seconds,
-                    settings.cooling_off.cache_entries,
-                )
-                app.state.cooling_off_cache = cache
-    return cache
-
-
 class CoolingOffBody(RequestBody):
     # the user is the credential's: a user_id here is refused (RequestBody forbids unknown fields)
 

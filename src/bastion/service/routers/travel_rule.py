@@ -3,7 +3,6 @@ user's originator information and wallet proofs, compliance review. Thin: the wo
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bastion.db.sealing import Keyring
 from bastion.periods import MONTH_PATTERN
 from bastion.service.access import (
     Counterparty,
@@ -25,7 +23,8 @@ from bastion.service.access import (
     TradingUser,
     acting_credential,
 )
-from bastion.service.deps import SessionDep
+from bastion.service.deps import SessionDep, travel_rule_gate, travel_rule_state
+from bastion.service.wiring import TravelRuleState
 from bastion.travel_rule import flows, protocol
 from bastion.travel_rule.figures import TravelRuleFigures, month_figures
 from bastion.travel_rule.gate import TravelRuleGate
@@ -35,46 +34,16 @@ from bastion.travel_rule.models import TravelRuleDeposit, TravelRuleTransfer
 router = APIRouter(tags=["travel-rule"])
 Wallets = ServiceScope("travel_rule:write")
 Compliance = OperatorScope("travel_rule:review")
-_lock = threading.Lock()
 
 
 # ------------------------------------------------------------------------------------------ app state
-class _State:
-    def __init__(self, app: Any) -> None:
-        settings = app.state.settings
-        tr = settings.travel_rule
-        key = protocol.signing_key(settings.ensure_data_dir(), tr.signing_key_file)
-        self.identity = protocol.Identity(tr.lei, tr.name, tr.jurisdiction, tr.endpoint, key)
-        self.sealer = Keyring.derived(settings.secret_key_bytes(), flows.SEAL_PURPOSE)
-        self.hold_days = tr.hold_days
-        self.window = tr.message_window_seconds
-        self.timeout = tr.send_timeout_seconds
-        # Tests inject time here (app.state.travel_rule_clock); the service runs on the wall clock.
-        self.send: Callable[[str, str, float], None] = protocol.http_send
-
-
-def state_of(app: Any) -> _State:
-    st: _State | None = getattr(app.state, "travel_rule", None)
-    if st is None:
-        with _lock:
-            st = getattr(app.state, "travel_rule", None)
-            if st is None:
-                st = app.state.travel_rule = _State(app)
-    return st
+def state_of(app: Any) -> TravelRuleState:
+    return travel_rule_state(app)
 
 
 def gate_of(app: Any) -> TravelRuleGate:
     """The withdrawal hot path's Travel Rule check (one per app; `create_app` hands it to the risk hot path)."""
-    g: TravelRuleGate | None = getattr(app.state, "travel_rule_gate", None)
-    if g is None:
-        with _lock:
-            g = getattr(app.state, "travel_rule_gate", None)
-            if g is None:
-                tr = app.state.settings.travel_rule
-                g = app.state.travel_rule_gate = TravelRuleGate(
-                    app.state.sessionmaker, tr.jurisdiction, tr.cache_seconds
-                )
-    return g
+    return travel_rule_gate(app)
 
 
 def _now(request: Request) -> datetime:
@@ -287,12 +256,7 @@ def review_deposits(
     session: SessionDep, status: Annotated[str | None, Query(pattern=r"^(held|cleared|released|returned)$")] = None
 ) -> list[DepositOut]:
     """Deposits by status (held ones are the queue)."""
-    from sqlalchemy import select
-
-    q = select(TravelRuleDeposit).order_by(TravelRuleDeposit.id)
-    if status:
-        q = q.where(TravelRuleDeposit.status == status)
-    return [_dep(d) for d in session.scalars(q.limit(1000))]
+    return [_dep(d) for d in flows.deposits(session, status, limit=1000)]
 
 
 @router.get("/v1/compliance/travel-rule/transfers", dependencies=[Compliance])
