@@ -4,6 +4,11 @@ verdict (never a crash) within a time proportional to their size, and batch stat
 The time bound: the honest round's own verification time T (measured here, on this machine) times 3, plus
 one second, for inputs of the honest round's size. A field like ``"decimals": 20000000`` used to cost
 31 s in ``10**decimals`` before any bound check.
+
+A round.json's batch and asset counts cost in proportion to the published files (review of issue 14): the
+aggregation's public columns are 32 x batches x assets rows, so before building them the verifier checks that
+the batches tile leaves.bin, each as long as a batch proof must be, and that leaves.bin's size (a stat) is the
+stated leaf count; it reads the aggregation proof's header first.
 """
 
 from __future__ import annotations
@@ -12,18 +17,35 @@ import copy
 import hashlib
 import json
 import shutil
+import struct
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bastion.por.aggregate_air import NAME as AGGREGATE_NAME
+from bastion.por.aggregate_air import aggregate_rows
+from bastion.por.batch_commit import NAME as SOLVENCY_NAME
 from bastion.por.round import RoundConfig, prove_round
-from bastion.por.round_format import AGGREGATE_FILE, ROUND_FILE, round_digest, statement_words
+from bastion.por.round_format import (
+    AGGREGATE_FILE,
+    LEAVES_FILE,
+    ROUND_FILE,
+    known_aggregate_digest,
+    known_circuit_digest,
+    params_to_json,
+    round_digest,
+    statement_words,
+)
 from bastion.por.round_verify import RoundVerdict, verify_round
+from bastion.por.solvency_air import MIN_ROWS
 from bastion.sim.liabilities import simulate_liabilities
-from bastion.stark.params import INSECURE_TEST_PARAMS
+from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS
+from bastion.stark.proof import MAGIC
+from bastion.stark.proof import VERSION as PROOF_VERSION
 
 # values no field of round.json may hold; each one used to reach int(), Decimal() or 10**x unchecked
 HOSTILE: list[Any] = [
@@ -296,3 +318,103 @@ def test_round_states_its_soundness_per_batch_and_the_verifier_recomputes_it(
     (d / ROUND_FILE).write_text(json.dumps(doc))
     verdict = verify_round(d, allow_insecure_params=True)
     assert not verdict.ok and "aggregate.security" in (verdict.reason or "")
+
+
+# --------------------------------------------------------------------------------------------------
+# hostile batch and asset counts (review of issue 14)
+
+
+def _hostile_round(d: Path, assets: int, batches: int, proof: bytes = b"\x00" * 64) -> int:
+    """A round.json that passes every bound of check_round_doc (default parameters, known digests, consistent
+    totals, canonical commitments), with an aggregation file whose SHA-256 it states. Returns its size."""
+    d.mkdir(parents=True)
+    (d / AGGREGATE_FILE).write_bytes(proof)
+    doc = {
+        "format": "bastion-round/3",
+        "exchange": "X",
+        "round_id": "2026-12",
+        "snapshot_time": "2026-12-01T00:00:00Z",
+        "nonce": "0" * 32,
+        "block_heights": {},
+        "circuit": {"name": SOLVENCY_NAME, "digest": known_circuit_digest(),
+                    "stark_params": params_to_json(DEFAULT_PARAMS)},
+        "assets": [
+            {"index": i, "asset": f"A{i}", "decimals": 8, "price_usd": "1", "haircut": "1", "amount_bits": 48,
+             "total_equity": "1.00000000", "total_debt": "0", "net_liabilities": "1.00000000"}
+            for i in range(assets)
+        ],
+        "leaves": {"file": LEAVES_FILE, "count": 1, "sha256": "0" * 64, "root": "0" * 64},
+        "batches": [
+            {"index": i, "file": f"batches/batch-{i:05d}.proof", "leaf_start": 0, "rows": 1, "sha256": "0" * 64,
+             "security": {}, "totals_commitment": "0" * 64}
+            for i in range(batches)
+        ],
+        "aggregate": {"file": AGGREGATE_FILE, "sha256": hashlib.sha256(proof).hexdigest(),
+                      "circuit": {"name": AGGREGATE_NAME, "digest": known_aggregate_digest()}, "security": {}},
+    }
+    text = json.dumps(doc, separators=(",", ":"))
+    (d / ROUND_FILE).write_text(text)
+    return len(text) + len(proof)
+
+
+def _cost(d: Path) -> tuple[float, int, str]:
+    tracemalloc.start()
+    try:
+        started = time.perf_counter()
+        verdict = verify_round(d)
+        took = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert not verdict.ok and verdict.reason is not None
+    return took, peak, verdict.reason
+
+
+def test_hostile_batch_and_asset_counts_cost_in_proportion_to_the_file(tmp_path: Path) -> None:
+    small_size = _hostile_round(tmp_path / "small", assets=16, batches=16)
+    big_size = _hostile_round(tmp_path / "big", assets=512, batches=128)  # 32 x 128 x 512 = 2^21 rows
+    verify_round(tmp_path / "small")  # warm the circuit-digest caches and imports
+    t_small, m_small, _ = _cost(tmp_path / "small")
+    t_big, m_big, reason = _cost(tmp_path / "big")
+    ratio = big_size / small_size
+    # the verdict is a refusal either way (the proof is 64 zero bytes); what it costs is the point
+    assert "aggregat" in reason, reason
+    assert m_big <= m_small + 200 * big_size + (16 << 20), (
+        f"a {big_size / 1024:.0f} KiB round.json made the verifier allocate {m_big / 2**20:.0f} MiB before "
+        f"reading its proof (a {small_size / 1024:.0f} KiB one: {m_small / 2**20:.0f} MiB): 32 x batches x assets "
+        f"rows of public columns")
+    assert t_big <= 3 * t_small * ratio + 1.0, f"{t_big:.2f} s for {ratio:.0f}x the input (small: {t_small:.2f} s)"
+
+
+def _aggregate_header(assets: int, batches: int) -> bytes:
+    """The header of an aggregation proof for exactly this statement's shape: the known circuit digest, the
+    default parameters' digest and 32 x batches x assets rows. Only the body after it could be wrong."""
+    header = (MAGIC + struct.pack("<H", PROOF_VERSION) + DEFAULT_PARAMS.digest()
+              + bytes.fromhex(known_aggregate_digest()) + struct.pack("<B", 25)
+              + struct.pack("<I", aggregate_rows(batches, assets)) + struct.pack("<I", 0))
+    return header + b"\x00" * 4096
+
+
+def test_hostile_counts_behind_a_well_formed_aggregation_header_end_at_the_round_shape(tmp_path: Path) -> None:
+    """The same hostile counts behind an aggregation proof whose header fits them: the shape check (the
+    batches tile leaves.bin, each as long as a batch proof must be, leaves.bin's size is the stated count)
+    ends it before any public column is built, in bounded memory."""
+    assets, batches = 512, 128
+    size = _hostile_round(tmp_path / "r", assets=assets, batches=batches, proof=_aggregate_header(assets, batches))
+    _, peak, reason = _cost(tmp_path / "r")
+    assert "batches[0]: 1 rows" in reason, reason
+    assert peak <= 200 * size + (16 << 20), f"{peak / 2**20:.0f} MiB"
+
+    # rows long enough and tiling a stated leaf count, but no leaves.bin of that size: a stat refuses it
+    d = tmp_path / "sized"
+    _hostile_round(d, assets=assets, batches=batches, proof=_aggregate_header(assets, batches))
+    doc = json.loads((d / ROUND_FILE).read_text())
+    rows = max(MIN_ROWS, 32 * assets)  # as long as a batch proof must be
+    for i, b in enumerate(doc["batches"]):
+        b["rows"], b["leaf_start"] = rows, i * rows
+    doc["leaves"]["count"] = rows * batches
+    (d / ROUND_FILE).write_text(json.dumps(doc))
+    (d / LEAVES_FILE).write_bytes(b"BLEAVES1" + (1).to_bytes(8, "little") + bytes(32))
+    _, peak, reason = _cost(d)
+    assert f"{LEAVES_FILE} is 48 bytes" in reason, reason
+    assert peak <= 200 * len(json.dumps(doc)) + (16 << 20), f"{peak / 2**20:.0f} MiB"

@@ -162,6 +162,16 @@ def test_a_killed_run_resumes_from_its_checkpoints(two_batches: Path, tmp_path: 
     assert prove_round(two_batches, out, config).resumed_batches == 2
     assert (out / "aggregate.proof").read_bytes() == aggregate
     assert verify_round(out, allow_insecure_params=True).ok
+    # an older version's checkpoint of the aggregation (same commitments, other keys, another circuit digest)
+    # is proven again rather than published as it stands (it raised KeyError)
+    checkpoint = out / "private" / "aggregate.json"
+    old = json.loads(checkpoint.read_text())
+    checkpoint.write_text(json.dumps({"commitments": old["commitments"], "proof": "aggregate.proof",
+                                      "circuit": {"name": old["circuit"]["name"], "digest": "00" * 32}}))
+    assert prove_round(two_batches, out, config).resumed_batches == 2
+    assert set(json.loads(checkpoint.read_text())) >= {"file", "circuit", "sha256", "security", "commitments"}
+    assert (out / "aggregate.proof").read_bytes() != aggregate  # proven again (a zero-knowledge proof differs)
+    assert verify_round(out, allow_insecure_params=True).ok
 
 
 def test_batches_proven_on_a_ray_cluster(two_batches: Path, tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ totals to the published ones (``bastion-round/3``, docs/spec/round-format.md).
   off, two batches' commitments swapped, another round's commitment to the very same totals, each refused by
   the aggregation proof; and a cheater who re-proves the aggregation for a commitment to totals one unit off
   is refused by that batch's proof. Either way one of the two proofs breaks.
+* Users' inclusion proofs say nothing about a batch's number of real rows (review of issue 14): padding rows
+  sit among the users in an order keyed by the round secret, not at the batch's tail.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 import pytest
 
 from bastion.por.aggregate_air import AggregateAir, aggregate_trace
-from bastion.por.round import RoundConfig, batch_totals_salt, prove_round
+from bastion.por.round import RoundConfig, UserProofs, batch_order, batch_totals_salt, prove_round
 from bastion.por.round_format import (
     AGGREGATE_FILE,
     PRIVATE_DIR,
@@ -233,3 +235,75 @@ def test_reproven_aggregation_for_totals_one_unit_off_is_refused_by_the_batch_pr
     (d / ROUND_FILE).write_text(json.dumps({**doc, "aggregate": doc["aggregate"]}))
     (d / AGGREGATE_FILE).write_bytes((out / AGGREGATE_FILE).read_bytes())
     assert verify_round(d, allow_insecure_params=True).ok
+
+
+# --------------------------------------------------------------------------------------------------
+# what users' proofs reveal about a batch's real rows (review of issue 14)
+
+
+@pytest.fixture(scope="module")
+def small_round(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("usercount")
+    simulate_liabilities(base / "snap", users=60, assets=3, seed=11)
+    out = base / "round"
+    prove_round(base / "snap", out, RoundConfig(round_id="2026-12", params=INSECURE_TEST_PARAMS))
+    return base / "snap", out
+
+
+def test_users_proofs_do_not_pin_the_number_of_real_rows(small_round: tuple[Path, Path]) -> None:
+    """docs/por.md ("What a round reveals"): the number of users is revealed not at all beyond the batch count.
+    With padding as each batch's tail, the largest row end among the users' proofs of a batch would be its exact
+    real-row count."""
+    snap, out = small_round
+    doc = json.loads((out / ROUND_FILE).read_text())
+    assert "users" not in doc and "rows" not in doc  # the round itself states no count
+    lines = (snap / "balances.csv").read_text().splitlines()[1:]
+    uids = sorted({line.split(",")[0] for line in lines})
+    real_rows = len(lines)
+    assert len(doc["batches"]) == 1 and doc["batches"][0]["rows"] > real_rows  # one padded batch
+    proofs = UserProofs(out)
+    ends = [max(r["leaf_index"] for r in proofs.make(uid)["rows"]) + 1 for uid in uids]
+    # what the users can compute together (and each one, a lower bound): the batch's real-row count
+    assert max(ends) != real_rows, (
+        f"the users' proofs end at leaf {max(ends)}: exactly the {real_rows} real rows of a batch of "
+        f"{doc['batches'][0]['rows']} (padding is the batch's tail)")
+    # spread over the whole batch, not packed at its start: the users' rows reach its last quarter
+    assert max(ends) > 3 * doc["batches"][0]["rows"] // 4
+    assert verify_round(out, allow_insecure_params=True).ok
+
+
+def test_users_rows_are_spread_over_each_batch(two_batch_round: tuple[Path, Path]) -> None:
+    """In both batches of the two-batch round, the users' rows (where their proofs' leaf indices point) spread
+    over the whole padded batch: about as many in its first half as in its second."""
+    _, out = two_batch_round
+    doc = json.loads((out / ROUND_FILE).read_text())
+    priv = out / PRIVATE_DIR
+    starts, counts = np.load(priv / "users-leaf-start.npy"), np.load(priv / "users-count.npy")
+    uids = np.load(priv / "users-uid.npy")
+    proofs = UserProofs(out)
+    for k in (0, len(uids) // 2, len(uids) - 1):  # the proofs give exactly these rows
+        assert [r["leaf_index"] for r in proofs.make(str(uids[k]))["rows"]] == list(
+            range(int(starts[k]), int(starts[k] + counts[k])))
+    rows = np.concatenate([np.arange(s, s + c) for s, c in zip(starts.tolist(), counts.tolist(), strict=True)])
+    for b in doc["batches"]:
+        lo, n = b["leaf_start"], b["rows"]
+        mine = rows[(rows >= lo) & (rows < lo + n)] - lo
+        first, second = int((mine < n // 2).sum()), int((mine >= n // 2).sum())
+        assert abs(first - second) < 0.05 * len(mine), (b["index"], first, second)
+
+
+def test_batch_layout_is_a_secret_keyed_uniform_interleaving() -> None:
+    counts = np.array([3, 1, 2, 5], dtype=np.int64)
+    a, b = bytes(32), bytes([1]) + bytes(31)
+    users, pads = batch_order(a, 0, counts, 9)
+    # a tiling: every row of the 20 is one user's or one padding row's, once
+    taken = np.concatenate([np.arange(s, s + c) for s, c in zip(users.tolist(), counts.tolist(), strict=True)]
+                           + [pads])
+    assert sorted(taken.tolist()) == list(range(20))
+    again = batch_order(a, 0, counts, 9)
+    assert np.array_equal(again[0], users) and np.array_equal(again[1], pads)  # derived again, never stored
+    layouts = {tuple(batch_order(s, i, counts, 9)[0].tolist()) for s in (a, b) for i in range(8)}
+    assert len(layouts) > 8  # other secret or other batch: another order
+    # uniform: over many batches, the first user leads the batch about as often as any of the 13 units
+    leads = sum(int(batch_order(a, i, counts, 9)[0][0] == 0) for i in range(2600))
+    assert 100 <= leads <= 300  # expected 200 (1/13), a binomial sd of 14

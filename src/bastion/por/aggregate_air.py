@@ -83,6 +83,11 @@ def total_limbs(total: int) -> list[int]:
     return [(total >> (LIMB_BITS * k)) & 0xFFFF for k in range(TOTAL_LIMBS)]
 
 
+def aggregate_rows(n_batches: int, n_assets: int) -> int:
+    """The aggregation trace's used rows: one totals-hash period (32 rows) per batch and asset."""
+    return PERIOD * n_batches * n_assets
+
+
 class AggregateAir(Air):
     name = NAME
     main_width = Col.WIDTH
@@ -102,7 +107,7 @@ class AggregateAir(Air):
             raise ValueError(f"the aggregation takes 1 to {MAX_BATCHES} batches, got {b}")
         if a < 1 or len(debt_totals) != a:
             raise ValueError("equity and debt totals must list the same assets (at least one)")
-        super().__init__(PERIOD * b * a)
+        super().__init__(aggregate_rows(b, a))
         if any(len(c) != DIGEST or any(not 0 <= int(w) < F.P_INT for w in c) for c in commitments):
             raise ValueError("a commitment is 4 canonical field elements")
         self.n_batches, self.n_assets = b, a

@@ -1,7 +1,8 @@
 """One batch of the solvency proof: its rows, its leaves, its trace and its public data.
 
-A batch is a run of whole users in leaf order (users contiguous, padded with one-row zero "users" to the
-batch's row count). ``BatchRows`` holds it column-wise; ``leaves`` hashes its rows in bulk (numba
+A batch is a run of whole users in leaf order (each user's rows contiguous; one-row zero "users" pad it to
+the batch's row count, placed among the users by the round, ``round.batch_order``: nothing here depends on
+where they sit). ``BatchRows`` holds it column-wise; ``leaves`` hashes its rows in bulk (numba
 Poseidon2, checked against ``bastion.por.commit``); ``main_trace`` builds the circuit's witness;
 ``build_aux`` its LogUp columns; ``prove_batch`` / ``verify_batch`` tie them to the engine.
 """

@@ -3,7 +3,8 @@
 Stages, each checkpointed in ``ROUND_DIR/private`` so a killed run resumes where it stopped:
 
 1. **plan**: fresh secrets, users' ids (SHA-256 of uid and a per-user salt), shuffle (by id), batches of
-   whole users padded to one size, row salts, all leaves (``leaves.bin``);
+   whole users padded to one size (padding rows interleaved with the users in a secret order, ``batch_order``),
+   row salts, all leaves (``leaves.bin``);
 2. **prove**: each batch's STARK (the hidden-totals circuit, ``batch_commit``) in a process pool (or on a Ray
    cluster); a batch is done when its proof, its totals commitment and (privately) its limb totals are on disk,
    written atomically;
@@ -12,9 +13,9 @@ Stages, each checkpointed in ``ROUND_DIR/private`` so a killed run resumes where
 
 Secrets. ``private/secret.bin`` (32 random bytes per round, never published: ``private/`` is the one folder
 of a round directory that is never served nor listed in round.json) keys every per-round random value: users'
-salts, row salts, padding, and each batch's 4-word totals salt (``batch_totals_salt``). The totals salts and
-the batches' limb totals are never written to a public file; the limb totals sit in the private batch
-checkpoints, the salts are derived again when needed.
+salts, row salts, padding (and its places in each batch), and each batch's 4-word totals salt
+(``batch_totals_salt``). The totals salts and the batches' limb totals are never written to a public file;
+the limb totals sit in the private batch checkpoints, the salts are derived again when needed.
 
 Users' inclusion proofs are made later, on request, from the private data (``make_user_proof``).
 """
@@ -171,6 +172,26 @@ def _batch_layout(counts: NDArray[np.int64], max_log_rows: int, zk_rows: int) ->
         n_batches += 1
 
 
+def batch_order(
+    secret: bytes, index: int, counts: NDArray[np.int64], pad: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Batch ``index``'s layout: its users (``counts`` rows each, in order) and ``pad`` one-row padding users in
+    one uniformly random order, keyed by the round secret (a BLAKE3 keyed XOF per batch: nothing public derives
+    it). Returns the first row of every user and the row of every padding row, relative to the batch.
+
+    Why: with the padding as the batch's tail, users' proofs (their leaf indices) would together give the
+    batch's exact real-row count; spread uniformly among the users, a leaf index says nothing beyond the padded
+    size (docs/por.md, "What a round reveals")."""
+    units = len(counts) + pad
+    context = b"bastion-batch-layout/1\x00" + index.to_bytes(4, "big")
+    keys = _field_stream(secret, context, units)
+    slots = np.argsort(keys, kind="stable")  # slot -> unit: uniform (a tie of 63-bit keys: < 2^-27 per batch)
+    sizes = np.concatenate([counts, np.ones(pad, dtype=np.int64)])[slots]
+    at = np.empty(units, dtype=np.int64)
+    at[slots] = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    return at[: len(counts)], at[len(counts) :]
+
+
 def _plan(snapshot: Snapshot, out: Path, config: RoundConfig, progress: Progress) -> dict[str, Any]:
     priv = out / PRIVATE_DIR
     priv.mkdir(parents=True, exist_ok=True)
@@ -219,9 +240,12 @@ def _plan(snapshot: Snapshot, out: Path, config: RoundConfig, progress: Progress
         starts = snapshot.row_start[users].astype(np.int64)
         cnts = snapshot.row_count[users].astype(np.int64)
         real = int(cnts.sum())
-        offsets = np.concatenate([[0], np.cumsum(cnts)[:-1]]).astype(np.int64)
-        src = np.repeat(starts - offsets, cnts) + np.arange(real)  # snapshot row of each batch row
-        dst = slice(base, base + real)
+        pad = capacity - real
+        offsets = np.concatenate([[0], np.cumsum(cnts)[:-1]]).astype(np.int64)  # packed: users back to back
+        src = np.repeat(starts - offsets, cnts) + np.arange(real)  # snapshot row of each packed row
+        # where each user and each padding row (a one-row zero "user") sits in the batch
+        user_at, pad_rows = batch_order(secret, b, cnts, pad)
+        dst = base + np.repeat(user_at - offsets, cnts) + np.arange(real)
         arr["ids"][dst] = np.repeat(ids[users], cnts, axis=0)
         arr["asset"][dst] = snapshot.asset[src].astype(np.uint64)
         arr["equity"][dst] = snapshot.equity[src]
@@ -230,10 +254,9 @@ def _plan(snapshot: Snapshot, out: Path, config: RoundConfig, progress: Progress
         first = np.zeros(real, dtype=bool)
         first[offsets] = True
         arr["user_start"][dst] = first
-        user_leaf_start[users] = base + offsets
-        pad = capacity - real
-        arr["ids"][base + real : base + capacity] = pad_ids[pad_at : pad_at + pad]
-        arr["salt"][base + real : base + capacity] = pad_salts[pad_at : pad_at + pad]
+        user_leaf_start[users] = base + user_at
+        arr["ids"][base + pad_rows] = pad_ids[pad_at : pad_at + pad]
+        arr["salt"][base + pad_rows] = pad_salts[pad_at : pad_at + pad]
         pad_at += pad
         batches.append({"index": b, "leaf_start": base, "rows": capacity, "real_rows": real, "users": hi - lo})
 
@@ -484,18 +507,32 @@ def _aggregate_security(n_batches: int, n_assets: int, params: StarkParams) -> S
     return report_for(AggregateAir([[0] * 4] * n_batches, [0] * n_assets, [0] * n_assets, []), params)
 
 
+AGGREGATE_RECORD_KEYS = ("file", "circuit", "sha256", "security", "commitments")
+
+
+def _aggregate_checkpoint_ok(round_dir: Path, done: Path, commitments: list[str]) -> bool:
+    """Whether ``private/aggregate.json`` is this version's checkpoint of this round's aggregation: every key
+    the publication reads, this verifier's aggregation circuit, the batches' current commitments and the proof
+    file it hashed. Anything else (an older version's checkpoint, a half-written file) is proven again."""
+    try:
+        record = json.loads(done.read_text())
+    except (OSError, ValueError):
+        return False
+    path = round_dir / AGGREGATE_FILE
+    return (isinstance(record, dict) and all(k in record for k in AGGREGATE_RECORD_KEYS)
+            and record["circuit"] == {"name": AGGREGATE_NAME, "digest": known_aggregate_digest()}
+            and record["commitments"] == commitments and path.exists()
+            and hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"])
+
+
 def _prove_aggregate(round_dir: Path, plan: dict[str, Any], records: list[dict[str, Any]], equity: list[int],
                      debt: list[int]) -> dict[str, Any]:
     """Prove (or take from its checkpoint) that the batches' committed totals add up to ``equity`` / ``debt``
     per asset, for this round's digest; returns its public record."""
     done = round_dir / PRIVATE_DIR / "aggregate.json"
     commitments = [r["totals_commitment"] for r in records]
-    if done.exists():
-        record: dict[str, Any] = json.loads(done.read_text())
-        path = round_dir / AGGREGATE_FILE
-        if (record.get("commitments") == commitments and path.exists()
-                and hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"]):
-            return record
+    if _aggregate_checkpoint_ok(round_dir, done, commitments):
+        return dict(json.loads(done.read_text()))
     params = StarkParams(**plan["stark_params"])
     secret = (round_dir / PRIVATE_DIR / "secret.bin").read_bytes()
     salts = [batch_totals_salt(secret, r["index"]) for r in records]

@@ -39,6 +39,7 @@ REFUSED_FORMATS = {
 ROUND_FILE = "round.json"
 LEAVES_FILE = "leaves.bin"
 LEAVES_MAGIC = b"BLEAVES1"
+LEAVES_HEADER_BYTES = 16  # the magic and the leaf count (u64)
 BATCH_DIR = "batches"
 AGGREGATE_FILE = "aggregate.proof"  # the aggregation proof: committed batch totals add up to the published ones
 PRIVATE_DIR = "private"
@@ -212,12 +213,12 @@ def write_leaves(path: Path, leaf_words: U64) -> str:
 def read_leaves(path: Path) -> tuple[bytes, str]:
     """(the leaves' 32-byte records concatenated, SHA-256 of the whole file)."""
     data = path.read_bytes()
-    if len(data) < 16 or data[:8] != LEAVES_MAGIC:
+    if len(data) < LEAVES_HEADER_BYTES or data[:8] != LEAVES_MAGIC:
         raise RoundFormatError(f"{path}: not a leaf list (bad magic)")
     count = int.from_bytes(data[8:16], "little")
-    if len(data) != 16 + 32 * count:
+    if len(data) != LEAVES_HEADER_BYTES + 32 * count:
         raise RoundFormatError(f"{path}: header says {count} leaves but the file holds {(len(data) - 16) / 32:g}")
-    return data[16:], hashlib.sha256(data).hexdigest()
+    return data[LEAVES_HEADER_BYTES:], hashlib.sha256(data).hexdigest()
 
 
 def leaf_words_of(records: bytes) -> U64:

@@ -1,8 +1,11 @@
 """``bastion por verify ROUND_DIR``: check everything a round publishes, with one specific reason on failure.
 
 Order: the formats, the circuit digests and parameters, the asset table (recomputed from the published
-prices), the published per-asset totals (net = equity - debt), the aggregation proof (the batches' committed
-totals add up to those totals, for this round's digest), the leaf list (hash, count, root), and every batch
+prices), the published per-asset totals (net = equity - debt), the aggregation proof's file and header, the
+round's shape against the files' sizes (batches tile ``leaves.bin``, each long enough for a batch proof, so the
+aggregation's size is bounded by the leaf file's: docs/spec/round-format.md, "Bounds"), the aggregation proof
+(the batches' committed totals add up to those totals, for this round's digest), the leaf list (hash, count,
+root), and every batch
 proof against its slice of the leaf list, its totals commitment and its statement. No batch's totals are
 published (``bastion-round/3``): the aggregation proof is what ties the batch proofs to the published totals.
 """
@@ -19,13 +22,14 @@ from typing import Any
 import numpy as np
 
 from bastion.por import commit
-from bastion.por.aggregate_air import MAX_BATCHES, MAX_TOTAL, AggregateAir
+from bastion.por.aggregate_air import MAX_BATCHES, MAX_TOTAL, AggregateAir, aggregate_rows
 from bastion.por.aggregate_air import NAME as AGGREGATE_NAME
 from bastion.por.batch_commit import hidden_batch_security, verify_hidden_batch
 from bastion.por.progress import SilentProgress
 from bastion.por.round_format import (
     AGGREGATE_FILE,
     LEAVES_FILE,
+    LEAVES_HEADER_BYTES,
     RoundFormatError,
     asset_table,
     check_round_doc,
@@ -41,6 +45,9 @@ from bastion.por.round_format import (
     statement_words,
     units_to_decimal,
 )
+from bastion.por.solvency_air import MIN_ROWS
+from bastion.por.totals_hash import PERIOD
+from bastion.stark.proof import ProofFormatError, read_header
 from bastion.stark.security import MIN_SECURITY_BITS, report_for
 from bastion.stark.verifier import VerificationError, verify
 
@@ -131,16 +138,19 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
         except ValueError as exc:
             raise _Reject(f"batches[{i}].totals_commitment: {exc}") from None
 
+    # the aggregation proof's file, hash and header (cheap: its size), then the round's shape against the
+    # files' sizes, then the aggregation itself, whose public columns (32 x batches x assets rows) the shape
+    # check has bounded by the leaf count, that is by leaves.bin's size
+    aggregate_proof = _aggregate_file(round_dir, doc, len(batches), len(table), params)
+    path = round_dir / LEAVES_FILE
+    leaves_doc = doc["leaves"]
+    _check_shape(path, leaves_doc, batches, len(table))
+
     # the aggregation: the committed batch totals add up exactly to the published totals, for this round
-    _verify_aggregate(round_dir, doc, commitments, totals_eq, totals_debt, digest, params, verdict)
+    _verify_aggregate(aggregate_proof, commitments, totals_eq, totals_debt, digest, params, doc["aggregate"],
+                      verdict)
 
     # the leaf list and its root
-    leaves_doc = doc.get("leaves")
-    if not isinstance(leaves_doc, dict):
-        raise _Reject("round.json: leaves missing")
-    path = round_dir / LEAVES_FILE
-    if not path.exists():
-        raise _Reject(f"{LEAVES_FILE} is missing")
     records, sha = read_leaves(path)
     if sha != leaves_doc.get("sha256"):
         raise _Reject(f"{LEAVES_FILE}: its SHA-256 is not the one round.json publishes")
@@ -236,8 +246,36 @@ def _published_totals(doc: dict[str, Any]) -> tuple[list[int], list[int], list[A
     return equity, debt, checks
 
 
-def _verify_aggregate(round_dir: Path, doc: dict[str, Any], commitments: list[list[int]], equity: list[int],
-                      debt: list[int], digest: bytes, params: Any, verdict: RoundVerdict) -> None:
+def _check_shape(leaves_path: Path, leaves_doc: dict[str, Any], batches: list[Any], n_assets: int) -> None:
+    """The batches tile the leaf list in order, each at least as long as any batch proof can be (the range
+    table's 2^16 rows and 32 rows per asset for the totals hash: ``verify_hidden_batch`` refuses shorter ones),
+    and leaves.bin's size (a stat, nothing read) is that of the stated leaf count. So batches x assets x 32 is
+    at most the number of leaves, which leaves.bin's size bounds: the aggregation's work (its public columns)
+    is linear in the published files, not in the product of two counts of round.json."""
+    min_rows = max(MIN_ROWS, PERIOD * n_assets)
+    at = 0
+    for i, b in enumerate(batches):
+        where = f"batches[{i}]"
+        if _int_field(b, "leaf_start", where) != at:
+            raise _Reject(f"{where}: batches must cover the leaf list in order, without gaps or overlaps")
+        rows = _int_field(b, "rows", where)
+        if rows < min_rows:
+            raise _Reject(f"{where}: {rows} rows, but a batch over {n_assets} asset(s) has at least {min_rows}")
+        at += rows
+    count = _int_field(leaves_doc, "count", "leaves")
+    if at != count:
+        raise _Reject(f"the batches cover {at} leaves, round.json says leaves.count is {count}")
+    if not leaves_path.exists():
+        raise _Reject(f"{LEAVES_FILE} is missing")
+    size = leaves_path.stat().st_size
+    if size != LEAVES_HEADER_BYTES + commit.LEAF_BYTES * count:
+        raise _Reject(f"{LEAVES_FILE} is {size} bytes, not the {LEAVES_HEADER_BYTES} + 32 x {count} of the leaf "
+                      "count round.json states")
+
+
+def _aggregate_file(round_dir: Path, doc: dict[str, Any], n_batches: int, n_assets: int, params: Any) -> bytes:
+    """The aggregation proof's bytes, once its record, hash and header are those of this round's statement:
+    digests, parameters and trace size read from the header alone, before any work sized by round.json."""
     agg = doc["aggregate"]
     known = known_aggregate_digest()
     circuit = agg.get("circuit") or {}
@@ -252,6 +290,23 @@ def _verify_aggregate(round_dir: Path, doc: dict[str, Any], commitments: list[li
     proof = path.read_bytes()
     if hashlib.sha256(proof).hexdigest() != agg.get("sha256"):
         raise _Reject(f"aggregate: {AGGREGATE_FILE} is not the file round.json publishes (SHA-256 differs)")
+    rejected = f"aggregate: the aggregation proof in {AGGREGATE_FILE} is rejected"
+    try:
+        params_digest, circuit_digest, _, n_used, _ = read_header(proof, lenient=True)
+    except ProofFormatError as exc:
+        raise _Reject(f"{rejected}: malformed proof: {exc}") from None
+    if circuit_digest.hex() != known:
+        raise _Reject(f"{rejected}: it is for circuit {circuit_digest.hex()[:16]}..., not {AGGREGATE_NAME}")
+    if params_digest != params.digest():
+        raise _Reject(f"{rejected}: it was made with different STARK parameters")
+    if n_used != aggregate_rows(n_batches, n_assets):
+        raise _Reject(f"{rejected}: its trace has {n_used} rows, {n_batches} batches of {n_assets} asset(s) "
+                      f"need {aggregate_rows(n_batches, n_assets)}")
+    return proof
+
+
+def _verify_aggregate(proof: bytes, commitments: list[list[int]], equity: list[int], debt: list[int],
+                      digest: bytes, params: Any, agg: dict[str, Any], verdict: RoundVerdict) -> None:
     air = AggregateAir(commitments, equity, debt, digest_words(digest))
     try:
         verify(air, proof, params)
