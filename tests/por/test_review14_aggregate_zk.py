@@ -15,15 +15,13 @@ import numpy as np
 import pytest
 
 from bastion.por.aggregate_air import AggregateAir, Col, aggregate_trace, global_totals
-from bastion.stark import field as F
-from bastion.stark import field_ref as R
 from bastion.stark.params import INSECURE_TEST_PARAMS, StarkParams
 from bastion.stark.poly import barycentric_eval
-from bastion.stark.protocol import COSET_SHIFT, chunk_layout
+from bastion.stark.protocol import chunk_layout
 from bastion.stark.prover import prove
 from bastion.stark.verifier import Replay, decode, verify
+from zk_support import Ext, interpolate_at, lde_point
 
-Ext = tuple[int, int]
 PARAMS = INSECURE_TEST_PARAMS
 STATEMENT = [1, 2, 3, 4, 5]
 
@@ -51,9 +49,6 @@ def _instance(b: int, a: int, seed: int) -> tuple[AggregateAir, np.ndarray]:
     return AggregateAir(commits, *global_totals(eq, dt), STATEMENT), main
 
 
-def _x(row: int, lde_size: int) -> int:
-    return COSET_SHIFT * pow(F.root_of_unity(lde_size.bit_length() - 1), row, R.P) % R.P
-
 
 def _matches(rep: Replay, params: StarkParams, column: int, witness: np.ndarray) -> float:
     """Fraction of main column ``column``'s opened values equal to the interpolant of the guessed witness."""
@@ -61,24 +56,12 @@ def _matches(rep: Replay, params: StarkParams, column: int, witness: np.ndarray)
     col = np.zeros(n, dtype=np.uint64)
     col[: len(witness)] = witness
     lde_size = n * params.blowup
-    points: list[Ext] = [rep.z, rep.gz, *[(_x(r, lde_size), 0) for r in rep.rows]]
+    points: list[Ext] = [rep.z, rep.gz, *[(lde_point(r, lde_size), 0) for r in rep.rows]]
     vals = rep.proof.main_opening.values  # type: ignore[union-attr]
     opened: list[Ext] = [rep.proof.main_z[column], rep.proof.main_gz[column]]
     opened += [(int(vals[i, column]), 0) for i in range(len(rep.rows))]
     return sum(barycentric_eval(col, p) == o for p, o in zip(points, opened, strict=True)) / len(points)
 
-
-def _interpolate_at(xs: list[int], ys: list[Ext], z: Ext) -> Ext:
-    acc: Ext = (0, 0)
-    for i, (xi, yi) in enumerate(zip(xs, ys, strict=True)):
-        num: Ext = (1, 0)
-        den = 1
-        for k, xk in enumerate(xs):
-            if k != i:
-                num = R.ext_mul(num, R.ext_sub(z, (xk, 0)))
-                den = den * (xi - xk) % R.P
-        acc = R.ext_add(acc, R.ext_mul(yi, R.ext_scale(num, pow(den, R.P - 2, R.P))))
-    return acc
 
 
 GUESSED = [Col.TOT + i for i in range(8)] + [Col.GS + i for i in range(8)]
@@ -101,10 +84,10 @@ def test_openings_of_an_aggregation_proof_do_not_confirm_guessed_totals(batches:
         assert all(_matches(rep, PARAMS, c, main[c]) == 0.0 for c in GUESSED)
         # no chunk's value at z is what its query-row values interpolate to
         lde_size = (1 << rep.proof.log_n) * PARAMS.blowup
-        xs = [_x(r, lde_size) for r in rep.rows]
+        xs = [lde_point(r, lde_size) for r in rep.rows]
         vals = rep.proof.quotient_opening.values  # type: ignore[union-attr]
         _size, chunks = chunk_layout(air.n_used, air.max_degree, PARAMS)
         assert len(rep.proof.quotient_z) == chunks
         for j, at_z in enumerate(rep.proof.quotient_z):
             ys = [(int(vals[i, 2 * j]), int(vals[i, 2 * j + 1])) for i in range(len(xs))]
-            assert _interpolate_at(xs, ys, rep.z) != at_z, (j, chunks)
+            assert interpolate_at(xs, ys, rep.z) != at_z, (j, chunks)

@@ -18,16 +18,14 @@ import random
 
 import numpy as np
 
-from bastion.stark import field as F
 from bastion.stark import field_ref as R
 from bastion.stark.air import Air, Constraints, Frame
 from bastion.stark.examples import CubicMixAir, RangeCheckAir
 from bastion.stark.params import INSECURE_TEST_PARAMS, StarkParams
-from bastion.stark.protocol import COSET_SHIFT
 from bastion.stark.prover import prove
 from bastion.stark.verifier import Replay, decode
+from zk_support import Ext, interpolate_at, lde_point
 
-Ext = tuple[int, int]
 PARAMS = INSECURE_TEST_PARAMS  # 8 queries: the openings counted against the randomness are the same kind
 
 
@@ -61,34 +59,18 @@ def _legacy(cls: type[StarkParams]) -> StarkParams:
     return cls(**{f.name: getattr(PARAMS, f.name) for f in dataclasses.fields(StarkParams)})
 
 
-def _x(row: int, lde_size: int) -> int:
-    return COSET_SHIFT * pow(F.root_of_unity(lde_size.bit_length() - 1), row, R.P) % R.P
-
-
-def _interpolate_at(xs: list[int], ys: list[Ext], z: Ext) -> Ext:
-    """The polynomial of degree < len(xs) through (xs, ys), evaluated at z (Lagrange, extension field)."""
-    acc: Ext = (0, 0)
-    for i, (xi, yi) in enumerate(zip(xs, ys, strict=True)):
-        num: Ext = (1, 0)
-        den = 1
-        for k, xk in enumerate(xs):
-            if k != i:
-                num = R.ext_mul(num, R.ext_sub(z, (xk, 0)))
-                den = den * (xi - xk) % R.P
-        acc = R.ext_add(acc, R.ext_mul(yi, R.ext_scale(num, pow(den, R.P - 2, R.P))))
-    return acc
 
 
 def _chunk_predictions(air: Air, proof: bytes, params: StarkParams) -> list[bool]:
     """For each quotient chunk: is its value at z what its query-row values interpolate to?"""
     rep: Replay = decode(air, proof, params)
     lde_size = (1 << rep.proof.log_n) * params.blowup
-    xs = [_x(r, lde_size) for r in rep.rows]
+    xs = [lde_point(r, lde_size) for r in rep.rows]
     vals = rep.proof.quotient_opening.values  # type: ignore[union-attr]
     out = []
     for j, at_z in enumerate(rep.proof.quotient_z):
         ys = [(int(vals[i, 2 * j]), int(vals[i, 2 * j + 1])) for i in range(len(xs))]
-        out.append(_interpolate_at(xs, ys, rep.z) == at_z)
+        out.append(interpolate_at(xs, ys, rep.z) == at_z)
     return out
 
 
@@ -150,7 +132,7 @@ def _main_matches_witness(air: Air, proof: bytes, params: StarkParams, witness_c
     col = np.zeros(n, dtype=np.uint64)
     col[: len(witness_col)] = witness_col
     lde_size = n * params.blowup
-    points: list[Ext] = [rep.z, rep.gz, *[(_x(r, lde_size), 0) for r in rep.rows]]
+    points: list[Ext] = [rep.z, rep.gz, *[(lde_point(r, lde_size), 0) for r in rep.rows]]
     opened: list[Ext] = [rep.proof.main_z[0], rep.proof.main_gz[0]]
     vals = rep.proof.main_opening.values  # type: ignore[union-attr]
     opened += [(int(vals[i, 0]), 0) for i in range(len(rep.rows))]
