@@ -95,7 +95,9 @@ def bench_one(
         verify_runs.append(t)
         verdict = json.loads(vout)
         assert verdict["ok"], verdict
-    doc = json.loads((rnd / "round.json").read_text())
+    from bastion.por.format.round import load_round_json
+
+    doc = load_round_json(rnd)
     uid = (snap / "balances.csv").open().readlines()[1].split(",")[0]
     user_file = workdir / "user.json"
     _run([*BASTION, "por", "user-proof", str(rnd), "--uid", uid, "--out", str(user_file)])
@@ -130,10 +132,10 @@ def bench_one(
 def _aggregate_verify_s(rnd: Path) -> float:
     """The aggregation proof's verification alone, from the public files (timed warm: a second run)."""
     from bastion.por.aggregate_air import AggregateAir
-    from bastion.por.round_format import commitment_words, digest_words, params_from_json, round_digest
+    from bastion.por.format.round import commitment_words, digest_words, load_round_json, params_from_json, round_digest
     from bastion.stark.verifier import verify
 
-    doc = json.loads((rnd / "round.json").read_text())
+    doc = load_round_json(rnd)
     air = AggregateAir(
         [commitment_words(b["totals_commitment"]) for b in doc["batches"]],
         [int(a["total_equity_units"]) for a in doc["assets"]],

@@ -222,3 +222,88 @@ def test_no_new_import_circle_between_modules() -> None:
     gone = set(KNOWN_CIRCLE_PARTS) - {_part_of(c) for c in circles}
     assert not new, f"new import circles between modules: {new}"
     assert not gone, f"no circle left in {sorted(gone)}: remove it from KNOWN_CIRCLE_PARTS"
+
+
+# ---------------------------------------------------------------------------------------- round.json
+# round.json is read and written by bastion.por.format.round only (issue #15): its name and format string are
+# defined there once, and no other function both names the file and parses JSON.
+ROUND_MODULE = "bastion.por.format.round"
+_ROUND_NAMES = {"ROUND_FILE", "round_path", "locate_round"}
+
+
+def _names_round_file(nodes: list[ast.AST]) -> bool:
+    for node in nodes:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and (
+                sub.value == "round.json" or sub.value.endswith("/round.json")
+            ):
+                return True
+            if isinstance(sub, ast.Name) and sub.id in _ROUND_NAMES:
+                return True
+            if isinstance(sub, ast.Attribute) and sub.attr in _ROUND_NAMES:
+                return True
+    return False
+
+
+def _json_loads(node: ast.AST) -> list[ast.Call]:
+    calls = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            f = sub.func
+            if (isinstance(f, ast.Attribute) and f.attr in ("load", "loads") and isinstance(f.value, ast.Name)
+                    and f.value.id == "json") or (isinstance(f, ast.Name) and f.id in ("load", "loads")):
+                calls.append(sub)
+    return calls
+
+
+def round_file_parsers(source: str) -> list[str]:
+    """Scopes of `source` (functions, and the module itself) where JSON is parsed from an expression that names
+    round.json, directly or through a variable assigned from one (``p = d / ROUND_FILE; json.load(p.open())``)."""
+    tree = ast.parse(source)
+    found = []
+    scopes: list[tuple[str, ast.AST]] = [("<module>", tree)]
+    scopes += [(n.name, n) for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    for name, scope in scopes:
+        tainted: set[str] = set()
+        for _ in range(3):  # a variable assigned from one that names the file, and so on
+            for sub in ast.walk(scope):
+                if isinstance(sub, ast.Assign) and (_names_round_file([sub.value]) or any(
+                        isinstance(n, ast.Name) and n.id in tainted for n in ast.walk(sub.value))):
+                    tainted |= {t.id for t in sub.targets if isinstance(t, ast.Name)}
+        for call in _json_loads(scope):
+            args = [*call.args, *(k.value for k in call.keywords)]
+            if _names_round_file(args) or any(isinstance(n, ast.Name) and n.id in tainted
+                                              for a in args for n in ast.walk(a)):
+                found.append(name)
+                break
+    return found
+
+
+def test_round_file_check_finds_a_reader() -> None:
+    """The check itself: the ways round.json used to be opened outside the format module are all caught."""
+    assert round_file_parsers('import json\ndef f(d):\n    return json.loads((d / "round.json").read_text())\n')
+    assert round_file_parsers('import json\ndef f(d):\n    p = d / ROUND_FILE\n    return json.load(p.open())\n')
+    assert round_file_parsers('from json import loads\ndef f(d):\n    return loads(round_path(d).read_text())\n')
+    assert not round_file_parsers('import json\ndef f(d):\n    ok = (d / "round.json").exists()\n'
+                                  '    return ok and json.loads((d / "reserves.json").read_text())\n')
+
+
+def test_round_json_is_parsed_in_one_module() -> None:
+    readers = {f"{mod}.{fn}" for mod, path in _modules().items() if mod != ROUND_MODULE
+               for fn in round_file_parsers(path.read_text())}
+    assert not readers, f"read round.json through {ROUND_MODULE} (load_round_json / read_round): {sorted(readers)}"
+
+
+def test_round_constants_are_defined_once() -> None:
+    twice = set()
+    for mod, path in _modules().items():
+        if mod == ROUND_MODULE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                twice |= {f"{mod}.{t.id}" for t in targets if isinstance(t, ast.Name)
+                          and t.id in ("ROUND_FILE", "ROUND_FORMAT", "USER_PROOF_FORMAT")}
+            if isinstance(node, ast.Constant) and node.value in ("bastion-round/3", "bastion-user-proof/1"):
+                twice.add(f"{mod}: {node.value!r}")
+    assert not twice, f"round format names are defined in {ROUND_MODULE} only: {sorted(twice)}"

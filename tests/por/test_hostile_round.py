@@ -29,17 +29,10 @@ import pytest
 from bastion.por.aggregate_air import NAME as AGGREGATE_NAME
 from bastion.por.aggregate_air import aggregate_rows
 from bastion.por.batch_commit import NAME as SOLVENCY_NAME
+from bastion.por.format.leaves import LEAVES_FILE
+from bastion.por.format.round import AGGREGATE_FILE, ROUND_FILE, params_to_json, round_digest, statement_words
+from bastion.por.liabilities.circuit.published import known_aggregate_digest, known_circuit_digest
 from bastion.por.round import RoundConfig, prove_round
-from bastion.por.round_format import (
-    AGGREGATE_FILE,
-    LEAVES_FILE,
-    ROUND_FILE,
-    known_aggregate_digest,
-    known_circuit_digest,
-    params_to_json,
-    round_digest,
-    statement_words,
-)
 from bastion.por.round_verify import RoundVerdict, verify_round
 from bastion.por.solvency_air import MIN_ROWS
 from bastion.sim.liabilities import simulate_liabilities

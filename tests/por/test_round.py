@@ -16,9 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bastion.cli import app
-from bastion.por import commit
+from bastion.por.format import leaves as commit
+from bastion.por.format.round import read_round
 from bastion.por.round import RoundConfig, RoundError, load_tree, make_user_proof, prove_round
-from bastion.por.round_format import read_round
 from bastion.por.round_verify import verify_round
 from bastion.por.user_proof import verify_user_proof
 from bastion.sim.liabilities import read_truth, simulate_liabilities

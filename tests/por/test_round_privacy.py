@@ -27,18 +27,18 @@ import numpy as np
 import pytest
 
 from bastion.por.aggregate_air import AggregateAir, aggregate_trace
-from bastion.por.round import RoundConfig, UserProofs, batch_order, batch_totals_salt, prove_round
-from bastion.por.round_format import (
+from bastion.por.format.amounts import units_to_decimal
+from bastion.por.format.round import (
     AGGREGATE_FILE,
     PRIVATE_DIR,
     ROUND_FILE,
     commitment_hex,
     commitment_words,
     digest_words,
-    recombine,
     round_digest,
-    units_to_decimal,
 )
+from bastion.por.liabilities.circuit.published import recombine
+from bastion.por.round import RoundConfig, UserProofs, batch_order, batch_totals_salt, prove_round
 from bastion.por.round_verify import verify_round
 from bastion.por.totals_hash import commitment, messages_of
 from bastion.sim.liabilities import simulate_liabilities

@@ -16,7 +16,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from bastion.por import snapshot as snap
-from bastion.por.decimal_parse import parse_column, parse_decimal
+from bastion.por.format.amount_column import parse_column
+from bastion.por.format.amounts import parse_units
 from bastion.por.snapshot import SnapshotError, amount_bits, load_snapshot
 from bastion.sim.liabilities import simulate_liabilities
 
@@ -353,7 +354,7 @@ def test_kernel_matches_reference(cases: list[tuple[str, int, int]]) -> None:
     decimals = np.array([c[1] for c in cases], dtype=np.int8)
     caps = np.array([2 ** c[2] for c in cases], dtype=np.int64)
     values, status = parse_column(texts, decimals, caps)
-    expected = [parse_decimal(t, d, 2**b) for t, d, b in cases]
+    expected = [parse_units(t, d, cap=2**b) for t, d, b in cases]
     assert [(int(v), int(s)) for v, s in zip(values, status, strict=True)] == expected
 
 
@@ -404,7 +405,7 @@ def reference_load(rows: list[tuple[str, str, str, str]]) -> tuple[set[tuple[int
         cap = 2 ** amount_bits(decimals, Decimal(REF_ASSETS[asset][1].numerator))
         parsed = []
         for field_name, text in (("equity", equity), ("debt", debt)):
-            value, status = parse_decimal(text, decimals, cap)
+            value, status = parse_units(text, decimals, cap=cap)
             if status:
                 errors.add((row, field_name))
             parsed.append(value)

@@ -30,10 +30,12 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from bastion.por import commit
 from bastion.por.batch import BatchError, BatchRows, main_trace, make_air, range_multiplicities, verify_batch
+from bastion.por.format import leaves as commit
+from bastion.por.format.amounts import units_to_decimal
+from bastion.por.format.leaves import LEAVES_FILE, read_leaves, write_leaves
+from bastion.por.format.round import ROUND_FILE
 from bastion.por.round import RoundConfig, make_user_proof, prove_round
-from bastion.por.round_format import LEAVES_FILE, ROUND_FILE, read_leaves, units_to_decimal, write_leaves
 from bastion.por.round_verify import verify_round
 from bastion.por.solvency_air import (
     GADGET,

@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from bastion.por import commit
+from bastion.por.format import leaves as commit
 from bastion.stark import poseidon2_ref
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "bastion" / "service" / "static" / "por"

@@ -1,5 +1,5 @@
 """A small but real round directory for the web page's tests, written with the reference code
-(`bastion.por.commit`: user ids, leaves, the SHA-256 tree and its paths), in the formats of
+(`bastion.por.format.leaves`: user ids, leaves, the SHA-256 tree and its paths), in the formats of
 docs/spec/round-format.md: round.json, leaves.bin, batch proof files, users/<uid>.json, private/.
 
 The batch proofs are placeholder bytes (the page lists and serves them; `bastion por verify` is what checks
@@ -18,7 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bastion.por import commit
+from bastion.por.format import leaves as commit
 from bastion.por.user_proof import format_units
 
 ASSETS = [  # (name, decimals, price)

@@ -182,7 +182,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     for module, name in (
         ("bastion.por.snapshot", "SnapshotError"),
         ("bastion.por.round", "RoundError"),
-        ("bastion.por.round_format", "RoundFormatError"),
+        ("bastion.por.format.round", "RoundFormatError"),
         ("bastion.por.reserves.verify", "BalanceSourceError"),
         ("bastion.report.figures", "ReportInputError"),
         ("bastion.report.pdf", "PdfRendererMissing"),

@@ -115,9 +115,10 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON on stdout (exact totals)."),
 ) -> None:
     """Verify a whole round: every batch proof, the leaf list against its root, and the published totals."""
+    from bastion.por.format.round import has_round
     from bastion.por.round_verify import verify_round
 
-    if not (round_dir / "round.json").is_file():
+    if not has_round(round_dir):
         typer.echo(f"error: {round_dir}: no round.json here (not a round directory)", err=True)
         raise typer.Exit(EXIT_BAD_INPUT)
     started = time.perf_counter()
@@ -155,8 +156,10 @@ def verify(
 
 def _round_prices(round_dir: Path) -> dict[str, tuple[str, int]]:
     """asset -> (price_usd, decimals) from round.json, to show each total at the asset's precision."""
+    from bastion.por.format.round import load_round_json
+
     try:
-        doc = json.loads((round_dir / "round.json").read_text(encoding="utf-8"))
+        doc = load_round_json(round_dir)
         return {a["asset"]: (str(a["price_usd"]), int(a["decimals"])) for a in doc["assets"]}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
@@ -169,8 +172,8 @@ def user_proof(
     out: Path = typer.Option(..., "--out", help="Output file (one uid) or directory (several)."),
 ) -> None:
     """Write users' inclusion proof files (give each user only their own)."""
+    from bastion.por.format.round import RoundFormatError, write_json_atomic
     from bastion.por.round import RoundError, UserProofs
-    from bastion.por.round_format import RoundFormatError, write_json_atomic
 
     try:
         maker = UserProofs(round_dir)
@@ -194,6 +197,7 @@ def verify_user(
     as_json: bool = typer.Option(False, "--json", help="Print the verdict as JSON on stdout (exact balances)."),
 ) -> None:
     """Check your inclusion proof: your balances, your leaves, their path to the published root."""
+    from bastion.por.format.round import RoundFileError, load_round_json
     from bastion.por.user_proof import verify_user_proof
 
     started = time.perf_counter()
@@ -205,9 +209,9 @@ def verify_user(
     round_doc = None
     if round_dir is not None:
         try:
-            round_doc = json.loads((round_dir / "round.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            typer.echo(f"error: cannot read {round_dir}/round.json: {exc}", err=True)
+            round_doc = load_round_json(round_dir)
+        except RoundFileError as exc:
+            typer.echo(f"error: cannot read {round_dir}/round.json: {exc.cause}", err=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
     verdict = verify_user_proof(doc, round_doc)
     took_ms = (time.perf_counter() - started) * 1000

@@ -101,7 +101,9 @@ def register(app: typer.Typer) -> None:
         if round_dir:
             from pathlib import Path
 
-            if not (Path(round_dir) / "round.json").is_file():
+            from bastion.por.format.round import has_round
+
+            if not has_round(Path(round_dir)):
                 raise typer.BadParameter(f"{round_dir} has no round.json", param_hint="--round")
             os.environ["BASTION_ROUND_DIR"] = str(Path(round_dir).resolve())
         if rounds_dir:

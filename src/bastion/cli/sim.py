@@ -71,9 +71,9 @@ def wallets(
     ),
 ) -> None:
     """A wallet set with real keys and real signatures over the round's challenge, for `bastion por reserves`."""
-    import json
     from decimal import Decimal, InvalidOperation
 
+    from bastion.por.format.round import load_round_json, round_path
     from bastion.sim.wallets import make_wallet_set
 
     gaps: dict[str, Decimal] = {}
@@ -88,10 +88,10 @@ def wallets(
                 f"{item!r}: expected ASSET=FRACTION with 0 <= FRACTION < 1", param_hint="--shortfall"
             )
         gaps[asset.upper()] = value
-    round_file = round_dir / "round.json"
+    round_file = round_path(round_dir)
     if not round_file.is_file():
         raise typer.BadParameter(f"{round_file} does not exist", param_hint="--round")
-    made = make_wallet_set(json.loads(round_file.read_text()), out, seed=seed, shortfall=gaps)
+    made = make_wallet_set(load_round_json(round_file), out, seed=seed, shortfall=gaps)
     typer.echo(f"wrote {made.path}: {made.wallets} wallets in {made.rows} rows, signed over {round_file}'s challenge")
 
 

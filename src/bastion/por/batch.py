@@ -3,7 +3,7 @@
 A batch is a run of whole users in leaf order (each user's rows contiguous; one-row zero "users" pad it to
 the batch's row count, placed among the users by the round, ``round.batch_order``: nothing here depends on
 where they sit). ``BatchRows`` holds it column-wise; ``leaves`` hashes its rows in bulk (numba
-Poseidon2, checked against ``bastion.por.commit``); ``main_trace`` builds the circuit's witness;
+Poseidon2, checked against ``bastion.por.format.leaves``); ``main_trace`` builds the circuit's witness;
 ``build_aux`` its LogUp columns; ``prove_batch`` / ``verify_batch`` tie them to the engine.
 """
 
@@ -15,7 +15,7 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.por.commit import ASSET_SHIFT, COUNT_SHIFT
+from bastion.por.format.leaves import ASSET_SHIFT, COUNT_SHIFT
 from bastion.por.solvency_air import (
     ACC_BITS,
     GADGET,

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bastion.por.format.round import has_round, round_path
 from bastion.por.reserves.errors import ReservesInputError
 from bastion.por.reserves.report import (
     RESERVES_FILE,
@@ -28,7 +29,7 @@ from bastion.por.reserves.report import (
     build_report,
     load_round_reserves,
 )
-from bastion.por.reserves.round import ROUND_FILE, load_round
+from bastion.por.reserves.round import load_round
 
 
 class RoundHistoryError(ValueError):
@@ -133,7 +134,7 @@ def round_dirs(directory: Path) -> list[Path]:
     if not directory.is_dir():
         raise RoundHistoryError(f"{directory}: not a directory")
     return sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".") and
-                  (p / ROUND_FILE).is_file())  # fmt: skip
+                  has_round(p))  # fmt: skip
 
 
 def load_history(directory: Path) -> RoundHistory:
@@ -243,7 +244,7 @@ def _stamp(directory: Path) -> tuple[tuple[str, int, int], ...]:
         except FileNotFoundError:
             return 0
 
-    return tuple((p.name, mtime(p / ROUND_FILE), mtime(p / RESERVES_FILE)) for p in round_dirs(directory))
+    return tuple((p.name, mtime(round_path(p)), mtime(p / RESERVES_FILE)) for p in round_dirs(directory))
 
 
 def load_history_cached(directory: Path) -> RoundHistory:

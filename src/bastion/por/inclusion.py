@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from bastion.por.format.round import round_path
 from bastion.por.round import RoundError, UserProofs
 
 USERS_DIR = "users"
@@ -33,7 +34,7 @@ _lock = threading.Lock()
 
 
 def _maker(round_dir: Path) -> UserProofs:
-    stamp = (round_dir / "round.json").stat().st_mtime_ns
+    stamp = round_path(round_dir).stat().st_mtime_ns
     key = round_dir.resolve()
     with _lock:
         hit = _makers.get(key)

@@ -40,41 +40,37 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bastion import __version__
-from bastion.por import commit
 from bastion.por.aggregate_air import MAX_BATCHES, AggregateAir, aggregate_trace
 from bastion.por.aggregate_air import NAME as AGGREGATE_NAME
 from bastion.por.batch import BatchError, BatchRows, leaves
 from bastion.por.batch_commit import NAME as SOLVENCY_NAME
 from bastion.por.batch_commit import hidden_batch_security, prove_hidden_batch
-from bastion.por.progress import Progress, SilentProgress
-from bastion.por.round_format import (
+from bastion.por.format import leaves as commit
+from bastion.por.format.amounts import format_units, units_to_decimal
+from bastion.por.format.leaves import LEAVES_FILE, read_leaves, write_leaves
+from bastion.por.format.round import (
     AGGREGATE_FILE,
     BATCH_DIR,
-    LEAVES_FILE,
     PRIVATE_DIR,
-    ROUND_FILE,
     ROUND_FORMAT,
+    USER_PROOF_FORMAT,
     batch_file,
     commitment_hex,
     digest_words,
-    known_aggregate_digest,
-    known_circuit_digest,
     params_to_json,
-    read_leaves,
     read_round,
-    recombine,
     round_digest,
+    round_path,
     statement_words,
-    units_to_decimal,
     write_bytes_atomic,
     write_json_atomic,
-    write_leaves,
+    write_round,
 )
+from bastion.por.liabilities.circuit.published import known_aggregate_digest, known_circuit_digest, recombine
+from bastion.por.progress import Progress, SilentProgress
 from bastion.por.snapshot import Snapshot, load_snapshot
 from bastion.por.solvency_air import MIN_ROWS, AssetRow, asset_row
 from bastion.por.totals_hash import SALT_WORDS
-from bastion.por.user_proof import FORMAT as USER_PROOF_FORMAT
-from bastion.por.user_proof import format_units
 from bastion.stark import field as F
 from bastion.stark.params import DEFAULT_PARAMS, StarkParams
 from bastion.stark.prover import prove
@@ -454,7 +450,7 @@ def prove_round(snapshot_dir: Path, round_dir: Path, config: RoundConfig | None 
         if plan["stark_params"] != params_to_json(config.params):
             raise RoundError(f"{round_dir} was started with other STARK parameters: use a new --out directory")
     else:
-        if (round_dir / ROUND_FILE).exists() or (round_dir.exists() and any(round_dir.iterdir())):
+        if round_path(round_dir).exists() or (round_dir.exists() and any(round_dir.iterdir())):
             raise RoundError(f"{round_dir} is not empty and holds no plan to resume: use a new --out directory")
         created = not round_dir.exists()
         round_dir.mkdir(parents=True, exist_ok=True)
@@ -631,7 +627,7 @@ def _publish(round_dir: Path, snapshot: Snapshot, plan: dict[str, Any], table: l
         ],
         "aggregate": {k: agg[k] for k in ("file", "circuit", "sha256", "security")},
     }
-    write_json_atomic(round_dir / ROUND_FILE, doc)
+    write_round(round_dir, doc)
     return RoundSummary(round_dir, plan["round_id"], plan["users"], plan["rows"], len(records), n_leaves, root, resumed)
 
 

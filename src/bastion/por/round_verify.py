@@ -14,37 +14,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bastion.por import commit
 from bastion.por.aggregate_air import MAX_BATCHES, MAX_TOTAL, AggregateAir, aggregate_rows
 from bastion.por.aggregate_air import NAME as AGGREGATE_NAME
 from bastion.por.batch_commit import hidden_batch_security, verify_hidden_batch
-from bastion.por.progress import SilentProgress
-from bastion.por.round_format import (
+from bastion.por.format import leaves as commit
+from bastion.por.format.amounts import units_or_none, units_to_decimal
+from bastion.por.format.leaves import LEAVES_FILE, LEAVES_HEADER_BYTES, leaf_words_of, read_leaves
+from bastion.por.format.round import (
     AGGREGATE_FILE,
-    LEAVES_FILE,
-    LEAVES_HEADER_BYTES,
     RoundFormatError,
-    asset_table,
     check_round_doc,
     commitment_words,
     digest_words,
-    known_aggregate_digest,
-    known_circuit_digest,
-    leaf_words_of,
     params_from_json,
-    read_leaves,
     read_round,
     round_digest,
     statement_words,
-    units_to_decimal,
 )
+from bastion.por.liabilities.circuit.published import asset_table, known_aggregate_digest, known_circuit_digest
+from bastion.por.progress import SilentProgress
 from bastion.por.solvency_air import MIN_ROWS
 from bastion.por.totals_hash import PERIOD
 from bastion.stark.proof import ProofFormatError, read_header
@@ -56,7 +50,6 @@ class _Reject(Exception):
     pass
 
 
-_DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]*))?")
 
 
 @dataclass
@@ -326,13 +319,6 @@ def _inside(round_dir: Path, file: str) -> bool:
 
 
 def _units(text: Any, decimals: int) -> int | None:
-    """A published decimal string as exact base units ('1.50' and '1.5' alike), None if it is not one or has
-    more fraction digits than the asset's decimals. Bounded by check_round_doc (at most 40 + 40 digits)."""
-    m = _DECIMAL.fullmatch(text) if isinstance(text, str) else None
-    if m is None:
-        return None
-    sign, whole, frac = str(m.group(1)), str(m.group(2)), str(m.group(3) or "")
-    if len(frac.rstrip("0")) > decimals:
-        return None
-    units: int = int(whole) * 10**decimals + int((frac[:decimals] or "0").ljust(decimals, "0") or "0")
-    return -units if sign else units
+    """A published total as exact base units ('1.50' and '1.5' alike; signed, since net liabilities can be
+    negative), None if the amount grammar refuses it. Bounded by check_round_doc (at most 40 + 40 digits)."""
+    return units_or_none(text, decimals, signed=True) if isinstance(text, str) else None

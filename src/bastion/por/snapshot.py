@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from bastion.por.format.amounts import decimal_or_none, units_to_decimal
+
 AMOUNT_BITS = 63  # B: every amount is an integer in [0, 2^63) base units (a unique field element) ...
 MIN_AMOUNT_BITS = 48  # the circuit range-checks 3 full 16-bit limbs and caps only the top one
 USD_BITS = 60  # ... and, per asset, amount * ceil(micro-USD price of one base unit) <= 2^60
@@ -136,7 +138,7 @@ class Asset:
         return Decimal(base_units).scaleb(-self.decimals, _EXACT)
 
     def units_text(self, base_units: int) -> str:
-        return format(self.to_units(base_units), "f")
+        return units_to_decimal(base_units, self.decimals)
 
 
 _EXACT = Context(prec=200)  # enough digits for any amount (< 2^64) at any scale used here
@@ -168,23 +170,14 @@ def amount_bits(decimals: int, price_usd: Decimal | str) -> int:
     return min(bits, AMOUNT_BITS)
 
 
-def _strict_decimal(text: str) -> Decimal | None:
-    """A plain decimal string (`DIGITS[.DIGITS]`), or None."""
-    int_part, dot, frac_part = text.partition(".")
-    digits = set("0123456789")
-    if not int_part or (dot and not frac_part) or not set(int_part + frac_part) <= digits:
-        return None
-    return Decimal(text)
-
-
 def parse_haircut_tiers(text: str) -> tuple[HaircutTier, ...]:
     """`0:1.0;100000:0.95;1000000:0.9`: USD threshold -> weight, thresholds from 0 strictly increasing,
     weights in [0, 1] and non-increasing (a bigger holding never counts for more). Raises ValueError."""
     tiers: list[HaircutTier] = []
     for part in text.split(";"):
         threshold_text, colon, weight_text = part.partition(":")
-        threshold = _strict_decimal(threshold_text.strip())
-        weight = _strict_decimal(weight_text.strip())
+        threshold = decimal_or_none(threshold_text.strip())
+        weight = decimal_or_none(weight_text.strip())
         if not colon or threshold is None or weight is None:
             raise ValueError(f"tier {part!r} is not THRESHOLD_USD:WEIGHT (e.g. 100000:0.95)")
         if weight > 1:
@@ -272,7 +265,7 @@ def _asset_row(
         decimals = int(decimals_text)
         if decimals > MAX_DECIMALS:
             issues.add(name, row_no, "decimals", f"{decimals} decimals: at most {MAX_DECIMALS} are supported")
-    price = _strict_decimal(price_text)
+    price = decimal_or_none(price_text)
     if price is None or price <= 0:
         issues.add(name, row_no, "price_usd", f"{price_text!r} is not a decimal price > 0 (e.g. 64250.5)")
     tiers: tuple[HaircutTier, ...] = (HaircutTier(Decimal(0), Decimal(1)),)
@@ -480,7 +473,8 @@ def _check_batch(
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from bastion.por.decimal_parse import OK, TOO_LARGE, TOO_PRECISE, parse_column
+    from bastion.por.format.amount_column import parse_column
+    from bastion.por.format.amounts import OK, TOO_LARGE, TOO_PRECISE
 
     uid = _as_string(batch.column("uid"))
     symbol = _as_string(batch.column("asset"))

@@ -23,7 +23,7 @@ from fractions import Fraction
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.por.commit import ASSET_SHIFT, COUNT_SHIFT, MAX_ROWS_PER_USER
+from bastion.por.format.leaves import ASSET_SHIFT, COUNT_SHIFT, MAX_ROWS_PER_USER
 from bastion.stark import field as F
 from bastion.stark.air import Air, Constraints, Frame
 from bastion.stark.poseidon2_air import Poseidon2Gadget

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bastion.por import commit
+from bastion.por.format import leaves as commit
+from bastion.por.format.amounts import format_units, units_or_none
+from bastion.por.format.round import USER_PROOF_FORMAT
 
-FORMAT = "bastion-user-proof/1"
+FORMAT = USER_PROOF_FORMAT
 _HEX32 = re.compile(r"^[0-9a-f]{64}$")
 _UINT = re.compile(r"^(0|[1-9][0-9]*)$")
-_DECIMAL = re.compile(r"^(0|[1-9][0-9]*)(\.[0-9]+)?$")
 
 
 @dataclass(frozen=True)
@@ -44,26 +45,10 @@ class _Reject(Exception):
     pass
 
 
-def format_units(units: int, decimals: int) -> str:
-    """``units`` base units as a plain decimal string with trailing zeros trimmed (``150000000``, 8 -> ``1.5``)."""
-    if decimals == 0:
-        return str(units)
-    whole, frac = divmod(units, 10**decimals)
-    frac_s = str(frac).rjust(decimals, "0").rstrip("0")
-    return f"{whole}.{frac_s}" if frac_s else str(whole)
-
-
 def decimal_to_units(text: str, decimals: int) -> int | None:
-    """Exact base units of a decimal string, or None when it is malformed or has too many decimals."""
-    m = _DECIMAL.match(text)
-    if not m:
-        return None
-    frac = (m.group(2) or ".")[1:]
-    if len(frac.rstrip("0")) > decimals:
-        return None
-    frac = frac[:decimals].ljust(decimals, "0")
-    units: int = int(m.group(1)) * 10**decimals + (int(frac) if frac else 0)
-    return units
+    """Exact base units of a decimal string, or None when the amount grammar refuses it (malformed, signed, or
+    more than `decimals` non-zero fraction digits)."""
+    return units_or_none(text, decimals)
 
 
 def _get(obj: Any, key: str, kind: type, where: str) -> Any:

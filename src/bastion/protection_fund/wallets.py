@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bastion.por.reserves.amounts import fmt_amount
+from bastion.por.format.amounts import fmt_amount
 from bastion.por.reserves.evm import EVM_CHAINS
 from bastion.por.reserves.report import RESERVES_FILE
 from bastion.por.reserves.round import Round

@@ -23,6 +23,7 @@ from bastion.diligence.metrics import DiligenceMonth
 from bastion.funds.metrics import FundMonth
 from bastion.keys.metrics import KeysMonthly
 from bastion.periods import month_bounds
+from bastion.por.format.round import ROUND_FILE, round_path
 from bastion.por.reserves.report import RESERVES_FILE, RESERVES_FORMAT, ReserveReport
 from bastion.protection.cooling_off import CoolingOffMonth
 from bastion.protection.deposits import DepositsMonth
@@ -153,7 +154,7 @@ def _sha256_file(path: Path) -> str:
 
 
 def _published_files(round_dir: Path, raw_round: dict[str, Any], reserves_path: Path) -> list[PublishedFile]:
-    wanted: list[tuple[str, Path, str, str | None]] = [("round.json", round_dir / "round.json", "round", None)]
+    wanted: list[tuple[str, Path, str, str | None]] = [(ROUND_FILE, round_path(round_dir), "round", None)]
     leaves = raw_round.get("leaves") or {}
     if isinstance(leaves.get("file"), str):
         wanted.append((leaves["file"], round_dir / leaves["file"], "leaf list", leaves.get("sha256")))
@@ -190,7 +191,8 @@ def load_fund_security(
     """round.json from `round_dir`, reserves.json from `reserves` (a file or a directory holding one; default:
     the round directory); `previous_round` (its directory, with its reserves.json) for the change since then;
     `number`: the round's number and publication words from the rounds history."""
-    from bastion.por.reserves.amounts import parse_amount
+    from bastion.por.format.amounts import parse_amount
+    from bastion.por.format.round import load_round_json
     from bastion.por.reserves.errors import ReservesInputError
     from bastion.por.reserves.report import RoundReserves, build_report, load_round_reserves
     from bastion.por.reserves.round import load_round
@@ -200,7 +202,7 @@ def load_fund_security(
         prev = load_round_reserves(previous_round) if previous_round is not None else None
     except ReservesInputError as exc:
         raise ReportInputError(str(exc)) from None
-    raw_round = json.loads((rnd.path or round_dir).joinpath("round.json").read_text(encoding="utf-8"))
+    raw_round = load_round_json(rnd.path or round_dir)
     path = reserves if reserves is not None else round_dir
     if path.is_dir():
         path = path / RESERVES_FILE
@@ -259,7 +261,7 @@ def load_fund_security(
         issuer=rnd.exchange,
         nonce=rnd.nonce,
         block_heights=dict(rnd.block_heights),
-        round_sha256=_sha256_file(round_dir / "round.json"),
+        round_sha256=_sha256_file(round_path(round_dir)),
         files=_published_files(round_dir, raw_round, path),
         wallets=wallets,
         challenge=raw.get("challenge") if isinstance(raw.get("challenge"), str) else None,

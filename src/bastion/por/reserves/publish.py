@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from bastion.por.reserves.amounts import fmt_amount
+from bastion.por.format.amounts import fmt_amount
 from bastion.por.reserves.round import Round
 
 PRICES_FORMAT = "bastion-prices/1"

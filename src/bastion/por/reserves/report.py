@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
-from bastion.por.reserves.amounts import fmt_amount, parse_amount
+from bastion.por.format.amounts import fmt_amount, parse_amount
 from bastion.por.reserves.errors import ReservesInputError
 from bastion.por.reserves.round import Round, load_round
 from bastion.por.reserves.verify import Verification

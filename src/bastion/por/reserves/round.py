@@ -1,4 +1,5 @@
-"""The round the reserves are checked against: read from `ROUND_DIR/round.json` (format `bastion-round/3`).
+"""The reserves side's view of a round: the liabilities the reserves are checked against, read from
+`ROUND_DIR/round.json` through `bastion.por.format.round` (the one reader of that file).
 
 Only the keys the reserves side needs are read (exchange, round id, snapshot time, nonce, block heights and
 the per-asset liabilities); the liabilities pipeline may write more, which is ignored.
@@ -6,7 +7,6 @@ the per-asset liabilities); the liabilities pipeline may write more, which is ig
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -14,11 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bastion.por.reserves.amounts import parse_amount
+from bastion.por.format.amounts import parse_amount
+from bastion.por.format.round import ROUND_FORMAT, RoundFileError, load_round_json, locate_round
 from bastion.por.reserves.errors import ReservesInputError
 
-ROUND_FORMAT = "bastion-round/3"  # the same as por/round_format.py's (kept light: no STARK imports here)
-ROUND_FILE = "round.json"
 _NONCE = re.compile(r"[0-9a-f]{32}")
 _ROUND_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -49,14 +48,13 @@ class Round:
 
 def load_round(round_dir: Path) -> Round:
     """Read and validate `round_dir/round.json`; ReservesInputError naming the field on any problem."""
-    path = round_dir / ROUND_FILE if round_dir.is_dir() or not round_dir.suffix else round_dir
+    path = locate_round(round_dir)
     name = str(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReservesInputError(name, [(None, "round.json", "file not found")]) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReservesInputError(name, [(None, "round.json", f"not readable JSON: {exc}")]) from None
+        raw = load_round_json(path)
+    except RoundFileError as exc:
+        message = "file not found" if exc.missing else f"not readable JSON: {exc.cause}"
+        raise ReservesInputError(name, [(None, "round.json", message)]) from None
     result = parse_round(raw, name)
     return replace(result, path=path.parent)
 

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bastion.por.reserves.amounts import parse_amount
+from bastion.por.format.amounts import parse_amount
 from bastion.por.reserves.bitcoin import CHAIN_NETWORKS
 from bastion.por.reserves.chains import NATIVE_CHAINS
 from bastion.por.reserves.errors import ReservesInputError

@@ -21,8 +21,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from bastion.por.format.round import ROUND_FILE, ROUND_FORMAT, RoundFileError, load_round_json
 from bastion.por.history import RoundHistory
-from bastion.por.reserves.round import ROUND_FORMAT
 from bastion.service.access import Public
 from bastion.service.deps import SettingsDep
 from bastion.settings import Settings
@@ -123,11 +123,11 @@ def _round_dir(settings: SettingsDep) -> Path:
 
 def _read_round(round_dir: Path) -> dict[str, Any]:
     try:
-        raw = json.loads((round_dir / "round.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HTTPException(404, f"no round.json in the round directory {round_dir}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPException(500, f"round.json is not readable: {exc}") from None
+        raw = load_round_json(round_dir)
+    except RoundFileError as exc:
+        if exc.missing:
+            raise HTTPException(404, f"no round.json in the round directory {round_dir}") from None
+        raise HTTPException(500, f"round.json is not readable: {exc.cause}") from None
     if not isinstance(raw, dict) or raw.get("format") != ROUND_FORMAT:
         raise HTTPException(500, f"round.json is not a {ROUND_FORMAT} file")
     return raw
@@ -166,7 +166,7 @@ def _reserve_files(round_dir: Path) -> list[tuple[str, str | None, str]]:
 def public_files(round_dir: Path, raw: dict[str, Any]) -> list[PublicFile]:
     """The files anyone may download: round.json, the leaf list, the batch proofs, the aggregation proof,
     reserves.json and the files reserves.json lists (the signed wallet set, the price table)."""
-    wanted: list[tuple[str, str | None, str]] = [("round.json", None, "round")]
+    wanted: list[tuple[str, str | None, str]] = [(ROUND_FILE, None, "round")]
     leaves = raw.get("leaves")
     if isinstance(leaves, dict) and isinstance(leaves.get("file"), str):
         wanted.append((leaves["file"], leaves.get("sha256"), "leaves"))

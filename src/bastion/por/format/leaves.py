@@ -1,18 +1,29 @@
-"""What a user recomputes: their id, the leaves of their rows and the SHA-256 path to the published root.
+"""The leaves: what a user recomputes (their id, the leaves of their rows, the SHA-256 path to the published
+root) and the leaf list file (``leaves.bin``).
 
-Plain Python (hashlib and the Poseidon2 reference), no numpy or numba: ``bastion por verify-user`` imports
-only this and stays fast when run cold. The prover computes the same leaves in bulk with the numba kernels
-(``bastion.por.trace``); tests check both agree. Formats: ``docs/spec/round-format.md``.
+Plain Python (hashlib and the Poseidon2 reference), no numba, and numpy only inside the leaf-list file
+functions: ``bastion por verify-user`` imports only this and stays fast when run cold. The prover computes
+the same leaves in bulk with the numba kernels (``bastion.por.liabilities.circuit.trace.leaves``); tests
+check both agree. Formats: ``docs/spec/round-format.md``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 from bastion.stark import poseidon2_ref
 
 P = poseidon2_ref.P
+LEAVES_FILE = "leaves.bin"
+LEAVES_MAGIC = b"BLEAVES1"
+LEAVES_HEADER_BYTES = 16  # the magic and the leaf count (u64)
 LEAF_WIDTH = 8  # Poseidon2 width used for leaves (a truncated-permutation compression of 8 words)
 LEAF_BYTES = 32
 ID_DOMAIN = b"bastion-user-id/1\x00"
@@ -146,3 +157,39 @@ def tree_path(levels: Sequence[bytes], index: int) -> list[bytes]:
         out.append(level[32 * j : 32 * j + 32])
         i >>= 1
     return out
+
+
+# ------------------------------------------------------------------------------------------------ leaves.bin
+class RoundFormatError(ValueError):
+    """A round file (round.json, the leaf list) is missing, malformed or of an unknown version; the message
+    names the file and field. Defined here, the lowest module of the format, so the leaf list can raise it."""
+
+
+def write_leaves(path: Path, leaf_words: NDArray[Any]) -> str:
+    """Write the leaf list (atomically); returns its SHA-256 (hex)."""
+    import numpy as np
+
+    words = np.ascontiguousarray(leaf_words, dtype="<u8")
+    data = LEAVES_MAGIC + len(words).to_bytes(8, "little") + words.tobytes()
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_leaves(path: Path) -> tuple[bytes, str]:
+    """(the leaves' 32-byte records concatenated, SHA-256 of the whole file)."""
+    data = path.read_bytes()
+    if len(data) < LEAVES_HEADER_BYTES or data[:8] != LEAVES_MAGIC:
+        raise RoundFormatError(f"{path}: not a leaf list (bad magic)")
+    count = int.from_bytes(data[8:16], "little")
+    if len(data) != LEAVES_HEADER_BYTES + 32 * count:
+        raise RoundFormatError(f"{path}: header says {count} leaves but the file holds {(len(data) - 16) / 32:g}")
+    return data[LEAVES_HEADER_BYTES:], hashlib.sha256(data).hexdigest()
+
+
+def leaf_words_of(records: bytes) -> NDArray[Any]:
+    """(n, 4) words (uint64) of leaf records."""
+    import numpy as np
+
+    return np.frombuffer(records, dtype="<u8").reshape(-1, 4).astype(np.uint64)

@@ -1,8 +1,12 @@
-"""The round directory's public formats (``docs/spec/round-format.md``), shared by prover and verifier.
+"""round.json and the round directory's names (``docs/spec/round-format.md``): the only module that reads or
+writes round.json, shared by the prover, both verifiers, the reserves side, the report and the web service.
 
-Everything the verifier derives from the published files lives here, so the prover cannot use anything
-else: the asset table from the published decimals, prices and haircuts; the per-batch statement words;
-the circuit digest this code knows; the STARK parameters a round may name.
+Here: the format's name and file names (defined once), reading round.json (`load_round_json` gives the JSON
+as written, `read_round` also checks its format), writing it (`write_round`), the bounds on a hostile file
+(`check_round_doc`), and what both the prover and the verifier derive from the published identity: the
+statement words a batch proof is bound to and the STARK parameters a round may name. Light on purpose (no
+numpy, no numba, no circuit): the reserves side and ``bastion por verify-user`` import it. What needs the
+circuit (its digest, the asset table) is ``bastion.por.liabilities.circuit.published``.
 """
 
 from __future__ import annotations
@@ -14,14 +18,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
-
-from bastion.por.aggregate_air import AggregateAir
-from bastion.por.batch_commit import HiddenTotalsAir
-from bastion.por.solvency_air import LIMB_BITS, MIN_ROWS, AssetRow, asset_row
-from bastion.stark import field as F
-from bastion.stark.air import circuit_digest
+from bastion.por.format.amounts import AMOUNT
+from bastion.por.format.leaves import LEAVES_FILE, P
+from bastion.por.format.leaves import RoundFormatError as RoundFormatError  # raised by both; defined once there
 from bastion.stark.params import StarkParams
 
 ROUND_FORMAT = "bastion-round/3"
@@ -37,36 +36,25 @@ REFUSED_FORMATS = {
     ),
 }
 ROUND_FILE = "round.json"
-LEAVES_FILE = "leaves.bin"
-LEAVES_MAGIC = b"BLEAVES1"
-LEAVES_HEADER_BYTES = 16  # the magic and the leaf count (u64)
+USER_PROOF_FORMAT = "bastion-user-proof/1"  # users/<uid>.json: one user's inclusion proof
 BATCH_DIR = "batches"
 AGGREGATE_FILE = "aggregate.proof"  # the aggregation proof: committed batch totals add up to the published ones
 PRIVATE_DIR = "private"
 USERS_DIR = "users"
 
-U64 = NDArray[np.uint64]
 
+class RoundFileError(RoundFormatError):
+    """round.json cannot be read as JSON: `missing` when there is no such file; `cause` is the underlying
+    error (each caller words its own message from it)."""
 
-class RoundFormatError(ValueError):
-    """A round file is missing, malformed or of an unknown version; the message names the file and field."""
+    def __init__(self, message: str, cause: Exception, *, missing: bool) -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.missing = missing
 
 
 def batch_file(index: int) -> str:
     return f"{BATCH_DIR}/batch-{index:05d}.proof"
-
-
-def known_circuit_digest() -> str:
-    """The digest of the batch circuit this code proves and verifies (``bastion.por.solvency/2``, hidden
-    totals; independent of batch data)."""
-    dummy = HiddenTotalsAir([asset_row(8, "1", "1", 48)], np.zeros((4, MIN_ROWS), dtype=np.uint64), [0] * 4, [])
-    return circuit_digest(dummy).hex()
-
-
-def known_aggregate_digest() -> str:
-    """The digest of the aggregation circuit (``bastion.por.aggregate/1``; independent of the numbers of batches
-    and assets, which are public inputs)."""
-    return circuit_digest(AggregateAir([[0] * 4], [0], [0], [])).hex()
 
 
 def commitment_hex(words: list[int]) -> str:
@@ -81,7 +69,7 @@ def commitment_words(text: str) -> list[int]:
         raise ValueError("a totals commitment is 64 lowercase hex")
     raw = bytes.fromhex(text)
     words = [int.from_bytes(raw[8 * k : 8 * k + 8], "little") for k in range(4)]
-    if any(w >= F.P_INT for w in words):
+    if any(w >= P for w in words):
         raise ValueError("a totals commitment word is not a canonical field element (>= p)")
     return words
 
@@ -140,37 +128,6 @@ def params_from_json(doc: Any, *, allow_insecure: bool) -> StarkParams:
     return params
 
 
-def asset_table(round_doc: dict[str, Any]) -> list[AssetRow]:
-    """The circuit's asset table, recomputed from the published assets (never read from the prover)."""
-    assets = round_doc.get("assets")
-    if not isinstance(assets, list) or not assets:
-        raise RoundFormatError(f"{ROUND_FILE}: assets must be a non-empty list")
-    table = []
-    for i, a in enumerate(assets):
-        where = f"{ROUND_FILE}: assets[{i}]"
-        if not isinstance(a, dict) or a.get("index") != i:
-            raise RoundFormatError(f"{where}: index must be {i}")
-        try:
-            table.append(asset_row(int(a["decimals"]), str(a["price_usd"]), str(a["haircut"]), int(a["amount_bits"])))
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-            raise RoundFormatError(f"{where} ({a.get('asset')}): {exc}") from None
-    return table
-
-
-def recombine(limb_totals: list[int]) -> int:
-    return sum(int(v) << (LIMB_BITS * k) for k, v in enumerate(limb_totals))
-
-
-def units_to_decimal(units: int, decimals: int) -> str:
-    """Exact decimal string of base units, keeping the sign (net liabilities can be negative)."""
-    sign = "-" if units < 0 else ""
-    units = abs(units)
-    if decimals == 0:
-        return f"{sign}{units}"
-    whole, frac = divmod(units, 10**decimals)
-    return f"{sign}{whole}.{str(frac).rjust(decimals, '0')}"
-
-
 def write_json_atomic(path: Path, doc: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
@@ -183,14 +140,47 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def round_path(round_dir: Path) -> Path:
+    """Where a round directory's round.json is."""
+    return Path(round_dir) / ROUND_FILE
+
+
+def has_round(round_dir: Path) -> bool:
+    """Whether `round_dir` holds a round.json (a round directory)."""
+    return round_path(round_dir).is_file()
+
+
+def locate_round(round_dir_or_file: Path) -> Path:
+    """round.json of a round directory, or the file itself when the argument names one (``--round x.json``)."""
+    path = Path(round_dir_or_file)
+    return path / ROUND_FILE if path.is_dir() or not path.suffix else path
+
+
+def load_round_json(round_dir_or_file: Path) -> Any:
+    """round.json's JSON as written, unchecked: the one place it is parsed (`locate_round` says which file).
+    RoundFileError when it is missing or is not UTF-8 JSON."""
+    return _parse(locate_round(round_dir_or_file))
+
+
+def _parse(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise RoundFileError(f"{path}: not found (is this a round directory?)", exc, missing=True) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RoundFileError(f"{path}: not readable: {exc}", exc, missing=False) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RoundFileError(f"{path}: not valid JSON: {exc}", exc, missing=False) from None
+
+
 def read_round(round_dir: Path) -> dict[str, Any]:
-    path = Path(round_dir) / ROUND_FILE
+    """round.json checked to be a JSON object of this format (the fields themselves: `check_round_doc`)."""
+    path = round_path(round_dir)
     if not path.exists():
         raise RoundFormatError(f"{path}: not found (is this a round directory?)")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise RoundFormatError(f"{path}: not valid JSON: {exc}") from None
+    doc = _parse(path)
     if not isinstance(doc, dict):
         raise RoundFormatError(f"{path}: expected a JSON object")
     fmt = doc.get("format")
@@ -202,28 +192,9 @@ def read_round(round_dir: Path) -> dict[str, Any]:
     return doc
 
 
-def write_leaves(path: Path, leaf_words: U64) -> str:
-    """Write the leaf list; returns its SHA-256 (hex)."""
-    words = np.ascontiguousarray(leaf_words, dtype="<u8")
-    data = LEAVES_MAGIC + len(words).to_bytes(8, "little") + words.tobytes()
-    write_bytes_atomic(path, data)
-    return hashlib.sha256(data).hexdigest()
-
-
-def read_leaves(path: Path) -> tuple[bytes, str]:
-    """(the leaves' 32-byte records concatenated, SHA-256 of the whole file)."""
-    data = path.read_bytes()
-    if len(data) < LEAVES_HEADER_BYTES or data[:8] != LEAVES_MAGIC:
-        raise RoundFormatError(f"{path}: not a leaf list (bad magic)")
-    count = int.from_bytes(data[8:16], "little")
-    if len(data) != LEAVES_HEADER_BYTES + 32 * count:
-        raise RoundFormatError(f"{path}: header says {count} leaves but the file holds {(len(data) - 16) / 32:g}")
-    return data[LEAVES_HEADER_BYTES:], hashlib.sha256(data).hexdigest()
-
-
-def leaf_words_of(records: bytes) -> U64:
-    """(n, 4) words of leaf records."""
-    return np.frombuffer(records, dtype="<u8").reshape(-1, 4).astype(np.uint64)
+def write_round(round_dir: Path, doc: dict[str, Any]) -> None:
+    """Publish round.json (atomically: a reader sees the old file or the new one)."""
+    write_json_atomic(round_path(round_dir), doc)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -239,7 +210,6 @@ MAX_BATCHES = 1 << 20
 MAX_CHAINS = 64
 _HEX32 = re.compile(r"[0-9a-f]{64}")
 _NONCE = re.compile(r"[0-9a-f]{32}")
-_PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,40}(?:\.[0-9]{1,40})?")
 _PRICE = re.compile(r"([0-9]{1,40})(?:\.([0-9]{1,40}))?(?:[eE]([+-]?[0-9]{1,3}))?")
 _DIGITS = re.compile(r"0|[1-9][0-9]{0,39}")
 
@@ -281,6 +251,16 @@ def _number(obj: dict[str, Any], key: str, where: str, *, signed: bool = False) 
     assert m is not None
     _need(m.group(3) is None or abs(int(m.group(3))) <= MAX_EXPONENT, f"{where}{key}",
           f"exponent out of [-{MAX_EXPONENT}, {MAX_EXPONENT}]: {_short(v)}")
+    return v
+
+
+def _amount(obj: dict[str, Any], key: str, where: str) -> str:
+    """A published total: the one amount grammar (signed: net liabilities can be negative), at most
+    MAX_NUMBER_DIGITS digits on either side of the dot."""
+    v = _text(obj, key, where, limit=2 * MAX_NUMBER_DIGITS + 2)
+    m = AMOUNT.fullmatch(v)
+    _need(m is not None and len(m.group(2)) <= MAX_NUMBER_DIGITS and len(m.group(3) or "") <= MAX_NUMBER_DIGITS,
+          f"{where}{key}", f"malformed: {_short(v)}")
     return v
 
 
@@ -330,7 +310,7 @@ def check_round_doc(doc: dict[str, Any]) -> None:
         _number(a, "haircut", where)
         _int(a, "amount_bits", where, 0, 64)
         for key in ("total_equity", "total_debt", "net_liabilities"):
-            _text(a, key, where, pattern=_PLAIN_DECIMAL, limit=2 * MAX_NUMBER_DIGITS + 2)
+            _amount(a, key, where)
         for key in ("total_equity_units", "total_debt_units"):
             if key in a:
                 _text(a, key, where, pattern=_DIGITS)

@@ -1,13 +1,9 @@
-"""Decimal strings to integer base units, exactly, over the raw bytes of an Arrow string column.
+"""The amount grammar (`bastion.por.format.amounts`) over a whole Arrow string column, compiled.
 
-`1.5` in an asset with 8 decimals is `150000000` base units. A float never touches an amount: the numba
-kernel reads the UTF-8 bytes and builds the integer digit by digit, stopping at the asset's cap, so no
-intermediate value can overflow. `parse_decimal` is the plain-Python reference the kernel is tested
-against.
-
-Accepted syntax (strict, nothing else): `DIGITS` or `DIGITS.DIGITS`, ASCII digits only, no sign, no
-exponent, no spaces, no thousands separator. Fraction digits beyond the asset's decimals are accepted only
-when they are zeros (`1.500000000000` is exactly 1.5), since exports often pad every asset to 18 places.
+The numba kernel reads the UTF-8 bytes of the column and builds each integer digit by digit, stopping at the
+row's cap, so no intermediate value can overflow; its verdicts and values are those of `amounts.parse_units`
+row for row (tests/por/test_amount_grammar.py). Kept apart from the grammar so that the light readers (the
+user's verifier, the reserves side) never import numba.
 """
 
 from __future__ import annotations
@@ -19,12 +15,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-OK = 0
-MALFORMED = 1
-NEGATIVE = 2
-TOO_PRECISE = 3  # a non-zero digit past the asset's decimals
-TOO_LARGE = 4  # at or above the asset's cap
-SKIPPED = 5  # decimals < 0: the row's asset is unknown, reported elsewhere
+from bastion.por.format.amounts import MALFORMED, NEGATIVE, OK, SKIPPED, TOO_LARGE, TOO_PRECISE
 
 _DOT = 46
 _MINUS = 45
@@ -35,7 +26,7 @@ _NINE = 57
 @nb.njit(cache=True, nogil=True)
 def _parse_kernel(
     offsets: Any, data: Any, decimals: Any, caps: Any, out: Any, status: Any
-) -> None:  # pragma: no cover - compiled; covered through parse_column against parse_decimal
+) -> None:  # pragma: no cover - compiled; covered through parse_column against parse_units
     n = out.shape[0]
     for r in range(n):
         out[r] = 0
@@ -56,6 +47,7 @@ def _parse_kernel(
         value = np.int64(0)
         big = False
         int_digits = 0
+        leading_zero = False  # the integer part starts with 0: it must then be exactly "0"
         frac_digits = 0
         seen_dot = False
         too_precise = False
@@ -79,6 +71,11 @@ def _parse_kernel(
                         too_precise = True
                     continue
             else:
+                if int_digits == 1 and leading_zero:
+                    malformed = True
+                    break
+                if int_digits == 0 and d == 0:
+                    leading_zero = True
                 int_digits += 1
             if not big:
                 if value > limit:
@@ -149,27 +146,3 @@ def parse_column(
     if n:
         _parse_kernel(offsets, data, decimals, caps, out, status)
     return out.view(np.uint64), status
-
-
-def parse_decimal(text: str, decimals: int, cap: int) -> tuple[int, int]:
-    """Reference: `(value, status)` for one string, the same contract as the kernel."""
-    if decimals < 0:
-        return 0, SKIPPED
-    body = text[1:] if text.startswith("-") else text
-    int_part, dot, frac_part = body.partition(".")
-    ascii_digits = set("0123456789")
-    if (
-        not int_part
-        or (dot and not frac_part)
-        or not set(int_part) <= ascii_digits
-        or not set(frac_part) <= ascii_digits
-    ):
-        return 0, MALFORMED
-    if text.startswith("-"):
-        return 0, NEGATIVE
-    if frac_part[decimals:].strip("0"):
-        return 0, TOO_PRECISE
-    value = int(int_part + frac_part[:decimals].ljust(decimals, "0"))
-    if value >= cap:
-        return 0, TOO_LARGE
-    return value, OK

@@ -1,0 +1,1 @@
+"""The solvency circuit and the circuits around it."""
