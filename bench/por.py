@@ -131,8 +131,8 @@ def bench_one(
 
 def _aggregate_verify_s(rnd: Path) -> float:
     """The aggregation proof's verification alone, from the public files (timed warm: a second run)."""
-    from bastion.por.aggregate_air import AggregateAir
     from bastion.por.format.round import commitment_words, digest_words, load_round_json, params_from_json, round_digest
+    from bastion.por.liabilities.circuit.aggregate import AggregateAir
     from bastion.stark.verifier import verify
 
     doc = load_round_json(rnd)

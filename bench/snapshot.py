@@ -22,7 +22,7 @@ _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 import numpy, numba, pyarrow, pyarrow.csv, pyarrow.compute
-from bastion.por.snapshot import load_snapshot
+from bastion.por.liabilities.snapshot import load_snapshot
 baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 directory = Path(sys.argv[1])
 if sys.argv[2] == "load":

@@ -342,11 +342,13 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A small real round (test STARK parameters) with verified reserve wallets, one under 100%, and a user's
     proof: everything the reserve table, `por verify` and `verify-user` print."""
     from bastion.por.format.round import read_round, write_json_atomic
+    from bastion.por.liabilities.prover.pipeline import prove_round
+    from bastion.por.liabilities.prover.plan import RoundConfig
+    from bastion.por.liabilities.user_proofs import make_user_proof
     from bastion.por.reserves.report import write_reserves
-    from bastion.por.reserves.round import load_round
+    from bastion.por.reserves.round_view import load_round
     from bastion.por.reserves.verify import verify_wallet_set
     from bastion.por.reserves.walletset import read_wallet_set
-    from bastion.por.round import RoundConfig, make_user_proof, prove_round
     from bastion.sim.liabilities import simulate_liabilities
     from bastion.sim.wallets import make_wallet_set
     from bastion.stark.params import INSECURE_TEST_PARAMS

@@ -1,9 +1,9 @@
-"""The aggregation proof (por/aggregate_air.py) and the totals commitment it shares with the batch circuit
-(por/totals_hash.py), under the attacks a cheating exchange would try: one batch's committed totals changed by
-one unit, another round's commitments or statement, a batch counted twice or left out, a published total that
-only matches modulo p (carries wrapped), a reused salt. Each attack is a cheating prover's real proof
-(``prove(..., check=False)``) checked by the verifier with the public data the verifier would build; an
-honest control runs in the same style."""
+"""The aggregation proof (por/liabilities/circuit/aggregate.py) and the totals commitment it shares with the batch
+circuit (por/liabilities/circuit/totals_hash.py), under the attacks a cheating exchange would try: one batch's
+committed totals changed by one unit, another round's commitments or statement, a batch counted twice or left out, a
+published total that only matches modulo p (carries wrapped), a reused salt. Each attack is a cheating prover's real
+proof (``prove(..., check=False)``) checked by the verifier with the public data the verifier would build; an honest
+control runs in the same style."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bastion.por.aggregate_air import (
+from bastion.por.liabilities.circuit.aggregate import (
     CARRY_BITS,
     MAX_TOTAL,
     AggregateAir,
@@ -21,7 +21,7 @@ from bastion.por.aggregate_air import (
     global_totals,
     total_limbs,
 )
-from bastion.por.totals_hash import PERIOD, TotalsChain, chain_inputs, commitment
+from bastion.por.liabilities.circuit.totals_hash import PERIOD, TotalsChain, chain_inputs, commitment
 from bastion.stark import field as F
 from bastion.stark import poseidon2_ref as ref
 from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, PROVEN_PARAMS

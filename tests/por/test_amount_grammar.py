@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 
 from bastion.por.format.amount_column import parse_column
 from bastion.por.format.amounts import MALFORMED, NEGATIVE, OK, TOO_LARGE, TOO_PRECISE, parse_amount, parse_units
+from bastion.por.liabilities.snapshot import parse_haircut_tiers
 from bastion.por.reserves.errors import ReservesInputError
-from bastion.por.reserves.round import parse_round
-from bastion.por.round_verify import _units as published_units
-from bastion.por.snapshot import parse_haircut_tiers
-from bastion.por.user_proof import decimal_to_units
+from bastion.por.reserves.round_view import parse_round
+from bastion.por.verify.round import _units as published_units
+from bastion.por.verify.user import decimal_to_units
 
 valid = st.from_regex(r"\A(0|[1-9][0-9]{0,18})(\.[0-9]{1,22})?\Z")
 near = st.builds(

@@ -1,5 +1,5 @@
-"""The batch circuit with hidden totals (por/batch_commit.py): the commitment it publishes is computed from
-the very cells its asset-table lookup sums, and the aggregation proof accepts exactly that commitment.
+"""The batch circuit with hidden totals (por/liabilities/circuit/hidden.py): the commitment it publishes is computed
+from the very cells its asset-table lookup sums, and the aggregation proof accepts exactly that commitment.
 Attacks: totals committed one unit off the rows' sums; part of an asset's sum moved to a padding row of the
 asset table, outside the hashed cells (the selector that stops it is the one thing in the way); another
 salt's or another batch's commitment published."""
@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bastion.por.aggregate_air import AggregateAir, aggregate_trace, global_totals
-from bastion.por.batch import BatchRows, range_multiplicities
-from bastion.por.batch_commit import HCol, HiddenTotalsAir, hidden_trace, set_totals
-from bastion.por.solvency_air import GADGET, Col, asset_row
-from bastion.por.totals_hash import commitment, messages_of
+from bastion.por.liabilities.circuit.aggregate import AggregateAir, aggregate_trace, global_totals
+from bastion.por.liabilities.circuit.columns import GADGET, Col, asset_row
+from bastion.por.liabilities.circuit.hidden import HCol, HiddenTotalsAir, hidden_trace, set_totals
+from bastion.por.liabilities.circuit.totals_hash import commitment, messages_of
+from bastion.por.liabilities.circuit.trace import BatchRows, range_multiplicities
 from bastion.stark.params import INSECURE_TEST_PARAMS
 from bastion.stark.prover import prove
 from bastion.stark.verifier import VerificationError, verify

@@ -26,15 +26,16 @@ from typing import Any
 
 import pytest
 
-from bastion.por.aggregate_air import NAME as AGGREGATE_NAME
-from bastion.por.aggregate_air import aggregate_rows
-from bastion.por.batch_commit import NAME as SOLVENCY_NAME
 from bastion.por.format.leaves import LEAVES_FILE
 from bastion.por.format.round import AGGREGATE_FILE, ROUND_FILE, params_to_json, round_digest, statement_words
+from bastion.por.liabilities.circuit.aggregate import NAME as AGGREGATE_NAME
+from bastion.por.liabilities.circuit.aggregate import aggregate_rows
+from bastion.por.liabilities.circuit.columns import MIN_ROWS
+from bastion.por.liabilities.circuit.hidden import NAME as SOLVENCY_NAME
 from bastion.por.liabilities.circuit.published import known_aggregate_digest, known_circuit_digest
-from bastion.por.round import RoundConfig, prove_round
-from bastion.por.round_verify import RoundVerdict, verify_round
-from bastion.por.solvency_air import MIN_ROWS
+from bastion.por.liabilities.prover.pipeline import prove_round
+from bastion.por.liabilities.prover.plan import RoundConfig
+from bastion.por.verify.round import RoundVerdict, verify_round
 from bastion.sim.liabilities import simulate_liabilities
 from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS
 from bastion.stark.proof import MAGIC

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bastion.por.reserves.challenge import challenge_message
-from bastion.por.reserves.round import parse_round
+from bastion.por.reserves.round_view import parse_round
 from bastion.por.reserves.verify import verify_wallet_set
 from bastion.por.reserves.walletset import read_wallet_set, write_wallet_csv
 

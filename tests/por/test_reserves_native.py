@@ -16,7 +16,7 @@ from nacl.signing import SigningKey
 from bastion.por.reserves.chains import NATIVE_CHAINS, ChainProofError, Context, polkadot, xrpl
 from bastion.por.reserves.chains.signed_message import cashaddr_decode, cashaddr_encode
 from bastion.por.reserves.challenge import challenge_message
-from bastion.por.reserves.round import parse_round
+from bastion.por.reserves.round_view import parse_round
 from bastion.por.reserves.verify import verify_wallet_set
 from bastion.por.reserves.walletset import read_wallet_set, write_wallet_csv
 from bastion.sim.native_wallets import ROUND_SIGNERS, SIGNERS

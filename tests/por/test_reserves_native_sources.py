@@ -27,7 +27,7 @@ from bastion.por.reserves.chains import NATIVE_CHAINS
 from bastion.por.reserves.chains.signed_message import script_of
 from bastion.por.reserves.challenge import challenge_message
 from bastion.por.reserves.native_sources import SOURCES, HttpJson, native_source
-from bastion.por.reserves.round import parse_round
+from bastion.por.reserves.round_view import parse_round
 from bastion.por.reserves.verify import BalanceSourceError, normalize_address, verify_wallet_set
 from bastion.por.reserves.walletset import read_wallet_set, write_wallet_csv
 from bastion.sim.liabilities import REAL_ASSETS

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from bastion.cli import app
 from bastion.cli._demo_month import DEMO_HEIGHTS
-from bastion.por.reserves.round import parse_round
+from bastion.por.reserves.round_view import parse_round
 from bastion.por.reserves.verify import verify_wallet_set
 from bastion.por.reserves.walletset import read_wallet_set
 from bastion.sim.liabilities import REAL_ASSETS

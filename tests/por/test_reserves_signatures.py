@@ -11,7 +11,7 @@ from embit.ec import PrivateKey as EmbitPrivateKey
 
 from bastion.por.reserves import bitcoin, evm
 from bastion.por.reserves.challenge import challenge_message, parse_challenge, why_not_this_round
-from bastion.por.reserves.round import parse_round
+from bastion.por.reserves.round_view import parse_round
 from bastion.por.reserves.verify import _Digests, check_row
 from bastion.por.reserves.walletset import WalletRow
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bastion.por.reserves import bitcoin
-from bastion.por.reserves.round import parse_round
+from bastion.por.reserves.round_view import parse_round
 from bastion.por.reserves.sources import BALANCE_OF, BitcoinCoreSource, EvmRpcSource
 from bastion.por.reserves.verify import BalanceSourceError, verify_wallet_set
 from bastion.por.reserves.walletset import read_wallet_set

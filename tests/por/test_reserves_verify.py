@@ -12,7 +12,7 @@ import pytest
 
 from bastion.por.reserves.challenge import challenge_message
 from bastion.por.reserves.errors import ReservesInputError
-from bastion.por.reserves.round import load_round, parse_round
+from bastion.por.reserves.round_view import load_round, parse_round
 from bastion.por.reserves.verify import read_registry, verify_wallet_set
 from bastion.por.reserves.walletset import COLUMNS, read_wallet_set, write_wallet_csv
 from bastion.sim.wallets import make_wallet_set

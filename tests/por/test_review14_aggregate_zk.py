@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bastion.por.aggregate_air import AggregateAir, Col, aggregate_trace, global_totals
+from bastion.por.liabilities.circuit.aggregate import AggregateAir, Col, aggregate_trace, global_totals
 from bastion.stark.params import INSECURE_TEST_PARAMS, StarkParams
 from bastion.stark.poly import barycentric_eval
 from bastion.stark.protocol import chunk_layout

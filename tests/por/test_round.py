@@ -18,9 +18,11 @@ from typer.testing import CliRunner
 from bastion.cli import app
 from bastion.por.format import leaves as commit
 from bastion.por.format.round import read_round
-from bastion.por.round import RoundConfig, RoundError, load_tree, make_user_proof, prove_round
-from bastion.por.round_verify import verify_round
-from bastion.por.user_proof import verify_user_proof
+from bastion.por.liabilities.prover.pipeline import prove_round
+from bastion.por.liabilities.prover.plan import RoundConfig, RoundError
+from bastion.por.liabilities.user_proofs import load_tree, make_user_proof
+from bastion.por.verify.round import verify_round
+from bastion.por.verify.user import verify_user_proof
 from bastion.sim.liabilities import read_truth, simulate_liabilities
 from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS
 

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bastion.por.aggregate_air import AggregateAir, aggregate_trace
 from bastion.por.format.amounts import units_to_decimal
 from bastion.por.format.round import (
     AGGREGATE_FILE,
@@ -37,10 +36,13 @@ from bastion.por.format.round import (
     digest_words,
     round_digest,
 )
+from bastion.por.liabilities.circuit.aggregate import AggregateAir, aggregate_trace
 from bastion.por.liabilities.circuit.published import recombine
-from bastion.por.round import RoundConfig, UserProofs, batch_order, batch_totals_salt, prove_round
-from bastion.por.round_verify import verify_round
-from bastion.por.totals_hash import commitment, messages_of
+from bastion.por.liabilities.circuit.totals_hash import commitment, messages_of
+from bastion.por.liabilities.prover.pipeline import prove_round
+from bastion.por.liabilities.prover.plan import RoundConfig, batch_order, batch_totals_salt
+from bastion.por.liabilities.user_proofs import UserProofs
+from bastion.por.verify.round import verify_round
 from bastion.sim.liabilities import simulate_liabilities
 from bastion.stark import field as F
 from bastion.stark.params import INSECURE_TEST_PARAMS

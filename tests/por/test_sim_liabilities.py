@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bastion.cli import app
-from bastion.por.snapshot import amount_bits, exact_sums, load_snapshot
+from bastion.por.liabilities.snapshot import amount_bits, exact_sums, load_snapshot
 from bastion.sim.liabilities import REAL_ASSETS, asset_universe, decimal_strings, read_truth, simulate_liabilities
 
 

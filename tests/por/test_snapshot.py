@@ -15,10 +15,10 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from bastion.por import snapshot as snap
 from bastion.por.format.amount_column import parse_column
 from bastion.por.format.amounts import parse_units
-from bastion.por.snapshot import SnapshotError, amount_bits, load_snapshot
+from bastion.por.liabilities import snapshot as snap
+from bastion.por.liabilities.snapshot import SnapshotError, amount_bits, load_snapshot
 from bastion.sim.liabilities import simulate_liabilities
 
 ASSETS = """asset,decimals,price_usd,haircuts

@@ -30,14 +30,12 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from bastion.por.batch import BatchError, BatchRows, main_trace, make_air, range_multiplicities, verify_batch
 from bastion.por.format import leaves as commit
 from bastion.por.format.amounts import units_to_decimal
 from bastion.por.format.leaves import LEAVES_FILE, read_leaves, write_leaves
 from bastion.por.format.round import ROUND_FILE
-from bastion.por.round import RoundConfig, make_user_proof, prove_round
-from bastion.por.round_verify import verify_round
-from bastion.por.solvency_air import (
+from bastion.por.liabilities.circuit.air import SolvencyAir
+from bastion.por.liabilities.circuit.columns import (
     GADGET,
     LIMB_BITS,
     LIMBS,
@@ -46,11 +44,22 @@ from bastion.por.solvency_air import (
     AssetRow,
     Col,
     Pub,
-    SolvencyAir,
     asset_row,
     limbs,
 )
-from bastion.por.user_proof import verify_user_proof
+from bastion.por.liabilities.circuit.trace import (
+    BatchError,
+    BatchRows,
+    main_trace,
+    make_air,
+    range_multiplicities,
+    verify_batch,
+)
+from bastion.por.liabilities.prover.pipeline import prove_round
+from bastion.por.liabilities.prover.plan import RoundConfig
+from bastion.por.liabilities.user_proofs import make_user_proof
+from bastion.por.verify.round import verify_round
+from bastion.por.verify.user import verify_user_proof
 from bastion.sim.liabilities import simulate_liabilities
 from bastion.stark import field as F
 from bastion.stark.air import Frame
@@ -830,7 +839,7 @@ def test_user_proof_asset_must_be_the_rounds(round_dir: tuple[Path, Path]) -> No
     redecimal = copy.deepcopy(user)
     redecimal["rows"][0]["decimals"] += 1
     units = int(redecimal["rows"][0]["equity_units"])
-    from bastion.por.user_proof import format_units
+    from bastion.por.verify.user import format_units
 
     row2 = redecimal["rows"][0]
     row2["equity"] = format_units(units, row2["decimals"])

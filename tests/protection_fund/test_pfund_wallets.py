@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.por.reserves.report import write_reserves
-from bastion.por.reserves.round import ROUND_FORMAT, load_round
+from bastion.por.reserves.round_view import ROUND_FORMAT, load_round
 from bastion.por.reserves.verify import verify_wallet_set
 from bastion.por.reserves.walletset import read_wallet_set, write_wallet_csv
 from bastion.protection_fund import ledger, public, wallets

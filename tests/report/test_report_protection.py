@@ -12,7 +12,7 @@ from typing import Any
 
 from bastion.cli.sim_month import simulate_month
 from bastion.db.session import make_engine, make_sessionmaker
-from bastion.por.reserves.round import ROUND_FORMAT, load_round
+from bastion.por.reserves.round_view import ROUND_FORMAT, load_round
 from bastion.por.reserves.walletset import read_wallet_set
 from bastion.protection_fund import ledger, wallets
 from bastion.report import write_monthly

@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from bastion.por.batch import batch_security
-from bastion.por.solvency_air import asset_row
+from bastion.por.liabilities.circuit.columns import asset_row
+from bastion.por.liabilities.circuit.trace import batch_security
 from bastion.stark import field_ref as R
 from bastion.stark.examples import CubicMixAir, RangeCheckAir
 from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, PROVEN_PARAMS, StarkParams

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bastion.por.reserves.round import ROUND_FORMAT, load_round
+from bastion.por.reserves.round_view import ROUND_FORMAT, load_round
 from bastion.por.reserves.walletset import read_wallet_set, write_wallet_csv
 from bastion.protection_fund import disclosures, ledger, public, wallets
 from bastion.sim.protection_fund import fund_wallet_rows

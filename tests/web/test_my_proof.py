@@ -20,7 +20,7 @@ import httpx
 import pytest
 from web_round import WebRound, make_round, serve
 
-from bastion.por.user_proof import verify_user_proof
+from bastion.por.verify.user import verify_user_proof
 
 
 @dataclass

@@ -40,7 +40,9 @@ class Real:
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Real:
     from bastion.cli import app
-    from bastion.por.round import RoundConfig, load_tree, make_user_proof, prove_round
+    from bastion.por.liabilities.prover.pipeline import prove_round
+    from bastion.por.liabilities.prover.plan import RoundConfig
+    from bastion.por.liabilities.user_proofs import load_tree, make_user_proof
     from bastion.sim.liabilities import simulate_liabilities
     from bastion.sim.wallets import make_wallet_set
     from bastion.stark.params import INSECURE_TEST_PARAMS

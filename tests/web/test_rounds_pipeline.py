@@ -38,7 +38,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     import csv
 
     from bastion.cli import app
-    from bastion.por.round import RoundConfig, prove_round
+    from bastion.por.liabilities.prover.pipeline import prove_round
+    from bastion.por.liabilities.prover.plan import RoundConfig
     from bastion.sim.liabilities import simulate_liabilities
     from bastion.sim.wallets import make_wallet_set
     from bastion.stark.params import INSECURE_TEST_PARAMS
@@ -82,7 +83,7 @@ def _cli_report(pipeline: Pipeline, rid: str, previous: str | None) -> dict[str,
 
 
 def test_every_round_still_verifies(pipeline: Pipeline) -> None:
-    from bastion.por.round_verify import verify_round
+    from bastion.por.verify.round import verify_round
 
     for rid, _, _ in MONTHS:
         verdict = verify_round(pipeline.round_dir(rid), allow_insecure_params=True)

@@ -1,6 +1,6 @@
 """The page in headless Chromium: the reserve table, and the in-browser verifier on real proof files.
 
-Every proof file here is also checked with the Python reference (`bastion.por.user_proof`, what
+Every proof file here is also checked with the Python reference (`bastion.por.verify.user`, what
 `bastion por verify-user` runs): the files that verify in the browser verify with it, and the tampered ones
 fail in both.
 """
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from web_round import WebRound, open_page, verify_file
 
-from bastion.por.user_proof import verify_user_proof
+from bastion.por.verify.user import verify_user_proof
 
 pytestmark = pytest.mark.browser
 

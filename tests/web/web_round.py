@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.por.format import leaves as commit
-from bastion.por.user_proof import format_units
+from bastion.por.verify.user import format_units
 
 ASSETS = [  # (name, decimals, price)
     ("BTC", 8, "97000.12"),

@@ -48,14 +48,16 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     from bastion.db.session import make_engine, make_sessionmaker
     from bastion.periods import month_bounds
     from bastion.por.format.round import read_round, write_json_atomic
+    from bastion.por.liabilities.prover.pipeline import prove_round
+    from bastion.por.liabilities.prover.plan import RoundConfig
+    from bastion.por.liabilities.user_proofs import make_user_proof
     from bastion.por.reserves.publish import publish_reserve_files
     from bastion.por.reserves.report import build_report, round_reserves_of, write_reserves
-    from bastion.por.reserves.round import load_round
+    from bastion.por.reserves.round_view import load_round
     from bastion.por.reserves.verify import verify_wallet_set
     from bastion.por.reserves.walletset import read_wallet_set
-    from bastion.por.round import RoundConfig, make_user_proof, prove_round
-    from bastion.por.round_verify import verify_round
-    from bastion.por.user_proof import verify_user_proof
+    from bastion.por.verify.round import verify_round
+    from bastion.por.verify.user import verify_user_proof
     from bastion.report import write_monthly
     from bastion.sim.liabilities import simulate_liabilities
     from bastion.sim.wallets import make_wallet_set

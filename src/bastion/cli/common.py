@@ -180,8 +180,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
     known: list[type[BaseException]] = [CliError, BastionError, OSError]
     for module, name in (
-        ("bastion.por.snapshot", "SnapshotError"),
-        ("bastion.por.round", "RoundError"),
+        ("bastion.por.liabilities.snapshot", "SnapshotError"),
+        ("bastion.por.liabilities.prover.plan", "RoundError"),
         ("bastion.por.format.round", "RoundFormatError"),
         ("bastion.por.reserves.verify", "BalanceSourceError"),
         ("bastion.report.figures", "ReportInputError"),

@@ -54,7 +54,7 @@ def verify_wallets(
     """Verify the fund's wallets against the round and record them; exit 1 if any row failed."""
     from bastion.errors import BastionError
     from bastion.por.reserves.errors import ReservesInputError
-    from bastion.por.reserves.round import load_round
+    from bastion.por.reserves.round_view import load_round
     from bastion.por.reserves.walletset import read_wallet_set
     from bastion.protection_fund import wallets
 

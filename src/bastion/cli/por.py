@@ -52,7 +52,7 @@ def challenge(round_dir: Path = typer.Argument(..., help="The round directory (h
     """Print the message every reserve wallet must sign for this round."""
     from bastion.por.reserves.challenge import challenge_message
     from bastion.por.reserves.errors import ReservesInputError
-    from bastion.por.reserves.round import load_round
+    from bastion.por.reserves.round_view import load_round
 
     try:
         rnd = load_round(round_dir)
@@ -123,7 +123,7 @@ def reserves_verify(
     from bastion.cli.output import print_reserve_report
     from bastion.por.reserves.errors import ReservesInputError
     from bastion.por.reserves.report import RESERVES_FILE, build_report, round_reserves_of, write_reserves
-    from bastion.por.reserves.round import load_round
+    from bastion.por.reserves.round_view import load_round
     from bastion.por.reserves.verify import BalanceSourceError, read_registry, verify_wallet_set
     from bastion.por.reserves.walletset import read_wallet_set
 

@@ -70,8 +70,9 @@ def prove(
 
     A killed run resumes where it stopped when run again with the same --out.
     """
-    from bastion.por.round import RoundConfig, RoundError, prove_round
-    from bastion.por.snapshot import SnapshotError
+    from bastion.por.liabilities.prover.pipeline import prove_round
+    from bastion.por.liabilities.prover.plan import RoundConfig, RoundError
+    from bastion.por.liabilities.snapshot import SnapshotError
     from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, PROVEN_PARAMS
 
     if security not in ("conjectured", "proven"):
@@ -116,7 +117,7 @@ def verify(
 ) -> None:
     """Verify a whole round: every batch proof, the leaf list against its root, and the published totals."""
     from bastion.por.format.round import has_round
-    from bastion.por.round_verify import verify_round
+    from bastion.por.verify.round import verify_round
 
     if not has_round(round_dir):
         typer.echo(f"error: {round_dir}: no round.json here (not a round directory)", err=True)
@@ -173,7 +174,8 @@ def user_proof(
 ) -> None:
     """Write users' inclusion proof files (give each user only their own)."""
     from bastion.por.format.round import RoundFormatError, write_json_atomic
-    from bastion.por.round import RoundError, UserProofs
+    from bastion.por.liabilities.prover.plan import RoundError
+    from bastion.por.liabilities.user_proofs import UserProofs
 
     try:
         maker = UserProofs(round_dir)
@@ -198,7 +200,7 @@ def verify_user(
 ) -> None:
     """Check your inclusion proof: your balances, your leaves, their path to the published root."""
     from bastion.por.format.round import RoundFileError, load_round_json
-    from bastion.por.user_proof import verify_user_proof
+    from bastion.por.verify.user import verify_user_proof
 
     started = time.perf_counter()
     try:

@@ -1,1 +1,2 @@
-"""Proof of Reserves: the snapshot input, the solvency circuit and the round pipeline."""
+"""Proof of reserves: the formats of a round (`format/`), the liabilities side that proves one (`liabilities/`),
+the verifiers (`verify/`), the reserves side (`reserves/`) and the rounds history (`history.py`)."""

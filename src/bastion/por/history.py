@@ -29,7 +29,7 @@ from bastion.por.reserves.report import (
     build_report,
     load_round_reserves,
 )
-from bastion.por.reserves.round import load_round
+from bastion.por.reserves.round_view import load_round
 
 
 class RoundHistoryError(ValueError):

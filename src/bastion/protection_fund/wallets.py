@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from bastion.por.format.amounts import fmt_amount
 from bastion.por.reserves.evm import EVM_CHAINS
 from bastion.por.reserves.report import RESERVES_FILE
-from bastion.por.reserves.round import Round
+from bastion.por.reserves.round_view import Round
 from bastion.por.reserves.verify import Verification, normalize_address, verify_wallet_set
 from bastion.por.reserves.walletset import WalletSet
 from bastion.protection_fund import ledger

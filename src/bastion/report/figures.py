@@ -195,7 +195,7 @@ def load_fund_security(
     from bastion.por.format.round import load_round_json
     from bastion.por.reserves.errors import ReservesInputError
     from bastion.por.reserves.report import RoundReserves, build_report, load_round_reserves
-    from bastion.por.reserves.round import load_round
+    from bastion.por.reserves.round_view import load_round
 
     try:
         rnd = load_round(round_dir)

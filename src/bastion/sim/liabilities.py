@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.por.snapshot import MAX_ASSETS, amount_bits, exact_sums
+from bastion.por.liabilities.snapshot import MAX_ASSETS, amount_bits, exact_sums
 
 CHUNK_USERS = 100_000
 MARGIN_SHARE = 0.05

@@ -18,7 +18,7 @@ from typing import Any
 from bastion.por.format.amounts import fmt_amount
 from bastion.por.reserves import bitcoin, evm
 from bastion.por.reserves.challenge import challenge_message
-from bastion.por.reserves.round import parse_round
+from bastion.por.reserves.round_view import parse_round
 from bastion.por.reserves.walletset import write_wallet_csv
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from bastion.por.reserves import bitcoin, evm
 from bastion.por.reserves.challenge import challenge_message
-from bastion.por.reserves.round import parse_round
+from bastion.por.reserves.round_view import parse_round
 from bastion.por.reserves.walletset import write_wallet_csv
 from bastion.sim.native_wallets import ROUND_SIGNERS, SIGNERS
 

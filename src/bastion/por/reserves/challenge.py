@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bastion.por.reserves.round import Round
+from bastion.por.reserves.round_view import Round
 
 PREFIX = "Bastion proof of reserves v1"
 _PARSE = re.compile(

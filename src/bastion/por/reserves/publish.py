@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.por.format.amounts import fmt_amount
-from bastion.por.reserves.round import Round
+from bastion.por.reserves.round_view import Round
 
 PRICES_FORMAT = "bastion-prices/1"
 PRICES_FILE = "prices.json"

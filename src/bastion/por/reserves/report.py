@@ -18,7 +18,7 @@ from typing import Any
 
 from bastion.por.format.amounts import fmt_amount, parse_amount
 from bastion.por.reserves.errors import ReservesInputError
-from bastion.por.reserves.round import Round, load_round
+from bastion.por.reserves.round_view import Round, load_round
 from bastion.por.reserves.verify import Verification
 
 RESERVES_FORMAT = "bastion-reserves/1"

@@ -18,7 +18,7 @@ from bastion.por.reserves import bitcoin, evm
 from bastion.por.reserves.chains import NATIVE_CHAINS, ChainProofError, Context
 from bastion.por.reserves.challenge import challenge_message, why_not_this_round
 from bastion.por.reserves.errors import ReservesInputError
-from bastion.por.reserves.round import Round
+from bastion.por.reserves.round_view import Round
 from bastion.por.reserves.walletset import WalletRow, WalletSet
 
 

@@ -32,7 +32,7 @@ def my_proof(
 ) -> Any:
     """Your inclusion proof (`bastion-user-proof/1`) for a published round: your balances in it, their leaves and
     the Merkle paths to the round's published root. Check it on /por/ or with `bastion por verify-user`."""
-    from bastion.por.inclusion import NoProof, own_proof
+    from bastion.por.liabilities.inclusion import NoProof, own_proof
 
     p = published(settings, round_id)
     try:

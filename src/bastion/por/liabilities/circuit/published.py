@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from bastion.por.aggregate_air import AggregateAir
-from bastion.por.batch_commit import HiddenTotalsAir
 from bastion.por.format.round import ROUND_FILE, RoundFormatError
-from bastion.por.solvency_air import LIMB_BITS, MIN_ROWS, AssetRow, asset_row
+from bastion.por.liabilities.circuit.aggregate import AggregateAir
+from bastion.por.liabilities.circuit.columns import LIMB_BITS, MIN_ROWS, AssetRow, asset_row
+from bastion.por.liabilities.circuit.hidden import HiddenTotalsAir
 from bastion.stark.air import circuit_digest
 
 

@@ -1,13 +1,13 @@
 """The solvency circuit with hidden batch totals (``bastion.por.solvency/2``, issue 14): what rounds prove.
 
-Version 1 (``solvency_air``) carries each asset's 8 limb totals in public columns: the asset-table side of its
+Version 1 (``circuit.air``) carries each asset's 8 limb totals in public columns: the asset-table side of its
 LogUp sum. Here they are witness cells instead (TOT, 8 columns, on asset-table row a, which sits on trace
 row 32a), and the batch publishes only a commitment to them, computed in the circuit from those very cells
 by the ``totals_hash`` chain (36 columns): salt (4 secret words) on row 0, asset a's message on row 32a,
 the output on row 32A - 1 equal to the public commitment. A public selector forces TOT to zero on every
 other row, so no part of an asset's sum can sit outside the hashed cells (the padding rows of the asset table
 repeat asset 0's tuple; without the selector a prover could split asset 0's total between row 0 and a pad
-row and commit to a wrong one). The aggregation proof (``aggregate_air``) recomputes the same chain.
+row and commit to a wrong one). The aggregation proof (``circuit.aggregate``) recomputes the same chain.
 """
 
 from __future__ import annotations
@@ -17,9 +17,18 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.por.batch import BatchRows, limb_totals, main_trace
-from bastion.por.solvency_air import LIMBS, MAIN_WIDTH, MIN_ROWS, AssetRow, Col, Pub, SolvencyAir
-from bastion.por.totals_hash import DIGEST, MESSAGE, PERIOD, SALT_WORDS, TotalsChain, chain_inputs, periodic_columns
+from bastion.por.liabilities.circuit.air import SolvencyAir
+from bastion.por.liabilities.circuit.columns import LIMBS, MAIN_WIDTH, MIN_ROWS, AssetRow, Col, Pub
+from bastion.por.liabilities.circuit.totals_hash import (
+    DIGEST,
+    MESSAGE,
+    PERIOD,
+    SALT_WORDS,
+    TotalsChain,
+    chain_inputs,
+    periodic_columns,
+)
+from bastion.por.liabilities.circuit.trace import BatchRows, limb_totals, main_trace
 from bastion.stark import field as F
 from bastion.stark.air import Constraints, Frame
 from bastion.stark.params import DEFAULT_PARAMS, StarkParams
@@ -135,7 +144,7 @@ def prove_hidden_batch(
     progress: Progress | None = None,
 ) -> tuple[bytes, U64, list[list[int]], list[list[int]], list[int]]:
     """(proof, leaf words (n, 4), equity limb totals, debt limb totals, commitment); the totals stay private."""
-    from bastion.por.solvency_air import GADGET
+    from bastion.por.liabilities.circuit.columns import GADGET
 
     main, eq, dt, commitment = hidden_trace(rows, table, salt)
     leaf_words = np.ascontiguousarray(main[GADGET.digest_cols].T)

@@ -25,8 +25,18 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.por.solvency_air import LIMB_BITS, LIMBS, _system_digest
-from bastion.por.totals_hash import DIGEST, MESSAGE, PERIOD, SALT_WORDS, TotalsChain, chain_inputs, periodic_columns
+from bastion.por.liabilities.circuit import logup
+from bastion.por.liabilities.circuit.air import _system_digest
+from bastion.por.liabilities.circuit.columns import LIMB_BITS, LIMBS
+from bastion.por.liabilities.circuit.totals_hash import (
+    DIGEST,
+    MESSAGE,
+    PERIOD,
+    SALT_WORDS,
+    TotalsChain,
+    chain_inputs,
+    periodic_columns,
+)
 from bastion.stark import field as F
 from bastion.stark.air import Air, Constraints, Frame
 from bastion.stark.security import Lookup
@@ -198,19 +208,17 @@ class AggregateAir(Air):
         return f"{super().shape_descriptor()};system={_system_digest(self)}"
 
     def build_aux(self, main: U64, challenges: list[tuple[int, int]]) -> U64:
-        from bastion.por.batch import _inv_minus, _numerator, _prefix_sum_ext
-
         beta, mu = challenges[0], challenges[1]
         n = main.shape[1]
         pub = self.public_columns()
         aux = np.zeros((Aux.WIDTH, n, 2), dtype=np.uint64)
-        aux[Aux.DINV] = _inv_minus(beta, pub[Pub.ASSET])
-        aux[Aux.TINV] = _inv_minus(beta, pub[Pub.TASSET])
+        aux[Aux.DINV] = logup.inv_minus(beta, pub[Pub.ASSET])
+        aux[Aux.TINV] = logup.inv_minus(beta, pub[Pub.TASSET])
         zero = np.zeros(n, dtype=np.uint64)
-        data = _numerator(mu, zero, [main[Col.TOT + i] for i in range(MESSAGE)])
-        table = _numerator(mu, zero, [main[Col.GS + i] for i in range(MESSAGE)])
+        data = logup.numerator(mu, zero, [main[Col.TOT + i] for i in range(MESSAGE)])
+        table = logup.numerator(mu, zero, [main[Col.GS + i] for i in range(MESSAGE)])
         term = F.ext_sub_vec(F.ext_mul_vec(aux[Aux.DINV], data), F.ext_mul_vec(aux[Aux.TINV], table))
-        _prefix_sum_ext(np.ascontiguousarray(term), aux[Aux.SUM])
+        logup.prefix_sum_ext(np.ascontiguousarray(term), aux[Aux.SUM])
         return aux
 
 

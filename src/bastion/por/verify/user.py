@@ -1,7 +1,8 @@
 """A user's inclusion proof (``bastion-user-proof/1``): checking one, with a specific reason when it fails.
 
 Lean on purpose (hashlib, json and the Poseidon2 reference only): ``bastion por verify-user`` runs cold in
-well under a second. Making proofs needs the round's private data and lives in ``bastion.por.round``.
+well under a second. Making proofs needs the round's private data and lives in
+``bastion.por.liabilities.user_proofs`` (which never imports this module).
 The checks, in order, are those of ``docs/spec/round-format.md``; the web page's JavaScript runs the same.
 """
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from bastion.por.format.round import round_path
-from bastion.por.round import RoundError, UserProofs
+from bastion.por.liabilities.prover.plan import RoundError
+from bastion.por.liabilities.user_proofs import UserProofs
 
 USERS_DIR = "users"
 # A uid usable as a file name: no separators, no leading dot (no "..", no hidden files).

@@ -16,22 +16,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bastion.por.format.leaves import ASSET_SHIFT, COUNT_SHIFT
-from bastion.por.solvency_air import (
+from bastion.por.liabilities.circuit import logup
+from bastion.por.liabilities.circuit.air import SolvencyAir
+from bastion.por.liabilities.circuit.columns import (
     ACC_BITS,
     GADGET,
     LIMBS,
     MAIN_WIDTH,
     MIN_ROWS,
-    N_PAIRS,
     RANGE_BITS,
     RANGE_EXPRS,
-    TUPLE_COLS,
-    TUPLE_PUB,
     AssetRow,
-    Aux,
-    Ch,
     Col,
-    SolvencyAir,
     limbs,
 )
 from bastion.stark import field as F
@@ -222,18 +218,12 @@ def main_trace(rows: BatchRows, table: list[AssetRow], *, check: bool = True) ->
     return main
 
 
-def _range_values(main: U64, j: int) -> U64:
-    col, mult = RANGE_EXPRS[j]
-    out: U64 = main[col] if mult == 1 else F.mul_vec(main[col], np.uint64(mult))
-    return out
-
-
 def range_multiplicities(main: U64, *, check: bool = True) -> U64:
     n = main.shape[1]
     size = 1 << RANGE_BITS
     counts = np.zeros(size, dtype=np.int64)
     for j in range(len(RANGE_EXPRS)):
-        vals = _range_values(main, j)
+        vals = logup.range_values(main, j)
         bad = vals >= np.uint64(size)
         if bad.any():
             if check:
@@ -244,92 +234,6 @@ def range_multiplicities(main: U64, *, check: bool = True) -> U64:
     out = np.zeros(n, dtype=np.uint64)
     out[:size] = counts.astype(np.uint64)
     return out
-
-
-def _inv_minus(beta: tuple[int, int], values: U64) -> U64:
-    """(n, 2): 1 / (beta - values) for base-field values."""
-    den = np.empty((values.shape[0], 2), dtype=np.uint64)
-    den[:, 0] = F.sub_vec(np.uint64(beta[0]), values)
-    den[:, 1] = np.uint64(beta[1])
-    out: U64 = F.ext_batch_inv(den)
-    return out
-
-
-def _ext_minus(beta: tuple[int, int], values: U64) -> U64:
-    """(n, 2): beta - values for extension values (n, 2)."""
-    out = np.empty_like(values)
-    out[:, 0] = F.sub_vec(np.uint64(beta[0]), values[:, 0])
-    out[:, 1] = F.sub_vec(np.uint64(beta[1]), values[:, 1])
-    return out
-
-
-def _compress(alpha: tuple[int, int], cols: list[U64]) -> U64:
-    """sum_i alpha^i cols[i], as (n, 2)."""
-    n = cols[0].shape[0]
-    acc = np.zeros((n, 2), dtype=np.uint64)
-    a = np.array([alpha], dtype=np.uint64)
-    for c in reversed(cols):
-        acc = F.ext_mul_vec(acc, np.broadcast_to(a, acc.shape))
-        acc[:, 0] = F.add_vec(acc[:, 0], c)
-    return acc
-
-
-def _numerator(mu: tuple[int, int], count: U64, amounts: list[U64]) -> U64:
-    n = count.shape[0]
-    acc = np.zeros((n, 2), dtype=np.uint64)
-    acc[:, 0] = count
-    power = (1, 0)
-    for x in amounts:
-        power = _ext_mul_int(power, mu)
-        acc[:, 0] = F.add_vec(acc[:, 0], F.mul_vec(x, np.uint64(power[0])))
-        acc[:, 1] = F.add_vec(acc[:, 1], F.mul_vec(x, np.uint64(power[1])))
-    return acc
-
-
-def _ext_mul_int(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
-    p = F.P_INT
-    return ((a[0] * b[0] + 7 * a[1] * b[1]) % p, (a[0] * b[1] + a[1] * b[0]) % p)
-
-
-@nb.njit(cache=True)
-def _prefix_sum_ext(terms: U64, out: U64) -> None:
-    s0 = np.uint64(0)
-    s1 = np.uint64(0)
-    for i in range(terms.shape[0]):
-        s0 = F.add(s0, terms[i, 0])
-        s1 = F.add(s1, terms[i, 1])
-        out[i, 0] = s0
-        out[i, 1] = s1
-
-
-def build_aux(air: SolvencyAir, main: U64, challenges: list[tuple[int, int]]) -> U64:
-    """The LogUp auxiliary columns (Aux.WIDTH, n, 2)."""
-    n = main.shape[1]
-    beta_r, alpha, beta_t, mu = (challenges[i] for i in range(Ch.COUNT))
-    aux = np.zeros((Aux.WIDTH, n, 2), dtype=np.uint64)
-    term = np.zeros((n, 2), dtype=np.uint64)
-    for p in range(N_PAIRS):
-        u = _range_values(main, 2 * p)
-        h = _inv_minus(beta_r, u)
-        if 2 * p + 1 < len(RANGE_EXPRS):
-            h = F.ext_add_vec(h, _inv_minus(beta_r, _range_values(main, 2 * p + 1)))
-        aux[Aux.PAIRS + p] = h
-        term = F.ext_add_vec(term, h)
-    table = np.tile(np.arange(1 << RANGE_BITS, dtype=np.uint64), -(-n // (1 << RANGE_BITS)))[:n]
-    inv_t = _inv_minus(beta_r, table)
-    aux[Aux.RANGE_TABLE_INV] = inv_t
-    term = F.ext_sub_vec(term, F.ext_mul_base_vec(inv_t, main[Col.RANGE_MULT]))
-
-    pub = air.public_columns()
-    row_inv = F.ext_batch_inv(_ext_minus(beta_t, _compress(alpha, [main[c] for c in TUPLE_COLS])))
-    tab_inv = F.ext_batch_inv(_ext_minus(beta_t, _compress(alpha, [pub[c] for c in TUPLE_PUB])))
-    aux[Aux.ROW_INV], aux[Aux.TABLE_INV] = row_inv, tab_inv
-    row_num = _numerator(mu, np.ones(n, dtype=np.uint64), [*main[Col.EQ : Col.EQ + 4], *main[Col.DEBT : Col.DEBT + 4]])
-    tab_num = _numerator(mu, main[Col.TABLE_MULT], air.table_amount_columns(main, pub))
-    term = F.ext_add_vec(term, F.ext_mul_vec(row_inv, row_num))
-    term = F.ext_sub_vec(term, F.ext_mul_vec(tab_inv, tab_num))
-    _prefix_sum_ext(np.ascontiguousarray(term), aux[Aux.SUM])
-    return aux
 
 
 # --------------------------------------------------------------------------------------------------

@@ -20,9 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from bastion.por.aggregate_air import MAX_BATCHES, MAX_TOTAL, AggregateAir, aggregate_rows
-from bastion.por.aggregate_air import NAME as AGGREGATE_NAME
-from bastion.por.batch_commit import hidden_batch_security, verify_hidden_batch
 from bastion.por.format import leaves as commit
 from bastion.por.format.amounts import units_or_none, units_to_decimal
 from bastion.por.format.leaves import LEAVES_FILE, LEAVES_HEADER_BYTES, leaf_words_of, read_leaves
@@ -37,10 +34,13 @@ from bastion.por.format.round import (
     round_digest,
     statement_words,
 )
+from bastion.por.liabilities.circuit.aggregate import MAX_BATCHES, MAX_TOTAL, AggregateAir, aggregate_rows
+from bastion.por.liabilities.circuit.aggregate import NAME as AGGREGATE_NAME
+from bastion.por.liabilities.circuit.columns import MIN_ROWS
+from bastion.por.liabilities.circuit.hidden import hidden_batch_security, verify_hidden_batch
 from bastion.por.liabilities.circuit.published import asset_table, known_aggregate_digest, known_circuit_digest
+from bastion.por.liabilities.circuit.totals_hash import PERIOD
 from bastion.por.progress import SilentProgress
-from bastion.por.solvency_air import MIN_ROWS
-from bastion.por.totals_hash import PERIOD
 from bastion.stark.proof import ProofFormatError, read_header
 from bastion.stark.security import MIN_SECURITY_BITS, report_for
 from bastion.stark.verifier import VerificationError, verify
