@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bastion.por.format import leaves as commit
+from bastion.por.format import leaves as leaf_format
 from bastion.por.format.amounts import format_units
 from bastion.por.format.leaves import LEAVES_FILE, read_leaves
 from bastion.por.format.round import (
@@ -67,7 +67,7 @@ class UserProofs:
                 "salt": str(int(self.rows["salt"][r])),
                 "leaf_index": r,
                 "leaf": bytes(self.leaves[32 * r : 32 * r + 32]).hex(),
-                "path": [h.hex() for h in commit.tree_path(self.levels, r)],
+                "path": [h.hex() for h in leaf_format.tree_path(self.levels, r)],
             })
         return {
             "format": USER_PROOF_FORMAT,
@@ -93,7 +93,7 @@ def make_user_proof(round_dir: Path, uid: str, *, levels: list[bytes] | None = N
 def load_tree(round_dir: Path, n_leaves: int) -> list[bytes]:
     """The SHA-256 tree's levels, from the private cache (or rebuilt from leaves.bin if it is missing)."""
     path = round_dir / PRIVATE_DIR / "tree.bin"
-    size = 1 << commit.tree_depth(n_leaves)
+    size = 1 << leaf_format.tree_depth(n_leaves)
     if path.exists():
         data = path.read_bytes()
         levels = []
@@ -105,4 +105,4 @@ def load_tree(round_dir: Path, n_leaves: int) -> list[bytes]:
         if at == len(data):
             return levels
     records, _ = read_leaves(round_dir / LEAVES_FILE)
-    return commit.build_tree(records)
+    return leaf_format.build_tree(records)

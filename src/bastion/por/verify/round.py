@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bastion.por.format import leaves as commit
+from bastion.por.format import leaves as leaf_format
 from bastion.por.format.amounts import units_or_none, units_to_decimal
 from bastion.por.format.leaves import LEAVES_FILE, LEAVES_HEADER_BYTES, leaf_words_of, read_leaves
 from bastion.por.format.round import (
@@ -147,18 +147,18 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
     records, sha = read_leaves(path)
     if sha != leaves_doc.get("sha256"):
         raise _Reject(f"{LEAVES_FILE}: its SHA-256 is not the one round.json publishes")
-    n_leaves = len(records) // commit.LEAF_BYTES
+    n_leaves = len(records) // leaf_format.LEAF_BYTES
     if n_leaves != _int_field(leaves_doc, "count", "leaves"):
         raise _Reject(f"{LEAVES_FILE} holds {n_leaves} leaves, round.json says {leaves_doc.get('count')}")
-    progress.start("tree", n_leaves + (1 << commit.tree_depth(n_leaves)) - 1)
-    root = commit.build_tree(records, progress=lambda k: progress.advance("tree", k))[-1].hex()
+    progress.start("tree", n_leaves + (1 << leaf_format.tree_depth(n_leaves)) - 1)
+    root = leaf_format.build_tree(records, progress=lambda k: progress.advance("tree", k))[-1].hex()
     if root != leaves_doc.get("root"):
         raise _Reject("the leaf list does not hash to the published root (leaves.root)")
     verdict.leaves, verdict.leaf_root = n_leaves, root
     words = leaf_words_of(records)
-    if (words >= np.uint64(commit.P)).any():
+    if (words >= np.uint64(leaf_format.P)).any():
         # a word w < 2^32 - 1 has a second 64-bit encoding w + p: the same proven leaf under another root
-        raise _Reject(f"{LEAVES_FILE}: leaf {int(np.argmax((words >= np.uint64(commit.P)).any(axis=1)))} holds a "
+        raise _Reject(f"{LEAVES_FILE}: leaf {int(np.argmax((words >= np.uint64(leaf_format.P)).any(axis=1)))} holds a "
                       "word that is not a canonical field element (>= p)")
 
     # every batch proof against its slice of the leaf list and its totals commitment
@@ -261,7 +261,7 @@ def _check_shape(leaves_path: Path, leaves_doc: dict[str, Any], batches: list[An
     if not leaves_path.exists():
         raise _Reject(f"{LEAVES_FILE} is missing")
     size = leaves_path.stat().st_size
-    if size != LEAVES_HEADER_BYTES + commit.LEAF_BYTES * count:
+    if size != LEAVES_HEADER_BYTES + leaf_format.LEAF_BYTES * count:
         raise _Reject(f"{LEAVES_FILE} is {size} bytes, not the {LEAVES_HEADER_BYTES} + 32 x {count} of the leaf "
                       "count round.json states")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bastion.por.format import leaves as commit
+from bastion.por.format import leaves as leaf_format
 from bastion.por.format.amounts import format_units, units_or_none
 from bastion.por.format.round import USER_PROOF_FORMAT
 
@@ -110,10 +110,10 @@ def _verify(doc: Any, round_doc: dict[str, Any] | None, verdict: UserVerdict) ->
         raise _Reject("the proof lists no rows")
 
     # 1. the id only this user can recompute
-    uid_words = commit.user_id(round_id, uid, salt)
+    uid_words = leaf_format.user_id(round_id, uid, salt)
 
     # 2. each row: amounts, leaf, path
-    depth = commit.tree_depth(n_leaves)
+    depth = leaf_format.tree_depth(n_leaves)
     parsed = []
     for r, row in enumerate(rows):
         where = f"rows[{r}]"
@@ -130,23 +130,24 @@ def _verify(doc: Any, round_doc: dict[str, Any] | None, verdict: UserVerdict) ->
             shown = _get(row, name, str, where)
             if decimal_to_units(shown, decimals) != units:
                 raise _Reject(f"{where}.{name}: {shown!r} is not {name}_units at {decimals} decimals")
-        salt_word = _uint(row, "salt", where, commit.P)
+        salt_word = _uint(row, "salt", where, leaf_format.P)
         leaf_index = _get(row, "leaf_index", int, where)
         leaf = _hex32(row, "leaf", where)
         path_hex = _get(row, "path", list, where)
         if len(path_hex) != depth or not all(isinstance(h, str) and _HEX32.match(h) for h in path_hex):
             raise _Reject(f"{where}.path: expected {depth} hashes of 64 hex characters")
         try:
-            packed = commit.pack(asset_index, idx, count)
+            packed = leaf_format.pack(asset_index, idx, count)
         except ValueError as exc:
             raise _Reject(f"{where}: {exc}") from None
-        computed = commit.words_to_bytes(commit.leaf_words(uid_words, packed, equity_units, debt_units, salt_word))
+        words = leaf_format.leaf_words(uid_words, packed, equity_units, debt_units, salt_word)
+        computed = leaf_format.words_to_bytes(words)
         if computed != leaf:
             raise _Reject(
                 f"{where} ({asset}): the leaf does not match the row's values, id and salt "
                 f"(recomputed {computed.hex()[:16]}..., file says {leaf.hex()[:16]}...)"
             )
-        if not commit.verify_path(leaf, leaf_index, [bytes.fromhex(h) for h in path_hex], root, n_leaves):
+        if not leaf_format.verify_path(leaf, leaf_index, [bytes.fromhex(h) for h in path_hex], root, n_leaves):
             raise _Reject(f"{where} ({asset}): the Merkle path from leaf {leaf_index} does not lead to the root")
         parsed.append((idx, count, leaf_index))
         verdict.rows.append(RowView(asset, format_units(equity_units, decimals), format_units(debt_units, decimals),

@@ -9,8 +9,8 @@ Stages, each checkpointed in ``ROUND_DIR/private`` so a killed run resumes where
    process pool (or on a Ray cluster); a batch is done when its proof, its totals commitment and (privately)
    its limb totals are on disk, written atomically;
 3. **publish** (``publish``): the aggregation proof (the committed batch totals add up to the published
-   per-asset totals,
-   ``liabilities.circuit.aggregate``; checkpointed too), the SHA-256 tree over the leaves and ``round.json``.
+   per-asset totals, ``liabilities.circuit.aggregate``; checkpointed too), the SHA-256 tree over the leaves and
+   ``round.json``.
 
 Secrets. ``private/secret.bin`` (32 random bytes per round, never published: ``private/`` is the one folder
 of a round directory that is never served nor listed in round.json) keys every per-round random value: users'

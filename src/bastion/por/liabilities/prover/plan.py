@@ -19,7 +19,7 @@ import blake3
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.por.format import leaves as commit
+from bastion.por.format import leaves as leaf_format
 from bastion.por.format.leaves import LEAVES_FILE, write_leaves
 from bastion.por.format.round import (
     BATCH_DIR,
@@ -162,7 +162,7 @@ def make_plan(snapshot: Snapshot, out: Path, config: RoundConfig, progress: Prog
     uids = [str(u) for u in snapshot.uids.to_pylist()]
     ids = np.empty((n_users, 4), dtype=np.uint64)
     for u, uid in enumerate(uids):
-        ids[u] = commit.user_id(round_id, uid, user_salt(secret, uid))
+        ids[u] = leaf_format.user_id(round_id, uid, user_salt(secret, uid))
         if u % 65536 == 65535:
             progress.advance("ids", 65536)
     progress.advance("ids", n_users % 65536)

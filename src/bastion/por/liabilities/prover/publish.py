@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from bastion import __version__
-from bastion.por.format import leaves as commit
+from bastion.por.format import leaves as leaf_format
 from bastion.por.format.amounts import units_to_decimal
 from bastion.por.format.leaves import LEAVES_FILE, read_leaves
 from bastion.por.format.round import (
@@ -139,10 +139,10 @@ def publish(round_dir: Path, snapshot: Snapshot, plan: dict[str, Any], table: li
     prog.advance("aggregate")
 
     records_leaves, leaves_sha = read_leaves(round_dir / LEAVES_FILE)
-    n_leaves = len(records_leaves) // commit.LEAF_BYTES
-    depth = commit.tree_depth(n_leaves)
+    n_leaves = len(records_leaves) // leaf_format.LEAF_BYTES
+    depth = leaf_format.tree_depth(n_leaves)
     prog.start("tree", n_leaves + (1 << depth) - 1)
-    levels = commit.build_tree(records_leaves, progress=lambda k: prog.advance("tree", k))
+    levels = leaf_format.build_tree(records_leaves, progress=lambda k: prog.advance("tree", k))
     root = levels[-1].hex()
     write_bytes_atomic(round_dir / PRIVATE_DIR / "tree.bin", b"".join(levels))
 
