@@ -87,6 +87,8 @@ def start_server(url: str, workers: int, data_dir: str) -> tuple[subprocess.Pope
         except httpx.TransportError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
+            proc.terminate()  # a server still starting would outlive the benchmark
+            proc.wait(timeout=30)
             raise RuntimeError("bastion serve did not start")
         time.sleep(0.2)
 
