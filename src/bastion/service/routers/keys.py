@@ -385,7 +385,7 @@ def my_keys(caller: ReadKey, session: SessionDep) -> dict[str, Any]:
 
 
 @router.get("/api/v5/account/config")
-def account_config(caller: ReadKey) -> dict[str, Any]:
+async def account_config(caller: ReadKey) -> dict[str, Any]:  # no I/O: no thread hop
     """OKX's account configuration, limited to what Bastion knows: the user and the calling key."""
     return okx_ok(
         [
