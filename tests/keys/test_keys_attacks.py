@@ -154,6 +154,7 @@ def test_refusals_are_recorded_with_their_code(service: Service, http: httpx.Cli
     http.get(CONFIG, headers=sign_headers(key, "GET", CONFIG, passphrase="Wrong12345"))
     http.get(CONFIG, headers=sign_headers(key, "GET", CONFIG, secret="A" * 32))
     http.get(CONFIG)
+    service.runtime.authenticator.flush()  # refusals are written in batches
     with service.app.state.sessionmaker() as s:
         rows = s.scalars(select(ApiKeyRejection).order_by(ApiKeyRejection.id)).all()
     assert [(r.code, r.key_id, r.ip, r.path) for r in rows] == [

@@ -317,6 +317,7 @@ def test_monthly_metrics(service: Service) -> None:
         http.get(CONFIG, headers=sign_headers(k, "GET", CONFIG, at=at, passphrase="Wrong12345"))
         http.get(CONFIG, headers=sign_headers(k, "GET", CONFIG, at=at - timedelta(minutes=5)))
         http.get(CONFIG, headers=sign_headers(k, "GET", CONFIG, at=at - timedelta(minutes=6)))
+    service.runtime.authenticator.flush()  # refusals are written in batches
     with service.app.state.sessionmaker() as s:
         m = metrics.monthly(s, june, july)
     assert (m.created_direct, m.created_fast_api, m.created) == (3, 1, 4)

@@ -24,6 +24,7 @@ from bastion.account import audit, devices
 from bastion.account.models import AccountState, AccountUnfreezeCase
 from bastion.bounds import Identifier, LongIdentifier, Text
 from bastion.errors import ConflictError, InvalidInputError, NotFoundError
+from bastion.keys.authcache import announce_change
 from bastion.risk import clock as risk_clock
 from bastion.risk import ingest as risk_ingest
 from bastion.risk import review as risk_review
@@ -100,6 +101,7 @@ def freeze(session: Session, user_id: str, *, source: Source, by: str, reason: s
     st.sessions_not_before = at if nbf is None else max(nbf, at)
     ended = devices.end_sessions(session, user_id, "account_frozen", at)
     risk_ingest.set_frozen(session, user_id, True, at)
+    announce_change(session)  # the API keys' cached "account not frozen" is dropped in every process
     cancelled = risk_review.block_pending(session, user_id, f"account_frozen:{source}", at)
     audit.record(
         session,
@@ -212,6 +214,7 @@ def unfreeze(session: Session, case_id: int, body: UnfreezeIn, *, by: str, at: d
     # Sessions start afresh: a token the login service minted while the account was frozen stays refused.
     st.sessions_not_before = at
     risk_ingest.set_frozen(session, c.user_id, False, at)  # starts the 24 h withdrawal lock
+    announce_change(session)  # the API keys' cached "account frozen" is dropped in every process
     # Withdrawals decided while the freeze was being committed (in flight on another worker) may have been
     # held after the freeze cancelled the held ones; none of them was the user's to approve: cancel them now.
     risk_review.block_pending(session, c.user_id, "account_frozen:unfreeze", at)

@@ -9,23 +9,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.db.base import Base
 from bastion.db.types import ExactDecimal, UtcDateTime
+from bastion.db.versioned import VersionedDefinition
 
 
-class DiligenceRuleSet(Base):
+class DiligenceRuleSet(VersionedDefinition, Base):
     """A version of the triggers, as data. At most one is active; old ones explain requests opened under them."""
 
     __tablename__ = "diligence_rule_sets"
-    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[str] = mapped_column(String(128))
-    note: Mapped[str | None] = mapped_column(Text)
-    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
-    active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
 
 class DiligenceDeposit(Base):

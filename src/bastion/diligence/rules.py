@@ -18,12 +18,13 @@ from typing import Annotated, Any, Literal
 
 from annotated_types import Len
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bastion.bounds import NonNegativeMoney, PositiveMoney
+from bastion.db.versioned import activate_only, active_row, next_version
 from bastion.diligence.models import DiligenceRuleSet
-from bastion.errors import InvalidInputError, NotFoundError
+from bastion.errors import InvalidInputError
 
 Reason = Literal["deposits_30d", "risk_score", "jurisdiction", "operator"]
 REASONS: tuple[Reason, ...] = ("deposits_30d", "risk_score", "jurisdiction", "operator")
@@ -79,7 +80,7 @@ def parse(definition: dict[str, Any]) -> Triggers:
 
 def active(session: Session) -> tuple[int, Triggers]:
     """The active version and its triggers; version 0 is the built-in default (nothing stored yet)."""
-    row = session.scalars(select(DiligenceRuleSet).where(DiligenceRuleSet.active.is_(True))).first()
+    row = active_row(session, DiligenceRuleSet)
     if row is None:
         return 0, BUILT_IN
     return row.version, Triggers.model_validate(row.definition)
@@ -100,9 +101,8 @@ def create(
     session: Session, definition: dict[str, Any], created_by: str, note: str | None, activate: bool, at: datetime
 ) -> RuleSetOut:
     triggers = parse(definition)
-    top = session.scalar(select(func.coalesce(func.max(DiligenceRuleSet.version), 0))) or 0
     row = DiligenceRuleSet(
-        version=int(top) + 1,
+        version=next_version(session, DiligenceRuleSet),
         created_at=at,
         created_by=created_by,
         note=note,
@@ -117,11 +117,7 @@ def create(
 
 
 def activate_version(session: Session, version: int) -> RuleSetOut:
-    row = session.get(DiligenceRuleSet, version)
-    if row is None:
-        raise NotFoundError(f"rule set {version} does not exist")
-    session.execute(update(DiligenceRuleSet).where(DiligenceRuleSet.version != version).values(active=False))
-    row.active = True
+    row = activate_only(session, DiligenceRuleSet, version, f"rule set {version} does not exist")
     session.flush()
     return _out(row)
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bastion.db.sealing import Keyring
 from bastion.keys import policy
+from bastion.keys.authcache import announce_change
 from bastion.keys.crypto import (
     PassphraseVerifier,
     check_passphrase,
@@ -213,6 +214,7 @@ def update_ips(
     key.ips = policy.allowlist_text(networks)
     key.ip_count = len(networks)
     audit(session, key, "ips_updated", actor, now, before=before, after=key.ips)
+    announce_change(session)  # every process's cached allowlist of this key is dropped (keys/authcache.py)
     session.flush()
     return KeyView.of(key)
 
@@ -226,6 +228,7 @@ def delete_key(
     key.passphrase_hash = None
     vault.passphrases.forget(key.id)
     audit(session, key, "swept" if reason == "swept" else "revoked", actor, now, reason=reason)
+    announce_change(session)  # every process stops honouring it (keys/authcache.py)
 
 
 def revoke(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.db.base import Base
@@ -105,3 +105,17 @@ class ApiKeyRejection(Base):
     key_id: Mapped[str] = mapped_column(String(64))  # the header as sent (truncated); may name no key
     ip: Mapped[str] = mapped_column(String(64))
     path: Mapped[str] = mapped_column(String(200))
+
+
+class KeysAuthVersion(Base):
+    """One row (id 1): the version of everything the authenticator's per-process cache holds (`keys/authcache.py`).
+
+    Every change that must reach the cache (a key revoked, swept or replaced, its IP allowlist changed, its user
+    frozen or unfrozen) moves it in the same transaction; each service process reads it at most every 0.5 s and
+    empties its cache when it moved. A missing row (first use, or a table emptied) is re-created at a random
+    number, so a version can never come back to a value a process has seen."""
+
+    __tablename__ = "keys_auth_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from bastion.bounds import Identifier, LongIdentifier, Text, Timestamp
+from bastion.db.versioned import activate_only, next_version
 from bastion.errors import InvalidInputError, NotFoundError
 from bastion.risk.clock import now_utc, utc
 from bastion.risk.decide.rules import parse_scenario
@@ -74,7 +75,7 @@ def create_ruleset(
 ) -> RulesetOut:
     validate_definition(definition)
     ensure_default_ruleset(session)
-    version = int(session.scalar(select(func.max(RiskRuleset.version))) or 0) + 1
+    version = next_version(session, RiskRuleset)
     row = RiskRuleset(
         version=version,
         created_at=now_utc(),
@@ -91,11 +92,7 @@ def create_ruleset(
 
 
 def activate_ruleset(session: Session, version: int) -> RulesetOut:
-    row = session.get(RiskRuleset, version)
-    if row is None:
-        raise NotFoundError(f"rule set version {version} does not exist")
-    session.execute(update(RiskRuleset).where(RiskRuleset.version != version).values(active=False))
-    row.active = True
+    row = activate_only(session, RiskRuleset, version, f"rule set version {version} does not exist")
     bump_config(session, "rules")
     return _ruleset_out(row)
 

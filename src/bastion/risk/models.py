@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.db.base import Base
+from bastion.db.versioned import VersionedDefinition
 
 UserId = String(64)
 Money = Numeric(28, 8)
@@ -107,16 +108,12 @@ class RiskListEntry(Base):
     added_at: Mapped[datetime] = mapped_column(Ts)
 
 
-class RiskRuleset(Base):
+class RiskRuleset(VersionedDefinition, Base):
     """A version of the rules, as data. Exactly one is active; old versions stay for explaining decisions."""
 
     __tablename__ = "risk_rulesets"
-    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     created_at: Mapped[datetime] = mapped_column(Ts)
     created_by: Mapped[str] = mapped_column(String(64))
-    note: Mapped[str | None] = mapped_column(Text)
-    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
-    active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
 
 class RiskSnooze(Base):

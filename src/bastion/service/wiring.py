@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from bastion.access.gate import CredentialGate
 from bastion.access.sessions import SessionVerifier, dev_key, load_verification_keys
@@ -138,6 +139,12 @@ def wire(app: Any) -> None:
     app.state.access_gate = build_access_gate(settings, sessions)
     app.state.session_verifier = build_session_verifier(settings)
     app.state.keys_runtime = runtime
+
+    async def _close_keys() -> None:
+        # The refusals still queued are written before the engine goes (keys/rejectlog.py).
+        await run_in_threadpool(runtime.authenticator.close)
+
+    app.state.shutdown_hooks.append(_close_keys)
     app.state.cooling_off_cache = build_cooling_off_cache(settings, sessions)
     app.state.travel_rule = TravelRuleState(settings)
     tr = settings.travel_rule

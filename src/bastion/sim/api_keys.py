@@ -155,6 +155,7 @@ def simulate_month(
             out.requests_ok += 1
         except AuthRejected as exc:
             out.rejected[exc.reason.code] = out.rejected.get(exc.reason.code, 0) + 1
+    auth.close()  # the refusals are written in batches: all of them before the month's counts are read
 
     # The scheduled sweeper, daily through the month.
     for d in range(1, 31):

@@ -8,11 +8,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.db.base import Base
 from bastion.db.types import ExactDecimal, UtcDateTime
+from bastion.db.versioned import VersionedDefinition
 
 
 class TravelRuleVasp(Base):
@@ -40,16 +41,12 @@ class TravelRuleVaspAddress(Base):
     address: Mapped[str] = mapped_column(String(128))
 
 
-class TravelRuleRuleset(Base):
+class TravelRuleRuleset(VersionedDefinition, Base):
     """A version of the rules per jurisdiction pair, as data (like risk_rulesets). Exactly one is active."""
 
     __tablename__ = "travel_rule_rulesets"
-    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[str] = mapped_column(String(128))
-    note: Mapped[str | None] = mapped_column(Text)
-    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
-    active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
 
 class TravelRulePrice(Base):

@@ -22,7 +22,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bastion.errors import InvalidInputError, NotFoundError
+from bastion.db.versioned import activate_only, active_row, next_version
+from bastion.errors import InvalidInputError
 from bastion.travel_rule.models import TravelRulePrice, TravelRuleRuleset
 
 Requirement = Literal["beneficiary_information", "originator_information", "ownership_proof"]
@@ -143,11 +144,11 @@ def install(
 ) -> int:
     """Store a new version (validated whole first) and make it the active one; returns its number."""
     parsed = parse_ruleset(definition)
-    top = session.scalar(select(func.max(TravelRuleRuleset.version))) or 0
+    version = next_version(session, TravelRuleRuleset)
     session.execute(update(TravelRuleRuleset).values(active=False))
     session.add(
         TravelRuleRuleset(
-            version=top + 1,
+            version=version,
             created_at=now or datetime.now(UTC),
             created_by=by[:128],
             note=note,
@@ -156,19 +157,15 @@ def install(
         )
     )
     session.flush()
-    return top + 1
+    return version
 
 
 def activate(session: Session, version: int) -> None:
-    row = session.get(TravelRuleRuleset, version)
-    if row is None:
-        raise NotFoundError(f"no travel rule set version {version}")
-    session.execute(update(TravelRuleRuleset).values(active=False))
-    row.active = True
+    activate_only(session, TravelRuleRuleset, version, f"no travel rule set version {version}")
 
 
 def active(session: Session) -> tuple[int, RuleSet]:
-    row = session.scalars(select(TravelRuleRuleset).where(TravelRuleRuleset.active.is_(True))).first()
+    row = active_row(session, TravelRuleRuleset)
     if row is None:
         ensure_default(session)
         row = session.scalars(select(TravelRuleRuleset).where(TravelRuleRuleset.active.is_(True))).one()

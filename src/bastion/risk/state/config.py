@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bastion.db.versioned import active_row
 from bastion.risk.decide import score
 from bastion.risk.decide.features import Lists
 from bastion.risk.decide.rules import DEFAULT_SCENARIO, Scenario, parse_scenario
@@ -84,7 +85,7 @@ class RiskRuntime:
             versions = dict(session.execute(select(RiskConfigVersion.name, RiskConfigVersion.version)).all())
             if self.scenario is None or versions.get("rules") != self._seen.get("rules"):
                 ensure_default_ruleset(session)
-                row = session.scalars(select(RiskRuleset).where(RiskRuleset.active.is_(True))).first()
+                row = active_row(session, RiskRuleset)
                 if row is None:  # every version deactivated: fall back to the newest
                     row = session.scalars(select(RiskRuleset).order_by(RiskRuleset.version.desc())).first()
                 assert row is not None

@@ -268,7 +268,8 @@ def sweep_keys(session: SessionDep, request: Request, dry_run: bool = False) -> 
 
 
 @router.get("/v1/keys/metrics", dependencies=[KeysAdmin])
-def key_metrics(session: SessionDep, start: Timestamp, end: Timestamp) -> dict[str, Any]:
+def key_metrics(session: SessionDep, start: Timestamp, end: Timestamp, request: Request) -> dict[str, Any]:
+    keys_runtime(request.app).authenticator.flush()  # this process's queued refusals count too
     m = metrics.monthly(session, _aware(start), _aware(end))
     return {**asdict(m), "created": m.created, "rejections_by_reason": m.rejections_by_reason}
 
@@ -384,7 +385,7 @@ def my_keys(caller: ReadKey, session: SessionDep) -> dict[str, Any]:
 
 
 @router.get("/api/v5/account/config")
-def account_config(caller: ReadKey) -> dict[str, Any]:
+async def account_config(caller: ReadKey) -> dict[str, Any]:  # no I/O: no thread hop
     """OKX's account configuration, limited to what Bastion knows: the user and the calling key."""
     return okx_ok(
         [

@@ -25,34 +25,15 @@ from bastion.por.history import RoundHistory
 from bastion.por.reserves.round import ROUND_FORMAT
 from bastion.service.access import Public
 from bastion.service.deps import SettingsDep
+from bastion.service.static_pages import StaticPages
 from bastion.settings import Settings
 
 # Everything here is published to the world on purpose; users' own proofs are never served by this router.
 router = APIRouter(tags=["proof of reserves"], dependencies=[Public])
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "por"
-_MEDIA = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-}
-# The page runs only its own scripts and styles and talks only to this service.
-_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-_PAGE_HEADERS = {
-    "Content-Security-Policy": _CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-}
+PAGES = StaticPages("por")
 # Folders of a round directory that are never public, whatever round.json says.
 _NEVER = ("private", "users")
-
-
-def _static_files() -> dict[str, Path]:
-    return {p.name: p for p in STATIC_DIR.iterdir() if p.is_file() and p.suffix in _MEDIA}
 
 
 # ------------------------------------------------------------------------------------- the round dir
@@ -303,20 +284,17 @@ def por_no_slash() -> RedirectResponse:
 
 @router.get("/por/", include_in_schema=False)
 def page() -> FileResponse:
-    return FileResponse(STATIC_DIR / "index.html", media_type=_MEDIA[".html"], headers=_PAGE_HEADERS)
+    return PAGES.page()
 
 
 @router.get("/por/static/{name}", include_in_schema=False)
 def static(name: str) -> FileResponse:
-    path = _static_files().get(name)
-    if path is None:
-        raise HTTPException(404, "not found")
-    return FileResponse(path, media_type=_MEDIA[path.suffix], headers=_PAGE_HEADERS)
+    return PAGES.file(name)
 
 
 @router.get("/por/rounds", include_in_schema=False)
 def rounds_page() -> FileResponse:
-    return FileResponse(STATIC_DIR / "rounds.html", media_type=_MEDIA[".html"], headers=_PAGE_HEADERS)
+    return PAGES.page("rounds.html")
 
 
 def _entry_view(p: Published) -> dict[str, Any]:

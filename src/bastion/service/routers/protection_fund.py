@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import Field
 
@@ -23,6 +22,7 @@ from bastion.service.access import CurrentUser, OperatorScope, Public, acting_cr
 from bastion.service.deps import SessionDep, protection_clock
 from bastion.service.okx_auth import okx_router
 from bastion.service.schemas import RequestBody
+from bastion.service.static_pages import StaticPages
 
 router = APIRouter(tags=["protection fund"])
 PfundAdmin = OperatorScope("pfund:admin")
@@ -277,22 +277,7 @@ def my_cases(session: SessionDep, caller: CurrentUser) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------------------- public
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "funds"
-_MEDIA = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-}
-# The page runs only its own script and style and talks only to this service.
-_PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
-        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-}
+PAGES = StaticPages("funds")
 
 
 @router.get("/funds", include_in_schema=False, dependencies=[Public])
@@ -303,16 +288,12 @@ def funds_redirect() -> RedirectResponse:
 @router.get("/funds/", include_in_schema=False, dependencies=[Public])
 def funds_page() -> FileResponse:
     """The public funds page: the protection fund's size, wallets and history, and both funds' disclosures."""
-    return FileResponse(STATIC_DIR / "index.html", media_type=_MEDIA[".html"], headers=_PAGE_HEADERS)
+    return PAGES.page()
 
 
 @router.get("/funds/static/{name}", include_in_schema=False, dependencies=[Public])
 def funds_static(name: str) -> FileResponse:
-    files = {p.name: p for p in STATIC_DIR.iterdir() if p.is_file() and p.suffix in _MEDIA}
-    path = files.get(name)
-    if path is None:
-        raise HTTPException(404, "not found")
-    return FileResponse(path, media_type=_MEDIA[path.suffix], headers=_PAGE_HEADERS)
+    return PAGES.file(name)
 
 
 def _round(record: Any) -> dict[str, Any] | None:
