@@ -11,7 +11,7 @@ from por_support import ProvenRound
 
 from bastion.por.round import RoundConfig, prove_round
 from bastion.sim.liabilities import simulate_liabilities
-from bastion.stark.params import INSECURE_TEST_PARAMS
+from bastion.stark.uni.params import INSECURE_TEST_PARAMS
 
 
 @pytest.fixture(scope="session")
