@@ -12,11 +12,10 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.stark import field as F
-from bastion.stark.air import Air, Constraints, Frame
-from bastion.stark.field import add, mul
-from bastion.stark.logup import RangeCheck
-from bastion.stark.security import Lookup
+from bastion.stark.air.air import Air, Constraints, Frame, Lookup
+from bastion.stark.air.logup import RangeCheck
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field.goldilocks import add, mul
 
 U64 = NDArray[np.uint64]
 

@@ -1,5 +1,5 @@
 """Proof parameters. Their soundness is counted term by term from a proof's real shape in
-``stark/security.py`` (docs/spec/stark.md, "Soundness"); the verifier refuses every proof whose union of
+``stark/uni/security.py`` (docs/spec/stark.md, "Soundness"); the verifier refuses every proof whose union of
 terms is below 100 bits, default parameters included, unless ``allow_insecure`` is set (tests only).
 
 Default (conjectured regime, ethSTARK conjecture): blowup 4, 48 queries, 16 bits of grinding: the FRI
@@ -26,7 +26,7 @@ class StarkParams:
     grinding_bits: int = 16
     log_final_degree: int = 4  # FRI stops folding at polynomials of degree < 16, sent as coefficients
     salt_bytes: int = 16
-    # The verifier refuses proofs below MIN_SECURITY_BITS (stark/security.py) unless the caller sets this:
+    # The verifier refuses proofs below MIN_SECURITY_BITS (stark/uni/security.py) unless the caller sets this:
     # tests and development only. Not part of the digest or the published parameters.
     allow_insecure: bool = field(default=False, compare=False)
 

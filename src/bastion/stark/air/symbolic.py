@@ -7,7 +7,7 @@ instead we run the AIR's ``constraints`` once on *symbolic* values, which record
 interpreter that works on blocks of points: each instruction is a loop over the block's lanes (the
 blocked style: vectorized inner loops, no generated straight-line code to compile).
 
-The verifier keeps evaluating the same ``constraints`` with :class:`~bastion.stark.vals.Val` at one
+The verifier keeps evaluating the same ``constraints`` with :class:`~bastion.stark.field.vals.Val` at one
 point, so the two paths are independent; the tests check they agree.
 """
 
@@ -20,9 +20,9 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.stark import field_ref as R
-from bastion.stark.air import Air, Frame
-from bastion.stark.field import add, ext_mul, mul, sub
+from bastion.stark.air.air import Air, Frame
+from bastion.stark.field import scalar as R
+from bastion.stark.field.goldilocks import add, ext_mul, mul, sub
 
 U64 = NDArray[np.uint64]
 I64 = NDArray[np.int64]

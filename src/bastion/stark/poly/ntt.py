@@ -8,7 +8,7 @@ Kernels: radix-2 decimation in time (bit-reversed in, natural out) and in freque
 bit-reversed out). The first stages run inside 64 KiB blocks; the upper stages run on 64 neighbouring
 indices at once in a gathered buffer, so each element crosses memory once for all of them. The low-degree
 extension pairs an inverse DIF with coset DITs and never permutes. Columns run in parallel.
-``bastion.stark.ntt_ref`` is the quadratic-time reference the tests compare against.
+``tests/stark/oracles/ntt.py`` is the quadratic-time reference the tests compare against.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.stark import buffers
-from bastion.stark import field as F
-from bastion.stark.field import add, mul, sub
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field.goldilocks import add, mul, sub
+from bastion.stark.poly import buffers
 
 U64 = NDArray[np.uint64]
 _BLOCK_LOG = 13  # 2^13 uint64 = 64 KiB: the first stages stay in L2

@@ -4,8 +4,9 @@ Base-field elements are numpy ``uint64`` values in canonical form ``[0, p)``. Ex
 pairs ``(c0, c1)`` meaning ``c0 + c1*X``; arrays of them have a trailing axis of length 2.
 
 Scalar kernels (``add``, ``mul``, ``ext_mul``...) are numba functions inlined into the hot loops of the
-other modules; the ``*_vec`` functions are their array forms. ``bastion.stark.field_ref`` holds the
-plain-Python reference every kernel is tested against.
+other modules; the ``*_vec`` functions are their array forms. ``bastion.stark.field.scalar`` is the
+same arithmetic on Python integers (the verifier's few scalars); tests compare every kernel against it and
+against the base-field oracle in ``tests/stark/oracles/field.py``.
 
 Why Goldilocks: 64-bit elements leave headroom for sums of 16-bit limbs, the two-adicity of 32 gives
 NTTs of any size we need, and X^2 - 7 is irreducible (7 is a non-residue), giving a 128-bit extension

@@ -3,15 +3,15 @@
 The prover commits to a matrix given column-major (``columns`` of shape ``(k, N)``, row ``j`` is
 ``columns[:, j]``, N a power of two); the root binds every row. Each leaf carries a fresh random salt,
 so an unopened leaf hash reveals nothing about its row (the STARK's zero knowledge needs this: the
-trace LDE rows next to opened ones must stay hidden). Hashes are BLAKE3 (``bastion.stark.hashing``):
+trace LDE rows next to opened ones must stay hidden). Hashes are BLAKE3 (``bastion.stark.hash.blake3_kernels``):
 
 - leaf ``j`` = BLAKE3(0x00 || salt_j || le64 row_j[0] || ... || le64 row_j[k-1])
 - node       = BLAKE3(0x01 || left || right)
 
 An opening of a set of leaf indices holds the rows and salts of the sorted distinct indices and the
 sibling hashes the verifier cannot compute itself, level by level from the leaves up and by increasing
-node index within a level: the minimal list, without duplicates. ``bastion.stark.merkle_ref`` is the
-plain-Python reference of all of this.
+node index within a level: the minimal list, without duplicates. ``tests/stark/oracles/merkle.py``
+is the plain-Python reference of all of this.
 
 ``verify_opening`` and ``MerkleOpening.from_bytes`` take untrusted input: the first returns False and
 the second raises ``MerkleFormatError`` (a ``ValueError``) on anything malformed; neither raises
@@ -32,7 +32,7 @@ import blake3
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.stark.hashing import DIGEST_BYTES, hash_leaves, hash_nodes
+from bastion.stark.hash.blake3_kernels import DIGEST_BYTES, hash_leaves, hash_nodes
 
 U8 = NDArray[np.uint8]
 U64 = NDArray[np.uint64]

@@ -19,12 +19,12 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.stark import field as F
-from bastion.stark import field_ref as R
-from bastion.stark.field import add, ext_mul, mul, sub
-from bastion.stark.merkle import MerkleOpening, MerkleTree, verify_opening
-from bastion.stark.ntt import coset_interpolate, ext_columns_to_base
-from bastion.stark.transcript import Transcript
+from bastion.stark.commit.merkle import MerkleOpening, MerkleTree, verify_opening
+from bastion.stark.commit.transcript import Transcript
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field import scalar as R
+from bastion.stark.field.goldilocks import add, ext_mul, mul, sub
+from bastion.stark.poly.ntt import coset_interpolate, ext_columns_to_base
 
 U64 = NDArray[np.uint64]
 Ext = tuple[int, int]
@@ -65,7 +65,7 @@ def fold(cw: U64, beta: Ext, shift: int) -> U64:
     return out
 
 
-def fold_pair_ref(a: Ext, b: Ext, beta: Ext, x: int) -> Ext:
+def fold_pair(a: Ext, b: Ext, beta: Ext, x: int) -> Ext:
     """The fold of f(x)=a, f(-x)=b: the verifier's scalar form (and the kernel's reference)."""
     even = R.ext_scale(R.ext_add(a, b), INV2)
     odd = R.ext_scale(R.ext_sub(a, b), INV2 * R.inv(x) % R.P)
@@ -136,7 +136,7 @@ def query_openings(commit: FriCommitment, queries: list[int]) -> list[MerkleOpen
     return openings
 
 
-def eval_poly_ref(coeffs: list[Ext], x: int) -> Ext:
+def eval_poly(coeffs: list[Ext], x: int) -> Ext:
     acc: Ext = (0, 0)
     for c in reversed(coeffs):
         acc = R.ext_add(R.ext_scale(acc, x), c)
@@ -182,14 +182,14 @@ def verify_queries(
         if rounds == 0:
             w = pow(F.root_of_unity(log_domain), j, R.P)
             x = cur_shift * w % R.P
-            if eval_poly_ref(final_coeffs, x) != a or eval_poly_ref(final_coeffs, (R.P - x) % R.P) != b:
+            if eval_poly(final_coeffs, x) != a or eval_poly(final_coeffs, (R.P - x) % R.P) != b:
                 raise FriError(f"query {q}: codeword differs from the final polynomial")
             continue
         for i in range(rounds):
             half = size // 2
             j %= half
             x = cur_shift * pow(F.root_of_unity(size.bit_length() - 1), j, R.P) % R.P
-            folded = fold_pair_ref(a, b, betas[i], x)
+            folded = fold_pair(a, b, betas[i], x)
             size, cur_shift = half, cur_shift * cur_shift % R.P
             if i + 1 < rounds:
                 next_half = size // 2
@@ -200,5 +200,5 @@ def verify_queries(
                 a, b = pair
             else:
                 y = cur_shift * pow(F.root_of_unity(size.bit_length() - 1), j, R.P) % R.P
-                if eval_poly_ref(final_coeffs, y) != folded:
+                if eval_poly(final_coeffs, y) != folded:
                     raise FriError(f"query {q}: last fold differs from the final polynomial")

@@ -28,10 +28,9 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.stark import field as F
-from bastion.stark.air import Constraints, Frame
-from bastion.stark.field import add, ext_mul, sub
-from bastion.stark.security import Lookup
+from bastion.stark.air.air import Constraints, Frame, Lookup
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field.goldilocks import add, ext_mul, sub
 
 U64 = NDArray[np.uint64]
 

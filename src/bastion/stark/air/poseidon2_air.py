@@ -18,7 +18,7 @@ the input state as expressions over cells it already has). Every constraint has 
 the constraints, not columns). All constraints hold on every row (the ``every_row`` group); an AIR that
 uses the gadget on some rows only must multiply them by a selector, which raises the degree to 4.
 
-The trace generator and the constraints follow ``poseidon2_ref`` step for step; tests check both against
+The trace generator and the constraints follow ``hash/poseidon2_scalar`` step for step; tests check both against
 it and check that altering any single cell of a valid row breaks a constraint on that row.
 """
 
@@ -30,13 +30,13 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.stark import field as F
-from bastion.stark import poseidon2 as P2
-from bastion.stark import poseidon2_ref as ref
-from bastion.stark.air import Air, Constraints, Frame
-from bastion.stark.field import add
-from bastion.stark.poseidon2 import _external_linear, _internal_linear, _mul
-from bastion.stark.vals import Val
+from bastion.stark.air.air import Air, Constraints, Frame
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field.goldilocks import add
+from bastion.stark.field.vals import Val
+from bastion.stark.hash import poseidon2 as P2
+from bastion.stark.hash import poseidon2_scalar as ref
+from bastion.stark.hash.poseidon2 import _external_linear, _internal_linear, _mul
 
 U64 = NDArray[np.uint64]
 
@@ -160,7 +160,7 @@ class Poseidon2Gadget:
 
 
 def _external_linear_vals(s: list[Val]) -> list[Val]:
-    """``poseidon2_ref.external_linear`` over Vals, with additions only (M4 as in the kernel)."""
+    """``poseidon2_scalar.external_linear`` over Vals, with additions only (M4 as in the kernel)."""
     t = len(s)
     y: list[Val] = []
     for c in range(0, t, 4):

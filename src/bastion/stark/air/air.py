@@ -2,7 +2,7 @@
 
 An AIR (algebraic intermediate representation) describes a trace of ``main_width`` base-field columns
 over ``n_used`` rows and the polynomial constraints its rows satisfy. Constraints are written once, as a
-function of a :class:`Frame` of :class:`~bastion.stark.vals.Val` objects; the prover evaluates them over
+function of a :class:`Frame` of :class:`~bastion.stark.field.vals.Val` objects; the prover evaluates them over
 arrays, the verifier at a single out-of-domain point.
 
 Pieces an AIR may use:
@@ -36,10 +36,20 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.stark.security import Lookup
-from bastion.stark.vals import Val
+from bastion.stark.field.vals import Val
 
 U64 = NDArray[np.uint64]
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One LogUp argument as the soundness count needs it."""
+
+    name: str
+    fractions_per_row: int  # looked-up values per used row
+    table_rows: int  # distinct entries of the table side
+    compression_degree: int = 1  # degree of one denominator in the challenges (tuple width - 1 with powers)
+    numerator_degree: int = 0
 
 
 @dataclass
@@ -115,7 +125,7 @@ class Air(ABC):
 
     def lookups(self) -> list[Lookup]:
         """The lookup (LogUp) arguments the AIR's challenges serve, for the soundness count
-        (``stark/security.py``). An AIR drawing challenges must declare them."""
+        (``stark/uni/security.py``). An AIR drawing challenges must declare them."""
         return []
 
     # -- constraints ------------------------------------------------------------------------

@@ -13,26 +13,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bastion.stark import field as F
-from bastion.stark import field_ref as R
-from bastion.stark import fri
-from bastion.stark.air import Air, Frame, circuit_digest
-from bastion.stark.merkle import verify_opening
-from bastion.stark.params import DEFAULT_PARAMS, StarkParams
-from bastion.stark.poly import barycentric_eval, eval_columns_barycentric_many, ext_product_of_differences
-from bastion.stark.proof import Proof, ProofFormatError, parse_fixed, parse_openings, read_digests, read_header
-from bastion.stark.protocol import (
+from bastion.stark.air.air import Air, Frame, Lookup, circuit_digest
+from bastion.stark.commit import fri
+from bastion.stark.commit.merkle import verify_opening
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field import scalar as R
+from bastion.stark.field.vals import Val
+from bastion.stark.poly.polynomials import barycentric_eval, eval_columns_barycentric_many, ext_product_of_differences
+from bastion.stark.uni.params import DEFAULT_PARAMS, StarkParams
+from bastion.stark.uni.proof import Proof, ProofFormatError, parse_fixed, parse_openings, read_digests, read_header
+from bastion.stark.uni.protocol import (
     COSET_SHIFT,
     check_air,
     chunk_size,
+    deep_coefficients,
     num_chunks,
     proof_shape,
     query_rows,
     start_transcript,
 )
-from bastion.stark.prover import deep_coefficients
-from bastion.stark.security import MIN_SECURITY_BITS, Lookup, report_for
-from bastion.stark.vals import Val
+from bastion.stark.uni.security import MIN_SECURITY_BITS, report_for
 
 Ext = tuple[int, int]
 
@@ -113,7 +113,7 @@ _SECURITY_CACHE: dict[tuple[str, int, tuple[Lookup, ...], StarkParams], float] =
 
 
 def check_security(air: Air, params: StarkParams) -> float:
-    """The conjectured union security of proofs of ``air`` under ``params`` (stark/security.py); raises
+    """The conjectured union security of proofs of ``air`` under ``params`` (stark/uni/security.py); raises
     VerificationError below MIN_SECURITY_BITS unless ``params.allow_insecure``. Applied to every proof,
     default parameters included."""
     key = (air.shape_descriptor(), air.n_used, tuple(air.lookups()), params)

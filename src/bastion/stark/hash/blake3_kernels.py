@@ -34,7 +34,7 @@ NODE_PREFIX = 0x01
 LANES = 64  # messages per group; a multiple of the 16 uint32 lanes of an AVX-512 register
 
 if sys.byteorder != "little":  # the kernels view digests as little-endian uint32 words
-    raise ImportError("bastion.stark.hashing needs a little-endian machine")
+    raise ImportError("bastion.stark.hash.blake3_kernels needs a little-endian machine")
 
 U8 = NDArray[np.uint8]
 U32 = NDArray[np.uint32]

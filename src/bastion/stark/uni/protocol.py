@@ -6,13 +6,13 @@ from __future__ import annotations
 import blake3
 import numpy as np
 
-from bastion.stark import field as F
-from bastion.stark import field_ref as R
-from bastion.stark.air import Air, circuit_digest
-from bastion.stark.fri import num_folds
-from bastion.stark.params import StarkParams
-from bastion.stark.proof import VERSION, ProofShape
-from bastion.stark.transcript import Transcript
+from bastion.stark.air.air import Air, circuit_digest
+from bastion.stark.commit.fri import num_folds
+from bastion.stark.commit.transcript import Transcript
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field import scalar as R
+from bastion.stark.uni.params import StarkParams
+from bastion.stark.uni.proof import VERSION, ProofShape
 
 COSET_SHIFT = F.GENERATOR_INT  # the LDE lives on 7 * <omega_N>, disjoint from the trace domain
 TRANSCRIPT_DOMAIN = b"bastion-stark/v2"
@@ -106,6 +106,12 @@ def query_rows(queries: list[int], lde_size: int) -> list[int]:
     """The LDE rows opened for queries: each query q in [0, N/2) needs x_q and -x_q = x_{q + N/2}."""
     half = lde_size // 2
     return sorted({q for q in queries} | {q + half for q in queries})
+
+
+def deep_coefficients(t: Transcript, count: int) -> list[R.Ext]:
+    """One independent random coefficient per DEEP term (not powers of one challenge): the batching error is
+    then |D|/|F| whatever the number of terms, instead of (count - 1)|D|/|F| (uni/security.py)."""
+    return t.challenge_ext_vector(b"deep-coefficients", count)
 
 
 def mul_by_x(c: tuple[int, int]) -> tuple[int, int]:

@@ -14,7 +14,7 @@ from typing import Union
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.stark import field as F
+from bastion.stark.field import goldilocks as F
 
 U64 = NDArray[np.uint64]
 Operand = Union["Val", int]

@@ -12,7 +12,7 @@ import struct
 
 import blake3
 
-from bastion.stark.field_ref import P
+from bastion.stark.field.scalar import P
 
 _PROTOCOL = b"bastion-stark-transcript/v1"
 

@@ -1,8 +1,8 @@
 """Polynomial kernels the prover and verifier share: barycentric evaluation, vanishing products,
 linear combinations of columns with extension coefficients, and DEEP quotients.
 
-Numba kernels for whole domains; ``*_ref`` functions in plain Python beside them for tests and for
-the verifier's few scalars.
+Numba kernels for whole domains; the verifier's few scalars go through ``field/scalar``. The tests compare
+the kernels with ``tests/stark/oracles/poly.py``.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.stark import field as F
-from bastion.stark import field_ref as R
-from bastion.stark.field import add, ext_mul, mul, sub
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field import scalar as R
+from bastion.stark.field.goldilocks import add, ext_mul, mul, sub
 
 U64 = NDArray[np.uint64]
 Ext = tuple[int, int]
@@ -55,17 +55,6 @@ def barycentric_eval(values: U64, z: Ext) -> Ext:
     zl = R.ext_pow(z, L)
     factor = R.ext_scale(R.ext_sub(zl, (1, 0)), R.inv(L))
     return R.ext_mul(factor, (int(s[0]), int(s[1])))
-
-
-def barycentric_eval_ref(values: list[int], z: Ext) -> Ext:
-    L = len(values)
-    w = F.root_of_unity(L.bit_length() - 1)
-    acc: Ext = (0, 0)
-    for i, v in enumerate(values):
-        wi = pow(w, i, R.P)
-        acc = R.ext_add(acc, R.ext_scale(R.ext_inv(R.ext_sub(z, (wi, 0))), v * wi))
-    factor = R.ext_scale(R.ext_sub(R.ext_pow(z, L), (1, 0)), R.inv(L))
-    return R.ext_mul(factor, acc)
 
 
 # -- vanishing products over a domain -------------------------------------------------------------
@@ -112,7 +101,7 @@ def _vanishing_tree(roots: list[int]) -> U64:
 
 def poly_mul(a: U64, b: U64) -> U64:
     """Product of two coefficient vectors (lowest first) by NTT convolution."""
-    from bastion.stark.ntt import intt, ntt
+    from bastion.stark.poly.ntt import intt, ntt
 
     m = len(a) + len(b) - 1
     size = 1 << (m - 1).bit_length()
@@ -138,7 +127,7 @@ def vanishing_coeffs_direct(roots: list[int]) -> list[int]:
 def vanishing_on_coset(roots: list[int], size: int, shift: int) -> U64:
     """prod_r (x - r) over the coset shift * <omega_size>, through its coefficients and NTTs: O(size log k)
     instead of O(size * k) for k roots."""
-    from bastion.stark.ntt import coset_evaluate
+    from bastion.stark.poly.ntt import coset_evaluate
 
     coeffs = vanishing_coeffs(roots)
     width = 1 << max(0, (len(coeffs) - 1).bit_length())

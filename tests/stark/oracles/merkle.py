@@ -1,4 +1,4 @@
-"""Plain-Python reference for the Merkle vector commitment of ``bastion.stark.merkle``.
+"""Plain-Python reference for the Merkle vector commitment of ``bastion.stark.commit.merkle``.
 
 Slow and obviously correct: every leaf and node is hashed one at a time with the ``blake3`` package,
 rows are Python lists of ints, salts are ``bytes``. The fast tree is tested against it (roots,

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.stark.field_ref import P
-from bastion.stark.merkle import MerkleOpening
+from bastion.stark.commit.merkle import MerkleOpening
+from bastion.stark.field.scalar import P
 
 MAGIC = b"BSTK"
 VERSION = 2  # 2: independent DEEP coefficients (docs/spec/stark.md); 1 is refused

@@ -3,8 +3,9 @@
 Blocked style: lanes (independent states) are processed in blocks of ``BLOCK``; a block is transposed into a
 (width, BLOCK) buffer so every step of every round is an inner loop over lanes that LLVM vectorizes, and the
 blocks are spread over the cores with ``prange``. Rounds are loops with their constants in arrays (no
-generated straight-line code). ``bastion.stark.poseidon2_ref`` is the plain reference these are tested
-against; parameters and padding are documented there and in ``docs/spec/poseidon2.md``.
+generated straight-line code). ``bastion.stark.hash.poseidon2_scalar`` (one state on Python integers) and
+``tests/stark/oracles/poseidon2.py`` are what these are tested against; parameters and padding are documented
+there and in ``docs/spec/poseidon2.md``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from functools import cache
 import numba as nb
 import numpy as np
 
-from bastion.stark import poseidon2_ref as ref
-from bastion.stark.field import U64, add
+from bastion.stark.field.goldilocks import U64, add
+from bastion.stark.hash import poseidon2_scalar as ref
 
 WIDTH = ref.WIDTH
 RATE = ref.RATE
@@ -260,7 +261,7 @@ def permute(states: U64) -> U64:
 
 
 def hash_elements(values: U64) -> U64:
-    """Sponge digest (n, 4) of each row of an (n, m) matrix of field elements; see ``poseidon2_ref``."""
+    """Sponge digest (n, 4) of each row of an (n, m) matrix of field elements (``docs/spec/poseidon2.md``)."""
     arr = _as_field_matrix(values, "values")
     rc_ext, rc_int, diag = constants(WIDTH)
     out = np.empty((arr.shape[0], DIGEST), dtype=np.uint64)

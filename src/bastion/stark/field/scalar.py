@@ -1,7 +1,8 @@
-"""Plain-Python reference for the Goldilocks field and its quadratic extension.
+"""The Goldilocks field and its quadratic extension on Python integers, one value at a time.
 
-Slow and obviously correct: Python integers reduced mod p. The numba kernels in ``field`` are tested
-against these, and the verifier uses them where it handles a few scalars.
+The verifier, the transcript and the prover use it where they handle a few scalars (points, challenges,
+openings), where numba arrays would cost more than they save. Python integers reduced mod p: slow and
+obviously correct, so the tests also compare the numba kernels of ``goldilocks`` against it.
 """
 
 from __future__ import annotations
@@ -12,26 +13,10 @@ W = 7
 Ext = tuple[int, int]
 
 
-def add(a: int, b: int) -> int:
-    return (a + b) % P
-
-
-def sub(a: int, b: int) -> int:
-    return (a - b) % P
-
-
-def mul(a: int, b: int) -> int:
-    return (a * b) % P
-
-
 def inv(a: int) -> int:
     if a % P == 0:
         raise ZeroDivisionError("inverse of zero in Goldilocks")
     return pow(a, P - 2, P)
-
-
-def ext(a: int, b: int = 0) -> Ext:
-    return (a % P, b % P)
 
 
 def ext_add(a: Ext, b: Ext) -> Ext:
@@ -40,10 +25,6 @@ def ext_add(a: Ext, b: Ext) -> Ext:
 
 def ext_sub(a: Ext, b: Ext) -> Ext:
     return ((a[0] - b[0]) % P, (a[1] - b[1]) % P)
-
-
-def ext_neg(a: Ext) -> Ext:
-    return ((-a[0]) % P, (-a[1]) % P)
 
 
 def ext_mul(a: Ext, b: Ext) -> Ext:

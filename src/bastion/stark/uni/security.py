@@ -32,23 +32,13 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bastion.stark.params import StarkParams
+from bastion.stark.air.air import Lookup
+from bastion.stark.uni.params import StarkParams
 
 P = 2**64 - 2**32 + 1
 FIELD_BITS = 2 * math.log2(P)  # |F_p^2|
 HASH_COLLISION_BITS = 128.0
 MIN_SECURITY_BITS = 100
-
-
-@dataclass(frozen=True)
-class Lookup:
-    """One LogUp argument as the soundness count needs it."""
-
-    name: str
-    fractions_per_row: int  # looked-up values per used row
-    table_rows: int  # distinct entries of the table side
-    compression_degree: int = 1  # degree of one denominator in the challenges (tuple width - 1 with powers)
-    numerator_degree: int = 0
 
 
 @dataclass(frozen=True)
@@ -190,9 +180,9 @@ def inputs_for(air: Any, params: StarkParams, n_used: int | None = None) -> Secu
     """The security inputs of proofs of ``air`` under ``params``: the shape the verifier checks. ``n_used``
     (default ``air.n_used``) gives those of the same circuit over another row count (the constraint system
     does not depend on it), without building a full-size instance."""
-    from bastion.stark.fri import num_folds
-    from bastion.stark.protocol import chunk_layout, trace_log_length
-    from bastion.stark.symbolic import trace_constraints
+    from bastion.stark.air.symbolic import trace_constraints
+    from bastion.stark.commit.fri import num_folds
+    from bastion.stark.uni.protocol import chunk_layout, trace_log_length
 
     rows = air.n_used if n_used is None else n_used
     log_n = trace_log_length(rows, params)

@@ -22,12 +22,15 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.stark import buffers, fri, symbolic
-from bastion.stark import field as F
-from bastion.stark import field_ref as R
-from bastion.stark.air import Air, Frame, circuit_digest
-from bastion.stark.merkle import MerkleTree
-from bastion.stark.ntt import (
+from bastion.stark.air import symbolic
+from bastion.stark.air.air import Air, Frame, circuit_digest
+from bastion.stark.commit import fri
+from bastion.stark.commit.merkle import MerkleTree
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field import scalar as R
+from bastion.stark.field.vals import Val
+from bastion.stark.poly import buffers
+from bastion.stark.poly.ntt import (
     coset_evaluate,
     coset_evaluate_bitrev,
     coset_interpolate,
@@ -35,8 +38,7 @@ from bastion.stark.ntt import (
     intt_bitrev,
     lde,
 )
-from bastion.stark.params import DEFAULT_PARAMS, StarkParams
-from bastion.stark.poly import (
+from bastion.stark.poly.polynomials import (
     accumulate_scaled,
     combine_base_columns,
     deep_term,
@@ -46,19 +48,19 @@ from bastion.stark.poly import (
     ext_from_base_pair,
     vanishing_on_coset,
 )
-from bastion.stark.proof import Proof
-from bastion.stark.protocol import (
+from bastion.stark.uni.params import DEFAULT_PARAMS, StarkParams
+from bastion.stark.uni.proof import Proof
+from bastion.stark.uni.protocol import (
     COSET_SHIFT,
     check_air,
     chunk_size,
+    deep_coefficients,
     mul_by_x,
     num_chunks,
     query_rows,
     start_transcript,
     trace_log_length,
 )
-from bastion.stark.transcript import Transcript
-from bastion.stark.vals import Val
 
 U64 = NDArray[np.uint64]
 Ext = tuple[int, int]
@@ -372,12 +374,6 @@ def randomized_chunks(h_coeffs: U64, q: int, n: int, size: int, blinding: int, r
         out[2 * j - 2 : 2 * j, size : size + blinding] = F.add_vec(out[2 * j - 2 : 2 * j, size : size + blinding], b)
         out[2 * j : 2 * j + 2, :blinding] = F.sub_vec(out[2 * j : 2 * j + 2, :blinding], b)
     return out
-
-
-def deep_coefficients(t: Transcript, count: int) -> list[Ext]:
-    """One independent random coefficient per DEEP term (not powers of one challenge): the batching error is
-    then |D|/|F| whatever the number of terms, instead of (count - 1)|D|/|F| (stark/security.py)."""
-    return t.challenge_ext_vector(b"deep-coefficients", count)
 
 
 def _deep_composition(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bastion.stark.field_ref import P, inv
+from bastion.stark.field.scalar import P, inv
 
 
 def evaluate(coeffs: list[int], x: int) -> int:
