@@ -32,8 +32,8 @@ def test_example_proof_writes_a_verifiable_file(tmp_path: Path) -> None:
     data = proof_file.read_bytes()
     assert data[:4] == b"BSTK"
     # the file is a real proof: it verifies for the statement it claims and not for another
-    from bastion.stark.examples import FibonacciAir
-    from bastion.stark.verifier import is_valid
+    from bastion.cli.stark_examples import FibonacciAir
+    from bastion.stark.uni.verifier import is_valid
 
     n_used = (1 << 8) - 128
     _, result = FibonacciAir.trace(n_used)

@@ -43,9 +43,9 @@ from bastion.por.round_format import (
 from bastion.por.round_verify import RoundVerdict, verify_round
 from bastion.por.solvency_air import MIN_ROWS
 from bastion.sim.liabilities import simulate_liabilities
-from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS
-from bastion.stark.proof import MAGIC
-from bastion.stark.proof import VERSION as PROOF_VERSION
+from bastion.stark.uni.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS
+from bastion.stark.uni.proof import MAGIC
+from bastion.stark.uni.proof import VERSION as PROOF_VERSION
 
 # values no field of round.json may hold; each one used to reach int(), Decimal() or 10**x unchecked
 HOSTILE: list[Any] = [

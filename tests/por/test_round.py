@@ -22,7 +22,7 @@ from bastion.por.round_format import read_round
 from bastion.por.round_verify import verify_round
 from bastion.por.user_proof import verify_user_proof
 from bastion.sim.liabilities import read_truth, simulate_liabilities
-from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS
+from bastion.stark.uni.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS
 
 
 @pytest.fixture(scope="module")

@@ -42,9 +42,9 @@ from bastion.por.round_format import (
 from bastion.por.round_verify import verify_round
 from bastion.por.totals_hash import commitment, messages_of
 from bastion.sim.liabilities import simulate_liabilities
-from bastion.stark import field as F
-from bastion.stark.params import INSECURE_TEST_PARAMS
-from bastion.stark.prover import prove
+from bastion.stark.field import goldilocks as F
+from bastion.stark.uni.params import INSECURE_TEST_PARAMS
+from bastion.stark.uni.prover import prove
 
 PARAMS = INSECURE_TEST_PARAMS
 MIN_TEXT = 10**7  # decimal text of 8+ digits: shorter numbers occur by chance in hex digests and proofs

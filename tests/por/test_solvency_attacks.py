@@ -50,12 +50,12 @@ from bastion.por.solvency_air import (
 )
 from bastion.por.user_proof import verify_user_proof
 from bastion.sim.liabilities import simulate_liabilities
-from bastion.stark import field as F
-from bastion.stark.air import Frame
-from bastion.stark.params import INSECURE_TEST_PARAMS
-from bastion.stark.prover import prove
-from bastion.stark.vals import Val
-from bastion.stark.verifier import VerificationError, verify
+from bastion.stark.air.air import Frame
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field.vals import Val
+from bastion.stark.uni.params import INSECURE_TEST_PARAMS
+from bastion.stark.uni.prover import prove
+from bastion.stark.uni.verifier import VerificationError, verify
 
 U64 = NDArray[np.uint64]
 Honest = tuple[BatchRows, dict[str, int], U64, SolvencyAir, bytes]  # rows, user starts, trace, statement, proof
@@ -680,7 +680,7 @@ def test_unknown_circuit_digest(public_copy: Path) -> None:
 
 def test_proof_naming_another_circuit(honest: Honest, public_copy: Path) -> None:
     _, _, _, air, proof = honest
-    from bastion.stark.air import circuit_digest
+    from bastion.stark.air.air import circuit_digest
 
     digest = circuit_digest(air)
     at = proof.find(digest)
@@ -713,7 +713,7 @@ def test_circuit_digest_names_the_constraint_system() -> None:
     main = main_trace(rows, TABLE)
     eq, debt = (np.array(t, dtype=object) for t in trace_totals(main, len(TABLE)))
     real, weak = statement_of(main), Weakened(TABLE, main[GADGET.digest_cols], eq, debt, STATEMENT)
-    from bastion.stark.air import circuit_digest
+    from bastion.stark.air.air import circuit_digest
 
     assert real.shape_descriptor().split(";system=")[0] == weak.shape_descriptor().split(";system=")[0]
     assert circuit_digest(real) != circuit_digest(weak)
