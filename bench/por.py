@@ -131,7 +131,7 @@ def _aggregate_verify_s(rnd: Path) -> float:
     """The aggregation proof's verification alone, from the public files (timed warm: a second run)."""
     from bastion.por.aggregate_air import AggregateAir
     from bastion.por.round_format import commitment_words, digest_words, params_from_json, round_digest
-    from bastion.stark.verifier import verify
+    from bastion.stark.uni.verifier import verify
 
     doc = json.loads((rnd / "round.json").read_text())
     air = AggregateAir(

@@ -14,9 +14,9 @@ from bastion.por.batch import BatchRows, range_multiplicities
 from bastion.por.batch_commit import HCol, HiddenTotalsAir, hidden_trace, set_totals
 from bastion.por.solvency_air import GADGET, Col, asset_row
 from bastion.por.totals_hash import commitment, messages_of
-from bastion.stark.params import INSECURE_TEST_PARAMS
-from bastion.stark.prover import prove
-from bastion.stark.verifier import VerificationError, verify
+from bastion.stark.uni.params import INSECURE_TEST_PARAMS
+from bastion.stark.uni.prover import prove
+from bastion.stark.uni.verifier import VerificationError, verify
 
 PARAMS = INSECURE_TEST_PARAMS
 N = 1 << 16

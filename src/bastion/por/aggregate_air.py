@@ -27,10 +27,9 @@ from numpy.typing import NDArray
 
 from bastion.por.solvency_air import LIMB_BITS, LIMBS, _system_digest
 from bastion.por.totals_hash import DIGEST, MESSAGE, PERIOD, SALT_WORDS, TotalsChain, chain_inputs, periodic_columns
-from bastion.stark import field as F
-from bastion.stark.air import Air, Constraints, Frame
-from bastion.stark.security import Lookup
-from bastion.stark.vals import Val
+from bastion.stark.air.air import Air, Constraints, Frame, Lookup
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field.vals import Val
 
 U64 = NDArray[np.uint64]
 

@@ -20,13 +20,13 @@ from numpy.typing import NDArray
 from bastion.por.batch import BatchRows, limb_totals, main_trace
 from bastion.por.solvency_air import LIMBS, MAIN_WIDTH, MIN_ROWS, AssetRow, Col, Pub, SolvencyAir
 from bastion.por.totals_hash import DIGEST, MESSAGE, PERIOD, SALT_WORDS, TotalsChain, chain_inputs, periodic_columns
-from bastion.stark import field as F
-from bastion.stark.air import Constraints, Frame
-from bastion.stark.params import DEFAULT_PARAMS, StarkParams
-from bastion.stark.prover import Progress, prove
-from bastion.stark.security import SecurityReport, report_for
-from bastion.stark.vals import Val
-from bastion.stark.verifier import verify
+from bastion.stark.air.air import Constraints, Frame
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field.vals import Val
+from bastion.stark.uni.params import DEFAULT_PARAMS, StarkParams
+from bastion.stark.uni.prover import Progress, prove
+from bastion.stark.uni.security import SecurityReport, report_for
+from bastion.stark.uni.verifier import verify
 
 U64 = NDArray[np.uint64]
 
@@ -155,7 +155,7 @@ def verify_hidden_batch(
 
 
 def hidden_batch_security(table: list[AssetRow], rows: int, params: StarkParams) -> SecurityReport:
-    """The soundness count (stark/security.py) of a hidden-totals batch proof of ``rows`` rows over ``table``:
+    """The soundness count (stark/uni/security.py) of a hidden-totals batch proof of ``rows`` rows over ``table``:
     the shape depends on the row count, the asset count and the parameters only, not on the data."""
     n = max(MIN_ROWS, PERIOD * len(table))
     air = HiddenTotalsAir(table, np.zeros((4, n), dtype=np.uint64), [0] * DIGEST, [])

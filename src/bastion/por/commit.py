@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 
-from bastion.stark import poseidon2_ref
+from bastion.stark.hash import poseidon2_scalar as poseidon2_ref
 
 P = poseidon2_ref.P
 LEAF_WIDTH = 8  # Poseidon2 width used for leaves (a truncated-permutation compression of 8 words)

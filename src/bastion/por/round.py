@@ -75,10 +75,10 @@ from bastion.por.solvency_air import MIN_ROWS, AssetRow, asset_row
 from bastion.por.totals_hash import SALT_WORDS
 from bastion.por.user_proof import FORMAT as USER_PROOF_FORMAT
 from bastion.por.user_proof import format_units
-from bastion.stark import field as F
-from bastion.stark.params import DEFAULT_PARAMS, StarkParams
-from bastion.stark.prover import prove
-from bastion.stark.security import MIN_SECURITY_BITS, SecurityReport, report_for
+from bastion.stark.field import goldilocks as F
+from bastion.stark.uni.params import DEFAULT_PARAMS, StarkParams
+from bastion.stark.uni.prover import prove
+from bastion.stark.uni.security import MIN_SECURITY_BITS, SecurityReport, report_for
 
 U64 = NDArray[np.uint64]
 PLAN_FILE = "plan.json"

@@ -20,9 +20,9 @@ from numpy.typing import NDArray
 from bastion.por.aggregate_air import AggregateAir
 from bastion.por.batch_commit import HiddenTotalsAir
 from bastion.por.solvency_air import LIMB_BITS, MIN_ROWS, AssetRow, asset_row
-from bastion.stark import field as F
-from bastion.stark.air import circuit_digest
-from bastion.stark.params import StarkParams
+from bastion.stark.air.air import circuit_digest
+from bastion.stark.field import goldilocks as F
+from bastion.stark.uni.params import StarkParams
 
 ROUND_FORMAT = "bastion-round/3"
 # Formats this verifier refuses by name, with the reason (docs/spec/round-format.md, "Versions").
@@ -128,7 +128,7 @@ def params_to_json(params: StarkParams) -> dict[str, Any]:
 
 def params_from_json(doc: Any, *, allow_insecure: bool) -> StarkParams:
     """The round's STARK parameters. Their security is not judged here but by the STARK verifier, from each
-    proof's real shape (stark/security.py), for every proof; ``allow_insecure`` (``--allow-insecure-params``,
+    proof's real shape (stark/uni/security.py), for every proof; ``allow_insecure`` (``--allow-insecure-params``,
     tests only) lets proofs below 100 bits through."""
     if not isinstance(doc, dict) or set(doc) != set(PARAM_FIELDS):
         raise RoundFormatError(f"{ROUND_FILE}: circuit.stark_params must hold exactly {', '.join(PARAM_FIELDS)}")

@@ -47,9 +47,9 @@ from bastion.por.round_format import (
 )
 from bastion.por.solvency_air import MIN_ROWS
 from bastion.por.totals_hash import PERIOD
-from bastion.stark.proof import ProofFormatError, read_header
-from bastion.stark.security import MIN_SECURITY_BITS, report_for
-from bastion.stark.verifier import VerificationError, verify
+from bastion.stark.uni.proof import ProofFormatError, read_header
+from bastion.stark.uni.security import MIN_SECURITY_BITS, report_for
+from bastion.stark.uni.verifier import VerificationError, verify
 
 
 class _Reject(Exception):
@@ -198,7 +198,7 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
         expect_security = hidden_batch_security(table, rows, params).to_json()
         if json.dumps(b.get("security"), sort_keys=True) != json.dumps(expect_security, sort_keys=True):
             raise _Reject(f"{where}.security: not the soundness count of this batch's shape and parameters "
-                          "(recomputed by stark/security.py)")
+                          "(recomputed by stark/uni/security.py)")
         _count_security(verdict, expect_security)
         at += rows
         verdict.batches_verified += 1
@@ -317,7 +317,7 @@ def _verify_aggregate(proof: bytes, commitments: list[list[int]], equity: list[i
     expect = report_for(air, params).to_json()
     if json.dumps(agg.get("security"), sort_keys=True) != json.dumps(expect, sort_keys=True):
         raise _Reject("aggregate.security: not the soundness count of the aggregation's shape and parameters "
-                      "(recomputed by stark/security.py)")
+                      "(recomputed by stark/uni/security.py)")
     _count_security(verdict, expect)
 
 

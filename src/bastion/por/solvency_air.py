@@ -24,11 +24,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bastion.por.commit import ASSET_SHIFT, COUNT_SHIFT, MAX_ROWS_PER_USER
-from bastion.stark import field as F
-from bastion.stark.air import Air, Constraints, Frame
-from bastion.stark.poseidon2_air import Poseidon2Gadget
-from bastion.stark.security import Lookup
-from bastion.stark.vals import Val
+from bastion.stark.air.air import Air, Constraints, Frame, Lookup
+from bastion.stark.air.poseidon2_air import Poseidon2Gadget
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field.vals import Val
 
 U64 = NDArray[np.uint64]
 
@@ -171,7 +170,7 @@ def _system_digest(air: Air) -> str:
     only (constraints read no instance data), so it is computed once per class."""
     key = type(air)
     if key not in _SYSTEM_DIGESTS:
-        from bastion.stark.symbolic import trace_constraints
+        from bastion.stark.air.symbolic import trace_constraints
 
         builder, groups = trace_constraints(air)
         roots = [[c.id for c in group] for group in groups]
