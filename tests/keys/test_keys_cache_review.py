@@ -2,7 +2,7 @@
 
 - under a concurrent flood on another process, no request sent later than the bound after a revoke or a freeze
   is accepted (the read-old-row-then-store-after-the-emptying race);
-- with Redis, a replay sent to the other process is refused, and the per-key limit is shared;
+- with Redis, a replay sent to the other process is refused, and the per-key limit is shared by both;
 - refused requests queued when the service is stopped (SIGTERM) are all written;
 - in the process that made the change, the very next request is refused (no wait for the version read).
 All of these held when written (the review of commits 33aef78 and e0e1a4f); they stay as regression tests.
@@ -237,6 +237,33 @@ def test_with_redis_a_replay_sent_to_the_other_process_is_refused(two_redis: tup
         assert a.get(path, headers=headers).json()["code"] == "50114"
 
 
+@pytest.fixture
+def two_redis_limited(db_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_DB14, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except Exception as exc:
+        pytest.skip(f"Redis unreachable: {exc}")
+    finally:
+        client.close()
+    env = _env(db_url, tmp_path, BASTION_REDIS_URL=REDIS_DB14)
+    env["BASTION_KEYS_RATE_LIMIT_PER_KEY"] = "5/30 seconds"
+    for started in _serve([env, env]):
+        yield started[0][1], started[1][1]
+
+
+def test_with_redis_the_per_key_limit_is_shared_by_the_processes(two_redis_limited: tuple[str, str]) -> None:
+    url_a, url_b = two_redis_limited
+    with httpx.Client(base_url=url_a, headers=OPERATOR, timeout=10) as operator:
+        key = _make_key(operator, f"review-limit-{uuid.uuid4().hex[:8]}")
+    with httpx.Client(base_url=url_a, timeout=10) as a, httpx.Client(base_url=url_b, timeout=10) as b:
+        codes = [_code(http, key) for http in (a, b, a, b, a, b, a, b)]
+    assert codes.count("0") == 5, codes
+    assert codes[5:] == ["50011"] * 3
+
+
 # ------------------------------------------------------------------------------------ refusals at shutdown
 def test_every_refusal_queued_when_the_service_is_stopped_is_written(db_url: str, tmp_path: Path) -> None:
     env = _env(db_url, tmp_path)
@@ -276,3 +303,45 @@ def test_the_process_that_revokes_refuses_the_very_next_request(two_plain: tuple
                 assert _code(a, key) == "0"  # cached
                 assert operator.delete(f"/v1/users/review-local/keys/{key['key_id']}").status_code == 204
                 assert _code(a, key) == "50119"
+
+
+# ---------------------------------------------------------------------------------------------- fail closed
+@pytest.fixture
+def one_plain(db_url: str, tmp_path: Path) -> Iterator[str]:
+    for started in _serve([_env(db_url, tmp_path)]):
+        yield started[0][1]
+
+
+def test_when_the_version_cannot_be_read_the_cache_is_not_used_past_the_bound(one_plain: str, db_url: str) -> None:
+    """docs/keys.md, 'Fail closed': past 1 s without a successful version read, every request reads its key from
+    the database. The version table is made unreadable (renamed), then the key is revoked behind the cache's
+    back (SQL, no version moved): only a database read can see it, and one must happen within the bound."""
+    engine = sa.create_engine(db_url)
+    try:
+        with httpx.Client(base_url=one_plain, headers=OPERATOR, timeout=10) as operator:
+            key = _make_key(operator, "review-fail-closed")
+        with httpx.Client(base_url=one_plain, timeout=10) as http:
+            assert _code(http, key) == "0"  # cached, version read
+            with engine.begin() as conn:
+                conn.execute(sa.text("ALTER TABLE keys_auth_version RENAME TO keys_auth_version_review"))
+            try:
+                with engine.begin() as conn:
+                    conn.execute(
+                        sa.text("UPDATE keys_api_keys SET revoked_at = now(), secret_sealed = NULL WHERE id = :k"),
+                        {"k": key["key_id"]},
+                    )
+                changed_at = time.monotonic()
+                while True:
+                    sent_at = time.monotonic()
+                    got = _code(http, key)
+                    if got == "50119":
+                        break
+                    assert got == "0", got
+                    assert sent_at - changed_at < BOUND, "the cache was used past the bound with no version read"
+                    time.sleep(0.02)
+                assert [_code(http, key) for _ in range(3)] == ["50119"] * 3
+            finally:
+                with engine.begin() as conn:
+                    conn.execute(sa.text("ALTER TABLE keys_auth_version_review RENAME TO keys_auth_version"))
+    finally:
+        engine.dispose()

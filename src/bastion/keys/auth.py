@@ -196,7 +196,7 @@ class Authenticator:
         # Only the key's full holder learns the account is frozen (after the signature and the passphrase).
         if key.account_frozen:
             raise refuse(Rejection.ACCOUNT_FROZEN)
-        if not self.limits.first_use(sign, self._replay_ttl):
+        if not self.limits.first_use(sign, self._replay_ttl, now.timestamp()):
             raise refuse(Rejection.REPLAYED)
         if not policy.ip_allowed(key.networks, req.client_ip):
             raise refuse(Rejection.IP_NOT_ALLOWED)

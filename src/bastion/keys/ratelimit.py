@@ -114,17 +114,22 @@ class MemoryCounters:
 
 
 class LocalReplayGuard:
-    """Signatures seen in this process, each forgotten `ttl` seconds after it was first seen. Expired ones leave
-    from the front of an insertion-ordered queue as new ones arrive: O(1) amortized, no timer."""
+    """Signatures seen in this process, each forgotten `ttl` seconds after it was first seen, on the caller's clock.
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
+    The clock is the one the authenticator judges a timestamp's freshness by (its `now`, the wall clock in the
+    service), never a clock of its own: were the guard to forget on `time.monotonic()` while freshness is judged
+    on the wall clock, a wall clock stepped back (an NTP step, a VM resumed) would make a remembered request fresh
+    again after the guard had forgotten it. On one clock, a request first seen at `t` with |t - ts| <= skew can only
+    be fresh again while `now <= ts + skew <= t + 2 skew`, which is before it is forgotten; a clock that goes back
+    only keeps entries longer. Expired ones leave from the front of an insertion-ordered queue as new ones arrive:
+    O(1) amortized, no timer."""
+
+    def __init__(self) -> None:
         self._seen: dict[str, float] = {}
         self._order: deque[tuple[float, str]] = deque()
         self._lock = threading.Lock()
 
-    def first_use(self, digest: str, ttl_seconds: int) -> bool:
-        now = self._clock()
+    def first_use(self, digest: str, ttl_seconds: int, now: float) -> bool:
         with self._lock:
             order, seen = self._order, self._seen
             while order and order[0][0] <= now:
@@ -193,15 +198,19 @@ class KeyRateLimits:
         assert isinstance(self.storage, MemoryCounters)
         return self.storage.acquire_sliding_window_entry((scope, who, route), item.amount, item.get_expiry())
 
-    def first_use(self, signature: str, ttl_seconds: int) -> bool:
+    def first_use(self, signature: str, ttl_seconds: int, now: float | None = None) -> bool:
         """True the first time a signature is seen within `ttl_seconds`; False for a replay.
+
+        `now` is the authenticator's clock (seconds since the epoch), the one it judged the timestamp fresh by;
+        the in-process guard forgets on it (see `LocalReplayGuard`). Redis expires on its own clock: there the
+        guard assumes the service's and Redis's clocks are not stepped back by more than the skew (docs/keys.md).
 
         A signed request is only valid for the 30 s timestamp window, so remembering its signature for a
         little longer than that catches every replay of it (in any process sharing the storage).
         """
         digest = hashlib.sha256(signature.encode("utf-8", "replace")).hexdigest()
         if self._local_replay is not None:
-            return self._local_replay.first_use(digest, ttl_seconds)
+            return self._local_replay.first_use(digest, ttl_seconds, time.time() if now is None else now)
         return self.storage.incr(f"{self._prefix}/replay/{digest}", ttl_seconds) == 1
 
     def passphrase_failed(self, key_id: str) -> int:

@@ -58,8 +58,9 @@ if TYPE_CHECKING:
     from bastion.sim.credentials import RouteKind, SimCredentials
 
 from bastion.periods import month_bounds
+from bastion.sim import diligence, travel_rule
 from bastion.sim.account_security import AccountTruth
-from bastion.sim.clock import SimClocks
+from bastion.sim.clock import SimClock, SimClocks
 from bastion.sim.diligence import DiligenceTruth
 from bastion.sim.protection_fund import FundTruth
 from bastion.sim.travel_rule import TravelRuleTruth
@@ -761,40 +762,28 @@ def _run_account(
         svc.clocks.protection.set(None)
 
 
-def _run_diligence(
-    clocks: SimClocks, client: Any, truth: DiligenceTruth, month: str, start: datetime, days: int, users: int,
-    seed: int, step: Step, creds: SimCredentials,
+def _run_planned(
+    part: Any, label: str, clock: SimClock, client: Any, truth: DiligenceTruth | TravelRuleTruth, month: str,
+    start: datetime, days: int, users: int, seed: int, step: Step, creds: SimCredentials,
 ) -> None:  # fmt: skip
-    from bastion.sim import diligence
-
-    plan = diligence.simulate(seed=seed, users=users, start=start, days=days, prefix=f"{month}:")
-    clocks.diligence.set(start)
+    """A part whose month is planned first, then sent (due diligence, the Travel Rule: `part` is its sim
+    module): its clock follows the plan's events, and what the plan counted becomes the part's truth."""
+    plan = part.simulate(seed=seed, users=users, start=start, days=days, prefix=f"{month}:")
+    clock.set(start)
     try:
-        diligence.send(
-            client, plan, clocks.diligence.set, creds.user, progress=lambda i, n: step("due diligence", i, n)
-        )
+        part.send(client, plan, clock.set, creds.user, progress=lambda i, n: step(label, i, n))
     finally:
-        clocks.diligence.set(None)
+        clock.set(None)
     for k, v in vars(plan.truth).items():
         setattr(truth, k, v)
 
 
-def _run_travel_rule(
-    clocks: SimClocks, client: Any, truth: TravelRuleTruth, month: str, start: datetime, days: int, users: int,
-    seed: int, step: Step, creds: SimCredentials,
-) -> None:  # fmt: skip
-    from bastion.sim import travel_rule
-
-    plan = travel_rule.simulate(seed=seed, users=users, start=start, days=days, prefix=f"{month}:")
-    clocks.travel_rule.set(start)
-    try:
-        travel_rule.send(
-            client, plan, clocks.travel_rule.set, creds.user, progress=lambda i, n: step("travel rule", i, n)
-        )
-    finally:
-        clocks.travel_rule.set(None)
-    for k, v in vars(plan.truth).items():
-        setattr(truth, k, v)
+@contextmanager
+def _timed(seconds: dict[str, float], part: str) -> Iterator[None]:
+    """Record how long a part of the month took, in the truth's `seconds`."""
+    t0 = time.perf_counter()
+    yield
+    seconds[part] = round(time.perf_counter() - t0, 2)
 
 
 # ------------------------------------------------------------------------------------------------- main
@@ -905,46 +894,41 @@ def simulate_month(
     client.auth = creds.by_route(routes)
     try:
         with _rich_progress(progress) as step:
-            t0 = time.perf_counter()
-            _run_risk(client, truth.risk, month, start, days, users, _seed(seed, month, 1), step, creds)
-            truth.seconds["risk"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()
-            _run_keys(
-                clocks, client, truth.keys, month, start, days, max(6, users // 20), _seed(seed, month, 2), step,
-                creds,
-            )  # fmt: skip
-            truth.seconds["keys"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()
-            _run_funds(client, truth.funds, month, start, days, users, _seed(seed, month, 3), step, creds)
-            truth.seconds["funds"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()
-            _beginners_off(clocks, client, start)
-            _run_protection(
-                svc, client, truth.protection, month, start, days, users, _seed(seed, month, 4), step, creds
-            )
-            truth.seconds["protection"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()
-            _run_beginners(clocks, client, truth.beginners, month, start, days, users, _seed(seed, month, 5), step)
-            truth.seconds["beginners"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()
-            _run_protection_fund(clocks, client, truth.protection_fund, month, start, days, _seed(seed, month, 6))
-            truth.seconds["protection_fund"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()
-            _run_diligence(
-                clocks, client, truth.diligence, month, start, days, users, _seed(seed, month, 7), step, creds
-            )
-            truth.seconds["diligence"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()
-            _run_travel_rule(
-                clocks, client, truth.travel_rule, month, start, days, users, _seed(seed, month, 9), step, creds
-            )
-            truth.seconds["travel_rule"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()  # last: its dispatcher delivers every alert the month raised
-            _run_account(
-                svc, client, truth.account, month, start, days, max(12, users // 8), _seed(seed, month, 8), step,
-                creds,
-            )  # fmt: skip
-            truth.seconds["account"] = round(time.perf_counter() - t0, 2)
+            with _timed(truth.seconds, "risk"):
+                _run_risk(client, truth.risk, month, start, days, users, _seed(seed, month, 1), step, creds)
+            with _timed(truth.seconds, "keys"):
+                _run_keys(
+                    clocks, client, truth.keys, month, start, days, max(6, users // 20), _seed(seed, month, 2),
+                    step, creds,
+                )  # fmt: skip
+            with _timed(truth.seconds, "funds"):
+                _run_funds(client, truth.funds, month, start, days, users, _seed(seed, month, 3), step, creds)
+            with _timed(truth.seconds, "protection"):
+                _beginners_off(clocks, client, start)
+                _run_protection(
+                    svc, client, truth.protection, month, start, days, users, _seed(seed, month, 4), step, creds
+                )
+            with _timed(truth.seconds, "beginners"):
+                _run_beginners(
+                    clocks, client, truth.beginners, month, start, days, users, _seed(seed, month, 5), step
+                )
+            with _timed(truth.seconds, "protection_fund"):
+                _run_protection_fund(clocks, client, truth.protection_fund, month, start, days, _seed(seed, month, 6))
+            with _timed(truth.seconds, "diligence"):
+                _run_planned(
+                    diligence, "due diligence", clocks.diligence, client, truth.diligence, month, start, days, users,
+                    _seed(seed, month, 7), step, creds,
+                )  # fmt: skip
+            with _timed(truth.seconds, "travel_rule"):
+                _run_planned(
+                    travel_rule, "travel rule", clocks.travel_rule, client, truth.travel_rule, month, start, days,
+                    users, _seed(seed, month, 9), step, creds,
+                )  # fmt: skip
+            with _timed(truth.seconds, "account"):  # last: its dispatcher delivers every alert the month raised
+                _run_account(
+                    svc, client, truth.account, month, start, days, max(12, users // 8), _seed(seed, month, 8), step,
+                    creds,
+                )  # fmt: skip
     finally:
         creds.revoke(svc.sessions)
         engine.dispose()
