@@ -133,7 +133,7 @@ def _aggregate_verify_s(rnd: Path) -> float:
     """The aggregation proof's verification alone, from the public files (timed warm: a second run)."""
     from bastion.por.format.round import commitment_words, digest_words, load_round_json, params_from_json, round_digest
     from bastion.por.liabilities.circuit.aggregate import AggregateAir
-    from bastion.stark.verifier import verify
+    from bastion.stark.uni.verifier import verify
 
     doc = load_round_json(rnd)
     air = AggregateAir(

@@ -66,7 +66,7 @@ def measure(fn: Callable[[], object], runs: int) -> Sample:
 
 
 def bench_ntt(log_n: int, columns: int, runs: int) -> Sample:
-    from bastion.stark.ntt import ntt
+    from bastion.stark.poly.ntt import ntt
 
     rng = np.random.default_rng(0)
     a = rng.integers(0, 2**63, size=(columns, 1 << log_n), dtype=np.uint64)
@@ -74,7 +74,7 @@ def bench_ntt(log_n: int, columns: int, runs: int) -> Sample:
 
 
 def bench_lde(log_n: int, columns: int, runs: int) -> Sample:
-    from bastion.stark.ntt import lde
+    from bastion.stark.poly.ntt import lde
 
     rng = np.random.default_rng(0)
     a = rng.integers(0, 2**63, size=(columns, 1 << log_n), dtype=np.uint64)
@@ -84,7 +84,7 @@ def bench_lde(log_n: int, columns: int, runs: int) -> Sample:
 
 def bench_poseidon2(n: int, runs: int) -> list[float] | None:
     try:
-        from bastion.stark import poseidon2
+        from bastion.stark.hash import poseidon2
     except ImportError:
         return None
     fn = getattr(poseidon2, "bench_permutations", None)
@@ -95,7 +95,7 @@ def bench_poseidon2(n: int, runs: int) -> list[float] | None:
 
 
 def bench_merkle(log_n: int, width: int, runs: int) -> Sample:
-    from bastion.stark.merkle import MerkleTree
+    from bastion.stark.commit.merkle import MerkleTree
 
     rng = np.random.default_rng(0)
     cols = rng.integers(0, 2**63, size=(width, 1 << log_n), dtype=np.uint64)
@@ -107,10 +107,11 @@ def bench_merkle(log_n: int, width: int, runs: int) -> Sample:
 # where its time goes (wall and CPU seconds per phase). The wrappers cost a few function calls a proof.
 _CHILD = r"""
 import functools, json, resource, sys, time
-from bastion.stark import merkle, prover as PV
-from bastion.stark.examples import CubicMixAir
-from bastion.stark.params import DEFAULT_PARAMS
-from bastion.stark.verifier import verify
+from bastion.stark.commit import merkle
+from bastion.stark.uni import prover as PV
+from bastion.cli.stark_examples import CubicMixAir
+from bastion.stark.uni.params import DEFAULT_PARAMS
+from bastion.stark.uni.verifier import verify
 width, n_used = int(sys.argv[1]), int(sys.argv[2])
 air, main = CubicMixAir.instance(width, n_used)
 phases = {}
@@ -162,7 +163,7 @@ print(json.dumps({"prove_s": prove_s, "prove_cpu": prove_cpu, "verify_s": verify
 
 
 def bench_prove(log_rows: int, width: int, runs: int) -> list[dict[str, object]]:
-    from bastion.stark.params import DEFAULT_PARAMS
+    from bastion.stark.uni.params import DEFAULT_PARAMS
 
     n_used = (1 << log_rows) - DEFAULT_PARAMS.zk_rows  # so the blinded trace is exactly 2^log_rows
     # a small warm-up run in its own process fills the numba cache so the timing excludes compilation
@@ -215,7 +216,7 @@ def main() -> None:
     s = bench_merkle(big, 64, runs)
     rows.append((f"Merkle commit 2^{big} rows x 64 cols", s.wall_text(), s.cpu_text(), ""))
 
-    from bastion.stark import buffers
+    from bastion.stark.poly import buffers
 
     buffers.release()  # the proving children need the memory the transforms above left idle in this process
     results = bench_prove(log_rows, 64, runs)

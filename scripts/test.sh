@@ -13,4 +13,4 @@ export BASTION_TEST_POSTGRES_URL=${BASTION_TEST_POSTGRES_URL:-postgresql+psycopg
 export BASTION_TEST_REDIS_URL=${BASTION_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 echo "== ruff";   ruff check src tests bench
 echo "== mypy";   mypy
-echo "== pytest"; exec pytest -q "$@"
+echo "== pytest"; exec pytest -q --durations=25 "$@"  # the slowest tests printed: the suite must stay well under CI's 20 minutes

@@ -1,6 +1,7 @@
 """The map in docs/architecture.md, checked: which part of `bastion` may import which (every import, also those
-inside functions), no import circle between parts, and none between modules (risk/ has none at all; elsewhere
-only the known ones listed below, which issue #15 removes). A new edge that breaks the one-way flow fails here."""
+inside functions), no import circle between parts, and none between modules (risk/ and stark/ have none at all;
+elsewhere only the known ones listed below, which issue #15 removes); the STARK verifier never imports the prover.
+A new edge that breaks the one-way flow fails here."""
 
 from __future__ import annotations
 
@@ -130,9 +131,9 @@ def test_no_import_circle_between_parts() -> None:
 # ---------------------------------------------------------------------------------------- module circles
 # Parts where circles between modules exist today, each owned by a slice of issue #15: a circle is tolerated only
 # if all its modules lie inside one of these; a new circle anywhere else fails, and so does a part listed here
-# that has none left (remove it: the list only shrinks). Today: stark (air, protocol, security, symbolic); por's
-# (batch <-> solvency_air) is gone since the circuit is split into columns / air / logup / trace.
-KNOWN_CIRCLE_PARTS = ("bastion.stark",)
+# that has none left (remove it: the list only shrinks). None today: por's (batch <-> solvency_air) went when
+# the circuit was split into columns / air / logup / trace.
+KNOWN_CIRCLE_PARTS: tuple[str, ...] = ()
 
 
 def _modules() -> dict[str, Path]:
@@ -209,6 +210,33 @@ def test_module_circles_are_found() -> None:
 def test_no_import_circle_inside_risk() -> None:
     circles = [sorted(c) for c in module_circles(module_edges()) if any(m.startswith("bastion.risk.") for m in c)]
     assert not circles, f"import circles in risk/: {circles}"
+
+
+def test_no_import_circle_inside_stark() -> None:
+    circles = [sorted(c) for c in module_circles(module_edges()) if any(m.startswith("bastion.stark.") for m in c)]
+    assert not circles, f"import circles in stark/: {circles}"
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_the_stark_verifier_never_imports_the_prover() -> None:
+    # what both must compute lives in stark/uni/protocol.py; a verifier that reaches the prover's code could
+    # come to trust what only the prover knows
+    graph = module_edges()
+    assert "bastion.stark.uni.prover" in graph, "the prover moved: update this test"
+    assert "bastion.stark.uni.verifier" in graph, "the verifier moved: update this test"
+    assert reachable({"a": {"b"}, "b": {"c"}, "c": set()}, "a") == {"b", "c"}
+    assert "bastion.stark.uni.prover" not in reachable(graph, "bastion.stark.uni.verifier")
 
 
 def _part_of(circle: frozenset[str]) -> str | None:

@@ -351,7 +351,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from bastion.por.reserves.walletset import read_wallet_set
     from bastion.sim.liabilities import simulate_liabilities
     from bastion.sim.wallets import make_wallet_set
-    from bastion.stark.params import INSECURE_TEST_PARAMS
+    from bastion.stark.uni.params import INSECURE_TEST_PARAMS
 
     base = tmp_path_factory.mktemp("published")
     simulate_liabilities(base / "snapshot", users=80, assets=22, seed=5)

@@ -3,9 +3,9 @@ quadratic extension (the verifier's view of an opened column, rebuilt by an atta
 
 from __future__ import annotations
 
-from bastion.stark import field as F
-from bastion.stark import field_ref as R
-from bastion.stark.protocol import COSET_SHIFT
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field import scalar as R
+from bastion.stark.uni.protocol import COSET_SHIFT
 
 Ext = tuple[int, int]
 

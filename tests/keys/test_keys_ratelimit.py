@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from keys_support import Service, build_app, sign_headers
-from limits.storage import MemoryStorage, RedisStorage
+from limits.storage import RedisStorage
 
 from auth_support import OPERATOR
 from bastion.keys.lifecycle import IssuedKey
@@ -34,7 +34,7 @@ def test_in_memory_limits_per_key_per_user_and_per_route(keys_settings: Any) -> 
     )
     with ServerThread(app) as url, httpx.Client(headers=OPERATOR, base_url=url) as http:
         svc = Service(app, url, keys_runtime(app))
-        assert isinstance(svc.runtime.limits.storage, MemoryStorage)
+        assert svc.runtime.limits.in_memory  # this process's own counters (keys/ratelimit.py MemoryCounters)
         k1, k2, other_user = svc.key("u1"), svc.key("u1"), svc.key("u2")
         assert [call(http, k1) for _ in range(4)] == ["0", "0", "0", "50011"]  # the key's own budget
         assert [call(http, k2) for _ in range(2)] == ["0", "50011"]  # the user's budget is shared by keys

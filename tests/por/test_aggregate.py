@@ -22,12 +22,12 @@ from bastion.por.liabilities.circuit.aggregate import (
     total_limbs,
 )
 from bastion.por.liabilities.circuit.totals_hash import PERIOD, TotalsChain, chain_inputs, commitment
-from bastion.stark import field as F
-from bastion.stark import poseidon2_ref as ref
-from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, PROVEN_PARAMS
-from bastion.stark.prover import prove
-from bastion.stark.security import MIN_SECURITY_BITS, report_for
-from bastion.stark.verifier import VerificationError, verify
+from bastion.stark.field import goldilocks as F
+from bastion.stark.hash import poseidon2_scalar as ref
+from bastion.stark.uni.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, PROVEN_PARAMS
+from bastion.stark.uni.prover import prove
+from bastion.stark.uni.security import MIN_SECURITY_BITS, report_for
+from bastion.stark.uni.verifier import VerificationError, verify
 
 PARAMS = INSECURE_TEST_PARAMS
 B, A = 3, 4

@@ -14,9 +14,9 @@ from bastion.por.liabilities.circuit.columns import GADGET, Col, asset_row
 from bastion.por.liabilities.circuit.hidden import HCol, HiddenTotalsAir, hidden_trace, set_totals
 from bastion.por.liabilities.circuit.totals_hash import commitment, messages_of
 from bastion.por.liabilities.circuit.trace import BatchRows, range_multiplicities
-from bastion.stark.params import INSECURE_TEST_PARAMS
-from bastion.stark.prover import prove
-from bastion.stark.verifier import VerificationError, verify
+from bastion.stark.uni.params import INSECURE_TEST_PARAMS
+from bastion.stark.uni.prover import prove
+from bastion.stark.uni.verifier import VerificationError, verify
 
 PARAMS = INSECURE_TEST_PARAMS
 N = 1 << 16

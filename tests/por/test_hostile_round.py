@@ -33,13 +33,10 @@ from bastion.por.liabilities.circuit.aggregate import aggregate_rows
 from bastion.por.liabilities.circuit.columns import MIN_ROWS
 from bastion.por.liabilities.circuit.hidden import NAME as SOLVENCY_NAME
 from bastion.por.liabilities.circuit.published import known_aggregate_digest, known_circuit_digest
-from bastion.por.liabilities.prover.pipeline import prove_round
-from bastion.por.liabilities.prover.plan import RoundConfig
 from bastion.por.verify.round import RoundVerdict, verify_round
-from bastion.sim.liabilities import simulate_liabilities
-from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS
-from bastion.stark.proof import MAGIC
-from bastion.stark.proof import VERSION as PROOF_VERSION
+from bastion.stark.uni.params import DEFAULT_PARAMS
+from bastion.stark.uni.proof import MAGIC
+from bastion.stark.uni.proof import VERSION as PROOF_VERSION
 
 # values no field of round.json may hold; each one used to reach int(), Decimal() or 10**x unchecked
 HOSTILE: list[Any] = [
@@ -49,12 +46,12 @@ HOSTILE: list[Any] = [
 
 
 @pytest.fixture(scope="module")
-def honest_round(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
-    base = tmp_path_factory.mktemp("hostile")
-    simulate_liabilities(base / "snap", users=60, assets=3, seed=11)
-    out = base / "round"
-    prove_round(base / "snap", out, RoundConfig(round_id="2026-12", params=INSECURE_TEST_PARAMS))
-    shutil.rmtree(out / "private")
+def honest_round(
+    small_insecure_round: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, float]:
+    """The shared 60-user round (tests/por/conftest.py) without its private folder: what a verifier gets."""
+    out = tmp_path_factory.mktemp("hostile") / "round"
+    shutil.copytree(small_insecure_round[1], out, ignore=shutil.ignore_patterns("private"))
     started = time.perf_counter()
     verdict = verify_round(out, allow_insecure_params=True)
     took = time.perf_counter() - started

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from bastion.por.liabilities.circuit.aggregate import AggregateAir, Col, aggregate_trace, global_totals
-from bastion.stark.params import INSECURE_TEST_PARAMS, StarkParams
-from bastion.stark.poly import barycentric_eval
-from bastion.stark.protocol import chunk_layout
-from bastion.stark.prover import prove
-from bastion.stark.verifier import Replay, decode, verify
+from bastion.stark.poly.polynomials import barycentric_eval
+from bastion.stark.uni.params import INSECURE_TEST_PARAMS, StarkParams
+from bastion.stark.uni.protocol import chunk_layout
+from bastion.stark.uni.prover import prove
+from bastion.stark.uni.verifier import Replay, decode, verify
 from zk_support import Ext, interpolate_at, lde_point
 
 PARAMS = INSECURE_TEST_PARAMS

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from por_support import ProvenRound
 
 from bastion.por.format.amounts import units_to_decimal
 from bastion.por.format.round import (
@@ -39,14 +40,12 @@ from bastion.por.format.round import (
 from bastion.por.liabilities.circuit.aggregate import AggregateAir, aggregate_trace
 from bastion.por.liabilities.circuit.published import recombine
 from bastion.por.liabilities.circuit.totals_hash import commitment, messages_of
-from bastion.por.liabilities.prover.pipeline import prove_round
-from bastion.por.liabilities.prover.plan import RoundConfig, batch_order, batch_totals_salt
+from bastion.por.liabilities.prover.plan import batch_order, batch_totals_salt
 from bastion.por.liabilities.user_proofs import UserProofs
 from bastion.por.verify.round import verify_round
-from bastion.sim.liabilities import simulate_liabilities
-from bastion.stark import field as F
-from bastion.stark.params import INSECURE_TEST_PARAMS
-from bastion.stark.prover import prove
+from bastion.stark.field import goldilocks as F
+from bastion.stark.uni.params import INSECURE_TEST_PARAMS
+from bastion.stark.uni.prover import prove
 
 PARAMS = INSECURE_TEST_PARAMS
 MIN_TEXT = 10**7  # decimal text of 8+ digits: shorter numbers occur by chance in hex digests and proofs
@@ -54,11 +53,9 @@ MIN_WORD = 1 << 24  # a u64 word with 5+ zero bytes occurs by chance in headers 
 
 
 @pytest.fixture(scope="module")
-def two_batch_round(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("privacy")
-    snap, out = base / "snap", base / "round"
-    simulate_liabilities(snap, users=33000, assets=5, seed=4)  # > one 2^17 batch of rows
-    prove_round(snap, out, RoundConfig(round_id="2026-12", params=PARAMS, max_log_rows=17))
+def two_batch_round(two_batch_round_proven: ProvenRound) -> tuple[Path, Path]:
+    """33,000 users in two batches (tests/por/conftest.py, shared read-only with test_round.py)."""
+    snap, out = two_batch_round_proven.snap, two_batch_round_proven.out
     verdict = verify_round(out, allow_insecure_params=True)
     assert verdict.ok, verdict.reason
     return snap, out
@@ -244,12 +241,8 @@ def test_reproven_aggregation_for_totals_one_unit_off_is_refused_by_the_batch_pr
 
 
 @pytest.fixture(scope="module")
-def small_round(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("usercount")
-    simulate_liabilities(base / "snap", users=60, assets=3, seed=11)
-    out = base / "round"
-    prove_round(base / "snap", out, RoundConfig(round_id="2026-12", params=INSECURE_TEST_PARAMS))
-    return base / "snap", out
+def small_round(small_insecure_round: tuple[Path, Path]) -> tuple[Path, Path]:
+    return small_insecure_round  # tests/por/conftest.py: 60 users, 3 assets, one padded batch
 
 
 def test_users_proofs_do_not_pin_the_number_of_real_rows(small_round: tuple[Path, Path]) -> None:

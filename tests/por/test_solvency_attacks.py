@@ -55,18 +55,15 @@ from bastion.por.liabilities.circuit.trace import (
     range_multiplicities,
     verify_batch,
 )
-from bastion.por.liabilities.prover.pipeline import prove_round
-from bastion.por.liabilities.prover.plan import RoundConfig
 from bastion.por.liabilities.user_proofs import make_user_proof
 from bastion.por.verify.round import verify_round
 from bastion.por.verify.user import verify_user_proof
-from bastion.sim.liabilities import simulate_liabilities
-from bastion.stark import field as F
-from bastion.stark.air import Frame
-from bastion.stark.params import INSECURE_TEST_PARAMS
-from bastion.stark.prover import prove
-from bastion.stark.vals import Val
-from bastion.stark.verifier import VerificationError, verify
+from bastion.stark.air.air import Frame
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field.vals import Val
+from bastion.stark.uni.params import INSECURE_TEST_PARAMS
+from bastion.stark.uni.prover import prove
+from bastion.stark.uni.verifier import VerificationError, verify
 
 U64 = NDArray[np.uint64]
 Honest = tuple[BatchRows, dict[str, int], U64, SolvencyAir, bytes]  # rows, user starts, trace, statement, proof
@@ -267,12 +264,10 @@ def honest() -> Honest:
 
 
 @pytest.fixture(scope="module")
-def round_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("attack-round")
-    snap, out = base / "snap", base / "round"
-    simulate_liabilities(snap, users=120, assets=6, seed=5)
-    prove_round(snap, out, RoundConfig(round_id="2026-11", exchange="Attack Exchange", params=PARAMS))
-    return snap, out
+def round_dir(small_insecure_round: tuple[Path, Path]) -> tuple[Path, Path]:
+    """A small round proven end to end, shared read-only with other files (tests/por/conftest.py); the tests
+    that tamper with it work on `public_copy`."""
+    return small_insecure_round
 
 
 @pytest.fixture
@@ -691,7 +686,7 @@ def test_unknown_circuit_digest(public_copy: Path) -> None:
 
 def test_proof_naming_another_circuit(honest: Honest, public_copy: Path) -> None:
     _, _, _, air, proof = honest
-    from bastion.stark.air import circuit_digest
+    from bastion.stark.air.air import circuit_digest
 
     digest = circuit_digest(air)
     at = proof.find(digest)
@@ -724,7 +719,7 @@ def test_circuit_digest_names_the_constraint_system() -> None:
     main = main_trace(rows, TABLE)
     eq, debt = (np.array(t, dtype=object) for t in trace_totals(main, len(TABLE)))
     real, weak = statement_of(main), Weakened(TABLE, main[GADGET.digest_cols], eq, debt, STATEMENT)
-    from bastion.stark.air import circuit_digest
+    from bastion.stark.air.air import circuit_digest
 
     assert real.shape_descriptor().split(";system=")[0] == weak.shape_descriptor().split(";system=")[0]
     assert circuit_digest(real) != circuit_digest(weak)

@@ -148,3 +148,36 @@ def test_redis_fixture_gives_a_private_prefix(redis_url: str, redis_prefix: str)
         assert redis_prefix.startswith("bastion_t_")
     finally:
         client.close()
+
+
+def test_a_failing_shutdown_hook_does_not_cost_the_others_their_final_write(settings) -> None:  # type: ignore[no-untyped-def]
+    """Shutdown hooks (batched writes flushed before the engine goes) run whatever the one before did: one that
+    raises is logged, the ones after it still run, and the engine is still disposed."""
+    from bastion.service.app import create_app
+    from bastion.service.testing import ServerThread
+
+    app = create_app(settings)
+    ran: list[str] = []
+
+    async def broken() -> None:
+        ran.append("broken")
+        raise RuntimeError("the database refused the final batch")
+
+    async def after() -> None:
+        ran.append("after")
+
+    app.state.shutdown_hooks.insert(0, broken)
+    app.state.shutdown_hooks.append(after)
+    disposed: list[bool] = []
+    engine = app.state.engine
+    real_dispose = engine.dispose
+
+    def dispose(*args: object, **kwargs: object) -> None:
+        disposed.append(True)
+        real_dispose()
+
+    engine.dispose = dispose
+    with ServerThread(app) as base, httpx.Client(base_url=base) as client:
+        assert client.get("/healthz").status_code == 200
+    assert ran == ["broken", "after"]
+    assert disposed == [True]

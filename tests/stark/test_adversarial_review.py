@@ -13,17 +13,18 @@ import struct
 import numpy as np
 import pytest
 
-from bastion.stark import field as F
-from bastion.stark import field_ref as R
-from bastion.stark import protocol, symbolic
-from bastion.stark import prover as prover_mod
-from bastion.stark import verifier as verifier_mod
-from bastion.stark.air import Air, Constraints, Frame
-from bastion.stark.examples import FibonacciAir, PublicColumnAir, RangeCheckAir
-from bastion.stark.params import INSECURE_TEST_PARAMS
-from bastion.stark.proof import Proof
-from bastion.stark.prover import prove
-from bastion.stark.verifier import VerificationError, decode, is_valid, verify
+from bastion.cli.stark_examples import FibonacciAir, PublicColumnAir, RangeCheckAir
+from bastion.stark.air import symbolic
+from bastion.stark.air.air import Air, Constraints, Frame
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field import scalar as R
+from bastion.stark.uni import protocol
+from bastion.stark.uni import prover as prover_mod
+from bastion.stark.uni import verifier as verifier_mod
+from bastion.stark.uni.params import INSECURE_TEST_PARAMS
+from bastion.stark.uni.proof import Proof
+from bastion.stark.uni.prover import prove
+from bastion.stark.uni.verifier import VerificationError, decode, is_valid, verify
 
 PARAMS = INSECURE_TEST_PARAMS
 Ext = tuple[int, int]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bastion.stark import buffers
+from bastion.stark.poly import buffers
 
 SHAPE = (2, buffers.MIN_BYTES // 16)  # exactly MIN_BYTES: pooled
 
@@ -58,7 +58,7 @@ def test_idle_arrays_beyond_the_cap_are_dropped(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_transforms_on_recycled_memory_match_fresh_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bastion.stark import ntt
+    from bastion.stark.poly import ntt
 
     rng = np.random.default_rng(9)
     first = rng.integers(0, 2**64 - 2**32 + 1, size=(8, 1 << 16), dtype=np.uint64)

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bastion.stark import hashing
-from bastion.stark.hashing import LANES, hash_leaves, hash_nodes
+from bastion.stark.hash import blake3_kernels as hashing
+from bastion.stark.hash.blake3_kernels import LANES, hash_leaves, hash_nodes
 
 U64_MAX = 2**64 - 1
 

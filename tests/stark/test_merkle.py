@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from oracles import merkle as ref
 
-from bastion.stark import merkle_ref as ref
-from bastion.stark.hashing import hash_nodes
-from bastion.stark.merkle import (
+from bastion.stark.commit.merkle import (
     MerkleFormatError,
     MerkleOpening,
     MerkleTree,
     canonical_indices,
     verify_opening,
 )
+from bastion.stark.hash.blake3_kernels import hash_nodes
 
 P = 2**64 - 2**32 + 1
 

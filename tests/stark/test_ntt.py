@@ -4,11 +4,12 @@ import random
 
 import numpy as np
 import pytest
+from oracles import ntt as R
+from oracles import poly as poly_oracle
 
-from bastion.stark import field as F
-from bastion.stark import ntt as N
-from bastion.stark import ntt_ref as R
-from bastion.stark import poly
+from bastion.stark.field import goldilocks as F
+from bastion.stark.poly import ntt as N
+from bastion.stark.poly import polynomials as poly
 
 
 @pytest.mark.parametrize("log_n", [0, 1, 2, 3, 4, 7, 12])
@@ -81,11 +82,24 @@ def test_barycentric_matches_reference() -> None:
     rng = np.random.default_rng(4)
     vals = rng.integers(0, R.P, 16, dtype=np.uint64)
     z = (123456789, 987654321)
-    assert poly.barycentric_eval(vals, z) == poly.barycentric_eval_ref(vals.tolist(), z)
+    assert poly.barycentric_eval(vals, z) == poly_oracle.barycentric_eval(vals.tolist(), z)
     # and it is the interpolant: compare with Horner on the coefficients
     coeffs = R.intt(vals.tolist())
     got = poly.eval_columns_at(np.array([coeffs], dtype=np.uint64), z)[0]
-    assert (int(got[0]), int(got[1])) == poly.barycentric_eval_ref(vals.tolist(), z)
+    assert (int(got[0]), int(got[1])) == poly_oracle.barycentric_eval(vals.tolist(), z)
+
+
+@pytest.mark.parametrize("n", [8, 2048, 5000])  # below, at and across the kernel's inversion block
+def test_deep_quotients_match_the_reference(n: int) -> None:
+    rng = np.random.default_rng(6)
+    lde = rng.integers(0, R.P, (6, n), dtype=np.uint64)
+    lde[:, 0] = R.P - 1  # edge values of the field arithmetic
+    xs = rng.integers(0, R.P, n, dtype=np.uint64)
+    z, gz = (123456789, 987654321), (R.P - 5, 2**63 + 11)
+    value_z, value_gz = (2**40 + 3, R.P - 2), (5, 0)
+    got = poly.deep_quotients(lde, xs, z, gz, value_z, value_gz)
+    want = poly_oracle.deep_quotients(lde.tolist(), xs.tolist(), z, gz, value_z, value_gz)
+    assert [(int(a), int(b)) for a, b in got] == want
 
 
 def test_rejects_non_power_of_two() -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bastion.stark import poseidon2 as P2
-from bastion.stark import poseidon2_ref as R
-from bastion.stark.params import INSECURE_TEST_PARAMS
-from bastion.stark.poseidon2_air import HashChainAir, Poseidon2Gadget, num_columns, poseidon2_trace_columns
-from bastion.stark.prover import ProvingError, prove
-from bastion.stark.vals import Val
-from bastion.stark.verifier import VerificationError, is_valid, verify
+from bastion.stark.air.poseidon2_air import HashChainAir, Poseidon2Gadget, num_columns, poseidon2_trace_columns
+from bastion.stark.field.vals import Val
+from bastion.stark.hash import poseidon2 as P2
+from bastion.stark.hash import poseidon2_scalar as R
+from bastion.stark.uni.params import INSECURE_TEST_PARAMS
+from bastion.stark.uni.prover import ProvingError, prove
+from bastion.stark.uni.verifier import VerificationError, is_valid, verify
 
 PARAMS = INSECURE_TEST_PARAMS
 P = R.P

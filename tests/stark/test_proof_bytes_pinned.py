@@ -22,12 +22,12 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from bastion.stark.air import Air
-from bastion.stark.examples import CubicMixAir, FibonacciAir, PublicColumnAir, RangeCheckAir
-from bastion.stark.params import INSECURE_TEST_PARAMS
-from bastion.stark.poseidon2_air import HashChainAir
-from bastion.stark.prover import prove
-from bastion.stark.verifier import verify
+from bastion.cli.stark_examples import CubicMixAir, FibonacciAir, PublicColumnAir, RangeCheckAir
+from bastion.stark.air.air import Air
+from bastion.stark.air.poseidon2_air import HashChainAir
+from bastion.stark.uni.params import INSECURE_TEST_PARAMS
+from bastion.stark.uni.prover import prove
+from bastion.stark.uni.verifier import verify
 
 PARAMS = INSECURE_TEST_PARAMS
 

@@ -1,4 +1,4 @@
-"""The soundness count (stark/security.py): every term against a hand computation, the inputs against the
+"""The soundness count (stark/uni/security.py): every term against a hand computation, the inputs against the
 real shape of a proof, the defaults and the proven profile at every supported batch size, and the verifier's
 gate refusing proofs below 100 bits, default parameters included."""
 
@@ -10,14 +10,15 @@ import math
 import numpy as np
 import pytest
 
+from bastion.cli.stark_examples import CubicMixAir, RangeCheckAir
 from bastion.por.liabilities.circuit.columns import asset_row
 from bastion.por.liabilities.circuit.trace import batch_security
-from bastion.stark import field_ref as R
-from bastion.stark.examples import CubicMixAir, RangeCheckAir
-from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, PROVEN_PARAMS, StarkParams
-from bastion.stark.prover import prove
-from bastion.stark.security import Lookup, SecurityInputs, report_for, security
-from bastion.stark.verifier import VerificationError, decode, verify
+from bastion.stark.air.air import Lookup
+from bastion.stark.field import scalar as R
+from bastion.stark.uni.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, PROVEN_PARAMS, StarkParams
+from bastion.stark.uni.prover import prove
+from bastion.stark.uni.security import SecurityInputs, report_for, security
+from bastion.stark.uni.verifier import VerificationError, decode, verify
 
 P = 2**64 - 2**32 + 1
 F = 2 * math.log2(P)  # 127.99999999932...
@@ -78,7 +79,7 @@ def test_each_proven_term_by_hand() -> None:
 
 
 def _johnson_union(m: int) -> float:
-    from bastion.stark.security import _johnson, union_bits
+    from bastion.stark.uni.security import _johnson, union_bits
 
     return union_bits(_johnson(SHAPE, m))
 

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bastion.stark import field_ref as R
-from bastion.stark.examples import CubicMixAir, FibonacciAir, PublicColumnAir, RangeCheckAir
-from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, StarkParams
-from bastion.stark.proof import Proof
-from bastion.stark.protocol import COSET_SHIFT, trace_log_length
-from bastion.stark.prover import ProvingError, prove
-from bastion.stark.security import report_for
-from bastion.stark.verifier import VerificationError, decode, is_valid, verify
+from bastion.cli.stark_examples import CubicMixAir, FibonacciAir, PublicColumnAir, RangeCheckAir
+from bastion.stark.field import scalar as R
+from bastion.stark.uni.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, StarkParams
+from bastion.stark.uni.proof import Proof
+from bastion.stark.uni.protocol import COSET_SHIFT, trace_log_length
+from bastion.stark.uni.prover import ProvingError, prove
+from bastion.stark.uni.security import report_for
+from bastion.stark.uni.verifier import VerificationError, decode, is_valid, verify
 
 PARAMS = INSECURE_TEST_PARAMS  # the machinery is the same; only the query count differs
 

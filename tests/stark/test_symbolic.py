@@ -7,10 +7,10 @@ import random
 import numpy as np
 import pytest
 
-from bastion.stark import symbolic
-from bastion.stark.examples import CubicMixAir, FibonacciAir, RangeCheckAir
-from bastion.stark.poseidon2_air import HashChainAir
-from bastion.stark.prover import _composition, _composition_vals, _periodic_lde, _public_lde
+from bastion.cli.stark_examples import CubicMixAir, FibonacciAir, RangeCheckAir
+from bastion.stark.air import symbolic
+from bastion.stark.air.poseidon2_air import HashChainAir
+from bastion.stark.uni.prover import _composition, _composition_vals, _periodic_lde, _public_lde
 
 
 def _airs() -> list:
@@ -49,9 +49,9 @@ def test_common_subexpressions_are_shared() -> None:
 
 
 def test_periodic_extension_equals_full_length_extension() -> None:
-    from bastion.stark import field as F
-    from bastion.stark.ntt import lde
-    from bastion.stark.protocol import COSET_SHIFT
+    from bastion.stark.field import goldilocks as F
+    from bastion.stark.poly.ntt import lde
+    from bastion.stark.uni.protocol import COSET_SHIFT
 
     air = CubicMixAir.instance(3, 20, seed=2)[0]
     n, blowup = 64, 4

@@ -1,6 +1,6 @@
 """Fiat-Shamir transcript: determinism, domain separation, framing, proof of work."""
 
-from bastion.stark.transcript import Transcript
+from bastion.stark.commit.transcript import Transcript
 
 
 def test_same_messages_same_challenges() -> None:

@@ -18,12 +18,12 @@ import random
 
 import numpy as np
 
-from bastion.stark import field_ref as R
-from bastion.stark.air import Air, Constraints, Frame
-from bastion.stark.examples import CubicMixAir, RangeCheckAir
-from bastion.stark.params import INSECURE_TEST_PARAMS, StarkParams
-from bastion.stark.prover import prove
-from bastion.stark.verifier import Replay, decode
+from bastion.cli.stark_examples import CubicMixAir, RangeCheckAir
+from bastion.stark.air.air import Air, Constraints, Frame
+from bastion.stark.field import scalar as R
+from bastion.stark.uni.params import INSECURE_TEST_PARAMS, StarkParams
+from bastion.stark.uni.prover import prove
+from bastion.stark.uni.verifier import Replay, decode
 from zk_support import Ext, interpolate_at, lde_point
 
 PARAMS = INSECURE_TEST_PARAMS  # 8 queries: the openings counted against the randomness are the same kind
@@ -126,7 +126,7 @@ def test_chunks_are_randomized_but_still_sum_to_the_quotient() -> None:
 def _main_matches_witness(air: Air, proof: bytes, params: StarkParams, witness_col: list[int], n: int) -> float:
     """Fraction of the opened values of main column 0 (at z, gz and the query rows) equal to the unblinded
     interpolant of ``witness_col`` (padded with zeros): 1.0 means the proof shows that witness."""
-    from bastion.stark.poly import barycentric_eval
+    from bastion.stark.poly.polynomials import barycentric_eval
 
     rep = decode(air, proof, params)
     col = np.zeros(n, dtype=np.uint64)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.por.format import leaves as commit
-from bastion.stark import poseidon2_ref
+from bastion.stark.hash import poseidon2_scalar as poseidon2_ref
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "bastion" / "service" / "static" / "por"
 P = poseidon2_ref.P

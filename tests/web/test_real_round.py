@@ -45,7 +45,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Real:
     from bastion.por.liabilities.user_proofs import load_tree, make_user_proof
     from bastion.sim.liabilities import simulate_liabilities
     from bastion.sim.wallets import make_wallet_set
-    from bastion.stark.params import INSECURE_TEST_PARAMS
+    from bastion.stark.uni.params import INSECURE_TEST_PARAMS
 
     r = Real(tmp_path_factory.mktemp("real"))
     simulate_liabilities(r.snap, users=40, assets=4, seed=5)

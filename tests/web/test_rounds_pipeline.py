@@ -42,7 +42,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     from bastion.por.liabilities.prover.plan import RoundConfig
     from bastion.sim.liabilities import simulate_liabilities
     from bastion.sim.wallets import make_wallet_set
-    from bastion.stark.params import INSECURE_TEST_PARAMS
+    from bastion.stark.uni.params import INSECURE_TEST_PARAMS
 
     root = tmp_path_factory.mktemp("pipeline")
     p = Pipeline(root / "rounds", root / "work", {})

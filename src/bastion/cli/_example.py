@@ -14,7 +14,7 @@ console = Console()
 
 
 def _build(air_name: str, log_rows: int):  # type: ignore[no-untyped-def]
-    from bastion.stark.examples import CubicMixAir, FibonacciAir, RangeCheckAir
+    from bastion.cli.stark_examples import CubicMixAir, FibonacciAir, RangeCheckAir
 
     n_used = (1 << log_rows) - 128  # leave room for the blinding rows inside 2^log_rows
     n_used = max(n_used, 2)
@@ -30,15 +30,15 @@ def _build(air_name: str, log_rows: int):  # type: ignore[no-untyped-def]
     if air_name == "hash-chain":
         import importlib
 
-        poseidon2_air = importlib.import_module("bastion.stark.poseidon2_air")
+        poseidon2_air = importlib.import_module("bastion.stark.air.poseidon2_air")
         return poseidon2_air.HashChainAir.instance(n_used)
     raise typer.BadParameter(f"unknown example AIR {air_name!r}", param_hint="--air")
 
 
 def prove_and_verify(air_name: str, log_rows: int, out: Path | None) -> dict[str, object]:
-    from bastion.stark.params import DEFAULT_PARAMS
-    from bastion.stark.prover import prove
-    from bastion.stark.verifier import verify
+    from bastion.stark.uni.params import DEFAULT_PARAMS
+    from bastion.stark.uni.prover import prove
+    from bastion.stark.uni.verifier import verify
 
     with console.status(f"[bold]{air_name}[/]: building the trace"):
         air, main = _build(air_name, log_rows)
@@ -80,15 +80,3 @@ def _table(rows: list[dict[str, object]]) -> Table:
 
 def run_example(air_name: str, log_rows: int, out: Path | None) -> None:
     console.print(_table([prove_and_verify(air_name, log_rows, out)]))
-
-
-def run_demo(out: Path, log_rows: int) -> None:
-    console.print(f"[bold]Bastion demo[/]: proving the example statements with the zk-STARK engine into {out}/")
-    console.print("(the first run compiles the numba kernels once; later runs reuse the cache)")
-    rows = []
-    for name in ("fibonacci", "range-check", "cubic-mix"):
-        rows.append(prove_and_verify(name, log_rows, out / f"{name}.proof"))
-    # one Poseidon2 permutation a row, 248 columns: the in-circuit hash the proof of reserves builds on
-    rows.append(prove_and_verify("hash-chain", max(8, log_rows - 4), out / "hash-chain.proof"))
-    console.print(_table(rows))
-    console.print(f"Proofs written to [bold]{out}/[/] - verified again with the verifier above.")

@@ -136,7 +136,7 @@ def revoke(
     key: str = typer.Option(..., "--key", help="The key id to revoke."),
     url: str = UrlOpt,
 ) -> None:
-    """Revoke (delete) a key; it stops authenticating at once."""
+    """Revoke (delete) a key; every running service process refuses it within 1 s (keys/authcache.py)."""
     from datetime import UTC, datetime
 
     from bastion.errors import NotFoundError

@@ -73,7 +73,7 @@ def prove(
     from bastion.por.liabilities.prover.pipeline import prove_round
     from bastion.por.liabilities.prover.plan import RoundConfig, RoundError
     from bastion.por.liabilities.snapshot import SnapshotError
-    from bastion.stark.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, PROVEN_PARAMS
+    from bastion.stark.uni.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS, PROVEN_PARAMS
 
     if security not in ("conjectured", "proven"):
         typer.echo(f"error: --security {security!r}: expected conjectured or proven", err=True)
@@ -145,7 +145,7 @@ def verify(
         typer.echo(
             f"VERIFIED: {verdict.batches_verified} batch proofs and the aggregation proof, {verdict.leaves:,} leaves "
             f"under root {verdict.leaf_root}, totals exact ({took:.1f} s)\n"
-            # the union of every soundness term (stark/security.py), in under 80 columns
+            # the union of every soundness term (stark/uni/security.py), in under 80 columns
             f"soundness: {verdict.security_bits:.1f} bits conjectured, {verdict.proven_security_bits:.1f} proven "
             f"({verdict.security_profile} claimed)"
         )

@@ -47,6 +47,10 @@ _KEY_SHAPE = re.compile(r"[0-9a-fA-F-]{36}", re.ASCII)
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
+class _Blocking(Exception):
+    """`authenticate_now` cannot answer without I/O; raised before any check has counted anything."""
+
+
 @dataclass(frozen=True)
 class SignedRequest:
     """A request as it came off the wire. `headers` must be case-insensitive (Starlette's are)."""
@@ -100,12 +104,31 @@ class Authenticator:
 
     def authenticate(self, request: SignedRequest, *, route: str, need: Permission, now: datetime) -> Caller:
         try:
-            return self._authenticate(request, route, need, now)
+            return self._authenticate(request, route, need, now, blocking=True)
         except AuthRejected as rejected:
             self._record(rejected, request, now)
             raise
 
-    def _authenticate(self, req: SignedRequest, route: str, need: Permission, now: datetime) -> Caller:
+    def authenticate_now(
+        self, request: SignedRequest, *, route: str, need: Permission, now: datetime
+    ) -> Caller | None:
+        """`authenticate` when it can answer without blocking (for the event loop): the same checks in the same
+        order, or None, before any of them has counted anything, when answering needs I/O or an argon2 run
+        (key not cached, version read due, passphrase not yet verified in this process, limits in Redis,
+        last_used_at due): then call `authenticate` in a thread, which does it all from the start."""
+        if not self.limits.in_memory:
+            return None
+        try:
+            return self._authenticate(request, route, need, now, blocking=False)
+        except _Blocking:
+            return None
+        except AuthRejected as rejected:
+            self._record(rejected, request, now)
+            raise
+
+    def _authenticate(
+        self, req: SignedRequest, route: str, need: Permission, now: datetime, *, blocking: bool
+    ) -> Caller:
         h = req.headers
         key_id = h.get("OK-ACCESS-KEY", "")
         passphrase = h.get("OK-ACCESS-PASSPHRASE", "")
@@ -129,7 +152,10 @@ class Authenticator:
         def refuse(reason: Rejection) -> AuthRejected:
             return AuthRejected(reason, ip=req.client_ip, key_id=key_id)
 
-        key = self.cache.lookup(key_id.lower(), lambda: self._load(key_id.lower()))
+        if blocking:
+            key = self.cache.lookup(key_id.lower(), lambda: self._load(key_id.lower()))
+        elif (key := self.cache.peek(key_id.lower())) is None:
+            raise _Blocking
         if key is None:
             raise refuse(Rejection.KEY_NOT_FOUND)
         # The request target exactly as sent: the raw path and the raw query, never a decoded form.
@@ -140,6 +166,14 @@ class Authenticator:
             raise refuse(Rejection.SIGN_INVALID) from None
         if not signing.signature_matches(key.secret, sign, timestamp, req.method, target, body):
             raise refuse(Rejection.SIGN_INVALID)
+        known: bool | None = None
+        if not blocking:
+            # Everything that could block is decided here, before the first check that counts anything.
+            known = key.passphrase_hash is not None and self.vault.passphrases.verify_cached(
+                key.key_id, key.passphrase_hash, passphrase
+            )
+            if known is None or self._use_due(key, now):
+                raise _Blocking
         # Only a holder of the secret gets this far; a key whose passphrase was guessed wrong too often is
         # frozen for a while, whatever passphrase comes next (no argon2 run either).
         slot = self.limits.begin_passphrase_check(key.key_id)
@@ -149,9 +183,12 @@ class Authenticator:
             raise refuse(Rejection.RATE_LIMITED)
         right = False
         try:
-            right = key.passphrase_hash is not None and self.vault.passphrases.verify(
-                key.key_id, key.passphrase_hash, passphrase
-            )
+            if known is not None:
+                right = known
+            else:
+                right = key.passphrase_hash is not None and self.vault.passphrases.verify(
+                    key.key_id, key.passphrase_hash, passphrase
+                )
         finally:
             self.limits.end_passphrase_check(key.key_id, right)
         if not right:
@@ -159,7 +196,7 @@ class Authenticator:
         # Only the key's full holder learns the account is frozen (after the signature and the passphrase).
         if key.account_frozen:
             raise refuse(Rejection.ACCOUNT_FROZEN)
-        if not self.limits.first_use(sign, self._replay_ttl):
+        if not self.limits.first_use(sign, self._replay_ttl, now.timestamp()):
             raise refuse(Rejection.REPLAYED)
         if not policy.ip_allowed(key.networks, req.client_ip):
             raise refuse(Rejection.IP_NOT_ALLOWED)
@@ -192,8 +229,7 @@ class Authenticator:
 
     def _mark_used(self, key: KeyEntry, now: datetime) -> None:
         """Write last_used_at when the last one this process knows of is `LAST_USED_RESOLUTION` old."""
-        known = [at for at in (key.last_used_at, self._last_used.get(key.key_id)) if at is not None]
-        if known and now - max(known) < LAST_USED_RESOLUTION:
+        if not self._use_due(key, now):
             return
         self._last_used[key.key_id] = now
         with self.sessions() as session:
@@ -206,6 +242,10 @@ class Authenticator:
                 .values(last_used_at=now)
             )
             session.commit()
+
+    def _use_due(self, key: KeyEntry, now: datetime) -> bool:
+        known = [at for at in (key.last_used_at, self._last_used.get(key.key_id)) if at is not None]
+        return not known or now - max(known) >= LAST_USED_RESOLUTION
 
     def flush(self) -> int:
         """Write the queued refusals now (tests and reports that read them; the app's shutdown)."""

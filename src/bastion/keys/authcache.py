@@ -189,6 +189,15 @@ class AuthCache:
             self._version = version
         self._synced_at = started
 
+    def peek(self, key_id: str) -> KeyEntry | None:
+        """The cached entry when it can be used with no I/O at all (no version read due), else None."""
+        if self._clock() - self._synced_at >= self.poll_seconds:
+            return None
+        hit = self._entries.get(key_id)
+        if hit is not None:
+            self.hits += 1
+        return hit
+
     def lookup(self, key_id: str, load: Callable[[], KeyEntry | None]) -> KeyEntry | None:
         """The live key `key_id`: from the cache when it may be trusted, else `load()` (the database), which is
         stored for the next request unless the cache was emptied while it ran. None: no live key."""

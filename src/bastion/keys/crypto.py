@@ -126,6 +126,15 @@ class PassphraseVerifier:
                 self._verified.popitem(last=False)
         return True
 
+    def verify_cached(self, key_id: str, stored_hash: str, passphrase: str) -> bool | None:
+        """`verify` from the cache alone: None when this hash has not been verified in this process yet (the
+        answer needs an argon2 run)."""
+        with self._lock:
+            known = self._verified.get((key_id, stored_hash))
+        if known is None:
+            return None
+        return hmac.compare_digest(known, self._digest(passphrase))
+
     def forget(self, key_id: str) -> None:
         with self._lock:
             for slot in [s for s in self._verified if s[0] == key_id]:

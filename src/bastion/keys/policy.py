@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -107,13 +108,23 @@ def ip_allowed(networks: Sequence[IpNetwork], client_ip: str) -> bool:
     """
     if not networks:
         return True
+    addr = _client_address(client_ip)
+    if addr is None:
+        return False
+    return any(addr.version == n.version and addr in n for n in networks)
+
+
+@functools.lru_cache(maxsize=4096)
+def _client_address(client_ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a client IP string names (IPv4-mapped IPv6 as its IPv4), None when it names none. Cached:
+    a service sees the same few clients again and again, and parsing costs more than the rest of the check."""
     try:
         addr = ipaddress.ip_address(client_ip.strip().split("%", 1)[0])
     except ValueError:
-        return False
+        return None
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return any(addr.version == n.version and addr in n for n in networks)
+        return addr.ipv4_mapped
+    return addr
 
 
 # The most an allowlist may cover, per address family, and still count as binding the key to the user's

@@ -80,7 +80,10 @@ class RejectionLog:
                     session.commit()
             except Exception:
                 with self._lock:  # back in front of what came since, within the bound
-                    self._queue[:0] = batch[: max(0, self.max_queued - len(self._queue))]
+                    kept = batch[: max(0, self.max_queued - len(self._queue))]
+                    self._queue[:0] = kept
+                    # what does not fit is dropped like a refusal arriving on a full queue: counted, then logged
+                    self.dropped += len(batch) - len(kept)
                 raise
             return len(batch)
 

@@ -122,7 +122,7 @@ class FundSecurity:
 
     @property
     def security_bits(self) -> float | None:
-        # the weakest proof's union of every soundness term (stark/security.py), as round.json states it and
+        # the weakest proof's union of every soundness term (stark/uni/security.py), as round.json states it and
         # `bastion por verify` recomputes it
         return min(self.proof.batch_bits) if self.proof.batch_bits else None
 

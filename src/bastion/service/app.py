@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +25,8 @@ from bastion.service.deps import InProcessOverrides, start_risk
 from bastion.service.routers import all_routers
 from bastion.service.wiring import wire
 from bastion.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def _problem(
@@ -71,10 +74,16 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         start_risk(_app)  # the withdrawal hot path: built once per process, handed to routes by deps.py
         yield
-        # Domains register coroutines to run before the engine goes (e.g. flushing batched writes).
-        for hook in list(_app.state.shutdown_hooks):
-            await hook()
-        engine.dispose()
+        # Domains register coroutines to run before the engine goes (e.g. flushing batched writes). Each runs
+        # whatever the one before it did: a flush that fails must not cost another domain its final write.
+        try:
+            for hook in list(_app.state.shutdown_hooks):
+                try:
+                    await hook()
+                except Exception:
+                    log.exception("shutdown: %s failed; the other hooks still run", getattr(hook, "__qualname__", hook))
+        finally:
+            engine.dispose()
 
     app = BastionApp(
         title="Bastion",

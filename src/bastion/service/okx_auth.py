@@ -68,11 +68,15 @@ def require_key(need: Permission) -> Callable[[Request], Coroutine[Any, Any, Cal
             headers=request.headers,
             client_ip=client_ip(request, runtime.trusted_proxies),
         )
-        route = getattr(request.scope.get("route"), "path", request.url.path)
-        # The checks touch the database (sync SQLAlchemy): off the event loop.
-        return await run_in_threadpool(
-            runtime.authenticator.authenticate, signed, route=route, need=need, now=runtime.clock()
-        )
+        matched = request.scope.get("route")  # FastAPI's route (its path template); a plain ASGI route has none
+        route = matched.path if matched is not None else request.scope["path"]
+        now = runtime.clock()
+        # A key in this process's cache, with the limits in memory, is checked right here (no I/O, tens of
+        # microseconds); anything that needs the database, Redis or argon2 runs off the event loop.
+        caller = runtime.authenticator.authenticate_now(signed, route=route, need=need, now=now)
+        if caller is not None:
+            return caller
+        return await run_in_threadpool(runtime.authenticator.authenticate, signed, route=route, need=need, now=now)
 
     return dependency
 

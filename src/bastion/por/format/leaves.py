@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-from bastion.stark import poseidon2_ref
+from bastion.stark.hash import poseidon2_scalar as poseidon2_ref
 
 P = poseidon2_ref.P
 LEAVES_FILE = "leaves.bin"

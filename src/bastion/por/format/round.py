@@ -21,7 +21,7 @@ from typing import Any
 from bastion.por.format.amounts import AMOUNT
 from bastion.por.format.leaves import LEAVES_FILE, P
 from bastion.por.format.leaves import RoundFormatError as RoundFormatError  # raised by both; defined once there
-from bastion.stark.params import StarkParams
+from bastion.stark.uni.params import StarkParams
 
 ROUND_FORMAT = "bastion-round/3"
 # Formats this verifier refuses by name, with the reason (docs/spec/round-format.md, "Versions").

@@ -41,9 +41,9 @@ from bastion.por.liabilities.circuit.hidden import hidden_batch_security, verify
 from bastion.por.liabilities.circuit.published import asset_table, known_aggregate_digest, known_circuit_digest
 from bastion.por.liabilities.circuit.totals_hash import PERIOD
 from bastion.por.progress import SilentProgress
-from bastion.stark.proof import ProofFormatError, read_header
-from bastion.stark.security import MIN_SECURITY_BITS, report_for
-from bastion.stark.verifier import VerificationError, verify
+from bastion.stark.uni.proof import ProofFormatError, read_header
+from bastion.stark.uni.security import MIN_SECURITY_BITS, report_for
+from bastion.stark.uni.verifier import VerificationError, verify
 
 
 class _Reject(Exception):

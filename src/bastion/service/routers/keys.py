@@ -23,6 +23,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from bastion.account import freeze as account_freeze
 from bastion.bounds import Timestamp
@@ -32,6 +33,8 @@ from bastion.keys.errors import FastApiDenied, SecondFactorRejected
 from bastion.keys.lifecycle import IssuedKey, KeyView
 from bastion.keys.policy import Permission, okx_permissions_text
 from bastion.service.access import OperatorScope, Public, SessionUser, UserKey
+from bastion.service.asgi_route import AsgiRoute, run_dependency, send_error, served_by
+from bastion.service.background import running
 from bastion.service.deps import SessionDep, keys_runtime
 from bastion.service.okx_auth import client_ip, okx_ok, okx_router
 from bastion.service.schemas import RequestBody
@@ -192,13 +195,8 @@ async def _sweeper(app: FastAPI, interval: float) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     interval = app.state.settings.keys_sweep_interval_seconds
     task = asyncio.create_task(_sweeper(app, interval)) if interval > 0 else None
-    try:
+    async with running(task):
         yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 router = okx_router(tags=["keys"], lifespan=_lifespan)
@@ -384,9 +382,10 @@ def my_keys(caller: ReadKey, session: SessionDep) -> dict[str, Any]:
     )
 
 
-@router.get("/api/v5/account/config")
-def account_config(caller: ReadKey) -> dict[str, Any]:
-    """OKX's account configuration, limited to what Bastion knows: the user and the calling key."""
+_READ_KEY = UserKey(Permission.READ)
+
+
+def _account_config(caller: Caller) -> dict[str, Any]:
     return okx_ok(
         [
             {
@@ -398,3 +397,26 @@ def account_config(caller: ReadKey) -> dict[str, Any]:
             }
         ]
     )
+
+
+async def account_config_asgi(app: FastAPI, scope: Scope, receive: Receive, send: Send) -> None:
+    """`GET /api/v5/account/config` in plain ASGI (`service/asgi_route.py`): the route every OKX client calls
+    first, and the one issue 19 measures. FastAPI's route matching over every route and its dependency
+    resolution cost several times the authentication itself; here the declared dependency (`UserKey(READ)`,
+    the same OKX-v5 check) runs directly, and its refusals go through the app's handler (OKX's body)."""
+    try:
+        caller = await run_dependency(app, _READ_KEY, scope, receive)
+    except Exception as exc:
+        await send_error(app, exc, scope, receive, send)
+        return
+    await JSONResponse(_account_config(caller))(scope, receive, send)
+
+
+@served_by(account_config_asgi)
+async def account_config(caller: ReadKey) -> dict[str, Any]:
+    """OKX's account configuration, limited to what Bastion knows: the user and the calling key."""
+    # Never called: the route is an AsgiRoute, answered by `account_config_asgi`; FastAPI documents this.
+    raise AssertionError("GET /api/v5/account/config is served by routers.keys.account_config_asgi")
+
+
+router.add_api_route("/api/v5/account/config", account_config, methods=["GET"], route_class_override=AsgiRoute)

@@ -37,10 +37,9 @@ from bastion.por.liabilities.circuit.totals_hash import (
     chain_inputs,
     periodic_columns,
 )
-from bastion.stark import field as F
-from bastion.stark.air import Air, Constraints, Frame
-from bastion.stark.security import Lookup
-from bastion.stark.vals import Val
+from bastion.stark.air.air import Air, Constraints, Frame, Lookup
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field.vals import Val
 
 U64 = NDArray[np.uint64]
 

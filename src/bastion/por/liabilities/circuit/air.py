@@ -40,10 +40,9 @@ from bastion.por.liabilities.circuit.columns import (
     Col,
     Pub,
 )
-from bastion.stark import field as F
-from bastion.stark.air import Air, Constraints, Frame
-from bastion.stark.security import Lookup
-from bastion.stark.vals import Val
+from bastion.stark.air.air import Air, Constraints, Frame, Lookup
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field.vals import Val
 
 U64 = NDArray[np.uint64]
 
@@ -56,7 +55,7 @@ def _system_digest(air: Air) -> str:
     only (constraints read no instance data), so it is computed once per class."""
     key = type(air)
     if key not in _SYSTEM_DIGESTS:
-        from bastion.stark.symbolic import trace_constraints
+        from bastion.stark.air.symbolic import trace_constraints
 
         builder, groups = trace_constraints(air)
         roots = [[c.id for c in group] for group in groups]

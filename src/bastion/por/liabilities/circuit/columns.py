@@ -14,7 +14,7 @@ from fractions import Fraction
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.stark.poseidon2_air import Poseidon2Gadget
+from bastion.stark.air.poseidon2_air import Poseidon2Gadget
 
 U64 = NDArray[np.uint64]
 

@@ -29,13 +29,13 @@ from bastion.por.liabilities.circuit.totals_hash import (
     periodic_columns,
 )
 from bastion.por.liabilities.circuit.trace import BatchRows, limb_totals, main_trace
-from bastion.stark import field as F
-from bastion.stark.air import Constraints, Frame
-from bastion.stark.params import DEFAULT_PARAMS, StarkParams
-from bastion.stark.prover import Progress, prove
-from bastion.stark.security import SecurityReport, report_for
-from bastion.stark.vals import Val
-from bastion.stark.verifier import verify
+from bastion.stark.air.air import Constraints, Frame
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field.vals import Val
+from bastion.stark.uni.params import DEFAULT_PARAMS, StarkParams
+from bastion.stark.uni.prover import Progress, prove
+from bastion.stark.uni.security import SecurityReport, report_for
+from bastion.stark.uni.verifier import verify
 
 U64 = NDArray[np.uint64]
 

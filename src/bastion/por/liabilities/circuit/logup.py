@@ -24,7 +24,7 @@ from bastion.por.liabilities.circuit.columns import (
     Ch,
     Col,
 )
-from bastion.stark import field as F
+from bastion.stark.field import goldilocks as F
 
 U64 = NDArray[np.uint64]
 

@@ -14,7 +14,7 @@ from bastion.por.format.round import ROUND_FILE, RoundFormatError
 from bastion.por.liabilities.circuit.aggregate import AggregateAir
 from bastion.por.liabilities.circuit.columns import LIMB_BITS, MIN_ROWS, AssetRow, asset_row
 from bastion.por.liabilities.circuit.hidden import HiddenTotalsAir
-from bastion.stark.air import circuit_digest
+from bastion.stark.air.air import circuit_digest
 
 
 def known_circuit_digest() -> str:

@@ -31,11 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.stark import field as F
-from bastion.stark import poseidon2 as P2
-from bastion.stark import poseidon2_ref as ref
-from bastion.stark.poseidon2_air import _external_linear_vals, _internal_linear_vals
-from bastion.stark.vals import Val
+from bastion.stark.air.poseidon2_air import _external_linear_vals, _internal_linear_vals
+from bastion.stark.field import goldilocks as F
+from bastion.stark.field.vals import Val
+from bastion.stark.hash import poseidon2 as P2
+from bastion.stark.hash import poseidon2_scalar as ref
 
 U64 = NDArray[np.uint64]
 

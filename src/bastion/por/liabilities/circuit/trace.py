@@ -30,12 +30,12 @@ from bastion.por.liabilities.circuit.columns import (
     Col,
     limbs,
 )
-from bastion.stark import field as F
-from bastion.stark import poseidon2 as P2
-from bastion.stark.params import DEFAULT_PARAMS, StarkParams
-from bastion.stark.prover import Progress, prove
-from bastion.stark.security import SecurityReport, report_for
-from bastion.stark.verifier import verify
+from bastion.stark.field import goldilocks as F
+from bastion.stark.hash import poseidon2 as P2
+from bastion.stark.uni.params import DEFAULT_PARAMS, StarkParams
+from bastion.stark.uni.prover import Progress, prove
+from bastion.stark.uni.security import SecurityReport, report_for
+from bastion.stark.uni.verifier import verify
 
 U64 = NDArray[np.uint64]
 
@@ -258,7 +258,7 @@ def make_air(
 
 
 def batch_security(table: list[AssetRow], rows: int, params: StarkParams) -> SecurityReport:
-    """The soundness count (stark/security.py) of a batch proof of ``rows`` rows over ``table``: the shape
+    """The soundness count (stark/uni/security.py) of a batch proof of ``rows`` rows over ``table``: the shape
     depends on the row count, the asset count and the parameters only, not on the data."""
     zeros = np.zeros((len(table), LIMBS), dtype=object)
     air = SolvencyAir(table, np.zeros((4, MIN_ROWS), dtype=np.uint64), zeros, zeros, [])
@@ -290,5 +290,5 @@ def verify_batch(
     statement: list[int],
     params: StarkParams = DEFAULT_PARAMS,
 ) -> None:
-    """Raises ``bastion.stark.verifier.VerificationError`` unless the proof holds for this public data."""
+    """Raises ``bastion.stark.uni.verifier.VerificationError`` unless the proof holds for this public data."""
     verify(make_air(table, leaf_words, equity_totals, debt_totals, statement), proof, params)

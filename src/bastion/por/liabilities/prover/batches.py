@@ -32,7 +32,7 @@ from bastion.por.liabilities.prover.plan import (
     rows_of,
 )
 from bastion.por.progress import Progress
-from bastion.stark.params import StarkParams
+from bastion.stark.uni.params import StarkParams
 
 # --------------------------------------------------------------------------------------------------
 # proving batches (runs in worker processes: everything it needs comes from disk)

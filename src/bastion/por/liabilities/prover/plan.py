@@ -33,8 +33,8 @@ from bastion.por.liabilities.circuit.totals_hash import SALT_WORDS
 from bastion.por.liabilities.circuit.trace import BatchRows, leaves
 from bastion.por.liabilities.snapshot import Snapshot
 from bastion.por.progress import Progress
-from bastion.stark import field as F
-from bastion.stark.params import DEFAULT_PARAMS, StarkParams
+from bastion.stark.field import goldilocks as F
+from bastion.stark.uni.params import DEFAULT_PARAMS, StarkParams
 
 U64 = NDArray[np.uint64]
 PLAN_FILE = "plan.json"

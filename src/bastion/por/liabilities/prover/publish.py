@@ -38,9 +38,9 @@ from bastion.por.liabilities.prover.batches import batch_done_file
 from bastion.por.liabilities.prover.plan import RoundConfig, RoundError, RoundSummary, batch_totals_salt
 from bastion.por.liabilities.snapshot import Snapshot
 from bastion.por.progress import Progress
-from bastion.stark.params import StarkParams
-from bastion.stark.prover import prove
-from bastion.stark.security import MIN_SECURITY_BITS, SecurityReport, report_for
+from bastion.stark.uni.params import StarkParams
+from bastion.stark.uni.prover import prove
+from bastion.stark.uni.security import MIN_SECURITY_BITS, SecurityReport, report_for
 
 DEFAULT_CHAINS = ("bitcoin", "ethereum", "tron", "arbitrum")
 SECURITY_PROFILES = ("conjectured", "proven")

@@ -1,4 +1,4 @@
-// Poseidon2 over Goldilocks, width 8: the instance of src/bastion/stark/poseidon2_ref.py (params(8)):
+// Poseidon2 over Goldilocks, width 8: the instance of src/bastion/stark/hash/poseidon2_scalar.py (params(8)):
 // round constants regenerated from the Grain LFSR for t = 8, R_F = 8, R_P = 22, and the width-8
 // internal diagonal (Plonky3's Poseidon2GoldilocksHL<8>). tests/web/test_poseidon2_js.py checks every
 // value here against the Python reference.

@@ -1,4 +1,4 @@
-// The Poseidon2 permutation of a width-8 Goldilocks state, exactly as src/bastion/stark/poseidon2_ref.py
+// The Poseidon2 permutation of a width-8 Goldilocks state, exactly as src/bastion/stark/hash/poseidon2_scalar.py
 // computes it: external layer, 4 full rounds, 22 partial rounds (S-box on word 0), 4 full rounds.
 import { P, sbox } from "./goldilocks.js";
 import { DIAG_M1, EXTERNAL_FINAL, EXTERNAL_INITIAL, INTERNAL } from "./poseidon2-constants.js";

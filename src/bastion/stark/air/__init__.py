@@ -1,0 +1,1 @@
+"""Statements: the AIR interface, its compiled evaluation (``symbolic``), LogUp lookups, the Poseidon2 gadget."""

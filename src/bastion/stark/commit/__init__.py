@@ -1,0 +1,1 @@
+"""Commitments and Fiat-Shamir: salted Merkle trees over rows, FRI, the transcript."""

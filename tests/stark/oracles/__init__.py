@@ -1,0 +1,1 @@
+"""Plain-Python oracles of the engine's numba kernels: slow and obviously correct, used by the tests only."""
