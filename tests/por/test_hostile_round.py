@@ -29,7 +29,6 @@ import pytest
 from bastion.por.aggregate_air import NAME as AGGREGATE_NAME
 from bastion.por.aggregate_air import aggregate_rows
 from bastion.por.batch_commit import NAME as SOLVENCY_NAME
-from bastion.por.round import RoundConfig, prove_round
 from bastion.por.round_format import (
     AGGREGATE_FILE,
     LEAVES_FILE,
@@ -42,8 +41,7 @@ from bastion.por.round_format import (
 )
 from bastion.por.round_verify import RoundVerdict, verify_round
 from bastion.por.solvency_air import MIN_ROWS
-from bastion.sim.liabilities import simulate_liabilities
-from bastion.stark.uni.params import DEFAULT_PARAMS, INSECURE_TEST_PARAMS
+from bastion.stark.uni.params import DEFAULT_PARAMS
 from bastion.stark.uni.proof import MAGIC
 from bastion.stark.uni.proof import VERSION as PROOF_VERSION
 
@@ -55,12 +53,12 @@ HOSTILE: list[Any] = [
 
 
 @pytest.fixture(scope="module")
-def honest_round(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
-    base = tmp_path_factory.mktemp("hostile")
-    simulate_liabilities(base / "snap", users=60, assets=3, seed=11)
-    out = base / "round"
-    prove_round(base / "snap", out, RoundConfig(round_id="2026-12", params=INSECURE_TEST_PARAMS))
-    shutil.rmtree(out / "private")
+def honest_round(
+    small_insecure_round: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, float]:
+    """The shared 60-user round (tests/por/conftest.py) without its private folder: what a verifier gets."""
+    out = tmp_path_factory.mktemp("hostile") / "round"
+    shutil.copytree(small_insecure_round[1], out, ignore=shutil.ignore_patterns("private"))
     started = time.perf_counter()
     verdict = verify_round(out, allow_insecure_params=True)
     took = time.perf_counter() - started

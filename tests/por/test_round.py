@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from por_support import ProvenRound
 from typer.testing import CliRunner
 
 from bastion.cli import app
@@ -136,10 +137,8 @@ class _KillAfter:
 
 
 @pytest.fixture(scope="module")
-def two_batches(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    snap = tmp_path_factory.mktemp("two-batches") / "snap"
-    simulate_liabilities(snap, users=33000, assets=5, seed=2)  # > one 2^17 batch of rows
-    return snap
+def two_batches(two_batch_snapshot: Path) -> Path:
+    return two_batch_snapshot  # tests/por/conftest.py: 33,000 users, more rows than one 2^17 batch
 
 
 def test_a_killed_run_resumes_from_its_checkpoints(two_batches: Path, tmp_path: Path) -> None:
@@ -174,13 +173,13 @@ def test_a_killed_run_resumes_from_its_checkpoints(two_batches: Path, tmp_path: 
     assert verify_round(out, allow_insecure_params=True).ok
 
 
-def test_batches_proven_on_a_ray_cluster(two_batches: Path, tmp_path: Path) -> None:
+def test_batches_proven_on_a_ray_cluster(two_batch_round_proven: ProvenRound) -> None:
+    """The shared two-batch round (tests/por/conftest.py) is proven on a local Ray cluster whenever ray is
+    installed; test_round_privacy.py reads the same round."""
     pytest.importorskip("ray", reason="ray is a dev dependency: pip install -e '.[dev]'")
-    out = tmp_path / "round"
-    summary = prove_round(two_batches, out, RoundConfig(params=INSECURE_TEST_PARAMS, max_log_rows=17,
-                                                         ray_address="local"))
-    assert summary.batches == 2
-    verdict = verify_round(out, allow_insecure_params=True)
+    assert two_batch_round_proven.on_ray
+    assert two_batch_round_proven.summary.batches == 2
+    verdict = verify_round(two_batch_round_proven.out, allow_insecure_params=True)
     assert verdict.ok, verdict.reason
 
 

@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from por_support import ProvenRound
 
 from bastion.por.aggregate_air import AggregateAir, aggregate_trace
-from bastion.por.round import RoundConfig, UserProofs, batch_order, batch_totals_salt, prove_round
+from bastion.por.round import UserProofs, batch_order, batch_totals_salt
 from bastion.por.round_format import (
     AGGREGATE_FILE,
     PRIVATE_DIR,
@@ -41,7 +42,6 @@ from bastion.por.round_format import (
 )
 from bastion.por.round_verify import verify_round
 from bastion.por.totals_hash import commitment, messages_of
-from bastion.sim.liabilities import simulate_liabilities
 from bastion.stark.field import goldilocks as F
 from bastion.stark.uni.params import INSECURE_TEST_PARAMS
 from bastion.stark.uni.prover import prove
@@ -52,11 +52,9 @@ MIN_WORD = 1 << 24  # a u64 word with 5+ zero bytes occurs by chance in headers 
 
 
 @pytest.fixture(scope="module")
-def two_batch_round(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("privacy")
-    snap, out = base / "snap", base / "round"
-    simulate_liabilities(snap, users=33000, assets=5, seed=4)  # > one 2^17 batch of rows
-    prove_round(snap, out, RoundConfig(round_id="2026-12", params=PARAMS, max_log_rows=17))
+def two_batch_round(two_batch_round_proven: ProvenRound) -> tuple[Path, Path]:
+    """33,000 users in two batches (tests/por/conftest.py, shared read-only with test_round.py)."""
+    snap, out = two_batch_round_proven.snap, two_batch_round_proven.out
     verdict = verify_round(out, allow_insecure_params=True)
     assert verdict.ok, verdict.reason
     return snap, out
@@ -242,12 +240,8 @@ def test_reproven_aggregation_for_totals_one_unit_off_is_refused_by_the_batch_pr
 
 
 @pytest.fixture(scope="module")
-def small_round(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("usercount")
-    simulate_liabilities(base / "snap", users=60, assets=3, seed=11)
-    out = base / "round"
-    prove_round(base / "snap", out, RoundConfig(round_id="2026-12", params=INSECURE_TEST_PARAMS))
-    return base / "snap", out
+def small_round(small_insecure_round: tuple[Path, Path]) -> tuple[Path, Path]:
+    return small_insecure_round  # tests/por/conftest.py: 60 users, 3 assets, one padded batch
 
 
 def test_users_proofs_do_not_pin_the_number_of_real_rows(small_round: tuple[Path, Path]) -> None:

@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 from bastion.por import commit
 from bastion.por.batch import BatchError, BatchRows, main_trace, make_air, range_multiplicities, verify_batch
-from bastion.por.round import RoundConfig, make_user_proof, prove_round
+from bastion.por.round import make_user_proof
 from bastion.por.round_format import LEAVES_FILE, ROUND_FILE, read_leaves, units_to_decimal, write_leaves
 from bastion.por.round_verify import verify_round
 from bastion.por.solvency_air import (
@@ -49,7 +49,6 @@ from bastion.por.solvency_air import (
     limbs,
 )
 from bastion.por.user_proof import verify_user_proof
-from bastion.sim.liabilities import simulate_liabilities
 from bastion.stark.air.air import Frame
 from bastion.stark.field import goldilocks as F
 from bastion.stark.field.vals import Val
@@ -256,12 +255,10 @@ def honest() -> Honest:
 
 
 @pytest.fixture(scope="module")
-def round_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    base = tmp_path_factory.mktemp("attack-round")
-    snap, out = base / "snap", base / "round"
-    simulate_liabilities(snap, users=120, assets=6, seed=5)
-    prove_round(snap, out, RoundConfig(round_id="2026-11", exchange="Attack Exchange", params=PARAMS))
-    return snap, out
+def round_dir(small_insecure_round: tuple[Path, Path]) -> tuple[Path, Path]:
+    """A small round proven end to end, shared read-only with other files (tests/por/conftest.py); the tests
+    that tamper with it work on `public_copy`."""
+    return small_insecure_round
 
 
 @pytest.fixture

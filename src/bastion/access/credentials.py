@@ -117,12 +117,6 @@ def live_by_digest(session: Session, digest: str) -> AccessCredential | None:
     )
 
 
-def only_bootstrap(session: Session) -> bool:
-    """True when no credential exists but the ones `bastion serve` made for itself (or none at all)."""
-    live = list_all(session)
-    return all(c.bootstrap for c in live)
-
-
 def ensure_bootstrap(session: Session, now: datetime) -> Issued | None:
     """With no live credential at all, make the admin one (`*`); None when some credential exists."""
     if list_all(session):

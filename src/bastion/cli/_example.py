@@ -80,15 +80,3 @@ def _table(rows: list[dict[str, object]]) -> Table:
 
 def run_example(air_name: str, log_rows: int, out: Path | None) -> None:
     console.print(_table([prove_and_verify(air_name, log_rows, out)]))
-
-
-def run_demo(out: Path, log_rows: int) -> None:
-    console.print(f"[bold]Bastion demo[/]: proving the example statements with the zk-STARK engine into {out}/")
-    console.print("(the first run compiles the numba kernels once; later runs reuse the cache)")
-    rows = []
-    for name in ("fibonacci", "range-check", "cubic-mix"):
-        rows.append(prove_and_verify(name, log_rows, out / f"{name}.proof"))
-    # one Poseidon2 permutation a row, 248 columns: the in-circuit hash the proof of reserves builds on
-    rows.append(prove_and_verify("hash-chain", max(8, log_rows - 4), out / "hash-chain.proof"))
-    console.print(_table(rows))
-    console.print(f"Proofs written to [bold]{out}/[/] - verified again with the verifier above.")

@@ -4,7 +4,8 @@ stay, because decisions and requests record the version they were made under and
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import JSON, Boolean, Integer, Text, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -42,3 +43,17 @@ def activate_only(session: Session, model: type[V], version: int, missing: str) 
     session.execute(update(model).where(model.version != version).values(active=False))
     row.active = True
     return row
+
+
+class _HasId(Protocol):
+    id: str
+
+
+def refuse_repeated_ids(rules: Iterable[_HasId]) -> None:
+    """A rule set names each rule once (decisions, snoozes and audits refer to rules by id); raises ValueError,
+    for a pydantic validator to report."""
+    seen: set[str] = set()
+    for r in rules:
+        if r.id in seen:
+            raise ValueError(f"rule id {r.id!r} appears twice")
+        seen.add(r.id)

@@ -469,17 +469,9 @@ def _as_booked(
     )
 
 
-def book_liquidations(
-    session: Session,
-    items: Sequence[LiquidationIn],
-    policy: PoolPolicy | None = None,
-    now: datetime | None = None,
-) -> list[Booked]:
-    """Book a batch of liquidations (one transaction; the caller commits). Ids already booked with the same
-    payload are returned as they were booked (`replayed`); the same id with another payload is a conflict.
-    Bad numbers raise InvalidInputError naming the field and the row, before anything is written."""
-    policy = policy or default_policy()
-    now = now or datetime.now(UTC)
+def _checked_outcomes(items: Sequence[LiquidationIn]) -> tuple[list[Decimal], dict[str, tuple[int, str]]]:
+    """Each row's outcome in whole units, and each id's first row and payload fingerprint; a bad number or an
+    id repeated with another payload raises InvalidInputError naming the field and the row."""
     outcomes: list[Decimal] = []
     seen: dict[str, tuple[int, str]] = {}
     for row, item in enumerate(items):
@@ -500,12 +492,12 @@ def book_liquidations(
                 "id", f"repeated with a different payload (first at row {seen[item.id][0]})", row
             )
         seen.setdefault(item.id, (row, fp))
-    if not items:
-        return []
+    return outcomes, seen
 
-    runs = lock_or_create_pools(session, [i.pool for i in items], policy, now)
 
-    # After the locks: a concurrent worker's booking of the same id is committed and visible by now.
+def _already_booked(session: Session, seen: dict[str, tuple[int, str]]) -> dict[str, Liquidation]:
+    """The ids of this batch booked before (call after the pool locks: a concurrent worker's booking of the
+    same id is committed and visible by then); one booked with another payload is a conflict."""
     stored: dict[str, Liquidation] = {}
     ids = list(seen)
     for chunk_start in range(0, len(ids), 500):
@@ -518,95 +510,88 @@ def book_liquidations(
             raise ConflictError(
                 f"row {seen[liq_id][0]}, id: liquidation {liq_id} was booked with a different payload"
             )
+    return stored
 
-    results: list[Booked | None] = [None] * len(items)
+
+def _book_outcome(
+    session: Session, run: _PoolRun, item: LiquidationIn, outcome: Decimal, now: datetime, policy: PoolPolicy
+) -> _NewEntry:
+    """One liquidation's entry: a surplus into the fund, a loss the fund covers, or else (the fund does not
+    pay) an ADL: opposing positions are closed at the bankruptcy price and absorb the loss."""
+    at = _utc(item.ts)
+    if run.last_ts is not None and at < run.last_ts:
+        at = run.last_ts
+    clearing = f"liquidations:{item.pool.ccy}"
+    if outcome >= 0 or fund_covers(PoolState(run.pool.state), run.balance, -outcome):
+        kind = SURPLUS if outcome >= 0 else LOSS
+        return _book_entry(
+            session, run, kind, outcome, clearing, -outcome, at, now, None, item.id, False, item.pos_side, policy
+        )
+    uncovered = -outcome > run.balance
+    taken, absorbed = _deleverage(session, run, item, -outcome)
+    entry = _book_entry(
+        session, run, ADL, Decimal(0), clearing, absorbed, at, now, None, item.id, uncovered, item.pos_side, policy
+    )
+    _apply_fills(run, entry, item, taken)
+    return entry
+
+
+def _insert_liquidations(
+    session: Session,
+    items: Sequence[LiquidationIn],
+    runs: dict[PoolKey, _PoolRun],
+    fresh: dict[str, tuple[_NewEntry, Decimal]],
+    seen: dict[str, tuple[int, str]],
+) -> None:
+    if not fresh:
+        return
+    session.execute(
+        insert(Liquidation),
+        [
+            {
+                "id": item.id,
+                "pool_id": runs[item.pool].pool.id,
+                "inst_id": item.inst_id,
+                "pos_side": item.pos_side.value,
+                "sz": item.sz,
+                "bk_px": item.bk_px,
+                "fill_px": item.fill_px,
+                "ct_type": item.ct_type.value,
+                "ct_val": item.ct_val,
+                "ts": _utc(item.ts),
+                "outcome": fresh[item.id][1],
+                "entry_id": fresh[item.id][0].id,
+                "fingerprint": seen[item.id][1],
+            }
+            for item in (items[seen[liq_id][0]] for liq_id in fresh)
+        ],
+    )
+
+
+def book_liquidations(
+    session: Session,
+    items: Sequence[LiquidationIn],
+    policy: PoolPolicy | None = None,
+    now: datetime | None = None,
+) -> list[Booked]:
+    """Book a batch of liquidations (one transaction; the caller commits). Ids already booked with the same
+    payload are returned as they were booked (`replayed`); the same id with another payload is a conflict.
+    Bad numbers raise InvalidInputError naming the field and the row, before anything is written."""
+    policy = policy or default_policy()
+    now = now or datetime.now(UTC)
+    outcomes, seen = _checked_outcomes(items)
+    if not items:
+        return []
+
+    runs = lock_or_create_pools(session, [i.pool for i in items], policy, now)
+    stored = _already_booked(session, seen)
     fresh: dict[str, tuple[_NewEntry, Decimal]] = {}
     for item, outcome in zip(items, outcomes, strict=True):
-        if item.id in stored or item.id in fresh:
-            continue
-        run = runs[item.pool]
-        at = _utc(item.ts)
-        if run.last_ts is not None and at < run.last_ts:
-            at = run.last_ts
-        state = PoolState(run.pool.state)
-        clearing = f"liquidations:{item.pool.ccy}"
-        if outcome >= 0:
-            entry = _book_entry(
-                session,
-                run,
-                SURPLUS,
-                outcome,
-                clearing,
-                -outcome,
-                at,
-                now,
-                None,
-                item.id,
-                False,
-                item.pos_side,
-                policy,
-            )
-        elif fund_covers(state, run.balance, -outcome):
-            entry = _book_entry(
-                session,
-                run,
-                LOSS,
-                outcome,
-                clearing,
-                -outcome,
-                at,
-                now,
-                None,
-                item.id,
-                False,
-                item.pos_side,
-                policy,
-            )
-        else:
-            # The fund does not pay: opposing positions are closed at the bankruptcy price and absorb it.
-            uncovered = -outcome > run.balance
-            taken, absorbed = _deleverage(session, run, item, -outcome)
-            entry = _book_entry(
-                session,
-                run,
-                ADL,
-                Decimal(0),
-                clearing,
-                absorbed,
-                at,
-                now,
-                None,
-                item.id,
-                uncovered,
-                item.pos_side,
-                policy,
-            )
-            _apply_fills(run, entry, item, taken)
-        fresh[item.id] = (entry, outcome)
+        if item.id not in stored and item.id not in fresh:
+            fresh[item.id] = (_book_outcome(session, runs[item.pool], item, outcome, now, policy), outcome)
 
     _write_entries(session, runs.values())
-    if fresh:
-        session.execute(
-            insert(Liquidation),
-            [
-                {
-                    "id": item.id,
-                    "pool_id": runs[item.pool].pool.id,
-                    "inst_id": item.inst_id,
-                    "pos_side": item.pos_side.value,
-                    "sz": item.sz,
-                    "bk_px": item.bk_px,
-                    "fill_px": item.fill_px,
-                    "ct_type": item.ct_type.value,
-                    "ct_val": item.ct_val,
-                    "ts": _utc(item.ts),
-                    "outcome": fresh[item.id][1],
-                    "entry_id": fresh[item.id][0].id,
-                    "fingerprint": seen[item.id][1],
-                }
-                for item in (items[seen[liq_id][0]] for liq_id in fresh)
-            ],
-        )
+    _insert_liquidations(session, items, runs, fresh, seen)
     session.flush()  # pool states and events
 
     stored_entry_ids = [liq.entry_id for liq in stored.values()]
@@ -615,15 +600,16 @@ def book_liquidations(
         if stored_entry_ids
         else {}
     )
+    results: list[Booked] = []
     for row, item in enumerate(items):
         if item.id in fresh:
             entry, outcome = fresh[item.id]
             replayed = seen[item.id][0] != row
-            results[row] = _as_booked(entry, item.pool, outcome, item.id, replayed)
+            results.append(_as_booked(entry, item.pool, outcome, item.id, replayed))
         else:
             liq = stored[item.id]
-            results[row] = _as_booked(entries_of_stored[liq.entry_id], item.pool, liq.outcome, item.id, True)
-    return [r for r in results if r is not None]
+            results.append(_as_booked(entries_of_stored[liq.entry_id], item.pool, liq.outcome, item.id, True))
+    return results
 
 
 def inject(

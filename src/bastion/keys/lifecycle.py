@@ -197,10 +197,6 @@ def list_keys(session: Session, user_id: str) -> list[KeyView]:
     return [KeyView.of(k) for k in rows]
 
 
-def get_key(session: Session, user_id: str, key_id: str) -> KeyView:
-    return KeyView.of(_live_key(session, user_id, key_id))
-
-
 def update_ips(
     session: Session, user_id: str, key_id: str, ips: Sequence[str], now: datetime, *, actor: str
 ) -> KeyView:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -52,6 +53,18 @@ class Cohort(_Rates):
     margin_calls: int
     liquidated: int
     liquidations: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The cohort as the report's JSON and the metrics route give it."""
+        return {
+            "week": self.week.isoformat(),
+            "protected": self.protected,
+            "traders": self.traders,
+            "with_margin_call": self.with_margin_call,
+            "margin_calls": self.margin_calls,
+            "liquidated": self.liquidated,
+            "liquidations": self.liquidations,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,11 @@ def _aware(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
 
 
-def _store_challenge(session: Session, user_id: str, purpose: str, challenge: bytes, now: datetime) -> None:
+def _issued(session: Session, user_id: str, purpose: str, opts: Any, now: datetime) -> dict[str, Any]:
+    """Ceremony options as the browser gets them (JSON), once their challenge is stored for `_take_challenge`."""
+    from webauthn import options_to_json
+
+    challenge: bytes = opts.challenge
     session.add(
         WebAuthnChallenge(
             challenge_hash=hashlib.sha256(challenge).hexdigest(),
@@ -41,6 +45,8 @@ def _store_challenge(session: Session, user_id: str, purpose: str, challenge: by
             used=False,
         )
     )
+    out: dict[str, Any] = json.loads(options_to_json(opts))
+    return out
 
 
 def _take_challenge(session: Session, user_id: str, purpose: str, credential: dict[str, Any], now: datetime) -> bytes:
@@ -67,7 +73,7 @@ def _take_challenge(session: Session, user_id: str, purpose: str, credential: di
 def registration_options(
     session: Session, rp_id: str, rp_name: str, user_id: str, user_name: str, now: datetime | None = None
 ) -> dict[str, Any]:
-    from webauthn import generate_registration_options, options_to_json
+    from webauthn import generate_registration_options
     from webauthn.helpers.structs import (
         AuthenticatorSelectionCriteria,
         PublicKeyCredentialDescriptor,
@@ -85,18 +91,11 @@ def registration_options(
         exclude_credentials=[PublicKeyCredentialDescriptor(id=c) for c in existing],
         authenticator_selection=AuthenticatorSelectionCriteria(resident_key=ResidentKeyRequirement.PREFERRED),
     )
-    _store_challenge(session, user_id, "register", opts.challenge, now)
-    out: dict[str, Any] = json.loads(options_to_json(opts))
-    return out
+    return _issued(session, user_id, "register", opts, now)
 
 
 def verify_registration(
-    session: Session,
-    rp_id: str,
-    origin: str,
-    user_id: str,
-    credential: dict[str, Any],
-    now: datetime | None = None,
+    session: Session, rp_id: str, origin: str, user_id: str, credential: dict[str, Any], now: datetime | None = None
 ) -> int:
     """Store the new passkey; returns its id. Raises InvalidInputError when the ceremony does not verify."""
     from webauthn import verify_registration_response
@@ -127,7 +126,7 @@ def verify_registration(
 
 
 def authentication_options(session: Session, rp_id: str, user_id: str, now: datetime | None = None) -> dict[str, Any]:
-    from webauthn import generate_authentication_options, options_to_json
+    from webauthn import generate_authentication_options
     from webauthn.helpers.structs import PublicKeyCredentialDescriptor
 
     now = now or datetime.now(UTC)
@@ -139,18 +138,11 @@ def authentication_options(session: Session, rp_id: str, user_id: str, now: date
         challenge=secrets.token_bytes(32),
         allow_credentials=[PublicKeyCredentialDescriptor(id=c) for c in creds],
     )
-    _store_challenge(session, user_id, "authenticate", opts.challenge, now)
-    out: dict[str, Any] = json.loads(options_to_json(opts))
-    return out
+    return _issued(session, user_id, "authenticate", opts, now)
 
 
 def verify_authentication(
-    session: Session,
-    rp_id: str,
-    origin: str,
-    user_id: str,
-    credential: dict[str, Any],
-    now: datetime | None = None,
+    session: Session, rp_id: str, origin: str, user_id: str, credential: dict[str, Any], now: datetime | None = None
 ) -> int:
     """Check an assertion; returns the passkey id. Raises InvalidInputError when it does not verify."""
     now = now or datetime.now(UTC)
@@ -196,7 +188,3 @@ def verify_assertion(
         raise InvalidInputError("credential", f"authentication did not verify: {exc}") from None
     row.sign_count, row.last_used_at = v.new_sign_count, now
     return row.id
-
-
-def list_passkeys(session: Session, user_id: str) -> list[PasskeyCredential]:
-    return list(session.scalars(select(PasskeyCredential).where(PasskeyCredential.user_id == user_id)))

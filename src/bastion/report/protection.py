@@ -124,18 +124,7 @@ def to_json(p: ProtectionSection) -> dict[str, Any]:
             "questionnaire_passed": b.questionnaire_passed,
             "questionnaire_failed": b.questionnaire_failed,
             "early_days": b.early_days,
-            "cohorts": [
-                {
-                    "week": c.week.isoformat(),
-                    "protected": c.protected,
-                    "traders": c.traders,
-                    "with_margin_call": c.with_margin_call,
-                    "margin_calls": c.margin_calls,
-                    "liquidated": c.liquidated,
-                    "liquidations": c.liquidations,
-                }
-                for c in b.cohorts
-            ],
+            "cohorts": [c.as_json() for c in b.cohorts],
         },
     }
 

@@ -59,13 +59,6 @@ def list_rulesets(session: Session) -> list[RulesetOut]:
     return [_ruleset_out(r) for r in session.scalars(select(RiskRuleset).order_by(RiskRuleset.version))]
 
 
-def get_ruleset(session: Session, version: int) -> RulesetOut:
-    r = session.get(RiskRuleset, version)
-    if r is None:
-        raise NotFoundError(f"rule set version {version} does not exist")
-    return _ruleset_out(r)
-
-
 def create_ruleset(
     session: Session,
     definition: dict[str, Any],

@@ -58,8 +58,9 @@ if TYPE_CHECKING:
     from bastion.sim.credentials import RouteKind, SimCredentials
 
 from bastion.periods import month_bounds
+from bastion.sim import diligence, travel_rule
 from bastion.sim.account_security import AccountTruth
-from bastion.sim.clock import SimClocks
+from bastion.sim.clock import SimClock, SimClocks
 from bastion.sim.diligence import DiligenceTruth
 from bastion.sim.protection_fund import FundTruth
 from bastion.sim.travel_rule import TravelRuleTruth
@@ -424,12 +425,95 @@ def _keys_reference(keys: list[_PlannedKey], reqs: list[_Request], sweeps: list[
     truth.bound_to_apps_at_end = sum(1 for i, k in enumerate(keys) if k.app is not None and i not in gone)
 
 
+Call = Callable[..., Any]  # (method, path, at, ip="", **httpx kwargs) -> response, on the keys routes' clock
+
+
+def _create_apps(call: Call, month: str, start: datetime) -> list[dict[str, Any]]:
+    """The third-party apps users authorize through the Fast API flow, registered by the back office."""
+    apps: list[dict[str, Any]] = []
+    for i, (name, perm) in enumerate(_APPS):
+        r = call("POST", "/v1/fast-api/apps", start, json={
+            "name": f"{name} {month}", "redirect_uri": f"https://{name.lower()}.example/cb",
+            "ips": [f"198.51.100.{10 + i}"], "max_permission": perm,
+        })  # fmt: skip
+        r.raise_for_status()
+        apps.append(r.json())
+    return apps
+
+
+def _key_actions(
+    keys: list[_PlannedKey], reqs: list[_Request], sweeps: list[datetime]
+) -> list[tuple[datetime, int, Any]]:
+    """Everything the month does with keys, in time order (at the same instant: create, bind, request,
+    revoke, sweep)."""
+    actions: list[tuple[datetime, int, Any]] = [(k.created_at, 0, ("create", i)) for i, k in enumerate(keys)]
+    actions += [(k.bind_at, 1, ("bind", i)) for i, k in enumerate(keys) if k.bind_at is not None]
+    actions += [(r.at, 2, r) for r in reqs]
+    actions += [(k.revoke_at, 3, ("revoke", i)) for i, k in enumerate(keys) if k.revoke_at is not None]
+    actions += [(at, 4, ("sweep", 0)) for at in sweeps]
+    actions.sort(key=lambda a: (a[0], a[1]))
+    return actions
+
+
+def _signed_request(call: Call, rng: random.Random, k: _PlannedKey, act: _Request, at: datetime, month: str) -> None:
+    """One OKX-signed request with the key, faulty as planned; the answer's code must be the one expected."""
+    from bastion.keys import signing
+
+    if k.ips:
+        ip = k.ips[0]
+    elif k.bind_at is not None and at >= k.bind_at:
+        ip = k.bind_ip
+    else:
+        ip = f"192.0.2.{rng.randrange(1, 250)}"  # an unbound key: any address
+    ts, pp, secret = at, k.passphrase, k.secret
+    if act.fault == "stale":
+        ts = at - timedelta(seconds=rng.randrange(31, 600))
+    elif act.fault == "passphrase":
+        pp = "Wrong" + pp
+    elif act.fault == "forged":
+        secret = "0" * 32
+    elif act.fault == "stolen":
+        ip = "192.0.2.66"
+    stamp = signing.format_timestamp(ts)
+    path = f"{_KEY_ROUTE}?n={month}-{act.n}"
+    r = call("GET", path, at, ip, headers={
+        "OK-ACCESS-KEY": k.key_id, "OK-ACCESS-PASSPHRASE": pp, "OK-ACCESS-TIMESTAMP": stamp,
+        "OK-ACCESS-SIGN": signing.sign(secret, stamp, "GET", path),
+    })  # fmt: skip
+    code = "0" if r.status_code == 200 else r.json().get("code", "?")
+    want = _EXPECTED_CODE.get(act.fault, "0")
+    if code != want:
+        raise RuntimeError(f"signed request {act.n}: code {code}, expected {want}: {r.text}")
+
+
+def _create_key(call: Call, k: _PlannedKey, apps: list[dict[str, Any]], at: datetime, creds: SimCredentials) -> None:
+    """A key the user makes (direct), or one an app obtains through the Fast API flow (authorize, token)."""
+    if k.app is None:
+        r = call("POST", f"/v1/users/{k.user}/keys", at, json={
+            "label": "sim", "perms": k.perms.split(","), "ips": list(k.ips), "passphrase": k.passphrase,
+            "totp_code": "000000" if "withdraw" in k.perms else None,
+        })  # fmt: skip
+        r.raise_for_status()
+        k.key_id, k.secret = r.json()["key_id"], r.json()["secret"]
+        return
+    a = apps[k.app]
+    r = call("POST", "/v1/fast-api/authorize", at, headers=creds.user(k.user), json={
+        "client_id": a["client_id"], "perms": [a["max_permission"]], "redirect_uri": a["redirect_uri"],
+    })  # fmt: skip
+    r.raise_for_status()
+    r = call("POST", "/v1/fast-api/token", at + timedelta(seconds=20), a["ips"][0], headers={}, json={
+        "grant_type": "authorization_code", "client_id": a["client_id"],
+        "client_secret": a["client_secret"], "code": r.json()["code"], "redirect_uri": a["redirect_uri"],
+    })  # fmt: skip
+    r.raise_for_status()
+    tok = r.json()
+    k.key_id, k.secret, k.passphrase = tok["api_key"], tok["secret_key"], tok["passphrase"]
+
+
 def _run_keys(
     clocks: SimClocks, client: Any, truth: KeysTruth, month: str, start: datetime, days: int, users: int, seed: int,
     step: Step, creds: SimCredentials,
 ) -> None:  # fmt: skip
-    from bastion.keys import signing
-
     rng = random.Random(seed)
     n_requests = users * 15
     keys, reqs = _plan_keys(rng, month, start, days, users, n_requests)
@@ -456,52 +540,14 @@ def _run_keys(
         r = client.request(method, path, headers=headers, **kw)
         return r
 
-    apps: list[dict[str, Any]] = []
-    for i, (name, perm) in enumerate(_APPS):
-        r = call("POST", "/v1/fast-api/apps", start, json={
-            "name": f"{name} {month}", "redirect_uri": f"https://{name.lower()}.example/cb",
-            "ips": [f"198.51.100.{10 + i}"], "max_permission": perm,
-        })  # fmt: skip
-        r.raise_for_status()
-        apps.append(r.json())
-
-    actions: list[tuple[datetime, int, Any]] = [(k.created_at, 0, ("create", i)) for i, k in enumerate(keys)]
-    actions += [(k.bind_at, 1, ("bind", i)) for i, k in enumerate(keys) if k.bind_at is not None]
-    actions += [(r.at, 2, r) for r in reqs]
-    actions += [(k.revoke_at, 3, ("revoke", i)) for i, k in enumerate(keys) if k.revoke_at is not None]
-    actions += [(at, 4, ("sweep", 0)) for at in sweeps]
-    actions.sort(key=lambda a: (a[0], a[1]))
+    apps = _create_apps(call, month, start)
+    actions = _key_actions(keys, reqs, sweeps)
     swept = 0
     for done, (at, _, act) in enumerate(actions):
         if done % 50 == 0:
             step("api keys: lifecycle and traffic", done, len(actions))
         if isinstance(act, _Request):
-            k = keys[act.key]
-            if k.ips:
-                ip = k.ips[0]
-            elif k.bind_at is not None and at >= k.bind_at:
-                ip = k.bind_ip
-            else:
-                ip = f"192.0.2.{rng.randrange(1, 250)}"  # an unbound key: any address
-            ts, pp, secret = at, k.passphrase, k.secret
-            if act.fault == "stale":
-                ts = at - timedelta(seconds=rng.randrange(31, 600))
-            elif act.fault == "passphrase":
-                pp = "Wrong" + pp
-            elif act.fault == "forged":
-                secret = "0" * 32
-            elif act.fault == "stolen":
-                ip = "192.0.2.66"
-            stamp = signing.format_timestamp(ts)
-            path = f"{_KEY_ROUTE}?n={month}-{act.n}"
-            r = call("GET", path, at, ip, headers={
-                "OK-ACCESS-KEY": k.key_id, "OK-ACCESS-PASSPHRASE": pp, "OK-ACCESS-TIMESTAMP": stamp,
-                "OK-ACCESS-SIGN": signing.sign(secret, stamp, "GET", path),
-            })  # fmt: skip
-            code = "0" if r.status_code == 200 else r.json().get("code", "?")
-            want = _EXPECTED_CODE.get(act.fault, "0")
-            if code != want:
-                raise RuntimeError(f"signed request {act.n}: code {code}, expected {want}: {r.text}")
+            _signed_request(call, rng, keys[act.key], act, at, month)
             continue
         kind, i = act
         if kind == "sweep":
@@ -513,27 +559,8 @@ def _run_keys(
             truth.swept_earlier_keys += len(ids) - mine
             continue
         k = keys[i]
-        if kind == "create" and k.app is None:
-            r = call("POST", f"/v1/users/{k.user}/keys", at, json={
-                "label": "sim", "perms": k.perms.split(","), "ips": list(k.ips), "passphrase": k.passphrase,
-                "totp_code": "000000" if "withdraw" in k.perms else None,
-            })  # fmt: skip
-            r.raise_for_status()
-            k.key_id, k.secret = r.json()["key_id"], r.json()["secret"]
-        elif kind == "create":
-            assert k.app is not None
-            a = apps[k.app]
-            r = call("POST", "/v1/fast-api/authorize", at, headers=creds.user(k.user), json={
-                "client_id": a["client_id"], "perms": [a["max_permission"]], "redirect_uri": a["redirect_uri"],
-            })  # fmt: skip
-            r.raise_for_status()
-            r = call("POST", "/v1/fast-api/token", at + timedelta(seconds=20), a["ips"][0], headers={}, json={
-                "grant_type": "authorization_code", "client_id": a["client_id"],
-                "client_secret": a["client_secret"], "code": r.json()["code"], "redirect_uri": a["redirect_uri"],
-            })  # fmt: skip
-            r.raise_for_status()
-            tok = r.json()
-            k.key_id, k.secret, k.passphrase = tok["api_key"], tok["secret_key"], tok["passphrase"]
+        if kind == "create":
+            _create_key(call, k, apps, at, creds)
         elif kind == "bind":
             r = call("PUT", f"/v1/users/{k.user}/keys/{k.key_id}/ips", at, json={"ips": [k.bind_ip]})
             r.raise_for_status()
@@ -761,40 +788,28 @@ def _run_account(
         svc.clocks.protection.set(None)
 
 
-def _run_diligence(
-    clocks: SimClocks, client: Any, truth: DiligenceTruth, month: str, start: datetime, days: int, users: int,
-    seed: int, step: Step, creds: SimCredentials,
+def _run_planned(
+    part: Any, label: str, clock: SimClock, client: Any, truth: DiligenceTruth | TravelRuleTruth, month: str,
+    start: datetime, days: int, users: int, seed: int, step: Step, creds: SimCredentials,
 ) -> None:  # fmt: skip
-    from bastion.sim import diligence
-
-    plan = diligence.simulate(seed=seed, users=users, start=start, days=days, prefix=f"{month}:")
-    clocks.diligence.set(start)
+    """A part whose month is planned first, then sent (due diligence, the Travel Rule: `part` is its sim
+    module): its clock follows the plan's events, and what the plan counted becomes the part's truth."""
+    plan = part.simulate(seed=seed, users=users, start=start, days=days, prefix=f"{month}:")
+    clock.set(start)
     try:
-        diligence.send(
-            client, plan, clocks.diligence.set, creds.user, progress=lambda i, n: step("due diligence", i, n)
-        )
+        part.send(client, plan, clock.set, creds.user, progress=lambda i, n: step(label, i, n))
     finally:
-        clocks.diligence.set(None)
+        clock.set(None)
     for k, v in vars(plan.truth).items():
         setattr(truth, k, v)
 
 
-def _run_travel_rule(
-    clocks: SimClocks, client: Any, truth: TravelRuleTruth, month: str, start: datetime, days: int, users: int,
-    seed: int, step: Step, creds: SimCredentials,
-) -> None:  # fmt: skip
-    from bastion.sim import travel_rule
-
-    plan = travel_rule.simulate(seed=seed, users=users, start=start, days=days, prefix=f"{month}:")
-    clocks.travel_rule.set(start)
-    try:
-        travel_rule.send(
-            client, plan, clocks.travel_rule.set, creds.user, progress=lambda i, n: step("travel rule", i, n)
-        )
-    finally:
-        clocks.travel_rule.set(None)
-    for k, v in vars(plan.truth).items():
-        setattr(truth, k, v)
+@contextmanager
+def _timed(seconds: dict[str, float], part: str) -> Iterator[None]:
+    """Record how long a part of the month took, in the truth's `seconds`."""
+    t0 = time.perf_counter()
+    yield
+    seconds[part] = round(time.perf_counter() - t0, 2)
 
 
 # ------------------------------------------------------------------------------------------------- main
@@ -905,46 +920,41 @@ def simulate_month(
     client.auth = creds.by_route(routes)
     try:
         with _rich_progress(progress) as step:
-            t0 = time.perf_counter()
-            _run_risk(client, truth.risk, month, start, days, users, _seed(seed, month, 1), step, creds)
-            truth.seconds["risk"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()
-            _run_keys(
-                clocks, client, truth.keys, month, start, days, max(6, users // 20), _seed(seed, month, 2), step,
-                creds,
-            )  # fmt: skip
-            truth.seconds["keys"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()
-            _run_funds(client, truth.funds, month, start, days, users, _seed(seed, month, 3), step, creds)
-            truth.seconds["funds"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()
-            _beginners_off(clocks, client, start)
-            _run_protection(
-                svc, client, truth.protection, month, start, days, users, _seed(seed, month, 4), step, creds
-            )
-            truth.seconds["protection"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()
-            _run_beginners(clocks, client, truth.beginners, month, start, days, users, _seed(seed, month, 5), step)
-            truth.seconds["beginners"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()
-            _run_protection_fund(clocks, client, truth.protection_fund, month, start, days, _seed(seed, month, 6))
-            truth.seconds["protection_fund"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()
-            _run_diligence(
-                clocks, client, truth.diligence, month, start, days, users, _seed(seed, month, 7), step, creds
-            )
-            truth.seconds["diligence"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()
-            _run_travel_rule(
-                clocks, client, truth.travel_rule, month, start, days, users, _seed(seed, month, 9), step, creds
-            )
-            truth.seconds["travel_rule"] = round(time.perf_counter() - t0, 2)
-            t0 = time.perf_counter()  # last: its dispatcher delivers every alert the month raised
-            _run_account(
-                svc, client, truth.account, month, start, days, max(12, users // 8), _seed(seed, month, 8), step,
-                creds,
-            )  # fmt: skip
-            truth.seconds["account"] = round(time.perf_counter() - t0, 2)
+            with _timed(truth.seconds, "risk"):
+                _run_risk(client, truth.risk, month, start, days, users, _seed(seed, month, 1), step, creds)
+            with _timed(truth.seconds, "keys"):
+                _run_keys(
+                    clocks, client, truth.keys, month, start, days, max(6, users // 20), _seed(seed, month, 2),
+                    step, creds,
+                )  # fmt: skip
+            with _timed(truth.seconds, "funds"):
+                _run_funds(client, truth.funds, month, start, days, users, _seed(seed, month, 3), step, creds)
+            with _timed(truth.seconds, "protection"):
+                _beginners_off(clocks, client, start)
+                _run_protection(
+                    svc, client, truth.protection, month, start, days, users, _seed(seed, month, 4), step, creds
+                )
+            with _timed(truth.seconds, "beginners"):
+                _run_beginners(
+                    clocks, client, truth.beginners, month, start, days, users, _seed(seed, month, 5), step
+                )
+            with _timed(truth.seconds, "protection_fund"):
+                _run_protection_fund(clocks, client, truth.protection_fund, month, start, days, _seed(seed, month, 6))
+            with _timed(truth.seconds, "diligence"):
+                _run_planned(
+                    diligence, "due diligence", clocks.diligence, client, truth.diligence, month, start, days, users,
+                    _seed(seed, month, 7), step, creds,
+                )  # fmt: skip
+            with _timed(truth.seconds, "travel_rule"):
+                _run_planned(
+                    travel_rule, "travel rule", clocks.travel_rule, client, truth.travel_rule, month, start, days,
+                    users, _seed(seed, month, 9), step, creds,
+                )  # fmt: skip
+            with _timed(truth.seconds, "account"):  # last: its dispatcher delivers every alert the month raised
+                _run_account(
+                    svc, client, truth.account, month, start, days, max(12, users // 8), _seed(seed, month, 8), step,
+                    creds,
+                )  # fmt: skip
     finally:
         creds.revoke(svc.sessions)
         engine.dispose()

@@ -20,18 +20,7 @@ from bastion.por.reserves.amounts import fmt_amount
 from bastion.por.reserves.challenge import challenge_message
 from bastion.por.reserves.round import parse_round
 from bastion.por.reserves.walletset import write_wallet_csv
-
-
-def _secret(rng: random.Random) -> bytes:
-    import coincurve
-
-    while True:
-        candidate = rng.randbytes(32)
-        try:
-            coincurve.PrivateKey(candidate)
-            return candidate
-        except Exception:
-            continue
+from bastion.sim.wallets import signing_secret
 
 
 def fund_wallet_rows(
@@ -48,7 +37,7 @@ def fund_wallet_rows(
     for asset, balance in sorted(balances.items()):
         if asset not in rnd.assets or balance <= 0:
             continue
-        key = _secret(rng)
+        key = signing_secret(rng)
         if asset == "BTC":
             import coincurve
 

@@ -57,6 +57,19 @@ class SimWallets:
     reserves: dict[str, Decimal] = field(default_factory=dict)
 
 
+def signing_secret(rng: random.Random) -> bytes:
+    """A valid secp256k1 private key drawn from `rng` (seeded: the same wallets every run)."""
+    import coincurve
+
+    while True:
+        candidate = rng.randbytes(32)
+        try:
+            coincurve.PrivateKey(candidate)
+            return candidate
+        except Exception:
+            continue
+
+
 def make_wallet_set(
     round_json: dict[str, Any],
     out_csv: Path,
@@ -75,15 +88,7 @@ def make_wallet_set(
     result = SimWallets(out_csv, 0, 0)
 
     def secret() -> bytes:
-        import coincurve
-
-        while True:
-            candidate = rng.randbytes(32)
-            try:
-                coincurve.PrivateKey(candidate)
-                return candidate
-            except Exception:
-                continue
+        return signing_secret(rng)
 
     def height(chain: str) -> str:
         return str(rnd.block_heights.get(chain, 0))

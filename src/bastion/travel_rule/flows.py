@@ -309,12 +309,6 @@ def supply_originator(
     return dep
 
 
-def originator_of(sealer: Keyring, dep: TravelRuleDeposit) -> dict[str, Any] | None:
-    if dep.originator_sealed is None:
-        return None
-    return unseal(sealer, dep.originator_sealed, _deposit_context(dep.deposit_ref))
-
-
 def sweep(session: Session, ctx: Context) -> list[TravelRuleDeposit]:
     """Return every held deposit whose deadline has passed (nothing came): audited, the user alerted."""
     q = select(TravelRuleDeposit).where(TravelRuleDeposit.status == "held", TravelRuleDeposit.deadline <= ctx.now)

@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bastion.db.versioned import activate_only, active_row, next_version
+from bastion.db.versioned import activate_only, active_row, next_version, refuse_repeated_ids
 from bastion.errors import InvalidInputError
 from bastion.travel_rule.models import TravelRulePrice, TravelRuleRuleset
 
@@ -64,11 +64,7 @@ class RuleSet(BaseModel):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> RuleSet:
-        seen: set[str] = set()
-        for r in self.rules:
-            if r.id in seen:
-                raise ValueError(f"rule id {r.id!r} appears twice")
-            seen.add(r.id)
+        refuse_repeated_ids(self.rules)
         return self
 
     def find(

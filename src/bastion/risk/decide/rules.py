@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from bastion.db.versioned import refuse_repeated_ids
+
 # Every feature a rule may test, with its type and meaning (the list the docs and validation use).
 FEATURES: dict[str, tuple[type, str]] = {
     "amount_usd": (float, "USD value of this withdrawal at the time of the attempt"),
@@ -147,11 +149,7 @@ class Scenario(BaseModel):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Scenario:
-        seen: set[str] = set()
-        for r in self.rules:
-            if r.id in seen:
-                raise ValueError(f"rule id {r.id!r} appears twice")
-            seen.add(r.id)
+        refuse_repeated_ids(self.rules)
         return self
 
 

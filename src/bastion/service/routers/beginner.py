@@ -132,18 +132,7 @@ def metrics_json(m: beginner_metrics.BeginnerMonth) -> dict[str, Any]:
         "refusals_by_rule": m.refusals_by_rule,
         "users_refused": m.users_refused,
         "questionnaire": {"passed": m.questionnaire_passed, "failed": m.questionnaire_failed},
-        "cohorts": [
-            {
-                "week": c.week.isoformat(),
-                "protected": c.protected,
-                "traders": c.traders,
-                "with_margin_call": c.with_margin_call,
-                "margin_calls": c.margin_calls,
-                "liquidated": c.liquidated,
-                "liquidations": c.liquidations,
-            }
-            for c in m.cohorts
-        ],
+        "cohorts": [c.as_json() for c in m.cohorts],
     }
 
 

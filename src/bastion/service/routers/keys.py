@@ -34,6 +34,7 @@ from bastion.keys.lifecycle import IssuedKey, KeyView
 from bastion.keys.policy import Permission, okx_permissions_text
 from bastion.service.access import OperatorScope, Public, SessionUser, UserKey
 from bastion.service.asgi_route import AsgiRoute, run_dependency, send_error, served_by
+from bastion.service.background import running
 from bastion.service.deps import SessionDep, keys_runtime
 from bastion.service.okx_auth import client_ip, okx_ok, okx_router
 from bastion.service.schemas import RequestBody
@@ -194,13 +195,8 @@ async def _sweeper(app: FastAPI, interval: float) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     interval = app.state.settings.keys_sweep_interval_seconds
     task = asyncio.create_task(_sweeper(app, interval)) if interval > 0 else None
-    try:
+    async with running(task):
         yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 router = okx_router(tags=["keys"], lifespan=_lifespan)

@@ -22,6 +22,7 @@ from bastion.bounds import Identifier
 from bastion.notify import channels, contacts
 from bastion.notify.dispatch import Dispatcher, from_settings, status_counts
 from bastion.service.access import OperatorScope, Public, ServiceScope, acting_credential
+from bastion.service.background import running
 from bastion.service.deps import SessionDep, SettingsDep
 from bastion.service.schemas import RequestBody
 
@@ -50,13 +51,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Built here, not in the task: a bad channel setting stops the service at start, in one line.
         dispatcher = from_settings(settings.notify, app.state.sessionmaker, settings.secret_key_bytes())
         task = asyncio.create_task(_dispatch_loop(dispatcher, interval))
-    try:
+    async with running(task):
         yield
-    finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 router = APIRouter(tags=["notify"], lifespan=_lifespan)
