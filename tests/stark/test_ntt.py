@@ -89,6 +89,19 @@ def test_barycentric_matches_reference() -> None:
     assert (int(got[0]), int(got[1])) == poly_oracle.barycentric_eval(vals.tolist(), z)
 
 
+@pytest.mark.parametrize("n", [8, 2048, 5000])  # below, at and across the kernel's inversion block
+def test_deep_quotients_match_the_reference(n: int) -> None:
+    rng = np.random.default_rng(6)
+    lde = rng.integers(0, R.P, (6, n), dtype=np.uint64)
+    lde[:, 0] = R.P - 1  # edge values of the field arithmetic
+    xs = rng.integers(0, R.P, n, dtype=np.uint64)
+    z, gz = (123456789, 987654321), (R.P - 5, 2**63 + 11)
+    value_z, value_gz = (2**40 + 3, R.P - 2), (5, 0)
+    got = poly.deep_quotients(lde, xs, z, gz, value_z, value_gz)
+    want = poly_oracle.deep_quotients(lde.tolist(), xs.tolist(), z, gz, value_z, value_gz)
+    assert [(int(a), int(b)) for a, b in got] == want
+
+
 def test_rejects_non_power_of_two() -> None:
     with pytest.raises(ValueError, match="power of two"):
         N.ntt(np.zeros((1, 12), dtype=np.uint64))

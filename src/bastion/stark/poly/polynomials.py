@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from bastion.stark.field import goldilocks as F
 from bastion.stark.field import scalar as R
-from bastion.stark.field.goldilocks import add, ext_mul, mul, sub
+from bastion.stark.field.goldilocks import W, add, ext_mul, inv, mul, sub
 
 U64 = NDArray[np.uint64]
 Ext = tuple[int, int]
@@ -186,19 +186,60 @@ def combine_base_columns(cols: U64, coeffs: U64, out: U64) -> None:
         _combine_base_columns(np.ascontiguousarray(cols), c, out)
 
 
+_DEEP_BLOCK = 2048  # rows a batch inversion covers: one field inversion per block, buffers in L1/L2
+
+
 @nb.njit(cache=True, nogil=True, parallel=True)
-def _deep_term(acc: U64, num: U64, value: U64, inv_denom: U64) -> None:
-    # acc[j] += (num[j] - value) * inv_denom[j]   all extension
-    for j in nb.prange(acc.shape[0]):
-        d0 = sub(num[j, 0], value[0])
-        d1 = sub(num[j, 1], value[1])
-        t0, t1 = ext_mul(d0, d1, inv_denom[j, 0], inv_denom[j, 1])
-        acc[j, 0] = add(acc[j, 0], t0)
-        acc[j, 1] = add(acc[j, 1], t1)
+def _deep_quotients(lde: U64, xs: U64, pts: U64, values: U64, out: U64) -> None:
+    # out[j] = (A_z(x_j) - v_z) / (x_j - z) + (A_gz(x_j) - v_gz) / (x_j - gz) + M(x_j), with lde rows
+    # A_z.c0, A_z.c1, A_gz.c0, A_gz.c1, M.c0, M.c1 and pts = [z, gz]. 1/(x - z) = (x - z0 + z1 X) / N_z(x),
+    # N_z(x) = (x - z0)^2 - 7 z1^2 a base-field norm, never zero off the point; both norms of a row are
+    # inverted through their product, and a block's products through one inversion (Montgomery's trick).
+    n = xs.shape[0]
+    z0, z1, g0, g1 = pts[0, 0], pts[0, 1], pts[1, 0], pts[1, 1]
+    wz = mul(W, mul(z1, z1))
+    wg = mul(W, mul(g1, g1))
+    v0, v1, u0, u1 = values[0, 0], values[0, 1], values[1, 0], values[1, 1]
+    for b in nb.prange((n + _DEEP_BLOCK - 1) // _DEEP_BLOCK):
+        lo = b * _DEEP_BLOCK
+        hi = min(n, lo + _DEEP_BLOCK)
+        nz = np.empty(hi - lo, dtype=np.uint64)
+        ng = np.empty(hi - lo, dtype=np.uint64)
+        prefix = np.empty(hi - lo, dtype=np.uint64)
+        acc = np.uint64(1)
+        for j in range(lo, hi):
+            dz = sub(xs[j], z0)
+            dg = sub(xs[j], g0)
+            a = sub(mul(dz, dz), wz)
+            c = sub(mul(dg, dg), wg)
+            nz[j - lo] = a
+            ng[j - lo] = c
+            prefix[j - lo] = acc
+            acc = mul(acc, mul(a, c))
+        inv_acc = inv(acc)
+        for j in range(hi - 1, lo - 1, -1):
+            a = nz[j - lo]
+            c = ng[j - lo]
+            inv_both = mul(inv_acc, prefix[j - lo])  # 1 / (N_z N_gz)
+            inv_acc = mul(inv_acc, mul(a, c))
+            inv_a = mul(inv_both, c)
+            inv_c = mul(inv_both, a)
+            x = xs[j]
+            tz0, tz1 = ext_mul(sub(lde[0, j], v0), sub(lde[1, j], v1), mul(sub(x, z0), inv_a), mul(z1, inv_a))
+            tg0, tg1 = ext_mul(sub(lde[2, j], u0), sub(lde[3, j], u1), mul(sub(x, g0), inv_c), mul(g1, inv_c))
+            out[j, 0] = add(add(tz0, tg0), lde[4, j])
+            out[j, 1] = add(add(tz1, tg1), lde[5, j])
 
 
-def deep_term(acc: U64, num: U64, value: Ext, inv_denom: U64) -> None:
-    _deep_term(acc, num, np.array(value, dtype=np.uint64), inv_denom)
+def deep_quotients(lde: U64, xs: U64, z: Ext, gz: Ext, value_z: Ext, value_gz: Ext) -> U64:
+    """The DEEP polynomial on the points ``xs``: (A_z - value_z)/(x - z) + (A_gz - value_gz)/(x - gz) + M,
+    given ``lde`` (6, N) = A_z, A_gz, M as extension columns in base pairs. Returns (N, 2). Neither z nor gz
+    may be one of the points (the prover draws z off the LDE coset)."""
+    out = np.empty((xs.shape[0], 2), dtype=np.uint64)
+    pts = np.array([z, gz], dtype=np.uint64)
+    values = np.array([value_z, value_gz], dtype=np.uint64)
+    _deep_quotients(np.ascontiguousarray(lde), np.ascontiguousarray(xs), pts, values, out)
+    return out
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)

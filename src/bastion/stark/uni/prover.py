@@ -31,6 +31,7 @@ from bastion.stark.field import scalar as R
 from bastion.stark.field.vals import Val
 from bastion.stark.poly import buffers
 from bastion.stark.poly.ntt import (
+    bitrev_columns,
     coset_evaluate,
     coset_evaluate_bitrev,
     coset_interpolate,
@@ -41,7 +42,7 @@ from bastion.stark.poly.ntt import (
 from bastion.stark.poly.polynomials import (
     accumulate_scaled,
     combine_base_columns,
-    deep_term,
+    deep_quotients,
     domain_points,
     eval_columns_at,
     eval_columns_barycentric_many,
@@ -322,7 +323,8 @@ def prove(
     step("DEEP composition")
     coeffs = deep_coefficients(t, 2 * (air.main_width + air.aux_width) + q + 1)
     deep = _deep_composition(
-        main_lde, aux_lde, quotient_lde, q, main_z, main_gz, aux_z, aux_gz, quotient_z, z, gz, coeffs, shift
+        main_evals, aux_evals, chunk_coeffs, mask_coeffs, main_z, main_gz, aux_z, aux_gz, quotient_z, z, gz, coeffs,
+        lde_size, shift,
     )
 
     step("FRI")
@@ -377,10 +379,10 @@ def randomized_chunks(h_coeffs: U64, q: int, n: int, size: int, blinding: int, r
 
 
 def _deep_composition(
-    main_lde: U64,
-    aux_lde: U64 | None,
-    quotient_lde: U64,
-    q: int,
+    main_evals: U64,
+    aux_evals: U64 | None,
+    chunk_coeffs: U64,
+    mask_coeffs: U64,
     main_z: list[Ext],
     main_gz: list[Ext],
     aux_z: list[Ext],
@@ -389,9 +391,17 @@ def _deep_composition(
     z: Ext,
     gz: Ext,
     coeffs: list[Ext],
+    lde_size: int,
     shift: int,
 ) -> U64:
-    lde_size = main_lde.shape[1]
+    """D = (A_z - A_z(z))/(x - z) + (A_gz - A_gz(gz))/(x - gz) + c_mask M on the LDE coset, where
+    A_z = sum c_z,k T_k + sum c_q,j H_j and A_gz = sum c_gz,k T_k.
+
+    A_z and A_gz have degree < n: they are combined where their terms are n values (the blinded trace's
+    evaluations, the chunks' coefficients), then extended once. The LDE is linear, so these are the very
+    values the LDE columns' combination gives, for a quarter of the multiplications."""
+    n = main_evals.shape[1]
+    q = len(quotient_z)
     n_main, n_aux = len(main_z), len(aux_z)
     c_z, c_gz = [], []
     k = 0
@@ -409,15 +419,23 @@ def _deep_composition(
         pairs = [[c, mul_by_x(c)] for c in cs]
         return np.array([p for pair in pairs for p in pair], dtype=np.uint64).reshape(-1, 2)
 
-    # the terms over z and over g*z in one pass over the trace columns
-    both = np.zeros((2, lde_size, 2), dtype=np.uint64)
-    main_sets = np.stack([base_coeffs(c_z[:n_main], False), base_coeffs(c_gz[:n_main], False)])
-    combine_base_columns(main_lde, main_sets, both)
-    if aux_lde is not None:
-        aux_sets = np.stack([base_coeffs(c_z[n_main:], True), base_coeffs(c_gz[n_main:], True)])
-        combine_base_columns(aux_lde, aux_sets, both)
-    acc_z, acc_gz = both[0], both[1]
-    combine_base_columns(quotient_lde[: 2 * q], base_coeffs(c_q, True), acc_z)
+    # the z and g*z combinations of the trace in one pass over its columns, on the trace domain
+    both = np.zeros((2, n, 2), dtype=np.uint64)
+    combine_base_columns(main_evals, np.stack([base_coeffs(c_z[:n_main], False), base_coeffs(c_gz[:n_main], False)]),
+                         both)
+    if aux_evals is not None:
+        combine_base_columns(aux_evals, np.stack([base_coeffs(c_z[n_main:], True), base_coeffs(c_gz[n_main:], True)]),
+                             both)
+    # the quotient chunks and the mask are coefficients already
+    extra = np.zeros((2, n, 2), dtype=np.uint64)
+    combine_base_columns(chunk_coeffs, base_coeffs(c_q, True), extra[0])
+    combine_base_columns(mask_coeffs, base_coeffs([c_mask], True), extra[1])
+    combined_br = np.empty((6, n), dtype=np.uint64)  # bit-reversed coefficients of A_z, A_gz, M (base pairs)
+    combined_br[:4] = intt_bitrev(ext_columns_to_base(both))
+    extra_br = bitrev_columns(ext_columns_to_base(extra))
+    combined_br[:2] = F.add_vec(combined_br[:2], extra_br[:2])
+    combined_br[4:] = extra_br[2:]
+    lde6 = coset_evaluate_bitrev(combined_br, lde_size, shift)
 
     value_z: Ext = (0, 0)
     for c, v in zip(c_z, main_z + aux_z, strict=True):
@@ -427,18 +445,4 @@ def _deep_composition(
     value_gz: Ext = (0, 0)
     for c, v in zip(c_gz, main_gz + aux_gz, strict=True):
         value_gz = R.ext_add(value_gz, R.ext_mul(c, v))
-
-    xs = domain_points(lde_size, shift)
-    den = np.empty((lde_size, 2), dtype=np.uint64)
-    den[:, 0] = F.sub_vec(xs, np.uint64(z[0]))
-    den[:, 1] = F.neg_vec(np.full(1, z[1], dtype=np.uint64))[0]
-    inv_z = F.ext_batch_inv(den)
-    den[:, 0] = F.sub_vec(xs, np.uint64(gz[0]))
-    den[:, 1] = F.neg_vec(np.full(1, gz[1], dtype=np.uint64))[0]
-    inv_gz = F.ext_batch_inv(den)
-
-    deep = np.zeros((lde_size, 2), dtype=np.uint64)
-    deep_term(deep, acc_z, value_z, inv_z)
-    deep_term(deep, acc_gz, value_gz, inv_gz)
-    combine_base_columns(quotient_lde[2 * q :], base_coeffs([c_mask], True), deep)
-    return deep
+    return deep_quotients(lde6, domain_points(lde_size, shift), z, gz, value_z, value_gz)
