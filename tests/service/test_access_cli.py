@@ -45,7 +45,7 @@ def served(env: dict[str, str], *args: str) -> Iterator[tuple[str, list[str]]]:
     base = f"http://127.0.0.1:{port}"
     lines: list[str] = []
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120  # a loaded 2-core machine can take a minute to import and migrate
         assert proc.stderr is not None
         while True:
             try:
@@ -54,7 +54,10 @@ def served(env: dict[str, str], *args: str) -> Iterator[tuple[str, list[str]]]:
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"bastion serve did not start: {proc.stderr.read()}")
+                # stop it before reading: the pipe of a server still running never closes, and read() would hang
+                proc.terminate()
+                _, err = proc.communicate(timeout=30)
+                raise RuntimeError(f"bastion serve did not start: {err}")
             time.sleep(0.2)
         # everything printed before uvicorn listened is in the pipe already
         os.set_blocking(proc.stderr.fileno(), False)
