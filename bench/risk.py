@@ -79,7 +79,7 @@ def start_server(url: str, workers: int, data_dir: str) -> tuple[subprocess.Pope
     bastion = str(Path(sys.executable).parent / "bastion")
     proc = subprocess.Popen([bastion, "serve", "--port", str(port), "--workers", str(workers)], env=env)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a shared machine may take long to start it
     while True:
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
@@ -87,6 +87,8 @@ def start_server(url: str, workers: int, data_dir: str) -> tuple[subprocess.Pope
         except httpx.TransportError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
+            proc.terminate()  # a server still starting would outlive the benchmark
+            proc.wait(timeout=30)
             raise RuntimeError("bastion serve did not start")
         time.sleep(0.2)
 

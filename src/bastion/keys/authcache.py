@@ -60,6 +60,7 @@ log = logging.getLogger("bastion.keys")
 POLL_SECONDS = 0.5
 TRUST_SECONDS = 1.0
 MAX_ENTRIES = 100_000
+WARN_EVERY_SECONDS = 60.0
 
 _CHANGED = "bastion.keys.authcache.changed"
 _caches: weakref.WeakSet[AuthCache] = weakref.WeakSet()
@@ -149,6 +150,7 @@ class AuthCache:
         self._lock = threading.Lock()  # entries and generation
         self._poll_lock = threading.Lock()  # one version read at a time
         self.hits = self.misses = self.polls = self.poll_failures = 0
+        self._warned_at = float("-inf")
         _caches.add(self)
 
     def clear(self) -> None:
@@ -181,8 +183,13 @@ class AuthCache:
         except Exception:
             # Fail closed: the cache is not used once `trust_seconds` have passed since the last good read.
             self.poll_failures += 1
-            log.warning("reading the keys cache version failed; the cache is trusted for at most %.1f s more",
-                        max(0.0, self.trust_seconds - (started - self._synced_at)), exc_info=True)  # fmt: skip
+            # Past the bound every request tries a read: log the first failure and then one a minute, not one
+            # traceback per request (a database outage would flood the log, or block on a full stderr pipe).
+            if started - self._warned_at >= WARN_EVERY_SECONDS:
+                self._warned_at = started
+                log.warning("reading the keys cache version failed (%d so far); the cache is trusted for at most "
+                            "%.1f s more, then not used", self.poll_failures,
+                            max(0.0, self.trust_seconds - (started - self._synced_at)), exc_info=True)  # fmt: skip
             return
         if version != self._version:
             self.clear()

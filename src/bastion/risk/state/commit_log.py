@@ -85,7 +85,11 @@ def _listen() -> None:
     event.listen(Session, "after_rollback", _after_rollback)
 
 
-def read_after(conn: Connection, seq: int, limit: int = 10_000) -> list[Any]:
+# Most entries one read returns (a reader far behind reads again).
+READ_LIMIT = 10_000
+
+
+def read_after(conn: Connection, seq: int, limit: int = READ_LIMIT) -> list[Any]:
     t = _table()
     return list(
         conn.execute(

@@ -35,6 +35,26 @@ class Connections:
     async def run(self, which: str, fn: Any, *args: Any) -> Any:
         if self.engine.dialect.name != "postgresql":
             return await asyncio.to_thread(self._in_thread, which, fn, *args)
+        aconn = await self._aconn(which)
+        try:
+            return await aconn.run_sync(fn, *args)
+        except Exception:
+            await self._drop(which, aconn)
+            raise
+
+    async def run_driver(self, which: str, fn: Any, *args: Any) -> Any:
+        """PostgreSQL only: `await fn(driver_conn, *args)` with the job's psycopg `AsyncConnection` itself
+        (autocommit), for the statements every decision pays for (the group commit, the log read): no
+        SQLAlchemy execution layer and no greenlet hop around each round trip."""
+        aconn = await self._aconn(which)
+        try:
+            raw = await aconn.get_raw_connection()
+            return await fn(raw.driver_connection, *args)
+        except Exception:
+            await self._drop(which, aconn)
+            raise
+
+    async def _aconn(self, which: str) -> AsyncConnection:
         aconn = self._aconns.get(which)
         if aconn is None or aconn.closed or aconn.invalidated:
             if self._aengine is None:
@@ -44,14 +64,15 @@ class Connections:
             # then the loads); the writer's single statement is its own transaction.
             aconn = await aconn.execution_options(isolation_level="AUTOCOMMIT")
             self._aconns[which] = aconn
-        try:
-            return await aconn.run_sync(fn, *args)
-        except Exception:
+        return aconn
+
+    async def _drop(self, which: str, aconn: AsyncConnection) -> None:
+        """A connection that failed: dropped (the next call opens another)."""
+        if self._aconns.get(which) is aconn:
             self._aconns.pop(which, None)
-            with contextlib.suppress(Exception):
-                await aconn.invalidate()
-                await aconn.close()
-            raise
+        with contextlib.suppress(Exception):
+            await aconn.invalidate()
+            await aconn.close()
 
     def _in_thread(self, which: str, fn: Any, *args: Any) -> Any:
         cpu = time.thread_time()

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
+import psycopg
 from sqlalchemy import Connection, String, Table, bindparam, func, select
 
 from bastion.risk.clock import now_utc
@@ -52,6 +53,8 @@ class GroupWriter:
         self._writes: list[_Write] = []
         self._write_task: asyncio.Task[None] | None = None
         self._last_prune = 0.0
+        # The driver connection already told not to wait for the WAL flush (BASTION_RISK_ASYNC_COMMIT).
+        self._async_commit_on: object | None = None
 
     def put(self, values: dict[str, Any], hits: list[dict[str, Any]], future: asyncio.Future[int | None]) -> None:
         self._writes.append(_Write(values, hits, future))
@@ -102,8 +105,11 @@ class GroupWriter:
 
     async def _commit(self, batch: list[_Write]) -> dict[str, int]:
         rows = [(w.values, w.hits) for w in batch]
-        pg = self.db.dialect == "postgresql"
-        ids: dict[str, int] = await self.db.run("writer", self._commit_pg if pg else self._commit_on, rows)
+        ids: dict[str, int]
+        if self.db.dialect == "postgresql":
+            ids = await self.db.run_driver("writer", self._commit_pg, rows)
+        else:
+            ids = await self.db.run("writer", self._commit_on, rows)
         return ids
 
     def _commit_on(self, conn: Connection, rows: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> dict[str, int]:
@@ -145,12 +151,14 @@ class GroupWriter:
                 v.pop("id", None)
         return ids
 
-    def _commit_pg(self, conn: Connection, rows: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> dict[str, int]:
+    async def _commit_pg(
+        self, conn: psycopg.AsyncConnection[Any], rows: list[tuple[dict[str, Any], list[dict[str, Any]]]]
+    ) -> dict[str, int]:
         """PostgreSQL: the whole batch in ONE statement on an autocommit connection, so one round trip is the
         whole group commit (durable when it returns, unless BASTION_RISK_ASYNC_COMMIT). The rows travel as
         JSON; the live-log lock is taken (an InitPlan, before the first row reaches the INSERT) and held to the
         statement's commit; an event id already taken is skipped (ON CONFLICT DO NOTHING) and left out of
-        the ids returned."""
+        the ids returned. Sent on the driver's connection (`Connections.run_driver`)."""
         seen: set[str] = set()
         decisions: list[dict[str, Any]] = []
         hits: list[dict[str, Any]] = []
@@ -168,16 +176,15 @@ class GroupWriter:
             "hits": orjson.dumps(hits, default=str).decode(),
             "log": orjson.dumps(log).decode(),
         }
-        if self.async_commit and not conn.info.get("risk_async_commit"):
-            conn.exec_driver_sql("SET synchronous_commit TO OFF")  # this connection only writes decisions
-            conn.info["risk_async_commit"] = True
-        ids = {e: i for e, i in conn.exec_driver_sql(_PG_BATCH, params)}
-        conn.commit()
+        if self.async_commit and self._async_commit_on is not conn:
+            await conn.execute("SET synchronous_commit TO OFF")  # this connection only writes decisions
+            self._async_commit_on = conn
+        cur = await conn.execute(_PG_BATCH, params)
+        ids = {str(e): int(i) for e, i in await cur.fetchall()}
         now = now_utc()
         if now.timestamp() - self._last_prune > PRUNE_EVERY_S:
             self._last_prune = now.timestamp()
-            commit_log.prune(conn, now)
-            conn.commit()
+            await conn.execute(_PG_PRUNE, {"before": now - commit_log.RETENTION})
         return ids
 
 
@@ -207,6 +214,7 @@ WITH ins AS (
 )
 SELECT event_id, id FROM ins
 """
+_PG_PRUNE = "DELETE FROM risk_live_log WHERE created_at < %(before)s"
 
 
 class _Statements:
