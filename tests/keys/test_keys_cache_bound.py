@@ -10,8 +10,6 @@ must come within the bound, and every request after it must be refused too.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,9 +21,8 @@ import pytest
 
 from auth_support import OPERATOR, OPERATOR_TOKEN
 from bastion.keys import authcache, signing
-from bastion.service.testing import free_port
+from serve_support import serving
 
-BIN = Path(sys.executable).with_name("bastion")
 CONFIG = "/api/v5/account/config"
 PASSPHRASE = "Passphrase123!"
 BOUND = authcache.TRUST_SECONDS
@@ -34,32 +31,6 @@ BOUND = authcache.TRUST_SECONDS
 # BASTION_TEST_POSTGRES_URL is unreachable; failed in CI). Two processes on one SQLite file would test the same
 # code, but PostgreSQL is the multi-worker setup this bound is promised for.
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
-
-
-def _start(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port), "--workers", "1", "--no-migrate"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def _wait_ready(proc: subprocess.Popen[str], url: str) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"bastion serve did not start: {proc.stderr.read() if proc.stderr else ''}")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -75,19 +46,8 @@ def two_processes(db_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
         "BASTION_KEYS_SWEEP_INTERVAL_SECONDS": "0",
     }
     env.pop("BASTION_REDIS_URL", None)  # the bound must hold through the database alone
-    started = [_start(env), _start(env)]
-    try:
-        for proc, url in started:
-            _wait_ready(proc, url)
-        yield started[0][1], started[1][1]
-    finally:
-        for proc, _ in started:
-            proc.terminate()
-        for proc, _ in started:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with serving([env, env], tmp_path / "serve-logs", "--workers", "1", "--no-migrate") as started:
+        yield started[0].url, started[1].url
 
 
 _tick = [0]

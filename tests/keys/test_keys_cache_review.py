@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,41 +27,14 @@ import sqlalchemy as sa
 
 from auth_support import OPERATOR, OPERATOR_TOKEN
 from bastion.keys import authcache, signing
-from bastion.service.testing import free_port
+from serve_support import serving
 
-BIN = Path(sys.executable).with_name("bastion")
 CONFIG = "/api/v5/account/config"
 PASSPHRASE = "Passphrase123!"
 BOUND = authcache.TRUST_SECONDS
 REDIS_DB14 = os.environ.get("BASTION_TEST_REDIS_URL_KEYS_REVIEW", "redis://127.0.0.1:6379/14")
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
-
-
-def _start(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port), "--workers", "1", "--no-migrate"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def _wait_ready(proc: subprocess.Popen[str], url: str) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"bastion serve did not start: {proc.stderr.read() if proc.stderr else ''}")
-        time.sleep(0.1)
 
 
 def _env(db_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -82,21 +54,10 @@ def _env(db_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _serve(envs: list[dict[str, str]]) -> Iterator[list[tuple[subprocess.Popen[str], str]]]:
-    started = [_start(env) for env in envs]
-    try:
-        for proc, url in started:
-            _wait_ready(proc, url)
-        yield started
-    finally:
-        for proc, _ in started:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc, _ in started:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+def _serve(envs: list[dict[str, str]]) -> Iterator[list[tuple[subprocess.Popen[bytes], str]]]:
+    log_dir = Path(envs[0]["BASTION_DATA_DIR"]).parent / "serve-logs"
+    with serving(envs, log_dir, "--workers", "1", "--no-migrate") as started:
+        yield [(served.proc, served.url) for served in started]
 
 
 _tick = [0]

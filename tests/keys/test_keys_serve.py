@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import ccxt
-import httpx
 import pytest
 from okx import Account
 
-from bastion.service.testing import free_port
-
-BIN = Path(sys.executable).with_name("bastion")
+from serve_support import serving
 
 
 @pytest.fixture
@@ -47,27 +41,9 @@ def cli(env: dict[str, str], *args: str, code: int = 0) -> str:
 
 @pytest.fixture
 def served(env: dict[str, str], redis_url: str) -> Iterator[str]:
-    port = free_port()
     env = {**env, "BASTION_REDIS_URL": redis_url}
-    proc = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port), "--workers", "2"], env=env, stderr=subprocess.PIPE, text=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"bastion serve did not start: {proc.stderr.read() if proc.stderr else ''}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with serving([env], Path(env["BASTION_DATA_DIR"]).parent / "serve-logs", "--workers", "2") as started:
+        yield started[0].url
 
 
 @pytest.mark.redis

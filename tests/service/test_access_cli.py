@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from bastion.service.testing import free_port
+from serve_support import serving
 
 BIN = Path(sys.executable).parent / "bastion"
 
@@ -40,32 +41,10 @@ def bastion(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 @contextmanager
 def served(env: dict[str, str], *args: str) -> Iterator[tuple[str, list[str]]]:
     """`bastion serve` until the block ends; yields its URL and the stderr lines printed until it listened."""
-    port = free_port()
-    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port), *args], env=env, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    lines: list[str] = []
-    try:
-        deadline = time.monotonic() + 120  # a loaded 2-core machine can take a minute to import and migrate
-        assert proc.stderr is not None
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                # stop it before reading: the pipe of a server still running never closes, and read() would hang
-                proc.terminate()
-                _, err = proc.communicate(timeout=30)
-                raise RuntimeError(f"bastion serve did not start: {err}")
-            time.sleep(0.2)
-        # everything printed before uvicorn listened is in the pipe already
-        os.set_blocking(proc.stderr.fileno(), False)
-        lines = (proc.stderr.read() or "").splitlines()
-        yield base, lines
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    log_dir = Path(env["BASTION_DATA_DIR"]).parent / "serve-logs"
+    with serving([env], log_dir, *args) as started:
+        # everything printed before uvicorn listened is in the log already
+        yield started[0].url, started[0].output().splitlines()
 
 
 def test_first_serve_makes_the_admin_credential_once_and_stays_on_loopback(env: dict[str, str]) -> None:
