@@ -45,6 +45,7 @@ from bastion.service.app import create_app
 from bastion.service.okx_auth import keys_runtime
 from bastion.service.testing import free_port
 from bastion.settings import Settings
+from benchlib import server_cpu_seconds
 
 PATH = "/api/v5/account/config"
 PASSPHRASE = "Passphrase123!"
@@ -126,23 +127,6 @@ def in_process(tmp: Path, url: str, runs: int) -> list[dict[str, float]]:
     rt.authenticator.close()
     app.state.engine.dispose()
     return results
-
-
-def server_cpu_seconds(pid: int) -> float:
-    """CPU (user + system) of the server process and its workers so far, from /proc (Linux)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def start_server(url: str, workers: int, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -38,6 +38,7 @@ import httpx
 from bastion.service.testing import free_port
 from bastion.sim.credentials import SimCredentials
 from bastion.sim.risk_traffic import month, replay
+from benchlib import server_cpu_seconds
 
 
 def fresh_postgres(server_url: str) -> tuple[str, Callable[[], None]]:
@@ -157,23 +158,6 @@ async def load(
     if bad:
         raise RuntimeError(f"{len(bad)} requests failed, first: {bad[0]}")
     return latencies, cpu
-
-
-def server_cpu_seconds(pid: int) -> float:
-    """CPU (user + system) of the server process and its workers so far, from /proc (Linux)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 # Issue 19's target, met on every run: decisions per second at least, p99 latency below (ms).
