@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
+from eth_keys.datatypes import PrivateKey
+
+from bastion.por.reserves import evm
 
 HOLD_DAYS = 14  # TravelRuleSettings.hold_days (the default the simulator's service runs with)
 DEPOSIT_ADDRESS = "0x" + "5a" * 20  # the exchange's deposit address the users receive on
@@ -115,11 +116,11 @@ def send(client: Any, plan: Plan, set_time: Callable[[datetime], None], user_hea
             if len(r.json()["returned"]) != plan.truth.deposits_returned:
                 raise RuntimeError(f"travel rule sweep returned {len(r.json()['returned'])}, the plan says otherwise")
         elif what == "deposit":
-            wallet = Account.from_key(d.wallet_key)
+            address = PrivateKey(d.wallet_key).public_key.to_checksum_address()
             body = {"deposit_id": d.ref, "user_id": d.user, "chain": "ethereum", "asset": "ETH",
                     "amount": f"{d.amount_usd / 3000:.8f}", "amount_usd": str(d.amount_usd),
                     "txid": "0x" + hashlib.sha256(d.ref.encode()).hexdigest(),
-                    "to_address": DEPOSIT_ADDRESS, "from_address": wallet.address}  # fmt: skip
+                    "to_address": DEPOSIT_ADDRESS, "from_address": address}  # fmt: skip
             r = client.post("/v1/travel-rule/deposits", json=body)
             _ok(r, 200)
             want = "cleared" if d.kind == "cleared" else "held"
@@ -131,15 +132,16 @@ def send(client: Any, plan: Plan, set_time: Callable[[datetime], None], user_hea
                             headers=user_headers(d.user))  # fmt: skip
             _ok(r, 200)
         else:  # ownership: the user signs the challenge with the sending wallet's key
-            wallet = Account.from_key(d.wallet_key)
+            # signed with eth-keys (the reserves verifier's own EIP-191 helper), not eth-account, whose import
+            # pulls in py_ecc and raises the whole process's recursion limit (tests/service/test_import_state.py)
+            address = PrivateKey(d.wallet_key).public_key.to_checksum_address()
             h = user_headers(d.user)
             r = client.post("/v1/account/travel-rule/wallets/challenge", headers=h,
-                            json={"chain": "ethereum", "address": wallet.address})  # fmt: skip
+                            json={"chain": "ethereum", "address": address})  # fmt: skip
             _ok(r, 200)
-            sig = wallet.sign_message(encode_defunct(text=r.json()["message"])).signature
+            signature = evm.sign_eip191(d.wallet_key, r.json()["message"])
             r = client.post("/v1/account/travel-rule/wallets/proof", headers=h,
-                            json={"chain": "ethereum", "address": wallet.address,
-                                  "signature": "0x" + bytes(sig).hex()})  # fmt: skip
+                            json={"chain": "ethereum", "address": address, "signature": signature})  # fmt: skip
             _ok(r, 200)
             if r.json()["released_deposits"] != [ids[d.ref]]:
                 raise RuntimeError(f"{d.ref}: the proof released {r.json()['released_deposits']}")
