@@ -19,13 +19,29 @@ from typing import Any
 from bastion.por.format.amounts import fmt_amount, parse_amount
 from bastion.por.reserves.errors import ReservesInputError
 from bastion.por.reserves.round_view import Round, load_round
-from bastion.por.reserves.verify import Verification
+from bastion.por.reserves.verify import Failure, Verification, Wallet
 
 RESERVES_FORMAT = "bastion-reserves/1"
 RESERVES_FILE = "reserves.json"
 
 
 # ------------------------------------------------------------------------------------- reserves.json
+def wallet_record(w: Wallet) -> dict[str, Any]:
+    """A verified (or excluded) wallet as reserves.json and the protection fund's wallet rounds list it."""
+    return {
+        "chain": w.chain,
+        "asset": w.asset,
+        "address": w.address,
+        "balance": fmt_amount(w.balance),
+        "kind": w.kind,
+        "scheme": w.scheme,
+    }
+
+
+def failure_record(f: Failure) -> dict[str, Any]:
+    return {"row": f.row, "chain": f.chain, "asset": f.asset, "address": f.address, "reason": f.reason}
+
+
 def reserves_record(v: Verification, public_files: list[dict[str, str]] | None = None) -> dict[str, Any]:
     by_asset: dict[str, dict[str, Any]] = {}
     for asset in v.round.assets:
@@ -52,22 +68,9 @@ def reserves_record(v: Verification, public_files: list[dict[str, str]] | None =
         "public_files": list(public_files or []),
         "status": "verified" if v.ok else "failed",
         "assets": by_asset,
-        "failures": [
-            {"row": f.row, "chain": f.chain, "asset": f.asset, "address": f.address, "reason": f.reason}
-            for f in v.failures
-        ],
+        "failures": [failure_record(f) for f in v.failures],
         "wallets": [
-            {
-                "chain": w.chain,
-                "asset": w.asset,
-                "address": w.address,
-                "balance": fmt_amount(w.balance),
-                "kind": w.kind,
-                "scheme": w.scheme,
-                "rows": w.rows,
-                "snapshot_height": w.snapshot_height,
-                "verified": w.verified,
-            }
+            {**wallet_record(w), "rows": w.rows, "snapshot_height": w.snapshot_height, "verified": w.verified}
             for w in v.wallets
         ],
     }
