@@ -271,10 +271,12 @@ def _signed_usd(value: Decimal | None) -> str:
     return ("+" if value > 0 else "") + _usd(value)
 
 
-def report_json(report: ReserveReport) -> dict[str, Any]:
-    def s(value: Decimal | None) -> str | None:
-        return None if value is None else fmt_amount(value)
+def plain_amount(value: Decimal | None) -> str | None:
+    """A figure as the JSON files and pages carry it: a plain decimal without trailing zeros, None kept."""
+    return None if value is None else fmt_amount(value)
 
+
+def report_json(report: ReserveReport) -> dict[str, Any]:
     return {
         "format": "bastion-reserve-report/1",
         "exchange": report.exchange,
@@ -287,20 +289,20 @@ def report_json(report: ReserveReport) -> dict[str, Any]:
         "assets": [
             {
                 "asset": x.asset,
-                "price_usd": s(x.price_usd),
-                "liabilities": s(x.liabilities),
-                "reserves": s(x.reserves),
-                "ratio": s(x.ratio),
+                "price_usd": plain_amount(x.price_usd),
+                "liabilities": plain_amount(x.liabilities),
+                "reserves": plain_amount(x.reserves),
+                "ratio": plain_amount(x.ratio),
                 "ratio_percent": pct(x.ratio),
-                "difference": s(x.difference),
-                "liabilities_change": s(x.liabilities_change),
-                "reserves_change": s(x.reserves_change),
-                "previous_ratio": s(x.previous_ratio),
+                "difference": plain_amount(x.difference),
+                "liabilities_change": plain_amount(x.liabilities_change),
+                "reserves_change": plain_amount(x.reserves_change),
+                "previous_ratio": plain_amount(x.previous_ratio),
                 "status": "under" if x.under else "ok",
             }
             for x in report.lines
         ],
-        "totals": {k: s(v) for k, v in report.totals.items()},
+        "totals": {k: plain_amount(v) for k, v in report.totals.items()},
         "wallets_verified": report.wallets_verified,
         "failures": report.failures,
     }
