@@ -21,6 +21,7 @@ import httpx
 
 from bastion.por.reserves import bitcoin
 from bastion.por.reserves.evm import parse_evm_address
+from bastion.por.reserves.node_amounts import coin_amount
 from bastion.por.reserves.verify import BalanceSourceError
 
 BALANCE_OF = "0x70a08231"  # keccak("balanceOf(address)")[:4]
@@ -89,7 +90,7 @@ class BitcoinCoreSource:
         for utxo in result.get("unspents", []):
             address = by_script.get(str(utxo.get("scriptPubKey", "")))
             if address is not None:
-                totals[address] += Decimal(utxo["amount"])
+                totals[address] += coin_amount(utxo.get("amount"), 8, f"{chain} {address}")
         return {(a, asset): totals.get(a, Decimal(0)) for a, asset in queries}
 
 
