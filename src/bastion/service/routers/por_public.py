@@ -266,19 +266,7 @@ def root() -> RedirectResponse:
     return RedirectResponse("/por/", status_code=307)
 
 
-@router.get("/por", include_in_schema=False)
-def por_no_slash() -> RedirectResponse:
-    return RedirectResponse("/por/", status_code=307)
-
-
-@router.get("/por/", include_in_schema=False)
-def page() -> FileResponse:
-    return PAGES.page()
-
-
-@router.get("/por/static/{name}", include_in_schema=False)
-def static(name: str) -> FileResponse:
-    return PAGES.file(name)
+PAGES.add_routes(router, "/por", redirect_status=307)
 
 
 @router.get("/por/rounds", include_in_schema=False)
