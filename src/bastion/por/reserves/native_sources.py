@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -36,7 +35,7 @@ from urllib.parse import quote
 import httpx
 
 from bastion.por.reserves.chains.signed_message import Coin, script_of
-from bastion.por.reserves.node_amounts import base_units, coin_amount
+from bastion.por.reserves.node_amounts import base_units, scanned_balances
 from bastion.por.reserves.verify import BalanceSourceError
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -332,12 +331,7 @@ class UtxoForkSource:
             raise BalanceSourceError(
                 f"{chain}: the node's UTXO set is at height {result.get('height')}, the snapshot is at {height}"
             )
-        totals: dict[str, Decimal] = defaultdict(Decimal)
-        for utxo in result.get("unspents", []):
-            address = by_script.get(str(utxo.get("scriptPubKey", "")))
-            if address is not None:
-                totals[address] += coin_amount(utxo.get("amount"), 8, f"{chain} {address}")
-        return {(a, asset): totals.get(a, Decimal(0)) for a, asset in queries}
+        return scanned_balances(chain, result, by_script, queries)
 
 
 SOURCES: dict[str, Callable[[HttpJson], Any]] = {

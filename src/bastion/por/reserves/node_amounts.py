@@ -9,6 +9,8 @@ that does not is the node's fault and names the address it was asked about.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -38,3 +40,16 @@ def coin_amount(value: Any, decimals: int, what: str) -> Decimal:
     if units is None:
         raise BalanceSourceError(f"{what}: not an amount of at most {decimals} decimals: {value!r}")
     return Decimal(units).scaleb(-decimals)
+
+
+def scanned_balances(
+    chain: str, result: dict[str, Any], by_script: Mapping[str, str], queries: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], Decimal]:
+    """Each queried (address, asset)'s balance from a `scantxoutset` result: the sum of its unspent outputs'
+    amounts (8 decimals), found by their scriptPubKey (`by_script`: hex -> address); 0 for an address without."""
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for utxo in result.get("unspents", []):
+        address = by_script.get(str(utxo.get("scriptPubKey", "")))
+        if address is not None:
+            totals[address] += coin_amount(utxo.get("amount"), 8, f"{chain} {address}")
+    return {(a, asset): totals.get(a, Decimal(0)) for a, asset in queries}
