@@ -14,7 +14,7 @@ import pytest
 
 from auth_support import bearer, named_credential, user_token
 from bastion.service.app import create_app
-from bastion.service.deps import set_protection_clock
+from bastion.service.deps import InProcessOverrides
 from bastion.service.testing import ServerThread
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -89,9 +89,8 @@ def account(settings: Any, db_url: str) -> Iterator[Account]:
     settings = settings.model_copy(
         update={"keys_rate_limit_per_key": "1000/second", "keys_rate_limit_per_user": "1000/second"}
     )
-    app = create_app(settings)
     clock = Clock()
-    set_protection_clock(app, clock)
+    app = create_app(settings, overrides=InProcessOverrides(protection_clock=clock))
     creds = {
         name: bearer(named_credential(db_url, name, scopes))
         for name, scopes in (

@@ -27,7 +27,7 @@ from bastion.diligence import requests as dd
 from bastion.diligence.models import DiligenceAnswer, DiligenceAudit, DiligenceDocument, DiligenceRequest
 from bastion.errors import InvalidInputError
 from bastion.service.app import create_app
-from bastion.service.routers.diligence import set_diligence_clock
+from bastion.service.deps import InProcessOverrides
 from bastion.service.testing import ServerThread
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -109,9 +109,8 @@ class Svc:
 def svc(settings: Any, db_url: str) -> Iterator[Svc]:
     small_uploads = settings.diligence.model_copy(update={"upload_max_bytes": CAP})
     settings = settings.model_copy(update={"diligence": small_uploads})
-    app = create_app(settings)
     now = [T0]
-    set_diligence_clock(app, lambda: now[0])
+    app = create_app(settings, overrides=InProcessOverrides(diligence_clock=lambda: now[0]))
     with ServerThread(app) as url:
         yield Svc(app, url, settings, now, db_url)
     app.state.engine.dispose()

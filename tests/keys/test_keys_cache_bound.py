@@ -9,23 +9,17 @@ must come within the bound, and every request after it must be refused too.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cache_support import BOUND, answer_code, make_key, service_env
 
-from auth_support import OPERATOR, OPERATOR_TOKEN
-from bastion.keys import authcache, signing
+from auth_support import OPERATOR
 from serve_support import serving
-
-CONFIG = "/api/v5/account/config"
-PASSPHRASE = "Passphrase123!"
-BOUND = authcache.TRUST_SECONDS
 
 # PostgreSQL only: the `db_url` fixture's postgres case (skipped, with the reason, when the server at
 # BASTION_TEST_POSTGRES_URL is unreachable; failed in CI). Two processes on one SQLite file would test the same
@@ -35,48 +29,10 @@ pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("db_url", ["postgres
 
 @pytest.fixture
 def two_processes(db_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    env = {
-        **os.environ,
-        "BASTION_DATABASE_URL": db_url,
-        "BASTION_DATA_DIR": str(tmp_path / "data"),
-        "BASTION_SECRET_KEY": "cache-bound-secret-0123456789abcdef0123",  # the same vault key in both
-        "BASTION_OPERATOR_TOKEN": OPERATOR_TOKEN,
-        "BASTION_KEYS_RATE_LIMIT_PER_KEY": "1000/second",
-        "BASTION_KEYS_RATE_LIMIT_PER_USER": "1000/second",
-        "BASTION_KEYS_SWEEP_INTERVAL_SECONDS": "0",
-    }
-    env.pop("BASTION_REDIS_URL", None)  # the bound must hold through the database alone
+    # the same vault key in both; no Redis: the bound must hold through the database alone
+    env = service_env(db_url, tmp_path, secret_key="cache-bound-secret-0123456789abcdef0123", rate_limit="1000/second")
     with serving([env, env], tmp_path / "serve-logs", "--workers", "1", "--no-migrate") as started:
         yield started[0].url, started[1].url
-
-
-_tick = [0]
-
-
-def _signed(key: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    # A fresh timestamp per request: the replay guard refuses a byte-identical one (and that is not what the
-    # test waits for). Within one millisecond two requests would be identical: the query string differs too.
-    _tick[0] += 1
-    path = f"{CONFIG}?n={_tick[0]}"
-    ts = signing.format_timestamp(datetime.now(UTC))
-    return path, {
-        "OK-ACCESS-KEY": key["key_id"],
-        "OK-ACCESS-SIGN": signing.sign(key["secret"], ts, "GET", path),
-        "OK-ACCESS-TIMESTAMP": ts,
-        "OK-ACCESS-PASSPHRASE": PASSPHRASE,
-    }
-
-
-def _code(http: httpx.Client, key: dict[str, Any]) -> str:
-    path, headers = _signed(key)
-    return str(http.get(path, headers=headers).json()["code"])
-
-
-def _make_key(http: httpx.Client, user: str) -> dict[str, Any]:
-    r = http.post(f"/v1/users/{user}/keys", json={"label": "bound", "perms": ["read"], "passphrase": PASSPHRASE})
-    assert r.status_code == 201, r.text
-    made: dict[str, Any] = r.json()
-    return made
 
 
 def _refused_within_bound(clients: list[httpx.Client], key: dict[str, Any], changed_at: float, code: str) -> None:
@@ -84,7 +40,7 @@ def _refused_within_bound(clients: list[httpx.Client], key: dict[str, Any], chan
     for http in clients:
         while True:
             sent_at = time.monotonic()
-            got = _code(http, key)
+            got = answer_code(http, key)
             if got == code:
                 break
             assert got == "0", got
@@ -92,37 +48,39 @@ def _refused_within_bound(clients: list[httpx.Client], key: dict[str, Any], chan
             assert late < BOUND, f"{http.base_url} still accepted the key {late:.3f} s after the change"
             time.sleep(0.02)
         # once refused, refused for good (a request after the bound can only be refused)
-        assert [_code(http, key) for _ in range(3)] == [code] * 3
+        assert [answer_code(http, key) for _ in range(3)] == [code] * 3
 
 
 def _warm(clients: list[httpx.Client], key: dict[str, Any]) -> None:
     # Accepted on both right before the change: the test can fail, and both caches hold the key.
     for http in clients:
-        assert [_code(http, key) for _ in range(2)] == ["0", "0"]
+        assert [answer_code(http, key) for _ in range(2)] == ["0", "0"]
 
 
 def test_a_revoked_key_is_refused_by_every_process_within_the_bound(two_processes: tuple[str, str]) -> None:
     url_a, url_b = two_processes
-    with httpx.Client(base_url=url_a, headers=OPERATOR, timeout=10) as a, httpx.Client(
-        base_url=url_b, headers=OPERATOR, timeout=10
-    ) as b:
-        key = _make_key(a, "bound-revoke")
-        bystander = _make_key(a, "bound-bystander")
+    with (
+        httpx.Client(base_url=url_a, headers=OPERATOR, timeout=10) as a,
+        httpx.Client(base_url=url_b, headers=OPERATOR, timeout=10) as b,
+    ):
+        key = make_key(a, "bound-revoke")
+        bystander = make_key(a, "bound-bystander")
         _warm([a, b], key)
         _warm([a, b], bystander)
         changed_at = time.monotonic()  # before the change is sent: its commit can only be later
         assert a.delete(f"/v1/users/bound-revoke/keys/{key['key_id']}").status_code == 204
         _refused_within_bound([a, b], key, changed_at, "50119")
         # another user's key is not refused along with it
-        assert [_code(a, bystander), _code(b, bystander)] == ["0", "0"]
+        assert [answer_code(a, bystander), answer_code(b, bystander)] == ["0", "0"]
 
 
 def test_an_ip_allowlist_change_holds_in_every_process_within_the_bound(two_processes: tuple[str, str]) -> None:
     url_a, url_b = two_processes
-    with httpx.Client(base_url=url_a, headers=OPERATOR, timeout=10) as a, httpx.Client(
-        base_url=url_b, headers=OPERATOR, timeout=10
-    ) as b:
-        key = _make_key(a, "bound-ips")
+    with (
+        httpx.Client(base_url=url_a, headers=OPERATOR, timeout=10) as a,
+        httpx.Client(base_url=url_b, headers=OPERATOR, timeout=10) as b,
+    ):
+        key = make_key(a, "bound-ips")
         _warm([a, b], key)
         changed_at = time.monotonic()
         r = a.put(f"/v1/users/bound-ips/keys/{key['key_id']}/ips", json={"ips": ["198.51.100.0/24"]})
@@ -131,15 +89,16 @@ def test_an_ip_allowlist_change_holds_in_every_process_within_the_bound(two_proc
         # and back: loopback allowed again, accepted again (by both, once the bound has passed)
         assert a.put(f"/v1/users/bound-ips/keys/{key['key_id']}/ips", json={"ips": ["127.0.0.0/8"]}).status_code == 200
         time.sleep(BOUND)
-        assert [_code(a, key), _code(b, key)] == ["0", "0"]
+        assert [answer_code(a, key), answer_code(b, key)] == ["0", "0"]
 
 
 def test_a_user_freeze_holds_in_every_process_within_the_bound(two_processes: tuple[str, str]) -> None:
     url_a, url_b = two_processes
-    with httpx.Client(base_url=url_a, headers=OPERATOR, timeout=10) as a, httpx.Client(
-        base_url=url_b, headers=OPERATOR, timeout=10
-    ) as b:
-        key = _make_key(a, "bound-freeze")
+    with (
+        httpx.Client(base_url=url_a, headers=OPERATOR, timeout=10) as a,
+        httpx.Client(base_url=url_b, headers=OPERATOR, timeout=10) as b,
+    ):
+        key = make_key(a, "bound-freeze")
         _warm([a, b], key)
         changed_at = time.monotonic()
         r = a.post("/v1/account/ops/freeze", json={"user_id": "bound-freeze", "reason": "takeover suspected"})

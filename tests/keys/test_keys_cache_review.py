@@ -10,84 +10,36 @@ All of these held when written (the review of commits 33aef78 and e0e1a4f); they
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from cache_support import BOUND, answer_code, make_key, service_env, signed
 
-from auth_support import OPERATOR, OPERATOR_TOKEN
-from bastion.keys import authcache, signing
+from auth_support import OPERATOR
 from serve_support import serving
-
-CONFIG = "/api/v5/account/config"
-PASSPHRASE = "Passphrase123!"
-BOUND = authcache.TRUST_SECONDS
-REDIS_DB14 = os.environ.get("BASTION_TEST_REDIS_URL_KEYS_REVIEW", "redis://127.0.0.1:6379/14")
 
 pytestmark = [pytest.mark.postgres, pytest.mark.parametrize("db_url", ["postgres"], indirect=True)]
 
 
 def _env(db_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "BASTION_DATABASE_URL": db_url,
-        "BASTION_DATA_DIR": str(tmp_path / "data"),
-        "BASTION_SECRET_KEY": "cache-review-secret-0123456789abcdef0123",
-        "BASTION_OPERATOR_TOKEN": OPERATOR_TOKEN,
-        "BASTION_KEYS_RATE_LIMIT_PER_KEY": "100000/second",
-        "BASTION_KEYS_RATE_LIMIT_PER_USER": "100000/second",
-        "BASTION_KEYS_SWEEP_INTERVAL_SECONDS": "0",
-        **extra,
-    }
-    if "BASTION_REDIS_URL" not in extra:
-        env.pop("BASTION_REDIS_URL", None)
-    return env
+    return service_env(
+        db_url, tmp_path, secret_key="cache-review-secret-0123456789abcdef0123", rate_limit="100000/second", **extra
+    )
 
 
 def _serve(envs: list[dict[str, str]]) -> Iterator[list[tuple[subprocess.Popen[bytes], str]]]:
     log_dir = Path(envs[0]["BASTION_DATA_DIR"]).parent / "serve-logs"
     with serving(envs, log_dir, "--workers", "1", "--no-migrate") as started:
         yield [(served.proc, served.url) for served in started]
-
-
-_tick = [0]
-_tick_lock = threading.Lock()
-
-
-def _signed(key: dict[str, Any], *, passphrase: str = PASSPHRASE) -> tuple[str, dict[str, str]]:
-    with _tick_lock:
-        _tick[0] += 1
-        n = _tick[0]
-    path = f"{CONFIG}?n={n}"
-    ts = signing.format_timestamp(datetime.now(UTC))
-    return path, {
-        "OK-ACCESS-KEY": key["key_id"],
-        "OK-ACCESS-SIGN": signing.sign(key["secret"], ts, "GET", path),
-        "OK-ACCESS-TIMESTAMP": ts,
-        "OK-ACCESS-PASSPHRASE": passphrase,
-    }
-
-
-def _code(http: httpx.Client, key: dict[str, Any]) -> str:
-    path, headers = _signed(key)
-    return str(http.get(path, headers=headers).json()["code"])
-
-
-def _make_key(http: httpx.Client, user: str) -> dict[str, Any]:
-    r = http.post(f"/v1/users/{user}/keys", json={"label": "review", "perms": ["read"], "passphrase": PASSPHRASE})
-    assert r.status_code == 201, r.text
-    made: dict[str, Any] = r.json()
-    return made
 
 
 # ------------------------------------------------------------------------ the bound under a concurrent flood
@@ -112,7 +64,7 @@ def _flood_during(
         with httpx.Client(base_url=url, timeout=30) as http:
             ready.wait()
             while not stop.is_set():
-                path, headers = _signed(key)
+                path, headers = signed(key)
                 sent = time.monotonic()
                 code = str(http.get(path, headers=headers).json()["code"])
                 seen.append((sent, code))
@@ -136,9 +88,9 @@ def test_a_flood_on_another_process_gets_no_accept_past_the_bound_after_a_revoke
 ) -> None:
     url_a, url_b = two_plain
     with httpx.Client(base_url=url_a, headers=OPERATOR, timeout=10) as a:
-        key = _make_key(a, "review-flood-revoke")
+        key = make_key(a, "review-flood-revoke")
         with httpx.Client(base_url=url_b, timeout=10) as b:
-            assert _code(b, key) == "0"
+            assert answer_code(b, key) == "0"
 
         def revoke() -> None:
             assert a.delete(f"/v1/users/review-flood-revoke/keys/{key['key_id']}").status_code == 204
@@ -155,9 +107,9 @@ def test_a_flood_on_another_process_gets_no_accept_past_the_bound_after_a_freeze
 ) -> None:
     url_a, url_b = two_plain
     with httpx.Client(base_url=url_a, headers=OPERATOR, timeout=10) as a:
-        key = _make_key(a, "review-flood-freeze")
+        key = make_key(a, "review-flood-freeze")
         with httpx.Client(base_url=url_b, timeout=10) as b:
-            assert _code(b, key) == "0"
+            assert answer_code(b, key) == "0"
 
         def freeze() -> None:
             r = a.post("/v1/account/ops/freeze", json={"user_id": "review-flood-freeze", "reason": "takeover"})
@@ -172,17 +124,8 @@ def test_a_flood_on_another_process_gets_no_accept_past_the_bound_after_a_freeze
 
 # ------------------------------------------------------------------------------------------- with Redis
 @pytest.fixture
-def two_redis(db_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_DB14, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except Exception as exc:
-        pytest.skip(f"Redis unreachable: {exc}")
-    finally:
-        client.close()
-    env = _env(db_url, tmp_path, BASTION_REDIS_URL=REDIS_DB14)
+def two_redis(db_url: str, tmp_path: Path, redis_url: str) -> Iterator[tuple[str, str]]:
+    env = _env(db_url, tmp_path, BASTION_REDIS_URL=redis_url)
     for started in _serve([env, env]):
         yield started[0][1], started[1][1]
 
@@ -190,26 +133,17 @@ def two_redis(db_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
 def test_with_redis_a_replay_sent_to_the_other_process_is_refused(two_redis: tuple[str, str]) -> None:
     url_a, url_b = two_redis
     with httpx.Client(base_url=url_a, headers=OPERATOR, timeout=10) as operator:
-        key = _make_key(operator, f"review-replay-{uuid.uuid4().hex[:8]}")
+        key = make_key(operator, f"review-replay-{uuid.uuid4().hex[:8]}")
     with httpx.Client(base_url=url_a, timeout=10) as a, httpx.Client(base_url=url_b, timeout=10) as b:
-        path, headers = _signed(key)
+        path, headers = signed(key)
         assert b.get(path, headers=headers).json()["code"] == "0"
         # the same bytes again, on the other process
         assert a.get(path, headers=headers).json()["code"] == "50114"
 
 
 @pytest.fixture
-def two_redis_limited(db_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_DB14, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except Exception as exc:
-        pytest.skip(f"Redis unreachable: {exc}")
-    finally:
-        client.close()
-    env = _env(db_url, tmp_path, BASTION_REDIS_URL=REDIS_DB14)
+def two_redis_limited(db_url: str, tmp_path: Path, redis_url: str) -> Iterator[tuple[str, str]]:
+    env = _env(db_url, tmp_path, BASTION_REDIS_URL=redis_url)
     env["BASTION_KEYS_RATE_LIMIT_PER_KEY"] = "5/30 seconds"
     for started in _serve([env, env]):
         yield started[0][1], started[1][1]
@@ -218,9 +152,9 @@ def two_redis_limited(db_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
 def test_with_redis_the_per_key_limit_is_shared_by_the_processes(two_redis_limited: tuple[str, str]) -> None:
     url_a, url_b = two_redis_limited
     with httpx.Client(base_url=url_a, headers=OPERATOR, timeout=10) as operator:
-        key = _make_key(operator, f"review-limit-{uuid.uuid4().hex[:8]}")
+        key = make_key(operator, f"review-limit-{uuid.uuid4().hex[:8]}")
     with httpx.Client(base_url=url_a, timeout=10) as a, httpx.Client(base_url=url_b, timeout=10) as b:
-        codes = [_code(http, key) for http in (a, b, a, b, a, b, a, b)]
+        codes = [answer_code(http, key) for http in (a, b, a, b, a, b, a, b)]
     assert codes.count("0") == 5, codes
     assert codes[5:] == ["50011"] * 3
 
@@ -232,10 +166,10 @@ def test_every_refusal_queued_when_the_service_is_stopped_is_written(db_url: str
     for started in _serve([env]):
         proc, url = started[0]
         with httpx.Client(base_url=url, headers=OPERATOR, timeout=10) as http:
-            key = _make_key(http, "review-shutdown")
+            key = make_key(http, "review-shutdown")
         with httpx.Client(base_url=url, timeout=10) as http:
             for _ in range(sent):
-                path, headers = _signed(key, passphrase="Wrong-passphrase-1")
+                path, headers = signed(key, passphrase="Wrong-passphrase-1")
                 headers["OK-ACCESS-SIGN"] = "AAAA" + headers["OK-ACCESS-SIGN"][4:]  # 50113, no argon2 run
                 assert http.get(path, headers=headers).json()["code"] == "50113"
         proc.send_signal(signal.SIGTERM)
@@ -258,12 +192,12 @@ def test_the_process_that_revokes_refuses_the_very_next_request(two_plain: tuple
     so no request after the answer is accepted there, not even within the version read's 0.5 s."""
     url_a, _ = two_plain
     with httpx.Client(base_url=url_a, headers=OPERATOR, timeout=10) as operator:
-        keys = [_make_key(operator, "review-local") for _ in range(5)]
+        keys = [make_key(operator, "review-local") for _ in range(5)]
         with httpx.Client(base_url=url_a, timeout=10) as a:
             for key in keys:
-                assert _code(a, key) == "0"  # cached
+                assert answer_code(a, key) == "0"  # cached
                 assert operator.delete(f"/v1/users/review-local/keys/{key['key_id']}").status_code == 204
-                assert _code(a, key) == "50119"
+                assert answer_code(a, key) == "50119"
 
 
 # ---------------------------------------------------------------------------------------------- fail closed
@@ -280,9 +214,9 @@ def test_when_the_version_cannot_be_read_the_cache_is_not_used_past_the_bound(on
     engine = sa.create_engine(db_url)
     try:
         with httpx.Client(base_url=one_plain, headers=OPERATOR, timeout=10) as operator:
-            key = _make_key(operator, "review-fail-closed")
+            key = make_key(operator, "review-fail-closed")
         with httpx.Client(base_url=one_plain, timeout=10) as http:
-            assert _code(http, key) == "0"  # cached, version read
+            assert answer_code(http, key) == "0"  # cached, version read
             with engine.begin() as conn:
                 conn.execute(sa.text("ALTER TABLE keys_auth_version RENAME TO keys_auth_version_review"))
             try:
@@ -294,13 +228,13 @@ def test_when_the_version_cannot_be_read_the_cache_is_not_used_past_the_bound(on
                 changed_at = time.monotonic()
                 while True:
                     sent_at = time.monotonic()
-                    got = _code(http, key)
+                    got = answer_code(http, key)
                     if got == "50119":
                         break
                     assert got == "0", got
                     assert sent_at - changed_at < BOUND, "the cache was used past the bound with no version read"
                     time.sleep(0.02)
-                assert [_code(http, key) for _ in range(3)] == ["50119"] * 3
+                assert [answer_code(http, key) for _ in range(3)] == ["50119"] * 3
             finally:
                 with engine.begin() as conn:
                     conn.execute(sa.text("ALTER TABLE keys_auth_version_review RENAME TO keys_auth_version"))

@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from auth_support import OPERATOR
-from bastion.service.deps import set_protection_clock
+from bastion.service.deps import InProcessOverrides
 from bastion.service.testing import user_key_headers
 
 T0 = datetime(2026, 10, 5, 9, tzinfo=UTC)
@@ -41,9 +41,8 @@ def svc(settings: Any) -> Iterator[tuple[FastAPI, httpx.Client, list[datetime]]]
     from bastion.service.app import create_app
     from bastion.service.testing import ServerThread
 
-    app = create_app(settings)
     clock = [T0]
-    set_protection_clock(app, lambda: clock[0])
+    app = create_app(settings, overrides=InProcessOverrides(protection_clock=lambda: clock[0]))
     with ServerThread(app) as base_url, httpx.Client(headers=OPERATOR, base_url=base_url, timeout=30) as client:
         yield app, client, clock
     app.state.engine.dispose()

@@ -10,7 +10,7 @@ import httpx
 
 from auth_support import OPERATOR
 from bastion.protection import beginner_metrics
-from bastion.service.deps import set_protection_clock
+from bastion.service.deps import InProcessOverrides
 from bastion.service.testing import ServerThread, user_key_headers
 from bastion.sim import beginners
 
@@ -21,15 +21,14 @@ END = datetime(2026, 11, 1, tzinfo=UTC)
 def test_metrics_equal_ground_truth(settings: Any) -> None:
     from bastion.service.app import create_app
 
-    app = create_app(settings)
+    clock = [START]
+    app = create_app(settings, overrides=InProcessOverrides(protection_clock=lambda: clock[0]))
     month = beginners.simulate(seed=11, traders=80, start=START, days=31)
     t = month.truth
     # the plan itself has both cohorts and every rule, or the comparison would prove little
     assert {p for _, p in t.cohorts} == {True, False}
     assert set(t.refusals_by_rule) == {"cooling_off", "leverage_cap", "position_limit"}
     assert t.questionnaire_passed > 0 and t.questionnaire_failed > 0
-    clock = [START]
-    set_protection_clock(app, lambda: clock[0])
 
     def set_time(at: datetime) -> None:
         clock[0] = at

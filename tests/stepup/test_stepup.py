@@ -57,11 +57,10 @@ def clock() -> Clock:
 @pytest.fixture
 def live(settings: Any, clock: Clock) -> Iterator[tuple[str, Any]]:
     from bastion.service.app import create_app
-    from bastion.service.deps import set_protection_clock
+    from bastion.service.deps import InProcessOverrides
     from bastion.service.testing import ServerThread
 
-    app = create_app(settings)
-    set_protection_clock(app, clock)
+    app = create_app(settings, overrides=InProcessOverrides(protection_clock=clock))
     with ServerThread(app) as base_url:
         yield base_url, app
 

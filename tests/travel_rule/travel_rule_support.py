@@ -17,6 +17,7 @@ from stdnum.iso7064 import mod_97_10
 
 from auth_support import OPERATOR, OPERATOR_TOKEN, user_headers
 from bastion.service.app import create_app
+from bastion.service.deps import InProcessOverrides
 from bastion.service.routers.travel_rule import state_of
 from bastion.service.testing import ServerThread, free_port
 from bastion.settings import Settings
@@ -97,9 +98,8 @@ def pair(_sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         port = free_port()
         lei = make_lei(base)
         settings = make_settings(f"sqlite:///{tmp / 'db.sqlite'}", tmp / "data", name, lei, port)
-        app = create_app(settings)
         clock = [T0]
-        app.state.travel_rule_clock = lambda c=clock: c[0]
+        app = create_app(settings, overrides=InProcessOverrides(travel_rule_clock=lambda c=clock: c[0]))
         seed_prices(app)
         thread = ServerThread(app, port=port)
         url = thread.__enter__()

@@ -24,7 +24,7 @@ EVIL_UA = "<script>document.body.dataset.pwned='1'</script><img src=x onerror=\"
 def account_server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
     from bastion.db.migrate import upgrade
     from bastion.service.app import create_app
-    from bastion.service.deps import set_protection_clock
+    from bastion.service.deps import InProcessOverrides
     from bastion.service.testing import ServerThread
     from bastion.settings import Settings
 
@@ -37,8 +37,7 @@ def account_server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
         operator_token=OPERATOR["Authorization"].removeprefix("Bearer "),  # type: ignore[arg-type]
         risk_cache_seconds=0.0,
     )
-    app = create_app(settings)
-    set_protection_clock(app, lambda: T0 + timedelta(hours=1))
+    app = create_app(settings, overrides=InProcessOverrides(protection_clock=lambda: T0 + timedelta(hours=1)))
     with ServerThread(app) as base_url:
         yield base_url, settings
 

@@ -95,27 +95,7 @@ def record_login(session: Session, ev: LoginIn, now: datetime) -> LoginOut:
         if device.fingerprint != ev.device_fingerprint:
             raise ConflictError("sid is already the session of another device")
         return LoginOut(user_id=ev.user_id, sid=ev.sid, device_id=device.id, new_device=False, frozen=frozen)
-    device = session.scalars(
-        select(AccountDevice)
-        .where(AccountDevice.user_id == ev.user_id, AccountDevice.fingerprint == ev.device_fingerprint)
-        .with_for_update()
-    ).first()
-    new = device is None or device.removed_at is not None
-    if device is None:
-        device = AccountDevice(
-            id=_new_device_id(),
-            user_id=ev.user_id,
-            fingerprint=ev.device_fingerprint,
-            first_seen_at=at,
-            last_seen_at=at,
-        )
-        session.add(device)
-    elif device.removed_at is not None:  # removed by the user: logging in again makes it new again
-        device.removed_at, device.first_seen_at, device.last_seen_at = None, at, at
-    else:
-        device.last_seen_at = max(risk_clock.utc(device.last_seen_at), at)
-    device.user_agent, device.ip, device.asn, device.country = ev.user_agent, str(ev.ip), ev.asn, ev.country
-    session.flush()
+    device, new = _login_device(session, ev, at)
     session.add(
         AccountSession(
             sid=ev.sid,
@@ -158,6 +138,32 @@ def record_login(session: Session, ev: LoginIn, now: datetime) -> LoginOut:
         ),
     )
     return LoginOut(user_id=ev.user_id, sid=ev.sid, device_id=device.id, new_device=new, frozen=frozen)
+
+
+def _login_device(session: Session, ev: LoginIn, at: datetime) -> tuple[AccountDevice, bool]:
+    """The login's device, added or seen again (flushed), and whether it counts as new."""
+    device = session.scalars(
+        select(AccountDevice)
+        .where(AccountDevice.user_id == ev.user_id, AccountDevice.fingerprint == ev.device_fingerprint)
+        .with_for_update()
+    ).first()
+    new = device is None or device.removed_at is not None
+    if device is None:
+        device = AccountDevice(
+            id=_new_device_id(),
+            user_id=ev.user_id,
+            fingerprint=ev.device_fingerprint,
+            first_seen_at=at,
+            last_seen_at=at,
+        )
+        session.add(device)
+    elif device.removed_at is not None:  # removed by the user: logging in again makes it new again
+        device.removed_at, device.first_seen_at, device.last_seen_at = None, at, at
+    else:
+        device.last_seen_at = max(risk_clock.utc(device.last_seen_at), at)
+    device.user_agent, device.ip, device.asn, device.country = ev.user_agent, str(ev.ip), ev.asn, ev.country
+    session.flush()
+    return device, new
 
 
 def _frozen(session: Session, user_id: str) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from bastion.cli.common import database_url_option, open_database, sessions_for
+from bastion.cli.common import database_url_option, echo_listing, open_database, sessions_for
 
 app = typer.Typer(
     help="Official channels (website, email sender, phone, social handle) users can check.", no_args_is_help=True
@@ -67,13 +67,12 @@ def list_(
     url = open_database(database_url)
     with sessions_for(url)() as s:
         rows = [_view(r) for r in channels.list_all(s, kind)]
-    if as_json:
-        typer.echo(json.dumps(rows))
-        return
-    if not rows:
-        typer.echo("no official channels (bastion channels add KIND VALUE)")
-    for r in rows:
-        typer.echo(f"{r['id']:>4}  {r['kind']:<8} {r['value']}" + (f"  ({r['note']})" if r["note"] else ""))
+    echo_listing(
+        rows,
+        as_json,
+        lambda r: f"{r['id']:>4}  {r['kind']:<8} {r['value']}" + (f"  ({r['note']})" if r["note"] else ""),
+        empty="no official channels (bastion channels add KIND VALUE)",
+    )
 
 
 @app.command("remove")

@@ -14,11 +14,13 @@ Exit codes of every command: 0 done; 1 a check failed (named); 2 input that cann
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -61,6 +63,35 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
 
 def note(message: str) -> None:
     typer.echo(message, err=True)
+
+
+def decimal_argument(text: str, what: str) -> Decimal:
+    """`text` as an exact decimal; anything else is the user's error, naming `what`."""
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise CliError(f"{what}: not a number: {text!r}") from None
+
+
+Row = TypeVar("Row")
+
+
+def echo_listing(
+    rows: Sequence[Row],
+    as_json: bool,
+    line: Callable[[Row], str],
+    empty: str | None = None,
+    to_json: Callable[[Row], Any] | None = None,
+) -> None:
+    """What a `list` command prints: with --json the rows as one JSON array (each through `to_json`, if given),
+    else a line a row, or `empty` (when given) if there are none."""
+    if as_json:
+        typer.echo(json.dumps([to_json(r) for r in rows] if to_json else list(rows)))
+        return
+    if not rows and empty is not None:
+        typer.echo(empty)
+    for r in rows:
+        typer.echo(line(r))
 
 
 def database_url_option(help: str = DATABASE_URL_HELP, envvar: bool = True) -> Any:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
-from bastion.cli.common import database_url_option, open_database
+from bastion.cli.common import database_url_option, echo_listing, open_database
 
 if TYPE_CHECKING:
     from bastion.keys.lifecycle import KeyVault, KeyView, SecondFactor, SweepReport
@@ -122,12 +122,11 @@ def list_(
     settings, _vault = _context(url)
     with _sessions(settings.database_url)() as session:
         keys = lifecycle.list_keys(session, user)
-    rows = [_view(k) for k in keys]
-    if as_json:
-        typer.echo(json.dumps(rows))
-        return
-    for r in rows:
-        typer.echo(f"{r['key_id']}  {','.join(r['perms']):<20} ips={','.join(r['ips']) or '-'}  {r['label']}")
+    echo_listing(
+        [_view(k) for k in keys],
+        as_json,
+        lambda r: f"{r['key_id']}  {','.join(r['perms']):<20} ips={','.join(r['ips']) or '-'}  {r['label']}",
+    )
 
 
 @app.command("revoke")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import typer
 
-from bastion.cli.common import CliError, database_url_option, open_database, sessions_for
+from bastion.cli.common import CliError, database_url_option, echo_listing, open_database, sessions_for
 
 app = typer.Typer(
     help="Alerts: deliver the outbox (email, webhook), its status, re-queue failures.", no_args_is_help=True
@@ -65,13 +65,9 @@ def status(
     with sessions_for(url)() as s:
         counts = status_counts(s)
     rows = [{"channel": c, "status": st, "rows": n} for (c, st), n in sorted(counts.items())]
-    if as_json:
-        typer.echo(json.dumps(rows))
-        return
-    if not rows:
-        typer.echo("the outbox is empty")
-    for r in rows:
-        typer.echo(f"{r['channel']:<8} {r['status']:<10} {r['rows']:>8}")
+    echo_listing(
+        rows, as_json, lambda r: f"{r['channel']:<8} {r['status']:<10} {r['rows']:>8}", empty="the outbox is empty"
+    )
 
 
 @app.command("retry")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 import typer
 
-from bastion.cli.common import database_url_option, fail, open_database
+from bastion.cli.common import database_url_option, decimal_argument, fail, open_database
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -121,10 +121,7 @@ def contribute(
     from bastion.errors import BastionError
     from bastion.protection_fund import ledger
 
-    try:
-        value = Decimal(amount)
-    except InvalidOperation:
-        raise _fail(f"amount: not a number: {amount!r}") from None
+    value = decimal_argument(amount, "amount")
     try:
         at = datetime.fromisoformat(ts) if ts else datetime.now(UTC)
     except ValueError:

@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from bastion.cli.common import CliError, database_url_option, open_database, sessions_for
+from bastion.cli.common import CliError, database_url_option, echo_listing, open_database, sessions_for
 
 app = typer.Typer(
     help="Service and operator credentials: create (shown once), list, revoke, the scopes.", no_args_is_help=True
@@ -72,15 +72,13 @@ def list_(
     url = open_database(database_url)
     with sessions_for(url)() as s:
         rows = [_view(c) for c in credentials.list_all(s, include_revoked=include_revoked)]
-    if as_json:
-        typer.echo(json.dumps(rows))
-        return
-    if not rows:
-        typer.echo("no credentials (bastion tokens create --name N --scopes ...)")
-    for r in rows:
-        state = f"revoked {r['revoked_at']}" if r["revoked_at"] else f"last used {r['last_used_at'] or 'never'}"
-        boot = " [bootstrap]" if r["bootstrap"] else ""
-        typer.echo(f"{r['name']}{boot}: {','.join(r['scopes'])}; {r['uses']} uses, {state}")
+    echo_listing(rows, as_json, _line, empty="no credentials (bastion tokens create --name N --scopes ...)")
+
+
+def _line(r: dict[str, Any]) -> str:
+    state = f"revoked {r['revoked_at']}" if r["revoked_at"] else f"last used {r['last_used_at'] or 'never'}"
+    boot = " [bootstrap]" if r["bootstrap"] else ""
+    return f"{r['name']}{boot}: {','.join(r['scopes'])}; {r['uses']} uses, {state}"
 
 
 @app.command("revoke")

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from bastion.cli.common import CliError, database_url_option, open_database, sessions_for
+from bastion.cli.common import (
+    CliError,
+    database_url_option,
+    decimal_argument,
+    echo_listing,
+    open_database,
+    sessions_for,
+)
 
 app = typer.Typer(help="The Travel Rule: VASP directory, identity, rules, prices, sweep.", no_args_is_help=True)
 vasps_app = typer.Typer(help="Counterparty exchanges (VASPs): add, list, remove.", no_args_is_help=True)
@@ -85,15 +91,14 @@ def vasps_list(database_url: str = UrlOpt, as_json: bool = JsonOpt) -> None:
     url = open_database(database_url)
     with sessions_for(url)() as s:
         rows = directory.listing(s)
-    if as_json:
-        typer.echo(json.dumps([{"name": v.name, "lei": v.lei, "jurisdiction": v.jurisdiction,
-                                "endpoint": v.endpoint, "public_jwk": v.public_jwk,
-                                "addresses": [f"{c}:{a}" for c, a in v.addresses]} for v in rows]))  # fmt: skip
-        return
-    if not rows:
-        typer.echo("no VASPs (bastion travel-rule vasps add ...)")
-    for v in rows:
-        typer.echo(f"{v.lei}  {v.jurisdiction:<4} {v.name}  {v.endpoint}  addresses: {len(v.addresses)}")
+    echo_listing(
+        rows,
+        as_json,
+        lambda v: f"{v.lei}  {v.jurisdiction:<4} {v.name}  {v.endpoint}  addresses: {len(v.addresses)}",
+        empty="no VASPs (bastion travel-rule vasps add ...)",
+        to_json=lambda v: {"name": v.name, "lei": v.lei, "jurisdiction": v.jurisdiction, "endpoint": v.endpoint,
+                           "public_jwk": v.public_jwk, "addresses": [f"{c}:{a}" for c, a in v.addresses]},
+    )  # fmt: skip
 
 
 @vasps_app.command("remove")
@@ -175,10 +180,7 @@ def prices_set(
     """Store the day's price (the latest on or before a day is used for it)."""
     from bastion.travel_rule import rules
 
-    try:
-        value = Decimal(price)
-    except InvalidOperation:
-        raise CliError(f"price: not a number: {price!r}") from None
+    value = decimal_argument(price, "price")
     try:
         on = date.fromisoformat(day) if day else datetime.now(UTC).date()
     except ValueError:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from bastion.por.reserves.report import (
     RoundReserves,
     build_report,
     load_round_reserves,
+    plain_amount,
 )
 from bastion.por.reserves.round_view import load_round
 
@@ -163,13 +163,6 @@ def load_history(directory: Path) -> RoundHistory:
     return history
 
 
-def _s(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def entry_summary(r: RoundEntry, numbered: bool = True) -> dict[str, Any]:
     """One round as the rounds index and `/por/api/rounds` give it (decimals as strings)."""
     from bastion.por.reserves.report import pct
@@ -187,24 +180,24 @@ def entry_summary(r: RoundEntry, numbered: bool = True) -> dict[str, Any]:
         "status": None if not r.has_reserves else ("ok" if rep.ok else "not_fully_reserved"),
         "summary": rep.status if r.has_reserves else "no reserves verification published",
         "totals": {
-            "user_assets_usd": _s(t.get("liabilities_usd")),
-            "wallet_assets_usd": _s(t.get("reserves_usd")) if r.has_reserves else None,
-            "ratio": _s(t.get("ratio")) if r.has_reserves else None,
+            "user_assets_usd": plain_amount(t.get("liabilities_usd")),
+            "wallet_assets_usd": plain_amount(t.get("reserves_usd")) if r.has_reserves else None,
+            "ratio": plain_amount(t.get("ratio")) if r.has_reserves else None,
             "ratio_percent": pct(t.get("ratio")) if r.has_reserves else None,
-            "user_assets_usd_change": _s(t.get("liabilities_usd_change")),
-            "wallet_assets_usd_change": _s(t.get("reserves_usd_change")) if r.has_reserves else None,
+            "user_assets_usd_change": plain_amount(t.get("liabilities_usd_change")),
+            "wallet_assets_usd_change": plain_amount(t.get("reserves_usd_change")) if r.has_reserves else None,
         },
         "assets": [
             {
                 "asset": x.asset,
-                "price_usd": _s(x.price_usd),
-                "user_assets": _s(x.liabilities),
-                "wallet_assets": _s(x.reserves) if r.has_reserves else None,
-                "ratio": _s(x.ratio) if r.has_reserves else None,
+                "price_usd": plain_amount(x.price_usd),
+                "user_assets": plain_amount(x.liabilities),
+                "wallet_assets": plain_amount(x.reserves) if r.has_reserves else None,
+                "ratio": plain_amount(x.ratio) if r.has_reserves else None,
                 "ratio_percent": pct(x.ratio) if r.has_reserves else None,
-                "user_assets_change": _s(x.liabilities_change),
-                "wallet_assets_change": _s(x.reserves_change) if r.has_reserves else None,
-                "previous_ratio": _s(x.previous_ratio),
+                "user_assets_change": plain_amount(x.liabilities_change),
+                "wallet_assets_change": plain_amount(x.reserves_change) if r.has_reserves else None,
+                "previous_ratio": plain_amount(x.previous_ratio),
             }
             for x in rep.lines
         ],
@@ -223,9 +216,9 @@ def history_json(history: RoundHistory) -> dict[str, Any]:
             asset: [
                 {
                     **p,
-                    "user_assets": _s(p["user_assets"]),
-                    "wallet_assets": _s(p["wallet_assets"]),
-                    "ratio": _s(p["ratio"]),
+                    "user_assets": plain_amount(p["user_assets"]),
+                    "wallet_assets": plain_amount(p["wallet_assets"]),
+                    "ratio": plain_amount(p["ratio"]),
                 }
                 for p in history.trend(asset)
             ]

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from bastion.por.format.amounts import fmt_amount
 from bastion.por.reserves.evm import EVM_CHAINS
-from bastion.por.reserves.report import RESERVES_FILE
+from bastion.por.reserves.report import RESERVES_FILE, failure_record, wallet_record
 from bastion.por.reserves.round_view import Round
 from bastion.por.reserves.verify import Verification, normalize_address, verify_wallet_set
 from bastion.por.reserves.walletset import WalletSet
@@ -81,21 +81,8 @@ def verify_round(
     record.wallet_set_sha256 = wallet_set.sha256
     record.status = "verified" if v.ok else "failed"
     record.prices = {k: fmt_amount(p) for k, p in prices.items()}
-    record.wallets = [
-        {
-            "chain": w.chain,
-            "asset": w.asset,
-            "address": w.address,
-            "balance": fmt_amount(w.balance),
-            "kind": w.kind,
-            "scheme": w.scheme,
-            "verified": w.verified,
-        }
-        for w in v.wallets
-    ]
-    record.failures = [
-        {"row": f.row, "chain": f.chain, "asset": f.asset, "address": f.address, "reason": f.reason} for f in v.failures
-    ]
+    record.wallets = [{**wallet_record(w), "verified": w.verified} for w in v.wallets]
+    record.failures = [failure_record(f) for f in v.failures]
     record.wallet_balances = {k: fmt_amount(b) for k, b in sorted(wallet_totals.items())}
     record.ledger_balances = {k: fmt_amount(b) for k, b in book.items()}
     record.wallets_usd = usd(wallet_totals, prices)

@@ -31,6 +31,7 @@ from bastion.report.account_security import AccountSecurityMonth
 from bastion.report.account_security import to_json as account_security_json
 from bastion.report.protection import ProtectionSection
 from bastion.report.protection import to_json as protection_json
+from bastion.report.signature import file_sha256
 from bastion.risk.metrics import RiskMetrics
 from bastion.travel_rule.figures import TravelRuleFigures
 
@@ -143,16 +144,6 @@ class FundSecurity:
         )
 
 
-def _sha256_file(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _published_files(round_dir: Path, raw_round: dict[str, Any], reserves_path: Path) -> list[PublishedFile]:
     wanted: list[tuple[str, Path, str, str | None]] = [(ROUND_FILE, round_path(round_dir), "round", None)]
     leaves = raw_round.get("leaves") or {}
@@ -178,7 +169,7 @@ def _published_files(round_dir: Path, raw_round: dict[str, Any], reserves_path: 
     out = []
     for name, path, kind, stated in wanted:
         if path.is_file():
-            out.append(PublishedFile(name, kind, path.stat().st_size, _sha256_file(path), stated))
+            out.append(PublishedFile(name, kind, path.stat().st_size, file_sha256(path), stated))
     return out
 
 
@@ -261,7 +252,7 @@ def load_fund_security(
         issuer=rnd.exchange,
         nonce=rnd.nonce,
         block_heights=dict(rnd.block_heights),
-        round_sha256=_sha256_file(round_path(round_dir)),
+        round_sha256=file_sha256(round_path(round_dir)),
         files=_published_files(round_dir, raw_round, path),
         wallets=wallets,
         challenge=raw.get("challenge") if isinstance(raw.get("challenge"), str) else None,

@@ -44,11 +44,8 @@ def _message(sha256_hex: str) -> bytes:
 
 
 def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def public_key_hex(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:

@@ -77,20 +77,13 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def protection_clock(app: FastAPI) -> Clock:
-    """What the protection routes (cooling-off, order precheck, mistaken deposits, TOTP, passkeys) take as
-    "now": the wall clock unless code running in the process replaced it with `set_protection_clock` (tests,
-    the month simulator), as the keys routes' clock is `KeysRuntime.clock`. No request can change it."""
-    clock: Clock | None = getattr(app.state, "protection_clock", None)
-    return wall_clock if clock is None else clock
-
-
 @dataclass(frozen=True)
 class InProcessOverrides:
     """What only the code that creates the app in its own process may replace (tests, `bastion sim month`):
     each part's "now" and the keys domain's second-factor check. It is an argument of `create_app`, never a
     setting, a header or a route, so a production app (`bastion serve`, `app_factory`) always runs on the wall
-    clock with the real TOTP check, and no request can move its time."""
+    clock with the real TOTP check, and no request can move its time. A test that moves time hands the app a
+    clock it keeps (e.g. `bastion.sim.clock.SimClock`) and moves that clock, never the app."""
 
     protection_clock: Clock | None = None
     diligence_clock: Clock | None = None
@@ -99,16 +92,35 @@ class InProcessOverrides:
     keys_second_factor: Callable[[Session, str, str, datetime], bool] | None = None
 
     def install(self, app: FastAPI) -> None:
-        """Put the overrides where the routes read them (the keys runtime reads `app.state.overrides`)."""
+        """Put the overrides where the clocks below (and the keys runtime, `service/wiring.py`) read them."""
         app.state.overrides = self
-        app.state.protection_clock = self.protection_clock
-        app.state.diligence_clock = self.diligence_clock
-        app.state.travel_rule_clock = self.travel_rule_clock
 
 
-def set_protection_clock(app: FastAPI, clock: Clock | None) -> None:
-    """Replace the protection routes' clock in this process; None puts the wall clock back."""
-    app.state.protection_clock = clock
+def _overrides(app: FastAPI) -> InProcessOverrides:
+    overrides: InProcessOverrides = app.state.overrides
+    return overrides
+
+
+def protection_clock(app: FastAPI) -> Clock:
+    """What the protection routes (cooling-off, order precheck, mistaken deposits, TOTP, passkeys, step-up,
+    account security) take as "now": the wall clock unless the app was created with another one
+    (`InProcessOverrides.protection_clock`), as the keys routes' clock is `KeysRuntime.clock`."""
+    clock = _overrides(app).protection_clock
+    return wall_clock if clock is None else clock
+
+
+def diligence_clock(app: FastAPI) -> Clock:
+    """The due-diligence routes' "now" (deadlines, overdue, retention): the wall clock unless the app was created
+    with another one (`InProcessOverrides.diligence_clock`)."""
+    clock = _overrides(app).diligence_clock
+    return wall_clock if clock is None else clock
+
+
+def travel_rule_clock(app: FastAPI) -> Clock:
+    """The Travel Rule routes' "now" (holds, windows, message stamps): the wall clock unless the app was created
+    with another one (`InProcessOverrides.travel_rule_clock`)."""
+    clock = _overrides(app).travel_rule_clock
+    return wall_clock if clock is None else clock
 
 
 # ------------------------------------------------------------------------------------------------- risk

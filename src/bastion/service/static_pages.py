@@ -4,10 +4,12 @@ which of its files are served, so the three pages cannot drift apart in their se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from fastapi import HTTPException
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse, RedirectResponse
 
 STATIC_ROOT = Path(__file__).resolve().parent / "static"
 MEDIA = {
@@ -47,3 +49,30 @@ class StaticPages:
         if path is None:
             raise HTTPException(404, "not found")
         return FileResponse(path, media_type=MEDIA[path.suffix], headers=self.headers)
+
+    def add_routes(
+        self,
+        router: APIRouter,
+        prefix: str,
+        *,
+        redirect_status: int,
+        about: str | None = None,
+        dependencies: Sequence[Any] = (),
+    ) -> None:
+        """The folder's three routes on `router`, out of the API schema: `prefix` redirects to `prefix/`, which
+        serves index.html (`about`: its line in docs/security.md), and `prefix/static/{name}` serves its files."""
+        label = prefix.strip("/")
+
+        def redirect() -> RedirectResponse:
+            return RedirectResponse(f"{prefix}/", status_code=redirect_status)
+
+        def page() -> FileResponse:
+            return self.page()
+
+        def static(name: str) -> FileResponse:
+            return self.file(name)
+
+        common: dict[str, Any] = {"methods": ["GET"], "include_in_schema": False, "dependencies": list(dependencies)}
+        router.add_api_route(prefix, redirect, name=f"{label}_redirect", **common)
+        router.add_api_route(f"{prefix}/", page, name=f"{label}_page", description=about, **common)
+        router.add_api_route(f"{prefix}/static/{{name}}", static, name=f"{label}_static", **common)

@@ -3,8 +3,8 @@ mistaken deposits (wrong network, unlisted token, missing memo) worked by suppor
 
 `simulate()` generates the month and its ground truth. Two ways to deliver it, at the simulated times:
 `send()` over HTTP through the service's protection routes (whose clock the caller sets to each action's time:
-`bastion.service.deps.set_protection_clock`), as the month simulator does; `replay()` straight through the
-domain functions the routes call, for tests of the domain on a bare database.
+the clock it created the app with, `InProcessOverrides.protection_clock`), as the month simulator does;
+`replay()` straight through the domain functions the routes call, for tests of the domain on a bare database.
 """
 
 from __future__ import annotations

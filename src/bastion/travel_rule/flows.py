@@ -418,13 +418,11 @@ def start_transfer(session: Session, ctx: Context, user_id: str, t: TransferIn) 
         beneficiaryVASP=BeneficiaryVASP(beneficiaryVASP=vasp_person(vasp.name, vasp.lei)),
     )
     transfer_id = protocol.new_id()
-    m = Message(
-        id=protocol.new_id(),
-        type="inquiry",
-        sender=ctx.me.lei,
-        receiver=vasp.lei,
-        iat=int(ctx.now.timestamp()),
-        transfer_id=transfer_id,
+    m = _our_message(
+        ctx,
+        "inquiry",
+        vasp.lei,
+        transfer_id,
         asset=protocol.Asset(symbol=t.asset, chain=t.chain),
         amount=t.amount,
         callback=ctx.me.callback,
@@ -467,15 +465,7 @@ def answer_inquiry(
     row.status = "approved" if approve else "rejected"
     row.reason = reason
     row.updated_at = ctx.now
-    m = Message(
-        id=protocol.new_id(),
-        type="approve" if approve else "reject",
-        sender=ctx.me.lei,
-        receiver=row.counterparty_lei,
-        iat=int(ctx.now.timestamp()),
-        transfer_id=transfer_id,
-        reason=reason,
-    )
+    m = _our_message(ctx, "approve" if approve else "reject", row.counterparty_lei, transfer_id, reason=reason)
     audit(session, ctx, f"inquiry_{row.status}", f"transfer:{transfer_id}", reason=reason)
     if not approve:
         _rehold(session, ctx, row)
@@ -513,17 +503,22 @@ def withdrawal_sent(session: Session, ctx: Context, s: SentWithdrawal) -> tuple[
     if row is None:
         raise NotFoundError("no approved Travel Rule transfer for this user, address, asset and amount")
     row.status, row.txid, row.updated_at = "confirmed", s.txid, ctx.now
-    m = Message(
-        id=protocol.new_id(),
-        type="confirm",
-        sender=ctx.me.lei,
-        receiver=row.counterparty_lei,
-        iat=int(ctx.now.timestamp()),
-        transfer_id=row.transfer_id,
-        txid=s.txid,
-    )
+    m = _our_message(ctx, "confirm", row.counterparty_lei, row.transfer_id, txid=s.txid)
     audit(session, ctx, "transfer_confirmed", f"transfer:{row.transfer_id}", txid=s.txid)
     return row, _outgoing(session, ctx, row.callback, m)
+
+
+def _our_message(ctx: Context, kind: protocol.Kind, receiver: str, transfer_id: str, **fields: Any) -> Message:
+    """A message from this exchange about `transfer_id`: a new id, dated now."""
+    return Message(
+        id=protocol.new_id(),
+        type=kind,
+        sender=ctx.me.lei,
+        receiver=receiver,
+        iat=int(ctx.now.timestamp()),
+        transfer_id=transfer_id,
+        **fields,
+    )
 
 
 def _approved_transfer(

@@ -77,12 +77,6 @@ def words_to_bytes(words: Sequence[int]) -> bytes:
     return b"".join(int(w).to_bytes(8, "little") for w in words)
 
 
-def bytes_to_words(data: bytes) -> list[int]:
-    if len(data) != LEAF_BYTES:
-        raise ValueError(f"a leaf is {LEAF_BYTES} bytes")
-    return [int.from_bytes(data[8 * i : 8 * i + 8], "little") for i in range(4)]
-
-
 # -- the SHA-256 tree over the leaf list ------------------------------------------------------------
 
 

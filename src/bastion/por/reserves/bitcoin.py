@@ -278,20 +278,10 @@ def verify_bip322_simple(address: Address, message: bytes, sig: bytes) -> bytes:
                 "taproot witness must be one key-path signature, or a script path ending in a control block"
             )
         item = items[0]
-        if len(item) == 64:
-            hashtype = SIGHASH_DEFAULT
-        elif len(item) == 65 and item[64] == SIGHASH_ALL:
-            hashtype = SIGHASH_ALL
-        else:
-            raise ProofError("taproot signature must be 64 bytes, or 65 with SIGHASH_ALL")
+        hashtype = _schnorr_hashtype(item, "taproot")
         sign_tx = to_sign(spend, items)
         sighash = sign_tx.sighash_taproot(0, [Script(address.script_pubkey)], [0], sighash=hashtype)
-        try:
-            ok = coincurve.PublicKeyXOnly(address.program).verify(item[:64], sighash)
-        except Exception:
-            ok = False
-        if not ok:
-            raise ProofError("BIP-322 taproot signature does not verify over this round's challenge")
+        _check_schnorr(address.program, item, sighash, "taproot")
         return address.program
     raise ProofError(f"BIP-322 simple signatures are not accepted for {address.kind} addresses here")
 
@@ -356,24 +346,32 @@ def _verify_tapscript(address: Address, spend: Transaction, items: list[bytes]) 
     if len(stack) != 1:
         raise ProofError("tapscript witness must be [signature, leaf script, control block]")
     item = stack[0]
-    if len(item) == 64:
-        hashtype = SIGHASH_DEFAULT
-    elif len(item) == 65 and item[64] == SIGHASH_ALL:
-        hashtype = SIGHASH_ALL
-    else:
-        raise ProofError("tapscript signature must be 64 bytes, or 65 with SIGHASH_ALL")
+    hashtype = _schnorr_hashtype(item, "tapscript")
     sign_tx = to_sign(spend, items)
     sighash = sign_tx.sighash_taproot(
         0, [Script(address.script_pubkey)], [0], sighash=hashtype, ext_flag=1, script=Script(leaf),
         leaf_version=leaf_version,
     )  # fmt: skip
+    _check_schnorr(leaf[1:33], item, sighash, "tapscript")
+    return leaf[1:33]
+
+
+def _schnorr_hashtype(item: bytes, what: str) -> int:
+    """The sighash type of a BIP-340 witness signature: 64 bytes (SIGHASH_DEFAULT) or 65 ending in SIGHASH_ALL."""
+    if len(item) == 64:
+        return SIGHASH_DEFAULT
+    if len(item) == 65 and item[64] == SIGHASH_ALL:
+        return SIGHASH_ALL
+    raise ProofError(f"{what} signature must be 64 bytes, or 65 with SIGHASH_ALL")
+
+
+def _check_schnorr(xonly: bytes, item: bytes, sighash: bytes, what: str) -> None:
     try:
-        ok = coincurve.PublicKeyXOnly(leaf[1:33]).verify(item[:64], sighash)
+        ok = coincurve.PublicKeyXOnly(xonly).verify(item[:64], sighash)
     except Exception:
         ok = False
     if not ok:
-        raise ProofError("BIP-322 tapscript signature does not verify over this round's challenge")
-    return leaf[1:33]
+        raise ProofError(f"BIP-322 {what} signature does not verify over this round's challenge")
 
 
 def sign_bip322_simple(secret: bytes, address: Address, message: bytes) -> str:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -36,6 +35,7 @@ from urllib.parse import quote
 import httpx
 
 from bastion.por.reserves.chains.signed_message import Coin, script_of
+from bastion.por.reserves.node_amounts import base_units, scanned_balances
 from bastion.por.reserves.verify import BalanceSourceError
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -110,13 +110,6 @@ class HttpJson:
         return body.get("result")
 
 
-def _units(value: Any, decimals: int, what: str) -> Decimal:
-    text = str(value)
-    if not text.isdigit():
-        raise BalanceSourceError(f"{what}: not a whole number of base units: {text!r}")
-    return Decimal(int(text)).scaleb(-decimals)
-
-
 class _Native:
     chain = ""
     asset = ""
@@ -154,7 +147,7 @@ class XrplSource(_Native):
             raise BalanceSourceError(f"xrpl {address} at ledger {height}: {result['error']}")
         if result.get("ledger_index") != height or not result.get("validated", False):
             raise BalanceSourceError(f"xrpl {address}: the server did not answer for validated ledger {height}")
-        return _units(result["account_data"]["Balance"], self.decimals, f"xrpl {address}")
+        return base_units(result["account_data"]["Balance"], self.decimals, f"xrpl {address}")
 
 
 class SolanaSource(_Native):
@@ -170,7 +163,7 @@ class SolanaSource(_Native):
                 f"solana {address}: the node answered at slot {slot}, the snapshot is slot {height}: "
                 "Solana nodes serve balances at their current slot only"
             )
-        return _units(result["value"], self.decimals, f"solana {address}")
+        return base_units(result["value"], self.decimals, f"solana {address}")
 
 
 class NearSource(_Native):
@@ -188,7 +181,7 @@ class NearSource(_Native):
         if not isinstance(result, dict) or result.get("block_height") != height:
             raise BalanceSourceError(f"near {address}: no view_account answer at block {height}")
         # `amount` is the liquid balance; `locked` is staked by a validator and not the exchange's to move
-        return _units(result["amount"], self.decimals, f"near {address}")
+        return base_units(result["amount"], self.decimals, f"near {address}")
 
     def account_keys(self, chain: str, accounts: Sequence[str], height: int) -> dict[str, frozenset[str]]:
         """Each named account's full-access keys (hex) at the block."""
@@ -223,7 +216,7 @@ class AptosSource(_Native):
         if status != 200 or not isinstance(body, list) or len(body) != 1:
             message = body.get("message") if isinstance(body, dict) else body
             raise BalanceSourceError(f"aptos {address} at version {height}: HTTP {status}: {message}")
-        return _units(body[0], self.decimals, f"aptos {address}")
+        return base_units(body[0], self.decimals, f"aptos {address}")
 
     def account_keys(self, chain: str, accounts: Sequence[str], height: int) -> dict[str, frozenset[str]]:
         """Each account's authentication key at the version, as `authkey:<hex>`: the node keeps only this
@@ -249,7 +242,7 @@ class PolkadotSidecarSource(_Native):
         at = body.get("at", {}).get("height")
         if str(at) != str(height):
             raise BalanceSourceError(f"polkadot {address}: the sidecar answered at block {at}, not {height}")
-        return _units(body["free"], self.decimals, f"polkadot {address}") + _units(
+        return base_units(body["free"], self.decimals, f"polkadot {address}") + base_units(
             body.get("reserved", "0"), self.decimals, f"polkadot {address}"
         )
 
@@ -268,7 +261,7 @@ class CardanoKoiosSource(_Native):
         if status != 200 or not isinstance(body, list):
             raise BalanceSourceError(f"cardano: address_info: HTTP {status}")
         found = {str(entry.get("address")): entry.get("balance", "0") for entry in body if isinstance(entry, dict)}
-        return {(a, asset): _units(found.get(a, "0"), self.decimals, f"cardano {a}") for a, asset in queries}
+        return {(a, asset): base_units(found.get(a, "0"), self.decimals, f"cardano {a}") for a, asset in queries}
 
 
 class TonCenterSource(_Native):
@@ -289,7 +282,7 @@ class TonCenterSource(_Native):
             return Decimal(0)  # never deployed nor funded
         if status != 200 or not isinstance(body, dict):
             raise BalanceSourceError(f"ton {address}: HTTP {status}")
-        return _units(body.get("balance", "0"), self.decimals, f"ton {address}")
+        return base_units(body.get("balance", "0"), self.decimals, f"ton {address}")
 
 
 class TronSource(_Native):
@@ -312,7 +305,7 @@ class TronSource(_Native):
         status, body = self.client.post("/wallet/getaccount", {"address": address, "visible": True})
         if status != 200 or not isinstance(body, dict):
             raise BalanceSourceError(f"tron {address}: HTTP {status}")
-        return _units(body.get("balance", 0), self.decimals, f"tron {address}")  # {} for an unknown account
+        return base_units(body.get("balance", 0), self.decimals, f"tron {address}")  # {} for an unknown account
 
 
 class UtxoForkSource:
@@ -338,12 +331,7 @@ class UtxoForkSource:
             raise BalanceSourceError(
                 f"{chain}: the node's UTXO set is at height {result.get('height')}, the snapshot is at {height}"
             )
-        totals: dict[str, Decimal] = defaultdict(Decimal)
-        for utxo in result.get("unspents", []):
-            address = by_script.get(str(utxo.get("scriptPubKey", "")))
-            if address is not None:
-                totals[address] += Decimal(str(utxo["amount"]))
-        return {(a, asset): totals.get(a, Decimal(0)) for a, asset in queries}
+        return scanned_balances(chain, result, by_script, queries)
 
 
 SOURCES: dict[str, Callable[[HttpJson], Any]] = {

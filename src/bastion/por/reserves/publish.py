@@ -42,11 +42,8 @@ def prices_record(rnd: Round) -> dict[str, Any]:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def publish_reserve_files(rnd: Round, wallet_set: Path, round_dir: Path) -> list[dict[str, str]]:

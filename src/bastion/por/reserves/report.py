@@ -19,13 +19,29 @@ from typing import Any
 from bastion.por.format.amounts import fmt_amount, parse_amount
 from bastion.por.reserves.errors import ReservesInputError
 from bastion.por.reserves.round_view import Round, load_round
-from bastion.por.reserves.verify import Verification
+from bastion.por.reserves.verify import Failure, Verification, Wallet
 
 RESERVES_FORMAT = "bastion-reserves/1"
 RESERVES_FILE = "reserves.json"
 
 
 # ------------------------------------------------------------------------------------- reserves.json
+def wallet_record(w: Wallet) -> dict[str, Any]:
+    """A verified (or excluded) wallet as reserves.json and the protection fund's wallet rounds list it."""
+    return {
+        "chain": w.chain,
+        "asset": w.asset,
+        "address": w.address,
+        "balance": fmt_amount(w.balance),
+        "kind": w.kind,
+        "scheme": w.scheme,
+    }
+
+
+def failure_record(f: Failure) -> dict[str, Any]:
+    return {"row": f.row, "chain": f.chain, "asset": f.asset, "address": f.address, "reason": f.reason}
+
+
 def reserves_record(v: Verification, public_files: list[dict[str, str]] | None = None) -> dict[str, Any]:
     by_asset: dict[str, dict[str, Any]] = {}
     for asset in v.round.assets:
@@ -52,22 +68,9 @@ def reserves_record(v: Verification, public_files: list[dict[str, str]] | None =
         "public_files": list(public_files or []),
         "status": "verified" if v.ok else "failed",
         "assets": by_asset,
-        "failures": [
-            {"row": f.row, "chain": f.chain, "asset": f.asset, "address": f.address, "reason": f.reason}
-            for f in v.failures
-        ],
+        "failures": [failure_record(f) for f in v.failures],
         "wallets": [
-            {
-                "chain": w.chain,
-                "asset": w.asset,
-                "address": w.address,
-                "balance": fmt_amount(w.balance),
-                "kind": w.kind,
-                "scheme": w.scheme,
-                "rows": w.rows,
-                "snapshot_height": w.snapshot_height,
-                "verified": w.verified,
-            }
+            {**wallet_record(w), "rows": w.rows, "snapshot_height": w.snapshot_height, "verified": w.verified}
             for w in v.wallets
         ],
     }
@@ -268,10 +271,12 @@ def _signed_usd(value: Decimal | None) -> str:
     return ("+" if value > 0 else "") + _usd(value)
 
 
-def report_json(report: ReserveReport) -> dict[str, Any]:
-    def s(value: Decimal | None) -> str | None:
-        return None if value is None else fmt_amount(value)
+def plain_amount(value: Decimal | None) -> str | None:
+    """A figure as the JSON files and pages carry it: a plain decimal without trailing zeros, None kept."""
+    return None if value is None else fmt_amount(value)
 
+
+def report_json(report: ReserveReport) -> dict[str, Any]:
     return {
         "format": "bastion-reserve-report/1",
         "exchange": report.exchange,
@@ -284,20 +289,20 @@ def report_json(report: ReserveReport) -> dict[str, Any]:
         "assets": [
             {
                 "asset": x.asset,
-                "price_usd": s(x.price_usd),
-                "liabilities": s(x.liabilities),
-                "reserves": s(x.reserves),
-                "ratio": s(x.ratio),
+                "price_usd": plain_amount(x.price_usd),
+                "liabilities": plain_amount(x.liabilities),
+                "reserves": plain_amount(x.reserves),
+                "ratio": plain_amount(x.ratio),
                 "ratio_percent": pct(x.ratio),
-                "difference": s(x.difference),
-                "liabilities_change": s(x.liabilities_change),
-                "reserves_change": s(x.reserves_change),
-                "previous_ratio": s(x.previous_ratio),
+                "difference": plain_amount(x.difference),
+                "liabilities_change": plain_amount(x.liabilities_change),
+                "reserves_change": plain_amount(x.reserves_change),
+                "previous_ratio": plain_amount(x.previous_ratio),
                 "status": "under" if x.under else "ok",
             }
             for x in report.lines
         ],
-        "totals": {k: s(v) for k, v in report.totals.items()},
+        "totals": {k: plain_amount(v) for k, v in report.totals.items()},
         "wallets_verified": report.wallets_verified,
         "failures": report.failures,
     }

@@ -12,7 +12,6 @@ Amounts are parsed as decimals straight from the JSON text (never through float)
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -21,6 +20,7 @@ import httpx
 
 from bastion.por.reserves import bitcoin
 from bastion.por.reserves.evm import parse_evm_address
+from bastion.por.reserves.node_amounts import scanned_balances
 from bastion.por.reserves.verify import BalanceSourceError
 
 BALANCE_OF = "0x70a08231"  # keccak("balanceOf(address)")[:4]
@@ -85,12 +85,7 @@ class BitcoinCoreSource:
                 f"the node's UTXO set is at height {result.get('height')}, the snapshot is at {height}: "
                 "stop a node at the snapshot height to scan it"
             )
-        totals: dict[str, Decimal] = defaultdict(Decimal)
-        for utxo in result.get("unspents", []):
-            address = by_script.get(str(utxo.get("scriptPubKey", "")))
-            if address is not None:
-                totals[address] += Decimal(utxo["amount"])
-        return {(a, asset): totals.get(a, Decimal(0)) for a, asset in queries}
+        return scanned_balances(chain, result, by_script, queries)
 
 
 class EvmRpcSource:

@@ -54,6 +54,11 @@ class Failure:
     address: str
     reason: str
 
+    @classmethod
+    def of(cls, row: int, wallet: Wallet, reason: str) -> Failure:
+        """A failure of `row`, one of the rows that make up `wallet`."""
+        return cls(row, wallet.chain, wallet.asset, wallet.address, reason)
+
 
 @dataclass(slots=True)
 class Verification:
@@ -451,15 +456,7 @@ def _settle_multisig(wallet: Wallet, members: list[tuple[WalletRow, RowCheck]], 
     first_row = members[0][0].row
     if len(scripts) != 1 or any(c.multisig is None for _, c in members):
         for row, _ in members:
-            failures.append(
-                Failure(
-                    row.row,
-                    wallet.chain,
-                    wallet.asset,
-                    wallet.address,
-                    "rows of one multisig address carry different redeem scripts",
-                )
-            )
+            failures.append(Failure.of(row.row, wallet, "rows of one multisig address carry different redeem scripts"))
         return False
     ms = next(c.multisig for _, c in members if c.multisig is not None)
     assert ms is not None
@@ -467,13 +464,7 @@ def _settle_multisig(wallet: Wallet, members: list[tuple[WalletRow, RowCheck]], 
     if len({r.balance for r, _ in members}) != 1:
         for row, _ in members[1:]:
             failures.append(
-                Failure(
-                    row.row,
-                    wallet.chain,
-                    wallet.asset,
-                    wallet.address,
-                    f"balance differs from row {first_row} of the same multisig wallet",
-                )
+                Failure.of(row.row, wallet, f"balance differs from row {first_row} of the same multisig wallet")
             )
         return False
     signers: dict[str, int] = {}
@@ -482,13 +473,7 @@ def _settle_multisig(wallet: Wallet, members: list[tuple[WalletRow, RowCheck]], 
             continue
         if check.signer in signers:
             failures.append(
-                Failure(
-                    row.row,
-                    wallet.chain,
-                    wallet.asset,
-                    wallet.address,
-                    f"duplicate signature by the same key as row {signers[check.signer]}",
-                )
+                Failure.of(row.row, wallet, f"duplicate signature by the same key as row {signers[check.signer]}")
             )
             continue
         signers[check.signer] = row.row
@@ -496,11 +481,9 @@ def _settle_multisig(wallet: Wallet, members: list[tuple[WalletRow, RowCheck]], 
         for row, check in members:
             if check.ok:
                 failures.append(
-                    Failure(
+                    Failure.of(
                         row.row,
-                        wallet.chain,
-                        wallet.asset,
-                        wallet.address,
+                        wallet,
                         f"multisig needs {ms.m} of {len(ms.pubkeys)} keys to sign, {len(signers)} valid signature(s)",
                     )
                 )
@@ -527,11 +510,9 @@ def _apply_sources(rnd: Round, wallets: list[Wallet], sources: Sequence[BalanceS
                 node = found.get((w.address, w.asset), Decimal(0))
                 if node != w.balance:
                     failures.append(
-                        Failure(
+                        Failure.of(
                             w.rows[0],
-                            w.chain,
-                            w.asset,
-                            w.address,
+                            w,
                             f"balance in the file {w.balance} differs from the node's {node} at height {height}",
                         )
                     )

@@ -174,12 +174,7 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
         file = b.get("file")
         if not isinstance(file, str) or "\x00" in file or not _inside(round_dir, file):
             raise _Reject(f"{where}: file must be a path inside the round directory")
-        proof_path = round_dir / file
-        if not proof_path.exists():
-            raise _Reject(f"{where}: {file} is missing")
-        proof = proof_path.read_bytes()
-        if hashlib.sha256(proof).hexdigest() != b.get("sha256"):
-            raise _Reject(f"{where}: {file} is not the file round.json publishes (SHA-256 differs)")
+        proof = _published_bytes(round_dir, file, b.get("sha256"), where)
         statement = statement_words(digest, i, at)
         try:
             verify_hidden_batch(proof, table, words[at : at + rows], commitments[i], statement, params)
@@ -277,12 +272,7 @@ def _aggregate_file(round_dir: Path, doc: dict[str, Any], n_batches: int, n_asse
     if circuit.get("digest") != known:
         raise _Reject(f"aggregate.circuit names digest {circuit.get('digest')!r}, which this verifier does not know "
                       f"(it knows {known})")
-    path = round_dir / AGGREGATE_FILE
-    if not path.exists():
-        raise _Reject(f"aggregate: {AGGREGATE_FILE} is missing")
-    proof = path.read_bytes()
-    if hashlib.sha256(proof).hexdigest() != agg.get("sha256"):
-        raise _Reject(f"aggregate: {AGGREGATE_FILE} is not the file round.json publishes (SHA-256 differs)")
+    proof = _published_bytes(round_dir, AGGREGATE_FILE, agg.get("sha256"), "aggregate")
     rejected = f"aggregate: the aggregation proof in {AGGREGATE_FILE} is rejected"
     try:
         params_digest, circuit_digest, _, n_used, _ = read_header(proof, lenient=True)
@@ -316,6 +306,17 @@ def _verify_aggregate(proof: bytes, commitments: list[list[int]], equity: list[i
 
 def _inside(round_dir: Path, file: str) -> bool:
     return (round_dir / file).resolve().is_relative_to(round_dir.resolve())
+
+
+def _published_bytes(round_dir: Path, file: str, stated_sha256: Any, where: str) -> bytes:
+    """The bytes of a proof file round.json lists, refused if missing or not the file whose SHA-256 it states."""
+    path = round_dir / file
+    if not path.exists():
+        raise _Reject(f"{where}: {file} is missing")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != stated_sha256:
+        raise _Reject(f"{where}: {file} is not the file round.json publishes (SHA-256 differs)")
+    return data
 
 
 def _units(text: Any, decimals: int) -> int | None:

@@ -232,60 +232,14 @@ def decide(
     the tests' database oracle share it. `outside_holds` are other domains' reasons to hold this withdrawal
     (the Travel Rule, `HotPath.hold_checks`): like an account hold, any of them turns allow or review into
     `hold`."""
-    results: list[RuleResult] = []
-    step_up_rules: list[str] = []
-    rules_score = 0.0
-    if feats["amount_usd"] >= scenario.trigger.min_amount_usd:
-        for rule in scenario.rules:
-            if holds(rule.when, feats):
-                is_snoozed = rule.id in snoozed
-                if rule.step_up and not is_snoozed:
-                    step_up_rules.append(rule.id)
-                contribution = 0.0 if is_snoozed else rule.score
-                rules_score += contribution
-                results.append(
-                    RuleResult(
-                        id=rule.id,
-                        description=rule.description,
-                        score=rule.score,
-                        contribution=contribution,
-                        snoozed=is_snoozed,
-                    )
-                )
-
-    inputs = model_inputs(feats)
-    model_active = model.samples >= scenario.model.min_samples
-    probability = model.probability(inputs) if model_active else 0.0
-    model_score = round(scenario.model.max_points * probability, 3) if model_active else 0.0
+    results, step_up_rules, rules_score = _rules(scenario, feats, snoozed)
+    model_detail = _model(scenario, model, feats)
+    model_score = model_detail.contribution
     score = round(rules_score + model_score, 3)
     th = scenario.thresholds
-    decision: Decision = "block" if score >= th.block else "review" if score >= th.review else "allow"
-    if lock is not None:
-        decision = "block"  # a hard lock is not a score: never held for review, never allowed
     held = account_holds.applying(hold_limits, Decimal(req.amount_usd)) if hold_limits else []
     held += outside_holds or []
-    if held and decision != "block":
-        decision = "hold"
-    step_up: dict[str, Any] | None = None
-    if step_up_rules and decision not in ("block", "hold"):
-        # Which factors the user has is filled in by `settle_step_up` (the caller reads them, only now).
-        step_up = {
-            "rules": step_up_rules,
-            "next": decision,
-            "methods": None,
-            "expires_at": (at + STEP_UP_TTL).isoformat(),
-        }
-        decision = "step_up"
-    model_detail = ModelResult(
-        version=model.version,
-        samples=model.samples,
-        active=model_active,
-        probability=round(probability, 6),
-        contribution=model_score,
-        max_points=scenario.model.max_points,
-        features={k: round(v, 6) for k, v in inputs.items()},
-    )
-
+    decision, step_up = _outcome(score, th.review, th.block, lock is not None, bool(held), step_up_rules, at)
     payload = request_payload(req)
     thresholds = {"review": th.review, "block": th.block}
     rule_results = [r.model_dump() for r in results]
@@ -304,13 +258,7 @@ def decide(
         "model_score": model_score,
         "ruleset_version": version,
         "model_version": model.version,
-        "inputs": {
-            **payload,
-            "_thresholds": thresholds,
-            **({"_lock": _lock_json(lock)} if lock else {}),
-            **({"_step_up": step_up} if step_up else {}),
-            **({"_holds": held} if held else {}),
-        },
+        "inputs": _stored_inputs(payload, thresholds, lock, step_up, held),
         "features": feats,
         "rule_results": rule_results,
         "model_detail": model_detail.model_dump(),
@@ -344,6 +292,88 @@ def decide(
         holds=[HoldOut(**h) for h in held],
     )
     return Decided(values, hits, out, decision)
+
+
+def _outcome(
+    score: float, review: float, block: float, locked: bool, held: bool, step_up_rules: list[str], at: datetime
+) -> tuple[Decision, dict[str, Any] | None]:
+    """The decision by the score against the thresholds, then: a lock blocks, a hold holds what is not blocked,
+    and a step-up rule asks the user to confirm what would otherwise go ahead (its step-up record, or None)."""
+    decision: Decision = "block" if score >= block else "review" if score >= review else "allow"
+    if locked:
+        decision = "block"  # a hard lock is not a score: never held for review, never allowed
+    if held and decision != "block":
+        decision = "hold"
+    if not step_up_rules or decision in ("block", "hold"):
+        return decision, None
+    # Which factors the user has is filled in by `settle_step_up` (the caller reads them, only now).
+    step_up = {
+        "rules": step_up_rules,
+        "next": decision,
+        "methods": None,
+        "expires_at": (at + STEP_UP_TTL).isoformat(),
+    }
+    return "step_up", step_up
+
+
+def _rules(scenario: Scenario, feats: dict[str, Any], snoozed: set[str]) -> tuple[list[RuleResult], list[str], float]:
+    """The rules that hold for these features (none below the trigger's amount): each one's result, the ids of
+    those asking for a step-up, and the rules' score (a snoozed rule counts nothing and asks for nothing)."""
+    results: list[RuleResult] = []
+    step_up_rules: list[str] = []
+    rules_score = 0.0
+    if feats["amount_usd"] >= scenario.trigger.min_amount_usd:
+        for rule in scenario.rules:
+            if holds(rule.when, feats):
+                is_snoozed = rule.id in snoozed
+                if rule.step_up and not is_snoozed:
+                    step_up_rules.append(rule.id)
+                contribution = 0.0 if is_snoozed else rule.score
+                rules_score += contribution
+                results.append(
+                    RuleResult(
+                        id=rule.id,
+                        description=rule.description,
+                        score=rule.score,
+                        contribution=contribution,
+                        snoozed=is_snoozed,
+                    )
+                )
+    return results, step_up_rules, rules_score
+
+
+def _model(scenario: Scenario, model: ModelSnapshot, feats: dict[str, Any]) -> ModelResult:
+    """The learned score's part: nothing until the model has seen the scenario's minimum of samples."""
+    inputs = model_inputs(feats)
+    model_active = model.samples >= scenario.model.min_samples
+    probability = model.probability(inputs) if model_active else 0.0
+    model_score = round(scenario.model.max_points * probability, 3) if model_active else 0.0
+    return ModelResult(
+        version=model.version,
+        samples=model.samples,
+        active=model_active,
+        probability=round(probability, 6),
+        contribution=model_score,
+        max_points=scenario.model.max_points,
+        features={k: round(v, 6) for k, v in inputs.items()},
+    )
+
+
+def _stored_inputs(
+    payload: dict[str, Any],
+    thresholds: dict[str, float],
+    lock: WithdrawalLock | None,
+    step_up: dict[str, Any] | None,
+    held: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The request as stored with the decision, and what decided it besides the score (each only when there)."""
+    return {
+        **payload,
+        "_thresholds": thresholds,
+        **({"_lock": _lock_json(lock)} if lock else {}),
+        **({"_step_up": step_up} if step_up else {}),
+        **({"_holds": held} if held else {}),
+    }
 
 
 def _lock_json(lock: WithdrawalLock) -> dict[str, Any]:

@@ -115,21 +115,21 @@ def freeze_mine(body: UserFreezeIn, caller: SessionUser, session: SessionDep, re
 @router.post("/v1/account/service/freeze", dependencies=[LoginService])
 def service_freeze(body: FreezeIn, session: SessionDep, request: Request) -> acct.FreezeOut:
     """A machine of the exchange (the risk engine on a confirmed takeover) freezes an account."""
-    by = acting_credential(request, body.actor or "")
-    now = _now(request)
-    out: acct.FreezeOut = _retrying(
-        session, lambda: acct.freeze(session, body.user_id, source="service", by=by, reason=body.reason, at=now)
-    )
-    return out
+    return _freeze_for(body, session, request, source="service")
 
 
 @router.post("/v1/account/ops/freeze", dependencies=[AccountAdmin])
 def operator_freeze(body: FreezeIn, session: SessionDep, request: Request) -> acct.FreezeOut:
     """The back office freezes an account."""
+    return _freeze_for(body, session, request, source="operator")
+
+
+def _freeze_for(body: FreezeIn, session: Session, request: Request, source: acct.Source) -> acct.FreezeOut:
+    """A freeze of `body.user_id` asked for by a credential (a service's or an operator's), audited as it."""
     by = acting_credential(request, body.actor or "")
     now = _now(request)
     out: acct.FreezeOut = _retrying(
-        session, lambda: acct.freeze(session, body.user_id, source="operator", by=by, reason=body.reason, at=now)
+        session, lambda: acct.freeze(session, body.user_id, source=source, by=by, reason=body.reason, at=now)
     )
     return out
 

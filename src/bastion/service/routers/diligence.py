@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from pydantic import Field
 from sqlalchemy.exc import IntegrityError
 
@@ -19,7 +19,7 @@ from bastion.diligence import rules as dd_rules
 from bastion.errors import InvalidInputError
 from bastion.service.access import CurrentUser, OperatorScope, ServiceScope, SessionUser, acting_credential
 from bastion.service.boundary import Upload
-from bastion.service.deps import Clock, SessionDep, SettingsDep, wall_clock
+from bastion.service.deps import SessionDep, SettingsDep, diligence_clock
 from bastion.service.schemas import RequestBody
 from bastion.settings import Settings
 
@@ -42,17 +42,6 @@ def uploads(settings: Settings) -> Upload:
 
 
 # --------------------------------------------------------------------------------------------- clock
-def diligence_clock(app: Any) -> Clock:
-    """What these routes take as "now" (deadlines, overdue, retention): the wall clock unless code in the
-    process replaced it (tests, the month simulator) with `set_diligence_clock`. No request can change it."""
-    clock: Clock | None = getattr(app.state, "diligence_clock", None)
-    return wall_clock if clock is None else clock
-
-
-def set_diligence_clock(app: FastAPI, clock: Clock | None) -> None:
-    app.state.diligence_clock = clock
-
-
 def _now(request: Request) -> Any:
     return diligence_clock(request.app)()
 

@@ -23,6 +23,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from bastion.por.format.round import ROUND_FILE, ROUND_FORMAT, RoundFileError, load_round_json
 from bastion.por.history import RoundHistory
+from bastion.por.reserves.report import plain_amount
 from bastion.service.access import Public
 from bastion.service.deps import SettingsDep
 from bastion.service.static_pages import StaticPages
@@ -170,17 +171,10 @@ def public_files(round_dir: Path, raw: dict[str, Any]) -> list[PublicFile]:
     return out
 
 
-def _dec(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def _reserves_view(round_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None, str | None]:
     """Per asset reserves, ratio and status from reserves.json (the reserve report), or why there are none."""
     from bastion.por.reserves.errors import ReservesInputError
-    from bastion.por.reserves.report import build_report, load_round_reserves, pct
+    from bastion.por.reserves.report import build_report, load_round_reserves, pct, report_json
 
     if not (round_dir / "reserves.json").exists():
         return {}, None, "no reserves verification (reserves.json) has been published for this round yet"
@@ -188,23 +182,18 @@ def _reserves_view(round_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str
         report = build_report(load_round_reserves(round_dir))
     except ReservesInputError as exc:
         return {}, None, f"the reserves verification could not be read: {exc}"
+    # per asset, the figures of the reserve report's JSON (`bastion por reserves report`) the page shows
     lines = {
-        x.asset: {
-            "reserves": _dec(x.reserves),
-            "ratio": _dec(x.ratio),
-            "ratio_percent": pct(x.ratio),
-            "difference": _dec(x.difference),
-            "status": "under" if x.under else "ok",
-        }
-        for x in report.lines
+        a["asset"]: {k: a[k] for k in ("reserves", "ratio", "ratio_percent", "difference", "status")}
+        for a in report_json(report)["assets"]
     }
     summary = {
         "status": "ok" if report.ok else "not_fully_reserved",
         "summary": report.status,
         "wallets_verified": report.wallets_verified,
         "failed_rows": len(report.failures),
-        "liabilities_usd": _dec(report.totals.get("liabilities_usd")),
-        "reserves_usd": _dec(report.totals.get("reserves_usd")),
+        "liabilities_usd": plain_amount(report.totals.get("liabilities_usd")),
+        "reserves_usd": plain_amount(report.totals.get("reserves_usd")),
         "ratio_percent": pct(report.totals.get("ratio")),
     }
     return lines, summary, None
@@ -218,7 +207,7 @@ def _usd_value(amount: Any, price: Any) -> str | None:
         value = Decimal(str(amount)) * Decimal(str(price))
     except (InvalidOperation, ValueError):
         return None
-    return _dec(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
+    return plain_amount(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
 
 
 def round_view(round_dir: Path, files_url: str = "/por/files") -> dict[str, Any]:
@@ -277,19 +266,7 @@ def root() -> RedirectResponse:
     return RedirectResponse("/por/", status_code=307)
 
 
-@router.get("/por", include_in_schema=False)
-def por_no_slash() -> RedirectResponse:
-    return RedirectResponse("/por/", status_code=307)
-
-
-@router.get("/por/", include_in_schema=False)
-def page() -> FileResponse:
-    return PAGES.page()
-
-
-@router.get("/por/static/{name}", include_in_schema=False)
-def static(name: str) -> FileResponse:
-    return PAGES.file(name)
+PAGES.add_routes(router, "/por", redirect_status=307)
 
 
 @router.get("/por/rounds", include_in_schema=False)

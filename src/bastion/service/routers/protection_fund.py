@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, RedirectResponse
 from pydantic import Field
 
 from bastion.bounds import PositiveInt32, Timestamp
@@ -278,22 +277,13 @@ def my_cases(session: SessionDep, caller: CurrentUser) -> dict[str, Any]:
 
 # -------------------------------------------------------------------------------------------- public
 PAGES = StaticPages("funds")
-
-
-@router.get("/funds", include_in_schema=False, dependencies=[Public])
-def funds_redirect() -> RedirectResponse:
-    return RedirectResponse("/funds/", status_code=308)
-
-
-@router.get("/funds/", include_in_schema=False, dependencies=[Public])
-def funds_page() -> FileResponse:
-    """The public funds page: the protection fund's size, wallets and history, and both funds' disclosures."""
-    return PAGES.page()
-
-
-@router.get("/funds/static/{name}", include_in_schema=False, dependencies=[Public])
-def funds_static(name: str) -> FileResponse:
-    return PAGES.file(name)
+PAGES.add_routes(
+    router,
+    "/funds",
+    redirect_status=308,
+    about="The public funds page: the protection fund's size, wallets and history, and both funds' disclosures.",
+    dependencies=[Public],
+)
 
 
 def _round(record: Any) -> dict[str, Any] | None:

@@ -6,7 +6,8 @@ deposit was not credited and reads their case; the uid is always the credential'
 support (deposits:review) moves cases.
 
 "Now" (an activation's start, a precheck's instant, a case's opening and moves) is `protection_clock(app)`:
-the wall clock in production; tests and the month simulator replace it in-process (`set_protection_clock`).
+the wall clock in production; tests and the month simulator create the app with their own
+(`InProcessOverrides.protection_clock`).
 """
 
 from __future__ import annotations

@@ -3,8 +3,7 @@ user's originator information and wallet proofs, compliance review. Thin: the wo
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -23,7 +22,7 @@ from bastion.service.access import (
     TradingUser,
     acting_credential,
 )
-from bastion.service.deps import SessionDep, travel_rule_gate, travel_rule_state
+from bastion.service.deps import SessionDep, travel_rule_clock, travel_rule_gate, travel_rule_state
 from bastion.service.wiring import TravelRuleState
 from bastion.travel_rule import flows, protocol
 from bastion.travel_rule.figures import TravelRuleFigures, month_figures
@@ -47,8 +46,7 @@ def gate_of(app: Any) -> TravelRuleGate:
 
 
 def _now(request: Request) -> datetime:
-    clock: Callable[[], datetime] | None = getattr(request.app.state, "travel_rule_clock", None)
-    return clock() if clock is not None else datetime.now(UTC)
+    return travel_rule_clock(request.app)()
 
 
 def _ctx(request: Request, actor: str = "system") -> flows.Context:

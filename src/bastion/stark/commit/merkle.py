@@ -23,7 +23,6 @@ from __future__ import annotations
 import hmac
 import secrets
 import struct
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -243,16 +242,6 @@ def verify_opening(
     if used != siblings.shape[0]:
         return False
     return hmac.compare_digest(hashes[0].tobytes(), root)
-
-
-def bench_commit(log_n: int, k: int, salt_bytes: int = DEFAULT_SALT_BYTES) -> float:
-    """Seconds to commit to 2^log_n random rows of k columns (leaves, salts and all nodes)."""
-    columns = np.random.default_rng(log_n).integers(0, 2**64 - 2**32 + 1, size=(k, 1 << log_n), dtype=np.uint64)
-    # compile or load the serial and parallel kernels outside the timing
-    MerkleTree.commit(columns[:, : min(1 << log_n, 1 << 14)], salt_bytes)
-    start = time.perf_counter()
-    MerkleTree.commit(columns, salt_bytes)
-    return time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------------------------------

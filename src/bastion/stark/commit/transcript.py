@@ -45,10 +45,6 @@ class Transcript:
         self._state = blake3.blake3(self._state + b"S" + _frame(label, out)).digest()
         return out
 
-    def challenge_base(self, label: bytes) -> int:
-        # 128 uniform bits reduced mod p: statistical distance from uniform about 2^-64
-        return int.from_bytes(self.challenge_bytes(label, 16), "little") % P
-
     def challenge_ext(self, label: bytes) -> tuple[int, int]:
         raw = self.challenge_bytes(label, 32)
         return (int.from_bytes(raw[:16], "little") % P, int.from_bytes(raw[16:], "little") % P)

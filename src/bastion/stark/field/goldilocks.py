@@ -110,11 +110,6 @@ def mul(a: np.uint64, b: np.uint64) -> np.uint64:
 
 
 @_jit
-def square(a: np.uint64) -> np.uint64:
-    return mul(a, a)
-
-
-@_jit
 def pow_(a: np.uint64, e: np.uint64) -> np.uint64:
     r = ONE
     base = a
@@ -150,11 +145,6 @@ def ext_mul(a0: np.uint64, a1: np.uint64, b0: np.uint64, b1: np.uint64) -> tuple
 
 
 @_jit
-def ext_mul_base(a0: np.uint64, a1: np.uint64, b: np.uint64) -> tuple[np.uint64, np.uint64]:
-    return mul(a0, b), mul(a1, b)
-
-
-@_jit
 def ext_inv(a0: np.uint64, a1: np.uint64) -> tuple[np.uint64, np.uint64]:
     # (a0 + a1 X)^-1 = (a0 - a1 X) / (a0^2 - W a1^2)
     norm = sub(mul(a0, a0), mul(W, mul(a1, a1)))
@@ -184,11 +174,6 @@ def mul_vec(a: np.uint64, b: np.uint64) -> np.uint64:  # type: ignore[misc]
 @_vectorize(["uint64(uint64)"], cache=True, nopython=True)
 def neg_vec(a: np.uint64) -> np.uint64:  # type: ignore[misc]
     return neg(a)
-
-
-@_vectorize(["uint64(uint64, uint64)"], cache=True, nopython=True)
-def pow_vec(a: np.uint64, e: np.uint64) -> np.uint64:  # type: ignore[misc]
-    return pow_(a, e)
 
 
 @_kernel
@@ -311,13 +296,6 @@ def ext_mul_base_vec(a: U64, b: U64) -> U64:
 
 # --------------------------------------------------------------------------------------------------
 # python-int helpers (not hot: constants, challenges, verifier scalars)
-
-
-def to_field(values: object) -> U64:
-    """Python ints (possibly negative or >= p) to a canonical uint64 array."""
-    arr = np.asarray(values, dtype=object)
-    out: U64 = np.vectorize(lambda v: int(v) % P_INT, otypes=[np.uint64])(arr).astype(np.uint64)
-    return out
 
 
 def root_of_unity(log_n: int) -> int:

@@ -298,25 +298,6 @@ def accumulate_scaled(acc: U64, values: U64, coeff: Ext) -> None:
         _acc_ext(acc[0], acc[1], np.ascontiguousarray(v[:, 0]), np.ascontiguousarray(v[:, 1]), a0, a1)
 
 
-@nb.njit(cache=True, nogil=True, parallel=True)
-def _weighted_column_sums(evals: U64, weights: U64, out: U64) -> None:
-    k, n = evals.shape
-    for c in nb.prange(k):
-        a0 = np.uint64(0)
-        a1 = np.uint64(0)
-        col = evals[c]
-        for i in range(n):
-            a0 = add(a0, mul(col[i], weights[i, 0]))
-            a1 = add(a1, mul(col[i], weights[i, 1]))
-        out[c, 0] = a0
-        out[c, 1] = a1
-
-
-def eval_columns_barycentric(evals: U64, z: Ext) -> U64:
-    """Each column given by its values on <omega_n> (k, n), evaluated at z outside it: (k, 2)."""
-    return eval_columns_barycentric_many(evals, [z])[0]
-
-
 def eval_columns_barycentric_many(evals: U64, points: list[Ext]) -> list[U64]:
     """Every column at every point, reading the columns once: a list of (k, 2) arrays.
 

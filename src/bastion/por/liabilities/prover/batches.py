@@ -83,10 +83,6 @@ def _table_json(table: list[AssetRow]) -> str:
     return json.dumps([[list(r.equity_weights), list(r.debt_weights), r.scale, r.amount_bits] for r in table])
 
 
-def _worker_init(threads: int) -> None:
-    os.environ["NUMBA_NUM_THREADS"] = str(threads)
-
-
 def run_batches(round_dir: Path, todo: list[int], table: list[AssetRow], config: RoundConfig,
                  progress: Progress) -> list[dict[str, Any]]:
     table_json = _table_json(table)
