@@ -98,7 +98,9 @@ def bench_one(
     from bastion.por.format.round import load_round_json
 
     doc = load_round_json(rnd)
-    uid = (snap / "balances.csv").open().readlines()[1].split(",")[0]
+    with (snap / "balances.csv").open() as handle:  # the first user: two lines read, not the whole file
+        next(handle)  # the header
+        uid = next(handle).split(",")[0]
     user_file = workdir / "user.json"
     _run([*BASTION, "por", "user-proof", str(rnd), "--uid", uid, "--out", str(user_file)])
     vu_s, vu_out = _run([*BASTION, "por", "verify-user", str(user_file), "--round", str(rnd)])

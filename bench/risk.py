@@ -10,7 +10,7 @@
    and PostgreSQL's CPU per decision (which move far less with the machine's load than the rate does),
    the machine's core count and its load average at each run.
 
-    python bench/risk.py [--users 1000] [--workers 2] [--seconds 15] [--runs 3] [--concurrency 16]
+    python bench/risk.py [--users 1000] [--workers 1] [--seconds 15] [--runs 3] [--concurrency 8]
                          [--postgres SERVER_URL | --database-url URL] [--json OUT]
 
 Without --database-url it uses a fresh SQLite file. The server runs as a subprocess (`bastion serve`), so
@@ -251,7 +251,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--workers", type=int, default=2)
+    # One worker: on 2 cores shared with PostgreSQL and the client, a second worker halves each worker's batches
+    # (more round trips per decision) and applies the other's decisions from the log: it cost 2.5 times the
+    # service CPU and about twice PostgreSQL's per decision (docs/risk.md, issue 19).
+    ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--runs", type=int, default=3, help="Load runs after the replay (the machine may be shared).")

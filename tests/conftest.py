@@ -27,6 +27,25 @@ REDIS_URL = os.environ.get("BASTION_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+@pytest.fixture(autouse=True)
+def _forget_finished_apps() -> Iterator[None]:
+    """Let each test's FastAPI apps be freed when the test ends.
+
+    FastAPI classifies every dependency and endpoint through three `lru_cache`s of 4,096 entries each
+    (`fastapi.dependencies.models`); the routes that `create_app` defines as closures keep their app, and the app
+    its engine and state, alive from the cache. Over the suite that kept hundreds of apps (~2 million objects),
+    which made every full garbage collection slow and the interpreter take about a minute to exit after the
+    summary. A production process builds one app, so this is the tests' concern only.
+    """
+    yield
+    from fastapi.dependencies import models
+
+    for name in ("_is_gen_callable_cached", "_is_async_gen_callable_cached", "_is_coroutine_callable_cached"):
+        cached = getattr(models, name, None)
+        if cached is not None and hasattr(cached, "cache_clear"):
+            cached.cache_clear()
+
+
 def _unavailable(what: str, why: object) -> None:
     if IN_CI:
         pytest.fail(f"{what} is required in CI and is unreachable: {why}")

@@ -14,9 +14,12 @@ import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from bastion.report import ReportPaths
 
 console = Console()
 DEMO_EXCHANGE = "Demo Exchange"
@@ -42,25 +45,14 @@ def _step(n: int, total: int, title: str) -> None:
 
 
 def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: bool) -> None:
-    from bastion.cli.output import print_reserve_report
     from bastion.cli.por_liabilities import RichProgress, progress_bar
     from bastion.cli.sim_month import simulate_month
     from bastion.db.session import make_engine, make_sessionmaker
     from bastion.periods import month_bounds
-    from bastion.por.format.round import read_round, write_json_atomic
     from bastion.por.liabilities.prover.pipeline import prove_round
     from bastion.por.liabilities.prover.plan import RoundConfig
-    from bastion.por.liabilities.user_proofs import make_user_proof
-    from bastion.por.reserves.publish import publish_reserve_files
-    from bastion.por.reserves.report import build_report, round_reserves_of, write_reserves
-    from bastion.por.reserves.round_view import load_round
-    from bastion.por.reserves.verify import verify_wallet_set
-    from bastion.por.reserves.walletset import read_wallet_set
-    from bastion.por.verify.round import verify_round
-    from bastion.por.verify.user import verify_user_proof
     from bastion.report import write_monthly
     from bastion.sim.liabilities import simulate_liabilities
-    from bastion.sim.wallets import make_wallet_set
 
     month = month or _previous_month()
     _, end = month_bounds(month)
@@ -91,6 +83,38 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     console.print(f"{summary.batches} batch proof(s), {summary.leaves:,} leaves, root {summary.leaf_root}")
 
     _step(4, total, "reserves: wallet ownership signatures over the round's challenge, balances, reserve ratios")
+    _reserves(out, round_dir, db_url)
+
+    _step(5, total, "verifying the round as an auditor would, and one user's inclusion proof")
+    user_file = _verify(out, round_dir)
+
+    _step(6, total, f"the monthly security report for {month}")
+    from bastion.report.signature import generate_key
+
+    key = out / "report-signing.key"  # the demo exchange's report key (a real one is made once and kept)
+    if not key.exists():
+        generate_key(key)
+    engine = make_engine(db_url)
+    paths = write_monthly(make_sessionmaker(engine), month, out / "report", round_dir=round_dir,
+                          reserves=round_dir / "reserves.json", pdf=pdf, signing_key=key,
+                          public_url="http://127.0.0.1:8000")  # the demo's `bastion serve`, below
+    engine.dispose()
+
+    _next_steps(time.perf_counter() - started, paths, round_dir, user_file, db_url, month)
+
+
+def _reserves(out: Path, round_dir: Path, db_url: str) -> None:
+    """Step 4: the reserves' wallets proven over the round's challenge, then the user protection fund's."""
+    from bastion.cli.output import print_reserve_report
+    from bastion.db.session import make_engine, make_sessionmaker
+    from bastion.por.format.round import read_round
+    from bastion.por.reserves.publish import publish_reserve_files
+    from bastion.por.reserves.report import build_report, round_reserves_of, write_reserves
+    from bastion.por.reserves.round_view import load_round
+    from bastion.por.reserves.verify import verify_wallet_set
+    from bastion.por.reserves.walletset import read_wallet_set
+    from bastion.sim.wallets import make_wallet_set
+
     wallets = out / "wallets.csv"
     made = make_wallet_set(read_round(round_dir), wallets, seed=1)
     rnd = load_round(round_dir)
@@ -117,7 +141,15 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
         f"${rec.ledger_usd:,.0f} at the round's prices"
     )
 
-    _step(5, total, "verifying the round as an auditor would, and one user's inclusion proof")
+
+def _verify(out: Path, round_dir: Path) -> Path:
+    """Step 5: the round verified as an auditor would, and one user's inclusion proof (its file)."""
+    from bastion.cli.por_liabilities import RichProgress, progress_bar
+    from bastion.por.format.round import read_round, write_json_atomic
+    from bastion.por.liabilities.user_proofs import make_user_proof
+    from bastion.por.verify.round import verify_round
+    from bastion.por.verify.user import verify_user_proof
+
     with progress_bar() as bar:
         verdict = verify_round(round_dir, progress=RichProgress(bar))
     if not verdict.ok:
@@ -131,20 +163,11 @@ def run_month_demo(out: Path, month: str | None, users: int, holders: int, pdf: 
     if not user_verdict.ok:
         raise SystemExit(f"the demo's user proof did not verify: {user_verdict.reason}")
     console.print(f"user {uid}: {len(user_verdict.rows)} row(s) included under the published root")
+    return user_file
 
-    _step(6, total, f"the monthly security report for {month}")
-    from bastion.report.signature import generate_key
 
-    key = out / "report-signing.key"  # the demo exchange's report key (a real one is made once and kept)
-    if not key.exists():
-        generate_key(key)
-    engine = make_engine(db_url)
-    paths = write_monthly(make_sessionmaker(engine), month, out / "report", round_dir=round_dir,
-                          reserves=round_dir / "reserves.json", pdf=pdf, signing_key=key,
-                          public_url="http://127.0.0.1:8000")  # the demo's `bastion serve`, below
-    engine.dispose()
-
-    took = time.perf_counter() - started
+def _next_steps(took: float, paths: ReportPaths, round_dir: Path, user_file: Path, db_url: str, month: str) -> None:
+    """What the demo made, and the commands that check or show it."""
     console.rule(f"[bold green]done in {took / 60:.1f} min")
     pdf_note = f" and {paths.pdf}" if paths.pdf else ""
     lines = [

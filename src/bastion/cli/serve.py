@@ -70,6 +70,34 @@ def _authentication(settings: Settings, host: str) -> str:
     return "on; " + ", ".join(parts) + "; no route that changes state or reads a user's data is open"
 
 
+def _publish_rounds(round_dir: str, rounds_dir: str) -> None:
+    """--round or --rounds, checked, for the workers (which read their settings from the environment)."""
+    if round_dir:
+        from pathlib import Path
+
+        from bastion.por.format.round import has_round
+
+        if not has_round(Path(round_dir)):
+            raise typer.BadParameter(f"{round_dir} has no round.json", param_hint="--round")
+        os.environ["BASTION_ROUND_DIR"] = str(Path(round_dir).resolve())
+    if rounds_dir:
+        from pathlib import Path
+
+        from bastion.por.history import RoundHistoryError, load_history
+
+        if round_dir:
+            raise typer.BadParameter("give --rounds or --round, not both", param_hint="--rounds")
+        try:
+            found = load_history(Path(rounds_dir))
+        except RoundHistoryError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--rounds") from None
+        if not found.rounds:
+            raise typer.BadParameter(
+                f"{rounds_dir} has no round directory (DIR/*/round.json)", param_hint="--rounds"
+            )
+        os.environ["BASTION_ROUNDS_DIR"] = str(Path(rounds_dir).resolve())
+
+
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
@@ -98,30 +126,7 @@ def register(app: typer.Typer) -> None:
         if database_url:
             # Workers are separate processes that read their settings from the environment.
             os.environ["BASTION_DATABASE_URL"] = database_url
-        if round_dir:
-            from pathlib import Path
-
-            from bastion.por.format.round import has_round
-
-            if not has_round(Path(round_dir)):
-                raise typer.BadParameter(f"{round_dir} has no round.json", param_hint="--round")
-            os.environ["BASTION_ROUND_DIR"] = str(Path(round_dir).resolve())
-        if rounds_dir:
-            from pathlib import Path
-
-            from bastion.por.history import RoundHistoryError, load_history
-
-            if round_dir:
-                raise typer.BadParameter("give --rounds or --round, not both", param_hint="--rounds")
-            try:
-                found = load_history(Path(rounds_dir))
-            except RoundHistoryError as exc:
-                raise typer.BadParameter(str(exc), param_hint="--rounds") from None
-            if not found.rounds:
-                raise typer.BadParameter(
-                    f"{rounds_dir} has no round directory (DIR/*/round.json)", param_hint="--rounds"
-                )
-            os.environ["BASTION_ROUNDS_DIR"] = str(Path(rounds_dir).resolve())
+        _publish_rounds(round_dir, rounds_dir)
         settings = Settings()
         from bastion.db.session import is_sqlite
 

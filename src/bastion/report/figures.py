@@ -197,18 +197,7 @@ def load_fund_security(
     path = reserves if reserves is not None else round_dir
     if path.is_dir():
         path = path / RESERVES_FILE
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportInputError(
-            f"{path}: not found (run `bastion por reserves verify WALLETS --round {round_dir}` first)"
-        ) from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ReportInputError(f"{path}: not readable JSON: {exc}") from None
-    if not isinstance(raw, dict) or raw.get("format") != RESERVES_FORMAT:
-        raise ReportInputError(f"{path}: format: expected {RESERVES_FORMAT!r}")
-    if raw.get("round_id") != rnd.round_id:
-        raise ReportInputError(f"{path}: round_id {raw.get('round_id')!r} is not round.json's {rnd.round_id!r}")
+    raw = _reserves_json(path, round_dir, rnd.round_id)
     amounts: dict[str, Decimal] = {}
     for asset, entry in (raw.get("assets") or {}).items():
         try:
@@ -217,30 +206,8 @@ def load_fund_security(
             raise ReportInputError(f"{path}: assets.{asset}.reserves: {exc}") from None
     verified = sum(1 for w in raw.get("wallets", []) if w.get("verified"))
     report = build_report(RoundReserves(rnd, amounts, list(raw.get("failures", [])), verified), prev)
-    wallets = []
-    for i, w in enumerate(raw.get("wallets") or []):
-        if not isinstance(w, dict) or "address" not in w:
-            continue  # a summary row without an address: nothing to list
-        try:
-            balance = parse_amount(str(w.get("balance", "0")))
-        except ValueError as exc:
-            raise ReportInputError(f"{path}: wallets[{i}].balance: {exc}") from None
-        wallets.append(WalletLine(str(w.get("chain", "")), str(w.get("asset", "")), str(w["address"]), balance,
-                                  bool(w.get("verified"))))  # fmt: skip
-    circuit = raw_round.get("circuit") or {}
-    leaves = raw_round.get("leaves") or {}
-    proof = ProofInfo(
-        circuit_name=circuit.get("name"),
-        circuit_digest=circuit.get("digest"),
-        stark_params=dict(circuit.get("stark_params") or {}),
-        prover_version=raw_round.get("prover_version"),
-        users=raw_round.get("users"),
-        rows=raw_round.get("rows"),
-        leaf_root=leaves.get("root"),
-        leaf_count=leaves.get("count"),
-        batches=len(raw_round.get("batches") or []),
-        batch_bits=_batch_bits(raw_round.get("batches"), raw_round.get("aggregate")),
-    )
+    wallets = _wallet_lines(raw, path)
+    proof = _proof_info(raw_round)
     ws = raw.get("wallet_set") or {}
     return FundSecurity(
         str(round_dir),
@@ -258,6 +225,58 @@ def load_fund_security(
         challenge=raw.get("challenge") if isinstance(raw.get("challenge"), str) else None,
         round_number=number[0] if number else None,
         publication=number[1] if number else None,
+    )
+
+
+def _reserves_json(path: Path, round_dir: Path, round_id: str) -> dict[str, Any]:
+    """reserves.json, checked to be of its format and of this round."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportInputError(
+            f"{path}: not found (run `bastion por reserves verify WALLETS --round {round_dir}` first)"
+        ) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ReportInputError(f"{path}: not readable JSON: {exc}") from None
+    if not isinstance(raw, dict) or raw.get("format") != RESERVES_FORMAT:
+        raise ReportInputError(f"{path}: format: expected {RESERVES_FORMAT!r}")
+    if raw.get("round_id") != round_id:
+        raise ReportInputError(f"{path}: round_id {raw.get('round_id')!r} is not round.json's {round_id!r}")
+    return raw
+
+
+def _wallet_lines(raw: dict[str, Any], path: Path) -> list[WalletLine]:
+    """reserves.json's wallets (rows without an address are summaries, not listed)."""
+    from bastion.por.format.amounts import parse_amount
+
+    wallets: list[WalletLine] = []
+    for i, w in enumerate(raw.get("wallets") or []):
+        if not isinstance(w, dict) or "address" not in w:
+            continue  # a summary row without an address: nothing to list
+        try:
+            balance = parse_amount(str(w.get("balance", "0")))
+        except ValueError as exc:
+            raise ReportInputError(f"{path}: wallets[{i}].balance: {exc}") from None
+        wallets.append(WalletLine(str(w.get("chain", "")), str(w.get("asset", "")), str(w["address"]), balance,
+                                  bool(w.get("verified"))))  # fmt: skip
+    return wallets
+
+
+def _proof_info(raw_round: dict[str, Any]) -> ProofInfo:
+    """What round.json says of the proof: circuit, prover, users, rows, leaves, batches."""
+    circuit = raw_round.get("circuit") or {}
+    leaves = raw_round.get("leaves") or {}
+    return ProofInfo(
+        circuit_name=circuit.get("name"),
+        circuit_digest=circuit.get("digest"),
+        stark_params=dict(circuit.get("stark_params") or {}),
+        prover_version=raw_round.get("prover_version"),
+        users=raw_round.get("users"),
+        rows=raw_round.get("rows"),
+        leaf_root=leaves.get("root"),
+        leaf_count=leaves.get("count"),
+        batches=len(raw_round.get("batches") or []),
+        batch_bits=_batch_bits(raw_round.get("batches"), raw_round.get("aggregate")),
     )
 
 
@@ -534,65 +553,66 @@ def _diligence_figures(d: DiligenceMonth | None) -> dict[str, Any]:
     }
 
 
-def figures_json(r: MonthlyReport) -> dict[str, Any]:
-    """The report's figures, machine-readable (report.json beside report.html)."""
+def _db_figures(f: DbFigures) -> dict[str, Any]:
+    """One month's figures from the database (this month's, or the previous one's for comparison)."""
+    return {
+        "users_protected": f.risk.users_protected,
+        "withdrawals_evaluated": f.risk.withdrawals_evaluated,
+        "withdrawals_intercepted": f.risk.withdrawals_intercepted,
+        "withdrawals_blocked": f.risk.blocked,
+        "withdrawals_held": f.risk.held,
+        "false_positives": f.risk.false_positives,
+        "value_preserved_usd": str(f.risk.value_preserved_usd),
+        "rule_hits": f.risk.hits_per_rule,
+        "daily_interceptions": {d.isoformat(): n for d, n in f.risk.daily_interceptions.items()},
+        "fund_balance_by_ccy": {k: str(v) for k, v in f.funds.balance_by_ccy.items()},
+        "fund_triggers": f.funds.triggers,
+        "fund_adl_starts": f.funds.adl_starts,
+        "fund_adl_events": f.funds.adl_events,
+        "fund_adl_positions": f.funds.adl_positions,
+        "fund_pools": [
+            {
+                "pool": f"{p.inst_type} {p.inst_family} ({p.ccy})",
+                "balance": str(p.balance_end),
+                "triggers": p.triggers,
+                "inflows": str(p.inflows),
+                "outflows": str(p.losses_out),
+                "adl_events": p.adl_liquidations,
+                "adl_starts": p.adl_starts,
+                "worst_drawdown_8h": str(p.worst_drawdown_8h),
+                "state": p.state_end,
+            }
+            for p in f.funds.pools
+        ],
+        "api_keys_created": f.keys.created,
+        "api_keys_created_direct": f.keys.created_direct,
+        "api_keys_fast_api_created": f.keys.created_fast_api,
+        "api_keys_bound_to_apps": f.keys.bound_to_apps,
+        "api_keys_bound_to_apps_at_end": f.keys.live_bound_to_apps_at_end,
+        "api_keys_deleted": f.keys_deleted,
+        "api_keys_swept": f.keys.swept,
+        "api_keys_revoked": f.keys.revoked,
+        "api_key_rejections": f.keys.rejections_by_code,
+        "cooling_off_activations": f.cooling_off.activations,
+        "cooling_off_users": f.cooling_off.users,
+        "cooling_off_durations": f.cooling_off.durations,
+        "cooling_off_orders_refused": f.cooling_off.orders_refused,
+        "mistaken_deposit_cases": f.deposits.cases,
+        "mistaken_deposits_by_reason": f.deposits.by_reason,
+        "mistaken_deposits_recovered": f.deposits_recovered,
+        "mistaken_deposits_recovered_usd": str(f.deposits_recovered_usd),
+        "mistaken_deposits_manual": f.deposits.manual_recovered,
+        "mistaken_deposits_manual_usd": str(f.deposits.manual_value_usd),
+        "mistaken_deposits_automatic": f.deposits.automatic_returned,
+        "mistaken_deposits_automatic_usd": str(f.deposits.automatic_value_usd),
+        "mistaken_deposits_unrecoverable": f.deposits.unrecoverable,
+        **_diligence_figures(f.diligence),
+        **_travel_rule_figures(f.travel_rule),
+    }
 
-    def db(f: DbFigures) -> dict[str, Any]:
-        return {
-            "users_protected": f.risk.users_protected,
-            "withdrawals_evaluated": f.risk.withdrawals_evaluated,
-            "withdrawals_intercepted": f.risk.withdrawals_intercepted,
-            "withdrawals_blocked": f.risk.blocked,
-            "withdrawals_held": f.risk.held,
-            "false_positives": f.risk.false_positives,
-            "value_preserved_usd": str(f.risk.value_preserved_usd),
-            "rule_hits": f.risk.hits_per_rule,
-            "daily_interceptions": {d.isoformat(): n for d, n in f.risk.daily_interceptions.items()},
-            "fund_balance_by_ccy": {k: str(v) for k, v in f.funds.balance_by_ccy.items()},
-            "fund_triggers": f.funds.triggers,
-            "fund_adl_starts": f.funds.adl_starts,
-            "fund_adl_events": f.funds.adl_events,
-            "fund_adl_positions": f.funds.adl_positions,
-            "fund_pools": [
-                {
-                    "pool": f"{p.inst_type} {p.inst_family} ({p.ccy})",
-                    "balance": str(p.balance_end),
-                    "triggers": p.triggers,
-                    "inflows": str(p.inflows),
-                    "outflows": str(p.losses_out),
-                    "adl_events": p.adl_liquidations,
-                    "adl_starts": p.adl_starts,
-                    "worst_drawdown_8h": str(p.worst_drawdown_8h),
-                    "state": p.state_end,
-                }
-                for p in f.funds.pools
-            ],
-            "api_keys_created": f.keys.created,
-            "api_keys_created_direct": f.keys.created_direct,
-            "api_keys_fast_api_created": f.keys.created_fast_api,
-            "api_keys_bound_to_apps": f.keys.bound_to_apps,
-            "api_keys_bound_to_apps_at_end": f.keys.live_bound_to_apps_at_end,
-            "api_keys_deleted": f.keys_deleted,
-            "api_keys_swept": f.keys.swept,
-            "api_keys_revoked": f.keys.revoked,
-            "api_key_rejections": f.keys.rejections_by_code,
-            "cooling_off_activations": f.cooling_off.activations,
-            "cooling_off_users": f.cooling_off.users,
-            "cooling_off_durations": f.cooling_off.durations,
-            "cooling_off_orders_refused": f.cooling_off.orders_refused,
-            "mistaken_deposit_cases": f.deposits.cases,
-            "mistaken_deposits_by_reason": f.deposits.by_reason,
-            "mistaken_deposits_recovered": f.deposits_recovered,
-            "mistaken_deposits_recovered_usd": str(f.deposits_recovered_usd),
-            "mistaken_deposits_manual": f.deposits.manual_recovered,
-            "mistaken_deposits_manual_usd": str(f.deposits.manual_value_usd),
-            "mistaken_deposits_automatic": f.deposits.automatic_returned,
-            "mistaken_deposits_automatic_usd": str(f.deposits.automatic_value_usd),
-            "mistaken_deposits_unrecoverable": f.deposits.unrecoverable,
-            **_diligence_figures(f.diligence),
-            **_travel_rule_figures(f.travel_rule),
-        }
 
+def _fund_security_json(r: MonthlyReport) -> dict[str, Any] | None:
+    """The insurance fund's proof-of-reserves round, as the report shows it (None without one)."""
     fund: dict[str, Any] | None = None
     if r.fund is not None:
         rep = r.fund.report
@@ -646,6 +666,12 @@ def figures_json(r: MonthlyReport) -> dict[str, Any]:
             a["price_usd"] = str(x.price_usd)
             a["user_assets_change"] = _opt(x.liabilities_change)
             a["wallet_assets_change"] = _opt(x.reserves_change)
+    return fund
+
+
+def figures_json(r: MonthlyReport) -> dict[str, Any]:
+    """The report's figures, machine-readable (report.json beside report.html)."""
+    fund = _fund_security_json(r)
     total_usd, per_usd, unpriced = r.fund_usd()
     return {
         "format": "bastion-monthly-report/1",
@@ -653,13 +679,13 @@ def figures_json(r: MonthlyReport) -> dict[str, Any]:
         "exchange": r.exchange,
         "generated_at": r.generated_at.isoformat(),
         "fund_security": fund,
-        "figures": db(r.current),
+        "figures": _db_figures(r.current),
         "fund_balance_usd": _opt(total_usd),
         "fund_balance_usd_by_ccy": {k: str(v) for k, v in per_usd.items()},
         "fund_balance_unpriced": unpriced,
         "signer_public_key": r.signer_public_key,
         "previous_month": r.previous_month,
-        "previous": None if r.previous is None else db(r.previous),
+        "previous": None if r.previous is None else _db_figures(r.previous),
         **({} if r.protection is None else protection_json(r.protection)),
         **({} if r.account_security is None else account_security_json(r.account_security)),
     }

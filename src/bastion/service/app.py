@@ -108,6 +108,38 @@ def create_app(
 
     app.state.shutdown_hooks.append(_flush_audit)
 
+    _exception_handlers(app)
+
+    @app.get("/healthz", tags=["service"], dependencies=[Public])
+    def health() -> dict[str, str]:
+        """Liveness plus a round trip to the database."""
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__, "database": engine.dialect.name}
+
+    for router in all_routers():
+        app.include_router(router)
+    from bastion.service.routers.travel_rule import gate_of
+
+    # Other domains' reasons to hold a withdrawal, consulted by the risk hot path (`HotPath.hold_checks`).
+    app.state.withdrawal_hold_checks = [gate_of(app)]
+    app.fast_routes = {}
+    from bastion.service.routers.diligence import uploads as diligence_uploads
+
+    app.boundary = Boundary(
+        app._dispatch,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+        uploads=(diligence_uploads(settings),),
+    )
+    if fast_routes:
+        app.fast_routes = asgi_routes(app)  # each answered by its one ASGI handler, before FastAPI's routing
+    return app
+
+
+def _exception_handlers(app: FastAPI) -> None:
+    """Every refusal answered as one problem shape (`_problem`), except an API key's, answered as OKX does."""
+
     @app.exception_handler(AccessDenied)
     async def _denied(_req: Request, exc: AccessDenied) -> JSONResponse:
         response = _problem(exc.status, exc.error, exc.message)
@@ -144,32 +176,6 @@ def create_app(
     @app.exception_handler(ConflictError)
     async def _conflict(_req: Request, exc: ConflictError) -> JSONResponse:
         return _problem(409, "conflict", str(exc))
-
-    @app.get("/healthz", tags=["service"], dependencies=[Public])
-    def health() -> dict[str, str]:
-        """Liveness plus a round trip to the database."""
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return {"status": "ok", "version": __version__, "database": engine.dialect.name}
-
-    for router in all_routers():
-        app.include_router(router)
-    from bastion.service.routers.travel_rule import gate_of
-
-    # Other domains' reasons to hold a withdrawal, consulted by the risk hot path (`HotPath.hold_checks`).
-    app.state.withdrawal_hold_checks = [gate_of(app)]
-    app.fast_routes = {}
-    from bastion.service.routers.diligence import uploads as diligence_uploads
-
-    app.boundary = Boundary(
-        app._dispatch,
-        max_body_bytes=settings.max_body_bytes,
-        max_json_depth=settings.max_json_depth,
-        uploads=(diligence_uploads(settings),),
-    )
-    if fast_routes:
-        app.fast_routes = asgi_routes(app)  # each answered by its one ASGI handler, before FastAPI's routing
-    return app
 
 
 DOCS_ASSETS = "/docs/assets"

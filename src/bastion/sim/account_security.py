@@ -177,29 +177,12 @@ def send(
     truth: AccountTruth,
     progress: Callable[[int, int], None] = lambda _i, _n: None,
 ) -> None:
-    import pyotp
-
     from bastion.access import sessions
-    from bastion.notify.dispatch import Dispatcher, DispatchPolicy, EmailChannel, WebhookChannel
 
-    actions: list[tuple[datetime, int, str, _User]] = []
-    for u in users:
-        actions.append((u.setup_at, 0, "setup", u))
-        if u.phone_at is not None:
-            actions.append((u.phone_at, 1, "phone", u))
-        if u.remove_phone_at is not None:
-            actions.append((u.remove_phone_at, 2, "remove_phone", u))
-        if u.takeover_at is not None:
-            actions.append((u.takeover_at, 3, "takeover", u))
-    actions.sort(key=lambda a: (a[0], a[1], a[3].uid))
+    actions = _actions(users)
     planned: Counter[str] = Counter()
     key = sessions.dev_key(creds.data_dir)
     phones: dict[str, str] = {}
-
-    def ok(r: Any, what: str) -> Any:
-        if r.status_code >= 300:
-            raise RuntimeError(f"account sim, {what}: HTTP {r.status_code} {r.text[:200]}")
-        return r.json()
 
     def login(u: _User, at: datetime, device: str, ip: str, country: str) -> dict[str, Any]:
         set_time(at)
@@ -207,7 +190,7 @@ def send(
             "user_id": u.uid, "sid": f"{u.uid}-{device}-{int(at.timestamp())}", "user_agent": AGENTS[device],
             "device_fingerprint": f"{u.uid}-{device}", "ip": ip, "country": country, "at": at.isoformat(),
         }  # fmt: skip
-        out: dict[str, Any] = ok(client.post("/v1/account/logins", json=body), f"login {u.uid}")
+        out: dict[str, Any] = _ok(client.post("/v1/account/logins", json=body), f"login {u.uid}")
         truth.logins += 1
         if out["new_device"]:
             truth.new_device_logins += 1
@@ -220,24 +203,12 @@ def send(
         me = creds.user(u.uid)
         if kind == "setup":
             login(u, at, "laptop", "198.51.100.7", "DE")
-            if u.contact:
-                ok(client.put(f"/v1/notify/contacts/{u.uid}", json={"email": _email(u.uid)}), "contact")
-            if u.code:
-                ok(client.put(f"/v1/users/{u.uid}/anti-phishing-code", json={"code": u.code}, headers=me), "code")
-            if u.totp:
-                e = ok(client.post(f"/v1/users/{u.uid}/totp/enroll", json={"account_name": u.uid}, headers=me), "totp")
-                code = pyotp.TOTP(e["secret"]).at(at)
-                r = ok(client.post(f"/v1/users/{u.uid}/totp/confirm", json={"code": code}, headers=me), "confirm")
-                if not r["ok"]:
-                    raise RuntimeError(f"account sim: TOTP confirm refused for {u.uid}: {r}")
-            if u.allowlist_only:
-                ok(client.post("/v1/account/allowlist/mode", json={"allowlist_only": True}, headers=me), "allowlist")
-                planned["allowlist_mode_on"] += 1
+            _set_up(client, u, at, me, planned)
         elif kind == "phone":
             phones[u.uid] = login(u, at, "phone", "198.51.100.8", "DE")["device_id"]
         elif kind == "remove_phone":
             set_time(at)
-            out = ok(client.delete(f"/v1/account/devices/{phones[u.uid]}", headers=me), "remove device")
+            out = _ok(client.delete(f"/v1/account/devices/{phones[u.uid]}", headers=me), "remove device")
             truth.devices_removed += len(out["removed_devices"])
             planned["device_removed"] += len(out["removed_devices"])
         else:  # a takeover: the thief logs in from their device; the user sees the alert and freezes
@@ -251,7 +222,7 @@ def send(
             before = thief_get().status_code
             frozen_at = at + u.freeze_after
             set_time(frozen_at)
-            out = ok(
+            out = _ok(
                 client.post("/v1/account/freeze", json={"confirm": True, "reason": "not me"}, headers=me), "freeze"
             )
             if not out.get("already_frozen", False):
@@ -262,16 +233,69 @@ def send(
             truth.takeovers_stopped_by_freeze += before == 200 and thief_get().status_code == 401
     progress(len(actions), len(actions))
     truth.users = len(users)
-    truth.adoption = {
+    truth.adoption = _adoption(users)
+    truth.alerts_planned_by_kind = dict(sorted(planned.items()))
+    _deliver_alerts(sessions_, secret_key, users, end, truth)
+    json.dumps(truth.__dict__)  # plain data only: it goes to ground-truth.json
+
+
+def _actions(users: list[_User]) -> list[tuple[datetime, int, str, _User]]:
+    """Every user's planned actions in time order (setup, phone, phone removed, takeover at equal times)."""
+    actions: list[tuple[datetime, int, str, _User]] = []
+    for u in users:
+        actions.append((u.setup_at, 0, "setup", u))
+        if u.phone_at is not None:
+            actions.append((u.phone_at, 1, "phone", u))
+        if u.remove_phone_at is not None:
+            actions.append((u.remove_phone_at, 2, "remove_phone", u))
+        if u.takeover_at is not None:
+            actions.append((u.takeover_at, 3, "takeover", u))
+    actions.sort(key=lambda a: (a[0], a[1], a[3].uid))
+    return actions
+
+
+def _ok(r: Any, what: str) -> Any:
+    if r.status_code >= 300:
+        raise RuntimeError(f"account sim, {what}: HTTP {r.status_code} {r.text[:200]}")
+    return r.json()
+
+
+def _set_up(client: Any, u: _User, at: datetime, me: dict[str, str], planned: Counter[str]) -> None:
+    """A user's protections after their first login: contact, anti-phishing code, TOTP, allowlist-only mode."""
+    import pyotp
+
+    if u.contact:
+        _ok(client.put(f"/v1/notify/contacts/{u.uid}", json={"email": _email(u.uid)}), "contact")
+    if u.code:
+        _ok(client.put(f"/v1/users/{u.uid}/anti-phishing-code", json={"code": u.code}, headers=me), "code")
+    if u.totp:
+        e = _ok(client.post(f"/v1/users/{u.uid}/totp/enroll", json={"account_name": u.uid}, headers=me), "totp")
+        code = pyotp.TOTP(e["secret"]).at(at)
+        r = _ok(client.post(f"/v1/users/{u.uid}/totp/confirm", json={"code": code}, headers=me), "confirm")
+        if not r["ok"]:
+            raise RuntimeError(f"account sim: TOTP confirm refused for {u.uid}: {r}")
+    if u.allowlist_only:
+        _ok(client.post("/v1/account/allowlist/mode", json={"allowlist_only": True}, headers=me), "allowlist")
+        planned["allowlist_mode_on"] += 1
+
+
+def _adoption(users: list[_User]) -> dict[str, int]:
+    return {
         "anti_phishing_code": sum(1 for u in users if u.code),
         "two_factor": sum(1 for u in users if u.totp),
         "allowlist_only": sum(1 for u in users if u.allowlist_only),
         "recovery_options": sum(1 for u in users if u.contact),
         "passkey": 0,  # the simulated users register none (passkeys are exercised in the protection tests)
     }
-    truth.alerts_planned_by_kind = dict(sorted(planned.items()))
 
-    # The month's end: the dispatcher delivers everything that is due to the local receivers.
+
+def _deliver_alerts(
+    sessions_: sessionmaker[Session], secret_key: bytes, users: list[_User], end: datetime, truth: AccountTruth
+) -> None:
+    """The month's end: the dispatcher delivers everything that is due to the local receivers; what arrived
+    goes into the ground truth."""
+    from bastion.notify.dispatch import Dispatcher, DispatchPolicy, EmailChannel, WebhookChannel
+
     now = [end]
     with _Receivers(lambda: now[0].timestamp()) as recv:
         dispatcher = Dispatcher(
@@ -298,4 +322,3 @@ def send(
         truth.emails_with_anti_phishing_code = sum(
             1 for m in mails if f"Anti-phishing code: {to_user[str(m['To'])]}" in str(m.get_content())
         )
-    json.dumps(truth.__dict__)  # plain data only: it goes to ground-truth.json

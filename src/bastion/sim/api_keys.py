@@ -39,6 +39,92 @@ def _always_valid_totp(_s: Session, _u: str, _c: str, _n: datetime) -> bool:
     return True
 
 
+def _direct_key(
+    sessions: sessionmaker[Session], vault: KeyVault, rng: random.Random, uid: str, at: datetime
+) -> tuple[IssuedKey, str, tuple[str, ...]]:
+    """A key the user creates themselves: its permissions, often bound IPs, a passphrase (key, passphrase, IPs)."""
+    perms = rng.choices(["read", "trade", "trade,withdraw"], weights=(5, 4, 1))[0]
+    ips: tuple[str, ...] = (f"203.0.113.{rng.randrange(1, 250)}",) if rng.random() < 0.55 else ()
+    passphrase = f"Sim{rng.randrange(10**8):08d}x"
+    with sessions() as s:
+        k = lifecycle.create_key(
+            s,
+            vault,
+            user_id=uid,
+            label="sim",
+            permissions=[perms],
+            ips=list(ips),
+            passphrase=passphrase,
+            now=at,
+            totp_code="000000",
+            second_factor=_always_valid_totp,
+        )
+        s.commit()
+    return k, passphrase, ips
+
+
+def _fast_api_key(
+    sessions: sessionmaker[Session], vault: KeyVault, app: fast_api.RegisteredApp, uid: str, at: datetime
+) -> IssuedKey:
+    """A key an app gets through Fast API: the user authorizes, the app exchanges the code 20 s later."""
+    with sessions() as s:
+        g = fast_api.authorize(
+            s,
+            user_id=uid,
+            client_id=app.client_id,
+            scope=fast_api.SCOPE,
+            permissions=[app.max_permission],
+            redirect_uri=app.redirect_uri,
+            state="",
+            now=at,
+        )
+        k = fast_api.exchange_code(
+            s,
+            vault,
+            client_id=app.client_id,
+            client_secret=app.client_secret or "",
+            code=g.code,
+            redirect_uri=app.redirect_uri,
+            client_ip=app.ips,
+            now=at + timedelta(seconds=20),
+        )
+        s.commit()
+    return k
+
+
+def _signed_request(
+    rng: random.Random, key: IssuedKey, passphrase: str, ips: tuple[str, ...], at: datetime, i: int
+) -> SignedRequest:
+    """The i-th request of the month, signed with the key: mostly right, some with a wrong clock, passphrase,
+    signature or source address."""
+    ip = ips[0] if ips else f"192.0.2.{rng.randrange(1, 250)}"
+    ts, pp, secret, kid = at, passphrase, key.secret, key.key_id
+    roll = rng.random()
+    if roll < 0.03:
+        ts = at - timedelta(seconds=rng.randrange(31, 600))  # a client with a wrong clock
+    elif roll < 0.05:
+        pp = "Wrong" + passphrase  # a mistyped passphrase
+    elif roll < 0.07:
+        secret = "0" * 32  # a forged signature
+    elif roll < 0.09 and ips:
+        ip = "192.0.2.66"  # a stolen key tried from elsewhere
+    path = f"{ROUTE}?n={i}"
+    stamp = signing.format_timestamp(ts)
+    return SignedRequest(
+        "GET",
+        ROUTE,
+        f"n={i}",
+        b"",
+        {
+            "OK-ACCESS-KEY": kid,
+            "OK-ACCESS-PASSPHRASE": pp,
+            "OK-ACCESS-TIMESTAMP": stamp,
+            "OK-ACCESS-SIGN": signing.sign(secret, stamp, "GET", path),
+        },
+        ip,
+    )
+
+
 def simulate_month(
     sessions: sessionmaker[Session],
     vault: KeyVault,
@@ -68,51 +154,11 @@ def simulate_month(
     for u in range(users):
         uid = f"sim-{u:04d}"
         for _ in range(rng.choice((1, 1, 1, 2))):
-            at = start + rng.random() * 20 * day
-            perms = rng.choices(["read", "trade", "trade,withdraw"], weights=(5, 4, 1))[0]
-            ips: tuple[str, ...] = (f"203.0.113.{rng.randrange(1, 250)}",) if rng.random() < 0.55 else ()
-            passphrase = f"Sim{rng.randrange(10**8):08d}x"
-            with sessions() as s:
-                k = lifecycle.create_key(
-                    s,
-                    vault,
-                    user_id=uid,
-                    label="sim",
-                    permissions=[perms],
-                    ips=list(ips),
-                    passphrase=passphrase,
-                    now=at,
-                    totp_code="000000",
-                    second_factor=_always_valid_totp,
-                )
-                s.commit()
-            keys.append((k, passphrase, ips))
+            keys.append(_direct_key(sessions, vault, rng, uid, start + rng.random() * 20 * day))
             out.keys_direct += 1
         if rng.random() < 0.3:
             app = rng.choice(apps)
-            at = start + rng.random() * 25 * day
-            with sessions() as s:
-                g = fast_api.authorize(
-                    s,
-                    user_id=uid,
-                    client_id=app.client_id,
-                    scope=fast_api.SCOPE,
-                    permissions=[app.max_permission],
-                    redirect_uri=app.redirect_uri,
-                    state="",
-                    now=at,
-                )
-                k = fast_api.exchange_code(
-                    s,
-                    vault,
-                    client_id=app.client_id,
-                    client_secret=app.client_secret or "",
-                    code=g.code,
-                    redirect_uri=app.redirect_uri,
-                    client_ip=app.ips,
-                    now=at + timedelta(seconds=20),
-                )
-                s.commit()
+            k = _fast_api_key(sessions, vault, app, uid, start + rng.random() * 25 * day)
             keys.append((k, k.passphrase or "", (app.ips,)))
             out.keys_fast_api += 1
 
@@ -124,32 +170,7 @@ def simulate_month(
     for i in range(requests):
         key, passphrase, ips = rng.choice(keys)
         at = key.created_at + rng.random() * (2 * day if key.key_id in quiet else 9 * day)
-        ip = ips[0] if ips else f"192.0.2.{rng.randrange(1, 250)}"
-        ts, pp, secret, kid = at, passphrase, key.secret, key.key_id
-        roll = rng.random()
-        if roll < 0.03:
-            ts = at - timedelta(seconds=rng.randrange(31, 600))  # a client with a wrong clock
-        elif roll < 0.05:
-            pp = "Wrong" + passphrase  # a mistyped passphrase
-        elif roll < 0.07:
-            secret = "0" * 32  # a forged signature
-        elif roll < 0.09 and ips:
-            ip = "192.0.2.66"  # a stolen key tried from elsewhere
-        path = f"{ROUTE}?n={i}"
-        stamp = signing.format_timestamp(ts)
-        req = SignedRequest(
-            "GET",
-            ROUTE,
-            f"n={i}",
-            b"",
-            {
-                "OK-ACCESS-KEY": kid,
-                "OK-ACCESS-PASSPHRASE": pp,
-                "OK-ACCESS-TIMESTAMP": stamp,
-                "OK-ACCESS-SIGN": signing.sign(secret, stamp, "GET", path),
-            },
-            ip,
-        )
+        req = _signed_request(rng, key, passphrase, ips, at, i)
         try:
             auth.authenticate(req, route=ROUTE, need=Permission.READ, now=at)
             out.requests_ok += 1

@@ -112,20 +112,8 @@ def simulate(
         notional = Decimal(rng.choice([500, 2_000, 8_000, 15_000, 40_000]))
         under_rules = attempt >= switch_at
         t = attempt
-        passed = False
-        if under_rules and rng.random() < 0.25:
-            # takes the questionnaire before trading; some fail first and pass after the retry delay
-            q_at = attempt - timedelta(hours=rng.randint(30, 60))
-            q_at = max(q_at, switch_at + timedelta(minutes=1))
-            if q_at >= attempt:
-                q_at = attempt - timedelta(minutes=5)
-            wrong = {**RIGHT, "loss": 0}
-            if rng.random() < 0.4 and q_at - timedelta(hours=25) >= switch_at:
-                acts.append(Action(q_at - timedelta(hours=25), "answers", user, {"answers": wrong}, "fail"))
-                truth.questionnaire_failed += 1
-            acts.append(Action(q_at, "answers", user, {"answers": dict(RIGHT)}, "pass"))
-            truth.questionnaire_passed += 1
-            passed = True
+        # some take the questionnaire before trading (only under the rules)
+        passed = under_rules and rng.random() < 0.25 and _questionnaire(rng, acts, truth, user, attempt, switch_at)
         protected = under_rules and not passed
 
         def pre(at: datetime, lever: Decimal, size: Decimal, expect: str | None, user: str = user) -> None:
@@ -158,25 +146,7 @@ def simulate(
         p = min(0.85, float(lever) / 60 + 0.05)
         cell = truth.cohorts.setdefault((monday(first.date()), protected), CohortTruth())
         cell.traders += 1
-        calls = liqs = 0
-        for k in range(3):
-            if rng.random() < p:
-                at = first + timedelta(hours=rng.randint(1, 24 * (EARLY_DAYS - 1)))
-                acts.append(Action(at, "margin_event", user, {"id": f"{user}-mc{k}", "kind": "margin_call"}))
-                calls += 1
-                if rng.random() < p / 2:
-                    acts.append(
-                        Action(
-                            at + timedelta(hours=2),
-                            "margin_event",
-                            user,
-                            {"id": f"{user}-lq{k}", "kind": "liquidation"},
-                        )
-                    )
-                    liqs += 1
-        if rng.random() < 0.2:  # after the early stage: must not count
-            at = first + timedelta(days=EARLY_DAYS, hours=rng.randint(1, 200))
-            acts.append(Action(at, "margin_event", user, {"id": f"{user}-late", "kind": "margin_call"}))
+        calls, liqs = _margin_events(rng, acts, user, first, p)
         cell.with_margin_call += 1 if calls else 0
         cell.margin_calls += calls
         cell.liquidated += 1 if liqs else 0
@@ -185,6 +155,49 @@ def simulate(
     truth.refusals_by_rule = dict(sorted(refusals.items()))
     truth.users_refused = len(refused_users)
     return BeginnersMonth(acts, truth, switch_at)
+
+
+def _questionnaire(
+    rng: random.Random, acts: list[Action], truth: Truth, user: str, attempt: datetime, switch_at: datetime
+) -> bool:
+    """The questionnaire taken before the first trade; some fail first and pass after the retry delay. True:
+    passed (it always is, in the end)."""
+    q_at = attempt - timedelta(hours=rng.randint(30, 60))
+    q_at = max(q_at, switch_at + timedelta(minutes=1))
+    if q_at >= attempt:
+        q_at = attempt - timedelta(minutes=5)
+    wrong = {**RIGHT, "loss": 0}
+    if rng.random() < 0.4 and q_at - timedelta(hours=25) >= switch_at:
+        acts.append(Action(q_at - timedelta(hours=25), "answers", user, {"answers": wrong}, "fail"))
+        truth.questionnaire_failed += 1
+    acts.append(Action(q_at, "answers", user, {"answers": dict(RIGHT)}, "pass"))
+    truth.questionnaire_passed += 1
+    return True
+
+
+def _margin_events(rng: random.Random, acts: list[Action], user: str, first: datetime, p: float) -> tuple[int, int]:
+    """Up to three shocks in the early stage, each a margin call with probability p (a liquidation with p/2
+    after it), and maybe a late one that must not count: (margin calls, liquidations) in the early stage."""
+    calls = liqs = 0
+    for k in range(3):
+        if rng.random() < p:
+            at = first + timedelta(hours=rng.randint(1, 24 * (EARLY_DAYS - 1)))
+            acts.append(Action(at, "margin_event", user, {"id": f"{user}-mc{k}", "kind": "margin_call"}))
+            calls += 1
+            if rng.random() < p / 2:
+                acts.append(
+                    Action(
+                        at + timedelta(hours=2),
+                        "margin_event",
+                        user,
+                        {"id": f"{user}-lq{k}", "kind": "liquidation"},
+                    )
+                )
+                liqs += 1
+    if rng.random() < 0.2:  # after the early stage: must not count
+        at = first + timedelta(days=EARLY_DAYS, hours=rng.randint(1, 200))
+        acts.append(Action(at, "margin_event", user, {"id": f"{user}-late", "kind": "margin_call"}))
+    return calls, liqs
 
 
 @dataclass

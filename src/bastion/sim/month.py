@@ -804,6 +804,48 @@ def _run_planned(
         setattr(truth, k, v)
 
 
+def _run_parts(
+    svc: _Service, client: Any, truth: MonthGroundTruth, month: str, start: datetime, days: int, users: int,
+    seed: int, step: Step, creds: SimCredentials,
+) -> None:  # fmt: skip
+    """Every part of the month through the service, one after another, each timed into the truth."""
+    with _timed(truth.seconds, "risk"):
+        _run_risk(client, truth.risk, month, start, days, users, _seed(seed, month, 1), step, creds)
+    with _timed(truth.seconds, "keys"):
+        _run_keys(
+            svc.clocks, client, truth.keys, month, start, days, max(6, users // 20), _seed(seed, month, 2),
+            step, creds,
+        )  # fmt: skip
+    with _timed(truth.seconds, "funds"):
+        _run_funds(client, truth.funds, month, start, days, users, _seed(seed, month, 3), step, creds)
+    with _timed(truth.seconds, "protection"):
+        _beginners_off(svc.clocks, client, start)
+        _run_protection(
+            svc, client, truth.protection, month, start, days, users, _seed(seed, month, 4), step, creds
+        )
+    with _timed(truth.seconds, "beginners"):
+        _run_beginners(
+            svc.clocks, client, truth.beginners, month, start, days, users, _seed(seed, month, 5), step
+        )
+    with _timed(truth.seconds, "protection_fund"):
+        _run_protection_fund(svc.clocks, client, truth.protection_fund, month, start, days, _seed(seed, month, 6))
+    with _timed(truth.seconds, "diligence"):
+        _run_planned(
+            diligence, "due diligence", svc.clocks.diligence, client, truth.diligence, month, start, days, users,
+            _seed(seed, month, 7), step, creds,
+        )  # fmt: skip
+    with _timed(truth.seconds, "travel_rule"):
+        _run_planned(
+            travel_rule, "travel rule", svc.clocks.travel_rule, client, truth.travel_rule, month, start, days,
+            users, _seed(seed, month, 9), step, creds,
+        )  # fmt: skip
+    with _timed(truth.seconds, "account"):  # last: its dispatcher delivers every alert the month raised
+        _run_account(
+            svc, client, truth.account, month, start, days, max(12, users // 8), _seed(seed, month, 8), step,
+            creds,
+        )  # fmt: skip
+
+
 @contextmanager
 def _timed(seconds: dict[str, float], part: str) -> Iterator[None]:
     """Record how long a part of the month took, in the truth's `seconds`."""
@@ -920,41 +962,7 @@ def simulate_month(
     client.auth = creds.by_route(routes)
     try:
         with _rich_progress(progress) as step:
-            with _timed(truth.seconds, "risk"):
-                _run_risk(client, truth.risk, month, start, days, users, _seed(seed, month, 1), step, creds)
-            with _timed(truth.seconds, "keys"):
-                _run_keys(
-                    clocks, client, truth.keys, month, start, days, max(6, users // 20), _seed(seed, month, 2),
-                    step, creds,
-                )  # fmt: skip
-            with _timed(truth.seconds, "funds"):
-                _run_funds(client, truth.funds, month, start, days, users, _seed(seed, month, 3), step, creds)
-            with _timed(truth.seconds, "protection"):
-                _beginners_off(clocks, client, start)
-                _run_protection(
-                    svc, client, truth.protection, month, start, days, users, _seed(seed, month, 4), step, creds
-                )
-            with _timed(truth.seconds, "beginners"):
-                _run_beginners(
-                    clocks, client, truth.beginners, month, start, days, users, _seed(seed, month, 5), step
-                )
-            with _timed(truth.seconds, "protection_fund"):
-                _run_protection_fund(clocks, client, truth.protection_fund, month, start, days, _seed(seed, month, 6))
-            with _timed(truth.seconds, "diligence"):
-                _run_planned(
-                    diligence, "due diligence", clocks.diligence, client, truth.diligence, month, start, days, users,
-                    _seed(seed, month, 7), step, creds,
-                )  # fmt: skip
-            with _timed(truth.seconds, "travel_rule"):
-                _run_planned(
-                    travel_rule, "travel rule", clocks.travel_rule, client, truth.travel_rule, month, start, days,
-                    users, _seed(seed, month, 9), step, creds,
-                )  # fmt: skip
-            with _timed(truth.seconds, "account"):  # last: its dispatcher delivers every alert the month raised
-                _run_account(
-                    svc, client, truth.account, month, start, days, max(12, users // 8), _seed(seed, month, 8), step,
-                    creds,
-                )  # fmt: skip
+            _run_parts(svc, client, truth, month, start, days, users, seed, step, creds)
     finally:
         creds.revoke(svc.sessions)
         engine.dispose()

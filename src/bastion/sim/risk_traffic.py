@@ -229,6 +229,45 @@ def month(
     end = start + timedelta(days=days)
     g = _Gen(seed, start)
     r = g.rng
+    people = _people(g, users, start)
+
+    # Attacker infrastructure: scam campaigns share addresses; part of them are already known.
+    campaigns = [g.address() for _ in range(max(2, users // 150))]
+    known_campaigns = campaigns[: len(campaigns) // 2]
+    attacker_ips = [g.ip(r.choice([5, 31, 45, 91, 185])) for _ in range(40)]
+    bad_ips = attacker_ips[:12]
+    attacks: dict[str, str] = {}
+    victims = r.sample(people, int(users * (ato_rate + phishing_rate)))
+    n_ato = int(users * ato_rate)
+
+    for u in people:
+        _normal_life(g, u, start, days)
+
+    for k, u in enumerate(victims):
+        attack_id = f"attack-{k}"
+        t = start + timedelta(days=r.uniform(1, days - 2))
+        u.balance = max(u.balance, r.uniform(300, 20000))
+        if k < n_ato:
+            attacks[attack_id] = "ato"
+            _takeover(g, u, t, f"dev-atk-{k}", attacker_ips, attack_id)
+        else:
+            attacks[attack_id] = "phishing"
+            drop = r.choice(campaigns)
+            at = t + timedelta(minutes=r.randint(1, 60))
+            g.login(u, t)
+            if r.random() < 0.5:
+                g.add_address(u, at - timedelta(minutes=r.randint(1, 15)), drop)
+            g.withdraw(u, at, drop, u.balance * r.uniform(0.5, 1.0), "phishing", attack_id=attack_id)
+
+    g.events.sort(key=lambda e: e.at)
+    return Traffic(
+        start=start, end=end, events=g.events, phishing_list=known_campaigns, bad_ips=bad_ips, attacks=attacks
+    )
+
+
+def _people(g: _Gen, users: int, start: datetime) -> list[_User]:
+    """The users, each with a history before the month: an old device, network and address book."""
+    r = g.rng
     people: list[_User] = []
     for i in range(users):
         country = r.choice(HOME_COUNTRIES)
@@ -249,97 +288,77 @@ def month(
         for a in u.book:
             g.add_address(u, first + timedelta(hours=r.randint(1, 400)), a)
         g.login(u, start - timedelta(hours=r.randint(1, 240)))
+    return people
 
-    # Attacker infrastructure: scam campaigns share addresses; part of them are already known.
-    campaigns = [g.address() for _ in range(max(2, users // 150))]
-    known_campaigns = campaigns[: len(campaigns) // 2]
-    attacker_ips = [g.ip(r.choice([5, 31, 45, 91, 185])) for _ in range(40)]
-    bad_ips = attacker_ips[:12]
-    attacks: dict[str, str] = {}
-    victims = r.sample(people, int(users * (ato_rate + phishing_rate)))
-    n_ato = int(users * ato_rate)
 
-    for u in people:
-        # Normal life, day by day.
-        travel_day = r.randrange(days) if r.random() < 0.03 else None
-        new_phone_day = r.randrange(days) if r.random() < 0.04 else None
-        password_day = r.randrange(days) if r.random() < 0.02 else None
-        for day in range(days):
-            base = start + timedelta(days=day, hours=r.uniform(7, 22))
-            country, asn, ip = u.country, u.asn, u.ip
-            if travel_day is not None and travel_day <= day < travel_day + 5:
-                # A trip: first login abroad at least a flight after the last one at home.
-                country, asn, ip = "US" if u.country != "US" else "JP", 7922, g.ip(73)
-                if day == travel_day and u.last_login is not None:
-                    base = max(base, u.last_login + timedelta(hours=14))
-            if new_phone_day is not None and day == new_phone_day:
-                u.device = f"dev-{u.uid}-new"
-                u.devices.append(u.device)
-            if r.random() < 0.02:  # a mistyped password now and then
-                g.login(u, base - timedelta(minutes=2), success=False, country=country, asn=asn, ip=ip)
-            if r.random() < 0.7:
-                g.login(u, base, country=country, asn=asn, ip=ip)
-            if password_day == day:
-                g.cred(u, base + timedelta(minutes=3), r.choice(["password", "email", "phone"]))
-            if r.random() < 0.12 and u.balance > 20:
-                at = base + timedelta(minutes=r.randint(5, 120))
-                if r.random() < 0.85 or not u.book:
-                    addr = r.choice(u.book)
-                else:
-                    addr = g.address()
-                    # Most people add an address some time before using it; some paste it and send at once.
-                    added = at - (
-                        timedelta(minutes=r.randint(1, 10)) if r.random() < 0.4 else timedelta(days=r.randint(1, 5))
-                    )
-                    g.add_address(u, max(added, start), addr)
-                    u.book.append(addr)
-                share = 1.0 if r.random() < 0.04 else min(r.betavariate(1.2, 6), 0.95)
-                g.withdraw(u, at, addr, u.balance * share, "legit", ip=ip)
-            u.balance += r.expovariate(1 / 40)  # deposits, trading gains
+def _normal_life(g: _Gen, u: _User, start: datetime, days: int) -> None:
+    """A user's month, day by day: logins (a trip, a new phone, a mistyped password now and then), a password
+    change, withdrawals to known and new addresses, deposits."""
+    r = g.rng
+    travel_day = r.randrange(days) if r.random() < 0.03 else None
+    new_phone_day = r.randrange(days) if r.random() < 0.04 else None
+    password_day = r.randrange(days) if r.random() < 0.02 else None
+    for day in range(days):
+        base = start + timedelta(days=day, hours=r.uniform(7, 22))
+        country, asn, ip = u.country, u.asn, u.ip
+        if travel_day is not None and travel_day <= day < travel_day + 5:
+            # A trip: first login abroad at least a flight after the last one at home.
+            country, asn, ip = "US" if u.country != "US" else "JP", 7922, g.ip(73)
+            if day == travel_day and u.last_login is not None:
+                base = max(base, u.last_login + timedelta(hours=14))
+        if new_phone_day is not None and day == new_phone_day:
+            u.device = f"dev-{u.uid}-new"
+            u.devices.append(u.device)
+        if r.random() < 0.02:  # a mistyped password now and then
+            g.login(u, base - timedelta(minutes=2), success=False, country=country, asn=asn, ip=ip)
+        if r.random() < 0.7:
+            g.login(u, base, country=country, asn=asn, ip=ip)
+        if password_day == day:
+            g.cred(u, base + timedelta(minutes=3), r.choice(["password", "email", "phone"]))
+        if r.random() < 0.12 and u.balance > 20:
+            at = base + timedelta(minutes=r.randint(5, 120))
+            if r.random() < 0.85 or not u.book:
+                addr = r.choice(u.book)
+            else:
+                addr = g.address()
+                # Most people add an address some time before using it; some paste it and send at once.
+                added = at - (
+                    timedelta(minutes=r.randint(1, 10)) if r.random() < 0.4 else timedelta(days=r.randint(1, 5))
+                )
+                g.add_address(u, max(added, start), addr)
+                u.book.append(addr)
+            share = 1.0 if r.random() < 0.04 else min(r.betavariate(1.2, 6), 0.95)
+            g.withdraw(u, at, addr, u.balance * share, "legit", ip=ip)
+        u.balance += r.expovariate(1 / 40)  # deposits, trading gains
 
-    for k, u in enumerate(victims):
-        attack_id = f"attack-{k}"
-        t = start + timedelta(days=r.uniform(1, days - 2))
-        u.balance = max(u.balance, r.uniform(300, 20000))
-        if k < n_ato:
-            attacks[attack_id] = "ato"
-            dev = f"dev-atk-{k}"
-            country = u.country if r.random() < 0.25 else r.choice(ATTACKER_COUNTRIES)  # VPN to the victim's country
-            ip = r.choice(attacker_ips)
-            g.login(
-                u,
-                t - timedelta(minutes=r.randint(1, 5)),
-                success=False,
-                device=dev,
-                asn=r.randrange(60001, 65000),
-                country=country,
-                ip=ip,
-            )
-            g.login(u, t, device=dev, asn=r.randrange(60001, 65000), country=country, ip=ip)
-            t2 = t + timedelta(minutes=r.randint(2, 30))
-            if r.random() < 0.75:
-                g.cred(u, t2, r.choice(["password", "email", "totp", "phone"]))
-            drop = g.address()
-            if r.random() < 0.8:
-                g.add_address(u, t2 + timedelta(minutes=1), drop)
-            left = u.balance
-            for j in range(r.choice([1, 1, 2, 3])):
-                at = t2 + timedelta(minutes=3 + 7 * j)
-                g.withdraw(u, at, drop, left * r.uniform(0.6, 1.0), "ato", device=dev, ip=ip, attack_id=attack_id)
-                left = u.balance
-        else:
-            attacks[attack_id] = "phishing"
-            drop = r.choice(campaigns)
-            at = t + timedelta(minutes=r.randint(1, 60))
-            g.login(u, t)
-            if r.random() < 0.5:
-                g.add_address(u, at - timedelta(minutes=r.randint(1, 15)), drop)
-            g.withdraw(u, at, drop, u.balance * r.uniform(0.5, 1.0), "phishing", attack_id=attack_id)
 
-    g.events.sort(key=lambda e: e.at)
-    return Traffic(
-        start=start, end=end, events=g.events, phishing_list=known_campaigns, bad_ips=bad_ips, attacks=attacks
+def _takeover(g: _Gen, u: _User, t: datetime, dev: str, attacker_ips: list[str], attack_id: str) -> None:
+    """An account takeover: a failed then a successful login from the attacker's device, often a credential
+    change and a new address, then one to three withdrawals emptying the account."""
+    r = g.rng
+    country = u.country if r.random() < 0.25 else r.choice(ATTACKER_COUNTRIES)  # VPN to the victim's country
+    ip = r.choice(attacker_ips)
+    g.login(
+        u,
+        t - timedelta(minutes=r.randint(1, 5)),
+        success=False,
+        device=dev,
+        asn=r.randrange(60001, 65000),
+        country=country,
+        ip=ip,
     )
+    g.login(u, t, device=dev, asn=r.randrange(60001, 65000), country=country, ip=ip)
+    t2 = t + timedelta(minutes=r.randint(2, 30))
+    if r.random() < 0.75:
+        g.cred(u, t2, r.choice(["password", "email", "totp", "phone"]))
+    drop = g.address()
+    if r.random() < 0.8:
+        g.add_address(u, t2 + timedelta(minutes=1), drop)
+    left = u.balance
+    for j in range(r.choice([1, 1, 2, 3])):
+        at = t2 + timedelta(minutes=3 + 7 * j)
+        g.withdraw(u, at, drop, left * r.uniform(0.6, 1.0), "ato", device=dev, ip=ip, attack_id=attack_id)
+        left = u.balance
 
 
 @dataclass
@@ -395,14 +414,7 @@ def replay(
     for kind, values in (("phishing_address", traffic.phishing_list), ("bad_ip", traffic.bad_ips)):
         r = client.post(f"/v1/risk/lists/{kind}", json=[{"value": v, "source": "sim"} for v in values], headers=op)
         r.raise_for_status()
-    decisions: dict[str, int] = {}
-    caught: set[str] = set()
-    stopped_users: set[str] = set()
-    att_w = att_stopped = legit = legit_held = 0
-    preserved = 0.0
-    icpt = approved = 0
-    icpt_value = 0.0
-    icpt_users: set[str] = set()
+    tally = _Tally()
     pending: list[dict[str, Any]] = []
 
     def flush() -> None:
@@ -429,53 +441,72 @@ def replay(
         if r.status_code != 200:
             raise RuntimeError(f"{ev.route} {ev.body['event_id']}: {r.status_code} {r.text}")
         d = r.json()
-        decisions[d["decision"]] = decisions.get(d["decision"], 0) + 1
         is_attack = ev.label != "legit"
         stopped = d["decision"] == "block"
         if d["decision"] == "review":
+            # The analyst decides with the ground truth: an attack is rejected (stopped), the rest approved.
             at = datetime.fromisoformat(ev.body["at"]) + analyst_delay
-            rv = client.post(
-                f"/v1/risk/reviews/{d['decision_id']}",
-                json={
-                    "action": "reject" if is_attack else "approve",
-                    "analyst": "sim-analyst",
-                    "at": at.isoformat(),
-                },
-                headers=op,
-            )
-            rv.raise_for_status()
+            body = {"action": "reject" if is_attack else "approve", "analyst": "sim-analyst", "at": at.isoformat()}
+            client.post(f"/v1/risk/reviews/{d['decision_id']}", json=body, headers=op).raise_for_status()
             stopped = is_attack
-            approved += not is_attack
-        if stopped:
-            icpt += 1
-            icpt_value += float(ev.body["amount_usd"])
-            icpt_users.add(ev.body["user_id"])
-        if is_attack:
-            att_w += 1
-            if d["decision"] != "allow":
-                att_stopped += 1
-                assert ev.attack_id is not None
-                caught.add(ev.attack_id)
-            if stopped:
-                preserved += float(ev.body["amount_usd"])
-                stopped_users.add(ev.body["user_id"])
-        else:
-            legit += 1
-            legit_held += d["decision"] != "allow"
+        tally.count(ev, d["decision"], stopped)
     flush()
-    return ReplayReport(
-        attacks=len(traffic.attacks),
-        attacks_caught=len(caught),
-        attack_withdrawals=att_w,
-        attack_withdrawals_stopped=att_stopped,
-        legit_withdrawals=legit,
-        legit_held=legit_held,
-        decisions=decisions,
-        value_preserved_usd=round(preserved, 2),
-        users_protected=len(stopped_users),
-        seconds=time.perf_counter() - t0,
-        intercepted=icpt,
-        intercepted_value_usd=round(icpt_value, 2),
-        intercepted_users=len(icpt_users),
-        held_then_approved=approved,
-    )
+    return tally.report(len(traffic.attacks), time.perf_counter() - t0)
+
+
+@dataclass
+class _Tally:
+    """The replayed withdrawals' decisions, counted against their labels as the replay goes."""
+
+    decisions: dict[str, int] = field(default_factory=dict)
+    caught: set[str] = field(default_factory=set)
+    stopped_users: set[str] = field(default_factory=set)
+    att_w: int = 0
+    att_stopped: int = 0
+    legit: int = 0
+    legit_held: int = 0
+    preserved: float = 0.0
+    icpt: int = 0
+    approved: int = 0
+    icpt_value: float = 0.0
+    icpt_users: set[str] = field(default_factory=set)
+
+    def count(self, ev: SimEvent, decision: str, stopped: bool) -> None:
+        """One withdrawal's decision; `stopped`: blocked, or held and then rejected by the analyst."""
+        self.decisions[decision] = self.decisions.get(decision, 0) + 1
+        is_attack = ev.label != "legit"
+        self.approved += decision == "review" and not is_attack
+        if stopped:
+            self.icpt += 1
+            self.icpt_value += float(ev.body["amount_usd"])
+            self.icpt_users.add(ev.body["user_id"])
+        if is_attack:
+            self.att_w += 1
+            if decision != "allow":
+                self.att_stopped += 1
+                assert ev.attack_id is not None
+                self.caught.add(ev.attack_id)
+            if stopped:
+                self.preserved += float(ev.body["amount_usd"])
+                self.stopped_users.add(ev.body["user_id"])
+        else:
+            self.legit += 1
+            self.legit_held += decision != "allow"
+
+    def report(self, attacks: int, seconds: float) -> ReplayReport:
+        return ReplayReport(
+            attacks=attacks,
+            attacks_caught=len(self.caught),
+            attack_withdrawals=self.att_w,
+            attack_withdrawals_stopped=self.att_stopped,
+            legit_withdrawals=self.legit,
+            legit_held=self.legit_held,
+            decisions=self.decisions,
+            value_preserved_usd=round(self.preserved, 2),
+            users_protected=len(self.stopped_users),
+            seconds=seconds,
+            intercepted=self.icpt,
+            intercepted_value_usd=round(self.icpt_value, 2),
+            intercepted_users=len(self.icpt_users),
+            held_then_approved=self.approved,
+        )

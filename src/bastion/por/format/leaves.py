@@ -13,7 +13,7 @@ import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -22,6 +22,7 @@ from bastion.stark.hash import poseidon2_scalar as poseidon2_ref
 
 P = poseidon2_ref.P
 LEAVES_FILE = "leaves.bin"
+TREE_FILE = "tree.bin"  # the prover's private cache of every tree level (in the round's private/)
 LEAVES_MAGIC = b"BLEAVES1"
 LEAVES_HEADER_BYTES = 16  # the magic and the leaf count (u64)
 LEAF_WIDTH = 8  # Poseidon2 width used for leaves (a truncated-permutation compression of 8 words)
@@ -142,7 +143,111 @@ def build_tree(leaves: bytes, progress: Callable[[int], None] | None = None) -> 
     return levels
 
 
-def tree_path(levels: Sequence[bytes], index: int) -> list[bytes]:
+def _leaf_nodes(records: bytes | memoryview) -> bytes:
+    sha = hashlib.sha256
+    mv = memoryview(records)
+    return b"".join([sha(b"\x00" + mv[32 * i : 32 * i + 32]).digest() for i in range(len(mv) // 32)])
+
+
+def _parent_level(level: bytes) -> bytes:
+    sha = hashlib.sha256
+    lv = memoryview(level)
+    return b"".join([sha(b"\x01" + lv[64 * i : 64 * i + 64]).digest() for i in range(len(lv) // 64)])
+
+
+TREE_CHUNK_LOG = 16  # leaves per subtree hashed at once by ``stream_tree`` (2 MB of leaves, 4 MB of nodes)
+
+
+def stream_tree(
+    leaves_path: Path,
+    *,
+    out: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    inspect: Callable[[int, bytes], None] | None = None,
+) -> tuple[str, str, int]:
+    """The leaf list file read once, in chunks: (root hex, the file's SHA-256 hex, leaf count).
+
+    The same tree as ``build_tree`` (whose levels it writes to ``out``, concatenated bottom to root, when given,
+    atomically), in memory bounded by the chunk whatever the leaf count: subtrees of 2^TREE_CHUNK_LOG leaves are
+    hashed one at a time (their nodes written at their places in each level), then the subtrees' roots are
+    combined. A subtree wholly in the power-of-two padding is the same every time: hashed once per level.
+    ``inspect(first_leaf, records)`` sees every chunk of real leaves, in order (the verifier's checks on the
+    words). Raises ``RoundFormatError`` as ``read_leaves`` does.
+    """
+    with open(leaves_path, "rb") as handle:
+        header = handle.read(LEAVES_HEADER_BYTES)
+        if len(header) < LEAVES_HEADER_BYTES or header[:8] != LEAVES_MAGIC:
+            raise RoundFormatError(f"{leaves_path}: not a leaf list (bad magic)")
+        count = int.from_bytes(header[8:16], "little")
+        size_bytes = os.fstat(handle.fileno()).st_size
+        if size_bytes != LEAVES_HEADER_BYTES + 32 * count:
+            raise RoundFormatError(
+                f"{leaves_path}: header says {count} leaves but the file holds {(size_bytes - 16) / 32:g}"
+            )
+        if count == 0:
+            raise ValueError("the leaf list must be a non-empty multiple of 32 bytes")
+        file_sha = hashlib.sha256(header)
+        depth = tree_depth(count)
+        size = 1 << depth
+        chunk_log = min(depth, TREE_CHUNK_LOG)
+        chunk = 1 << chunk_log
+        # the padding's subtrees, one per height: every padded slot of level l holds pad[l]
+        pad = [leaf_node(EMPTY_LEAF)]
+        for _ in range(depth):
+            pad.append(inner_node(pad[-1], pad[-1]))
+        offsets = [0]
+        for level in range(depth):
+            offsets.append(offsets[-1] + 32 * (size >> level))
+        tmp = None if out is None else out.with_name(out.name + ".tmp")
+        fd = None if tmp is None else os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            if fd is not None:
+                os.ftruncate(fd, offsets[-1] + 32)
+            tops: list[bytes] = []
+            for k in range(size // chunk):
+                first = k * chunk
+                real = max(0, min(count, first + chunk) - first)
+                if real == 0:
+                    nodes = [pad[level] * (chunk >> level) for level in range(chunk_log + 1)]
+                else:
+                    records = handle.read(32 * real)
+                    file_sha.update(records)
+                    if inspect is not None:
+                        inspect(first, records)
+                    bottom = _leaf_nodes(records) + pad[0] * (chunk - real)
+                    nodes = [bottom]
+                    for _ in range(chunk_log):
+                        nodes.append(_parent_level(nodes[-1]))
+                if progress:
+                    progress(real + chunk - 1)
+                if fd is not None:
+                    for level, data in enumerate(nodes):
+                        os.pwrite(fd, data, offsets[level] + 32 * (first >> level))
+                tops.append(nodes[-1])
+            level_nodes = b"".join(tops)
+            for level in range(chunk_log + 1, depth + 1):
+                level_nodes = _parent_level(level_nodes)
+                if progress:
+                    progress(len(level_nodes) // 32)
+                if fd is not None:
+                    os.pwrite(fd, level_nodes, offsets[level])
+        finally:
+            if fd is not None:
+                os.close(fd)
+    if tmp is not None and out is not None:
+        os.replace(tmp, out)
+    return level_nodes.hex(), file_sha.hexdigest(), count
+
+
+class NodeLevel(Protocol):
+    """One level of the tree: its 32-byte nodes concatenated (bytes, or a view of the cached tree file)."""
+
+    def __getitem__(self, s: slice, /) -> bytes: ...
+
+    def __len__(self) -> int: ...
+
+
+def tree_path(levels: Sequence[NodeLevel], index: int) -> list[bytes]:
     """Siblings of leaf ``index`` from the bottom level up to just below the root."""
     out = []
     i = index
@@ -157,6 +262,35 @@ def tree_path(levels: Sequence[bytes], index: int) -> list[bytes]:
 class RoundFormatError(ValueError):
     """A round file (round.json, the leaf list) is missing, malformed or of an unknown version; the message
     names the file and field. Defined here, the lowest module of the format, so the leaf list can raise it."""
+
+
+class LeafListWriter:
+    """Writes the leaf list chunk by chunk (the same file as ``write_leaves``, atomically on ``close``), so the
+    prover never holds every leaf at once; hashes what it writes."""
+
+    def __init__(self, path: Path, count: int) -> None:
+        self.path, self.count, self.written = path, count, 0
+        self.tmp = path.with_name(path.name + ".tmp")
+        self.handle = self.tmp.open("wb")
+        header = LEAVES_MAGIC + count.to_bytes(8, "little")
+        self.sha = hashlib.sha256(header)
+        self.handle.write(header)
+
+    def write(self, leaf_words: NDArray[Any]) -> None:
+        import numpy as np
+
+        data = np.ascontiguousarray(leaf_words, dtype="<u8").tobytes()
+        self.handle.write(data)
+        self.sha.update(data)
+        self.written += len(data) // LEAF_BYTES
+
+    def close(self) -> str:
+        """Put the file in place; returns its SHA-256 (hex)."""
+        self.handle.close()
+        if self.written != self.count:
+            raise ValueError(f"the leaf list holds {self.written} leaves, its header says {self.count}")
+        os.replace(self.tmp, self.path)
+        return self.sha.hexdigest()
 
 
 def write_leaves(path: Path, leaf_words: NDArray[Any]) -> str:

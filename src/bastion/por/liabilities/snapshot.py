@@ -702,7 +702,9 @@ def _assemble(directory: Path, name: str, assets: list[Asset], columns: _Columns
         asset = np.zeros(0, np.int16)
         equity = debt = np.zeros(0, np.uint64)
         rows = np.zeros(0, np.int64)
-    columns.uid_chunks.clear()
+    # the chunks are concatenated: let them go now (they would double the rows' memory until the load returns)
+    for chunks in (columns.uid_chunks, columns.asset, columns.equity, columns.debt, columns.rows):
+        chunks.clear()
     encoded = pc.dictionary_encode(uid_all)
     del uid_all
     first_seen = np.asarray(encoded.indices, dtype=np.int64)
@@ -712,8 +714,10 @@ def _assemble(directory: Path, name: str, assets: list[Asset], columns: _Columns
     rank[order] = np.arange(len(order), dtype=np.int64)
     uids = dictionary.take(pa.array(order))
     del encoded, dictionary
-    key = rank[first_seen] * MAX_ASSETS + asset.astype(np.int64)
-    del first_seen
+    key = rank[first_seen]  # in place from here: no row-sized temporaries
+    del first_seen, rank
+    key *= MAX_ASSETS
+    key += asset
     perm = np.argsort(key, kind="stable")
     key = key[perm]
     dup = np.flatnonzero(key[1:] == key[:-1]) + 1

@@ -5,6 +5,7 @@ Checking one is ``bastion.por.verify.user``, which this module never imports.
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from bastion.por.format import leaves as leaf_format
 from bastion.por.format.amounts import format_units
-from bastion.por.format.leaves import LEAVES_FILE, read_leaves
+from bastion.por.format.leaves import LEAVES_FILE, TREE_FILE, read_leaves
 from bastion.por.format.round import (
     PRIVATE_DIR,
     USER_PROOF_FORMAT,
@@ -27,7 +28,7 @@ from bastion.por.liabilities.prover.plan import RoundError, load_rows, user_salt
 class UserProofs:
     """Makes users' inclusion proofs (``bastion-user-proof/1``) from a round's private data, loaded once."""
 
-    def __init__(self, round_dir: Path, *, levels: list[bytes] | None = None) -> None:
+    def __init__(self, round_dir: Path, *, levels: list[leaf_format.NodeLevel] | None = None) -> None:
         self.round_dir = Path(round_dir)
         self.doc = read_round(self.round_dir)
         priv = self.round_dir / PRIVATE_DIR
@@ -85,24 +86,40 @@ class UserProofs:
         }
 
 
-def make_user_proof(round_dir: Path, uid: str, *, levels: list[bytes] | None = None) -> dict[str, Any]:
+def make_user_proof(round_dir: Path, uid: str, *, levels: list[leaf_format.NodeLevel] | None = None) -> dict[str, Any]:
     """The inclusion proof of ``uid``, from the round's private data (one-off; ``UserProofs`` for many)."""
     return UserProofs(round_dir, levels=levels).make(uid)
 
 
-def load_tree(round_dir: Path, n_leaves: int) -> list[bytes]:
-    """The SHA-256 tree's levels, from the private cache (or rebuilt from leaves.bin if it is missing)."""
-    path = round_dir / PRIVATE_DIR / "tree.bin"
+class _MappedLevel:
+    """One level of the cached tree, read from the memory-mapped ``tree.bin`` on demand (a user's proof reads
+    one node per level: the file, 4 GB for 10^7 users, is never read whole)."""
+
+    def __init__(self, data: mmap.mmap, start: int, size: int) -> None:
+        self.data, self.start, self.size = data, start, size
+
+    def __getitem__(self, s: slice, /) -> bytes:
+        lo, hi, _ = s.indices(self.size)
+        return self.data[self.start + lo : self.start + max(lo, hi)]
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def load_tree(round_dir: Path, n_leaves: int) -> list[leaf_format.NodeLevel]:
+    """The SHA-256 tree's levels, from the private cache (memory-mapped), or rebuilt from leaves.bin if it is
+    missing."""
+    path = round_dir / PRIVATE_DIR / TREE_FILE
     size = 1 << leaf_format.tree_depth(n_leaves)
-    if path.exists():
-        data = path.read_bytes()
-        levels = []
+    if path.exists() and path.stat().st_size == 32 * (2 * size - 1):
+        with path.open("rb") as handle:
+            data = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)  # stays valid once the file is closed
+        levels: list[leaf_format.NodeLevel] = []
         at = 0
         while size >= 1:
-            levels.append(data[at : at + 32 * size])
+            levels.append(_MappedLevel(data, at, 32 * size))
             at += 32 * size
             size //= 2
-        if at == len(data):
-            return levels
+        return levels
     records, _ = read_leaves(round_dir / LEAVES_FILE)
-    return leaf_format.build_tree(records)
+    return list(leaf_format.build_tree(records))

@@ -22,7 +22,7 @@ import numpy as np
 
 from bastion.por.format import leaves as leaf_format
 from bastion.por.format.amounts import units_or_none, units_to_decimal
-from bastion.por.format.leaves import LEAVES_FILE, LEAVES_HEADER_BYTES, leaf_words_of, read_leaves
+from bastion.por.format.leaves import LEAVES_FILE, LEAVES_HEADER_BYTES, leaf_words_of
 from bastion.por.format.round import (
     AGGREGATE_FILE,
     RoundFormatError,
@@ -144,22 +144,43 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
                       verdict)
 
     # the leaf list and its root
-    records, sha = read_leaves(path)
+    # read once, in chunks (memory of a chunk, not of the leaf list): its SHA-256, its tree's root and the first
+    # leaf holding a word that is not a field element, checked in that order (_check_shape: the batches tile the
+    # leaf list in order, without gaps or overlaps); and each batch's slice's SHA-256, so that the words each
+    # batch proof is checked against (read again, per batch) are the very bytes hashed to the root
+    non_canonical: list[int] = []
+    ends = np.cumsum([_int_field(b, "rows", f"batches[{i}]") for i, b in enumerate(batches)])
+    slice_sha = [hashlib.sha256() for _ in batches]
+
+    def inspect(first: int, records: bytes) -> None:
+        if not non_canonical:
+            bad = (leaf_words_of(records) >= np.uint64(leaf_format.P)).any(axis=1)
+            if bad.any():
+                non_canonical.append(first + int(np.argmax(bad)))
+        at, view = first, memoryview(records)
+        while view:
+            b = int(np.searchsorted(ends, at, side="right"))
+            if b >= len(ends):
+                return  # leaves past the batches' end: refused below (the count)
+            take = min(len(view) // 32, int(ends[b]) - at)
+            slice_sha[b].update(view[: 32 * take])
+            view, at = view[32 * take :], at + take
+
+    stated = _int_field(leaves_doc, "count", "leaves")
+    progress.start("tree", stated + (1 << leaf_format.tree_depth(stated)) - 1)
+    root, sha, n_leaves = leaf_format.stream_tree(path, progress=lambda k: progress.advance("tree", k),
+                                                  inspect=inspect)
     if sha != leaves_doc.get("sha256"):
         raise _Reject(f"{LEAVES_FILE}: its SHA-256 is not the one round.json publishes")
-    n_leaves = len(records) // leaf_format.LEAF_BYTES
-    if n_leaves != _int_field(leaves_doc, "count", "leaves"):
+    if n_leaves != stated:
         raise _Reject(f"{LEAVES_FILE} holds {n_leaves} leaves, round.json says {leaves_doc.get('count')}")
-    progress.start("tree", n_leaves + (1 << leaf_format.tree_depth(n_leaves)) - 1)
-    root = leaf_format.build_tree(records, progress=lambda k: progress.advance("tree", k))[-1].hex()
     if root != leaves_doc.get("root"):
         raise _Reject("the leaf list does not hash to the published root (leaves.root)")
     verdict.leaves, verdict.leaf_root = n_leaves, root
-    words = leaf_words_of(records)
-    if (words >= np.uint64(leaf_format.P)).any():
+    if non_canonical:
         # a word w < 2^32 - 1 has a second 64-bit encoding w + p: the same proven leaf under another root
-        raise _Reject(f"{LEAVES_FILE}: leaf {int(np.argmax((words >= np.uint64(leaf_format.P)).any(axis=1)))} holds a "
-                      "word that is not a canonical field element (>= p)")
+        raise _Reject(f"{LEAVES_FILE}: leaf {non_canonical[0]} holds a word that is not a canonical field element "
+                      "(>= p)")
 
     # every batch proof against its slice of the leaf list and its totals commitment
     at = 0
@@ -176,8 +197,15 @@ def _verify(round_dir: Path, allow_insecure: bool, progress: Any, verdict: Round
             raise _Reject(f"{where}: file must be a path inside the round directory")
         proof = _published_bytes(round_dir, file, b.get("sha256"), where)
         statement = statement_words(digest, i, at)
+        with path.open("rb") as handle:
+            handle.seek(LEAVES_HEADER_BYTES + 32 * at)
+            records = handle.read(32 * rows)
+        if hashlib.sha256(records).digest() != slice_sha[i].digest():
+            raise _Reject(f"{LEAVES_FILE} changed while it was being verified")
+        words = np.frombuffer(records, dtype="<u8")
         try:
-            verify_hidden_batch(proof, table, words[at : at + rows], commitments[i], statement, params)
+            verify_hidden_batch(proof, table, words.reshape(rows, 4).astype(np.uint64), commitments[i], statement,
+                                params)
         except VerificationError as exc:
             raise _Reject(f"{where}: the proof in {file} is rejected: {exc}") from None
         except ValueError as exc:

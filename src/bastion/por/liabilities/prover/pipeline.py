@@ -90,6 +90,11 @@ def prove_round(snapshot_dir: Path, round_dir: Path, config: RoundConfig | None 
                 shutil.rmtree(round_dir, ignore_errors=True)
             raise
 
+    # the batches and the publication read the private files, not the snapshot: keep only its asset list and
+    # exact totals, so the rows' memory (O(rows)) is free while batches are proven
+    assets, totals = snapshot.assets, snapshot.totals
+    del snapshot
+
     check_security(table, plan, config)
     n_batches = len(plan["batches"])
     todo = [i for i in range(n_batches) if not batch_is_done(round_dir, i)]
@@ -101,6 +106,6 @@ def prove_round(snapshot_dir: Path, round_dir: Path, config: RoundConfig | None 
         run_batches(round_dir, todo, table, config, prog)
     except BatchError as exc:
         raise RoundError(f"a batch cannot be proven: {exc}") from exc
-    return publish(round_dir, snapshot, plan, table, prog, resumed)
+    return publish(round_dir, assets, totals, plan, table, prog, resumed)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from bastion import __version__
 from bastion.por.format import leaves as leaf_format
 from bastion.por.format.amounts import units_to_decimal
-from bastion.por.format.leaves import LEAVES_FILE, read_leaves
+from bastion.por.format.leaves import LEAVES_FILE, TREE_FILE
 from bastion.por.format.round import (
     AGGREGATE_FILE,
     PRIVATE_DIR,
@@ -36,7 +36,7 @@ from bastion.por.liabilities.circuit.hidden import hidden_batch_security
 from bastion.por.liabilities.circuit.published import known_aggregate_digest, known_circuit_digest, recombine
 from bastion.por.liabilities.prover.batches import batch_done_file
 from bastion.por.liabilities.prover.plan import RoundConfig, RoundError, RoundSummary, batch_totals_salt
-from bastion.por.liabilities.snapshot import Snapshot
+from bastion.por.liabilities.snapshot import Asset, AssetTotal
 from bastion.por.progress import Progress
 from bastion.stark.uni.params import StarkParams
 from bastion.stark.uni.prover import prove
@@ -122,32 +122,33 @@ def _prove_aggregate(round_dir: Path, plan: dict[str, Any], records: list[dict[s
     return record
 
 
-def publish(round_dir: Path, snapshot: Snapshot, plan: dict[str, Any], table: list[AssetRow], prog: Progress,
-             resumed: int) -> RoundSummary:
+def publish(round_dir: Path, assets: list[Asset], totals: list[AssetTotal], plan: dict[str, Any],
+            table: list[AssetRow], prog: Progress, resumed: int) -> RoundSummary:
+    """The aggregation proof, the tree and round.json, from the checkpoints and the snapshot's asset list and
+    exact totals (nothing per user: the caller has let the snapshot's rows go)."""
     records = [json.loads(batch_done_file(round_dir, i).read_text()) for i in range(len(plan["batches"]))]
     records_by_index = sorted(records, key=lambda r: r["index"])
     # the batches' limb totals must add up to the snapshot's exact totals: a last self-check
-    n_assets = len(snapshot.assets)
+    n_assets = len(assets)
     eq = [sum(recombine([int(v) for v in r["equity_limbs"][a]]) for r in records_by_index) for a in range(n_assets)]
     dt = [sum(recombine([int(v) for v in r["debt_limbs"][a]]) for r in records_by_index) for a in range(n_assets)]
-    for a, tot in enumerate(snapshot.totals):
+    for a, tot in enumerate(totals):
         if (eq[a], dt[a]) != (tot.equity, tot.debt):
-            raise RoundError(f"internal error: batch totals of {snapshot.assets[a].symbol} differ from the snapshot")
+            raise RoundError(f"internal error: batch totals of {assets[a].symbol} differ from the snapshot")
 
     prog.start("aggregate", 1)
     agg = _prove_aggregate(round_dir, plan, records_by_index, eq, dt)
     prog.advance("aggregate")
 
-    records_leaves, leaves_sha = read_leaves(round_dir / LEAVES_FILE)
-    n_leaves = len(records_leaves) // leaf_format.LEAF_BYTES
-    depth = leaf_format.tree_depth(n_leaves)
-    prog.start("tree", n_leaves + (1 << depth) - 1)
-    levels = leaf_format.build_tree(records_leaves, progress=lambda k: prog.advance("tree", k))
-    root = levels[-1].hex()
-    write_bytes_atomic(round_dir / PRIVATE_DIR / "tree.bin", b"".join(levels))
+    # the tree, streamed from leaves.bin to its private cache (tree.bin, for users' proofs): memory of one chunk
+    planned = int(plan["batches"][-1]["leaf_start"]) + int(plan["batches"][-1]["rows"])
+    prog.start("tree", planned + (1 << leaf_format.tree_depth(planned)) - 1)
+    root, leaves_sha, n_leaves = leaf_format.stream_tree(
+        round_dir / LEAVES_FILE, out=round_dir / PRIVATE_DIR / TREE_FILE, progress=lambda k: prog.advance("tree", k)
+    )
 
     assets_doc = []
-    for a, asset in enumerate(snapshot.assets):
+    for a, asset in enumerate(assets):
         row = table[a]
         assets_doc.append({
             "index": a,
