@@ -134,7 +134,7 @@ def timed(label, f):
                 stack[-1][1] += c
     return g
 LDE = "LDE (interpolate + coset evaluation)"
-for name, label in [("intt_bitrev", LDE), ("coset_evaluate_bitrev", LDE), ("coset_evaluate", LDE),
+for name, label in [("lde", LDE), ("intt_bitrev", LDE), ("coset_evaluate_bitrev", LDE), ("coset_evaluate", LDE),
                     ("_periodic_lde", LDE), ("_public_lde", LDE),
                     ("_blind", "blinding rows"),
                     ("_composition", "constraint evaluation"),

@@ -16,11 +16,12 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "periods": set(),
     "bounds": set(),
-    "db": {"errors", "settings"},
+    "db": {"errors"},
     # every domain's tables by plain imports, for what needs the whole schema (tests, drafting a migration)
     "models": {"db", "access", "account", "diligence", "funds", "keys", "notify", "protection", "protection_fund",
                "risk", "stepup", "travel_rule"},
-    # one Settings object gathers the domains' settings blocks
+    # one Settings object gathers the domains' settings blocks: the composition root, read by service, cli and
+    # sim only, so no domain (nor db) may import it
     "settings": {"funds", "protection", "notify", "diligence", "travel_rule", "errors"},
     "por": {"stark", "errors", "bounds"},
     "access": {"db", "errors", "bounds"},

@@ -60,6 +60,9 @@ def test_batched_kernels_match_the_oracle(log_n: int, k: int) -> None:
     rev = N.bit_reversal(log_n)
     assert (N.bitrev_columns(coeffs) == coeffs[:, rev]).all()
     assert (N.intt_bitrev(evals) == coeffs[:, rev]).all()
+    # without its 1/n (lde's path: the factor rides on the coset powers instead), n times the coefficients
+    n_times = [[int(v) * n % R.P for v in coeffs[c, rev].tolist()] for c in range(k)]
+    assert N.intt_bitrev(evals, scaled=False).tolist() == n_times
     # the coset LDE: evaluations on shift * <omega_4n> = the size-4n transform of coefficients scaled by shift^i
     shift = 7
     lde = N.lde(evals, 4, shift)
@@ -68,6 +71,9 @@ def test_batched_kernels_match_the_oracle(log_n: int, k: int) -> None:
     for c, sc in enumerate(scaled):
         assert lde[c].tolist() == R.ntt_nlogn(sc)
     assert (N.coset_evaluate(coeffs, 4 * n, shift) == lde).all()
+    # a factor carried by the coset powers multiplies every evaluation
+    tripled = N.coset_evaluate_bitrev(coeffs[:, rev], 4 * n, shift, 3)
+    assert tripled.tolist() == [[int(v) * 3 % R.P for v in row] for row in lde.tolist()]
     back = N.coset_interpolate(lde, shift)
     assert (back[:, :n] == coeffs).all() and not back[:, n:].any()
 

@@ -74,6 +74,10 @@ class CatchUp:
 
     async def _sync_loop(self) -> None:
         try:
+            # One more turn of the event loop before the first round trip, so the requests whose bytes arrive
+            # in the next poll join this catch-up instead of each starting a small one of its own: every
+            # catch-up is a round trip (a send, a wake-up of the backend, a receive), whatever its size.
+            await asyncio.sleep(0)
             while self._needs:
                 needs, self._needs = self._needs, []
                 try:

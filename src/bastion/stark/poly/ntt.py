@@ -459,21 +459,23 @@ def bitrev_columns(cols: U64) -> U64:
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
-def _intt_bitrev_columns(a: U64, tw_inv: U64, log_n: int, n_inv: np.uint64) -> None:
+def _intt_bitrev_columns(a: U64, tw_inv: U64, log_n: int, n_inv: np.uint64, scale: bool) -> None:
     for c in nb.prange(a.shape[0]):
         col = a[c]
         _dif(col, tw_inv, log_n)
-        for i in range(col.shape[0]):
-            col[i] = mul(col[i], n_inv)
+        if scale:  # a pass of its own over a column that no longer fits in L2
+            for i in range(col.shape[0]):
+                col[i] = mul(col[i], n_inv)
 
 
-def intt_bitrev(cols: U64) -> U64:
+def intt_bitrev(cols: U64, scaled: bool = True) -> U64:
     """Coefficients in BIT-REVERSED order (a new (k, n) array): the inverse transform without its
-    permutation, for :func:`coset_evaluate_bitrev`, which wants exactly that order."""
+    permutation, for :func:`coset_evaluate_bitrev`, which wants exactly that order. ``scaled=False``
+    leaves out the factor 1/n (n times the coefficients): :func:`lde` folds it into its coset powers."""
     a = np.array(_as_2d(cols), dtype=np.uint64, order="C", copy=True)
     n = a.shape[1]
     log_n = _log2(n)
-    _intt_bitrev_columns(a, twiddles(log_n, True), log_n, np.uint64(pow(n, F.P_INT - 2, F.P_INT)))
+    _intt_bitrev_columns(a, twiddles(log_n, True), log_n, np.uint64(pow(n, F.P_INT - 2, F.P_INT)), scaled)
     return a
 
 
@@ -512,16 +514,21 @@ def _coset_evaluate_bitrev(coeffs_br: U64, coset_powers_br: U64, tw: U64, log_n:
 
 
 @lru_cache(maxsize=32)
-def _coset_powers_bitrev(log_n: int, log_size: int, shift: int) -> U64:
+def _coset_powers_bitrev(log_n: int, log_size: int, shift: int, factor: int) -> U64:
+    # factor * o^i for each sub-coset offset o, bit-reversed: the scaling the DIT's first pass applies
     n = 1 << log_n
     w = F.root_of_unity(log_size)
     rev = bit_reversal(log_n)
     offsets = [shift * pow(w, r, F.P_INT) % F.P_INT for r in range(1 << (log_size - log_n))]
-    return np.ascontiguousarray(np.stack([F.powers(o, n)[rev] for o in offsets]))
+    rows = [F.powers(o, n)[rev] for o in offsets]
+    if factor != 1:
+        rows = [F.mul_vec(r, np.uint64(factor)) for r in rows]
+    return np.ascontiguousarray(np.stack(rows))
 
 
-def coset_evaluate_bitrev(coeffs_br: U64, size: int, shift: int) -> U64:
-    """Evaluate bit-reversed coefficient columns (k, n) on shift * <omega_size> (size >= n): (k, size)."""
+def coset_evaluate_bitrev(coeffs_br: U64, size: int, shift: int, factor: int = 1) -> U64:
+    """Evaluate bit-reversed coefficient columns (k, n) on shift * <omega_size> (size >= n): (k, size).
+    The polynomials are multiplied by the scalar ``factor`` on the way (free: it rides on the coset powers)."""
     c = np.ascontiguousarray(_as_2d(coeffs_br), dtype=np.uint64)
     k, n = c.shape
     if size < n:
@@ -531,7 +538,7 @@ def coset_evaluate_bitrev(coeffs_br: U64, size: int, shift: int) -> U64:
     # recycled: in the prover an LDE lives for the whole proof, so keeping it for the next proof adds
     # nothing to the peak (the transforms' short-lived temporaries are plain arrays for that reason)
     out = buffers.empty((k, size))
-    powers = _coset_powers_bitrev(log_n, log_size, shift % F.P_INT)
+    powers = _coset_powers_bitrev(log_n, log_size, shift % F.P_INT, factor % F.P_INT)
     workers = max(1, min(k, nb.get_num_threads()))
     _coset_evaluate_bitrev(c, powers, twiddles(log_n, False), log_n, out, workers)
     return out
@@ -552,9 +559,12 @@ def coset_interpolate(evals: U64, shift: int) -> U64:
 
 def lde(evals: U64, blowup: int, shift: int) -> U64:
     """Low-degree extension: evaluations on the subgroup of size n -> on the coset shift*<omega_{n*blowup}>.
-    No bit-reversal pass: inverse DIF leaves bit-reversed coefficients, which the coset DITs consume."""
-    coeffs_br = intt_bitrev(_as_2d(evals))
-    return coset_evaluate_bitrev(coeffs_br, coeffs_br.shape[1] * blowup, shift)
+    No bit-reversal pass: inverse DIF leaves bit-reversed coefficients, which the coset DITs consume.
+    The inverse's factor 1/n rides on the coset powers the DITs multiply by anyway, which saves the inverse
+    its own pass over memory."""
+    coeffs_br = intt_bitrev(_as_2d(evals), scaled=False)
+    n = coeffs_br.shape[1]
+    return coset_evaluate_bitrev(coeffs_br, n * blowup, shift, pow(n, F.P_INT - 2, F.P_INT))
 
 
 def ext_columns_to_base(cols: U64) -> U64:

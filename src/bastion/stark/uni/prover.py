@@ -265,7 +265,7 @@ def prove(
 
     step("main trace")
     main_evals = _blind(main, n, rng)
-    main_lde = coset_evaluate_bitrev(intt_bitrev(main_evals), lde_size, shift)
+    main_lde = lde(main_evals, params.blowup, shift)  # 1/n of the inverse rides on the coset powers
     main_tree = MerkleTree.commit(main_lde, salt_bytes=salt)
     t.absorb(b"main-root", main_tree.root)
 
@@ -280,7 +280,7 @@ def prove(
         if aux.shape != (air.aux_width, air.n_used, 2):
             raise ValueError(f"build_aux returned {aux.shape}, expected {(air.aux_width, air.n_used, 2)}")
         aux_evals = _blind(ext_columns_to_base(aux), n, rng)
-        aux_lde = coset_evaluate_bitrev(intt_bitrev(aux_evals), lde_size, shift)
+        aux_lde = lde(aux_evals, params.blowup, shift)
         aux_tree = MerkleTree.commit(aux_lde, salt_bytes=salt)
         aux_root = aux_tree.root
         t.absorb(b"aux-root", aux_root)
